@@ -1,0 +1,32 @@
+# distillery: the OpenR1-Math recipe as one DAG.
+#   snakemake --profile profiles/local          (laptop/CI: bundled sample, tiny models)
+#   snakemake --profile profiles/slurm          (cluster)
+# Each stage: rules/<stage>.smk -> src/distillery/stages/<stage>.py -> params.yaml `<stage>:`
+#             -> data/<stage>/, metrics/<stage>.json, logs/<stage>/ -> dvc.yaml stage <stage>.
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "params.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/sample.smk"
+include: "rules/models.smk"
+include: "rules/generate.smk"
+include: "rules/verify.smk"
+include: "rules/judge.smk"
+include: "rules/dedupe.smk"
+include: "rules/build.smk"
+include: "rules/sft.smk"
+include: "rules/evaluate.smk"
+
+
+rule all:
+    input:
+        "data/build/dataset/README.md",
+        "data/sft/model",
+        "metrics/evaluate.json",
+    default_target: True

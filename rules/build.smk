@@ -1,0 +1,25 @@
+rule build:
+    input:
+        judged="data/judge/judged.parquet",
+        problems="data/sample/problems.parquet",
+        kept="data/dedupe/kept.parquet",
+        stage_metrics=expand("metrics/{stage}.json", stage=["sample", "generate", "verify", "judge", "dedupe"]),
+    output:
+        card="data/build/dataset/README.md",
+        default="data/build/dataset/default/train-00000-of-00001.parquet",
+        extended="data/build/dataset/extended/train-00000-of-00001.parquet",
+        rejected="data/build/rejected.parquet",
+        metrics="metrics/build.json",
+    params:
+        config=lambda wildcards: stage_json("build", card_settings=card_settings()),
+        dataset_dir="data/build/dataset",
+    log:
+        "logs/build/build.log",
+    benchmark:
+        "logs/build/build.benchmark.tsv"
+    conda:
+        "../envs/cpu.yaml"
+    shell:
+        "distillery build --config {params.config:q} --judged {input.judged:q} --problems {input.problems:q} "
+        "--kept {input.kept:q} --dataset-dir {params.dataset_dir:q} --rejected {output.rejected:q} "
+        "--metrics {output.metrics:q} --stage-metrics {input.stage_metrics:q} > {log:q} 2>&1"

@@ -1,0 +1,22 @@
+rule dedupe:
+    input:
+        problems="data/sample/problems.parquet",
+        judged="data/judge/judged.parquet",
+        benchmarks=benchmark_paths(PARAMS.dedupe.benchmarks),
+    output:
+        kept="data/dedupe/kept.parquet",
+        rejected="data/dedupe/rejected.parquet",
+        contamination="data/dedupe/contamination.parquet",
+        metrics="metrics/dedupe.json",
+    params:
+        config=lambda wildcards: stage_json("dedupe", benchmark_files=benchmarks_json(PARAMS.dedupe.benchmarks)),
+    log:
+        "logs/dedupe/dedupe.log",
+    benchmark:
+        "logs/dedupe/dedupe.benchmark.tsv"
+    conda:
+        "../envs/cpu.yaml"
+    shell:
+        "distillery dedupe --config {params.config:q} --problems {input.problems:q} --judged {input.judged:q} "
+        "--kept {output.kept:q} --rejected {output.rejected:q} --contamination {output.contamination:q} "
+        "--metrics {output.metrics:q} > {log:q} 2>&1"

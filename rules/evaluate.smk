@@ -1,0 +1,19 @@
+rule evaluate:
+    input:
+        model="data/sft/model",
+        benchmarks=benchmark_paths(PARAMS.evaluate.benchmarks),
+    output:
+        samples="data/evaluate/samples.parquet",
+        metrics="metrics/evaluate.json",
+    params:
+        config=lambda wildcards: stage_json("evaluate", benchmark_files=benchmarks_json(PARAMS.evaluate.benchmarks)),
+    log:
+        "logs/evaluate/evaluate.log",
+    benchmark:
+        "logs/evaluate/evaluate.benchmark.tsv"
+    threads: 2
+    conda:
+        "../envs/generate.yaml"
+    shell:
+        "distillery evaluate --config {params.config:q} --samples {output.samples:q} "
+        "--metrics {output.metrics:q} > {log:q} 2>&1"

@@ -1,0 +1,21 @@
+rule judge:
+    input:
+        verified="data/verify/verified.parquet",
+        problems="data/sample/problems.parquet",
+        models="data/models",
+        prompt_template=PARAMS.judge.prompt_template,
+    output:
+        judged="data/judge/judged.parquet",
+        metrics="metrics/judge.json",
+    params:
+        config=lambda wildcards: stage_json("judge"),
+    log:
+        "logs/judge/judge.log",
+    benchmark:
+        "logs/judge/judge.benchmark.tsv"
+    threads: 2
+    conda:
+        "../envs/generate.yaml"
+    shell:
+        "distillery judge --config {params.config:q} --verified {input.verified:q} "
+        "--problems {input.problems:q} --out {output.judged:q} --metrics {output.metrics:q} > {log:q} 2>&1"

@@ -1,0 +1,18 @@
+rule sample:
+    input:
+        unpack(sample_inputs),
+    output:
+        problems="data/sample/problems.parquet",
+        rejected="data/sample/rejected.parquet",
+        metrics="metrics/sample.json",
+    params:
+        config=lambda wildcards: stage_json("sample"),
+    log:
+        "logs/sample/sample.log",
+    benchmark:
+        "logs/sample/sample.benchmark.tsv"
+    conda:
+        "../envs/cpu.yaml"
+    shell:
+        "distillery sample --config {params.config:q} --problems {output.problems:q} "
+        "--rejected {output.rejected:q} --metrics {output.metrics:q} > {log:q} 2>&1"

@@ -1,0 +1,20 @@
+rule verify:
+    input:
+        generations="data/generate/generations.parquet",
+        problems="data/sample/problems.parquet",
+    output:
+        verified="data/verify/verified.parquet",
+        metrics="metrics/verify.json",
+    params:
+        config=lambda wildcards: stage_json("verify"),
+    log:
+        "logs/verify/verify.log",
+    benchmark:
+        "logs/verify/verify.benchmark.tsv"
+    threads: 2
+    conda:
+        "../envs/cpu.yaml"
+    shell:
+        "distillery verify --config {params.config:q} --generations {input.generations:q} "
+        "--problems {input.problems:q} --out {output.verified:q} --metrics {output.metrics:q} "
+        "--threads {threads} > {log:q} 2>&1"

@@ -1,0 +1,161 @@
+"""`distillery <stage> --config JSON --<paths> ...`: the entry points the Snakemake rules call.
+
+A stage gets its own validated params section as JSON (plus explicit extras such as the seed) and
+every path on the command line; it reads nothing else. User errors print one message and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from distillery.config import BenchmarkFile, load_params, parse_stage_config
+from distillery.errors import DistilleryError
+
+Handler = Callable[[argparse.Namespace], Any]
+COMMANDS: dict[str, tuple[str, list[tuple[str, dict]], Handler]] = {}
+
+
+def command(name: str, help: str, *args: tuple[str, dict]) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        COMMANDS[name] = (help, list(args), fn)
+        return fn
+
+    return register
+
+
+def _cfg(stage: str, ns: argparse.Namespace):
+    return parse_stage_config(stage, ns.config)
+
+
+def _benchmarks(extras: dict) -> dict[str, BenchmarkFile]:
+    return {k: BenchmarkFile.model_validate(v) for k, v in (extras.get("benchmark_files") or {}).items()}
+
+
+CONFIG = ("--config", {"required": True, "help": "the stage's params section as JSON"})
+
+
+def P(flag: str, **kw) -> tuple[str, dict]:
+    return (flag, {"required": True, "type": Path, **kw})
+
+
+@command("check-params", "validate a params file (default params.yaml)", ("params", {"nargs": "?", "default": "params.yaml"}))
+def _check_params(ns):
+    load_params(ns.params)
+    print(f"{ns.params}: valid")
+
+
+@command("sample", "filter, key and sample the problems", CONFIG, P("--problems"), P("--rejected"), P("--metrics"))
+def _sample(ns):
+    from distillery.stages import sample
+
+    cfg, extra = _cfg("sample", ns)
+    sample.run(cfg, extra["seed"], ns.problems, ns.rejected, ns.metrics)
+
+
+@command("models", "build the tiny smoke-test models", CONFIG, P("--problems"), P("--judge-template"), P("--out-dir"), P("--metrics"))
+def _models(ns):
+    from distillery.stages import models
+
+    cfg, extra = _cfg("models", ns)
+    models.run(cfg, extra["seed"], ns.problems, extra["prompt_template"], ns.judge_template, ns.out_dir, ns.metrics)
+
+
+@command("generate-shard", "generate one shard", CONFIG, P("--problems"), ("--shard", {"required": True, "type": int}), P("--out"))
+def _generate_shard(ns):
+    from distillery.stages import generate
+
+    cfg, extra = _cfg("generate", ns)
+    generate.run_shard(cfg, extra["seed"], ns.problems, ns.shard, ns.out)
+
+
+@command("generate-gather", "gather generation shards", ("--shards", {"required": True, "nargs": "+", "type": Path}), P("--out"), P("--metrics"))
+def _generate_gather(ns):
+    from distillery.stages import generate
+
+    generate.gather(ns.shards, ns.out, ns.metrics)
+
+
+@command("verify", "check answers with Math-Verify", CONFIG, P("--generations"), P("--problems"), P("--out"), P("--metrics"),
+         ("--threads", {"type": int, "default": None}))
+def _verify(ns):
+    from distillery.stages import verify
+
+    cfg, _ = _cfg("verify", ns)
+    if ns.threads:  # the rule's threads bound the worker pool
+        cfg = cfg.model_copy(update={"workers": min(cfg.workers, ns.threads)})
+    verify.run(cfg, ns.generations, ns.problems, ns.out, ns.metrics)
+
+
+@command("judge", "LLM judge for math-verify failures", CONFIG, P("--verified"), P("--problems"), P("--out"), P("--metrics"))
+def _judge(ns):
+    from distillery.stages import judge
+
+    cfg, extra = _cfg("judge", ns)
+    judge.run(cfg, extra["seed"], ns.verified, ns.problems, ns.out, ns.metrics)
+
+
+@command("dedupe", "exact dedupe and n-gram decontamination", CONFIG, P("--problems"), P("--judged"), P("--kept"), P("--rejected"),
+         P("--contamination"), P("--metrics"))
+def _dedupe(ns):
+    from distillery.stages import dedupe
+
+    cfg, extra = _cfg("dedupe", ns)
+    benchmarks = {k: v for k, v in _benchmarks(extra).items() if k in cfg.benchmarks}
+    dedupe.run(cfg, benchmarks, ns.problems, ns.judged, ns.kept, ns.rejected, ns.contamination, ns.metrics)
+
+
+@command("build", "assemble the dataset and its card", CONFIG, P("--judged"), P("--problems"), P("--kept"), P("--dataset-dir"),
+         P("--rejected"), P("--metrics"), ("--stage-metrics", {"nargs": "*", "type": Path, "default": []}))
+def _build(ns):
+    import json
+
+    from distillery.stages import build
+
+    cfg, extra = _cfg("build", ns)
+    stage_metrics = {p.stem: json.loads(p.read_text()) for p in ns.stage_metrics}
+    context = {"stage_metrics": stage_metrics, "settings": extra.get("card_settings", {})}
+    build.run(cfg, extra["seed"], ns.judged, ns.problems, ns.kept, ns.dataset_dir, ns.rejected, ns.metrics, context)
+
+
+@command("sft", "fine-tune the student with TRL", CONFIG, P("--dataset-dir"), P("--model-out"), P("--metrics"))
+def _sft(ns):
+    from distillery.stages import sft
+
+    cfg, extra = _cfg("sft", ns)
+    sft.run(cfg, extra["seed"], ns.dataset_dir, ns.model_out, ns.metrics)
+
+
+@command("evaluate", "score the student on benchmarks", CONFIG, P("--samples"), P("--metrics"))
+def _evaluate(ns):
+    from distillery.stages import evaluate
+
+    cfg, extra = _cfg("evaluate", ns)
+    evaluate.run(cfg, extra["seed"], _benchmarks(extra), ns.samples, ns.metrics)
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="distillery", description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="command", required=True)
+    for name, (help_text, args, fn) in COMMANDS.items():
+        sp = sub.add_parser(name, help=help_text)
+        for flag, kw in args:
+            sp.add_argument(flag, **kw)
+        sp.set_defaults(handler=fn)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=os.environ.get("DISTILLERY_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    ns = parser().parse_args(argv)
+    try:
+        ns.handler(ns)
+    except DistilleryError as exc:
+        print(f"distillery {ns.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0

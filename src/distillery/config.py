@@ -1,0 +1,360 @@
+"""Typed models of params.yaml: one section per stage plus `base`.
+
+params.yaml is both Snakemake's configfile and DVC's params file, so it is validated here, before
+any job starts. Every stage receives only its own section (plus the base values the rule passes
+explicitly) as JSON on its command line and re-validates it with the same model.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from distillery.errors import ConfigError
+
+PROBLEM_PLACEHOLDER = "{problem}"
+
+
+class Section(BaseModel):
+    # A misspelt key is an error, never silently ignored.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _one_problem_placeholder(template: str) -> str:
+    found = template.count(PROBLEM_PLACEHOLDER)
+    if found != 1:
+        raise ValueError(f"must contain {PROBLEM_PLACEHOLDER} exactly once (found {found})")
+    return template
+
+
+# --- shared blocks -------------------------------------------------------------------------------
+
+
+class BenchmarkFile(Section):
+    """A benchmark file (jsonl or parquet): decontamination reference and evaluation set."""
+
+    path: str
+    problem_field: str = "problem"
+    answer_field: str = "answer"
+    id_field: str | None = None
+
+
+class OpenAIEndpoint(Section):
+    """Any OpenAI-compatible server (vLLM serve, SGLang, a router)."""
+
+    base_url: str = "http://127.0.0.1:8000/v1"
+    # Name of the environment variable holding the key; the key itself never enters params.
+    api_key_env: str = "OPENAI_API_KEY"
+    max_concurrency: int = Field(8, ge=1)
+    timeout_s: float = Field(3600.0, gt=0)
+    max_retries: int = Field(5, ge=0)
+
+
+class VLLMEngine(Section):
+    tensor_parallel_size: int = Field(1, ge=1)
+    pipeline_parallel_size: int = Field(1, ge=1)
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
+    max_model_len: int | None = None
+    enforce_eager: bool = False
+
+
+class LLM(Section):
+    """Which model answers, and through which backend."""
+
+    backend: Literal["transformers", "openai", "vllm"] = "transformers"
+    model: str  # hub id or local directory, loaded through the same code path
+    revision: str | None = None
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    device: str = "cpu"  # transformers backend: cpu, cuda, auto
+    batch_size: int = Field(8, ge=1)  # transformers backend: prompts per forward pass
+    openai: OpenAIEndpoint = OpenAIEndpoint()
+    vllm: VLLMEngine = VLLMEngine()
+
+
+class Sampling(Section):
+    temperature: float = Field(0.6, ge=0)
+    top_p: float = Field(0.95, gt=0, le=1)
+    max_new_tokens: int = Field(16384, ge=1)
+
+
+# --- stages --------------------------------------------------------------------------------------
+
+
+class ColumnFilter(Section):
+    question_type: list[str] = []
+    problem_type: list[str] = []
+    source: list[str] = []
+
+
+class SampleConfig(Section):
+    source: str  # local .jsonl/.json/.parquet file, or a hub dataset id
+    split: str = "train"
+    revision: str | None = None
+    n: int | None = Field(None, ge=1)  # None: every row that passes the filters
+    require_answer: bool = True
+    drop_synthetic: bool = True
+    valid_only: bool = True  # keep problem_is_valid / solution_is_valid == "Yes" where present
+    max_problem_chars: int = Field(20000, ge=1)
+    include: ColumnFilter = ColumnFilter()  # empty list: no restriction
+    exclude: ColumnFilter = ColumnFilter()
+
+
+class TinyModelsConfig(Section):
+    """Smoke-test models built locally: a BPE tokenizer and Qwen2-architecture models."""
+
+    vocab_size: int = Field(1024, ge=300)
+    hidden_size: int = 128
+    intermediate_size: int = 256
+    num_layers: int = Field(2, ge=1)
+    num_heads: int = 4
+    num_kv_heads: int = 2
+    max_position_embeddings: int = 2048
+    teacher_epochs: int = Field(40, ge=0)
+    judge_epochs: int = Field(6, ge=0)
+    learning_rate: float = Field(3e-3, gt=0)
+    batch_size: int = Field(8, ge=1)
+
+    @model_validator(mode="after")
+    def _head_dim(self) -> "TinyModelsConfig":
+        if self.hidden_size % self.num_heads:
+            raise ValueError(f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
+        head_dim = self.hidden_size // self.num_heads
+        # vLLM's CPU attention rejects small head dims; later stages run these models in vLLM.
+        if head_dim < 32 or head_dim % 16:
+            raise ValueError(f"head_dim = hidden_size/num_heads = {head_dim}; use 32, 64, 80, 96, 112, 128, ...")
+        if self.num_heads % self.num_kv_heads:
+            raise ValueError("num_heads must be a multiple of num_kv_heads")
+        return self
+
+
+class ModelsConfig(Section):
+    build_tiny: bool = True  # false: the recipe's models come from the hub and nothing is built
+    tiny: TinyModelsConfig = TinyModelsConfig()
+
+
+class GenerateConfig(Section):
+    llm: LLM
+    sampling: Sampling = Sampling()
+    # The instruction is part of the lineage: OpenR1's script used the first form below.
+    prompt_template: str = (
+        "You will be given a problem. Please reason step by step, and put your final answer within "
+        "\\boxed{}:\n{problem}"
+    )
+    system_prompt: str | None = None
+    num_generations: int = Field(2, ge=1)
+    num_shards: int = Field(1, ge=1)
+
+    @field_validator("prompt_template")
+    @classmethod
+    def _has_placeholder(cls, v: str) -> str:
+        return _one_problem_placeholder(v)
+
+
+class VerifyConfig(Section):
+    workers: int = Field(2, ge=1)
+    timeout_s: int = Field(5, ge=1)  # math-verify's own per-call timeout (signal based)
+    float_rounding: int = Field(6, ge=0)
+    wrap_gold: bool = True  # wrap gold in $...$ before parsing; unwrapped golds miss many matches
+
+
+class JudgeConfig(Section):
+    llm: LLM
+    sampling: Sampling = Sampling(temperature=0.0, top_p=1.0, max_new_tokens=256)
+    prompt_template: str = "prompts/judge.txt"  # a file with {problem}, {reference_answer}, {candidate_answer}
+    # Which generations are judged. unsolved_problems (OpenR1): complete generations of problems
+    # that have no math-verify-correct complete generation and a non-empty gold.
+    policy: Literal["unsolved_problems", "all_failures"] = "unsolved_problems"
+    # The judge sees the end of the answer, not thousands of tokens of thinking.
+    candidate_tail_chars: int = Field(600, ge=50)
+
+
+class DedupeConfig(Section):
+    exact: bool = True
+    keep: Literal["first_by_key", "most_correct"] = "first_by_key"
+    decontaminate: bool = True
+    ngram: int = Field(8, ge=1)
+    benchmarks: list[str] = []  # names from base.benchmarks
+
+
+class SplitConfig(Section):
+    # Sources whose problems go to the `default` config; every other source goes to `extended`.
+    default_sources: list[str] = []
+
+
+class BuildConfig(Section):
+    selection: Literal["math_verify", "judge", "either"] = "either"
+    choice: Literal["random", "shortest", "first"] = "random"
+    splits: SplitConfig = SplitConfig()
+
+
+class SFTConfig(Section):
+    model: str
+    revision: str | None = None
+    splits: list[Literal["default", "extended"]] = ["default"]
+    learning_rate: float = Field(5e-5, gt=0)
+    num_train_epochs: float = Field(3, gt=0)
+    max_length: int = Field(32768, ge=16)
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    lr_scheduler_type: str = "linear"
+    weight_decay: float = Field(0.0, ge=0)
+    per_device_train_batch_size: int = Field(1, ge=1)
+    gradient_accumulation_steps: int = Field(2, ge=1)
+    bf16: bool = False
+    packing: bool = False
+    assistant_only_loss: bool = True
+    use_liger_kernel: bool = False
+    gradient_checkpointing: bool = False
+    logging_steps: int = Field(10, ge=1)
+    # Applied to the model config by code (OpenR1 users hand-edited config.json for this).
+    rope_theta: float | None = None
+    max_position_embeddings: int | None = None
+
+
+class EvalBenchmark(Section):
+    n: int = Field(1, ge=1)  # samples per problem; pass@1 is averaged over them
+    limit: int | None = Field(None, ge=1)  # first `limit` problems, for smoke tests
+
+
+class EvaluateConfig(Section):
+    llm: LLM
+    sampling: Sampling = Sampling(max_new_tokens=32768)
+    prompt_template: str = GenerateConfig.model_fields["prompt_template"].default
+    benchmarks: dict[str, EvalBenchmark] = {}  # names from base.benchmarks
+    workers: int = Field(2, ge=1)
+    timeout_s: int = Field(5, ge=1)
+
+    @field_validator("prompt_template")
+    @classmethod
+    def _has_placeholder(cls, v: str) -> str:
+        return _one_problem_placeholder(v)
+
+
+class BaseConfig(Section):
+    seed: int = 42
+    benchmarks: dict[str, BenchmarkFile] = {}
+
+
+class Params(Section):
+    base: BaseConfig
+    sample: SampleConfig
+    models: ModelsConfig
+    generate: GenerateConfig
+    verify: VerifyConfig
+    judge: JudgeConfig
+    dedupe: DedupeConfig
+    build: BuildConfig
+    sft: SFTConfig
+    evaluate: EvaluateConfig
+
+    @model_validator(mode="after")
+    def _benchmark_names(self) -> "Params":
+        known = set(self.base.benchmarks)
+        for where, names in (("dedupe.benchmarks", self.dedupe.benchmarks), ("evaluate.benchmarks", self.evaluate.benchmarks)):
+            unknown = sorted(set(names) - known)
+            if unknown:
+                raise ValueError(f"{where} names {unknown}, which base.benchmarks does not define (defined: {sorted(known)})")
+        return self
+
+
+STAGE_MODELS: dict[str, type[Section]] = {
+    "sample": SampleConfig,
+    "models": ModelsConfig,
+    "generate": GenerateConfig,
+    "verify": VerifyConfig,
+    "judge": JudgeConfig,
+    "dedupe": DedupeConfig,
+    "build": BuildConfig,
+    "sft": SFTConfig,
+    "evaluate": EvaluateConfig,
+}
+
+
+# --- validation with one readable message per problem --------------------------------------------
+
+
+def _describe(err: dict[str, Any], prefix: str) -> str:
+    loc = ".".join(str(p) for p in err["loc"])
+    key = f"{prefix}.{loc}" if prefix and loc else (prefix or loc or "<root>")
+    if err["type"] == "extra_forbidden":
+        return f"{key}: unknown key (value {err['input']!r}); check the spelling against the documented keys"
+    if err["type"] == "missing":
+        return f"{key}: required key is missing"
+    value = err.get("input")
+    shown = repr(value) if not isinstance(value, dict) else "{...}"
+    if len(shown) > 120:
+        shown = shown[:117] + "..."
+    allowed = err["msg"]
+    ctx = err.get("ctx") or {}
+    if "expected" in ctx:
+        allowed = f"expected {ctx['expected']}"
+    return f"{key} = {shown}: {allowed}"
+
+
+def format_validation_error(exc: ValidationError, source: str, prefix: str = "") -> str:
+    lines = [f"{source} is invalid:"]
+    lines += [f"  - {_describe(e, prefix)}" for e in exc.errors(include_url=False)]
+    return "\n".join(lines)
+
+
+def validate_params(raw: Any, source: str = "params.yaml") -> Params:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source} must be a mapping of sections (base, sample, ...), got {type(raw).__name__}")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, source)) from None
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path} not found: copy params.yaml from the repository or a file from recipes/")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    return validate_params(raw, str(path))
+
+
+def stage_config(stage: str, section: Section, **extra: Any) -> str:
+    """The JSON a rule passes to a stage's CLI: its validated section plus explicit extras."""
+    payload = section.model_dump(mode="json")
+    payload.update(extra)
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"))
+
+
+def parse_stage_config(stage: str, text: str) -> tuple[Section, dict[str, Any]]:
+    """Inverse of stage_config: validates the section, returns it and the extras (e.g. seed)."""
+    model = STAGE_MODELS[stage]
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--config for stage {stage} is not JSON: {exc}") from None
+    extras = {k: payload.pop(k) for k in list(payload) if k not in model.model_fields}
+    try:
+        return model.model_validate(payload), extras
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, f"config of stage {stage}", prefix=stage)) from None
+
+
+def unset_fields(model: BaseModel, prefix: str = "") -> list[str]:
+    """Keys that a params file leaves to code defaults (the shipped files set every key explicitly,
+    so that DVC's params record everything that produced an output)."""
+    missing: list[str] = []
+    for name, field in type(model).model_fields.items():
+        key = f"{prefix}{name}"
+        if name not in model.model_fields_set:
+            missing.append(key)
+            continue
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            missing += unset_fields(value, key + ".")
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                if isinstance(v, BaseModel):
+                    missing += unset_fields(v, f"{key}.{k}.")
+    return missing

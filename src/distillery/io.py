@@ -1,0 +1,92 @@
+"""Reading and writing stage files. Every stage reads and writes through here, so a missing or
+malformed input always gets the same clear message."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from distillery.errors import DistilleryError, MissingInputError
+
+# Which stage makes each stage output, for "run that stage first" messages.
+MADE_BY = {
+    "data/sample": "sample",
+    "data/models": "models",
+    "data/generate": "generate",
+    "data/verify": "verify",
+    "data/judge": "judge",
+    "data/dedupe": "dedupe",
+    "data/build": "build",
+    "data/sft": "sft",
+    "data/evaluate": "evaluate",
+}
+
+
+def require(path: str | Path, what: str = "input") -> Path:
+    path = Path(path)
+    if path.exists():
+        return path
+    norm = Path(os.path.normpath(path)).as_posix()
+    for prefix, stage in MADE_BY.items():
+        if norm == prefix or norm.startswith(prefix + "/"):
+            raise MissingInputError(
+                f"{what} {path} does not exist: it is made by the `{stage}` stage; run `dvc repro {stage}` "
+                f"(or `snakemake --profile profiles/local {path}`) first"
+            )
+    raise MissingInputError(f"{what} {path} does not exist: check the path in params.yaml")
+
+
+def read_parquet(path: str | Path, what: str = "input") -> pl.DataFrame:
+    path = require(path, what)
+    try:
+        return pl.read_parquet(path)
+    except Exception as exc:  # polars raises several types for corrupt files
+        raise DistilleryError(f"{what} {path} is not a readable parquet file ({exc}); re-run the stage that makes it") from None
+
+
+def write_parquet(df: pl.DataFrame, path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    df.write_parquet(tmp, compression="zstd", statistics=True)
+    os.replace(tmp, path)  # a killed job never leaves a half-written output behind
+
+
+def read_records(path: str | Path, what: str = "input") -> list[dict[str, Any]]:
+    """Rows of a local .jsonl/.json/.parquet file, as plain dicts (types unchecked: callers validate)."""
+    path = require(path, what)
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        return read_parquet(path, what).to_dicts()
+    if suffix == ".jsonl":
+        rows = []
+        with path.open(encoding="utf-8", errors="replace") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise DistilleryError(f"{path} line {lineno} is not valid JSON ({exc.msg}); fix or remove that line") from None
+                if not isinstance(row, dict):
+                    raise DistilleryError(f"{path} line {lineno} is a JSON {type(row).__name__}, not an object")
+                rows.append(row)
+        return rows
+    if suffix == ".json":
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, list):
+            raise DistilleryError(f"{path} must hold a JSON list of objects")
+        return data
+    raise DistilleryError(f"{path}: unsupported file type {suffix!r}; use .jsonl, .json or .parquet")
+
+
+def write_json(obj: Any, path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)

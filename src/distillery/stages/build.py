@@ -1,0 +1,180 @@
+"""build: assemble the dataset in the OpenR1-Math-220k schema, with default/extended configs and a
+dataset card, from the judged generations of the problems that survived dedupe.
+
+A problem is kept when at least one generation is correct under `selection` (math_verify, judge,
+or either — OpenR1's recommended union). `messages` pairs the problem with one correct generation
+chosen by `choice`; the seeded random choice depends only on the seed and the problem key.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from distillery.config import BuildConfig
+from distillery.io import read_parquet, write_parquet
+from distillery.keys import derive_seed
+from distillery.metrics import FilterCounts, write_metrics
+
+log = logging.getLogger(__name__)
+
+MESSAGE = pa.struct([("content", pa.string()), ("role", pa.string())])
+# OpenR1-Math-220k's columns, in its order.
+DATASET_SCHEMA = pa.schema([
+    ("problem", pa.string()),
+    ("solution", pa.string()),
+    ("answer", pa.string()),
+    ("problem_type", pa.string()),
+    ("question_type", pa.string()),
+    ("source", pa.string()),
+    ("uuid", pa.string()),
+    ("is_reasoning_complete", pa.list_(pa.bool_())),
+    ("generations", pa.list_(pa.string())),
+    ("correctness_math_verify", pa.list_(pa.bool_())),
+    ("correctness_llama", pa.list_(pa.bool_())),
+    ("finish_reasons", pa.list_(pa.string())),
+    ("correctness_count", pa.int64()),
+    ("messages", pa.list_(MESSAGE)),
+])
+SPLITS = ("default", "extended")
+REJECTED_SCHEMA = {"uuid": pl.String, "reason": pl.String, "detail": pl.String}
+
+
+def split_file(dataset_dir: Path, split: str) -> Path:
+    return dataset_dir / split / "train-00000-of-00001.parquet"
+
+
+def is_correct(mv: bool | None, llama: bool | None, complete: bool, selection: str) -> bool:
+    if not complete:
+        return False
+    if selection == "math_verify":
+        return bool(mv)
+    if selection == "judge":
+        return bool(llama)
+    return bool(mv) or bool(llama)
+
+
+def choose(candidates: list[tuple[int, str]], how: str, seed: int, key: str) -> str:
+    if how == "first":
+        return candidates[0][1]
+    if how == "shortest":
+        return min(candidates, key=lambda c: (len(c[1]), c[0]))[1]
+    return random.Random(derive_seed(seed, key)).choice(candidates)[1]
+
+
+def run(cfg: BuildConfig, seed: int, judged_path: Path, problems_path: Path, kept_path: Path, dataset_dir: Path, out_rejected: Path, out_metrics: Path, card_context: dict[str, Any]) -> FilterCounts:
+    kept = read_parquet(kept_path, "dedupe's kept problems")["uuid"]
+    problems = read_parquet(problems_path, "sampled problems").filter(pl.col("uuid").is_in(kept.implode()))
+    gens = read_parquet(judged_path, "judged generations").sort("uuid", "sample_index")
+    grouped = {row["uuid"]: row for row in gens.group_by("uuid", maintain_order=True).agg(pl.all()).iter_rows(named=True)}
+
+    counts = FilterCounts(rows_in=problems.height)
+    rows: dict[str, list[dict]] = {s: [] for s in SPLITS}
+    rejected = []
+    for p in problems.sort("uuid").iter_rows(named=True):
+        g = grouped.get(p["uuid"])
+        if g is None:
+            counts.reject("no_generations")
+            rejected.append({"uuid": p["uuid"], "reason": "no_generations", "detail": "no generation rows for this problem"})
+            continue
+        flags = [is_correct(mv, ll, c, cfg.selection) for mv, ll, c in zip(g["correctness_math_verify"], g["correctness_llama"], g["is_reasoning_complete"])]
+        if not any(flags):
+            failed = sum(e is not None for e in g["error"])
+            counts.reject("no_correct_generation")
+            rejected.append({"uuid": p["uuid"], "reason": "no_correct_generation",
+                             "detail": f"{len(flags)} generations, {failed} failed requests, selection={cfg.selection}"})
+            continue
+        candidates = [(i, text) for i, (text, ok) in enumerate(zip(g["generation"], flags)) if ok]
+        judged_any = any(v != "not_judged" for v in g["judge_verdict"])
+        split = "default" if p["source"] in cfg.splits.default_sources else "extended"
+        rows[split].append({
+            "problem": p["problem"], "solution": p["solution"], "answer": p["answer"],
+            "problem_type": p["problem_type"], "question_type": p["question_type"], "source": p["source"],
+            "uuid": p["uuid"],
+            "is_reasoning_complete": list(g["is_reasoning_complete"]),
+            "generations": [t if t is not None else "" for t in g["generation"]],
+            "correctness_math_verify": list(g["correctness_math_verify"]),
+            "correctness_llama": list(g["correctness_llama"]) if judged_any else None,
+            "finish_reasons": list(g["finish_reason"]),
+            "correctness_count": sum(flags),
+            "messages": [
+                {"content": p["problem"], "role": "user"},
+                {"content": choose(candidates, cfg.choice, seed, p["uuid"]), "role": "assistant"},
+            ],
+        })
+        counts.keep()
+    counts.check("build")
+
+    for split in SPLITS:
+        target = split_file(dataset_dir, split)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.Table.from_pylist(rows[split], schema=DATASET_SCHEMA), target, compression="zstd")
+    write_parquet(pl.DataFrame(rejected, schema=REJECTED_SCHEMA), out_rejected)
+    split_counts = {s: len(rows[s]) for s in SPLITS}
+    by_source: dict[str, int] = {}
+    for split in SPLITS:
+        for r in rows[split]:
+            by_source[r["source"]] = by_source.get(r["source"], 0) + 1
+    report = {"counts": counts.as_dict(), "rows_by_split": split_counts, "rows_by_source": dict(sorted(by_source.items())),
+              "selection": cfg.selection, "choice": cfg.choice}
+    write_metrics(out_metrics, "build", **report)
+    (dataset_dir / "README.md").write_text(dataset_card(report, cfg, card_context))
+    return counts
+
+
+def dataset_card(report: dict, cfg: BuildConfig, context: dict[str, Any]) -> str:
+    configs = "\n".join(
+        f"- config_name: {s}\n  data_files:\n  - split: train\n    path: {s}/train-*.parquet" for s in SPLITS
+    )
+    stage_counts = json.dumps(context.get("stage_metrics", {}), indent=2, sort_keys=True)
+    settings = json.dumps(context.get("settings", {}), indent=2, sort_keys=True)
+    return f"""---
+configs:
+{configs}
+---
+# Distilled math reasoning dataset
+
+Built by [distillery](https://example.invalid/distillery) from the sampled problems' teacher generations,
+verified with Math-Verify and re-checked by an LLM judge, in the OpenR1-Math-220k schema.
+
+Load it with:
+
+```python
+from datasets import load_dataset
+ds = load_dataset("parquet", data_files="{{this directory}}/default/*.parquet", split="train")
+```
+
+## Rows
+
+| config | rows |
+| --- | --- |
+| default | {report['rows_by_split']['default']} |
+| extended | {report['rows_by_split']['extended']} |
+
+`default` holds the sources {cfg.splits.default_sources}; `extended` every other source.
+A problem is kept when at least one complete generation is correct by `{cfg.selection}`;
+`messages` holds one correct generation chosen by `{cfg.choice}`.
+
+Rows per source: {json.dumps(report['rows_by_source'], sort_keys=True)}
+
+Build filter: {json.dumps(report['counts'], sort_keys=True)}
+
+## Counts per stage
+
+```json
+{stage_counts}
+```
+
+## Settings that made it
+
+```json
+{settings}
+```
+"""

@@ -1,0 +1,193 @@
+"""models: build the smoke-test models locally, with no hub.
+
+A byte-level BPE tokenizer (ChatML template, with generation markers so TRL can mask the loss to
+assistant tokens) and three Qwen2-architecture models:
+
+- teacher: trained briefly on the sampled problems' reference solutions, so that at temperature
+  0.6 it reproduces some of them (correct answers) and garbles others (rejected generations). It is
+  a smoke-test teacher: it exists so every branch of the pipeline runs, not to be good at math.
+- judge: trained briefly on judge prompts to answer in the validator format ("Verdict: ...").
+- student_base: an untrained model of the same shape, the starting point of SFT.
+
+With build_tiny false (the real recipe) nothing is built: the manifest says so and the other
+stages load hub ids or local paths from their own sections.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from distillery.config import PROBLEM_PLACEHOLDER, ModelsConfig, TinyModelsConfig
+from distillery.io import read_parquet, write_json
+from distillery.metrics import write_metrics
+from distillery.prompts import render_judge_prompt, render_problem_prompt
+
+log = logging.getLogger(__name__)
+
+SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+# ChatML; {% generation %} marks the assistant tokens for assistant-only loss.
+CHAT_TEMPLATE = (
+    "{%- for message in messages %}"
+    "{{- '<|im_start|>' + message['role'] + '\\n' }}"
+    "{%- if message['role'] == 'assistant' %}"
+    "{% generation %}{{- message['content'] + '<|im_end|>' }}{% endgeneration %}{{- '\\n' }}"
+    "{%- else %}"
+    "{{- message['content'] + '<|im_end|>' + '\\n' }}"
+    "{%- endif %}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
+)
+ROLES = ("teacher", "judge", "student_base")
+
+
+def teacher_target(solution: str, answer: str) -> str:
+    """An R1-shaped completion: reasoning inside <think>, then the boxed final answer."""
+    return f"<think>\n{solution.strip()}\n</think>\n\nThe final answer is $\\boxed{{{answer}}}$."
+
+
+def judge_examples(problems: list[dict[str, Any]], judge_template: str, rng: random.Random) -> list[tuple[str, str]]:
+    examples = []
+    answers = [p["answer"] for p in problems]
+    for p in problems:
+        same = f"The final answer is $\\boxed{{{p['answer']}}}$."
+        examples.append((render_judge_prompt(judge_template, p["problem"], p["answer"], same),
+                         "The candidate's final answer is the reference answer.\nVerdict: EQUIVALENT"))
+        other = rng.choice([a for a in answers if a != p["answer"]] or ["0"])
+        wrong = f"The final answer is $\\boxed{{{other}}}$."
+        examples.append((render_judge_prompt(judge_template, p["problem"], p["answer"], wrong),
+                         "The candidate's final answer is not the reference answer.\nVerdict: DIFFERENT"))
+    return examples
+
+
+def build_tokenizer(corpus: list[str], vocab_size: int, max_length: int) -> Any:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),  # every byte encodable: no unknown tokens
+        show_progress=False,
+    )
+    tok.train_from_iterator(corpus, trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token=None,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        model_max_length=max_length,
+        chat_template=CHAT_TEMPLATE,
+    )
+
+
+def new_model(tokenizer: Any, cfg: TinyModelsConfig, seed: int) -> Any:
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(seed)
+    config = Qwen2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=cfg.hidden_size,
+        intermediate_size=cfg.intermediate_size,
+        num_hidden_layers=cfg.num_layers,
+        num_attention_heads=cfg.num_heads,
+        num_key_value_heads=cfg.num_kv_heads,
+        max_position_embeddings=cfg.max_position_embeddings,
+        tie_word_embeddings=True,
+        bos_token_id=None,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    model = Qwen2ForCausalLM(config)
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model
+
+
+def train_completions(model: Any, tokenizer: Any, pairs: list[tuple[str, str]], cfg: TinyModelsConfig, epochs: int, seed: int) -> dict[str, float]:
+    """Supervised training on (user prompt, assistant completion) pairs, loss on the completion only."""
+    import torch
+
+    if epochs == 0 or not pairs:
+        return {"epochs": 0, "steps": 0, "final_loss": None}
+    limit = cfg.max_position_embeddings
+    encoded = []
+    for prompt, completion in pairs:
+        p = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True)
+        p_ids = tokenizer(p, add_special_tokens=False)["input_ids"]
+        c_ids = tokenizer(completion + "<|im_end|>", add_special_tokens=False)["input_ids"]
+        ids = (p_ids + c_ids)[:limit]
+        labels = ([-100] * len(p_ids) + c_ids)[:limit]
+        encoded.append((ids, labels))
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=0.0)
+    model.train()
+    steps, loss_value = 0, None
+    for _ in range(epochs):
+        rng.shuffle(encoded)
+        for start in range(0, len(encoded), cfg.batch_size):
+            batch = encoded[start : start + cfg.batch_size]
+            width = max(len(ids) for ids, _ in batch)
+            pad = tokenizer.pad_token_id
+            input_ids = torch.tensor([ids + [pad] * (width - len(ids)) for ids, _ in batch])
+            labels = torch.tensor([lab + [-100] * (width - len(lab)) for _, lab in batch])
+            mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in batch])
+            loss = model(input_ids=input_ids, attention_mask=mask, labels=labels).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            opt.zero_grad()
+            steps += 1
+            loss_value = float(loss)
+    model.eval()
+    return {"epochs": epochs, "steps": steps, "final_loss": None if loss_value is None else round(loss_value, 4)}
+
+
+def run(cfg: ModelsConfig, seed: int, problems_path: Path, prompt_template: str, judge_template_path: Path, out_dir: Path, out_metrics: Path) -> dict[str, Any]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not cfg.build_tiny:
+        manifest = {"built": [], "note": "build_tiny is false: stages load the models named in their own sections"}
+        write_json(manifest, out_dir / "manifest.json")
+        write_metrics(out_metrics, "models", built=[])
+        return manifest
+
+    import torch
+
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    tiny = cfg.tiny
+    problems = read_parquet(problems_path, "sampled problems").select("problem", "solution", "answer").to_dicts()
+    problems = [p for p in problems if p["solution"].strip()]
+    judge_template = Path(judge_template_path).read_text()
+    rng = random.Random(seed)
+
+    teacher_pairs = [(render_problem_prompt(prompt_template, p["problem"]), teacher_target(p["solution"], p["answer"])) for p in problems]
+    judge_pairs = judge_examples(problems, judge_template, rng)
+    corpus = [f"{a}\n{b}" for a, b in teacher_pairs + judge_pairs] + [prompt_template.replace(PROBLEM_PLACEHOLDER, "")]
+    tokenizer = build_tokenizer(corpus, tiny.vocab_size, tiny.max_position_embeddings)
+
+    report: dict[str, Any] = {"tokenizer": {"vocab_size": len(tokenizer)}, "training_examples": {}}
+    for role, pairs, epochs in (("teacher", teacher_pairs, tiny.teacher_epochs), ("judge", judge_pairs, tiny.judge_epochs), ("student_base", [], 0)):
+        started = time.monotonic()
+        model = new_model(tokenizer, tiny, seed + ROLES.index(role))
+        stats = train_completions(model, tokenizer, pairs, tiny, epochs, seed)
+        stats["seconds"] = round(time.monotonic() - started, 1)
+        stats["parameters"] = sum(p.numel() for p in model.parameters())
+        model.save_pretrained(out_dir / role)
+        tokenizer.save_pretrained(out_dir / role)
+        report[role] = stats
+        report["training_examples"][role] = len(pairs)
+        log.info("models: %s %s", role, stats)
+    manifest = {"built": list(ROLES), "smoke_test_models": True, "architecture": "Qwen2ForCausalLM", "config": tiny.model_dump()}
+    write_json(manifest, out_dir / "manifest.json")
+    write_metrics(out_metrics, "models", **report)
+    return report

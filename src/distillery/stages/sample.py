@@ -1,0 +1,167 @@
+"""sample: read NuminaMath-1.5-shaped rows, reject malformed or filtered rows with reasons, key each
+problem, and draw a seeded sample of N.
+
+The sample is nested: rows are ranked by a seeded hash of their key and the first N are taken, so
+growing N from 10k to 20k keeps the first 10k (and the generations already paid for).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from distillery.config import SampleConfig
+from distillery.errors import DistilleryError
+from distillery.io import read_records, write_parquet
+from distillery.keys import derive_seed, problem_key
+from distillery.metrics import FilterCounts, write_metrics
+
+log = logging.getLogger(__name__)
+
+STRING_COLUMNS = ("problem", "solution", "answer", "problem_type", "question_type", "source")
+PROBLEM_SCHEMA = {
+    "uuid": pl.String,
+    "problem": pl.String,
+    "solution": pl.String,
+    "answer": pl.String,
+    "problem_type": pl.String,
+    "question_type": pl.String,
+    "source": pl.String,
+    "synthetic": pl.Boolean,
+    "source_row": pl.Int64,
+}
+REJECTED_SCHEMA = {"source_row": pl.Int64, "reason": pl.String, "detail": pl.String, "preview": pl.String}
+
+
+def load_rows(source: str, split: str = "train", revision: str | None = None) -> list[dict[str, Any]]:
+    """Rows from a local file or a hub dataset id.
+
+    Parquet files and hub ids go through `datasets.load_dataset`, the same call either way. JSON
+    lines are read with the json module: datasets' JSON builder stores a mixed-type column as a
+    `Json` feature in which the string "10" and the number 10 become the same value, so a
+    non-string answer could no longer be told apart and rejected.
+    """
+    path = Path(source)
+    if path.suffix.lower() in (".jsonl", ".json"):
+        return read_records(path, "sample.source")
+    import datasets  # heavy; only for parquet and hub sources
+
+    if path.suffix.lower() == ".parquet":
+        if not path.exists():
+            read_records(path, "sample.source")  # raises the standard missing-file message
+        kwargs: dict[str, Any] = {"path": "parquet", "data_files": str(path)}
+        split = "train"  # a data_files dataset has a single `train` split
+    elif path.exists() or "/" not in source or source.startswith((".", "/")):
+        raise DistilleryError(
+            f"sample.source = {source!r} is neither a .jsonl/.json/.parquet file nor a hub dataset id (owner/name)"
+        )
+    else:
+        kwargs = {"path": source, "revision": revision}
+    try:
+        ds = datasets.load_dataset(**kwargs, split=split)
+    except Exception as exc:  # hub/network/format errors: name the source and the setting
+        raise DistilleryError(f"could not load sample.source = {source!r} (split {split!r}): {exc}") from None
+    return ds.to_list()
+
+
+def _check_row(row: dict[str, Any], cfg: SampleConfig) -> tuple[str, str] | None:
+    """(reason, detail) when the row is rejected, None when it is kept."""
+    problem = row.get("problem")
+    if not isinstance(problem, str):
+        return ("problem_not_string", f"problem is {type(problem).__name__}")
+    if not problem.strip():
+        return ("empty_problem", "")
+    if len(problem) > cfg.max_problem_chars:
+        return ("problem_too_long", f"{len(problem)} chars > sample.max_problem_chars={cfg.max_problem_chars}")
+    for col in STRING_COLUMNS[1:]:
+        value = row.get(col)
+        if value is not None and not isinstance(value, str):
+            return (f"{col}_not_string", f"{col} is {type(value).__name__}: {str(value)[:60]!r}")
+    if cfg.require_answer:
+        answer = row.get("answer")
+        if answer is None:
+            return ("missing_answer", "no answer" if "answer" in row else "no answer column")
+        if not answer.strip():
+            return ("empty_answer", repr(answer))
+    synthetic = row.get("synthetic")
+    if synthetic is not None and not isinstance(synthetic, bool):
+        return ("synthetic_not_bool", f"synthetic is {type(synthetic).__name__}")
+    if cfg.drop_synthetic and synthetic:
+        return ("synthetic", "")
+    if cfg.valid_only:
+        for col in ("problem_is_valid", "solution_is_valid"):
+            if col in row and row[col] is not None and row[col] != "Yes":
+                return ("marked_invalid", f"{col}={row[col]!r}")
+    for col in ("question_type", "problem_type", "source"):
+        value = row.get(col) or ""
+        include = getattr(cfg.include, col)
+        if include and value not in include:
+            return (f"{col}_not_included", value)
+        if value in getattr(cfg.exclude, col):
+            return (f"{col}_excluded", value)
+    return None
+
+
+def run(cfg: SampleConfig, seed: int, out_problems: Path, out_rejected: Path, out_metrics: Path) -> FilterCounts:
+    rows = load_rows(cfg.source, cfg.split, cfg.revision)
+    counts = FilterCounts(rows_in=len(rows))
+    kept: dict[str, dict[str, Any]] = {}
+    rejected: list[dict[str, Any]] = []
+
+    def reject(i: int, row: Any, reason: str, detail: str) -> None:
+        counts.reject(reason)
+        preview = row.get("problem") if isinstance(row, dict) else row
+        rejected.append({"source_row": i, "reason": reason, "detail": detail, "preview": str(preview)[:200]})
+
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            reject(i, row, "row_not_object", type(row).__name__)
+            continue
+        verdict = _check_row(row, cfg)
+        if verdict:
+            reject(i, row, *verdict)
+            continue
+        source = row.get("source") or "unknown"
+        key = problem_key(row["problem"], source)
+        if key in kept:
+            # Same normalized text and source: by definition the same problem (first row wins).
+            reject(i, row, "duplicate_key", f"same problem as source_row {kept[key]['source_row']}")
+            continue
+        kept[key] = {
+            "uuid": key,
+            "problem": row["problem"],
+            "solution": row.get("solution") or "",
+            "answer": (row.get("answer") or "").strip(),
+            "problem_type": row.get("problem_type") or "",
+            "question_type": row.get("question_type") or "",
+            "source": source,
+            "synthetic": bool(row.get("synthetic") or False),
+            "source_row": i,
+        }
+
+    ranked = sorted(kept.values(), key=lambda r: derive_seed(seed, r["uuid"]))
+    chosen = ranked if cfg.n is None else ranked[: cfg.n]
+    counts.keep(len(chosen))
+    if len(ranked) > len(chosen):
+        counts.reject("not_sampled", len(ranked) - len(chosen))
+    counts.check("sample")
+    if not chosen:
+        raise DistilleryError(
+            f"sample: no problem of {len(rows)} rows in {cfg.source} passed the filters "
+            f"(rejections: {dict(counts.rejected)}); loosen sample.include/exclude or fix the input"
+        )
+    problems = pl.DataFrame(sorted(chosen, key=lambda r: r["source_row"]), schema=PROBLEM_SCHEMA)
+    write_parquet(problems, out_problems)
+    write_parquet(pl.DataFrame(rejected, schema=REJECTED_SCHEMA), out_rejected)
+    by_source = problems.group_by("source").len().sort("source")
+    write_metrics(
+        out_metrics,
+        "sample",
+        counts=counts.as_dict(),
+        problems_by_source=dict(zip(by_source["source"], by_source["len"])),
+    )
+    log.info("sample: %s", counts.as_dict())
+    return counts

@@ -1,0 +1,66 @@
+"""verify: check every generation's boxed final answer against the gold with Math-Verify.
+
+Adds per generation: extracted_answer, is_reasoning_complete, correctness_math_verify and
+verify_status (ok, mismatch, no_answer, timeout, gold_unparseable, error).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import polars as pl
+
+from distillery.config import VerifyConfig
+from distillery.io import read_parquet, write_parquet
+from distillery.metrics import write_metrics
+from distillery.verification import STATUSES, check_many
+
+log = logging.getLogger(__name__)
+
+
+def is_reasoning_complete(generation: str | None, finish_reason: str | None) -> bool:
+    """The teacher stopped on its own and closed any reasoning block it opened."""
+    if not generation or finish_reason != "stop":
+        return False
+    return "<think>" not in generation or "</think>" in generation
+
+
+def run(cfg: VerifyConfig, generations_path: Path, problems_path: Path, out_path: Path, out_metrics: Path) -> pl.DataFrame:
+    gens = read_parquet(generations_path, "generations")
+    golds = read_parquet(problems_path, "sampled problems").select("uuid", "answer")
+    df = gens.join(golds, on="uuid", how="left").sort("uuid", "sample_index")
+    grouped = df.group_by("uuid", maintain_order=True).agg(pl.col("answer").first(), pl.col("generation"))
+    checks = check_many(
+        ((row["answer"] or "", row["generation"]) for row in grouped.iter_rows(named=True)),
+        workers=cfg.workers,
+        timeout_s=cfg.timeout_s,
+        float_rounding=cfg.float_rounding,
+        wrap=cfg.wrap_gold,
+    )
+    flat = [c for per_problem in checks for c in per_problem]
+    complete = [is_reasoning_complete(g, f) for g, f in zip(df["generation"], df["finish_reason"])]
+    out = df.drop("answer").with_columns(
+        pl.Series("extracted_answer", [c.extracted for c in flat], dtype=pl.String),
+        pl.Series("is_reasoning_complete", complete, dtype=pl.Boolean),
+        pl.Series("correctness_math_verify", [c.correct for c in flat], dtype=pl.Boolean),
+        pl.Series("verify_status", [c.status for c in flat], dtype=pl.String),
+    )
+    write_parquet(out, out_path)
+    status = out.group_by("verify_status").len()
+    counts = {s: 0 for s in STATUSES} | dict(zip(status["verify_status"], status["len"]))
+    solved = out.filter(pl.col("correctness_math_verify") & pl.col("is_reasoning_complete"))["uuid"].n_unique()
+    problems = out["uuid"].n_unique()
+    write_metrics(
+        out_metrics,
+        "verify",
+        generations=out.height,
+        generations_by_status=counts,
+        generations_correct=int(out["correctness_math_verify"].sum()),
+        generations_complete=int(out["is_reasoning_complete"].sum()),
+        problems=problems,
+        problems_with_correct_generation=solved,
+        problem_pass_rate=round(solved / problems, 4) if problems else 0.0,
+    )
+    log.info("verify: %s", counts)
+    return out
