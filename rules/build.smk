@@ -12,7 +12,7 @@ rule build:
         metrics="metrics/build.json",
     params:
         config=lambda wildcards: stage_json("build", card_settings=card_settings()),
-        dataset_dir="data/build/dataset",
+        dataset_dir=lambda wildcards, output: Path(output.card).parent,
     log:
         "logs/build/build.log",
     benchmark:

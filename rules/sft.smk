@@ -8,7 +8,7 @@ rule sft:
         metrics="metrics/sft.json",
     params:
         config=lambda wildcards: stage_json("sft"),
-        dataset_dir="data/build/dataset",
+        dataset_dir=lambda wildcards, input: Path(input.default).parent.parent,
     log:
         "logs/sft/sft.log",
     benchmark:
