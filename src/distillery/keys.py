@@ -15,7 +15,7 @@ from typing import Any
 
 _WS = re.compile(r"\s+")
 # LaTeX spacing commands that do not change the mathematics: \, \; \! \: and "\ ".
-_LATEX_SPACING = re.compile(r"\\[,;:!](?![a-zA-Z])|\\ ")
+_LATEX_SPACING = re.compile(r"\\[,;:!]|\\ ")
 
 # A fixed namespace so problem uuids are the same on every machine and in every run.
 PROBLEM_NAMESPACE = uuid.UUID("6f1c0a52-8f0e-4c5e-9b53-7d3c1f0e2a11")

@@ -101,7 +101,8 @@ def check_problem(gold: str, generations: list[str | None], timeout_s: int, floa
         if gold_state == "unparsed":
             try:
                 gold_parsed = parse(wrap_gold(gold) if wrap else gold, parsing_timeout=timeout_s, raise_on_error=True)
-                gold_state = "ok" if gold_parsed else "unparseable"
+                # parse() also returns the raw string it could not interpret: that is not a gold.
+                gold_state = "ok" if any(not isinstance(g, str) for g in gold_parsed) else "unparseable"
             except TimeoutException:
                 gold_state = "unparseable"
             except Exception:

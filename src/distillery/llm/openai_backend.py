@@ -59,10 +59,25 @@ class OpenAIBackend:
                 return Completion(req.key, None, "error", None, None, f"{type(exc).__name__}: {exc}"[:500])
         choice = resp.choices[0] if resp.choices else None
         usage = resp.usage
+        finish = choice.finish_reason if choice and choice.finish_reason else "missing"
         return Completion(
             key=req.key,
-            text=choice.message.content if choice else None,
-            finish_reason=(choice.finish_reason if choice and choice.finish_reason else "missing"),
+            text=message_text(choice.message, finish) if choice else None,
+            finish_reason=finish,
             prompt_tokens=usage.prompt_tokens if usage else None,
             completion_tokens=usage.completion_tokens if usage else None,
         )
+
+
+def message_text(message, finish_reason: str) -> str:
+    """The generation as one R1-style text. Servers with a reasoning parser (vLLM, SGLang,
+    transformers serve) return the thinking apart, in `reasoning_content` or `reasoning`; it is put
+    back inside <think>, left unclosed when the generation was cut off mid-thought."""
+    extra = message.model_extra or {}
+    reasoning = extra.get("reasoning_content") or extra.get("reasoning")
+    content = message.content or ""
+    if not reasoning:
+        return content
+    if finish_reason == "length" and not content:
+        return f"<think>\n{reasoning}"
+    return f"<think>\n{reasoning}\n</think>\n{content}"

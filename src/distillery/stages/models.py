@@ -148,7 +148,7 @@ def train_completions(model: Any, tokenizer: Any, pairs: list[tuple[str, str]], 
             opt.step()
             opt.zero_grad()
             steps += 1
-            loss_value = float(loss)
+            loss_value = float(loss.detach())
     model.eval()
     return {"epochs": epochs, "steps": steps, "final_loss": None if loss_value is None else round(loss_value, 4)}
 

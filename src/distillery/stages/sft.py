@@ -51,6 +51,8 @@ def trl_args(cfg: SFTConfig, seed: int, output_dir: Path) -> Any:
         "use_cpu": not torch.cuda.is_available(),
     }
     known = {f.name for f in dataclasses.fields(TRLConfig)}
+    if "activation_checkpointing" in known:  # transformers 5 renamed gradient_checkpointing
+        wanted["activation_checkpointing"] = wanted.pop("gradient_checkpointing")
     unknown = sorted(set(wanted) - known)
     if unknown:
         import trl
@@ -84,11 +86,13 @@ def run(cfg: SFTConfig, seed: int, dataset_dir: Path, out_model: Path, out_metri
 
     from distillery.llm.loading import load_causal_lm
 
+    import pyarrow.parquet as pq
+
     files = [str(require(dataset_dir / s / "train-00000-of-00001.parquet", "dataset split")) for s in cfg.splits]
-    train = datasets.load_dataset("parquet", data_files=files, split="train").select_columns(["messages"])
-    if len(train) == 0:
+    if sum(pq.ParquetFile(f).metadata.num_rows for f in files) == 0:
         raise DistilleryError(f"the dataset splits {cfg.splits} in {dataset_dir} have no rows: nothing to train on "
                               "(see data/build/rejected.parquet for why problems were dropped)")
+    train = datasets.load_dataset("parquet", data_files=files, split="train").select_columns(["messages"])
     args = trl_args(cfg, seed, out_model.parent / "checkpoints")
     tokenizer = load_tokenizer(cfg.model, cfg.revision)
     model = load_causal_lm(cfg.model, cfg.revision, dtype="bfloat16" if cfg.bf16 else "float32", device="cpu", config=model_config(cfg))

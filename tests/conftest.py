@@ -1,0 +1,76 @@
+"""Shared fixtures: tiny local models built by the models stage itself, and throwaway copies of the
+repository for end-to-end runs (real git, real DVC, real Snakemake)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_BENCHMARKS = REPO.parent / "shared" / "benchmarks"
+BIN = Path(sys.executable).parent  # the venv's bin: distillery, snakemake, dvc
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def run_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{BIN}{os.pathsep}{env['PATH']}"
+    env.pop("SNAKEMAKE_PROFILE", None)
+    return env
+
+
+@pytest.fixture(scope="session")
+def bundled_problems(tmp_path_factory) -> Path:
+    """The sample stage's output on the bundled file."""
+    from distillery.config import SampleConfig
+    from distillery.stages import sample
+
+    out = tmp_path_factory.mktemp("sample")
+    cfg = SampleConfig.model_validate({"source": str(REPO / "data/bundled/numina_sample.jsonl"), "exclude": {"question_type": ["proof"]}})
+    sample.run(cfg, 42, out / "problems.parquet", out / "rejected.parquet", out / "metrics.json")
+    return out / "problems.parquet"
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory, bundled_problems) -> Path:
+    """teacher/judge/student_base built by the models stage (briefly trained, 512 positions)."""
+    from distillery.config import GenerateConfig, ModelsConfig
+    from distillery.stages import models
+
+    out = tmp_path_factory.mktemp("models") / "models"
+    cfg = ModelsConfig.model_validate({"tiny": {"teacher_epochs": 3, "judge_epochs": 1, "max_position_embeddings": 512}})
+    template = GenerateConfig.model_fields["prompt_template"].default
+    models.run(cfg, 42, bundled_problems, template, REPO / "prompts/judge.txt", out, out.parent / "metrics.json")
+    return out
+
+
+def copy_repo(dest: Path) -> Path:
+    """A fresh checkout-like copy: the files git tracks (plus untracked, unignored ones), committed."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, check=True, capture_output=True, text=True).stdout.split()
+    for f in files:
+        src = REPO / f
+        if src.is_file():
+            (dest / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / f)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
+    subprocess.run(git + ["add", "-A"], cwd=dest, check=True)
+    subprocess.run(git + ["commit", "-qm", "copy"], cwd=dest, check=True)
+    return dest
+
+
+@pytest.fixture
+def repo_copy(tmp_path) -> Path:
+    return copy_repo(tmp_path / "repo")
+
+
+def sh(args: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run(args, cwd=cwd, env=run_env(), capture_output=True, text=True, timeout=timeout)

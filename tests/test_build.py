@@ -1,0 +1,241 @@
+"""Tests for distillery.stages.build: selection, choice of the SFT generation, OpenR1 schema,
+default/extended splits and the dataset card."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import polars as pl
+import pytest
+
+from distillery.config import BuildConfig
+from distillery.keys import problem_key
+from distillery.stages import build
+from distillery.stages.sample import PROBLEM_SCHEMA
+
+COLUMNS = ["problem", "solution", "answer", "problem_type", "question_type", "source", "uuid", "is_reasoning_complete",
+           "generations", "correctness_math_verify", "correctness_llama", "finish_reasons", "correctness_count", "messages"]
+DEFAULT_SOURCES = ["olympiads", "aops_forum"]
+
+# name -> (problem text, source)
+PROBLEMS = {
+    "A": ("Compute 2 + 2.", "olympiads"),     # math-verify correct (3 of 4), never judged
+    "B": ("Compute 3 + 3.", "cn_k12"),        # only the judge says correct
+    "C": ("Compute 4 + 4.", "amc_aime"),      # correct answers only in incomplete generations
+    "D": ("Compute 5 + 5.", "aops_forum"),    # math-verify correct, judge says DIFFERENT on the other
+    "E": ("Compute 6 + 6.", "orca_math"),     # no generations at all
+    "F": ("Compute 7 + 7.", "olympiads"),     # removed by dedupe: not in kept
+}
+U = {name: problem_key(text, src) for name, (text, src) in PROBLEMS.items()}
+
+# name -> list of (generation, finish_reason, error, complete, math_verify, llama, verdict)
+GENS = {
+    "A": [
+        ("<think>hmm</think> wrong \\boxed{5}", "stop", None, True, False, None, "not_judged"),
+        ("<think>a long and careful derivation of the sum</think> \\boxed{4}", "stop", None, True, True, None, "not_judged"),
+        ("<think>s</think> \\boxed{4}", "stop", None, True, True, None, "not_judged"),
+        ("<think>medium reasoning</think> \\boxed{4}", "stop", None, True, True, None, "not_judged"),
+    ],
+    "B": [
+        ("<think>x</think> \\boxed{6.0}", "stop", None, True, False, True, "EQUIVALENT"),
+        ("<think>x</think> \\boxed{7}", "stop", None, True, False, False, "DIFFERENT"),
+    ],
+    "C": [
+        ("<think>cut off \\boxed{8}", "length", None, False, True, None, "not_judged"),
+        (None, None, "timeout", False, False, None, "not_judged"),
+    ],
+    "D": [
+        ("<think>y</think> \\boxed{10}", "stop", None, True, True, None, "not_judged"),
+        ("<think>y</think> \\boxed{11}", "stop", None, True, False, False, "DIFFERENT"),
+    ],
+    "F": [
+        ("<think>z</think> \\boxed{14}", "stop", None, True, True, None, "not_judged"),
+    ],
+}
+
+
+def make_inputs(tmp_path: Path) -> dict[str, Path]:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    problems = [
+        {"uuid": U[n], "problem": text, "solution": f"solution of {n}", "answer": f"ans{n}", "problem_type": "Algebra",
+         "question_type": "math-word-problem", "source": src, "synthetic": False, "source_row": i}
+        for i, (n, (text, src)) in enumerate(PROBLEMS.items())
+    ]
+    judged = []
+    for n, gens in GENS.items():
+        for idx, (gen, fin, err, comp, mv, ll, verdict) in enumerate(gens):
+            judged.append({"uuid": U[n], "sample_index": idx, "generation": gen, "finish_reason": fin, "error": err,
+                           "is_reasoning_complete": comp, "correctness_math_verify": mv, "correctness_llama": ll,
+                           "judge_verdict": verdict})
+    judged.reverse()  # build must order by (uuid, sample_index) itself
+    paths = {"problems": tmp_path / "problems.parquet", "judged": tmp_path / "judged.parquet", "kept": tmp_path / "kept.parquet"}
+    pl.DataFrame(problems, schema=PROBLEM_SCHEMA).write_parquet(paths["problems"])
+    pl.DataFrame(judged, schema={"uuid": pl.String, "sample_index": pl.Int64, "generation": pl.String, "finish_reason": pl.String,
+                                 "error": pl.String, "is_reasoning_complete": pl.Boolean, "correctness_math_verify": pl.Boolean,
+                                 "correctness_llama": pl.Boolean, "judge_verdict": pl.String}).write_parquet(paths["judged"])
+    pl.DataFrame({"uuid": [U[n] for n in "ABCDE"]}).write_parquet(paths["kept"])
+    return paths
+
+
+def run_build(tmp_path: Path, seed: int = 42, **cfg):
+    cfg = BuildConfig.model_validate({"splits": {"default_sources": DEFAULT_SOURCES}, **cfg})
+    paths = make_inputs(tmp_path / "in")
+    out = tmp_path / "out"
+    dataset = out / "dataset"
+    counts = build.run(cfg, seed, paths["judged"], paths["problems"], paths["kept"], dataset, out / "rejected.parquet",
+                       out / "metrics.json", {"stage_metrics": {"sample": {"kept": 6}}, "settings": {"seed": seed}})
+    rows = {}
+    for split in build.SPLITS:
+        for r in pl.read_parquet(build.split_file(dataset, split)).to_dicts():
+            rows[r["uuid"]] = {**r, "_split": split}
+    return counts, rows, pl.read_parquet(out / "rejected.parquet"), json.loads((out / "metrics.json").read_text()), dataset
+
+
+def names(rows: dict) -> set[str]:
+    inv = {u: n for n, u in U.items()}
+    return {inv[u] for u in rows}
+
+
+# --- selection -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "selection, kept",
+    [("math_verify", {"A", "D"}), ("judge", {"B"}), ("either", {"A", "B", "D"})],
+)
+def test_selection(tmp_path, selection, kept):
+    counts, rows, rejected, metrics, _ = run_build(tmp_path, selection=selection, choice="first")
+    assert names(rows) == kept
+    no_correct = set("ABCD") - kept
+    reasons = dict(zip(rejected["uuid"], rejected["reason"]))
+    assert reasons == {**{U[n]: "no_correct_generation" for n in no_correct}, U["E"]: "no_generations"}
+    assert counts.rows_in == 5  # F was removed by dedupe
+    assert counts.kept == len(kept)
+    assert counts.kept + sum(counts.rejected.values()) == counts.rows_in
+    assert metrics["counts"] == {
+        "rows_in": 5, "kept": len(kept), "rejected": 5 - len(kept),
+        "rejected_by_reason": {"no_correct_generation": len(no_correct), "no_generations": 1},
+    }
+    assert metrics["selection"] == selection
+    assert U["F"] not in rows and U["F"] not in reasons
+
+
+def test_rejected_detail_counts_failed_requests(tmp_path):
+    _, _, rejected, _, _ = run_build(tmp_path, selection="either")
+    detail = dict(zip(rejected["uuid"], rejected["detail"]))[U["C"]]
+    assert "2 generations" in detail and "1 failed requests" in detail and "selection=either" in detail
+
+
+def test_correctness_count(tmp_path):
+    _, rows, _, _, _ = run_build(tmp_path, selection="either", choice="first")
+    assert rows[U["A"]]["correctness_count"] == 3
+    assert rows[U["B"]]["correctness_count"] == 1
+    assert rows[U["D"]]["correctness_count"] == 1
+
+
+# --- choice --------------------------------------------------------------------------------------
+
+
+def assistant(row: dict) -> str:
+    return row["messages"][1]["content"]
+
+
+def test_choice_first(tmp_path):
+    _, rows, _, _, _ = run_build(tmp_path, selection="either", choice="first")
+    assert assistant(rows[U["A"]]) == GENS["A"][1][0]   # the first correct one, not sample 0
+    assert assistant(rows[U["B"]]) == GENS["B"][0][0]
+    assert assistant(rows[U["D"]]) == GENS["D"][0][0]
+
+
+def test_choice_shortest(tmp_path):
+    _, rows, _, _, _ = run_build(tmp_path, selection="math_verify", choice="shortest")
+    assert assistant(rows[U["A"]]) == GENS["A"][2][0]
+
+
+def test_choice_random_is_seeded(tmp_path):
+    correct_a = {GENS["A"][i][0] for i in (1, 2, 3)}
+    picks = []
+    for seed in range(8):
+        _, rows1, _, _, _ = run_build(tmp_path / f"s{seed}a", seed=seed, choice="random")
+        _, rows2, _, _, _ = run_build(tmp_path / f"s{seed}b", seed=seed, choice="random")
+        assert assistant(rows1[U["A"]]) == assistant(rows2[U["A"]])
+        assert assistant(rows1[U["A"]]) in correct_a
+        picks.append(assistant(rows1[U["A"]]))
+    assert len(set(picks)) > 1  # the seed matters
+
+
+# --- schema and loading --------------------------------------------------------------------------
+
+
+def test_loads_with_datasets(tmp_path):
+    import datasets
+
+    _, _, _, _, dataset = run_build(tmp_path, selection="either", choice="first")
+    loaded = {}
+    for split in build.SPLITS:
+        ds = datasets.load_dataset("parquet", data_files=str(build.split_file(dataset, split)), split="train",
+                                   cache_dir=str(tmp_path / "hf_cache"))
+        assert ds.column_names == COLUMNS
+        loaded[split] = ds.to_list()
+    assert [r["uuid"] for r in loaded["default"]] == sorted([U["A"], U["D"]])
+    assert [r["uuid"] for r in loaded["extended"]] == [U["B"]]
+    a = next(r for r in loaded["default"] if r["uuid"] == U["A"])
+    assert a["messages"] == [{"content": PROBLEMS["A"][0], "role": "user"}, {"content": GENS["A"][1][0], "role": "assistant"}]
+    assert a["correctness_llama"] is None          # never judged
+    assert a["generations"] == [g[0] for g in GENS["A"]]
+    assert a["correctness_math_verify"] == [False, True, True, True]
+    assert a["is_reasoning_complete"] == [True, True, True, True]
+    assert a["finish_reasons"] == ["stop"] * 4
+    assert a["correctness_count"] == 3
+    assert (a["problem"], a["solution"], a["answer"], a["source"]) == (PROBLEMS["A"][0], "solution of A", "ansA", "olympiads")
+    d = next(r for r in loaded["default"] if r["uuid"] == U["D"])
+    assert d["correctness_llama"] == [None, False]
+    b = loaded["extended"][0]
+    assert b["correctness_llama"] == [True, False]
+    assert b["messages"][0] == {"content": PROBLEMS["B"][0], "role": "user"}
+    assert b["messages"][1]["role"] == "assistant"
+
+
+def test_null_generation_becomes_empty_string(tmp_path):
+    _, rows, _, _, _ = run_build(tmp_path, selection="either", choice="first")
+    for r in rows.values():
+        assert all(isinstance(g, str) for g in r["generations"])
+        assert len(r["generations"]) == len(r["correctness_math_verify"]) == len(r["finish_reasons"])
+
+
+def test_splits_by_source(tmp_path):
+    _, rows, _, metrics, _ = run_build(tmp_path, selection="either")
+    split_of = {n: rows[U[n]]["_split"] for n in ("A", "B", "D")}
+    assert split_of == {"A": "default", "B": "extended", "D": "default"}
+    assert metrics["rows_by_split"] == {"default": 2, "extended": 1}
+    assert metrics["rows_by_source"] == {"aops_forum": 1, "cn_k12": 1, "olympiads": 1}
+
+
+def test_empty_split_still_written(tmp_path):
+    _, rows, _, metrics, dataset = run_build(tmp_path, selection="judge")
+    assert metrics["rows_by_split"] == {"default": 0, "extended": 1}
+    empty = pl.read_parquet(build.split_file(dataset, "default"))
+    assert empty.height == 0
+    assert empty.columns == COLUMNS
+
+
+def test_dataset_card(tmp_path):
+    _, _, _, _, dataset = run_build(tmp_path, selection="either")
+    card = (dataset / "README.md").read_text()
+    assert card.startswith("---\nconfigs:")
+    assert "| default | 2 |" in card
+    assert "| extended | 1 |" in card
+    assert "config_name: default" in card and "config_name: extended" in card
+    assert '"no_correct_generation": 1' in card
+    assert '"sample"' in card
+
+
+def test_deterministic_output(tmp_path):
+    _, _, _, _, d1 = run_build(tmp_path / "one", seed=5)
+    _, _, _, _, d2 = run_build(tmp_path / "two", seed=5)
+    for split in build.SPLITS:
+        assert pl.read_parquet(build.split_file(d1, split)).equals(pl.read_parquet(build.split_file(d2, split)))

@@ -1,0 +1,238 @@
+"""Tests for distillery.config: params.yaml validation, readable errors, stage config round-trip."""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from distillery.config import (
+    DedupeConfig,
+    Params,
+    SampleConfig,
+    TinyModelsConfig,
+    load_params,
+    parse_stage_config,
+    stage_config,
+    unset_fields,
+    validate_params,
+)
+from distillery.errors import ConfigError, DistilleryError
+
+ROOT = Path(__file__).resolve().parents[1]
+PARAMS = ROOT / "params.yaml"
+
+
+@pytest.fixture(scope="module")
+def raw_params() -> dict:
+    return yaml.safe_load(PARAMS.read_text())
+
+
+def write_modified(raw: dict, tmp_path: Path, mutate) -> Path:
+    data = copy.deepcopy(raw)
+    mutate(data)
+    path = tmp_path / "bad_params.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def load_error(path: Path) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_params(path)
+    return str(info.value)
+
+
+# --- the shipped params.yaml ------------------------------------------------------------------
+
+
+def test_shipped_params_validate_and_set_every_key():
+    params = load_params(PARAMS)
+    assert isinstance(params, Params)
+    assert unset_fields(params) == []
+    # A few concrete values, so the file really was read.
+    assert params.base.seed == 42
+    assert params.generate.llm.backend == "transformers"
+    assert set(params.base.benchmarks) == {"math500", "aime2024", "aime2025"}
+    assert params.dedupe.benchmarks == ["math500", "aime2024", "aime2025"]
+
+
+def test_unmodified_copy_round_trips(raw_params, tmp_path):
+    path = write_modified(raw_params, tmp_path, lambda d: None)
+    assert load_params(path) == load_params(PARAMS)
+
+
+def test_unset_fields_reports_keys_left_to_defaults(raw_params):
+    data = copy.deepcopy(raw_params)
+    del data["verify"]["float_rounding"]
+    del data["generate"]["sampling"]["top_p"]
+    params = validate_params(data)
+    assert sorted(unset_fields(params)) == ["generate.sampling.top_p", "verify.float_rounding"]
+
+
+# --- invalid files: one readable message each ------------------------------------------------
+
+
+def test_misspelt_key(raw_params, tmp_path):
+    path = write_modified(raw_params, tmp_path, lambda d: d["judge"].__setitem__("temprature", 0.2))
+    msg = load_error(path)
+    assert "judge.temprature" in msg
+    assert "unknown key" in msg
+    assert str(path) in msg
+
+
+def test_top_p_out_of_range(raw_params, tmp_path):
+    path = write_modified(raw_params, tmp_path, lambda d: d["generate"]["sampling"].__setitem__("top_p", 2))
+    msg = load_error(path)
+    assert "generate.sampling.top_p" in msg
+    assert "= 2" in msg
+    assert "less than or equal to 1" in msg
+
+
+def test_unknown_backend(raw_params, tmp_path):
+    path = write_modified(raw_params, tmp_path, lambda d: d["generate"]["llm"].__setitem__("backend", "sglang"))
+    msg = load_error(path)
+    assert "generate.llm.backend" in msg
+    assert "sglang" in msg
+    for backend in ("transformers", "openai", "vllm"):
+        assert backend in msg
+    # Only the one wrong key is reported.
+    assert msg.count("\n  - ") == 1
+
+
+def test_prompt_template_without_problem_placeholder(raw_params, tmp_path):
+    path = write_modified(raw_params, tmp_path, lambda d: d["generate"].__setitem__("prompt_template", "Solve this."))
+    msg = load_error(path)
+    assert "generate.prompt_template" in msg
+    assert "{problem}" in msg
+
+
+def test_prompt_template_with_problem_twice(raw_params, tmp_path):
+    path = write_modified(raw_params, tmp_path, lambda d: d["evaluate"].__setitem__("prompt_template", "{problem} {problem}"))
+    msg = load_error(path)
+    assert "evaluate.prompt_template" in msg
+    assert "found 2" in msg
+
+
+def test_dedupe_benchmark_not_defined(raw_params, tmp_path):
+    path = write_modified(raw_params, tmp_path, lambda d: d["dedupe"].__setitem__("benchmarks", ["gpqa"]))
+    msg = load_error(path)
+    assert "gpqa" in msg
+    assert "dedupe.benchmarks" in msg
+
+
+def test_evaluate_benchmark_not_defined(raw_params, tmp_path):
+    path = write_modified(raw_params, tmp_path, lambda d: d["evaluate"]["benchmarks"].__setitem__("gpqa", {"n": 1, "limit": 2}))
+    msg = load_error(path)
+    assert "evaluate.benchmarks" in msg
+    assert "gpqa" in msg
+
+
+def test_missing_file(tmp_path):
+    missing = tmp_path / "nowhere" / "params.yaml"
+    msg = load_error(missing)
+    assert str(missing) in msg
+    assert "not found" in msg
+
+
+def test_invalid_yaml(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("base:\n  seed: [1, 2\nsample: {\n")
+    msg = load_error(path)
+    assert "not valid YAML" in msg
+    assert str(path) in msg
+
+
+def test_not_a_mapping(tmp_path):
+    path = tmp_path / "list.yaml"
+    path.write_text("- a\n- b\n")
+    msg = load_error(path)
+    assert "mapping" in msg
+
+
+def test_config_error_is_a_distillery_error():
+    assert issubclass(ConfigError, DistilleryError)
+
+
+# --- the CLI ---------------------------------------------------------------------------------
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    exe = ROOT / ".venv" / "bin" / "distillery"
+    cmd = [str(exe), *args] if exe.exists() else [sys.executable, "-m", "distillery", *args]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
+
+
+def test_cli_check_params_bad_file(raw_params, tmp_path):
+    path = write_modified(raw_params, tmp_path, lambda d: d["judge"].__setitem__("temprature", 0.2))
+    proc = _cli("check-params", str(path))
+    assert proc.returncode == 2, proc.stderr
+    out = proc.stdout + proc.stderr
+    assert "Traceback" not in out
+    assert out.count("error:") == 1
+    assert "judge.temprature" in out
+    assert "unknown key" in out
+
+
+def test_cli_check_params_good_file():
+    proc = _cli("check-params", str(PARAMS))
+    assert proc.returncode == 0, proc.stderr
+    assert "valid" in proc.stdout
+
+
+# --- tiny models -----------------------------------------------------------------------------
+
+
+def test_tiny_models_reject_head_dim_16():
+    with pytest.raises(ValidationError) as info:
+        TinyModelsConfig(hidden_size=64, num_heads=4, num_kv_heads=2)
+    assert "head_dim" in str(info.value)
+    assert "16" in str(info.value)
+
+
+def test_tiny_models_head_dim_16_in_params(raw_params, tmp_path):
+    path = write_modified(raw_params, tmp_path, lambda d: d["models"]["tiny"].update(hidden_size=64, num_heads=4))
+    msg = load_error(path)
+    assert "models.tiny" in msg
+    assert "head_dim" in msg
+
+
+def test_tiny_models_accept_head_dim_32():
+    cfg = TinyModelsConfig(hidden_size=128, num_heads=4, num_kv_heads=2)
+    assert cfg.hidden_size // cfg.num_heads == 32
+
+
+# --- stage config round-trip -----------------------------------------------------------------
+
+
+def test_stage_config_round_trip():
+    params = load_params(PARAMS)
+    text = stage_config("sample", params.sample, seed=7)
+    section, extras = parse_stage_config("sample", text)
+    assert isinstance(section, SampleConfig)
+    assert section == params.sample
+    assert extras == {"seed": 7}
+
+
+def test_stage_config_round_trip_dedupe_with_benchmark_files():
+    params = load_params(PARAMS)
+    files = {k: v.model_dump() for k, v in params.base.benchmarks.items()}
+    text = stage_config("dedupe", params.dedupe, seed=42, benchmark_files=files)
+    section, extras = parse_stage_config("dedupe", text)
+    assert isinstance(section, DedupeConfig)
+    assert section == params.dedupe
+    assert extras == {"seed": 42, "benchmark_files": files}
+
+
+def test_parse_stage_config_errors():
+    with pytest.raises(ConfigError, match="not JSON"):
+        parse_stage_config("sample", "{not json")
+    with pytest.raises(ConfigError) as info:
+        parse_stage_config("verify", '{"workers": 0, "timeout_s": 5, "float_rounding": 6, "wrap_gold": true}')
+    assert "verify.workers" in str(info.value)

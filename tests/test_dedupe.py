@@ -1,0 +1,248 @@
+"""Tests for distillery.stages.dedupe: exact dedupe on normalized text and n-gram decontamination
+against the public MATH-500 / AIME benchmark files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from distillery.config import BenchmarkFile, DedupeConfig
+from distillery.keys import problem_key
+from distillery.stages import dedupe
+from distillery.stages.dedupe import word_ngrams
+
+BENCH_DIR = Path("/work/shared/benchmarks")
+BENCHMARKS = {
+    "math500": BenchmarkFile(path=str(BENCH_DIR / "math500.jsonl"), problem_field="problem", id_field="unique_id"),
+    "aime2024": BenchmarkFile(path=str(BENCH_DIR / "aime2024.jsonl"), problem_field="problem", id_field="id"),
+    "aime2025": BenchmarkFile(path=str(BENCH_DIR / "aime2025.jsonl"), problem_field="problem", id_field="id"),
+}
+
+
+def bench_rows(name: str) -> list[dict]:
+    return [json.loads(l) for l in Path(BENCHMARKS[name].path).read_text().splitlines() if l.strip()]
+
+
+MATH500 = bench_rows("math500")
+AIME24 = bench_rows("aime2024")
+AIME25 = bench_rows("aime2025")
+
+CLEAN = [
+    "A gardener plants marigolds in seventeen rows of eleven and then removes every third marigold; how many remain?",
+    "Ferdinand the tortoise walks 3 meters on Mondays, doubles it each following day, and rests on Sundays. Find his weekly total.",
+    "Let the quirky sequence satisfy q_1 = 4 and q_{n+1} = q_n^2 - 3 q_n + 1. Determine the remainder of q_6 modulo 13.",
+    "In the orchard of Zephyrine, pears outnumber quinces by a ratio of nine to four. If there are 52 quinces, count the pears.",
+    "An icosahedral die with faces numbered by primes below seventy-three is rolled twice; compute the chance both rolls are odd.",
+]
+# Three spellings of one problem in three sources: case, whitespace and LaTeX spacing differ.
+DUPES = [
+    ("Find the value of $y$ if $3 \\, y = 9$ holds for the unknown quantity today.", "olympiads"),
+    ("find THE value of $y$ if   $3 y = 9$ holds for the\nunknown quantity today.", "cn_k12"),
+    ("Find the value of $y$ if $3\\, y = 9$ holds for the unknown quantity today.  ", "amc_aime"),
+]
+
+
+def edited(text: str) -> str:
+    """A light edit: upper-cased, with doubled spaces and a trailing blank."""
+    return text.upper().replace(" ", "   ") + "  "
+
+
+def build_problems() -> tuple[pl.DataFrame, dict[str, str]]:
+    """Problems plus a map uuid -> role ("clean", "dupe", "contam:<bench>")."""
+    rows, roles = [], {}
+
+    def add(problem: str, source: str, role: str) -> str:
+        uuid = problem_key(problem, source)
+        assert uuid not in roles
+        rows.append({"uuid": uuid, "problem": problem, "source": source})
+        roles[uuid] = role
+        return uuid
+
+    for text in CLEAN:
+        add(text, "olympiads", "clean")
+    for text, source in DUPES:
+        add(text, source, "dupe")
+    for row in MATH500[:5]:
+        add(row["problem"], "cn_k12", "contam:math500")
+    for row in AIME24[:3]:
+        add(row["problem"], "amc_aime", "contam:aime2024")
+    add(edited(MATH500[10]["problem"]), "orca_math", "contam:math500")
+    add(edited(AIME25[0]["problem"]), "aops_forum", "contam:aime2025")
+    return pl.DataFrame(rows, schema={"uuid": pl.String, "problem": pl.String, "source": pl.String}), roles
+
+
+def build_judged(problems: pl.DataFrame, n_correct: dict[str, int]) -> pl.DataFrame:
+    """Two generations per problem; n_correct[uuid] of them correct (math-verify first, then judge)."""
+    rows = []
+    for uuid in problems["uuid"]:
+        k = n_correct.get(uuid, 0)
+        rows.append({"uuid": uuid, "correctness_math_verify": k >= 1, "correctness_llama": None})
+        rows.append({"uuid": uuid, "correctness_math_verify": False, "correctness_llama": True if k >= 2 else None})
+    return pl.DataFrame(rows, schema={"uuid": pl.String, "correctness_math_verify": pl.Boolean, "correctness_llama": pl.Boolean})
+
+
+def run_dedupe(tmp_path: Path, problems: pl.DataFrame, judged: pl.DataFrame, benchmarks=BENCHMARKS, **cfg):
+    cfg = DedupeConfig.model_validate({"benchmarks": list(benchmarks), **cfg})
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    problems.write_parquet(tmp_path / "problems.parquet")
+    judged.write_parquet(tmp_path / "judged.parquet")
+    out = {k: tmp_path / f"{k}.parquet" for k in ("kept", "rejected", "contamination")}
+    out["metrics"] = tmp_path / "metrics.json"
+    counts = dedupe.run(cfg, benchmarks, tmp_path / "problems.parquet", tmp_path / "judged.parquet",
+                        out["kept"], out["rejected"], out["contamination"], out["metrics"])
+    return (counts, pl.read_parquet(out["kept"]), pl.read_parquet(out["rejected"]), pl.read_parquet(out["contamination"]),
+            json.loads(out["metrics"].read_text()))
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory):
+    problems, roles = build_problems()
+    result = run_dedupe(tmp_path_factory.mktemp("dedupe"), problems, build_judged(problems, {}))
+    return problems, roles, result
+
+
+def dupe_uuids() -> list[str]:
+    return [problem_key(t, s) for t, s in DUPES]
+
+
+# --- exact dedupe --------------------------------------------------------------------------------
+
+
+def test_exact_duplicates_first_by_key(default_run):
+    _, _, (counts, kept, rejected, _, _) = default_run
+    uuids = dupe_uuids()
+    keeper = min(uuids)
+    assert counts.rejected["exact_duplicate"] == 2
+    dup_rows = rejected.filter(pl.col("reason") == "exact_duplicate")
+    assert sorted(dup_rows["uuid"].to_list()) == sorted(set(uuids) - {keeper})
+    assert set(dup_rows["detail"].to_list()) == {f"duplicate of {keeper}"}
+    assert keeper in kept["uuid"].to_list()
+    assert not (set(uuids) - {keeper}) & set(kept["uuid"].to_list())
+
+
+def test_exact_duplicates_most_correct(tmp_path):
+    problems, _ = build_problems()
+    uuids = sorted(dupe_uuids())
+    best = uuids[-1]  # the largest uuid: first_by_key would drop it
+    judged = build_judged(problems, {uuids[0]: 1, uuids[1]: 0, best: 2})
+    counts, kept, rejected, _, _ = run_dedupe(tmp_path, problems, judged, keep="most_correct")
+    assert best in kept["uuid"].to_list()
+    assert uuids[0] not in kept["uuid"].to_list() and uuids[1] not in kept["uuid"].to_list()
+    dup_rows = rejected.filter(pl.col("reason") == "exact_duplicate")
+    assert sorted(dup_rows["uuid"].to_list()) == uuids[:2]
+    assert set(dup_rows["detail"].to_list()) == {f"duplicate of {best}"}
+
+
+def test_most_correct_ties_fall_back_to_smallest_uuid(tmp_path):
+    problems, _ = build_problems()
+    uuids = sorted(dupe_uuids())
+    judged = build_judged(problems, {uuids[0]: 1, uuids[1]: 1, uuids[2]: 0})
+    _, kept, _, _, _ = run_dedupe(tmp_path, problems, judged, keep="most_correct")
+    assert [u for u in uuids if u in kept["uuid"].to_list()] == [uuids[0]]
+
+
+def test_exact_off_keeps_duplicates(tmp_path):
+    problems, _ = build_problems()
+    counts, kept, rejected, _, _ = run_dedupe(tmp_path, problems, build_judged(problems, {}), exact=False)
+    assert "exact_duplicate" not in counts.rejected
+    assert set(dupe_uuids()) <= set(kept["uuid"].to_list())
+
+
+# --- decontamination -----------------------------------------------------------------------------
+
+
+def test_planted_benchmark_problems_are_flagged(default_run):
+    problems, roles, (_, kept, rejected, contam, _) = default_run
+    flagged = dict(zip(contam["uuid"], contam["benchmark"]))
+    for row in MATH500[:5]:
+        assert flagged[problem_key(row["problem"], "cn_k12")] == "math500"
+    for row in AIME24[:3]:
+        assert flagged[problem_key(row["problem"], "amc_aime")] == "aime2024"
+    contaminated = {u for u, r in roles.items() if r.startswith("contam:")}
+    assert set(flagged) == contaminated
+    assert not contaminated & set(kept["uuid"].to_list())
+    contam_rej = rejected.filter(pl.col("reason") == "contaminated")
+    assert set(contam_rej["uuid"].to_list()) == contaminated
+
+
+def test_lightly_edited_copies_are_flagged(default_run):
+    _, _, (_, _, _, contam, _) = default_run
+    flagged = dict(zip(contam["uuid"], contam["benchmark"]))
+    assert flagged[problem_key(edited(MATH500[10]["problem"]), "orca_math")] == "math500"
+    assert flagged[problem_key(edited(AIME25[0]["problem"]), "aops_forum")] == "aime2025"
+
+
+def test_clean_problems_are_kept(default_run):
+    _, roles, (_, kept, rejected, contam, _) = default_run
+    clean = {u for u, r in roles.items() if r == "clean"}
+    assert clean <= set(kept["uuid"].to_list())
+    assert not clean & set(rejected["uuid"].to_list())
+    assert not clean & set(contam["uuid"].to_list())
+    # kept = the clean ones plus the one surviving spelling of the duplicate
+    assert set(kept["uuid"].to_list()) == clean | {min(dupe_uuids())}
+
+
+def test_contamination_report_holds_matching_ngram(default_run):
+    problems, _, (_, _, rejected, contam, metrics) = default_run
+    text = dict(zip(problems["uuid"], problems["problem"]))
+    by_bench = {"math500": {r["unique_id"]: r["problem"] for r in MATH500},
+                "aime2024": {r["id"]: r["problem"] for r in AIME24},
+                "aime2025": {r["id"]: r["problem"] for r in AIME25}}
+    assert contam.height == 10
+    for row in contam.iter_rows(named=True):
+        gram = row["ngram"]
+        assert len(gram.split(" ")) == 8
+        assert gram in word_ngrams(text[row["uuid"]], 8)
+        assert gram in word_ngrams(by_bench[row["benchmark"]][row["benchmark_item"]], 8)
+    details = dict(zip(rejected["uuid"], rejected["detail"]))
+    for row in contam.iter_rows(named=True):
+        assert details[row["uuid"]] == f"{row['benchmark']} item {row['benchmark_item']}"
+    assert metrics["contaminated_by_benchmark"] == {"math500": 6, "aime2024": 3, "aime2025": 1}
+    assert metrics["ngram"] == 8
+
+
+def test_counts_and_metrics_agree(default_run):
+    problems, _, (counts, kept, rejected, _, metrics) = default_run
+    assert counts.rows_in == problems.height == 18
+    assert counts.kept == kept.height == 6
+    assert sum(counts.rejected.values()) == rejected.height == 12
+    assert counts.kept + sum(counts.rejected.values()) == counts.rows_in
+    assert metrics["stage"] == "dedupe"
+    assert metrics["counts"] == {"rows_in": 18, "kept": 6, "rejected": 12,
+                                 "rejected_by_reason": {"contaminated": 10, "exact_duplicate": 2}}
+
+
+def test_decontaminate_off(tmp_path):
+    problems, _ = build_problems()
+    counts, kept, _, contam, metrics = run_dedupe(tmp_path, problems, build_judged(problems, {}), decontaminate=False)
+    assert contam.height == 0
+    assert counts.kept == kept.height == 16
+    assert metrics["counts"]["rejected_by_reason"] == {"exact_duplicate": 2}
+
+
+def test_only_selected_benchmarks_are_used(tmp_path):
+    problems, _ = build_problems()
+    only = {"aime2024": BENCHMARKS["aime2024"]}
+    _, _, _, contam, metrics = run_dedupe(tmp_path, problems, build_judged(problems, {}), benchmarks=only)
+    assert set(contam["benchmark"].to_list()) == {"aime2024"}
+    assert contam.height == 3
+    assert metrics["contaminated_by_benchmark"] == {"aime2024": 3}
+
+
+def test_word_ngrams():
+    assert word_ngrams("A  b\nc D", 2) == {"a b", "b c", "c d"}
+    assert word_ngrams("one two", 3) == set()
+
+
+def test_thin_space_before_a_letter_is_still_a_duplicate(tmp_path):
+    # `\,` is LaTeX spacing wherever it stands; `x\,dx` (its most common use) and `x \, dx`
+    # are the same problem text.
+    a = ("Evaluate the definite integral $\\int_0^1 x^2\\,dx$ and give the exact value.", "olympiads")
+    b = ("Evaluate the definite integral $\\int_0^1 x^2 \\, dx$ and give the exact value.", "cn_k12")
+    problems = pl.DataFrame([{"uuid": problem_key(t, s), "problem": t, "source": s} for t, s in (a, b)])
+    counts, kept, rejected, _, _ = run_dedupe(tmp_path, problems, build_judged(problems, {}), decontaminate=False)
+    assert counts.rejected["exact_duplicate"] == 1
+    assert kept["uuid"].to_list() == [min(problems["uuid"])]

@@ -1,0 +1,74 @@
+import json
+
+import polars as pl
+import pytest
+
+from distillery.config import GenerateConfig, Sampling
+from distillery.keys import shard_of
+from distillery.llm import Request
+from distillery.llm.transformers_backend import TransformersBackend
+from distillery.stages import generate
+
+
+def gen_config(models_dir, **over):
+    base = {"llm": {"model": str(models_dir / "teacher"), "batch_size": 8}, "sampling": {"max_new_tokens": 24}, "num_generations": 2, "num_shards": 2}
+    base.update(over)
+    return GenerateConfig.model_validate(base)
+
+
+def test_shards_partition_the_problems_and_gather_keeps_every_request(tiny_models, bundled_problems, tmp_path):
+    cfg = gen_config(tiny_models)
+    shards = [tmp_path / f"shard-{i}.parquet" for i in range(2)]
+    frames = [generate.run_shard(cfg, 42, bundled_problems, i, p) for i, p in enumerate(shards)]
+    problems = pl.read_parquet(bundled_problems)
+    for i, df in enumerate(frames):
+        assert all(shard_of(u, 2) == i for u in df["uuid"])
+    out = generate.gather(shards, tmp_path / "all.parquet", tmp_path / "m.json")
+    assert out.height == 2 * problems.height
+    assert out["request_key"].n_unique() == out.height
+    assert set(out["finish_reason"]) <= {"stop", "length"}
+    assert out["completion_tokens"].min() >= 1
+    assert json.loads(out["sampling"][0]) == {"temperature": 0.6, "top_p": 0.95, "max_new_tokens": 24, "n": 2}
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert metrics["requests"] == out.height and metrics["failed_requests"] == 0
+
+
+def test_same_seed_same_generations(tiny_models, bundled_problems, tmp_path):
+    cfg = gen_config(tiny_models, num_shards=4)
+    a = generate.run_shard(cfg, 7, bundled_problems, 0, tmp_path / "a.parquet")
+    b = generate.run_shard(cfg, 7, bundled_problems, 0, tmp_path / "b.parquet")
+    assert a["generation"].to_list() == b["generation"].to_list()
+
+
+def test_request_key_changes_with_prompt_and_sampling(bundled_problems):
+    problems = pl.read_parquet(bundled_problems).head(3).to_dicts()
+    cfg = GenerateConfig.model_validate({"llm": {"model": "m"}})
+    keys = {r.key for _, _, r in generate.build_requests(problems, cfg, 1)}
+    hotter = cfg.model_copy(update={"sampling": Sampling(temperature=0.7)})
+    other_prompt = cfg.model_copy(update={"prompt_template": "Solve: {problem}"})
+    assert keys.isdisjoint({r.key for _, _, r in generate.build_requests(problems, hotter, 1)})
+    assert keys.isdisjoint({r.key for _, _, r in generate.build_requests(problems, other_prompt, 1)})
+    assert keys == {r.key for _, _, r in generate.build_requests(problems, cfg, 999)}  # seed is not part of the key
+
+
+def test_malformed_prompts_are_recorded_failures_not_crashes(tiny_models):
+    cfg = gen_config(tiny_models)
+    backend = TransformersBackend(cfg.llm)
+    reqs = [
+        Request("empty", (("user", "   "),), 1),
+        Request("huge", (("user", "x " * 5000),), 1),  # far past the 512-position context
+        Request("fine", (("user", "Compute 2+3."),), 1),
+    ]
+    out = {c.key: c for c in backend.generate(reqs, Sampling(max_new_tokens=8))}
+    assert out["empty"].finish_reason == "error" and out["empty"].error == "empty prompt"
+    assert out["huge"].finish_reason == "error" and "does not fit the model's context of 512" in out["huge"].error
+    assert out["fine"].error is None and out["fine"].finish_reason in ("stop", "length")
+
+
+def test_missing_model_names_the_stage_that_makes_it(bundled_problems, tmp_path, monkeypatch):
+    from distillery.errors import MissingInputError
+
+    monkeypatch.chdir(tmp_path)
+    cfg = GenerateConfig.model_validate({"llm": {"model": "data/models/teacher"}, "num_shards": 1})
+    with pytest.raises(MissingInputError, match="made by the `models` stage"):
+        generate.run_shard(cfg, 1, bundled_problems, 0, tmp_path / "x.parquet")

@@ -1,0 +1,145 @@
+"""Tests for distillery.stages.judge helpers (verdict parsing, selection, candidate text) and
+distillery.prompts (judge prompt rendering and template loading)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from distillery.errors import ConfigError
+from distillery.prompts import load_judge_template, render_judge_prompt, render_problem_prompt
+from distillery.stages.judge import candidate_text, parse_verdict, select_for_judging
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# --- parse_verdict -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "reply, expected",
+    [
+        ("The answers match.\nVerdict: EQUIVALENT", "EQUIVALENT"),
+        ("verdict: equivalent", "EQUIVALENT"),
+        ("They differ.\n**Verdict:** DIFFERENT", "DIFFERENT"),
+        ("Hard to say.\nVerdict: `AMBIGUOUS`", "AMBIGUOUS"),
+        ("Verdict - different", "unparseable"),
+        ("Verdict DIFFERENT", "DIFFERENT"),
+        ("Verdict: EQUIVALENT\n...on second thought\nVerdict: DIFFERENT", "unparseable"),
+        ("Verdict: DIFFERENT\n\nFinal Verdict: different", "DIFFERENT"),
+        ("The two are equivalent, I think.", "unparseable"),
+        ("Verdict: EQUIVALENTLY wrong", "unparseable"),
+        ("Verdict: maybe", "unparseable"),
+        (None, "unparseable"),
+        ("", "unparseable"),
+    ],
+)
+def test_parse_verdict(reply, expected):
+    assert parse_verdict(reply) == expected
+
+
+# --- select_for_judging --------------------------------------------------------------------------
+
+
+def frame() -> pl.DataFrame:
+    rows = [
+        # p1: no correct complete generation, gold present -> its complete failures are judged
+        ("p1", "5", True, False),
+        ("p1", "5", False, False),   # incomplete: never judged
+        ("p1", "5", True, False),
+        # p2: solved by a complete correct generation -> nothing judged under unsolved_problems
+        ("p2", "7", True, True),
+        ("p2", "7", True, False),
+        # p3: the only correct generation is incomplete -> the problem counts as unsolved
+        ("p3", "x", False, True),
+        ("p3", "x", True, False),
+        # p4: empty gold -> never judged
+        ("p4", "  ", True, False),
+        # p5: null gold -> never judged
+        ("p5", None, True, False),
+    ]
+    return pl.DataFrame(
+        rows,
+        schema={"uuid": pl.String, "answer": pl.String, "is_reasoning_complete": pl.Boolean, "correctness_math_verify": pl.Boolean},
+        orient="row",
+    )
+
+
+def test_select_unsolved_problems():
+    chosen = select_for_judging(frame(), "unsolved_problems")
+    assert chosen.dtype == pl.Boolean
+    assert chosen.to_list() == [True, False, True, False, False, False, True, False, False]
+
+
+def test_select_all_failures():
+    chosen = select_for_judging(frame(), "all_failures")
+    assert chosen.to_list() == [True, False, True, False, True, False, True, False, False]
+
+
+def test_select_empty_frame():
+    empty = frame().head(0)
+    assert select_for_judging(empty, "unsolved_problems").to_list() == []
+
+
+# --- candidate_text ------------------------------------------------------------------------------
+
+
+def test_candidate_text_only_after_think():
+    gen = "<think>" + "secret reasoning " * 50 + "</think>\n  The answer is \\boxed{4}.  "
+    assert candidate_text(gen, 300) == "The answer is \\boxed{4}."
+    assert "secret" not in candidate_text(gen, 300)
+
+
+def test_candidate_text_capped_to_tail():
+    tail = "x" * 500 + "END"
+    gen = "<think>r</think>" + tail
+    out = candidate_text(gen, 100)
+    assert len(out) == 100
+    assert out.endswith("END")
+    assert out == tail[-100:]
+
+
+def test_candidate_text_without_think():
+    assert candidate_text("just \\boxed{3}", 50) == "just \\boxed{3}"
+
+
+# --- prompts -------------------------------------------------------------------------------------
+
+
+def test_render_judge_prompt_is_single_pass():
+    template = "P: {problem}\nR: {reference_answer}\nC: {candidate_answer}"
+    out = render_judge_prompt(template, "What is {reference_answer} plus {candidate_answer}? {x}", "42", "\\boxed{41}")
+    assert out == "P: What is {reference_answer} plus {candidate_answer}? {x}\nR: 42\nC: \\boxed{41}"
+
+
+def test_render_judge_prompt_backslashes_literal():
+    template = "{problem}|{reference_answer}|{candidate_answer}"
+    out = render_judge_prompt(template, r"\1 \g<0> \n", r"\frac{1}{2}", r"\\")
+    assert out == r"\1 \g<0> \n|\frac{1}{2}|\\"
+
+
+def test_render_problem_prompt_keeps_braces():
+    out = render_problem_prompt("Solve:\n{problem}", "Let {problem} = {x}")
+    assert out == "Solve:\nLet {problem} = {x}"
+
+
+def test_shipped_judge_template_loads():
+    text = load_judge_template(ROOT / "prompts" / "judge.txt")
+    for field in ("{problem}", "{reference_answer}", "{candidate_answer}"):
+        assert field in text
+
+
+def test_judge_template_missing_candidate(tmp_path):
+    path = tmp_path / "judge.txt"
+    path.write_text("Problem: {problem}\nReference: {reference_answer}\nVerdict:")
+    with pytest.raises(ConfigError) as info:
+        load_judge_template(path)
+    assert "{candidate_answer}" in str(info.value)
+    assert "{problem}" not in str(info.value).split("placeholders", 1)[1]
+
+
+def test_judge_template_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_judge_template(tmp_path / "nope.txt")

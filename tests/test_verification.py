@@ -1,0 +1,185 @@
+"""Tests for distillery.verification (answer extraction and Math-Verify checks) and
+distillery.stages.verify.is_reasoning_complete."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from distillery.stages.verify import is_reasoning_complete
+from distillery.verification import Check, answer_region, check_many, check_problem, extract_answer, last_boxed
+
+TIMEOUT = 5
+ROUND = 6
+
+
+def check_one(gold: str, generation: str | None) -> Check:
+    (result,) = check_problem(gold, [generation], TIMEOUT, ROUND)
+    return result
+
+
+def boxed(ans: str) -> str:
+    return f"<think>Let me work this out carefully.</think>\nTherefore the answer is $\\boxed{{{ans}}}$."
+
+
+# --- extraction ----------------------------------------------------------------------------------
+
+
+def test_last_boxed_nested_braces():
+    assert last_boxed(r"so $\boxed{\frac{1}{2}}$.") == r"\frac{1}{2}"
+    assert last_boxed(r"\boxed{\sqrt{\frac{a}{b^{2}}}} done") == r"\sqrt{\frac{a}{b^{2}}}"
+
+
+def test_last_boxed_last_wins():
+    assert last_boxed(r"first \boxed{1}, then \boxed{2}, finally \boxed{3}.") == "3"
+
+
+def test_last_boxed_fbox_and_spacing():
+    assert last_boxed(r"answer: \fbox{7}") == "7"
+    assert last_boxed(r"\boxed{1} and \fbox{ 9 }") == "9"
+    assert last_boxed(r"\boxed {12}") == "12"
+
+
+def test_last_boxed_none_and_unclosed():
+    assert last_boxed(None) is None
+    assert last_boxed("") is None
+    assert last_boxed("no box here, answer 42") is None
+    # an unclosed last box does not count; the earlier closed one does
+    assert last_boxed(r"\boxed{5} then \boxed{6") == "5"
+
+
+def test_extract_answer_unclosed_think():
+    assert answer_region("<think>I think \\boxed{4} maybe") is None
+    assert extract_answer("<think>I think \\boxed{4} maybe") is None
+
+
+def test_extract_answer_after_think():
+    gen = "<think>scratch: \\boxed{3}</think> The answer is \\boxed{4}."
+    assert extract_answer(gen) == "4"
+    # a box only inside the think block does not count
+    assert extract_answer("<think>maybe \\boxed{3}</think> so I am done.") is None
+    # without any think block the whole text is the answer region
+    assert extract_answer("plain \\boxed{8}") == "8"
+
+
+def test_is_reasoning_complete():
+    assert is_reasoning_complete("<think>a</think> \\boxed{1}", "stop") is True
+    assert is_reasoning_complete("no think block \\boxed{1}", "stop") is True
+    assert is_reasoning_complete("<think>a \\boxed{1}", "stop") is False
+    assert is_reasoning_complete("<think>a</think> \\boxed{1}", "length") is False
+    assert is_reasoning_complete(None, "stop") is False
+    assert is_reasoning_complete("", "stop") is False
+    assert is_reasoning_complete("<think>a</think>", None) is False
+
+
+# --- check_problem -------------------------------------------------------------------------------
+
+
+def test_fraction_equals_decimal():
+    r = check_one("0.5", boxed(r"\frac{1}{2}"))
+    assert (r.status, r.correct, r.extracted) == ("ok", True, r"\frac{1}{2}")
+
+
+def test_wrong_answer_is_mismatch():
+    r = check_one("0.5", boxed(r"\frac{1}{3}"))
+    assert (r.status, r.correct) == ("mismatch", False)
+
+
+def test_truncated_without_box_is_no_answer():
+    r = check_one("42", "Adding these up ... so the answer is 42")
+    assert r == Check("no_answer", False, None)
+    r = check_one("42", "<think>... so the answer is \\boxed{42}")  # reasoning never closed
+    assert r == Check("no_answer", False, None)
+
+
+def test_aime_leading_zero():
+    assert check_one("025", boxed("25")).status == "ok"
+    assert check_one("025", boxed("25")).correct is True
+    assert check_one("025", boxed("52")).correct is False
+
+
+def test_interval():
+    assert check_one("(2, 5]", boxed("(2,5]")).correct is True
+    assert check_one("(2, 5]", boxed(r"\left(2, 5\right]")).correct is True
+    assert check_one("(2, 5]", boxed("(2, 5)")).correct is False
+
+
+def test_set_order_does_not_matter():
+    r = check_one(r"\{1, 3\}", boxed(r"\{3, 1\}"))
+    assert (r.status, r.correct) == ("ok", True)
+    assert check_one(r"\{1, 3\}", boxed(r"\{1, 4\}")).correct is False
+
+
+def test_mcq_letter():
+    assert check_one("C", boxed("C")).correct is True
+    assert check_one("C", boxed(r"\text{C}")).correct is True
+    assert check_one("C", boxed("D")).correct is False
+
+
+def test_text_answer():
+    r = check_one("Wednesday", boxed(r"\text{Wednesday}"))
+    assert (r.status, r.correct) == ("ok", True)
+    assert check_one("Wednesday", boxed(r"\text{Thursday}")).correct is False
+
+
+def test_unparseable_gold():
+    # The gold `\frac{` is malformed LaTeX: the answer cannot be compared to it, which is the
+    # gold_unparseable status, not a mismatch of the model's answer.
+    r = check_one(r"\frac{", boxed("7"))
+    assert r.correct is False
+    assert r.extracted == "7"
+    assert r.status == "gold_unparseable"
+
+
+def test_empty_gold_is_unparseable():
+    r = check_one("", boxed("7"))
+    assert (r.status, r.correct) == ("gold_unparseable", False)
+
+
+def test_several_generations_in_order():
+    gens = [boxed("1/2"), None, boxed("3"), "<think>unfinished", boxed("0.5")]
+    results = check_problem("1/2", gens, TIMEOUT, ROUND)
+    assert [r.status for r in results] == ["ok", "no_answer", "mismatch", "no_answer", "ok"]
+    assert [r.correct for r in results] == [True, False, False, False, True]
+
+
+def test_hostile_generation_is_not_executed():
+    marker = Path("/tmp/pwned_distillery")
+    if marker.exists():
+        marker.unlink()
+    gen = boxed("__import__('os').system('touch /tmp/pwned_distillery')")
+    for gold in ("0", "42", "__import__('os').system('touch /tmp/pwned_distillery')x"):
+        r = check_one(gold, gen)
+        assert r.correct is False
+    assert not marker.exists()
+
+
+# --- check_many ----------------------------------------------------------------------------------
+
+
+def test_check_many_keeps_input_order():
+    items = []
+    expected = []
+    for i in range(10):
+        gold = str(i * 7)
+        if i % 3 == 0:
+            items.append((gold, [boxed(str(i * 7)), boxed(str(i * 7 + 1))]))
+            expected.append([True, False])
+        elif i % 3 == 1:
+            items.append((gold, [boxed(str(i * 7 + 1))]))
+            expected.append([False])
+        else:
+            items.append((gold, [None, boxed(str(i * 7))]))
+            expected.append([False, True])
+    results = check_many(items, workers=2, timeout_s=TIMEOUT, float_rounding=ROUND)
+    assert len(results) == 10
+    assert [[c.correct for c in per] for per in results] == expected
+    assert [per[-1].extracted for per in results] == [
+        str(i * 7 + (1 if i % 3 == 0 or i % 3 == 1 else 0)) for i in range(10)
+    ]
+
+
+def test_check_many_empty():
+    assert check_many([], workers=2, timeout_s=TIMEOUT, float_rounding=ROUND) == []
