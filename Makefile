@@ -37,7 +37,7 @@ $(STAMP): pyproject.toml constraints/pipeline.txt constraints/dvc.txt
 	touch $@
 
 lock: setup
-	$(VENV)/bin/pip freeze --exclude-editable | sed 's/+cpu$$//' > constraints/pipeline.txt
+	{ head -1 constraints/pipeline.txt; $(VENV)/bin/pip freeze --exclude-editable | sed "s/+cpu$$//"; } > constraints/pipeline.txt.new && mv constraints/pipeline.txt.new constraints/pipeline.txt
 	$(DVC_VENV)/bin/pip freeze > constraints/dvc.txt
 
 lint: setup
