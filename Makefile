@@ -38,7 +38,7 @@ $(STAMP): pyproject.toml constraints/pipeline.txt constraints/dvc.txt
 
 lock: setup
 	{ head -1 constraints/pipeline.txt; $(VENV)/bin/pip freeze --exclude-editable | sed "s/+cpu$$//"; } > constraints/pipeline.txt.new && mv constraints/pipeline.txt.new constraints/pipeline.txt
-	$(DVC_VENV)/bin/pip freeze > constraints/dvc.txt
+	{ head -2 constraints/dvc.txt; $(DVC_VENV)/bin/pip freeze; } > constraints/dvc.txt.new && mv constraints/dvc.txt.new constraints/dvc.txt
 
 lint: setup
 	snakemake --lint

@@ -109,3 +109,8 @@ def test_recipe_validates_and_sets_every_key():
     assert recipe.judge.llm.model == "meta-llama/Llama-3.3-70B-Instruct" and recipe.dedupe.ngram == 8
     assert recipe.sft.rope_theta == 300000 and recipe.sft.max_length == 32768 and recipe.sft.learning_rate == 5e-5
     assert {k: v.n for k, v in recipe.evaluate.benchmarks.items()} == {"math500": 4, "aime2024": 64, "aime2025": 64, "gpqa_diamond": 8}
+
+
+def test_snakemake_lint_is_clean():
+    r = sh(["snakemake", "--lint"], REPO)
+    assert r.returncode == 0 and "Congratulations, your workflow is in a good condition!" in r.stdout + r.stderr, r.stdout[-2000:]
