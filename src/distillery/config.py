@@ -136,22 +136,27 @@ class ModelsConfig(Section):
     tiny: TinyModelsConfig = TinyModelsConfig()
 
 
-class GenerateConfig(Section):
-    llm: LLM
-    sampling: Sampling = Sampling()
-    # The instruction is part of the lineage: OpenR1's script used the first form below.
+class ProblemPrompt(Section):
+    """A section that renders problems into a user prompt."""
+
+    # The instruction is part of the lineage: OpenR1's generation script used this form.
     prompt_template: str = (
         "You will be given a problem. Please reason step by step, and put your final answer within "
         "\\boxed{}:\n{problem}"
     )
-    system_prompt: str | None = None
-    num_generations: int = Field(2, ge=1)
-    num_shards: int = Field(1, ge=1)
 
     @field_validator("prompt_template")
     @classmethod
     def _has_placeholder(cls, v: str) -> str:
         return _one_problem_placeholder(v)
+
+
+class GenerateConfig(ProblemPrompt):
+    llm: LLM
+    sampling: Sampling = Sampling()
+    system_prompt: str | None = None
+    num_generations: int = Field(2, ge=1)
+    num_shards: int = Field(1, ge=1)
 
 
 class VerifyConfig(Section):
@@ -219,18 +224,12 @@ class EvalBenchmark(Section):
     limit: int | None = Field(None, ge=1)  # first `limit` problems, for smoke tests
 
 
-class EvaluateConfig(Section):
+class EvaluateConfig(ProblemPrompt):
     llm: LLM
     sampling: Sampling = Sampling(max_new_tokens=32768)
-    prompt_template: str = GenerateConfig.model_fields["prompt_template"].default
     benchmarks: dict[str, EvalBenchmark] = {}  # names from base.benchmarks
     workers: int = Field(2, ge=1)
     timeout_s: int = Field(5, ge=1)
-
-    @field_validator("prompt_template")
-    @classmethod
-    def _has_placeholder(cls, v: str) -> str:
-        return _one_problem_placeholder(v)
 
 
 class BaseConfig(Section):
