@@ -1,5 +1,4 @@
 # Helpers shared by the rules: validated params and the JSON each stage receives.
-import json
 import sys
 from pathlib import Path
 

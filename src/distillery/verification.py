@@ -103,9 +103,7 @@ def check_problem(gold: str, generations: list[str | None], timeout_s: int, floa
                 gold_parsed = parse(wrap_gold(gold) if wrap else gold, parsing_timeout=timeout_s, raise_on_error=True)
                 # parse() also returns the raw string it could not interpret: that is not a gold.
                 gold_state = "ok" if any(not isinstance(g, str) for g in gold_parsed) else "unparseable"
-            except TimeoutException:
-                gold_state = "unparseable"
-            except Exception:
+            except Exception:  # TimeoutException included: either way there is no gold to compare
                 gold_state = "unparseable"
         if gold_state != "ok":
             results.append(Check("gold_unparseable", False, ans))

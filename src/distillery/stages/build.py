@@ -141,7 +141,7 @@ configs:
 ---
 # Distilled math reasoning dataset
 
-Built by [distillery](https://example.invalid/distillery) from the sampled problems' teacher generations,
+Built by distillery from the sampled problems' teacher generations,
 verified with Math-Verify and re-checked by an LLM judge, in the OpenR1-Math-220k schema.
 
 Load it with:

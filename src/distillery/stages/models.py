@@ -161,9 +161,6 @@ def run(cfg: ModelsConfig, seed: int, problems_path: Path, prompt_template: str,
         write_metrics(out_metrics, "models", built=[])
         return manifest
 
-    import torch
-
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     tiny = cfg.tiny
     problems = read_parquet(problems_path, "sampled problems").select("problem", "solution", "answer").to_dicts()
     problems = [p for p in problems if p["solution"].strip()]
