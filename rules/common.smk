@@ -35,6 +35,10 @@ def generate_shards(wildcards):
     return expand("data/generate/shards/shard-{shard}.parquet", shard=range(PARAMS.generate.num_shards))
 
 
+def generate_shard_stats(wildcards):
+    return expand("data/generate/shards/shard-{shard}.json", shard=range(PARAMS.generate.num_shards))
+
+
 def card_settings():
     g, j, v = PARAMS.generate, PARAMS.judge, PARAMS.verify
     return {

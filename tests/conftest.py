@@ -27,6 +27,12 @@ def run_env() -> dict[str, str]:
     return env
 
 
+@pytest.fixture(autouse=True)
+def _own_journal(tmp_path, monkeypatch):
+    """Each test gets its own request journal, so no test reuses another's generations."""
+    monkeypatch.setenv("DISTILLERY_JOURNAL_DIR", str(tmp_path / "journal"))
+
+
 @pytest.fixture(scope="session")
 def bundled_problems(tmp_path_factory) -> Path:
     """The sample stage's output on the bundled file."""

@@ -4,6 +4,7 @@ import polars as pl
 import pytest
 
 from distillery.config import GenerateConfig, Sampling
+from distillery.errors import DistilleryError
 from distillery.keys import shard_of
 from distillery.llm import Request
 from distillery.llm.transformers_backend import TransformersBackend
@@ -27,17 +28,69 @@ def test_shards_partition_the_problems_and_gather_keeps_every_request(tiny_model
     assert out.height == 2 * problems.height
     assert out["request_key"].n_unique() == out.height
     assert set(out["finish_reason"]) <= {"stop", "length"}
+    assert set(out["status"]) <= {"ok", "empty"}
     assert out["completion_tokens"].min() >= 1
     assert json.loads(out["sampling"][0]) == {"temperature": 0.6, "top_p": 0.95, "max_new_tokens": 24, "n": 2}
     metrics = json.loads((tmp_path / "m.json").read_text())
-    assert metrics["requests"] == out.height and metrics["failed_requests"] == 0
+    assert metrics["requests"] == out.height and metrics["rejected_requests"] == 0
 
 
 def test_same_seed_same_generations(tiny_models, bundled_problems, tmp_path):
     cfg = gen_config(tiny_models, num_shards=4)
-    a = generate.run_shard(cfg, 7, bundled_problems, 0, tmp_path / "a.parquet")
-    b = generate.run_shard(cfg, 7, bundled_problems, 0, tmp_path / "b.parquet")
+    a = generate.run_shard(cfg, 7, bundled_problems, 0, tmp_path / "a.parquet", journal=tmp_path / "ja")
+    b = generate.run_shard(cfg, 7, bundled_problems, 0, tmp_path / "b.parquet", journal=tmp_path / "jb")
     assert a["generation"].to_list() == b["generation"].to_list()
+
+
+def stats_of(path):
+    return json.loads(path.read_text())
+
+
+def test_a_rerun_reuses_the_journal_and_sends_nothing(tiny_models, bundled_problems, tmp_path):
+    cfg = gen_config(tiny_models)
+    first = generate.run_shard(cfg, 7, bundled_problems, 0, tmp_path / "a.parquet", tmp_path / "a.json")
+    again = generate.run_shard(cfg, 7, bundled_problems, 0, tmp_path / "b.parquet", tmp_path / "b.json")
+    assert first.equals(again)
+    s = stats_of(tmp_path / "b.json")
+    assert s["reused_from_journal"] == s["requests"] == first.height
+    assert s["generated"] == 0 and s["backend_requests_sent"] == 0
+
+
+def test_a_grown_sample_generates_only_the_new_problems(tiny_models, bundled_problems, tmp_path):
+    problems = pl.read_parquet(bundled_problems)
+    half = tmp_path / "half.parquet"
+    problems.head(problems.height // 2).write_parquet(half)
+    cfg = gen_config(tiny_models)
+    small = generate.run_shard(cfg, 7, half, 1, tmp_path / "small.parquet", tmp_path / "small.json")
+    full = generate.run_shard(cfg, 7, bundled_problems, 1, tmp_path / "full.parquet", tmp_path / "full.json")
+    s = stats_of(tmp_path / "full.json")
+    assert s["reused_from_journal"] == small.height
+    assert s["generated"] == full.height - small.height > 0
+    # The reused rows are the very rows of the first run.
+    assert full.filter(pl.col("request_key").is_in(small["request_key"].implode())).sort("request_key").equals(small.sort("request_key"))
+
+
+def test_a_changed_temperature_reuses_nothing(tiny_models, bundled_problems, tmp_path):
+    cfg = gen_config(tiny_models)
+    generate.run_shard(cfg, 7, bundled_problems, 0, tmp_path / "a.parquet")
+    hotter = cfg.model_copy(update={"sampling": Sampling(temperature=0.9, max_new_tokens=24)})
+    generate.run_shard(hotter, 7, bundled_problems, 0, tmp_path / "b.parquet", tmp_path / "b.json")
+    s = stats_of(tmp_path / "b.json")
+    assert s["reused_from_journal"] == 0 and s["generated"] == s["requests"]
+
+
+def test_requests_that_exhaust_their_retries_fail_the_shard_with_a_count(bundled_problems, tmp_path):
+    cfg = GenerateConfig.model_validate({
+        "llm": {"backend": "openai", "model": "m", "openai": {"base_urls": ["http://127.0.0.1:9/v1"], "max_retries": 1, "retry_max_wait_s": 0.1, "timeout_s": 5}},
+        "num_generations": 1, "num_shards": 4,
+    })
+    with pytest.raises(DistilleryError, match=r"(\d+) of \1 requests failed after 1 retries .*re-running the shard retries only these"):
+        generate.run_shard(cfg, 7, bundled_problems, 0, tmp_path / "x.parquet", tmp_path / "x.json")
+    assert not (tmp_path / "x.parquet").exists()
+    s = stats_of(tmp_path / "x.json")
+    assert s["failed_after_retries"] == s["requests"] > 0 and s["backend_requests_sent"] == 2 * s["requests"]
+    lines = [json.loads(x) for x in next((tmp_path / "journal" / "generate").glob("*.jsonl")).read_text().splitlines()]
+    assert len(lines) == s["requests"] and all(x["retryable"] and "Connection" in x["error"] for x in lines)
 
 
 def test_request_key_changes_with_prompt_and_sampling(bundled_problems):

@@ -47,7 +47,7 @@ def server(tiny_models):
 
 
 def test_generations_through_a_real_server(server, tiny_models):
-    cfg = LLM.model_validate({"backend": "openai", "model": str(tiny_models / "teacher"), "openai": {"base_url": server, "max_concurrency": 4}})
+    cfg = LLM.model_validate({"backend": "openai", "model": str(tiny_models / "teacher"), "openai": {"base_urls": [server], "max_in_flight": 4}})
     reqs = [Request(f"k{i}", (("user", f"Compute {i} + 3."),), i) for i in range(6)] + [Request("empty", (("user", ""),), 0)]
     out = {c.key: c for c in OpenAIBackend(cfg).generate(reqs, Sampling(max_new_tokens=16))}
     assert set(out) == {f"k{i}" for i in range(6)} | {"empty"}
@@ -61,6 +61,17 @@ def test_generations_through_a_real_server(server, tiny_models):
 
 
 def test_unreachable_server_is_a_recorded_failure(tiny_models):
-    cfg = LLM.model_validate({"backend": "openai", "model": "m", "openai": {"base_url": "http://127.0.0.1:9/v1", "max_retries": 0, "timeout_s": 5}})
+    cfg = LLM.model_validate({"backend": "openai", "model": "m", "openai": {"base_urls": ["http://127.0.0.1:9/v1"], "max_retries": 0, "timeout_s": 5}})
     [c] = list(OpenAIBackend(cfg).generate([Request("k", (("user", "hi"),), 0)], Sampling(max_new_tokens=4)))
     assert c.finish_reason == "error" and "Connection" in c.error and c.text is None
+    assert c.retryable  # the next run tries it again
+
+
+def test_samples_a_server_leaves_out_of_n_are_asked_for_one_by_one(server, tiny_models):
+    """transformers serve answers n=3 with one choice: the other two samples are requested singly."""
+    cfg = LLM.model_validate({"backend": "openai", "model": str(tiny_models / "teacher"), "openai": {"base_urls": [server]}})
+    backend = OpenAIBackend(cfg)
+    reqs = [Request(f"k{i}", (("user", "Compute 1 + 1."),), 5) for i in range(3)]
+    out = {c.key: c for c in backend.generate(reqs, Sampling(max_new_tokens=8))}
+    assert set(out) == {"k0", "k1", "k2"} and all(c.error is None for c in out.values())
+    assert backend.requests_sent == 3  # one native request, two single ones

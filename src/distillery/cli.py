@@ -65,19 +65,57 @@ def _models(ns):
     models.run(cfg, extra["seed"], ns.problems, extra["prompt_template"], ns.judge_template, ns.out_dir, ns.metrics)
 
 
-@command("generate-shard", "generate one shard", CONFIG, P("--problems"), ("--shard", {"required": True, "type": int}), P("--out"))
+def _exit_on_sigterm() -> None:
+    """Slurm cancels and preempts with SIGTERM: turn it into a normal exit so a started server is
+    stopped and the journal is closed on the way out (finished requests are on disk already)."""
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
+@command("generate-shard", "generate one shard", CONFIG, P("--problems"), ("--shard", {"required": True, "type": int}), P("--out"),
+         ("--stats", {"type": Path, "default": None, "help": "this run's figures for the shard (JSON)"}),
+         ("--server-logs", {"type": Path, "default": None, "help": "where a server started by the job logs"}))
 def _generate_shard(ns):
     from distillery.stages import generate
 
+    _exit_on_sigterm()
     cfg, extra = _cfg("generate", ns)
-    generate.run_shard(cfg, extra["seed"], ns.problems, ns.shard, ns.out)
+    generate.run_shard(cfg, extra["seed"], ns.problems, ns.shard, ns.out, stats_path=ns.stats, server_logs=ns.server_logs)
 
 
-@command("generate-gather", "gather generation shards", ("--shards", {"required": True, "nargs": "+", "type": Path}), P("--out"), P("--metrics"))
+@command("generate-gather", "gather generation shards", ("--shards", {"required": True, "nargs": "+", "type": Path}), P("--out"), P("--metrics"),
+         ("--throughput", {"type": Path, "default": None, "help": "this run's reuse and throughput figures (JSON)"}))
 def _generate_gather(ns):
     from distillery.stages import generate
 
-    generate.gather(ns.shards, ns.out, ns.metrics)
+    generate.gather(ns.shards, ns.out, ns.metrics, ns.throughput)
+
+
+@command("journal", "inspect or prune the request journals (see distillery.journal)",
+         ("action", {"choices": ["stats", "prune"]}),
+         ("--stage", {"default": "generate", "help": "whose journals (default generate)"}),
+         ("--keep", {"nargs": "+", "type": Path, "default": [],
+                     "help": "prune: parquet files whose request_key column lists the entries to keep"}))
+def _journal(ns):
+    import json
+
+    from distillery import journal
+    from distillery.io import read_parquet
+
+    directory = journal.journal_dir(ns.stage)
+    if ns.action == "stats":
+        print(json.dumps(journal.stats(directory), indent=2))
+        return
+    if not ns.keep:
+        raise DistilleryError("journal prune needs --keep FILE... (e.g. data/generate/generations.parquet): the request keys to keep")
+    keep: set[str] = set()
+    for path in ns.keep:
+        df = read_parquet(path, "--keep file")
+        if "request_key" not in df.columns:
+            raise DistilleryError(f"--keep file {path} has no request_key column")
+        keep.update(df["request_key"].drop_nulls().to_list())
+    print(json.dumps(journal.prune(directory, keep), indent=2))
 
 
 @command("verify", "check answers with Math-Verify", CONFIG, P("--generations"), P("--problems"), P("--out"), P("--metrics"),

@@ -44,22 +44,46 @@ class BenchmarkFile(Section):
 
 
 class OpenAIEndpoint(Section):
-    """Any OpenAI-compatible server (vLLM serve, SGLang, a router)."""
+    """One or more OpenAI-compatible servers (vLLM serve, SGLang, a router)."""
 
-    base_url: str = "http://127.0.0.1:8000/v1"
+    base_urls: list[str] = Field(["http://127.0.0.1:8000/v1"], min_length=1)
     # Name of the environment variable holding the key; the key itself never enters params.
     api_key_env: str = "OPENAI_API_KEY"
-    max_concurrency: int = Field(8, ge=1)
-    timeout_s: float = Field(3600.0, gt=0)
-    max_retries: int = Field(5, ge=0)
+    max_in_flight: int = Field(1000, ge=1)  # requests in flight from this client, all servers together
+    max_in_flight_per_server: int = Field(56, ge=1)  # OpenR1 ran 56 per server
+    timeout_s: float = Field(3600.0, gt=0)  # per request; R1 traces of 16k tokens take many minutes
+    # Retries on connection errors, timeouts, 429 and 5xx, with exponential backoff and jitter.
+    max_retries: int = Field(8, ge=0)
+    retry_max_wait_s: float = Field(60.0, gt=0)
+    # native: one request asks for n samples; split: n requests of one sample each. Samples a
+    # server leaves out of a native request are asked for again one by one.
+    n_mode: Literal["native", "split"] = "native"
 
 
 class VLLMEngine(Section):
+    """vLLM's offline engine (backend `vllm`)."""
+
     tensor_parallel_size: int = Field(1, ge=1)
     pipeline_parallel_size: int = Field(1, ge=1)
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
     max_model_len: int | None = None
     enforce_eager: bool = False
+    # Any other vllm.LLM argument, passed unchanged (e.g. max_num_seqs, enable_prefix_caching).
+    engine_args: dict[str, Any] = {}
+
+
+class Serve(Section):
+    """Start a serving engine inside the job, across the nodes of its Slurm allocation, and point
+    the openai backend at it; the server stops when the job ends or is cancelled."""
+
+    engine: Literal["none", "vllm", "sglang"] = "none"
+    port: int = Field(8000, ge=1, le=65535)
+    tensor_parallel_size: int = Field(1, ge=1)  # over all nodes of the allocation (OpenR1: 16 on 2 nodes)
+    pipeline_parallel_size: int = Field(1, ge=1)  # vllm only
+    max_model_len: int | None = None
+    extra_args: list[str] = []  # passed to the server unchanged, e.g. ["--reasoning-parser", "deepseek_r1"]
+    health_timeout_s: float = Field(3600.0, gt=0)  # loading a 671B model takes 30+ minutes
+    stop_timeout_s: float = Field(60.0, gt=0)  # SIGTERM, then SIGKILL after this long
 
 
 class LLM(Section):
@@ -70,9 +94,18 @@ class LLM(Section):
     revision: str | None = None
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     device: str = "cpu"  # transformers backend: cpu, cuda, auto
-    batch_size: int = Field(8, ge=1)  # transformers backend: prompts per forward pass
+    # transformers: prompts per forward pass; vllm: prompts per engine call. Finished work is
+    # journaled after each batch, so this is also the most a killed job redoes.
+    batch_size: int = Field(8, ge=1)
     openai: OpenAIEndpoint = OpenAIEndpoint()
     vllm: VLLMEngine = VLLMEngine()
+    serve: Serve = Serve()
+
+    @model_validator(mode="after")
+    def _serve_needs_openai(self) -> "LLM":
+        if self.serve.engine != "none" and self.backend != "openai":
+            raise ValueError(f"serve.engine {self.serve.engine!r} starts a server, which only backend `openai` talks to (backend is {self.backend!r})")
+        return self
 
 
 class Sampling(Section):

@@ -3,6 +3,9 @@
     backend = make_backend(llm_config)
     for completion in backend.generate(requests, sampling): ...
 
+Completions come back as they finish, in any order, one per request and never dropped: a request
+that fails is a Completion with its error. The caller journals each one before asking for the next.
+
 `transformers` runs a local or hub model in-process (CPU or GPU); `openai` talks to any
 OpenAI-compatible server (vLLM serve, SGLang, a router); `vllm` runs vLLM's offline engine and is
 imported only when selected. Model ids and local paths go through the same loading call.
@@ -10,7 +13,10 @@ imported only when selected. Model ids and local paths go through the same loadi
 
 from __future__ import annotations
 
+import os
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Iterable, Iterator, Protocol
 
 from distillery.config import LLM, Sampling
@@ -30,10 +36,14 @@ class Request:
 class Completion:
     key: str
     text: str | None
-    finish_reason: str  # stop | length | error
+    finish_reason: str  # stop | length | error; "missing" when the server gave none
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     error: str | None = None
+    # True for failures that a later attempt may not repeat (retries exhausted on a connection
+    # error, a timeout, a 5xx); they are retried on the next run. False errors are final.
+    retryable: bool = False
+    latency_s: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -63,3 +73,28 @@ def make_backend(cfg: LLM) -> Backend:
 
 def model_identity(cfg: LLM) -> dict[str, str | None]:
     return {"backend": cfg.backend, "model": cfg.model, "revision": cfg.revision}
+
+
+@contextmanager
+def backend_session(cfg: LLM, server_logs: Path) -> Iterator[Backend]:
+    """The backend for `cfg`, with its server started first when `serve.engine` asks for one
+    (across the job's Slurm allocation) and stopped afterwards, whatever happens in between."""
+    if cfg.serve.engine == "none":
+        backend = make_backend(cfg)
+        try:
+            yield backend
+        finally:
+            backend.close()
+        return
+    from distillery.llm.serving import serve, with_base_url
+
+    with serve(cfg, server_logs) as base_url:
+        # The job's own server is reached directly, never through a site's HTTP proxy.
+        host = base_url.split("//", 1)[1].split(":", 1)[0]
+        for var in ("NO_PROXY", "no_proxy"):
+            os.environ[var] = ",".join(filter(None, [os.environ.get(var), host]))
+        backend = make_backend(with_base_url(cfg, base_url))
+        try:
+            yield backend
+        finally:
+            backend.close()

@@ -1,18 +1,54 @@
-"""Any OpenAI-compatible endpoint (vLLM serve, SGLang, a router) through the official client.
+"""One or more OpenAI-compatible servers (vLLM serve, SGLang, a router) through the official client.
 
-Requests run concurrently up to `max_concurrency`; the client's own retry support handles
-connection errors, 5xx and timeouts with backoff. A request that still fails is returned with its
-error (finish_reason "error"), never dropped.
+- Bounded: at most `max_in_flight` requests from this client and `max_in_flight_per_server` per
+  server; each request goes to the least busy server, again on every retry, so a dead server's
+  work moves to the others.
+- Retried with tenacity (exponential backoff with jitter, up to `max_retries`) on connection
+  errors, timeouts, 408/409/429 and 5xx. A request that still fails is yielded with its error and
+  `retryable=True`; a 4xx (say a prompt longer than the context) is final and yielded as such.
+- Streaming: completions are yielded as they finish, so the caller can journal each one at once.
+- `n`: in native mode the samples of one prompt go in one request (`n`); samples a server leaves
+  out are asked for one by one. Split mode sends `n` requests of one sample each.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import queue
+import threading
+import time
 from typing import Iterable, Iterator
 
 from distillery.config import LLM, Sampling
 from distillery.llm import Completion, Request
+
+log = logging.getLogger(__name__)
+
+_DONE = object()
+
+
+def is_retryable(exc: BaseException) -> bool:
+    import openai
+
+    if isinstance(exc, openai.APIConnectionError):  # includes timeouts
+        return True
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code in (408, 409, 429) or exc.status_code >= 500
+    return False
+
+
+def error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
+def group_by_prompt(requests: list[Request]) -> list[list[Request]]:
+    """The samples of one prompt, in order: one native request asks for all of them."""
+    groups: dict[tuple, list[Request]] = {}
+    for r in requests:
+        groups.setdefault(r.messages, []).append(r)
+    return list(groups.values())
 
 
 class OpenAIBackend:
@@ -20,53 +56,162 @@ class OpenAIBackend:
         self.cfg = cfg
         # The key comes from the environment only; servers without auth accept any value.
         self.api_key = os.environ.get(cfg.openai.api_key_env) or "EMPTY"
+        self.requests_sent = 0  # HTTP requests, retries included: what the servers were asked
+        self._warned_short_n = False
 
     def close(self) -> None:
         pass
 
     def generate(self, requests: Iterable[Request], sampling: Sampling) -> Iterator[Completion]:
         reqs = list(requests)
-        yield from asyncio.run(self._run(reqs, sampling))
+        if not reqs:
+            return
+        out: queue.Queue = queue.Queue()
+        stop = threading.Event()
 
-    async def _run(self, reqs: list[Request], sampling: Sampling) -> list[Completion]:
+        def runner() -> None:
+            try:
+                asyncio.run(self._run(reqs, sampling, out.put, stop))
+            except BaseException as exc:  # surfaced in the caller's thread
+                out.put(exc)
+            finally:
+                out.put(_DONE)
+
+        thread = threading.Thread(target=runner, name="openai-client", daemon=True)
+        thread.start()
+        try:
+            while True:
+                item = out.get()
+                if item is _DONE:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()  # the caller stopped early (an error, a signal): cancel what is in flight
+            thread.join(timeout=30)
+
+    async def _run(self, reqs: list[Request], sampling: Sampling, emit, stop: threading.Event) -> None:
         from openai import AsyncOpenAI
 
         ep = self.cfg.openai
-        client = AsyncOpenAI(base_url=ep.base_url, api_key=self.api_key, max_retries=ep.max_retries, timeout=ep.timeout_s)
-        gate = asyncio.Semaphore(ep.max_concurrency)
+        clients = [AsyncOpenAI(base_url=u, api_key=self.api_key, max_retries=0, timeout=ep.timeout_s) for u in ep.base_urls]
+        busy = [0] * len(clients)
+        ready = []
+        for r in reqs:
+            if not any(c.strip() for _, c in r.messages):
+                emit(Completion(r.key, None, "error", 0, 0, "empty prompt"))
+            else:
+                ready.append(r)
+        units = group_by_prompt(ready) if ep.n_mode == "native" else [[r] for r in ready]
+        pending = iter(units)
+
+        async def worker() -> None:
+            for unit in pending:  # one shared iterator: each unit is taken by exactly one worker
+                if stop.is_set():
+                    return
+                for c in await self._unit(clients, busy, unit, sampling):
+                    emit(c)
+
+        slots = min(ep.max_in_flight, ep.max_in_flight_per_server * len(clients), len(units)) or 1
+        workers = [asyncio.create_task(worker()) for _ in range(slots)]
+
+        async def watch_stop() -> None:
+            while not stop.is_set():
+                await asyncio.sleep(0.2)
+            for w in workers:
+                w.cancel()
+
+        watcher = asyncio.create_task(watch_stop())
         try:
-            return await asyncio.gather(*(self._one(client, gate, r, sampling) for r in reqs))
+            await asyncio.gather(*workers)
+        except asyncio.CancelledError:
+            pass
         finally:
-            await client.close()
+            watcher.cancel()
+            for c in clients:
+                await c.close()
 
-    async def _one(self, client, gate: asyncio.Semaphore, req: Request, sampling: Sampling) -> Completion:
+    async def _unit(self, clients, busy, unit: list[Request], sampling: Sampling) -> list[Completion]:
+        """Samples of one prompt: one request for all (native n), the missing ones one by one."""
+        done = await self._call(clients, busy, unit, sampling)
+        missing = [r for r, c in zip(unit, done) if c is None]
+        if missing and len(unit) > 1:
+            if not self._warned_short_n:
+                log.warning("a server returned fewer choices than n; asking for the missing samples one by one "
+                            "(set openai.n_mode: split for servers that ignore n)")
+                self._warned_short_n = True
+            for r in missing:
+                [c] = await self._call(clients, busy, [r], sampling)
+                done[unit.index(r)] = c or Completion(r.key, None, "error", None, None, "the server returned no choices", retryable=True)
+        return [c or Completion(r.key, None, "error", None, None, "the server returned no choices", retryable=True)
+                for r, c in zip(unit, done)]
+
+    async def _call(self, clients, busy, unit: list[Request], sampling: Sampling) -> list[Completion | None]:
         import openai
+        from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-        if not any(c.strip() for _, c in req.messages):
-            return Completion(req.key, None, "error", 0, 0, "empty prompt")
-        async with gate:
-            try:
-                resp = await client.chat.completions.create(
-                    model=self.cfg.model,
-                    messages=req.chat(),
-                    temperature=sampling.temperature,
-                    top_p=sampling.top_p,
-                    max_tokens=sampling.max_new_tokens,
-                    seed=req.seed,
-                    n=1,
-                )
-            except openai.APIError as exc:
-                return Completion(req.key, None, "error", None, None, f"{type(exc).__name__}: {exc}"[:500])
-        choice = resp.choices[0] if resp.choices else None
+        ep = self.cfg.openai
+        started = time.monotonic()
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception(is_retryable),
+                stop=stop_after_attempt(ep.max_retries + 1),
+                wait=wait_exponential_jitter(initial=1, max=ep.retry_max_wait_s),
+                reraise=True,
+            ):
+                with attempt:
+                    i = min(range(len(clients)), key=busy.__getitem__)  # least busy server
+                    busy[i] += 1
+                    self.requests_sent += 1
+                    try:
+                        resp = await clients[i].chat.completions.create(
+                            model=self.cfg.model,
+                            messages=unit[0].chat(),
+                            temperature=sampling.temperature,
+                            top_p=sampling.top_p,
+                            max_tokens=sampling.max_new_tokens,
+                            seed=unit[0].seed,
+                            n=len(unit),
+                        )
+                    finally:
+                        busy[i] -= 1
+        except openai.APIError as exc:
+            retryable = is_retryable(exc)
+            return [Completion(r.key, None, "error", None, None, error_text(exc), retryable=retryable) for r in unit]
+        latency = time.monotonic() - started
+        choices = sorted(resp.choices or [], key=lambda ch: ch.index)[: len(unit)]
         usage = resp.usage
-        finish = choice.finish_reason if choice and choice.finish_reason else "missing"
-        return Completion(
-            key=req.key,
-            text=message_text(choice.message, finish) if choice else None,
-            finish_reason=finish,
-            prompt_tokens=usage.prompt_tokens if usage else None,
-            completion_tokens=usage.completion_tokens if usage else None,
-        )
+        texts = [message_text(ch.message, ch.finish_reason or "missing") for ch in choices]
+        tokens = split_tokens(usage.completion_tokens if usage else None, texts)
+        out: list[Completion | None] = [None] * len(unit)
+        for j, ch in enumerate(choices):
+            out[j] = Completion(
+                key=unit[j].key,
+                text=texts[j],
+                finish_reason=ch.finish_reason or "missing",
+                prompt_tokens=usage.prompt_tokens if usage else None,
+                completion_tokens=tokens[j],
+                latency_s=round(latency, 3),
+            )
+        return out
+
+
+def split_tokens(total: int | None, texts: list[str]) -> list[int | None]:
+    """Per-sample completion tokens. Servers report one total for a request with n samples; it is
+    split in proportion to each sample's length (exact for n=1; the sum is always exact)."""
+    if total is None:
+        return [None] * len(texts)
+    if len(texts) == 1:
+        return [total]
+    chars = [len(t) for t in texts]
+    whole = sum(chars)
+    if not whole:
+        share = [total // len(texts)] * len(texts)
+    else:
+        share = [total * c // whole for c in chars]
+    share[-1] += total - sum(share)
+    return share
 
 
 def message_text(message, finish_reason: str) -> str:

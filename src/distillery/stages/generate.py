@@ -2,7 +2,9 @@
 
 Each shard is one Snakemake job. A problem's shard is a hash of its key, so shard membership does
 not change when the sample grows. Every request has a key (model, revision, rendered prompt,
-sampling, sample index) that travels with its row downstream.
+sampling, sample index) that travels with its row downstream and names it in the shard's journal
+(distillery.journal): finished requests are never paid for twice, whether the shard was killed,
+the sample grew or another parameter changed.
 """
 
 from __future__ import annotations
@@ -15,13 +17,18 @@ from pathlib import Path
 import polars as pl
 
 from distillery.config import GenerateConfig
-from distillery.io import read_parquet, write_parquet
+from distillery.errors import DistilleryError
+from distillery.io import read_parquet, write_json, write_parquet
+from distillery.journal import ShardJournal, journal_dir
 from distillery.keys import derive_seed, request_key, shard_of
-from distillery.llm import Request, make_backend
+from distillery.llm import Completion, Request, backend_session
 from distillery.metrics import write_metrics
+from distillery.progress import Progress
 from distillery.prompts import render_problem_prompt
 
 log = logging.getLogger(__name__)
+
+STAGE = "generate"
 
 GENERATION_SCHEMA = {
     "uuid": pl.String,
@@ -29,6 +36,7 @@ GENERATION_SCHEMA = {
     "request_key": pl.String,
     "generation": pl.String,
     "finish_reason": pl.String,
+    "status": pl.String,
     "prompt_tokens": pl.Int64,
     "completion_tokens": pl.Int64,
     "error": pl.String,
@@ -37,6 +45,11 @@ GENERATION_SCHEMA = {
     "teacher_revision": pl.String,
     "sampling": pl.String,
 }
+
+# ok: a generation with a finish reason; empty: the server returned no text; no_finish_reason: text
+# but no finish reason (cut off or not, unknown); rejected: the request could not be made (empty
+# prompt, prompt longer than the context). All are kept; later stages decide what they are worth.
+STATUSES = ("ok", "empty", "no_finish_reason", "rejected")
 
 
 def sampling_record(cfg: GenerateConfig) -> dict:
@@ -58,35 +71,95 @@ def build_requests(problems: list[dict], cfg: GenerateConfig, seed: int) -> list
     return out
 
 
-def run_shard(cfg: GenerateConfig, seed: int, problems_path: Path, shard: int, out_path: Path) -> pl.DataFrame:
+def journal_record(c: Completion) -> dict:
+    return {"key": c.key, **{k: v for k, v in c.as_dict().items() if k != "key"}, "t": round(time.time(), 3)}
+
+
+def row_status(rec: dict) -> str:
+    if rec.get("error"):
+        return "rejected"
+    if not rec.get("text"):
+        return "empty"
+    if rec.get("finish_reason") in (None, "missing"):
+        return "no_finish_reason"
+    return "ok"
+
+
+def run_shard(cfg: GenerateConfig, seed: int, problems_path: Path, shard: int, out_path: Path,
+              stats_path: Path | None = None, journal: Path | None = None, server_logs: Path | None = None) -> pl.DataFrame:
+    started = time.monotonic()
+    if not 0 <= shard < cfg.num_shards:
+        raise DistilleryError(f"shard {shard} does not exist: generate.num_shards is {cfg.num_shards} (shards 0..{cfg.num_shards - 1})")
     problems = read_parquet(problems_path, "sampled problems").select("uuid", "problem").to_dicts()
     mine = [p for p in problems if shard_of(p["uuid"], cfg.num_shards) == shard]
     requests = build_requests(mine, cfg, seed)
-    log.info("generate shard %d/%d: %d problems, %d requests", shard, cfg.num_shards, len(mine), len(requests))
-    started = time.monotonic()
-    by_key = {}
-    if requests:
-        backend = make_backend(cfg.llm)
-        try:
-            for done, completion in enumerate(backend.generate([r for _, _, r in requests], cfg.sampling), 1):
-                by_key[completion.key] = completion
-                if done % 50 == 0 or done == len(requests):
-                    log.info("generate shard %d: %d/%d requests done (%.1fs)", shard, done, len(requests), time.monotonic() - started)
-        finally:
-            backend.close()
+    label = f"generate shard {shard}/{cfg.num_shards}"
+    failed: dict[str, dict] = {}
+    sent = generated_tokens = 0
+    gen_s = 0.0
+    with ShardJournal(journal or journal_dir(STAGE), shard, cfg.num_shards) as jn:
+        done, report = jn.load(r.key for _, _, r in requests)
+        todo = [r for _, _, r in requests if r.key not in done]
+        log.info("%s: %d problems, %d requests: %d reused from the journal (%s), %d to generate", label, len(mine),
+                 len(requests), len(done), ", ".join(report.sources) or "none", len(todo))
+        if todo:
+            progress = Progress(label, total=len(requests), already_done=len(done))
+            gen_started = time.monotonic()
+            with backend_session(cfg.llm, server_logs or Path("logs/generate/servers") / f"shard-{shard}") as backend:
+                try:
+                    for c in backend.generate(todo, cfg.sampling):
+                        rec = journal_record(c)
+                        jn.append(rec)  # on disk before anything else happens
+                        (failed if c.retryable else done)[c.key] = rec
+                        if not c.retryable:
+                            failed.pop(c.key, None)
+                        generated_tokens += c.completion_tokens or 0
+                        progress.update(c.completion_tokens)
+                finally:
+                    sent = getattr(backend, "requests_sent", len(todo))
+                    progress.close()
+            gen_s = time.monotonic() - gen_started
+    missing = [r.key for r in todo if r.key not in done and r.key not in failed]
+    stats = {
+        "shard": shard,
+        "num_shards": cfg.num_shards,
+        "problems": len(mine),
+        "requests": len(requests),
+        "reused_from_journal": len(requests) - len(todo),
+        "generated": len(todo) - len(failed) - len(missing),
+        "failed_after_retries": len(failed),
+        "backend_requests_sent": sent,
+        "generated_tokens": generated_tokens,
+        "generate_s": round(gen_s, 3),
+        "generated_tokens_per_s": round(generated_tokens / gen_s, 1) if gen_s else 0.0,
+        "wall_s": round(time.monotonic() - started, 3),
+        "journal_unreadable_lines": report.torn,
+    }
+    if stats_path:
+        write_json(stats, stats_path)
+    if missing:
+        raise DistilleryError(f"{label}: the backend returned no completion for {len(missing)} request(s); this is a bug, please report it")
+    if failed:
+        example = next(iter(failed.values()))["error"]
+        raise DistilleryError(
+            f"{label}: {len(failed)} of {len(requests)} requests failed after {cfg.llm.openai.max_retries} retries "
+            f"(e.g. {example}). They are recorded in {jn.path}; every finished request is kept there, so re-running "
+            "the shard retries only these."
+        )
     sampling = json.dumps(sampling_record(cfg), sort_keys=True)
     rows = []
     for uuid, index, req in requests:
-        c = by_key.get(req.key)
+        rec = done[req.key]
         rows.append({
             "uuid": uuid,
             "sample_index": index,
             "request_key": req.key,
-            "generation": c.text if c else None,
-            "finish_reason": c.finish_reason if c else "error",
-            "prompt_tokens": c.prompt_tokens if c else None,
-            "completion_tokens": c.completion_tokens if c else None,
-            "error": (c.error if c else "backend returned no completion for this request"),
+            "generation": rec.get("text"),
+            "finish_reason": rec.get("finish_reason"),
+            "status": row_status(rec),
+            "prompt_tokens": rec.get("prompt_tokens"),
+            "completion_tokens": rec.get("completion_tokens"),
+            "error": rec.get("error"),
             "teacher_backend": cfg.llm.backend,
             "teacher_model": cfg.llm.model,
             "teacher_revision": cfg.llm.revision,
@@ -94,24 +167,51 @@ def run_shard(cfg: GenerateConfig, seed: int, problems_path: Path, shard: int, o
         })
     df = pl.DataFrame(rows, schema=GENERATION_SCHEMA)
     write_parquet(df, out_path)
+    log.info("%s: done in %.1fs (%d reused, %d generated, %d backend requests)", label, stats["wall_s"],
+             stats["reused_from_journal"], stats["generated"], sent)
     return df
 
 
-def gather(shard_paths: list[Path], out_path: Path, out_metrics: Path) -> pl.DataFrame:
+def gather(shard_paths: list[Path], out_path: Path, out_metrics: Path, out_throughput: Path | None = None) -> pl.DataFrame:
+    """All shards in one file. Two metrics files: `out_metrics` describes the generations (the same
+    generations give the same file, so the dataset card that reads it does not change when a re-run
+    only reused the journal); `out_throughput` describes this run: reuse, requests, tokens per second."""
     frames = [read_parquet(p, "generation shard") for p in shard_paths]
     df = pl.concat(frames).sort("uuid", "sample_index") if frames else pl.DataFrame(schema=GENERATION_SCHEMA)
     write_parquet(df, out_path)
     finish = df.group_by("finish_reason").len().sort("finish_reason")
+    status = df.group_by("status").len()
     write_metrics(
         out_metrics,
-        "generate",
+        STAGE,
         requests=df.height,
         problems=df["uuid"].n_unique(),
-        shards={Path(p).stem: f.height for p, f in zip(shard_paths, frames)},
-        finish_reasons=dict(zip(finish["finish_reason"], finish["len"])),
-        failed_requests=int(df["error"].is_not_null().sum()),
+        by_status={s: 0 for s in STATUSES} | dict(zip(status["status"], status["len"])),
+        finish_reasons=dict(zip(finish["finish_reason"].fill_null("none"), finish["len"])),
+        rejected_requests=int(df["error"].is_not_null().sum()),
         empty_completions=int(((df["generation"] == "") | df["generation"].is_null()).sum()),
         prompt_tokens=int(df["prompt_tokens"].fill_null(0).sum()),
         completion_tokens=int(df["completion_tokens"].fill_null(0).sum()),
+        shards={Path(p).stem: f.height for p, f in zip(shard_paths, frames)},
     )
+    if out_throughput:
+        shard_stats = {}
+        for p in shard_paths:
+            stats_file = Path(p).with_suffix(".json")
+            shard_stats[Path(p).stem] = json.loads(stats_file.read_text()) if stats_file.exists() else {}
+
+        def total(k: str):
+            return sum(s.get(k, 0) for s in shard_stats.values())
+
+        gen_s = total("generate_s")
+        write_metrics(
+            out_throughput,
+            STAGE,
+            reused_from_journal=total("reused_from_journal"),
+            generated=total("generated"),
+            backend_requests_sent=total("backend_requests_sent"),
+            generated_tokens=total("generated_tokens"),
+            generated_tokens_per_shard_s=round(total("generated_tokens") / gen_s, 1) if gen_s else 0.0,
+            shards=shard_stats,
+        )
     return df

@@ -1,0 +1,227 @@
+"""Generation against real vLLM (the CPU build in .venv-vllm, made by `make setup`): the openai
+backend through a real `vllm` server started by the serving launcher, the offline engine in
+process, and the fault tests: a SIGKILLed shard, a server killed and restarted mid-run, a proxy
+that answers with 500s and drops connections, malformed rows."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from distillery.config import LLM, GenerateConfig, Sampling, stage_config
+from distillery.llm import Request
+from distillery.llm.openai_backend import OpenAIBackend
+from distillery.llm.serving import serve
+from distillery.stages import generate
+
+from conftest import BIN, REPO, run_env
+from support.fault_proxy import FaultProxy
+from test_openai_backend import free_port
+
+VLLM_VENV = REPO / ".venv-vllm"
+pytestmark = pytest.mark.skipif(not (VLLM_VENV / "bin/python").exists(), reason="needs .venv-vllm (made by `make setup`)")
+
+SAMPLING = {"temperature": 0.6, "top_p": 0.95, "max_new_tokens": 32}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def vllm_env():
+    """What the CPU build needs: a small KV cache, and the launcher pointed at its interpreter."""
+    saved = {k: os.environ.get(k) for k in ("VLLM_CPU_KVCACHE_SPACE", "DISTILLERY_SERVE_PYTHON")}
+    os.environ["VLLM_CPU_KVCACHE_SPACE"] = "1"
+    os.environ["DISTILLERY_SERVE_PYTHON"] = str(VLLM_VENV / "bin/python")
+    yield
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+def served_llm(model: Path, port: int, **openai) -> LLM:
+    return LLM.model_validate({
+        "backend": "openai", "model": str(model), "dtype": "float32",
+        "openai": {"max_in_flight": 8, "max_retries": 8, "retry_max_wait_s": 4, "timeout_s": 120, **openai},
+        # Seeded sampling with chunked prefill crashes vLLM's CPU build ("CPU Generator does not use offset").
+        "serve": {"engine": "vllm", "port": port, "max_model_len": 512, "extra_args": ["--enforce-eager", "--no-enable-chunked-prefill"],
+                  "health_timeout_s": 240, "stop_timeout_s": 30},
+    })
+
+
+@pytest.fixture(scope="module")
+def vllm_server(tiny_models, tmp_path_factory):
+    llm = served_llm(tiny_models / "teacher", free_port())
+    with serve(llm, tmp_path_factory.mktemp("vllm-logs")) as url:
+        yield url
+
+
+def shard_config(model: Path, base_url: str, **over) -> GenerateConfig:
+    raw = {
+        "llm": {"backend": "openai", "model": str(model), "openai": {"base_urls": [base_url], "max_in_flight": 8, "max_retries": 8,
+                                                                    "retry_max_wait_s": 4, "timeout_s": 120}},
+        "sampling": SAMPLING, "num_generations": 2, "num_shards": 1,
+    }
+    raw.update(over)
+    return GenerateConfig.model_validate(raw)
+
+
+def shard_cmd(cfg: GenerateConfig, problems: Path, out: Path, exe: Path = BIN / "distillery") -> list[str]:
+    return [str(exe), "generate-shard", "--config", stage_config("generate", cfg, seed=42), "--problems", str(problems),
+            "--shard", "0", "--out", str(out), "--stats", str(out.with_suffix(".json"))]
+
+
+def journal_lines(journal_root: Path) -> int:
+    files = list((journal_root / "generate").glob("*.jsonl"))
+    return sum(f.read_bytes().count(b"\n") for f in files)
+
+
+def wait_for(cond, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.1)
+
+
+def assert_every_request_once(out: pl.DataFrame, problems: Path, n: int) -> None:
+    expected = pl.read_parquet(problems).height * n
+    assert out.height == expected and out["request_key"].n_unique() == expected
+    assert out["error"].is_null().all() and set(out["status"]) <= {"ok", "empty"}
+
+
+# --- the backends against real vLLM --------------------------------------------------------------
+
+
+def test_openai_backend_sends_n_natively_to_vllm_and_splits_on_request(vllm_server, tiny_models):
+    prompts = [f"Compute {i} + {i}." for i in range(5)]
+    reqs = [Request(f"p{i}-s{j}", (("user", p),), 100 + i) for i, p in enumerate(prompts) for j in range(3)]
+    for mode, expected_calls in (("native", 5), ("split", 15)):
+        cfg = LLM.model_validate({"backend": "openai", "model": str(tiny_models / "teacher"),
+                                  "openai": {"base_urls": [vllm_server], "n_mode": mode}})
+        backend = OpenAIBackend(cfg)
+        out = {c.key: c for c in backend.generate(reqs, Sampling(**SAMPLING))}
+        assert backend.requests_sent == expected_calls, mode
+        assert set(out) == {r.key for r in reqs}
+        for c in out.values():
+            assert c.error is None and c.finish_reason in ("stop", "length") and c.prompt_tokens > 0, (mode, c)
+            assert 0 <= c.completion_tokens <= 3 * SAMPLING["max_new_tokens"]
+
+
+def test_malformed_rows_are_reasoned_rejections_not_a_crashed_shard(vllm_server, tiny_models, tmp_path):
+    problems = tmp_path / "problems.parquet"
+    pl.DataFrame({"uuid": ["fine", "blank", "huge"], "problem": ["Compute 2 + 2.", "   ", "seven " * 2000]}).write_parquet(problems)
+    cfg = shard_config(tiny_models / "teacher", vllm_server, prompt_template="{problem}", num_generations=1)
+    out = generate.run_shard(cfg, 42, problems, 0, tmp_path / "out.parquet", tmp_path / "out.json")
+    rows = {r["uuid"]: r for r in out.to_dicts()}
+    assert rows["fine"]["status"] == "ok" and rows["fine"]["error"] is None
+    assert rows["blank"]["status"] == "rejected" and rows["blank"]["error"] == "empty prompt"
+    assert rows["huge"]["status"] == "rejected" and "BadRequestError" in rows["huge"]["error"]
+    assert "context length" in rows["huge"]["error"] or "maximum" in rows["huge"]["error"]
+
+
+def test_offline_vllm_engine_in_process(tiny_models, tmp_path):
+    problems = tmp_path / "problems.parquet"
+    pl.DataFrame({"uuid": [f"u{i}" for i in range(6)] + ["blank", "huge"],
+                  "problem": [f"Compute {i} + 1." for i in range(6)] + ["  ", "seven " * 2000]}).write_parquet(problems)
+    cfg = GenerateConfig.model_validate({
+        "llm": {"backend": "vllm", "model": str(tiny_models / "teacher"), "dtype": "float32", "batch_size": 4,
+                "vllm": {"max_model_len": 512, "enforce_eager": True, "engine_args": {"enable_chunked_prefill": False}}},
+        "sampling": SAMPLING, "prompt_template": "{problem}", "num_generations": 2, "num_shards": 1,
+    })
+    env = run_env() | {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
+    outs = []
+    for run in ("a", "b"):
+        out = tmp_path / f"{run}.parquet"
+        r = subprocess.run(shard_cmd(cfg, problems, out, VLLM_VENV / "bin/distillery"), env=env, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr[-3000:]
+        outs.append((pl.read_parquet(out), json.loads(out.with_suffix(".json").read_text())))
+    (first, s1), (second, s2) = outs
+    rows = {(r["uuid"], r["sample_index"]): r for r in first.to_dicts()}
+    assert first.height == 16 and all(rows[(f"u{i}", j)]["status"] == "ok" for i in range(6) for j in range(2))
+    assert rows[("blank", 0)]["error"] == "empty prompt"
+    assert "does not fit the model's context of 512" in rows[("huge", 1)]["error"]
+    assert rows[("u0", 0)]["generation"] != rows[("u0", 1)]["generation"]  # two samples, not one twice
+    assert s1["generated"] == 16 and s2["reused_from_journal"] == 16 and s2["generated"] == 0
+    assert first.equals(second)
+
+
+# --- fault tests ---------------------------------------------------------------------------------
+
+
+def test_sigkilled_shard_resumes_with_every_request_exactly_once(vllm_server, tiny_models, bundled_problems, tmp_path):
+    journal = tmp_path / "journal"
+    env = run_env() | {"DISTILLERY_JOURNAL_DIR": str(journal)}
+    with FaultProxy(vllm_server.removesuffix("/v1")) as proxy:  # here only a counter of what vLLM was asked
+        cfg = shard_config(tiny_models / "teacher", proxy.base_url)
+        out = tmp_path / "out.parquet"
+        proc = subprocess.Popen(shard_cmd(cfg, bundled_problems, out), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: journal_lines(journal) >= 40 or proc.poll() is not None, 240, "40 journaled requests")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert not out.exists()
+        finished = journal_lines(journal)
+        r = subprocess.run(shard_cmd(cfg, bundled_problems, out), env=env, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr[-3000:]
+    df = pl.read_parquet(out)
+    assert_every_request_once(df, bundled_problems, 2)
+    stats = json.loads(out.with_suffix(".json").read_text())
+    assert stats["reused_from_journal"] == finished and stats["generated"] == df.height - finished
+    # Native n: one HTTP request per problem. Whatever vLLM was asked beyond that was redone.
+    redone = proxy.seen - pl.read_parquet(bundled_problems).height
+    assert 0 <= redone <= cfg.llm.openai.max_in_flight, (proxy.seen, redone)
+
+
+def test_a_server_killed_mid_run_and_restarted_is_retried_to_completion(tiny_models, bundled_problems, tmp_path):
+    llm = served_llm(tiny_models / "teacher", free_port())
+    url = f"http://127.0.0.1:{llm.serve.port}/v1"
+    journal = tmp_path / "journal"
+    env = run_env() | {"DISTILLERY_JOURNAL_DIR": str(journal)}
+    cfg = shard_config(tiny_models / "teacher", url, num_generations=1)
+    out = tmp_path / "out.parquet"
+    first = serve(llm, tmp_path / "logs-1")
+    first.__enter__()
+    try:
+        proc = subprocess.Popen(shard_cmd(cfg, bundled_problems, out), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: journal_lines(journal) >= 10 or proc.poll() is not None, 240, "10 journaled requests")
+    finally:
+        first.stop()  # the server dies mid-run
+    assert proc.poll() is None, "the shard finished before the server was stopped; make it longer"
+    stopped_at = journal_lines(journal)
+    with serve(llm, tmp_path / "logs-2"):
+        _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-3000:]
+    df = pl.read_parquet(out)
+    assert_every_request_once(df, bundled_problems, 1)
+    assert stopped_at < df.height  # some requests really were made after the restart
+
+
+def test_500s_and_dropped_connections_are_retried_and_nothing_is_lost(vllm_server, tiny_models, bundled_problems, tmp_path):
+    with FaultProxy(vllm_server.removesuffix("/v1"), fail_every=4, drop_every=7) as proxy:
+        cfg = shard_config(tiny_models / "teacher", proxy.base_url)
+        out = generate.run_shard(cfg, 42, bundled_problems, 0, tmp_path / "out.parquet", tmp_path / "out.json")
+    assert proxy.failed > 0 and proxy.dropped > 0
+    assert_every_request_once(out, bundled_problems, 2)
+    stats = json.loads((tmp_path / "out.json").read_text())
+    assert stats["backend_requests_sent"] == proxy.seen  # every retry went through the proxy
+
+
+def test_a_server_that_always_fails_fails_the_shard_loudly_and_a_rerun_finishes(vllm_server, tiny_models, bundled_problems, tmp_path):
+    problems = tmp_path / "problems.parquet"
+    pl.read_parquet(bundled_problems).head(6).write_parquet(problems)
+    with FaultProxy(vllm_server.removesuffix("/v1"), always_fail=True) as proxy:
+        broken = shard_config(tiny_models / "teacher", proxy.base_url, num_generations=1)
+        broken = broken.model_copy(update={"llm": broken.llm.model_copy(update={"openai": broken.llm.openai.model_copy(update={"max_retries": 2, "retry_max_wait_s": 0.2})})})
+        r = subprocess.run(shard_cmd(broken, problems, tmp_path / "out.parquet"), env=run_env(), capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "6 of 6 requests failed after 2 retries" in r.stderr and "Traceback" not in r.stderr
+    assert proxy.seen == 18  # 6 requests x (1 + 2 retries)
+    healthy = shard_config(tiny_models / "teacher", vllm_server, num_generations=1)
+    out = generate.run_shard(healthy, 42, problems, 0, tmp_path / "out.parquet")
+    assert_every_request_once(out, problems, 1)
