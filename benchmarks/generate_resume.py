@@ -34,10 +34,10 @@ from support.fault_proxy import FaultProxy  # noqa: E402
 
 import openai  # noqa: E402,F401  (imported before (c) measures CPU time, so the import is not counted)
 
-from distillery.config import LLM, GenerateConfig, ModelsConfig, stage_config  # noqa: E402
+from distillery.config import LLM, GenerateConfig, ModelsConfig, SampleConfig, stage_config  # noqa: E402
 from distillery.keys import problem_key  # noqa: E402
 from distillery.llm.serving import serve  # noqa: E402
-from distillery.stages import generate, models  # noqa: E402
+from distillery.stages import generate, models, sample  # noqa: E402
 
 OPENR1_GENERATIONS_PER_H100_HOUR = 25
 GPUS_PER_SERVER = 16
@@ -88,8 +88,10 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-generate-"))
     print(f"work dir: {work}", flush=True)
 
-    # The tiny teacher, built by the models stage as the tests do.
-    seed_problems = make_problems(64, work / "seed.parquet")
+    # The tiny teacher, built by the models stage from the bundled sample, as the tests do.
+    seed_problems = work / "sample/problems.parquet"
+    scfg = SampleConfig.model_validate({"source": str(REPO / "data/bundled/numina_sample.jsonl"), "exclude": {"question_type": ["proof"]}})
+    sample.run(scfg, 42, seed_problems, work / "sample/rejected.parquet", work / "sample/metrics.json")
     template = GenerateConfig.model_fields["prompt_template"].default
     mcfg = ModelsConfig.model_validate({"tiny": {"teacher_epochs": 3, "judge_epochs": 1, "max_position_embeddings": 512}})
     models.run(mcfg, 42, seed_problems, template, REPO / "prompts/judge.txt", work / "models", work / "models.json")

@@ -58,8 +58,9 @@ def served_llm(model: Path, port: int, **openai) -> LLM:
 
 @pytest.fixture(scope="module")
 def vllm_server(tiny_models, tmp_path_factory):
-    llm = served_llm(tiny_models / "teacher", free_port())
+    llm = served_llm(tiny_models / "teacher", 0)  # 0: the launcher picks a free port
     with serve(llm, tmp_path_factory.mktemp("vllm-logs")) as url:
+        assert not url.endswith(":0/v1")
         yield url
 
 

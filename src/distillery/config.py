@@ -77,7 +77,8 @@ class Serve(Section):
     the openai backend at it; the server stops when the job ends or is cancelled."""
 
     engine: Literal["none", "vllm", "sglang"] = "none"
-    port: int = Field(8000, ge=1, le=65535)
+    # 0: a free port, picked when the job starts, so shard jobs sharing a node never collide.
+    port: int = Field(0, ge=0, le=65535)
     tensor_parallel_size: int = Field(1, ge=1)  # over all nodes of the allocation (OpenR1: 16 on 2 nodes)
     pipeline_parallel_size: int = Field(1, ge=1)  # vllm only
     max_model_len: int | None = None

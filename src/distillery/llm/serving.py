@@ -220,6 +220,12 @@ def with_base_url(llm: LLM, url: str) -> LLM:
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("", 0))
+        return sock.getsockname()[1]
+
+
 def _http_ok(url: str) -> bool:
     try:
         with _NO_PROXY.open(url, timeout=5) as resp:
@@ -270,6 +276,8 @@ class ServedEngine:
     """Context manager: starts the plan's processes, yields the base URL once healthy, stops them."""
 
     def __init__(self, llm: LLM, log_dir: Path, alloc: Allocation | None = None, python: str | None = None, *, where: str = "generate.llm"):
+        if llm.serve.port == 0:  # this process runs on the head node, where the server will listen
+            llm = llm.model_copy(update={"serve": llm.serve.model_copy(update={"port": free_port()})})
         self.llm, self.where = llm, where
         self.log_dir = Path(log_dir)
         self.plan = launch_plan(llm, alloc or Allocation.from_env(), python or serve_python(), where=where)
