@@ -6,6 +6,7 @@ rule judge:
         prompt_template=PARAMS.judge.prompt_template,
     output:
         judged="data/judge/judged.parquet",
+        disagreements="data/judge/disagreements.md",
         metrics="metrics/judge.json",
     params:
         config=lambda wildcards: stage_json("judge"),
@@ -18,4 +19,5 @@ rule judge:
         "../envs/generate.yaml"
     shell:
         "distillery judge --config {params.config:q} --verified {input.verified:q} "
-        "--problems {input.problems:q} --out {output.judged:q} --metrics {output.metrics:q} > {log:q} 2>&1"
+        "--problems {input.problems:q} --out {output.judged:q} --disagreements {output.disagreements:q} "
+        "--metrics {output.metrics:q} > {log:q} 2>&1"

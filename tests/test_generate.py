@@ -125,3 +125,10 @@ def test_missing_model_names_the_stage_that_makes_it(bundled_problems, tmp_path,
     cfg = GenerateConfig.model_validate({"llm": {"model": "data/models/teacher"}, "num_shards": 1})
     with pytest.raises(MissingInputError, match="made by the `models` stage"):
         generate.run_shard(cfg, 1, bundled_problems, 0, tmp_path / "x.parquet")
+
+
+def test_text_parquet_cannot_hold_is_replaced_not_a_crash():
+    assert generate.utf8_text("ok \u00e9") == "ok \u00e9"
+    cleaned = generate.utf8_text("42\udcff")
+    assert cleaned.startswith("42") and "\ufffd" in cleaned
+    pl.DataFrame({"g": [cleaned]}).write_parquet(__import__("io").BytesIO())

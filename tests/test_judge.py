@@ -143,3 +143,38 @@ def test_judge_template_missing_candidate(tmp_path):
 def test_judge_template_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_judge_template(tmp_path / "nope.txt")
+
+
+# --- the stage, with the tiny judge model --------------------------------------------------------
+
+
+def test_judge_run_is_journaled_and_writes_a_readable_disagreements_report(tiny_models, tmp_path):
+    import json
+
+    from distillery.config import JudgeConfig
+    from distillery.stages import judge
+
+    problems = pl.DataFrame({"uuid": ["a", "b"], "problem": ["Compute 2+3.", "Compute 7*6."], "answer": ["5", "42"],
+                             "source": ["olympiads", "amc_aime"]})
+    gens = ["<think>2+3=5</think> $\\boxed{five}$", "<think>hmm</think> $\\boxed{6}$", "<think>7*6</think> $\\boxed{41}$"]
+    verified = pl.DataFrame({"uuid": ["a", "a", "b"], "sample_index": [0, 1, 0], "generation": gens, "finish_reason": ["stop"] * 3,
+                             "extracted_answer": ["five", "6", "41"], "is_reasoning_complete": [True] * 3,
+                             "correctness_math_verify": [False] * 3, "verify_status": ["mismatch"] * 3})
+    problems.write_parquet(tmp_path / "problems.parquet")
+    verified.write_parquet(tmp_path / "verified.parquet")
+    cfg = JudgeConfig.model_validate({"llm": {"model": str(tiny_models / "judge")}, "sampling": {"max_new_tokens": 24},
+                                      "prompt_template": str(ROOT / "prompts/judge.txt")})
+    args = (cfg, 42, tmp_path / "verified.parquet", tmp_path / "problems.parquet")
+    first = judge.run(*args, tmp_path / "j1.parquet", tmp_path / "m1.json", tmp_path / "dis.md")
+    journal_file = next((tmp_path / "journal" / "judge").glob("*.jsonl"))
+    lines = journal_file.read_text().count("\n")
+    second = judge.run(*args, tmp_path / "j2.parquet", tmp_path / "m2.json")
+    assert journal_file.read_text().count("\n") == lines == 3  # the second run asked nothing
+    assert first.equals(second)
+    metrics = json.loads((tmp_path / "m1.json").read_text())
+    assert metrics["judged"] == 3 and sum(metrics["verdicts"].values()) == 3
+    assert set(metrics["by_source"]) == {"olympiads", "amc_aime"}
+    report = (tmp_path / "dis.md").read_text()
+    overturned = first.filter(pl.col("judge_verdict") != "DIFFERENT").height
+    assert report.startswith(f"# Judge disagreements with math-verify ({overturned})")
+    assert report.count("\n## ") == overturned

@@ -5,7 +5,6 @@ import json
 import re
 
 import datasets
-import polars as pl
 import pytest
 import yaml
 

@@ -34,7 +34,7 @@ def free_port() -> int:
 
 
 def llm(**serve) -> LLM:
-    return LLM.model_validate({"backend": "openai", "model": "org/model", "serve": {"engine": "vllm", **serve}})
+    return LLM.model_validate({"backend": "openai", "model": "org/model", "serve": {"engine": "vllm", "port": 8000, **serve}})
 
 
 def srun(node: str) -> list[str]:

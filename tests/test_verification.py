@@ -3,13 +3,11 @@ distillery.stages.verify.is_reasoning_complete."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import pytest
-
 from distillery.stages.verify import is_reasoning_complete
-from distillery.verification import Check, answer_region, check_many, check_problem, extract_answer, last_boxed
+from distillery.config import VerifyConfig
+from distillery.verification import Check, PoolStats, answer_region, check_many, check_problem, extract_answer, last_boxed
 
 TIMEOUT = 5
 ROUND = 6
@@ -173,7 +171,7 @@ def test_check_many_keeps_input_order():
         else:
             items.append((gold, [None, boxed(str(i * 7))]))
             expected.append([False, True])
-    results = check_many(items, workers=2, timeout_s=TIMEOUT, float_rounding=ROUND)
+    results = check_many(items, VerifyConfig(workers=2))
     assert len(results) == 10
     assert [[c.correct for c in per] for per in results] == expected
     assert [per[-1].extracted for per in results] == [
@@ -182,4 +180,36 @@ def test_check_many_keeps_input_order():
 
 
 def test_check_many_empty():
-    assert check_many([], workers=2, timeout_s=TIMEOUT, float_rounding=ROUND) == []
+    assert check_many([], VerifyConfig()) == []
+
+
+# --- deadline, limits, box policy -------------------------------------------------------------------
+
+# An answer that ignores math-verify's signal-based timeout: evaluating the tower is one long C call.
+POWER_TOWER = "9^{9^{9^{9^{9}}}}"
+
+
+def test_a_pathological_answer_costs_one_deadline_not_the_shard():
+    # math-verify's own timeout is set past the deadline, so the outer deadline is what stops it
+    # (as it must for a computation that ignores the signal).
+    cfg = VerifyConfig(workers=1, item_deadline_s=3, timeout_s=60)
+    items = [("1", [boxed(POWER_TOWER), boxed("1"), boxed("2")]), ("3", [boxed("3.0"), boxed("4")])]
+    stats = PoolStats()
+    started = __import__("time").monotonic()
+    out = check_many(items, cfg, stats=stats)
+    took = __import__("time").monotonic() - started
+    assert [[c.status for c in per] for per in out] == [["timeout", "ok", "mismatch"], ["ok", "mismatch"]]
+    assert stats.killed == 1 and stats.workers_started == 2 and 3 <= stats.slowest_item_s < 10 and took < 30
+
+
+def test_overlong_answers_are_not_parsed():
+    cfg = VerifyConfig(max_answer_chars=50)
+    [r] = check_problem("7", [boxed("7+" * 100 + "0")], cfg=cfg)
+    assert (r.status, r.correct) == ("answer_too_long", False)
+
+
+def test_all_agree_needs_every_box_after_the_reasoning():
+    gen = "<think>maybe \\boxed{9}</think> First $\\boxed{3}$, finally $\\boxed{4}$."
+    [last] = check_problem("4", [gen])
+    [agree] = check_problem("4", [gen], cfg=VerifyConfig(multiple_boxes="all_agree"))
+    assert (last.status, agree.status) == ("ok", "mismatch")

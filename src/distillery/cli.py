@@ -129,12 +129,14 @@ def _verify(ns):
     verify.run(cfg, ns.generations, ns.problems, ns.out, ns.metrics)
 
 
-@command("judge", "LLM judge for math-verify failures", CONFIG, P("--verified"), P("--problems"), P("--out"), P("--metrics"))
+@command("judge", "LLM judge for math-verify failures", CONFIG, P("--verified"), P("--problems"), P("--out"), P("--metrics"),
+         ("--disagreements", {"type": Path, "default": None, "help": "a readable report of where the judge overturned math-verify"}))
 def _judge(ns):
     from distillery.stages import judge
 
+    _exit_on_sigterm()
     cfg, extra = _cfg("judge", ns)
-    judge.run(cfg, extra["seed"], ns.verified, ns.problems, ns.out, ns.metrics)
+    judge.run(cfg, extra["seed"], ns.verified, ns.problems, ns.out, ns.metrics, ns.disagreements)
 
 
 @command("dedupe", "exact dedupe and n-gram decontamination", CONFIG, P("--problems"), P("--judged"), P("--kept"), P("--rejected"),

@@ -193,11 +193,60 @@ class GenerateConfig(ProblemPrompt):
     num_shards: int = Field(1, ge=1)
 
 
+class LatexExtraction(Section):
+    """math_verify.LatexExtractionConfig with its NormalizationConfig."""
+
+    enabled: bool = True
+    boxed_match_priority: int = 0  # 0: a \boxed{} wins over every other LaTeX match
+    try_extract_without_anchor: bool = False  # False: only anchored answers ("answer is", \boxed)
+    basic_latex: bool = True
+    units: bool = True  # strip units: "5 \text{ cm}" is 5
+    malformed_operators: bool = True  # repair "\\frac12" (OpenR1's reward: False; R1 writes \\dfrac12)
+    nits: bool = False
+    boxed: Literal["all", "last", "none"] = "all"
+    # OpenR1 set True ("x = 3" compared as 3); math-verify 0.9 deprecates it: its parser does this itself.
+    equations: bool = False
+
+
+class Extraction(Section):
+    """How math-verify finds the answer in a text: which extraction configs, in which mode."""
+
+    latex: LatexExtraction = LatexExtraction()
+    expr: bool = False  # ExprExtractionConfig: plain expressions ("1/2") outside LaTeX
+    expr_without_anchor: bool = True
+    strings: list[str] = []  # StringExtractionConfig: literal answers such as MCQ letters
+    extraction_mode: Literal["first_match", "any_match"] = "first_match"
+    fallback_mode: Literal["no_fallback", "first_match"] = "first_match"
+
+
+# math-verify's own parse() default, which OpenR1's accuracy reward used for the gold.
+GOLD_EXTRACTION = Extraction(
+    latex=LatexExtraction(boxed_match_priority=50, try_extract_without_anchor=True, units=True, malformed_operators=True,
+                          nits=True, equations=False),
+    expr=True,
+)
+# OpenR1's accuracy reward for the prediction (open-r1 src/open_r1/rewards.py).
+PREDICTION_EXTRACTION = Extraction()
+
+
 class VerifyConfig(Section):
-    workers: int = Field(2, ge=1)
-    timeout_s: int = Field(5, ge=1)  # math-verify's own per-call timeout (signal based)
-    float_rounding: int = Field(6, ge=0)
+    workers: int = Field(2, ge=1)  # bounded by the rule's threads
+    timeout_s: int = Field(5, ge=1)  # math-verify's own timeouts, per parse and per verify (signal based)
+    # Hard outer deadline per generation: past it the worker is killed and the generation is a
+    # `timeout`. Catches what ignores math-verify's signal (a power tower inside one C call).
+    item_deadline_s: float = Field(30.0, gt=0)
+    max_answer_chars: int = Field(1000, ge=1)  # a longer boxed answer is `answer_too_long`, never parsed
+    # last: the last \boxed{} after the reasoning is the answer. all_agree: every box there must be right.
+    multiple_boxes: Literal["last", "all_agree"] = "last"
+    exact_match_first: bool = True  # equal normalized strings are equal answers: skip sympy
     wrap_gold: bool = True  # wrap gold in $...$ before parsing; unwrapped golds miss many matches
+    gold: Extraction = GOLD_EXTRACTION
+    prediction: Extraction = PREDICTION_EXTRACTION
+    float_rounding: int = Field(6, ge=0)
+    numeric_precision: int = Field(15, ge=1)
+    strict: bool = True  # False: variables and function names may differ, e.g. f(x) = x vs g(x) = x
+    # True: an interval gold matches the same set written as an inequality ("(2, 5]" vs "2 < x \\le 5").
+    allow_set_relation_comp: bool = True
 
 
 class JudgeConfig(Section):

@@ -1,32 +1,47 @@
 """Answer checking with Math-Verify, shared by the verify and evaluate stages.
 
-Rules, each a deliberate choice:
+Rules, each a deliberate choice (settings: config.VerifyConfig, documented in docs/verify.md):
 - Only a `\\boxed{}` final answer counts, taken after the reasoning ends (`</think>`). A generation
   with no box, or with an unclosed `<think>`, has no answer: a truncated trace is never accepted
   because its last number happens to match.
-- With several boxes, the last one is the answer (math-verify alone would merge them into a set).
-- The gold is wrapped in `$...$` before parsing; unwrapped golds miss many true matches.
-- The gold is parsed once per problem, not once per generation.
+- With several boxes, the last one is the answer (math-verify alone would merge them into a set);
+  `multiple_boxes: all_agree` requires every box after the reasoning to be right instead.
+- The gold is wrapped in `$...$` before parsing (unwrapped golds miss many true matches) and parsed
+  once per problem, not once per generation.
 - An exact match of the normalized strings is accepted before sympy runs: equal strings cannot be
-  unequal answers, and it is the only path for text answers ("Wednesday") and MCQ letters.
-- Math-Verify's timeouts use signals, which only work in a process's main thread: checking runs in
-  worker processes (spawned, so no inherited threads), never in threads.
+  unequal answers, and it is the only path for text answers ("Wednesday").
+- Extraction and the exact-match fast path run in the calling process; only answers that need
+  sympy go to worker processes (spawned: math-verify's timeouts use signals, which need a main
+  thread). Each worker's current answer has a hard deadline: past it the worker is killed and
+  replaced, the answer is a `timeout`, and the problem's other answers go on. A power tower that
+  ignores math-verify's own signal costs one deadline, never a stalled shard.
 
-Generations are untrusted text: they are only ever parsed (latex2sympy/sympy parsing, no eval).
+Generations are untrusted text: they are only ever parsed by latex2sympy and sympy's parser, which
+do not evaluate Python; answers longer than `max_answer_chars` are not parsed at all, and workers
+run under an address-space limit.
 """
 
 from __future__ import annotations
 
+import logging
+import multiprocessing as mp
 import re
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
-from multiprocessing import get_context
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
 from typing import Iterable
 
-STATUSES = ("ok", "mismatch", "no_answer", "timeout", "gold_unparseable", "error")
+from distillery.config import Extraction, VerifyConfig
+
+log = logging.getLogger(__name__)
+
+STATUSES = ("ok", "mismatch", "no_answer", "answer_too_long", "timeout", "gold_unparseable", "error")
 _BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _SPACING = re.compile(r"\\[,;:!]|\\ |\s+")
 _TEXT = re.compile(r"\\(?:text|textbf|mathrm|mbox)\{([^{}]*)\}")
+WORKER_MEMORY_BYTES = 4 << 30  # a worker that wants more is a pathological answer, not a real one
+MAX_TASKS_PER_WORKER = 2000  # recycle workers: sympy's caches only grow
 
 
 @dataclass(frozen=True)
@@ -34,6 +49,9 @@ class Check:
     status: str
     correct: bool
     extracted: str | None
+
+
+# --- extraction (calling process) ----------------------------------------------------------------
 
 
 def answer_region(text: str | None) -> str | None:
@@ -47,26 +65,37 @@ def answer_region(text: str | None) -> str | None:
     return text
 
 
-def last_boxed(text: str | None) -> str | None:
-    """Content of the last \\boxed{...} (braces matched), or None."""
+def boxed_contents(text: str | None) -> list[str]:
+    """Contents of every complete \\boxed{...} / \\fbox{...} (braces matched), in order."""
     if not text:
-        return None
-    found = None
+        return []
+    found = []
     for m in _BOX.finditer(text):
         depth, i = 1, m.end()
         while i < len(text) and depth:
-            if text[i] == "{":
+            c = text[i]
+            if c == "{":
                 depth += 1
-            elif text[i] == "}":
+            elif c == "}":
                 depth -= 1
             i += 1
         if depth == 0:
-            found = text[m.end() : i - 1]
-    return found.strip() if found is not None else None
+            found.append(text[m.end() : i - 1].strip())
+    return found
+
+
+def last_boxed(text: str | None) -> str | None:
+    boxes = boxed_contents(text)
+    return boxes[-1] if boxes else None
 
 
 def extract_answer(generation: str | None) -> str | None:
     return last_boxed(answer_region(generation))
+
+
+def extract_answers(generation: str | None, multiple_boxes: str = "last") -> list[str]:
+    boxes = boxed_contents(answer_region(generation))
+    return boxes[-1:] if multiple_boxes == "last" else boxes
 
 
 def normalize_answer(ans: str) -> str:
@@ -76,60 +105,348 @@ def normalize_answer(ans: str) -> str:
     return s.lower() if s.isalpha() else s
 
 
+_MATH_DELIMITER = re.compile(r"(?<!\\)\$|\\boxed|\\\(|\\\[")  # an unescaped $, \boxed, \( or \[
+
+
 def wrap_gold(gold: str) -> str:
+    """`$gold$` unless the gold already delimits its math; `\\$4.50` is money, not a delimiter."""
     g = gold.strip()
-    return g if ("$" in g or "\\boxed" in g or "\\(" in g) else f"${g}$"
+    return g if _MATH_DELIMITER.search(g) else f"${g}$"
 
 
-def check_problem(gold: str, generations: list[str | None], timeout_s: int, float_rounding: int, wrap: bool = True) -> list[Check]:
-    """Check every generation of one problem against its gold (parsed once). Runs in a worker."""
-    from math_verify import parse, verify
-    from math_verify.errors import TimeoutException
+# Spellings latex2sympy does not know, rewritten to ones it does (both sides).
+_SPELLINGS = (("\\varnothing", "\\emptyset"), ("°", "^{\\circ}"))
 
-    extracted = [extract_answer(g) for g in generations]
-    gold_norm = normalize_answer(gold)
-    gold_parsed = None
-    gold_state = "unparsed"
-    results: list[Check] = []
-    for ans in extracted:
-        if ans is None:
-            results.append(Check("no_answer", False, None))
-            continue
-        if normalize_answer(ans) == gold_norm:
-            results.append(Check("ok", True, ans))
-            continue
-        if gold_state == "unparsed":
+
+def respell(text: str) -> str:
+    for old, new in _SPELLINGS:
+        text = text.replace(old, new)
+    return text
+
+
+# --- sympy comparison (worker processes) ----------------------------------------------------------
+
+
+def extraction_configs(e: Extraction) -> list:
+    from math_verify import ExprExtractionConfig, LatexExtractionConfig, StringExtractionConfig
+    from math_verify.parser import NormalizationConfig
+
+    out: list = []
+    if e.latex.enabled:
+        lx = e.latex
+        norm = NormalizationConfig(basic_latex=lx.basic_latex, units=lx.units, malformed_operators=lx.malformed_operators,
+                                   nits=lx.nits, boxed=lx.boxed, equations=lx.equations)
+        out.append(LatexExtractionConfig(boxed_match_priority=lx.boxed_match_priority,
+                                         try_extract_without_anchor=lx.try_extract_without_anchor, normalization_config=norm))
+    if e.expr:
+        out.append(ExprExtractionConfig(try_extract_without_anchor=e.expr_without_anchor))
+    if e.strings:
+        out.append(StringExtractionConfig(strings=tuple(e.strings)))
+    return out
+
+
+class Comparer:
+    """math-verify with one VerifyConfig; the gold of the current problem is parsed once."""
+
+    def __init__(self, cfg: VerifyConfig):
+        from math_verify import parse, verify
+
+        self.cfg, self._parse, self._verify = cfg, parse, verify
+        self.gold_cfg = extraction_configs(cfg.gold)
+        self.pred_cfg = extraction_configs(cfg.prediction)
+        self._gold_text: str | None = None
+        self._gold: list | None = None
+
+    def parse_gold(self, gold: str) -> list | None:
+        """The parsed gold, or None when math-verify can only return it as raw text."""
+        if gold != self._gold_text:
+            self._gold_text, self._gold = gold, None
+            e = self.cfg.gold
             try:
-                gold_parsed = parse(wrap_gold(gold) if wrap else gold, parsing_timeout=timeout_s, raise_on_error=True)
-                # parse() also returns the raw string it could not interpret: that is not a gold.
-                gold_state = "ok" if any(not isinstance(g, str) for g in gold_parsed) else "unparseable"
-            except Exception:  # TimeoutException included: either way there is no gold to compare
-                gold_state = "unparseable"
-        if gold_state != "ok":
-            results.append(Check("gold_unparseable", False, ans))
-            continue
+                text = respell(gold)
+                parsed = self._parse(wrap_gold(text) if self.cfg.wrap_gold else text, extraction_config=self.gold_cfg,
+                                     extraction_mode=e.extraction_mode, fallback_mode=e.fallback_mode,
+                                     parsing_timeout=self.cfg.timeout_s, raise_on_error=True)
+                if any(not isinstance(g, str) for g in parsed):
+                    self._gold = parsed
+            except Exception:  # a timeout included: either way there is no gold to compare with
+                pass
+        return self._gold
+
+    def compare(self, gold: str, answer: str) -> str:
+        from math_verify.errors import TimeoutException
+
+        gold_parsed = self.parse_gold(gold)
+        if gold_parsed is None:
+            return "gold_unparseable"
+        c, e = self.cfg, self.cfg.prediction
         try:
-            pred = parse("\\boxed{" + ans + "}", parsing_timeout=timeout_s, raise_on_error=True)
-            same = bool(pred) and verify(gold_parsed, pred, float_rounding=float_rounding, timeout_seconds=timeout_s, raise_on_error=True)
-            results.append(Check("ok" if same else "mismatch", bool(same), ans))
+            # A sentence's full stop inside the box ("1,000.") is not part of the number.
+            pred = self._parse("\\boxed{" + respell(answer).rstrip().rstrip(".") + "}", extraction_config=self.pred_cfg, extraction_mode=e.extraction_mode,
+                               fallback_mode=e.fallback_mode, parsing_timeout=c.timeout_s, raise_on_error=True)
+            same = bool(pred) and self._verify(gold_parsed, pred, float_rounding=c.float_rounding, numeric_precision=c.numeric_precision,
+                                               strict=c.strict, allow_set_relation_comp=c.allow_set_relation_comp,
+                                               timeout_seconds=c.timeout_s, raise_on_error=True)
         except TimeoutException:
-            results.append(Check("timeout", False, ans))
+            return "timeout"
         except Exception:
-            # latex2sympy/sympy could not make sense of the answer: it is not the gold.
-            results.append(Check("mismatch", False, ans))
-    return results
+            return "mismatch"  # latex2sympy/sympy could not make sense of the answer: it is not the gold
+        return "ok" if same else "mismatch"
 
 
-def _check_star(args: tuple) -> list[Check]:
-    return check_problem(*args)
+def _worker(conn: Connection, cfg: VerifyConfig) -> None:
+    """Receives (task id, gold, answers); sends (task id, index, status) per answer, then (task id, None, None)."""
+    try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY_BYTES, WORKER_MEMORY_BYTES))
+    except (ImportError, ValueError, OSError):
+        pass
+    comparer = Comparer(cfg)
+    while True:
+        try:
+            msg = conn.recv()
+        except EOFError:
+            return
+        if msg is None:
+            return
+        task_id, gold, answers = msg
+        for i, ans in enumerate(answers):
+            try:
+                status = comparer.compare(gold, ans)
+            except MemoryError:
+                status = "error"
+            conn.send((task_id, i, status))
+        conn.send((task_id, None, None))
 
 
-def check_many(items: Iterable[tuple[str, list[str | None]]], workers: int, timeout_s: int, float_rounding: int, wrap: bool = True) -> list[list[Check]]:
-    """check_problem over many problems in worker processes; results in input order."""
-    jobs = [(gold, gens, timeout_s, float_rounding, wrap) for gold, gens in items]
-    if not jobs:
-        return []
-    ctx = get_context("spawn")
-    # max_tasks_per_child recycles workers so memory grown by sympy caches is returned.
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, max_tasks_per_child=500) as pool:
-        return list(pool.map(_check_star, jobs, chunksize=max(1, min(64, len(jobs) // (workers * 4) or 1))))
+# --- the pool with a hard deadline per answer ----------------------------------------------------
+
+
+@dataclass
+class _Task:
+    id: int
+    problem: int  # index into the caller's items
+    gold: str
+    answers: list[tuple[int, str]]  # (slot in the problem's results, answer)
+
+
+@dataclass
+class _Worker:
+    proc: mp.process.BaseProcess
+    conn: Connection
+    task: _Task | None = None
+    position: int = 0  # index in task.answers of the answer being compared
+    since: float = 0.0  # when that answer started
+    tasks_done: int = 0
+
+
+@dataclass
+class PoolStats:
+    tasks: int = 0
+    killed: int = 0  # workers killed at the deadline
+    workers_started: int = 0
+    slowest_item_s: float = 0.0
+    per_worker_busy_s: list[float] = field(default_factory=list)
+
+
+class DeadlinePool:
+    """Workers that compare answers to golds; an answer past `item_deadline_s` kills its worker."""
+
+    def __init__(self, cfg: VerifyConfig, workers: int):
+        self.cfg, self.size = cfg, max(1, workers)
+        self.ctx = mp.get_context("spawn")
+        self.workers: list[_Worker] = []
+        self.stats = PoolStats()
+        self.deaths_at_start = 0
+
+    def _start(self) -> _Worker:
+        parent, child = self.ctx.Pipe()
+        proc = self.ctx.Process(target=_worker, args=(child, self.cfg), daemon=True, name="verify-worker")
+        proc.start()
+        child.close()
+        self.stats.workers_started += 1
+        return _Worker(proc, parent)
+
+    @staticmethod
+    def _kill(w: _Worker) -> None:
+        w.proc.kill()
+        w.proc.join(5)
+        w.conn.close()
+
+    def run(self, tasks: list[_Task]) -> dict[tuple[int, int], str]:
+        """Status per (problem, slot) for every answer of every task."""
+        results: dict[tuple[int, int], str] = {}
+        queue = deque(tasks)
+        self.stats.tasks += len(tasks)
+        deadline_s = self.cfg.item_deadline_s
+        try:
+            while queue or any(w.task for w in self.workers):
+                # Give idle workers work, starting workers up to the pool size as needed.
+                while queue and (len(self.workers) < self.size or any(w.task is None for w in self.workers)):
+                    w = next((w for w in self.workers if w.task is None), None) or self._add()
+                    self._assign(w, queue.popleft())
+                busy = [w for w in self.workers if w.task]
+                now = time.monotonic()
+                timeout = max(0.0, min(w.since + deadline_s for w in busy) - now) if busy else None
+                ready = wait([w.conn for w in busy], timeout=timeout)
+                for w in busy:
+                    if w.conn in ready:
+                        self._receive(w, results, queue)
+                now = time.monotonic()
+                for w in list(self.workers):
+                    if w.task and now - w.since > deadline_s:
+                        self._expire(w, results, queue)
+        finally:
+            self.close()
+        return results
+
+    def _add(self) -> _Worker:
+        w = self._start()
+        self.workers.append(w)
+        return w
+
+    def _assign(self, w: _Worker, task: _Task) -> None:
+        w.task, w.position, w.since = task, 0, time.monotonic()
+        w.conn.send((task.id, task.gold, [a for _, a in task.answers]))
+
+    def _receive(self, w: _Worker, results: dict, queue: deque) -> None:
+        try:
+            task_id, i, status = w.conn.recv()
+        except (EOFError, OSError):  # the worker died (e.g. the memory limit): its answer errs, the rest go on
+            if w.tasks_done == 0 and w.position == 0:
+                self.deaths_at_start += 1
+                if self.deaths_at_start >= 3:
+                    raise RuntimeError(f"verify workers die before checking anything (exit code {w.proc.exitcode}); see the log above")
+            self._replace(w, results, queue, "error")
+            return
+        now = time.monotonic()
+        self.stats.slowest_item_s = max(self.stats.slowest_item_s, now - w.since)
+        task = w.task
+        if i is None:
+            w.task = None
+            w.tasks_done += 1
+            if w.tasks_done >= MAX_TASKS_PER_WORKER:
+                self._retire(w)
+            return
+        results[(task.problem, task.answers[i][0])] = status
+        w.position, w.since = i + 1, now
+
+    def _expire(self, w: _Worker, results: dict, queue: deque) -> None:
+        self.stats.killed += 1
+        task = w.task
+        log.warning("verify: an answer passed the %.0fs deadline; its worker was killed (answer starts %r)",
+                    self.cfg.item_deadline_s, task.answers[w.position][1][:80])
+        self._replace(w, results, queue, "timeout")
+
+    def _replace(self, w: _Worker, results: dict, queue: deque, status: str) -> None:
+        task, pos = w.task, w.position
+        self._kill(w)
+        self.workers.remove(w)
+        self.stats.slowest_item_s = max(self.stats.slowest_item_s, time.monotonic() - w.since)
+        if task is not None and pos < len(task.answers):
+            results[(task.problem, task.answers[pos][0])] = status
+            rest = task.answers[pos + 1 :]
+            if rest:  # the problem's other answers go on, in a fresh worker
+                queue.appendleft(_Task(task.id, task.problem, task.gold, rest))
+
+    def _retire(self, w: _Worker) -> None:
+        try:
+            w.conn.send(None)
+        except OSError:
+            pass
+        w.proc.join(5)
+        if w.proc.is_alive():
+            w.proc.kill()
+        w.conn.close()
+        self.workers.remove(w)
+
+    def close(self) -> None:
+        for w in list(self.workers):
+            if w.task is None:
+                self._retire(w)
+            else:
+                self._kill(w)
+                self.workers.remove(w)
+
+
+# --- the public entry points ---------------------------------------------------------------------
+
+
+def plan_checks(gold: str, generations: list[str | None], cfg: VerifyConfig) -> tuple[list[list[str]], list[list[str | None]]]:
+    """Per generation: its answers, and per answer a status already known without sympy (or None)."""
+    answers_of, known_of = [], []
+    gold_norm = normalize_answer(gold)
+    for g in generations:
+        answers = extract_answers(g, cfg.multiple_boxes)
+        known: list[str | None] = []
+        for a in answers:
+            if len(a) > cfg.max_answer_chars:
+                known.append("answer_too_long")
+            elif cfg.exact_match_first and normalize_answer(a) == gold_norm:
+                known.append("ok")
+            else:
+                known.append(None)
+        answers_of.append(answers)
+        known_of.append(known)
+    return answers_of, known_of
+
+
+def combine(answers: list[str], statuses: list[str]) -> Check:
+    """One generation's Check from the statuses of its answers (one, unless all_agree)."""
+    if not answers:
+        return Check("no_answer", False, None)
+    shown = answers[-1]
+    bad = [s for s in statuses if s != "ok"]
+    if not bad:
+        return Check("ok", True, shown)
+    return Check(bad[0], False, shown)
+
+
+def check_many(items: Iterable[tuple[str, list[str | None]]], cfg: VerifyConfig, workers: int | None = None,
+               stats: PoolStats | None = None) -> list[list[Check]]:
+    """Check every generation of every (gold, generations) item; results in input order."""
+    items = list(items)
+    plans = [plan_checks(gold, gens, cfg) for gold, gens in items]
+    tasks: list[_Task] = []
+    for p, ((gold, _), (answers_of, known_of)) in enumerate(zip(items, plans)):
+        todo = [((g, j), a) for g, (answers, known) in enumerate(zip(answers_of, known_of))
+                for j, (a, k) in enumerate(zip(answers, known)) if k is None]
+        if todo:
+            slots = {slot: n for n, (slot, _) in enumerate(todo)}
+            tasks.append(_Task(len(tasks), p, gold, [(n, a) for n, (_, a) in enumerate(todo)]))
+            plans[p] = (answers_of, known_of, slots)
+        else:
+            plans[p] = (answers_of, known_of, {})
+    results: dict[tuple[int, int], str] = {}
+    if tasks:
+        pool = DeadlinePool(cfg, min(workers or cfg.workers, len(tasks)))
+        results = pool.run(tasks)
+        if stats is not None:
+            stats.__dict__.update(pool.stats.__dict__)
+    out: list[list[Check]] = []
+    for p, (answers_of, known_of, slots) in enumerate(plans):
+        checks = []
+        for g, (answers, known) in enumerate(zip(answers_of, known_of)):
+            statuses = [k if k is not None else results[(p, slots[(g, j)])] for j, k in enumerate(known)]
+            checks.append(combine(answers, statuses))
+        out.append(checks)
+    return out
+
+
+def check_problem(gold: str, generations: list[str | None], timeout_s: int = 5, float_rounding: int = 6, wrap: bool = True,
+                  cfg: VerifyConfig | None = None) -> list[Check]:
+    """Every generation of one problem, in this process (no deadline: for tests and small jobs)."""
+    cfg = cfg or VerifyConfig(timeout_s=timeout_s, float_rounding=float_rounding, wrap_gold=wrap)
+    answers_of, known_of = plan_checks(gold, generations, cfg)
+    comparer = None
+    out = []
+    for answers, known in zip(answers_of, known_of):
+        statuses = []
+        for a, k in zip(answers, known):
+            if k is None:
+                comparer = comparer or Comparer(cfg)
+                k = comparer.compare(gold, a)
+            statuses.append(k)
+        out.append(combine(answers, statuses))
+    return out

@@ -18,6 +18,7 @@ from distillery.keys import derive_seed, request_key
 from distillery.llm import Request, make_backend
 from distillery.metrics import write_metrics
 from distillery.prompts import render_problem_prompt
+from distillery.config import VerifyConfig
 from distillery.verification import check_many
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,8 @@ def run(cfg: EvaluateConfig, seed: int, benchmarks: dict[str, BenchmarkFile], ou
     for idx, (name, prob, _, _) in enumerate(plan):
         groups.setdefault((name, prob["item"]), []).append(idx)
     items = [(plan[idxs[0]][1]["answer"], [done[plan[i][3].key].text for i in idxs]) for idxs in groups.values()]
-    checks = check_many(items, workers=cfg.workers, timeout_s=cfg.timeout_s, float_rounding=6)
+    # The verify stage's defaults (OpenR1's settings), with this stage's workers and timeout.
+    checks = check_many(items, VerifyConfig(workers=cfg.workers, timeout_s=cfg.timeout_s))
     rows, results = [], {}
     for (name, item), idxs, per in zip(groups, groups.values(), checks):
         for i, c in zip(idxs, per):

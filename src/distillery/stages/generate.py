@@ -19,11 +19,11 @@ import polars as pl
 from distillery.config import GenerateConfig
 from distillery.errors import DistilleryError
 from distillery.io import read_parquet, write_json, write_parquet
-from distillery.journal import ShardJournal, journal_dir
+from distillery.journal import journal_dir
 from distillery.keys import derive_seed, request_key, shard_of
-from distillery.llm import Completion, Request, backend_session
+from distillery.llm import Request
+from distillery.llm.journaled import run_journaled
 from distillery.metrics import write_metrics
-from distillery.progress import Progress
 from distillery.prompts import render_problem_prompt
 
 log = logging.getLogger(__name__)
@@ -71,8 +71,16 @@ def build_requests(problems: list[dict], cfg: GenerateConfig, seed: int) -> list
     return out
 
 
-def journal_record(c: Completion) -> dict:
-    return {"key": c.key, **{k: v for k, v in c.as_dict().items() if k != "key"}, "t": round(time.time(), 3)}
+def utf8_text(text: str | None) -> str | None:
+    """Text as parquet can hold it: a server's JSON may carry lone surrogates ("\\ud800"), which
+    are not UTF-8; each becomes U+FFFD. The journal keeps the text exactly as it came."""
+    if not text:
+        return text
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
 
 
 def row_status(rec: dict) -> str:
@@ -94,67 +102,46 @@ def run_shard(cfg: GenerateConfig, seed: int, problems_path: Path, shard: int, o
     mine = [p for p in problems if shard_of(p["uuid"], cfg.num_shards) == shard]
     requests = build_requests(mine, cfg, seed)
     label = f"generate shard {shard}/{cfg.num_shards}"
-    failed: dict[str, dict] = {}
-    sent = generated_tokens = 0
-    gen_s = 0.0
-    with ShardJournal(journal or journal_dir(STAGE), shard, cfg.num_shards) as jn:
-        done, report = jn.load(r.key for _, _, r in requests)
-        todo = [r for _, _, r in requests if r.key not in done]
-        log.info("%s: %d problems, %d requests: %d reused from the journal (%s), %d to generate", label, len(mine),
-                 len(requests), len(done), ", ".join(report.sources) or "none", len(todo))
-        if todo:
-            progress = Progress(label, total=len(requests), already_done=len(done))
-            gen_started = time.monotonic()
-            with backend_session(cfg.llm, server_logs or Path("logs/generate/servers") / f"shard-{shard}") as backend:
-                try:
-                    for c in backend.generate(todo, cfg.sampling):
-                        rec = journal_record(c)
-                        jn.append(rec)  # on disk before anything else happens
-                        (failed if c.retryable else done)[c.key] = rec
-                        if not c.retryable:
-                            failed.pop(c.key, None)
-                        generated_tokens += c.completion_tokens or 0
-                        progress.update(c.completion_tokens)
-                finally:
-                    sent = getattr(backend, "requests_sent", len(todo))
-                    progress.close()
-            gen_s = time.monotonic() - gen_started
-    missing = [r.key for r in todo if r.key not in done and r.key not in failed]
+    log.info("%s: %d problems", label, len(mine))
+    result = run_journaled(cfg.llm, cfg.sampling, [r for _, _, r in requests], journal or journal_dir(STAGE), shard, cfg.num_shards,
+                           label, server_logs or Path("logs/generate/servers") / f"shard-{shard}")
+    st = result.stats
     stats = {
         "shard": shard,
         "num_shards": cfg.num_shards,
         "problems": len(mine),
-        "requests": len(requests),
-        "reused_from_journal": len(requests) - len(todo),
-        "generated": len(todo) - len(failed) - len(missing),
-        "failed_after_retries": len(failed),
-        "backend_requests_sent": sent,
-        "generated_tokens": generated_tokens,
-        "generate_s": round(gen_s, 3),
-        "generated_tokens_per_s": round(generated_tokens / gen_s, 1) if gen_s else 0.0,
+        "requests": st.requests,
+        "reused_from_journal": st.reused_from_journal,
+        "generated": st.generated,
+        "failed_after_retries": st.failed_after_retries,
+        "backend_requests_sent": st.backend_requests_sent,
+        "generated_tokens": st.generated_tokens,
+        "generate_s": st.generate_s,
+        "generated_tokens_per_s": st.tokens_per_s,
         "wall_s": round(time.monotonic() - started, 3),
-        "journal_unreadable_lines": report.torn,
+        "journal_unreadable_lines": st.journal_unreadable_lines,
     }
     if stats_path:
         write_json(stats, stats_path)
+    missing = [r.key for _, _, r in requests if r.key not in result.done and r.key not in result.failed]
     if missing:
         raise DistilleryError(f"{label}: the backend returned no completion for {len(missing)} request(s); this is a bug, please report it")
-    if failed:
-        example = next(iter(failed.values()))["error"]
+    if result.failed:
+        example = next(iter(result.failed.values()))["error"]
         raise DistilleryError(
-            f"{label}: {len(failed)} of {len(requests)} requests failed after {cfg.llm.openai.max_retries} retries "
-            f"(e.g. {example}). They are recorded in {jn.path}; every finished request is kept there, so re-running "
-            "the shard retries only these."
+            f"{label}: {len(result.failed)} of {len(requests)} requests failed after {cfg.llm.openai.max_retries} retries "
+            f"(e.g. {example}). They are recorded in {result.journal_path}; every finished request is kept there, so "
+            "re-running the shard retries only these."
         )
     sampling = json.dumps(sampling_record(cfg), sort_keys=True)
     rows = []
     for uuid, index, req in requests:
-        rec = done[req.key]
+        rec = result.done[req.key]
         rows.append({
             "uuid": uuid,
             "sample_index": index,
             "request_key": req.key,
-            "generation": rec.get("text"),
+            "generation": utf8_text(rec.get("text")),
             "finish_reason": rec.get("finish_reason"),
             "status": row_status(rec),
             "prompt_tokens": rec.get("prompt_tokens"),
@@ -168,7 +155,7 @@ def run_shard(cfg: GenerateConfig, seed: int, problems_path: Path, shard: int, o
     df = pl.DataFrame(rows, schema=GENERATION_SCHEMA)
     write_parquet(df, out_path)
     log.info("%s: done in %.1fs (%d reused, %d generated, %d backend requests)", label, stats["wall_s"],
-             stats["reused_from_journal"], stats["generated"], sent)
+             st.reused_from_journal, st.generated, st.backend_requests_sent)
     return df
 
 

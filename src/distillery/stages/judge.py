@@ -16,9 +16,12 @@ from pathlib import Path
 import polars as pl
 
 from distillery.config import JudgeConfig
+from distillery.errors import DistilleryError
 from distillery.io import read_parquet, write_parquet
+from distillery.journal import journal_dir
 from distillery.keys import derive_seed, request_key
-from distillery.llm import Request, make_backend
+from distillery.llm import Request
+from distillery.llm.journaled import run_journaled
 from distillery.metrics import write_metrics
 from distillery.prompts import load_judge_template, render_judge_prompt
 from distillery.verification import answer_region
@@ -52,7 +55,8 @@ def select_for_judging(df: pl.DataFrame, policy: str) -> pl.Series:
     return df.select(failed & has_gold & ~solved).to_series()
 
 
-def run(cfg: JudgeConfig, seed: int, verified_path: Path, problems_path: Path, out_path: Path, out_metrics: Path) -> pl.DataFrame:
+def run(cfg: JudgeConfig, seed: int, verified_path: Path, problems_path: Path, out_path: Path, out_metrics: Path,
+        disagreements_path: Path | None = None, journal: Path | None = None, server_logs: Path | None = None) -> pl.DataFrame:
     template = load_judge_template(cfg.prompt_template)
     verified = read_parquet(verified_path, "verified generations")
     problems = read_parquet(problems_path, "sampled problems").select("uuid", "problem", "answer", "source")
@@ -67,24 +71,25 @@ def run(cfg: JudgeConfig, seed: int, verified_path: Path, problems_path: Path, o
         chat = [{"role": "user", "content": prompt}]
         key = request_key(cfg.llm.model, cfg.llm.revision, chat, sampling, 0)
         requests[i] = Request(key=key, messages=(("user", prompt),), seed=derive_seed(seed, key))
-    replies = {}
-    if requests:
-        backend = make_backend(cfg.llm)
-        try:
-            replies = {c.key: c for c in backend.generate(list(requests.values()), cfg.sampling)}
-        finally:
-            backend.close()
+    # Journaled like generation: a re-run, or a run after a change that leaves prompts alone, asks nothing twice.
+    unique = list({r.key: r for r in requests.values()}.values())
+    result = run_journaled(cfg.llm, cfg.sampling, unique, journal or journal_dir("judge"), 0, 1, "judge",
+                           server_logs or Path("logs/judge/servers"))
+    if result.failed:
+        example = next(iter(result.failed.values()))["error"]
+        raise DistilleryError(f"judge: {len(result.failed)} of {len(unique)} requests failed after {cfg.llm.openai.max_retries} retries "
+                              f"(e.g. {example}); finished ones are kept in {result.journal_path}, so re-running retries only these")
     verdicts, correct, texts, keys = [], [], [], []
     for i in range(df.height):
         req = requests.get(i)
         if req is None:
             verdicts.append("not_judged"); correct.append(None); texts.append(None); keys.append(None)
             continue
-        c = replies.get(req.key)
-        verdict = "error" if c is None or c.error else parse_verdict(c.text)
+        rec = result.done[req.key]
+        verdict = "error" if rec.get("error") else parse_verdict(rec.get("text"))
         verdicts.append(verdict)
         correct.append(None if verdict in ("unparseable", "error") else verdict == "EQUIVALENT")
-        texts.append(c.text if c else None)
+        texts.append(rec.get("text"))
         keys.append(req.key)
     out = df.drop("problem", "answer", "source").with_columns(
         pl.Series("judge_verdict", verdicts, dtype=pl.String),
@@ -96,26 +101,54 @@ def run(cfg: JudgeConfig, seed: int, verified_path: Path, problems_path: Path, o
     )
     write_parquet(out, out_path)
     write_metrics(out_metrics, "judge", **judge_report(out, df["source"]))
+    if disagreements_path:
+        write_disagreements(out.with_columns(df["problem"], df["answer"], df["source"]), cfg, disagreements_path)
     return out
 
 
 def judge_report(out: pl.DataFrame, sources: pl.Series) -> dict:
+    """Verify and judge side by side: generations by verify status, and per source how often the
+    judge agreed with math-verify's rejection (DIFFERENT) or overturned it (EQUIVALENT)."""
     verdicts = out.group_by("judge_verdict").len()
+    statuses = out.group_by("verify_status").len() if "verify_status" in out.columns else None
     judged = out.with_columns(sources.alias("source")).filter(pl.col("judge_verdict") != "not_judged")
     recovered = judged.filter(pl.col("correctness_llama").fill_null(False))
     per_source = {}
-    for src in sorted(judged["source"].unique().to_list()):
-        s = judged.filter(pl.col("source") == src)
+    for src in sorted(judged["source"].fill_null("unknown").unique().to_list()):
+        s = judged.filter(pl.col("source").fill_null("unknown") == src)
         per_source[src] = {
             "judged": s.height,
-            "equivalent": int((s["judge_verdict"] == "EQUIVALENT").sum()),
-            "different": int((s["judge_verdict"] == "DIFFERENT").sum()),
+            "agree_with_math_verify": int((s["judge_verdict"] == "DIFFERENT").sum()),
+            "overturn_math_verify": int((s["judge_verdict"] == "EQUIVALENT").sum()),
+            "ambiguous": int((s["judge_verdict"] == "AMBIGUOUS").sum()),
+            "unparseable_or_error": int(s["judge_verdict"].is_in(["unparseable", "error"]).sum()),
         }
     return {
         "generations": out.height,
+        "generations_by_verify_status": dict(zip(statuses["verify_status"], statuses["len"])) if statuses is not None else {},
         "judged": judged.height,
-        "verdicts": dict(zip(verdicts["judge_verdict"], verdicts["len"])),
+        "verdicts": {v: 0 for v in (*VERDICTS, "unparseable", "error")} | dict(zip(verdicts["judge_verdict"], verdicts["len"])),
         "recovered_generations": recovered.height,
         "recovered_problems": recovered["uuid"].n_unique(),
         "by_source": per_source,
     }
+
+
+def write_disagreements(df: pl.DataFrame, cfg: JudgeConfig, path: Path) -> None:
+    """Every generation where the judge did not simply confirm math-verify's rejection, for a person
+    to read: the problem, the gold, the extracted answer, what the judge saw and what it said."""
+    rows = df.filter(pl.col("judge_verdict").is_in(["EQUIVALENT", "AMBIGUOUS", "unparseable", "error"])).sort("source", "uuid", "sample_index")
+    lines = [f"# Judge disagreements with math-verify ({rows.height})", "",
+             "Generations math-verify rejected that the judge called EQUIVALENT (overturned), AMBIGUOUS, or answered "
+             "unparseably. Sorted by source.", ""]
+    for r in rows.iter_rows(named=True):
+        lines += [
+            f"## {r['judge_verdict']}: {r['source']} / {r['uuid']} / sample {r['sample_index']}", "",
+            f"- gold: `{r['answer']}`",
+            f"- extracted answer: `{r['extracted_answer']}` (verify status: {r['verify_status']})", "",
+            "Problem:", "", "> " + (r["problem"] or "").replace("\n", "\n> "), "",
+            "Candidate (what the judge saw):", "", "```", candidate_text(r["generation"] or "", cfg.candidate_tail_chars), "```", "",
+            "Judge reply:", "", "```", (r["judge_reply"] or "").strip(), "```", "",
+        ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")

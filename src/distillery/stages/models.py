@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import polars as pl
 
 from distillery.config import PROBLEM_PLACEHOLDER, ModelsConfig, TinyModelsConfig
 from distillery.io import read_parquet, write_json

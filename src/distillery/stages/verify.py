@@ -7,6 +7,7 @@ verify_status (ok, mismatch, no_answer, timeout, gold_unparseable, error).
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import polars as pl
@@ -14,7 +15,7 @@ import polars as pl
 from distillery.config import VerifyConfig
 from distillery.io import read_parquet, write_parquet
 from distillery.metrics import write_metrics
-from distillery.verification import STATUSES, check_many
+from distillery.verification import STATUSES, PoolStats, check_many
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +32,10 @@ def run(cfg: VerifyConfig, generations_path: Path, problems_path: Path, out_path
     golds = read_parquet(problems_path, "sampled problems").select("uuid", "answer")
     df = gens.join(golds, on="uuid", how="left").sort("uuid", "sample_index")
     grouped = df.group_by("uuid", maintain_order=True).agg(pl.col("answer").first(), pl.col("generation"))
-    checks = check_many(
-        ((row["answer"] or "", row["generation"]) for row in grouped.iter_rows(named=True)),
-        workers=cfg.workers,
-        timeout_s=cfg.timeout_s,
-        float_rounding=cfg.float_rounding,
-        wrap=cfg.wrap_gold,
-    )
+    pool = PoolStats()
+    started = time.monotonic()
+    checks = check_many(((row["answer"] or "", row["generation"]) for row in grouped.iter_rows(named=True)), cfg, stats=pool)
+    elapsed = time.monotonic() - started
     flat = [c for per_problem in checks for c in per_problem]
     complete = [is_reasoning_complete(g, f) for g, f in zip(df["generation"], df["finish_reason"])]
     out = df.drop("answer").with_columns(
@@ -61,6 +59,9 @@ def run(cfg: VerifyConfig, generations_path: Path, problems_path: Path, out_path
         problems=problems,
         problems_with_correct_generation=solved,
         problem_pass_rate=round(solved / problems, 4) if problems else 0.0,
+        workers_killed_at_deadline=pool.killed,
     )
+    log.info("verify: %d generations in %.1fs with %d workers; slowest answer %.2fs; %d workers killed at the %.0fs deadline",
+             out.height, elapsed, cfg.workers, pool.slowest_item_s, pool.killed, cfg.item_deadline_s)
     log.info("verify: %s", counts)
     return out
