@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from distillery.stages.verify import is_reasoning_complete
 from distillery.config import VerifyConfig
 from distillery.verification import Check, PoolStats, answer_region, check_many, check_problem, extract_answer, last_boxed
@@ -192,7 +194,7 @@ POWER_TOWER = "9^{9^{9^{9^{9}}}}"
 def test_a_pathological_answer_costs_one_deadline_not_the_shard():
     # math-verify's own timeout is set past the deadline, so the outer deadline is what stops it
     # (as it must for a computation that ignores the signal).
-    cfg = VerifyConfig(workers=1, item_deadline_s=3, timeout_s=60)
+    cfg = VerifyConfig(workers=1, item_deadline_s=3, timeout_s=60, precheck_complexity=False)
     items = [("1", [boxed(POWER_TOWER), boxed("1"), boxed("2")]), ("3", [boxed("3.0"), boxed("4")])]
     stats = PoolStats()
     started = __import__("time").monotonic()
@@ -213,3 +215,16 @@ def test_all_agree_needs_every_box_after_the_reasoning():
     [last] = check_problem("4", [gen])
     [agree] = check_problem("4", [gen], cfg=VerifyConfig(multiple_boxes="all_agree"))
     assert (last.status, agree.status) == ("ok", "mismatch")
+
+
+@pytest.mark.parametrize("answer, flagged", [
+    ("7^{123456789}", True), ("9^{9^{9^{9^{9}}}}", True), ("10^{10^{10}}", True), ("(10^{10})!", True), ("100000!", True),
+    ("2^{100}", False), ("3^{2^{3}}", False), ("2^{2^{10}}", False), ("(2^3)!", False), ("5!", False), ("\\frac{1}{2^{10}}", False),
+])
+def test_too_complex_answers_are_decided_without_sympy(answer, flagged):
+    from distillery.verification import too_complex
+
+    assert too_complex(answer) is flagged
+    if flagged:
+        [r] = check_problem("1", [boxed(answer)])
+        assert (r.status, r.correct) == ("too_complex", False)

@@ -236,9 +236,12 @@ class VerifyConfig(Section):
     # `timeout`. Catches what ignores math-verify's signal (a power tower inside one C call).
     item_deadline_s: float = Field(30.0, gt=0)
     max_answer_chars: int = Field(1000, ge=1)  # a longer boxed answer is `answer_too_long`, never parsed
+    # A power tower, an exponent of 5+ digits, a factorial of a power: `too_complex` at once, where
+    # sympy would only time out after `timeout_s` of CPU (verification.too_complex).
+    precheck_complexity: bool = True
     # last: the last \boxed{} after the reasoning is the answer. all_agree: every box there must be right.
     multiple_boxes: Literal["last", "all_agree"] = "last"
-    exact_match_first: bool = True  # equal normalized strings are equal answers: skip sympy
+    exact_match_first: bool = True  # equal normalized strings, or two plain integers, are decided without sympy
     wrap_gold: bool = True  # wrap gold in $...$ before parsing; unwrapped golds miss many matches
     gold: Extraction = GOLD_EXTRACTION
     prediction: Extraction = PREDICTION_EXTRACTION

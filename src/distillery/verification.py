@@ -24,6 +24,7 @@ run under an address-space limit.
 from __future__ import annotations
 
 import logging
+import math
 import multiprocessing as mp
 import re
 import time
@@ -36,7 +37,7 @@ from distillery.config import Extraction, VerifyConfig
 
 log = logging.getLogger(__name__)
 
-STATUSES = ("ok", "mismatch", "no_answer", "answer_too_long", "timeout", "gold_unparseable", "error")
+STATUSES = ("ok", "mismatch", "no_answer", "answer_too_long", "too_complex", "timeout", "gold_unparseable", "error")
 _BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _SPACING = re.compile(r"\\[,;:!]|\\ |\s+")
 _TEXT = re.compile(r"\\(?:text|textbf|mathrm|mbox)\{([^{}]*)\}")
@@ -373,18 +374,47 @@ class DeadlinePool:
 # --- the public entry points ---------------------------------------------------------------------
 
 
+_INTEGER = re.compile(r"[+-]?\d{1,100}")
+# Answers sympy would spend its whole timeout (or, in one C call, longer) evaluating: an exponent of
+# 5+ digits, a power tower three high, a^{b^c} whose outer exponent b^c passes 10^5, a factorial of
+# a 5+ digit number or of a power with a 2+ digit exponent. No competition answer is written that
+# way; each would be a `timeout` after `timeout_s` of CPU.
+_TOO_COMPLEX = re.compile(
+    r"\^\s*\{?\s*[+-]?\d{5,}"
+    r"|\^\s*\{[^{}]*\^\s*\{[^{}]*\^"
+    r"|(?:\d{5,}|\^\s*\{?\s*\d{2,}\s*\}?\s*\))\s*!"
+)
+_TOWER = re.compile(r"\^\s*\{\s*(\d+)\s*\^\s*\{?\s*(\d+)")
+
+
+def too_complex(answer: str) -> bool:
+    if _TOO_COMPLEX.search(answer):
+        return True
+    return any(int(c) * math.log10(max(int(b), 1)) > 5 for b, c in _TOWER.findall(answer))
+
+
 def plan_checks(gold: str, generations: list[str | None], cfg: VerifyConfig) -> tuple[list[list[str]], list[list[str | None]]]:
-    """Per generation: its answers, and per answer a status already known without sympy (or None)."""
+    """Per generation: its answers, and per answer a status already known without sympy (or None).
+
+    Known without sympy: an answer too long to parse; equal normalized strings (ok); two plain
+    integers, compared as integers ("025" is 25), which is exactly what sympy would decide; and an
+    answer too complex to evaluate (a power tower), which sympy would only time out on."""
     answers_of, known_of = [], []
     gold_norm = normalize_answer(gold)
+    gold_int = int(gold_norm) if cfg.exact_match_first and _INTEGER.fullmatch(gold_norm) else None
     for g in generations:
         answers = extract_answers(g, cfg.multiple_boxes)
         known: list[str | None] = []
         for a in answers:
+            norm = normalize_answer(a) if len(a) <= cfg.max_answer_chars else ""
             if len(a) > cfg.max_answer_chars:
                 known.append("answer_too_long")
-            elif cfg.exact_match_first and normalize_answer(a) == gold_norm:
+            elif cfg.exact_match_first and norm == gold_norm:
                 known.append("ok")
+            elif gold_int is not None and _INTEGER.fullmatch(norm):
+                known.append("ok" if int(norm) == gold_int else "mismatch")
+            elif cfg.precheck_complexity and too_complex(a):
+                known.append("too_complex")
             else:
                 known.append(None)
         answers_of.append(answers)
