@@ -181,10 +181,14 @@ def test_sigkilled_shard_resumes_with_every_request_exactly_once(vllm_server, ti
 
 def test_a_server_killed_mid_run_and_restarted_is_retried_to_completion(tiny_models, bundled_problems, tmp_path):
     llm = served_llm(tiny_models / "teacher", free_port())
+    # A crash, not a graceful drain: SIGKILL 2 s after SIGTERM (vLLM drains in-flight requests on SIGTERM).
+    llm = llm.model_copy(update={"serve": llm.serve.model_copy(update={"stop_timeout_s": 2})})
     url = f"http://127.0.0.1:{llm.serve.port}/v1"
     journal = tmp_path / "journal"
     env = run_env() | {"DISTILLERY_JOURNAL_DIR": str(journal)}
     cfg = shard_config(tiny_models / "teacher", url, num_generations=1)
+    # Retries must outlast the restart (20-40 s on 2 busy cores): backoff 1, 2, 4, 8, then 10 s, 12 times.
+    cfg = cfg.model_copy(update={"llm": cfg.llm.model_copy(update={"openai": cfg.llm.openai.model_copy(update={"max_retries": 12, "retry_max_wait_s": 10})})})
     out = tmp_path / "out.parquet"
     first = serve(llm, tmp_path / "logs-1")
     first.__enter__()

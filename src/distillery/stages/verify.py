@@ -48,12 +48,17 @@ def run(cfg: VerifyConfig, generations_path: Path, problems_path: Path, out_path
     status = out.group_by("verify_status").len()
     counts = {s: 0 for s in STATUSES} | dict(zip(status["verify_status"], status["len"]))
     solved = out.filter(pl.col("correctness_math_verify") & pl.col("is_reasoning_complete"))["uuid"].n_unique()
+    # A problem's status is its best generation's, in the order of STATUSES (ok first).
+    rank = {s: i for i, s in enumerate(STATUSES)}
+    best = out.group_by("uuid").agg(pl.col("verify_status").replace_strict(rank, return_dtype=pl.Int64).min().alias("r"))
+    problem_counts = {s: 0 for s in STATUSES} | {STATUSES[r]: n for r, n in zip(*best.group_by("r").len().to_dict(as_series=False).values())}
     problems = out["uuid"].n_unique()
     write_metrics(
         out_metrics,
         "verify",
         generations=out.height,
         generations_by_status=counts,
+        problems_by_best_status=problem_counts,
         generations_correct=int(out["correctness_math_verify"].sum()),
         generations_complete=int(out["is_reasoning_complete"].sum()),
         problems=problems,
