@@ -139,3 +139,18 @@ def test_derive_seed():
     assert 0 <= s < 2**32
     assert derive_seed(43, "abc") != s
     assert derive_seed(42, "abd") != s
+
+
+def test_a_local_model_retrained_in_place_makes_new_request_keys(tmp_path):
+    from distillery import keys
+
+    model = tmp_path / "teacher"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    (model / "model.safetensors").write_bytes(b"weights v1" * 1000)
+    args = dict(model=str(model), revision=None, messages=[{"role": "user", "content": "hi"}], sampling={"t": 1}, sample_index=0)
+    before = keys.request_key(**args)
+    (model / "model.safetensors").write_bytes(b"weights v2" * 1000)
+    keys._fingerprints.clear()  # a new process
+    assert keys.request_key(**args) != before
+    assert keys.model_fingerprint("org/hub-model") is None  # a hub id: its revision names its contents

@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 _WS = re.compile(r"\s+")
@@ -37,9 +38,43 @@ def stable_hash(obj: Any) -> str:
 
 
 def request_key(model: str, revision: str | None, messages: list[dict[str, str]], sampling: dict[str, Any], sample_index: int) -> str:
-    return stable_hash(
-        {"model": model, "revision": revision, "messages": messages, "sampling": sampling, "sample_index": sample_index}
-    )
+    """`model` is a hub id, or a local directory whose contents are fingerprinted: a model retrained
+    in place (data/models/teacher, data/sft/model) makes new keys, so its old answers are not reused."""
+    ident: dict[str, Any] = {"model": model, "revision": revision, "messages": messages, "sampling": sampling, "sample_index": sample_index}
+    fingerprint = model_fingerprint(model)
+    if fingerprint:
+        ident["model_fingerprint"] = fingerprint
+    return stable_hash(ident)
+
+
+_SAMPLE = 1 << 20
+_fingerprints: dict[str, str | None] = {}
+
+
+def model_fingerprint(model: str) -> str | None:
+    """For a local model directory: a hash of every file's path and size, the whole of files up to
+    2 MiB (configs, tokenizers, small weights) and the first and last MiB of larger ones (weights:
+    any retraining changes them there too). None for a hub id (its revision names its contents).
+    Computed once per process."""
+    if model in _fingerprints:
+        return _fingerprints[model]
+    root = Path(model)
+    result = None
+    if root.is_dir():
+        h = hashlib.sha256()
+        for f in sorted(p for p in root.rglob("*") if p.is_file()):
+            size = f.stat().st_size
+            h.update(f"{f.relative_to(root).as_posix()}\x1f{size}\x1e".encode())
+            with open(f, "rb") as fh:
+                if size <= 2 * _SAMPLE:
+                    h.update(fh.read())
+                else:
+                    h.update(fh.read(_SAMPLE))
+                    fh.seek(-_SAMPLE, 2)
+                    h.update(fh.read(_SAMPLE))
+        result = h.hexdigest()[:16]
+    _fingerprints[model] = result
+    return result
 
 
 def shard_of(key: str, num_shards: int) -> int:
