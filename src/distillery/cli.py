@@ -174,6 +174,7 @@ def _sft(ns):
 def _evaluate(ns):
     from distillery.stages import evaluate
 
+    _exit_on_sigterm()
     cfg, extra = _cfg("evaluate", ns)
     evaluate.run(cfg, extra["seed"], _benchmarks(extra), ns.samples, ns.metrics)
 

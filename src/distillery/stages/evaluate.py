@@ -8,6 +8,7 @@ import json
 import logging
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import polars as pl
 
@@ -15,10 +16,12 @@ from distillery.config import BenchmarkFile, EvaluateConfig
 from distillery.errors import DistilleryError
 from distillery.io import read_records, write_parquet
 from distillery.keys import derive_seed, request_key
-from distillery.llm import Request, make_backend
+from distillery.config import VerifyConfig
+from distillery.journal import journal_dir
+from distillery.llm import Request
+from distillery.llm.journaled import run_journaled
 from distillery.metrics import write_metrics
 from distillery.prompts import render_problem_prompt
-from distillery.config import VerifyConfig
 from distillery.verification import check_many
 
 log = logging.getLogger(__name__)
@@ -58,11 +61,15 @@ def run(cfg: EvaluateConfig, seed: int, benchmarks: dict[str, BenchmarkFile], ou
             for i in range(spec.n):
                 key = request_key(llm.model, llm.revision, chat, sampling, i)
                 plan.append((name, prob, i, Request(key=key, messages=(("user", prompt),), seed=derive_seed(seed, key))))
-    backend = make_backend(llm)
-    try:
-        done = {c.key: c for c in backend.generate([p[3] for p in plan], cfg.sampling)}
-    finally:
-        backend.close()
+    # Journaled like generation: a killed or repeated evaluation asks nothing twice (the student's
+    # weights are in its request keys, so a retrained student is asked again).
+    unique = list({p[3].key: p[3] for p in plan}.values())
+    result = run_journaled(llm, cfg.sampling, unique, journal_dir("evaluate"), 0, 1, "evaluate", Path("logs/evaluate/servers"))
+    if result.failed:
+        example = next(iter(result.failed.values()))["error"]
+        raise DistilleryError(f"evaluate: {len(result.failed)} of {len(unique)} requests failed after {llm.openai.max_retries} retries "
+                              f"(e.g. {example}); finished ones are kept in {result.journal_path}, so re-running retries only these")
+    done = {k: SimpleNamespace(key=k, text=r.get("text"), finish_reason=r.get("finish_reason")) for k, r in result.done.items()}
     # Group the samples of each problem so the gold is parsed once.
     groups: dict[tuple[str, str], list[int]] = {}
     for idx, (name, prob, _, _) in enumerate(plan):
