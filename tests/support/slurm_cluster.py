@@ -1,0 +1,180 @@
+"""A real two-node Slurm cluster on this machine, for the tests: munged, slurmctld and two slurmd
+daemons (node1, node2, each with a fake GPU) from Debian's slurm-wlm, configured in a temporary
+directory and stopped by PID at the end. No accounting daemon: job records come from slurmctld
+(`scontrol show job`, kept MinJobAge seconds), and the Snakemake plugin is told to use squeue.
+
+    with SlurmCluster(tmp_dir) as cluster:
+        env = cluster.env()          # SLURM_CONF points the clients at it
+        cluster.job(job_id)          # scontrol's record of a job, as a dict
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+NODES = ("node1", "node2")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def slurm_available() -> str | None:
+    """Why a cluster cannot be started here, or None."""
+    for exe in ("slurmctld", "slurmd", "munged", "sbatch", "scontrol"):
+        if not shutil.which(exe) and not Path(f"/usr/sbin/{exe}").exists():
+            return f"{exe} is not installed (Debian: apt-get install slurm-wlm munge; .ci/run does this)"
+    if os.geteuid() != 0:
+        return "starting slurmd needs root"
+    return None
+
+
+MARKER = "# written by distillery's tests/support/slurm_cluster.py"
+ETC = Path("/etc/slurm")
+
+
+class SlurmCluster:
+    """The configuration goes to /etc/slurm (job steps inside a batch job look for it there, not
+    at $SLURM_CONF); a configuration that is not ours is never overwritten."""
+
+    def __init__(self, root: Path, cpus: int | None = None, memory_mb: int = 8000):
+        self.root = Path(root)
+        self.cpus = cpus or os.cpu_count() or 2
+        self.memory_mb = memory_mb
+        self.conf = ETC / "slurm.conf"
+        self.pids: list[int] = []
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "SLURM_CONF": str(self.conf)}
+
+    def _write_config(self) -> None:
+        r = self.root
+        (r / "state").mkdir(parents=True, exist_ok=True)
+        ETC.mkdir(parents=True, exist_ok=True)
+        if self.conf.exists() and MARKER not in self.conf.read_text():
+            raise RuntimeError(f"{self.conf} exists and is not the tests' own; refusing to overwrite a real cluster's configuration")
+        ctld, slurmd = _free_port(), _free_port()
+        nodes = "\n".join(
+            f"NodeName={n} NodeHostname={socket.gethostname()} NodeAddr=127.0.0.1 Port={_free_port()} CPUs={self.cpus} "
+            f"RealMemory={self.memory_mb} Gres=gpu:1 State=UNKNOWN" for n in NODES)
+        self.conf.write_text(f"""{MARKER}
+ClusterName=distillery-ci
+SlurmctldHost={socket.gethostname()}(127.0.0.1)
+SlurmctldPort={ctld}
+SlurmdPort={slurmd}
+SlurmUser=root
+AuthType=auth/munge
+StateSaveLocation={r}/state
+SlurmdSpoolDir={r}/spool-%n
+SlurmctldPidFile={r}/slurmctld.pid
+SlurmdPidFile={r}/slurmd-%n.pid
+SlurmctldLogFile={r}/slurmctld.log
+SlurmdLogFile={r}/slurmd-%n.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core_Memory
+ReturnToService=2
+MinJobAge=3600
+KillWait=5
+GresTypes=gpu
+JobAcctGatherType=jobacct_gather/none
+{nodes}
+PartitionName=cpu Nodes={",".join(NODES)} Default=YES MaxTime=INFINITE State=UP
+PartitionName=gpu Nodes={",".join(NODES)} MaxTime=INFINITE State=UP
+""")
+        # A fake GPU: a device file slurmd can see; without File= slurmd drops the GPU and drains the node.
+        (ETC / "gres.conf").write_text(f"{MARKER}\nName=gpu File=/dev/null\n")
+
+    def _munge(self) -> None:
+        if Path("/run/munge/munge.socket.2").exists():
+            return
+        Path("/run/munge").mkdir(parents=True, exist_ok=True)
+        shutil.chown("/run/munge", "munge", "munge")
+        if not Path("/etc/munge/munge.key").exists():
+            subprocess.run(["mungekey", "--create"], check=True)
+            shutil.chown("/etc/munge/munge.key", "munge", "munge")
+        subprocess.run(["su", "-s", "/bin/sh", "munge", "-c", "/usr/sbin/munged"], check=True)
+
+    def start(self, timeout: float = 60) -> None:
+        self._write_config()
+        self._munge()
+        env = self.env()
+        subprocess.run(["slurmctld", "-f", str(self.conf)], env=env, check=True)
+        self.pids.append(self._pid(self.root / "slurmctld.pid"))
+        for n in NODES:
+            subprocess.run(["slurmd", "-f", str(self.conf), "-N", n], env=env, check=True)
+            self.pids.append(self._pid(self.root / f"slurmd-{n}.pid"))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            out = subprocess.run(["sinfo", "-h", "-N", "-o", "%N %t"], env=env, capture_output=True, text=True).stdout
+            states = dict(line.split() for line in out.splitlines() if line.strip())
+            if all(states.get(n, "").startswith("idle") for n in NODES):
+                return
+            time.sleep(0.5)
+        raise RuntimeError(f"Slurm nodes not idle after {timeout}s: {states}; see {self.root}/*.log")
+
+    @staticmethod
+    def _pid(path: Path, timeout: float = 10) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if path.exists() and path.read_text().strip():
+                return int(path.read_text().strip())
+            time.sleep(0.1)
+        raise RuntimeError(f"{path} was not written")
+
+    def stop(self) -> None:
+        subprocess.run(["scancel", "--user", "root"], env=self.env(), capture_output=True)
+        for pid in reversed(self.pids):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 15
+        for pid in self.pids:
+            while time.monotonic() < deadline:
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.1)
+            else:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        self.pids.clear()
+
+    def __enter__(self) -> "SlurmCluster":
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def jobs(self) -> list[dict[str, str]]:
+        """slurmctld's records of every job it knows (finished ones for MinJobAge seconds)."""
+        out = subprocess.run(["scontrol", "show", "job", "--oneliner"], env=self.env(), capture_output=True, text=True).stdout
+        records = []
+        for line in out.splitlines():
+            if not line.strip() or line.startswith("No jobs"):
+                continue
+            rec = {}
+            for field in line.split():
+                if "=" in field:
+                    k, v = field.split("=", 1)
+                    rec[k] = v
+            records.append(rec)
+        return records
