@@ -27,11 +27,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def exe(name: str) -> str:
+    """The daemons live in /usr/sbin, which a CI user's PATH may lack."""
+    return shutil.which(name) or next((f"{d}/{name}" for d in ("/usr/sbin", "/usr/bin") if Path(f"{d}/{name}").exists()), name)
+
+
 def slurm_available() -> str | None:
     """Why a cluster cannot be started here, or None."""
-    for exe in ("slurmctld", "slurmd", "munged", "sbatch", "scontrol"):
-        if not shutil.which(exe) and not Path(f"/usr/sbin/{exe}").exists():
-            return f"{exe} is not installed (Debian: apt-get install slurm-wlm munge; .ci/run does this)"
+    for name in ("slurmctld", "slurmd", "munged", "sbatch", "scontrol", "sinfo"):
+        if not Path(exe(name)).exists():
+            return f"{name} is not installed (Debian: apt-get install slurm-wlm munge; .ci/run does this)"
     if os.geteuid() != 0:
         return "starting slurmd needs root"
     return None
@@ -100,18 +105,18 @@ PartitionName=gpu Nodes={",".join(NODES)} MaxTime=INFINITE State=UP
         Path("/run/munge").mkdir(parents=True, exist_ok=True)
         shutil.chown("/run/munge", "munge", "munge")
         if not Path("/etc/munge/munge.key").exists():
-            subprocess.run(["mungekey", "--create"], check=True)
+            subprocess.run([exe("mungekey"), "--create"], check=True)
             shutil.chown("/etc/munge/munge.key", "munge", "munge")
-        subprocess.run(["su", "-s", "/bin/sh", "munge", "-c", "/usr/sbin/munged"], check=True)
+        subprocess.run(["su", "-s", "/bin/sh", "munge", "-c", exe("munged")], check=True)
 
     def start(self, timeout: float = 60) -> None:
         self._write_config()
         self._munge()
         env = self.env()
-        subprocess.run(["slurmctld", "-f", str(self.conf)], env=env, check=True)
+        subprocess.run([exe("slurmctld"), "-f", str(self.conf)], env=env, check=True)
         self.pids.append(self._pid(self.root / "slurmctld.pid"))
         for n in NODES:
-            subprocess.run(["slurmd", "-f", str(self.conf), "-N", n], env=env, check=True)
+            subprocess.run([exe("slurmd"), "-f", str(self.conf), "-N", n], env=env, check=True)
             self.pids.append(self._pid(self.root / f"slurmd-{n}.pid"))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
