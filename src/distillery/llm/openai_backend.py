@@ -6,7 +6,9 @@
 - Retried with tenacity (exponential backoff with jitter, up to `max_retries`) on connection
   errors, timeouts, 408/409/429 and 5xx. A request that still fails is yielded with its error and
   `retryable=True`; a 4xx (say a prompt longer than the context) is final and yielded as such.
-- Streaming: completions are yielded as they finish, so the caller can journal each one at once.
+- Streaming: completions are yielded as they finish, so the caller can journal each one at once;
+  a request's slot is freed only after the caller took its answer, so requests sent but not yet
+  journaled never exceed `max_in_flight` (what a kill can cost).
 - `n`: in native mode the samples of one prompt go in one request (`n`); samples a server leaves
   out are asked for one by one. Split mode sends `n` requests of one sample each.
 """
@@ -86,7 +88,15 @@ class OpenAIBackend:
                     break
                 if isinstance(item, BaseException):
                     raise item
-                yield item
+                completions, holds_slot = item
+                yield from completions
+                # The caller has journaled this unit's completions: only now may its slot take the
+                # next request, so a kill loses at most `max_in_flight` requests, answered or not.
+                if holds_slot:
+                    try:
+                        self._loop.call_soon_threadsafe(self._slots.release)
+                    except RuntimeError:
+                        pass  # the loop has ended: every request was already sent, no one waits for a slot
         finally:
             stop.set()  # the caller stopped early (an error, a signal): cancel what is in flight
             thread.join(timeout=30)
@@ -97,24 +107,28 @@ class OpenAIBackend:
         ep = self.cfg.openai
         clients = [AsyncOpenAI(base_url=u, api_key=self.api_key, max_retries=0, timeout=ep.timeout_s) for u in ep.base_urls]
         busy = [0] * len(clients)
-        ready = []
+        sendable = []
         for r in reqs:
             if not any(c.strip() for _, c in r.messages):
-                emit(Completion(r.key, None, "error", 0, 0, "empty prompt"))
+                emit(([Completion(r.key, None, "error", 0, 0, "empty prompt")], False))
             else:
-                ready.append(r)
-        units = group_by_prompt(ready) if ep.n_mode == "native" else [[r] for r in ready]
+                sendable.append(r)
+        units = group_by_prompt(sendable) if ep.n_mode == "native" else [[r] for r in sendable]
         pending = iter(units)
+        limit = min(ep.max_in_flight, ep.max_in_flight_per_server * len(clients), len(units)) or 1
+        # A slot is held from sending a request until the caller has journaled its answer.
+        self._loop, self._slots = asyncio.get_running_loop(), asyncio.Semaphore(limit)
 
         async def worker() -> None:
-            for unit in pending:  # one shared iterator: each unit is taken by exactly one worker
-                if stop.is_set():
+            while not stop.is_set():
+                await self._slots.acquire()
+                unit = next(pending, None)  # one shared iterator: each unit is taken by exactly one worker
+                if unit is None:
+                    self._slots.release()
                     return
-                for c in await self._unit(clients, busy, unit, sampling):
-                    emit(c)
+                emit((await self._unit(clients, busy, unit, sampling), True))
 
-        slots = min(ep.max_in_flight, ep.max_in_flight_per_server * len(clients), len(units)) or 1
-        workers = [asyncio.create_task(worker()) for _ in range(slots)]
+        workers = [asyncio.create_task(worker()) for _ in range(limit)]
 
         async def watch_stop() -> None:
             while not stop.is_set():
