@@ -1,6 +1,7 @@
 """A real two-node Slurm cluster on this machine, for the tests: munged, slurmctld and two slurmd
 daemons (node1, node2, each with a fake GPU) from Debian's slurm-wlm, configured in a temporary
-directory and stopped by PID at the end. No accounting daemon: job records come from slurmctld
+directory and stopped by PID at the end. munged is the cluster's own (its own key and socket), so a
+system munged that is missing, stale or keyed differently cannot break it. No accounting daemon: job records come from slurmctld
 (`scontrol show job`, kept MinJobAge seconds), and the Snakemake plugin is told to use squeue.
 
     with SlurmCluster(tmp_dir) as cluster:
@@ -15,6 +16,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -56,6 +58,9 @@ class SlurmCluster:
         self.memory_mb = memory_mb
         self.conf = ETC / "slurm.conf"
         self.pids: list[int] = []
+        # A short private directory: a unix socket path must stay under 108 bytes.
+        self.munge_dir = Path(tempfile.mkdtemp(prefix="distillery-munge-"))
+        self.munge_socket = self.munge_dir / "munge.socket"
 
     def env(self) -> dict[str, str]:
         return {**os.environ, "SLURM_CONF": str(self.conf)}
@@ -77,6 +82,7 @@ SlurmctldPort={ctld}
 SlurmdPort={slurmd}
 SlurmUser=root
 AuthType=auth/munge
+AuthInfo=socket={self.munge_socket}
 StateSaveLocation={r}/state
 SlurmdSpoolDir={r}/spool-%n
 SlurmctldPidFile={r}/slurmctld.pid
@@ -100,14 +106,13 @@ PartitionName=gpu Nodes={",".join(NODES)} MaxTime=INFINITE State=UP
         (ETC / "gres.conf").write_text(f"{MARKER}\nName=gpu File=/dev/null\n")
 
     def _munge(self) -> None:
-        if Path("/run/munge/munge.socket.2").exists():
-            return
-        Path("/run/munge").mkdir(parents=True, exist_ok=True)
-        shutil.chown("/run/munge", "munge", "munge")
-        if not Path("/etc/munge/munge.key").exists():
-            subprocess.run([exe("mungekey"), "--create"], check=True)
-            shutil.chown("/etc/munge/munge.key", "munge", "munge")
-        subprocess.run(["su", "-s", "/bin/sh", "munge", "-c", exe("munged")], check=True)
+        d = self.munge_dir
+        subprocess.run([exe("mungekey"), "--create", f"--keyfile={d}/munge.key"], check=True, capture_output=True)
+        # --force: munged refuses root and a socket directory only root can enter unless forced.
+        subprocess.run([exe("munged"), "--force", f"--socket={self.munge_socket}", f"--key-file={d}/munge.key",
+                        f"--pid-file={d}/munged.pid", f"--log-file={d}/munged.log", f"--seed-file={d}/munged.seed"],
+                       check=True, capture_output=True)
+        self.pids.append(self._pid(d / "munged.pid"))
 
     def start(self, timeout: float = 60) -> None:
         self._write_config()
@@ -120,12 +125,22 @@ PartitionName=gpu Nodes={",".join(NODES)} MaxTime=INFINITE State=UP
             self.pids.append(self._pid(self.root / f"slurmd-{n}.pid"))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            out = subprocess.run(["sinfo", "-h", "-N", "-o", "%N %t"], env=env, capture_output=True, text=True).stdout
-            states = dict(line.split() for line in out.splitlines() if line.strip())
+            probe = subprocess.run(["sinfo", "-h", "-N", "-o", "%N %t"], env=env, capture_output=True, text=True)
+            states = dict(line.split() for line in probe.stdout.splitlines() if line.strip())
             if all(states.get(n, "").startswith("idle") for n in NODES):
                 return
             time.sleep(0.5)
-        raise RuntimeError(f"Slurm nodes not idle after {timeout}s: {states}; see {self.root}/*.log")
+        raise RuntimeError(f"Slurm nodes not idle after {timeout}s: {states}; sinfo said: {probe.stderr.strip()!r}\n"
+                           + self._log_tails())
+
+    def _log_tails(self, lines: int = 15) -> str:
+        """The end of every daemon's log, so a failure in CI explains itself."""
+        out = []
+        for log in [*sorted(self.root.glob("*.log")), self.munge_dir / "munged.log"]:
+            if log.exists():
+                tail = log.read_text(errors="replace").splitlines()[-lines:]
+                out.append(f"--- {log}\n" + "\n".join(tail))
+        return "\n".join(out)
 
     @staticmethod
     def _pid(path: Path, timeout: float = 10) -> int:
@@ -157,6 +172,7 @@ PartitionName=gpu Nodes={",".join(NODES)} MaxTime=INFINITE State=UP
                 except ProcessLookupError:
                     pass
         self.pids.clear()
+        shutil.rmtree(self.munge_dir, ignore_errors=True)
 
     def __enter__(self) -> "SlurmCluster":
         try:
