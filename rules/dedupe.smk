@@ -7,6 +7,7 @@ rule dedupe:
         kept="data/dedupe/kept.parquet",
         rejected="data/dedupe/rejected.parquet",
         contamination="data/dedupe/contamination.parquet",
+        near_duplicates="data/dedupe/near_duplicates.parquet",
         metrics="metrics/dedupe.json",
     params:
         config=lambda wildcards: stage_json("dedupe", benchmark_files=benchmarks_json(PARAMS.dedupe.benchmarks)),
@@ -19,4 +20,5 @@ rule dedupe:
     shell:
         "distillery dedupe --config {params.config:q} --problems {input.problems:q} --judged {input.judged:q} "
         "--kept {output.kept:q} --rejected {output.rejected:q} --contamination {output.contamination:q} "
+        "--near-duplicates {output.near_duplicates:q} "
         "--metrics {output.metrics:q} > {log:q} 2>&1"

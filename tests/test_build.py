@@ -239,3 +239,45 @@ def test_deterministic_output(tmp_path):
     _, _, _, _, d2 = run_build(tmp_path / "two", seed=5)
     for split in build.SPLITS:
         assert pl.read_parquet(build.split_file(d1, split)).equals(pl.read_parquet(build.split_file(d2, split)))
+
+
+def test_features_are_openr1_math_220k_schema(tmp_path):
+    import datasets
+    from datasets import Features, List, Value
+
+    expected = Features({
+        "problem": Value("string"), "solution": Value("string"), "answer": Value("string"),
+        "problem_type": Value("string"), "question_type": Value("string"), "source": Value("string"),
+        "uuid": Value("string"), "is_reasoning_complete": List(Value("bool")), "generations": List(Value("string")),
+        "correctness_math_verify": List(Value("bool")), "correctness_llama": List(Value("bool")),
+        "finish_reasons": List(Value("string")), "correctness_count": Value("int64"),
+        "messages": List({"content": Value("string"), "role": Value("string")}),
+    })
+    _, _, _, _, dataset = run_build(tmp_path, selection="either")
+    for split in build.SPLITS:
+        ds = datasets.load_dataset("parquet", data_files=str(build.split_file(dataset, split)), split="train",
+                                   cache_dir=str(tmp_path / "hf_cache"))
+        assert ds.features == expected
+
+
+def test_card_has_filters_decontamination_and_revision(tmp_path):
+    stage_metrics = {
+        "sample": {"counts": {"rows_in": 10, "kept": 8, "rejected": 2, "rejected_by_reason": {"empty_answer": 2}}},
+        "dedupe": {"counts": {"rows_in": 8, "kept": 6, "rejected": 2, "rejected_by_reason": {"contaminated": 1, "near_duplicate": 1}},
+                   "contaminated_by_benchmark": {"math500": 1, "aime2024": 0}, "ngram": 8,
+                   "near_duplicates": {"pairs": 1, "clusters": 1, "threshold": 0.7}},
+    }
+    paths = make_inputs(tmp_path / "in")
+    dataset = tmp_path / "out" / "dataset"
+    context = {"stage_metrics": stage_metrics, "settings": {"teacher": {"model": "t"}}, "revision": build.revision(paths)}
+    build.run(BuildConfig(), 1, paths["judged"], paths["problems"], paths["kept"], dataset, tmp_path / "out" / "r.parquet",
+              tmp_path / "out" / "m.json", context)
+    card = (dataset / "README.md").read_text()
+    assert "| sample | 10 | 8 | empty_answer 2 |" in card
+    assert "| dedupe | 8 | 6 | contaminated 1, near_duplicate 1 |" in card
+    assert "| build | 5 | 3 | no_correct_generation 1, no_generations 1 |" in card
+    assert "| math500 | 1 |" in card and "| aime2024 | 0 |" in card
+    assert "Word 8-gram overlap" in card and "1 pairs in 1 clusters" in card
+    import hashlib
+    assert hashlib.md5(paths["judged"].read_bytes()).hexdigest() in card
+    assert len(context["revision"]["git_commit"]) == 40

@@ -12,9 +12,10 @@ import pytest
 from distillery.config import BenchmarkFile, DedupeConfig
 from distillery.keys import problem_key
 from distillery.stages import dedupe
-from distillery.stages.dedupe import word_ngrams
+from distillery.stages.dedupe import tokens
+from support.synthetic_problems import synthetic_problems
 
-BENCH_DIR = Path("/work/shared/benchmarks")
+BENCH_DIR = Path(__file__).resolve().parents[2] / "shared" / "benchmarks"
 BENCHMARKS = {
     "math500": BenchmarkFile(path=str(BENCH_DIR / "math500.jsonl"), problem_field="problem", id_field="unique_id"),
     "aime2024": BenchmarkFile(path=str(BENCH_DIR / "aime2024.jsonl"), problem_field="problem", id_field="id"),
@@ -89,10 +90,10 @@ def run_dedupe(tmp_path: Path, problems: pl.DataFrame, judged: pl.DataFrame, ben
     tmp_path.mkdir(parents=True, exist_ok=True)
     problems.write_parquet(tmp_path / "problems.parquet")
     judged.write_parquet(tmp_path / "judged.parquet")
-    out = {k: tmp_path / f"{k}.parquet" for k in ("kept", "rejected", "contamination")}
+    out = {k: tmp_path / f"{k}.parquet" for k in ("kept", "rejected", "contamination", "near_duplicates")}
     out["metrics"] = tmp_path / "metrics.json"
     counts = dedupe.run(cfg, benchmarks, tmp_path / "problems.parquet", tmp_path / "judged.parquet",
-                        out["kept"], out["rejected"], out["contamination"], out["metrics"])
+                        out["kept"], out["rejected"], out["contamination"], out["metrics"], out["near_duplicates"])
     return (counts, pl.read_parquet(out["kept"]), pl.read_parquet(out["rejected"]), pl.read_parquet(out["contamination"]),
             json.loads(out["metrics"].read_text()))
 
@@ -144,11 +145,19 @@ def test_most_correct_ties_fall_back_to_smallest_uuid(tmp_path):
     assert [u for u in uuids if u in kept["uuid"].to_list()] == [uuids[0]]
 
 
-def test_exact_off_keeps_duplicates(tmp_path):
+def test_exact_and_near_off_keep_duplicates(tmp_path):
     problems, _ = build_problems()
-    counts, kept, rejected, _, _ = run_dedupe(tmp_path, problems, build_judged(problems, {}), exact=False)
+    counts, kept, rejected, _, _ = run_dedupe(tmp_path, problems, build_judged(problems, {}), exact=False,
+                                              near={"enabled": False})
     assert "exact_duplicate" not in counts.rejected
     assert set(dupe_uuids()) <= set(kept["uuid"].to_list())
+
+
+def test_exact_off_leaves_exact_copies_to_near_dedupe(tmp_path):
+    problems, _ = build_problems()
+    counts, kept, rejected, _, _ = run_dedupe(tmp_path, problems, build_judged(problems, {}), exact=False)
+    assert counts.rejected["near_duplicate"] == 2
+    assert [u for u in dupe_uuids() if u in kept["uuid"].to_list()] == [min(dupe_uuids())]
 
 
 # --- decontamination -----------------------------------------------------------------------------
@@ -232,9 +241,15 @@ def test_only_selected_benchmarks_are_used(tmp_path):
     assert metrics["contaminated_by_benchmark"] == {"aime2024": 3}
 
 
-def test_word_ngrams():
-    assert word_ngrams("A  b\nc D", 2) == {"a b", "b c", "c d"}
-    assert word_ngrams("one two", 3) == set()
+def word_ngrams(text: str, n: int) -> set[str]:
+    t = tokens(text)
+    return {" ".join(t[i : i + n]) for i in range(len(t) - n + 1)}
+
+
+def test_tokens_ignore_case_spacing_and_punctuation():
+    assert tokens("A  b,\nc D.") == ["a", "b", "c", "d"]
+    assert tokens("$\\frac{1}{2}\\,x$") == tokens("$\\frac {1} {2} x$") == ["frac", "1", "2", "x"]
+    assert tokens("?!") == []
 
 
 def test_thin_space_before_a_letter_is_still_a_duplicate(tmp_path):
@@ -246,3 +261,127 @@ def test_thin_space_before_a_letter_is_still_a_duplicate(tmp_path):
     counts, kept, rejected, _, _ = run_dedupe(tmp_path, problems, build_judged(problems, {}), decontaminate=False)
     assert counts.rejected["exact_duplicate"] == 1
     assert kept["uuid"].to_list() == [min(problems["uuid"])]
+
+
+# --- near duplicates -----------------------------------------------------------------------------
+
+
+BOILERPLATE = [
+    "Find the value of $x$ if $2x + 3 = 7$. Express your answer as a common fraction.",
+    "Find the value of $y$ if $5y - 1 = 9$. Express your answer as a common fraction.",
+    "Find the value of $k$ such that the line $y = kx$ is tangent to the parabola $y = x^2 + 4$. Express your answer as a common fraction.",
+    "Find the value of the expression $\\frac{3}{4} + \\frac{5}{6}$. Express your answer as a common fraction.",
+    "Find the value of $\\sin 30^\\circ + \\cos 60^\\circ$. Express your answer as a common fraction.",
+    "Compute $\\binom{10}{5}$.",
+    "Compute $\\binom{10}{4}$.",
+    "How many positive divisors does 3600 have? Give your answer in simplest form.",
+    "How many positive divisors does the number of ways to seat 5 people at a round table have?",
+]
+
+
+def test_boilerplate_phrasing_is_not_a_near_duplicate(tmp_path):
+    problems = pl.DataFrame([{"uuid": problem_key(t, "olympiads"), "problem": t, "source": "olympiads"} for t in BOILERPLATE])
+    counts, kept, rejected, _, _ = run_dedupe(tmp_path, problems, build_judged(problems, {}), decontaminate=False)
+    assert kept.height == len(BOILERPLATE) and rejected.height == 0
+    assert pl.read_parquet(tmp_path / "near_duplicates.parquet").height == 0
+
+
+@pytest.fixture(scope="module")
+def synthetic_run(tmp_path_factory):
+    rows, roles = synthetic_problems(3000, seed=7, exact_rate=0.05, near_rate=0.05)
+    problems = pl.DataFrame(rows)
+    result = run_dedupe(tmp_path_factory.mktemp("synthetic"), problems, build_judged(problems, {}), decontaminate=False)
+    return problems, roles, result
+
+
+def groups(roles: dict[str, str]) -> dict[str, set[str]]:
+    """original uuid -> the original and every planted copy of it."""
+    out: dict[str, set[str]] = {}
+    for uuid, role in roles.items():
+        original = role.split(":", 1)[1] if role.startswith(("exact_of:", "near_of:")) else uuid
+        out.setdefault(original, set()).add(uuid)
+    return out
+
+
+def test_planted_exact_and_near_duplicates_leave_one_per_group(synthetic_run):
+    _, roles, (counts, kept, rejected, _, _) = synthetic_run
+    kept_set = set(kept["uuid"].to_list())
+    planted = {g: members for g, members in groups(roles).items() if len(members) > 1}
+    assert len(planted) > 200
+    missed = {g: members & kept_set for g, members in planted.items() if len(members & kept_set) != 1}
+    assert missed == {}
+    # No unique problem was merged with another: every kept row is one group's survivor.
+    assert kept.height == len(groups(roles))
+    assert counts.rejected["exact_duplicate"] + counts.rejected["near_duplicate"] == len(roles) - kept.height
+    near = rejected.filter(pl.col("reason") == "near_duplicate")
+    assert near.height >= 140 and near["detail"].str.starts_with("near-duplicate of ").all()
+
+
+def test_near_duplicate_pairs_are_written_for_audit(synthetic_run, tmp_path_factory):
+    problems, roles, (_, _, rejected, _, metrics) = synthetic_run
+    out = next(tmp_path_factory.getbasetemp().glob("synthetic*")) / "near_duplicates.parquet"
+    pairs = pl.read_parquet(out)
+    assert pairs.columns == ["uuid_a", "uuid_b", "similarity", "problem_a", "problem_b"]
+    assert pairs.height == metrics["near_duplicates"]["pairs"] > 0
+    assert pairs["similarity"].min() >= 0.7 and pairs["similarity"].max() <= 1.0
+    text = dict(zip(problems["uuid"], problems["problem"]))
+    for row in pairs.head(50).iter_rows(named=True):
+        assert text[row["uuid_a"]] == row["problem_a"] and text[row["uuid_b"]] == row["problem_b"]
+        # every pair is a real planted relation: the same group
+        ga = {roles[row["uuid_a"]].split(":", 1)[-1], row["uuid_a"]}
+        gb = {roles[row["uuid_b"]].split(":", 1)[-1], row["uuid_b"]}
+        assert ga & gb
+    near_rejected = set(rejected.filter(pl.col("reason") == "near_duplicate")["uuid"].to_list())
+    assert near_rejected <= set(pairs["uuid_a"].to_list()) | set(pairs["uuid_b"].to_list())
+
+
+def test_near_dedupe_keeps_the_most_correct_member(tmp_path):
+    base = BOILERPLATE[2]
+    variants = [base, base.replace("4", "5"), base.replace("4", "6")]
+    problems = pl.DataFrame([{"uuid": problem_key(t, "olympiads"), "problem": t, "source": "olympiads"} for t in variants])
+    best = max(problems["uuid"])
+    _, kept, rejected, _, _ = run_dedupe(tmp_path, problems, build_judged(problems, {best: 2}), decontaminate=False,
+                                         keep="most_correct")
+    assert kept["uuid"].to_list() == [best]
+    assert set(rejected["detail"].str.extract(r"near-duplicate of (\S+)").to_list()) == {best}
+
+
+def test_bands_must_divide_permutations():
+    with pytest.raises(ValueError, match="bands"):
+        DedupeConfig.model_validate({"near": {"num_perm": 128, "bands": 30}})
+
+
+# --- decontamination against every benchmark problem -----------------------------------------------
+
+
+def all_benchmark_problems() -> list[tuple[str, str, str]]:
+    ids = {"math500": "unique_id", "aime2024": "id", "aime2025": "id"}
+    return [(name, str(r[ids[name]]), r["problem"]) for name, rows in
+            (("math500", MATH500), ("aime2024", AIME24), ("aime2025", AIME25)) for r in rows]
+
+
+def punctuated(text: str) -> str:
+    """A light edit: lower case, punctuation and spacing changed."""
+    return text.lower().replace(". ", "; ").replace(",", " ,").replace("$", "$ ") + " ."
+
+
+def test_every_benchmark_problem_planted_verbatim_or_lightly_edited_is_flagged(tmp_path):
+    every = all_benchmark_problems()
+    assert len(every) == 560
+    planted = [(b, i, t) for b, i, t in every] + [(b, i, edited(t)) for b, i, t in every] + \
+              [(b, i, punctuated(t)) for b, i, t in every]
+    rows, roles = synthetic_problems(2000, seed=11, exact_rate=0, near_rate=0, planted=planted)
+    problems = pl.DataFrame(rows)
+    counts, kept, _, contam, metrics = run_dedupe(tmp_path, problems, build_judged(problems, {}), exact=False,
+                                                  near={"enabled": False})
+    flagged = dict(zip(contam["uuid"], zip(contam["benchmark"], contam["benchmark_item"])))
+    planted_uuids = {u: r for u, r in roles.items() if r.startswith("planted:")}
+    assert len(planted_uuids) >= 1600  # some edits collide with the verbatim text's key
+    not_flagged = [r for u, r in planted_uuids.items() if u not in flagged]
+    assert not_flagged == []
+    # the clean synthetic problems (shared boilerplate included) are not flagged
+    assert not [u for u in flagged if u not in planted_uuids]
+    # the report names the benchmark each came from (an item may match an identical one elsewhere)
+    wrong = [(planted_uuids[u], flagged[u]) for u in flagged if not planted_uuids[u].startswith(f"planted:{flagged[u][0]}:")]
+    assert len(wrong) <= 6, wrong
+    assert counts.rejected["contaminated"] == len(planted_uuids) == sum(metrics["contaminated_by_benchmark"].values())

@@ -139,14 +139,15 @@ def _judge(ns):
     judge.run(cfg, extra["seed"], ns.verified, ns.problems, ns.out, ns.metrics, ns.disagreements)
 
 
-@command("dedupe", "exact dedupe and n-gram decontamination", CONFIG, P("--problems"), P("--judged"), P("--kept"), P("--rejected"),
-         P("--contamination"), P("--metrics"))
+@command("dedupe", "decontamination, exact and near-duplicate dedupe", CONFIG, P("--problems"), P("--judged"), P("--kept"),
+         P("--rejected"), P("--contamination"), P("--near-duplicates"), P("--metrics"))
 def _dedupe(ns):
     from distillery.stages import dedupe
 
     cfg, extra = _cfg("dedupe", ns)
     benchmarks = {k: v for k, v in _benchmarks(extra).items() if k in cfg.benchmarks}
-    dedupe.run(cfg, benchmarks, ns.problems, ns.judged, ns.kept, ns.rejected, ns.contamination, ns.metrics)
+    dedupe.run(cfg, benchmarks, ns.problems, ns.judged, ns.kept, ns.rejected, ns.contamination, ns.metrics,
+               ns.near_duplicates, seed=extra["seed"])
 
 
 @command("build", "assemble the dataset and its card", CONFIG, P("--judged"), P("--problems"), P("--kept"), P("--dataset-dir"),
@@ -158,8 +159,24 @@ def _build(ns):
 
     cfg, extra = _cfg("build", ns)
     stage_metrics = {p.stem: json.loads(p.read_text()) for p in ns.stage_metrics}
-    context = {"stage_metrics": stage_metrics, "settings": extra.get("card_settings", {})}
+    context = {"stage_metrics": stage_metrics, "settings": extra.get("card_settings", {}),
+               "revision": build.revision({"problems": ns.problems, "judged": ns.judged, "kept": ns.kept})}
     build.run(cfg, extra["seed"], ns.judged, ns.problems, ns.kept, ns.dataset_dir, ns.rejected, ns.metrics, context)
+
+
+@command("publish", "push a built dataset to a Hugging Face dataset repo (token from the environment)",
+         ("--dataset-dir", {"type": Path, "default": Path("data/build/dataset")}),
+         ("--repo-id", {"required": True, "help": "namespace/name of the dataset repo"}),
+         ("--public", {"action": "store_true", "help": "create the repo public (default: private)"}),
+         ("--revision", {"default": None, "help": "branch to push to (default: main)"}),
+         ("--token-env", {"default": "HF_TOKEN", "help": "the environment variable holding the token"}),
+         ("--message", {"default": None, "help": "commit message"}),
+         ("--dry-run", {"action": "store_true", "help": "check and list what would be uploaded; no network"}))
+def _publish(ns):
+    from distillery.publish import publish
+
+    print(publish(ns.dataset_dir, ns.repo_id, private=not ns.public, revision=ns.revision, token_env=ns.token_env,
+                  message=ns.message, dry_run=ns.dry_run))
 
 
 @command("sft", "fine-tune the student with TRL", CONFIG, P("--dataset-dir"), P("--model-out"), P("--metrics"))

@@ -263,9 +263,28 @@ class JudgeConfig(Section):
     candidate_tail_chars: int = Field(600, ge=50)
 
 
+class NearDedupeConfig(Section):
+    """MinHash LSH near-duplicate dedupe over token shingles (rensa)."""
+
+    enabled: bool = True
+    # Tokens per shingle and the Jaccard a pair needs: on synthetic problems with one or two numbers
+    # reworded, 2 and 0.7 found 966 of 967 planted pairs with no false pair (3 and 0.7: 944).
+    shingle_size: int = Field(2, ge=1)
+    num_perm: int = Field(128, ge=8)
+    bands: int = Field(32, ge=1)  # LSH bands; rows per band = num_perm / bands
+    threshold: float = Field(0.7, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _bands_divide_perms(self) -> "NearDedupeConfig":
+        if self.num_perm % self.bands:
+            raise ValueError(f"dedupe.near.bands ({self.bands}) must divide dedupe.near.num_perm ({self.num_perm})")
+        return self
+
+
 class DedupeConfig(Section):
     exact: bool = True
     keep: Literal["first_by_key", "most_correct"] = "first_by_key"
+    near: NearDedupeConfig = NearDedupeConfig()
     decontaminate: bool = True
     ngram: int = Field(8, ge=1)
     benchmarks: list[str] = []  # names from base.benchmarks

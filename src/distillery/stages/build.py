@@ -8,9 +8,11 @@ chosen by `choice`; the seeded random choice depends only on the seed and the pr
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import random
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -129,12 +131,57 @@ def run(cfg: BuildConfig, seed: int, judged_path: Path, problems_path: Path, kep
     return counts
 
 
+def revision(inputs: dict[str, Path]) -> dict[str, Any]:
+    """What made this build: the git commit of the pipeline (and whether its tree was dirty), and
+    the md5 of each input file, the hash DVC records for it in dvc.lock."""
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    # dvc.lock and metrics/ change during every `dvc repro`; they are outputs, not the pipeline.
+    status = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!dvc.lock", ":!metrics") if commit else None
+    return {"git_commit": commit, "git_dirty": bool(status) if status is not None else None,
+            "inputs_md5": {name: hashlib.md5(Path(p).read_bytes()).hexdigest() for name, p in inputs.items()}}
+
+
+def _filters_table(stage_metrics: dict[str, Any]) -> str:
+    lines = ["| stage | in | kept | rejected, by reason |", "| --- | --- | --- | --- |"]
+    for stage, m in stage_metrics.items():
+        c = m.get("counts") if isinstance(m, dict) else None
+        if isinstance(c, dict) and "rows_in" in c:
+            reasons = ", ".join(f"{k} {v}" for k, v in c.get("rejected_by_reason", {}).items()) or "none"
+            lines.append(f"| {stage} | {c['rows_in']} | {c['kept']} | {reasons} |")
+    return "\n".join(lines)
+
+
+def _decontamination(stage_metrics: dict[str, Any]) -> str:
+    d = stage_metrics.get("dedupe")
+    if not isinstance(d, dict):
+        return "Not recorded for this build."
+    per = d.get("contaminated_by_benchmark", {})
+    lines = [f"Word {d.get('ngram')}-gram overlap against {', '.join(per) or 'no benchmark'} "
+             "(one shared n-gram flags a problem; every flagged problem is listed in data/dedupe/contamination.parquet).", "",
+             "| benchmark | problems removed |", "| --- | --- |"]
+    lines += [f"| {name} | {n} |" for name, n in per.items()]
+    near = d.get("near_duplicates") or {}
+    if near:
+        lines += ["", f"Near duplicates (MinHash LSH, Jaccard >= {near.get('threshold')}): {near.get('pairs')} pairs in "
+                      f"{near.get('clusters')} clusters; pairs in data/dedupe/near_duplicates.parquet."]
+    return "\n".join(lines)
+
+
 def dataset_card(report: dict, cfg: BuildConfig, context: dict[str, Any]) -> str:
     configs = "\n".join(
         f"- config_name: {s}\n  data_files:\n  - split: train\n    path: {s}/train-*.parquet" for s in SPLITS
     )
-    stage_counts = json.dumps(context.get("stage_metrics", {}), indent=2, sort_keys=True)
+    stage_metrics = context.get("stage_metrics", {})
+    stage_counts = json.dumps(stage_metrics, indent=2, sort_keys=True)
     settings = json.dumps(context.get("settings", {}), indent=2, sort_keys=True)
+    made_by = json.dumps(context.get("revision", {}), indent=2, sort_keys=True)
     return f"""---
 configs:
 {configs}
@@ -166,6 +213,17 @@ Rows per source: {json.dumps(report['rows_by_source'], sort_keys=True)}
 
 Build filter: {json.dumps(report['counts'], sort_keys=True)}
 
+## Filters
+
+Rows in = kept + rejected at every stage; each rejected row is kept, with its reason, in the
+stage's `rejected.parquet`.
+
+{_filters_table({**stage_metrics, "build": report})}
+
+## Decontamination
+
+{_decontamination(stage_metrics)}
+
 ## Counts per stage
 
 ```json
@@ -176,5 +234,11 @@ Build filter: {json.dumps(report['counts'], sort_keys=True)}
 
 ```json
 {settings}
+```
+
+## Revision
+
+```json
+{made_by}
 ```
 """

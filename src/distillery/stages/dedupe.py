@@ -1,97 +1,375 @@
-"""dedupe: exact dedupe on normalized problem text, then word n-gram decontamination against
-benchmark files (open-r1's method: lowercase, collapse whitespace, one shared n-gram flags a row).
+"""dedupe: decontamination against benchmark files, then exact and near-duplicate dedupe.
 
-Every problem in comes out either kept or rejected with a reason; the contamination report names
-the benchmark item and the n-gram that matched.
+1. Decontamination (open-r1's method, made robust to light edits): a problem that shares one
+   token n-gram with any benchmark problem is `contaminated`. Tokens are the lowercased runs of
+   letters and digits after LaTeX spacing is dropped, so case, spacing and punctuation edits do
+   not hide a copy. A benchmark problem shorter than n tokens matches as a whole.
+2. Exact dedupe on normalized text (case, whitespace, LaTeX spacing): one representative per text.
+3. Near-duplicate dedupe: MinHash over token shingles (rensa), LSH banding for candidates, each
+   candidate pair confirmed by its estimated Jaccard similarity; clusters are the connected
+   components of confirmed pairs, and every confirmed pair is written out for audit.
+
+Decontamination runs first so the report lists every contaminated row, duplicates included. The
+representative of a duplicate group is chosen by `keep`: the smallest uuid, or the problem with the
+most correct generations (ties: smallest uuid). Every problem in comes out kept or rejected with a
+reason and a detail.
+
+Hashing is vectorized (polars + numpy) because this stage meets the whole 400k sample at once; only
+the few n-grams that hash-match a benchmark are compared as text.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
-from distillery.config import BenchmarkFile, DedupeConfig
+from distillery.config import BenchmarkFile, DedupeConfig, NearDedupeConfig
 from distillery.errors import DistilleryError
 from distillery.io import read_parquet, read_records, write_parquet
-from distillery.keys import normalize_text
 from distillery.metrics import FilterCounts, write_metrics
 
 log = logging.getLogger(__name__)
 
 REJECTED_SCHEMA = {"uuid": pl.String, "reason": pl.String, "detail": pl.String}
-CONTAMINATION_SCHEMA = {"uuid": pl.String, "benchmark": pl.String, "benchmark_item": pl.String, "ngram": pl.String}
+CONTAMINATION_SCHEMA = {
+    "uuid": pl.String, "source": pl.String, "benchmark": pl.String, "benchmark_item": pl.String,
+    "ngram": pl.String, "matching_ngrams": pl.Int64, "problem": pl.String, "benchmark_problem": pl.String,
+}
+NEAR_DUPLICATE_SCHEMA = {
+    "uuid_a": pl.String, "uuid_b": pl.String, "similarity": pl.Float64, "problem_a": pl.String, "problem_b": pl.String,
+}
+
+# Same spacing rule as keys.normalize_text, in polars' (Rust) regex syntax.
+_LATEX_SPACING = r"\\[,;:!]|\\ "
+_TOKEN = r"[^\W_]+"
+# Odd 64-bit multiplier for rolling n-gram hashes (wraps mod 2**64 by design).
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+# A band bucket larger than this is compared against its first members only (templated problems
+# can fill one bucket with thousands of rows; all pairs would be quadratic).
+_MAX_BUCKET_PAIRS_WITH = 200
 
 
-def word_ngrams(text: str, n: int) -> set[str]:
-    words = " ".join(text.lower().split()).split(" ")
-    return {" ".join(words[i : i + n]) for i in range(len(words) - n + 1)}
+def normalized(texts: pl.Expr) -> pl.Expr:
+    """keys.normalize_text as a polars expression: drop LaTeX spacing, collapse whitespace, lowercase."""
+    return texts.str.replace_all(_LATEX_SPACING, " ").str.replace_all(r"\s+", " ").str.strip_chars().str.to_lowercase()
 
 
-def benchmark_index(benchmarks: dict[str, BenchmarkFile], n: int) -> dict[str, tuple[str, str]]:
-    """n-gram -> (benchmark name, item id), over every problem of every benchmark."""
-    index: dict[str, tuple[str, str]] = {}
-    for name, bench in benchmarks.items():
-        for i, row in enumerate(read_records(bench.path, f"benchmark {name}")):
-            text = row.get(bench.problem_field)
-            if not isinstance(text, str):
-                raise DistilleryError(f"benchmark {name} ({bench.path}) row {i} has no string field {bench.problem_field!r}; set problem_field")
-            item = str(row.get(bench.id_field)) if bench.id_field else str(i)
-            for gram in word_ngrams(text, n):
-                index.setdefault(gram, (name, item))
-    return index
+def tokenize(texts: pl.Series) -> pl.Series:
+    """Each text's tokens: lowercased runs of letters and digits (LaTeX spacing dropped first)."""
+    return texts.str.replace_all(_LATEX_SPACING, " ").str.to_lowercase().str.extract_all(_TOKEN).fill_null([])
 
 
-def run(cfg: DedupeConfig, benchmarks: dict[str, BenchmarkFile], problems_path: Path, judged_path: Path, out_kept: Path, out_rejected: Path, out_contamination: Path, out_metrics: Path) -> FilterCounts:
+def tokens(text: str) -> list[str]:
+    return tokenize(pl.Series([text])).to_list()[0]
+
+
+@dataclass
+class TokenTable:
+    """Every text's tokens laid end to end: tokens[offsets[i]:offsets[i+1]] belong to text i."""
+
+    tokens: pl.Series
+    hashes: np.ndarray  # uint64 per token
+    offsets: np.ndarray  # int64, len = texts + 1
+
+    @classmethod
+    def of(cls, texts: pl.Series) -> "TokenTable":
+        lists = tokenize(texts)
+        lengths = lists.list.len().to_numpy().astype(np.int64)
+        flat = lists.explode().drop_nulls()  # an empty list explodes to one null
+        hashes = flat.hash(seed=0).to_numpy().astype(np.uint64) if flat.len() else np.zeros(0, np.uint64)
+        return cls(flat, hashes, np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def grams(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(start position, hash) of every token n-gram that lies inside one text."""
+        total = len(self.hashes)
+        if total < n:
+            return np.zeros(0, np.int64), np.zeros(0, np.uint64)
+        g = self.hashes[: total - n + 1].copy()
+        for k in range(1, n):
+            g = g * _MIX + self.hashes[k : total - n + 1 + k]
+        starts = np.arange(total - n + 1, dtype=np.int64)
+        row = np.repeat(np.arange(len(self.offsets) - 1), self.lengths)[: total - n + 1]
+        inside = starts + n <= self.offsets[row + 1]
+        return starts[inside], g[inside]
+
+    def text_of(self, start: int, n: int) -> str:
+        return " ".join(self.tokens.slice(start, n).to_list())
+
+    def row_of(self, positions: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.offsets, positions, side="right") - 1
+
+
+# --- decontamination -----------------------------------------------------------------------------
+
+
+@dataclass
+class BenchmarkIndex:
+    """Every benchmark problem's token n-grams (whole problems when shorter than n)."""
+
+    n: int
+    # gram length -> {gram text -> (benchmark, item id, benchmark problem)}
+    grams: dict[int, dict[str, tuple[str, str, str]]]
+    hashes: dict[int, np.ndarray]
+
+    @classmethod
+    def build(cls, benchmarks: dict[str, BenchmarkFile], n: int) -> "BenchmarkIndex":
+        texts, owners = [], []
+        for name, bench in benchmarks.items():
+            for i, row in enumerate(read_records(bench.path, f"benchmark {name}")):
+                text = row.get(bench.problem_field)
+                if not isinstance(text, str):
+                    raise DistilleryError(
+                        f"benchmark {name} ({bench.path}) row {i} has no string field {bench.problem_field!r}; "
+                        f"set base.benchmarks.{name}.problem_field to the field that holds the problem")
+                item = str(row.get(bench.id_field)) if bench.id_field else str(i)
+                texts.append(text)
+                owners.append((name, item, text))
+        table = TokenTable.of(pl.Series(texts, dtype=pl.String))
+        grams: dict[int, dict[str, tuple[str, str, str]]] = {}
+        hashes: dict[int, list[int]] = {}
+        starts, g = table.grams(n)
+        rows = table.row_of(starts)
+        for s, h, r in zip(starts.tolist(), g.tolist(), rows.tolist()):
+            grams.setdefault(n, {}).setdefault(table.text_of(s, n), owners[r])
+            hashes.setdefault(n, []).append(h)
+        # Problems shorter than n tokens ("Simplify $\sqrt{242}$.") match as a whole.
+        for r, length in enumerate(table.lengths.tolist()):
+            if 0 < length < n:
+                start = int(table.offsets[r])
+                grams.setdefault(length, {}).setdefault(table.text_of(start, length), owners[r])
+                sub = TokenTable(table.tokens, table.hashes[start : start + length], np.array([0, length]))
+                hashes.setdefault(length, []).extend(sub.grams(length)[1].tolist())
+        return cls(n, grams, {m: np.unique(np.array(v, dtype=np.uint64)) for m, v in hashes.items()})
+
+
+def contamination(problems: pl.DataFrame, index: BenchmarkIndex) -> pl.DataFrame:
+    """One row per contaminated problem: its first matching n-gram (in text order) and how many match."""
+    table = TokenTable.of(problems["problem"])
+    first: dict[int, tuple[int, str, tuple[str, str, str]]] = {}
+    matches: dict[int, int] = {}
+    for m, bench_hashes in index.hashes.items():
+        starts, g = table.grams(m)
+        hit = starts[np.isin(g, bench_hashes)]
+        for s, r in zip(hit.tolist(), table.row_of(hit).tolist()):
+            text = table.text_of(s, m)
+            owner = index.grams[m].get(text)
+            if owner is None:  # a hash collision, not a match
+                continue
+            matches[r] = matches.get(r, 0) + 1
+            if r not in first or s < first[r][0]:
+                first[r] = (s, text, owner)
+    rows = []
+    uuids, sources, texts = problems["uuid"].to_list(), problems["source"].to_list(), problems["problem"].to_list()
+    for r in sorted(first):
+        _, gram, (bench, item, bench_text) = first[r]
+        rows.append({"uuid": uuids[r], "source": sources[r], "benchmark": bench, "benchmark_item": item, "ngram": gram,
+                     "matching_ngrams": matches[r], "problem": texts[r], "benchmark_problem": bench_text})
+    return pl.DataFrame(rows, schema=CONTAMINATION_SCHEMA)
+
+
+# --- exact and near-duplicate dedupe ------------------------------------------------------------
+
+
+def exact_duplicates(ranked: pl.DataFrame) -> pl.DataFrame:
+    """(uuid, representative) for every row whose normalized text an earlier-ranked row has."""
+    return (
+        ranked.with_columns(normalized(pl.col("problem")).alias("_norm"))
+        .with_columns(pl.col("uuid").first().over("_norm").alias("representative"))
+        .filter(pl.col("uuid") != pl.col("representative"))
+        .select("uuid", "representative")
+    )
+
+
+def shingle_hashes(table: TokenTable, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Flat shingle hashes and row offsets; a text shorter than k tokens is one shingle."""
+    starts, g = table.grams(k)
+    rows = table.row_of(starts)
+    short = np.nonzero((table.lengths > 0) & (table.lengths < k))[0]
+    if len(short):
+        extra_rows, extra = [], []
+        for r in short.tolist():
+            a, b = int(table.offsets[r]), int(table.offsets[r + 1])
+            sub = TokenTable(table.tokens, table.hashes[a:b], np.array([0, b - a]))
+            extra_rows.append(r)
+            extra.append(sub.grams(b - a)[1][0])
+        rows = np.concatenate([rows, np.array(extra_rows, dtype=rows.dtype)])
+        g = np.concatenate([g, np.array(extra, dtype=np.uint64)])
+        order = np.argsort(rows, kind="stable")
+        rows, g = rows[order], g[order]
+    counts = np.bincount(rows, minlength=len(table.offsets) - 1)
+    return g, np.concatenate([[0], np.cumsum(counts)]).astype(np.uint64)
+
+
+def _subset(flat: np.ndarray, offsets: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    starts, ends = offsets[rows].astype(np.int64), offsets[rows + 1].astype(np.int64)
+    lengths = ends - starts
+    idx = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths) + np.arange(lengths.sum())
+    return flat[idx], np.concatenate([[0], np.cumsum(lengths)]).astype(np.uint64)
+
+
+def _bucket_pairs(keys: np.ndarray) -> np.ndarray:
+    """Pairs (i, j), i < j, of rows with equal band keys."""
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    bounds = np.flatnonzero(np.diff(sorted_keys)) + 1
+    pairs = []
+    for group in np.split(order, bounds):
+        if len(group) < 2:
+            continue
+        group = np.sort(group)
+        heads = group[:_MAX_BUCKET_PAIRS_WITH]
+        i, j = np.meshgrid(heads, group, indexing="ij")
+        keep = i < j
+        pairs.append(np.stack([i[keep], j[keep]], axis=1))
+    return np.concatenate(pairs) if pairs else np.zeros((0, 2), np.int64)
+
+
+def near_duplicate_pairs(texts: pl.Series, cfg: NearDedupeConfig, seed: int) -> pl.DataFrame:
+    """Confirmed pairs (a, b, estimated Jaccard >= threshold) among the texts, by row index."""
+    from rensa import RMinHash, RMinHashLSH
+
+    empty = pl.DataFrame(schema={"a": pl.Int64, "b": pl.Int64, "similarity": pl.Float64})
+    table = TokenTable.of(texts)
+    rows = np.nonzero(table.lengths > 0)[0]  # a text without tokens has nothing to compare
+    if len(rows) < 2:
+        return empty
+    flat, offsets = shingle_hashes(table, cfg.shingle_size)
+    flat, offsets = _subset(flat, offsets, rows)
+    # Pass 1, all rows: rensa's MinHash and LSH say which rows share a band with any other row.
+    digests = RMinHash.digest_matrix_from_flat_token_hashes(flat, offsets, cfg.num_perm, seed)
+    lsh = RMinHashLSH(cfg.threshold, cfg.num_perm, cfg.bands)
+    flagged = np.nonzero(np.asarray(lsh.insert_matrix_and_query_duplicate_flags(digests), dtype=bool))[0]
+    if len(flagged) < 2:
+        return empty
+    # Pass 2, flagged rows only: their digests as an array, the band buckets, the similarity of each pair.
+    sub_flat, sub_offsets = _subset(flat, offsets, flagged)
+    sig = np.array(RMinHash.digest_matrix_from_flat_token_hashes(sub_flat, sub_offsets, cfg.num_perm, seed).to_rows(),
+                   dtype=np.uint32)
+    r = cfg.num_perm // cfg.bands
+    candidates = []
+    for b in range(cfg.bands):
+        band = np.ascontiguousarray(sig[:, b * r : (b + 1) * r])
+        keys = np.unique(band.view(np.dtype((np.void, band.dtype.itemsize * r))).ravel(), return_inverse=True)[1]
+        candidates.append(_bucket_pairs(keys.ravel()))
+    pairs = np.unique(np.concatenate(candidates), axis=0)
+    if not len(pairs):
+        return empty
+    similarity = np.concatenate([
+        (sig[chunk[:, 0]] == sig[chunk[:, 1]]).mean(axis=1) for chunk in np.array_split(pairs, max(1, len(pairs) // 65536))
+    ])
+    confirmed = similarity >= cfg.threshold
+    original = rows[flagged]
+    return pl.DataFrame({
+        "a": original[pairs[confirmed, 0]].astype(np.int64),
+        "b": original[pairs[confirmed, 1]].astype(np.int64),
+        "similarity": similarity[confirmed].astype(np.float64),
+    })
+
+
+def clusters(n: int, pairs: pl.DataFrame) -> np.ndarray:
+    """Connected components of the pair graph: each row's component root, the lowest row index."""
+    parent = np.arange(n)
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in zip(pairs["a"].to_list(), pairs["b"].to_list()):
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return np.array([find(i) for i in range(n)])
+
+
+# --- the stage ------------------------------------------------------------------------------------
+
+
+def rank(problems: pl.DataFrame, judged_path: Path, keep: str) -> pl.DataFrame:
+    """The problems in representative order: the first of a duplicate group is the one kept."""
+    if keep == "first_by_key":
+        return problems.sort("uuid")
+    correct = (
+        read_parquet(judged_path, "judged generations")
+        .group_by("uuid")
+        .agg((pl.col("correctness_math_verify").fill_null(False) | pl.col("correctness_llama").fill_null(False)).sum().alias("n_correct"))
+    )
+    return (problems.join(correct, on="uuid", how="left").with_columns(pl.col("n_correct").fill_null(0))
+            .sort(["n_correct", "uuid"], descending=[True, False]).drop("n_correct"))
+
+
+def run(cfg: DedupeConfig, benchmarks: dict[str, BenchmarkFile], problems_path: Path, judged_path: Path,
+        out_kept: Path, out_rejected: Path, out_contamination: Path, out_metrics: Path,
+        out_near_duplicates: Path | None = None, seed: int = 0) -> FilterCounts:
     problems = read_parquet(problems_path, "sampled problems").select("uuid", "problem", "source")
     counts = FilterCounts(rows_in=problems.height)
-    rejected: list[dict] = []
-    contamination: list[dict] = []
+    rejected: list[pl.DataFrame] = []
 
-    if cfg.exact:
-        correct = (
-            read_parquet(judged_path, "judged generations")
-            .group_by("uuid")
-            .agg((pl.col("correctness_math_verify") | pl.col("correctness_llama").fill_null(False)).sum().alias("n_correct"))
-        )
-        ranked = problems.join(correct, on="uuid", how="left").with_columns(
-            pl.col("n_correct").fill_null(0),
-            pl.col("problem").map_elements(normalize_text, return_dtype=pl.String).alias("normalized"),
-        )
-        order = ["uuid"] if cfg.keep == "first_by_key" else [pl.col("n_correct"), pl.col("uuid")]
-        ranked = ranked.sort(order, descending=[False] if cfg.keep == "first_by_key" else [True, False])
-        first = {}
-        survivors = []
-        for row in ranked.iter_rows(named=True):
-            rep = first.setdefault(row["normalized"], row["uuid"])
-            if rep != row["uuid"]:
-                counts.reject("exact_duplicate")
-                rejected.append({"uuid": row["uuid"], "reason": "exact_duplicate", "detail": f"duplicate of {rep}"})
-            else:
-                survivors.append(row["uuid"])
-        problems = problems.filter(pl.col("uuid").is_in(survivors))
-
+    contam = pl.DataFrame(schema=CONTAMINATION_SCHEMA)
     if cfg.decontaminate and benchmarks:
-        index = benchmark_index(benchmarks, cfg.ngram)
-        clean = []
-        for row in problems.iter_rows(named=True):
-            hit = next(((g, index[g]) for g in sorted(word_ngrams(row["problem"], cfg.ngram)) if g in index), None)
-            if hit is None:
-                clean.append(row["uuid"])
-                continue
-            gram, (bench, item) = hit
-            counts.reject("contaminated")
-            rejected.append({"uuid": row["uuid"], "reason": "contaminated", "detail": f"{bench} item {item}"})
-            contamination.append({"uuid": row["uuid"], "benchmark": bench, "benchmark_item": item, "ngram": gram})
-        problems = problems.filter(pl.col("uuid").is_in(clean))
+        contam = contamination(problems, BenchmarkIndex.build(benchmarks, cfg.ngram))
+        counts.reject("contaminated", contam.height)
+        rejected.append(contam.select("uuid", pl.lit("contaminated").alias("reason"),
+                                      pl.format("{} item {}", "benchmark", "benchmark_item").alias("detail")))
+        problems = problems.join(contam.select("uuid"), on="uuid", how="anti")
 
+    problems = rank(problems, judged_path, cfg.keep)
+    exact = {"groups_with_duplicates": 0}
+    if cfg.exact:
+        dups = exact_duplicates(problems)
+        counts.reject("exact_duplicate", dups.height)
+        exact["groups_with_duplicates"] = dups["representative"].n_unique()
+        rejected.append(dups.select("uuid", pl.lit("exact_duplicate").alias("reason"),
+                                    pl.format("duplicate of {}", "representative").alias("detail")))
+        problems = problems.join(dups.select("uuid"), on="uuid", how="anti", maintain_order="left")
+
+    near_pairs = pl.DataFrame(schema=NEAR_DUPLICATE_SCHEMA)
+    near = {"pairs": 0, "clusters": 0}
+    if cfg.near.enabled:
+        pairs = near_duplicate_pairs(problems["problem"], cfg.near, seed)
+        uuids, texts = problems["uuid"].to_list(), problems["problem"].to_list()
+        # Rows are in representative order, so each component's root (lowest index) is its keeper.
+        root = clusters(problems.height, pairs)
+        sim_to_root = {}
+        for a, b, s in pairs.iter_rows():
+            if a == root[b]:
+                sim_to_root[b] = s
+            elif b == root[a]:
+                sim_to_root[a] = s
+        members = np.nonzero(root != np.arange(problems.height))[0].tolist()
+        details = [
+            f"near-duplicate of {uuids[root[i]]} (estimated Jaccard {sim_to_root[i]:.3f})" if i in sim_to_root
+            else f"near-duplicate of {uuids[root[i]]} (through other near-duplicates of it)" for i in members
+        ]
+        rejected.append(pl.DataFrame({"uuid": [uuids[i] for i in members], "reason": "near_duplicate", "detail": details},
+                                     schema=REJECTED_SCHEMA))
+        counts.reject("near_duplicate", len(members))
+        near = {"pairs": pairs.height, "clusters": len({int(root[i]) for i in members})}
+        near_pairs = pl.DataFrame({
+            "uuid_a": [uuids[a] for a in pairs["a"]], "uuid_b": [uuids[b] for b in pairs["b"]],
+            "similarity": pairs["similarity"], "problem_a": [texts[a] for a in pairs["a"]],
+            "problem_b": [texts[b] for b in pairs["b"]],
+        }, schema=NEAR_DUPLICATE_SCHEMA).sort(["similarity", "uuid_a", "uuid_b"], descending=[True, False, False])
+        problems = problems.filter(pl.Series(root == np.arange(problems.height)))
+
+    counts.rejected = +counts.rejected  # a filter that rejected nothing is not a reason
     counts.keep(problems.height)
     counts.check("dedupe")
-    write_parquet(problems.select("uuid"), out_kept)
-    write_parquet(pl.DataFrame(rejected, schema=REJECTED_SCHEMA), out_rejected)
-    contam = pl.DataFrame(contamination, schema=CONTAMINATION_SCHEMA)
+    write_parquet(problems.select("uuid").sort("uuid"), out_kept)
+    write_parquet(pl.concat([pl.DataFrame(schema=REJECTED_SCHEMA), *rejected]), out_rejected)
     write_parquet(contam, out_contamination)
-    per_bench = {name: int((contam["benchmark"] == name).sum()) for name in benchmarks}
-    write_metrics(out_metrics, "dedupe", counts=counts.as_dict(), contaminated_by_benchmark=per_bench, ngram=cfg.ngram)
+    if out_near_duplicates is not None:
+        write_parquet(near_pairs, out_near_duplicates)
+    per_bench = {name: int((contam["benchmark"] == name).sum()) for name in benchmarks} if cfg.decontaminate else {}
+    write_metrics(out_metrics, "dedupe", counts=counts.as_dict(), contaminated_by_benchmark=per_bench, ngram=cfg.ngram,
+                  exact=exact, near_duplicates={**near, "threshold": cfg.near.threshold} if cfg.near.enabled else {})
     return counts
