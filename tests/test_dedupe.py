@@ -385,3 +385,26 @@ def test_every_benchmark_problem_planted_verbatim_or_lightly_edited_is_flagged(t
     wrong = [(planted_uuids[u], flagged[u]) for u in flagged if not planted_uuids[u].startswith(f"planted:{flagged[u][0]}:")]
     assert len(wrong) <= 6, wrong
     assert counts.rejected["contaminated"] == len(planted_uuids) == sum(metrics["contaminated_by_benchmark"].values())
+
+
+def test_a_user_supplied_gpqa_file_is_a_benchmark(tmp_path):
+    question = ("A spin-half particle is in a linear superposition 0.5|up> + sqrt(3)/2|down> of its spin states. "
+                "What is the expectation value up to one decimal place of the operator 10 sigma_z + 5 sigma_x?")
+    gpqa = tmp_path / "gpqa_diamond.jsonl"
+    gpqa.write_text(json.dumps({"Question": question, "Correct Answer": "-0.7"}) + "\n")
+    benchmarks = {"gpqa_diamond": BenchmarkFile(path=str(gpqa), problem_field="Question", answer_field="Correct Answer")}
+    texts = [question.upper(), CLEAN[0]]
+    problems = pl.DataFrame([{"uuid": problem_key(t, "olympiads"), "problem": t, "source": "olympiads"} for t in texts])
+    counts, kept, _, contam, metrics = run_dedupe(tmp_path / "run", problems, build_judged(problems, {}), benchmarks=benchmarks)
+    assert contam.select("uuid", "benchmark", "benchmark_item").rows() == [(problem_key(texts[0], "olympiads"), "gpqa_diamond", "0")]
+    assert metrics["contaminated_by_benchmark"] == {"gpqa_diamond": 1}
+
+
+def test_a_benchmark_without_the_problem_field_names_the_fix(tmp_path):
+    from distillery.errors import DistilleryError
+
+    bad = tmp_path / "bench.jsonl"
+    bad.write_text(json.dumps({"Question": "What is 2 + 2?"}) + "\n")
+    problems, _ = build_problems()
+    with pytest.raises(DistilleryError, match=r"no string field 'problem'.*problem_field"):
+        run_dedupe(tmp_path / "run", problems, build_judged(problems, {}), benchmarks={"mine": BenchmarkFile(path=str(bad))})

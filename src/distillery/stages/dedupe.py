@@ -71,17 +71,18 @@ def tokens(text: str) -> list[str]:
 class TokenTable:
     """Every text's tokens laid end to end: tokens[offsets[i]:offsets[i+1]] belong to text i."""
 
-    tokens: pl.Series
+    tokens: pl.Series | None  # None when only hashes are needed (near-dup)
     hashes: np.ndarray  # uint64 per token
     offsets: np.ndarray  # int64, len = texts + 1
 
     @classmethod
-    def of(cls, texts: pl.Series) -> "TokenTable":
+    def of(cls, texts: pl.Series, keep_tokens: bool = True) -> "TokenTable":
         lists = tokenize(texts)
         lengths = lists.list.len().to_numpy().astype(np.int64)
         flat = lists.explode().drop_nulls()  # an empty list explodes to one null
+        del lists
         hashes = flat.hash(seed=0).to_numpy().astype(np.uint64) if flat.len() else np.zeros(0, np.uint64)
-        return cls(flat, hashes, np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
+        return cls(flat if keep_tokens else None, hashes, np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
 
     @property
     def lengths(self) -> np.ndarray:
@@ -89,16 +90,27 @@ class TokenTable:
 
     def grams(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """(start position, hash) of every token n-gram that lies inside one text."""
-        total = len(self.hashes)
-        if total < n:
-            return np.zeros(0, np.int64), np.zeros(0, np.uint64)
-        g = self.hashes[: total - n + 1].copy()
-        for k in range(1, n):
-            g = g * _MIX + self.hashes[k : total - n + 1 + k]
-        starts = np.arange(total - n + 1, dtype=np.int64)
-        row = np.repeat(np.arange(len(self.offsets) - 1), self.lengths)[: total - n + 1]
-        inside = starts + n <= self.offsets[row + 1]
-        return starts[inside], g[inside]
+        return next(self.grams_by_length([n]))[1:]
+
+    def grams_by_length(self, lengths: list[int]):
+        """(m, start positions, hashes) of the token m-grams inside one text, for each m in lengths,
+        from one rolling pass: the (m+1)-gram hash extends the m-gram hash by one token."""
+        total, wanted = len(self.hashes), sorted(set(lengths))
+        if not wanted:
+            return
+        text_end = np.repeat(self.offsets[1:], self.lengths)  # per token: where its text ends
+        g = self.hashes.copy()
+        for m in range(1, wanted[-1] + 1):
+            if m > 1:
+                g = g[:-1] * _MIX + self.hashes[m - 1 :]
+            if m in wanted:
+                starts = np.arange(len(g), dtype=np.int64)
+                inside = starts + m <= text_end[: len(g)]
+                yield m, starts[inside], g[inside]
+            if len(g) <= 1:
+                for rest in (w for w in wanted if w > m):
+                    yield rest, np.zeros(0, np.int64), np.zeros(0, np.uint64)
+                return
 
     def text_of(self, start: int, n: int) -> str:
         return " ".join(self.tokens.slice(start, n).to_list())
@@ -155,9 +167,10 @@ def contamination(problems: pl.DataFrame, index: BenchmarkIndex) -> pl.DataFrame
     table = TokenTable.of(problems["problem"])
     first: dict[int, tuple[int, str, tuple[str, str, str]]] = {}
     matches: dict[int, int] = {}
-    for m, bench_hashes in index.hashes.items():
-        starts, g = table.grams(m)
-        hit = starts[np.isin(g, bench_hashes)]
+    for m, starts, g in table.grams_by_length(list(index.hashes)):
+        bench_hashes = index.hashes[m]  # sorted, unique
+        at = np.minimum(np.searchsorted(bench_hashes, g), len(bench_hashes) - 1)
+        hit = starts[bench_hashes[at] == g]
         for s, r in zip(hit.tolist(), table.row_of(hit).tolist()):
             text = table.text_of(s, m)
             owner = index.grams[m].get(text)
@@ -237,7 +250,7 @@ def near_duplicate_pairs(texts: pl.Series, cfg: NearDedupeConfig, seed: int) -> 
     from rensa import RMinHash, RMinHashLSH
 
     empty = pl.DataFrame(schema={"a": pl.Int64, "b": pl.Int64, "similarity": pl.Float64})
-    table = TokenTable.of(texts)
+    table = TokenTable.of(texts, keep_tokens=False)
     rows = np.nonzero(table.lengths > 0)[0]  # a text without tokens has nothing to compare
     if len(rows) < 2:
         return empty
