@@ -18,4 +18,4 @@ rule sft:
         "../envs/train.yaml"
     shell:
         "distillery sft --config {params.config:q} --dataset-dir {params.dataset_dir:q} "
-        "--model-out {output.model:q} --metrics {output.metrics:q} > {log:q} 2>&1"
+        "--model-out {output.model:q} --metrics {output.metrics:q} --checkpoints data/sft/checkpoints > {log:q} 2>&1"

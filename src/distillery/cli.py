@@ -179,12 +179,21 @@ def _publish(ns):
                   message=ns.message, dry_run=ns.dry_run))
 
 
-@command("sft", "fine-tune the student with TRL", CONFIG, P("--dataset-dir"), P("--model-out"), P("--metrics"))
+@command("sft", "fine-tune the student with TRL", CONFIG, P("--dataset-dir"), P("--model-out"), P("--metrics"),
+         ("--checkpoints", {"type": Path, "default": None, "help": "checkpoint root (default: beside --model-out)"}))
 def _sft(ns):
+    cfg, extra = _cfg("sft", ns)
+    if cfg.launch.accelerate_config and not os.environ.get("DISTILLERY_SFT_LAUNCHED"):
+        from distillery.sft_launch import launch
+
+        argv = ["sft", "--config", ns.config, "--dataset-dir", str(ns.dataset_dir), "--model-out", str(ns.model_out),
+                "--metrics", str(ns.metrics)] + (["--checkpoints", str(ns.checkpoints)] if ns.checkpoints else [])
+        launch(cfg.launch, argv)
+        return
     from distillery.stages import sft
 
-    cfg, extra = _cfg("sft", ns)
-    sft.run(cfg, extra["seed"], ns.dataset_dir, ns.model_out, ns.metrics)
+    _exit_on_sigterm()
+    sft.run(cfg, extra["seed"], ns.dataset_dir, ns.model_out, ns.metrics, ns.checkpoints)
 
 
 @command("evaluate", "score the student on benchmarks", CONFIG, P("--samples"), P("--metrics"))

@@ -301,6 +301,15 @@ class BuildConfig(Section):
     splits: SplitConfig = SplitConfig()
 
 
+class SFTLaunch(Section):
+    """How the sft stage runs: in this process (null accelerate_config), or under `accelerate launch`
+    with the given config on every node of the job's Slurm allocation (one launcher per node)."""
+
+    accelerate_config: str | None = None  # e.g. configs/accelerate/zero3.yaml
+    processes_per_node: int = Field(1, ge=1)  # GPUs per node
+    main_process_port: int = Field(29500, ge=1, le=65535)
+
+
 class SFTConfig(Section):
     model: str
     revision: str | None = None
@@ -319,6 +328,10 @@ class SFTConfig(Section):
     use_liger_kernel: bool = False
     gradient_checkpointing: bool = False
     logging_steps: int = Field(10, ge=1)
+    # A checkpoint every save_steps optimizer steps; a killed run resumes from the last one.
+    save_steps: int = Field(500, ge=1)
+    save_total_limit: int = Field(2, ge=1)
+    launch: SFTLaunch = SFTLaunch()
     # Applied to the model config by code (OpenR1 users hand-edited config.json for this).
     rope_theta: float | None = None
     max_position_embeddings: int | None = None

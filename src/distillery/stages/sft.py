@@ -3,21 +3,37 @@
 rope_theta and max_position_embeddings are applied to the model config by code (OpenR1's users had
 to hand-edit config.json for the 32k context). Options are mapped onto the installed TRL's
 SFTConfig here, so a renamed option fails at config time with a message, not mid-run.
+
+Checkpoints go every `save_steps` to `<checkpoints>/<run key>/`, outside the stage's declared
+outputs (Snakemake and DVC delete those before a re-run). The run key hashes the settings, the seed
+and the dataset's bytes, so a re-run of the same training resumes from its last complete checkpoint
+and a changed one starts fresh. The checkpoints are deleted once the model is saved.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import logging
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
 from distillery.config import SFTConfig
 from distillery.errors import ConfigError, DistilleryError
 from distillery.io import require
+from distillery.keys import stable_hash
 from distillery.llm.loading import load_tokenizer
 from distillery.metrics import write_metrics
+
+# OpenR1's published scores for its SFT of Qwen2.5-Math-7B-Instruct on OpenR1-Math-220k (default
+# split), and DeepSeek's distill of the same base, for the model card and the eval results table.
+PUBLISHED = {
+    "OpenR1-Qwen-7B": {"math500": 90.6, "aime2024": 36.7, "aime2025": 40.0},
+    "DeepSeek-R1-Distill-Qwen-7B": {"math500": 91.6, "aime2024": 43.3, "aime2025": 40.0},
+}
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +61,9 @@ def trl_args(cfg: SFTConfig, seed: int, output_dir: Path) -> Any:
         "logging_steps": cfg.logging_steps,
         "seed": seed,
         "data_seed": seed,
-        "save_strategy": "no",
+        "save_strategy": "steps",
+        "save_steps": cfg.save_steps,
+        "save_total_limit": cfg.save_total_limit,
         "report_to": "none",
         "dataloader_num_workers": 0,
         "use_cpu": not torch.cuda.is_available(),
@@ -80,7 +98,28 @@ def model_config(cfg: SFTConfig) -> Any:
     return conf
 
 
-def run(cfg: SFTConfig, seed: int, dataset_dir: Path, out_model: Path, out_metrics: Path) -> dict[str, Any]:
+def file_md5(path: Path) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def run_key(cfg: SFTConfig, seed: int, data_md5: dict[str, str]) -> str:
+    """What makes two trainings the same one (how it is launched and logged does not)."""
+    return stable_hash({"sft": cfg.model_dump(mode="json", exclude={"launch", "logging_steps"}), "seed": seed, "data": data_md5})[:16]
+
+
+def last_checkpoint(run_dir: Path) -> Path | None:
+    """The newest complete checkpoint: trainer_state.json is written after the weights and optimizer."""
+    found = sorted((p for p in run_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
+                   key=lambda p: int(p.name.split("-")[-1]), reverse=True)
+    return next((p for p in found if (p / "trainer_state.json").is_file()), None)
+
+
+def run(cfg: SFTConfig, seed: int, dataset_dir: Path, out_model: Path, out_metrics: Path,
+        checkpoints: Path | None = None) -> dict[str, Any]:
     import datasets
     from trl import SFTTrainer
 
@@ -88,12 +127,14 @@ def run(cfg: SFTConfig, seed: int, dataset_dir: Path, out_model: Path, out_metri
 
     import pyarrow.parquet as pq
 
-    files = [str(require(dataset_dir / s / "train-00000-of-00001.parquet", "dataset split")) for s in cfg.splits]
+    files = [require(dataset_dir / s / "train-00000-of-00001.parquet", "dataset split") for s in cfg.splits]
     if sum(pq.ParquetFile(f).metadata.num_rows for f in files) == 0:
         raise DistilleryError(f"the dataset splits {cfg.splits} in {dataset_dir} have no rows: nothing to train on "
                               "(see data/build/rejected.parquet for why problems were dropped)")
-    train = datasets.load_dataset("parquet", data_files=files, split="train").select_columns(["messages"])
-    args = trl_args(cfg, seed, out_model.parent / "checkpoints")
+    data_md5 = {s: file_md5(f) for s, f in zip(cfg.splits, files)}
+    run_dir = (checkpoints or out_model.parent / "checkpoints") / run_key(cfg, seed, data_md5)
+    train = datasets.load_dataset("parquet", data_files=[str(f) for f in files], split="train").select_columns(["messages"])
+    args = trl_args(cfg, seed, run_dir)
     tokenizer = load_tokenizer(cfg.model, cfg.revision)
     model = load_causal_lm(cfg.model, cfg.revision, dtype="bfloat16" if cfg.bf16 else "float32", device="cpu", config=model_config(cfg))
     model.train()
@@ -101,14 +142,20 @@ def run(cfg: SFTConfig, seed: int, dataset_dir: Path, out_model: Path, out_metri
         trainer = SFTTrainer(model=model, args=args, train_dataset=train, processing_class=tokenizer)
     except (ValueError, RuntimeError) as exc:
         raise DistilleryError(f"SFTTrainer rejected the setup for model {cfg.model}: {exc}") from None
-    result = trainer.train()
+    resume = last_checkpoint(run_dir)
+    if resume is not None:
+        logging.getLogger(__name__).info("resuming from %s", resume)
+    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     out_model.mkdir(parents=True, exist_ok=True)
-    trainer.save_model(str(out_model))
-    tokenizer.save_pretrained(str(out_model))
+    trainer.save_model(str(out_model))  # under DeepSpeed ZeRO-3 this gathers the shards
+    if not trainer.is_world_process_zero():
+        return {}
+    tokenizer.save_pretrained(str(out_model))  # with its chat template
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     report = {
         "rows": len(train),
         "steps": trainer.state.global_step,
+        "resumed_from_step": int(resume.name.split("-")[-1]) if resume else None,
         "epochs": cfg.num_train_epochs,
         "train_loss": round(float(result.training_loss), 4) if not math.isnan(result.training_loss) else None,
         "first_logged_loss": losses[0] if losses else None,
@@ -116,6 +163,51 @@ def run(cfg: SFTConfig, seed: int, dataset_dir: Path, out_model: Path, out_metri
         "runtime_s": round(result.metrics.get("train_runtime", 0.0), 1),
         "rope_theta": cfg.rope_theta,
         "max_position_embeddings": cfg.max_position_embeddings,
+        "dataset_md5": data_md5,
     }
+    (out_model / "README.md").write_text(model_card(cfg, seed, report))
     write_metrics(out_metrics, "sft", **report)
+    shutil.rmtree(run_dir, ignore_errors=True)
     return report
+
+
+def model_card(cfg: SFTConfig, seed: int, report: dict[str, Any]) -> str:
+    published = "\n".join(f"| {name} | {s['math500']} | {s['aime2024']} | {s['aime2025']} |" for name, s in PUBLISHED.items())
+    return f"""---
+base_model: {cfg.model}
+library_name: transformers
+tags: [distillery, sft, math, reasoning]
+---
+# Student fine-tuned by distillery
+
+`{cfg.model}`{f" at revision `{cfg.revision}`" if cfg.revision else ""} fine-tuned with TRL's SFTTrainer on the
+`messages` of the distillery dataset splits {cfg.splits} ({report["rows"]} rows) for {report["steps"]} optimizer steps.
+The chat template the model was trained with is saved with its tokenizer.
+
+## Training data
+
+The dataset splits, by md5 (the hash DVC records in dvc.lock for data/build/dataset):
+
+```json
+{json.dumps(report["dataset_md5"], indent=2, sort_keys=True)}
+```
+
+## Training
+
+Loss {report["first_logged_loss"]} (first logged) to {report["last_logged_loss"]} (last logged); mean {report["train_loss"]}.
+{f"Resumed from the checkpoint at step {report['resumed_from_step']}." if report["resumed_from_step"] else ""}
+
+```json
+{json.dumps({"seed": seed, **cfg.model_dump(mode="json")}, indent=2, sort_keys=True)}
+```
+
+## Evaluation
+
+This model's scores, with the protocol that produced them, are in `data/evaluate/results.md` and
+`metrics/evaluate.json`. Published scores of comparable models (pass@1, %; MATH-500 4 samples,
+AIME 64 samples at temperature 0.6, top_p 0.95, 32768 new tokens):
+
+| model | MATH-500 | AIME 2024 | AIME 2025 |
+| --- | --- | --- | --- |
+{published}
+"""
