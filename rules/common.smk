@@ -22,7 +22,8 @@ def benchmarks_json(names):
 
 
 def benchmark_paths(names):
-    return [PARAMS.base.benchmarks[n].path for n in names]
+    """The benchmarks that are local files (inputs Snakemake can check); hub ids are read at run time."""
+    return [p for p in (PARAMS.base.benchmarks[n].path for n in names) if Path(p).suffix.lower() in (".jsonl", ".json", ".parquet")]
 
 
 def sample_inputs(wildcards):

@@ -4,6 +4,7 @@ rule evaluate:
         benchmarks=benchmark_paths(PARAMS.evaluate.benchmarks),
     output:
         samples="data/evaluate/samples.parquet",
+        results="data/evaluate/results.md",
         metrics="metrics/evaluate.json",
     params:
         config=lambda wildcards: stage_json("evaluate", benchmark_files=benchmarks_json(PARAMS.evaluate.benchmarks)),
@@ -16,4 +17,4 @@ rule evaluate:
         "../envs/generate.yaml"
     shell:
         "distillery evaluate --config {params.config:q} --samples {output.samples:q} "
-        "--metrics {output.metrics:q} > {log:q} 2>&1"
+        "--results {output.results:q} --metrics {output.metrics:q} > {log:q} 2>&1"

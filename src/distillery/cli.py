@@ -196,13 +196,14 @@ def _sft(ns):
     sft.run(cfg, extra["seed"], ns.dataset_dir, ns.model_out, ns.metrics, ns.checkpoints)
 
 
-@command("evaluate", "score the student on benchmarks", CONFIG, P("--samples"), P("--metrics"))
+@command("evaluate", "score the student on benchmarks", CONFIG, P("--samples"), P("--metrics"),
+         ("--results", {"type": Path, "default": None, "help": "the results table (markdown)"}))
 def _evaluate(ns):
     from distillery.stages import evaluate
 
     _exit_on_sigterm()
     cfg, extra = _cfg("evaluate", ns)
-    evaluate.run(cfg, extra["seed"], _benchmarks(extra), ns.samples, ns.metrics)
+    evaluate.run(cfg, extra["seed"], _benchmarks(extra), ns.samples, ns.metrics, ns.results)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -35,12 +35,25 @@ def _one_problem_placeholder(template: str) -> str:
 
 
 class BenchmarkFile(Section):
-    """A benchmark file (jsonl or parquet): decontamination reference and evaluation set."""
+    """A benchmark (a .jsonl/.json/.parquet file or a hub dataset id): decontamination reference
+    and evaluation set."""
 
-    path: str
+    path: str  # a local file, or a hub id such as HuggingFaceH4/MATH-500
+    split: str = "test"  # hub ids only; a local file is one split
+    revision: str | None = None  # hub ids only
     problem_field: str = "problem"
-    answer_field: str = "answer"
+    answer_field: str = "answer"  # for multiple_choice: the correct option's text
     id_field: str | None = None
+    # multiple_choice (GPQA): the options are the answer plus these fields, shuffled per item with
+    # the seed and lettered A, B, C...; the model answers with a letter.
+    kind: Literal["math", "multiple_choice"] = "math"
+    incorrect_fields: list[str] = []
+
+    @model_validator(mode="after")
+    def _choices(self) -> "BenchmarkFile":
+        if self.kind == "multiple_choice" and not 1 <= len(self.incorrect_fields) <= 25:
+            raise ValueError("a multiple_choice benchmark needs incorrect_fields: the fields of the wrong options (1 to 25)")
+        return self
 
 
 class OpenAIEndpoint(Section):
@@ -342,9 +355,21 @@ class EvalBenchmark(Section):
     limit: int | None = Field(None, ge=1)  # first `limit` problems, for smoke tests
 
 
+# OpenR1's GPQA prompt (from simple-evals, as lighteval uses it).
+MULTIPLE_CHOICE_TEMPLATE = (
+    "Answer the following multiple choice question. The last line of your response should be of the following "
+    "format: 'Answer: $LETTER' (without quotes) where LETTER is one of {letters}. Think step by step before "
+    "answering.\n\n{problem}\n\n{choices}"
+)
+
+
 class EvaluateConfig(ProblemPrompt):
     llm: LLM
     sampling: Sampling = Sampling(max_new_tokens=32768)
+    # sampled: `sampling` with each benchmark's n samples (pass@1 averaged over them, as published);
+    # greedy: temperature 0, one sample. Each mode is reported on its own, never mixed.
+    modes: list[Literal["sampled", "greedy"]] = Field(["sampled"], min_length=1)
+    multiple_choice_template: str = MULTIPLE_CHOICE_TEMPLATE
     benchmarks: dict[str, EvalBenchmark] = {}  # names from base.benchmarks
     workers: int = Field(2, ge=1)
     timeout_s: int = Field(5, ge=1)

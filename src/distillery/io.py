@@ -90,3 +90,34 @@ def write_json(obj: Any, path: str | Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
     os.replace(tmp, path)
+
+
+def load_rows(source: str, split: str = "train", revision: str | None = None, what: str = "input") -> list[dict[str, Any]]:
+    """Rows from a local file or a hub dataset id; `what` names the setting in errors.
+
+    Parquet files and hub ids go through `datasets.load_dataset`, the same call either way. JSON
+    lines are read with the json module: datasets' JSON builder stores a mixed-type column as a
+    `Json` feature in which the string "10" and the number 10 become the same value, so a
+    non-string answer could no longer be told apart and rejected.
+    """
+    path = Path(source)
+    if path.suffix.lower() in (".jsonl", ".json"):
+        return read_records(path, what)
+    import datasets  # heavy; only for parquet and hub sources
+
+    if path.suffix.lower() == ".parquet":
+        if not path.exists():
+            read_records(path, what)  # raises the standard missing-file message
+        kwargs: dict[str, Any] = {"path": "parquet", "data_files": str(path)}
+        split = "train"  # a data_files dataset has a single `train` split
+    elif path.exists() or "/" not in source or source.startswith((".", "/")):
+        raise DistilleryError(
+            f"{what} = {source!r} is neither a .jsonl/.json/.parquet file nor a hub dataset id (owner/name)"
+        )
+    else:
+        kwargs = {"path": source, "revision": revision}
+    try:
+        ds = datasets.load_dataset(**kwargs, split=split)
+    except Exception as exc:  # hub/network/format errors: name the source and the setting
+        raise DistilleryError(f"could not load {what} = {source!r} (split {split!r}): {exc}") from None
+    return ds.to_list()

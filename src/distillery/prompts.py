@@ -9,7 +9,7 @@ from pathlib import Path
 from distillery.errors import ConfigError
 
 JUDGE_FIELDS = ("problem", "reference_answer", "candidate_answer")
-_PLACEHOLDER = re.compile(r"\{(problem|reference_answer|candidate_answer)\}")
+_PLACEHOLDER = re.compile(r"\{(problem|reference_answer|candidate_answer|choices|letters)\}")
 
 
 def _render(template: str, values: dict[str, str]) -> str:
@@ -18,6 +18,10 @@ def _render(template: str, values: dict[str, str]) -> str:
 
 def render_problem_prompt(template: str, problem: str) -> str:
     return _render(template, {"problem": problem})
+
+
+def render_choice_prompt(template: str, problem: str, choices: str, letters: str) -> str:
+    return _render(template, {"problem": problem, "choices": choices, "letters": letters})
 
 
 def render_judge_prompt(template: str, problem: str, reference_answer: str, candidate_answer: str) -> str:

@@ -29,7 +29,7 @@ import polars as pl
 
 from distillery.config import BenchmarkFile, DedupeConfig, NearDedupeConfig
 from distillery.errors import DistilleryError
-from distillery.io import read_parquet, read_records, write_parquet
+from distillery.io import load_rows, read_parquet, write_parquet
 from distillery.metrics import FilterCounts, write_metrics
 
 log = logging.getLogger(__name__)
@@ -135,7 +135,7 @@ class BenchmarkIndex:
     def build(cls, benchmarks: dict[str, BenchmarkFile], n: int) -> "BenchmarkIndex":
         texts, owners = [], []
         for name, bench in benchmarks.items():
-            for i, row in enumerate(read_records(bench.path, f"benchmark {name}")):
+            for i, row in enumerate(load_rows(bench.path, bench.split, bench.revision, f"base.benchmarks.{name}.path")):
                 text = row.get(bench.problem_field)
                 if not isinstance(text, str):
                     raise DistilleryError(

@@ -1,5 +1,15 @@
 """evaluate: sample the trained model on benchmark problems through the generation backends, score
-with the verify stage's checker, and report pass@1 averaged over n samples with its standard error.
+each sample, and report pass@1 averaged over n samples with its standard error, per mode.
+
+- Protocol: `sampled` uses `evaluate.sampling` with each benchmark's n (OpenR1: temperature 0.6,
+  top_p 0.95, 32768 new tokens; AIME 64 samples, MATH-500 4, GPQA 8); `greedy` is temperature 0 with
+  one sample. Every result carries the protocol that produced it, and modes are never mixed.
+- Math answers are checked by the verify stage's checker (OpenR1's math-verify settings), so AIME
+  "025" and 25 are the same integer.
+- Multiple choice (GPQA-diamond): the options are shuffled per item with the seed, lettered, and
+  the model's last "Answer: X" (or a boxed letter) after its reasoning is compared with the letter of
+  the correct option.
+- Requests are journaled like generation's: a killed or repeated evaluation asks nothing twice.
 """
 
 from __future__ import annotations
@@ -7,24 +17,38 @@ from __future__ import annotations
 import json
 import logging
 import math
+import random
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
 import polars as pl
 
-from distillery.config import BenchmarkFile, EvaluateConfig
+from distillery.config import BenchmarkFile, EvaluateConfig, Sampling, VerifyConfig
 from distillery.errors import DistilleryError
-from distillery.io import read_records, write_parquet
-from distillery.keys import derive_seed, request_key
-from distillery.config import VerifyConfig
+from distillery.io import load_rows, write_parquet
 from distillery.journal import journal_dir
+from distillery.keys import derive_seed, request_key
 from distillery.llm import Request
 from distillery.llm.journaled import run_journaled
 from distillery.metrics import write_metrics
-from distillery.prompts import render_problem_prompt
+from distillery.prompts import render_choice_prompt, render_problem_prompt
 from distillery.verification import check_many
 
 log = logging.getLogger(__name__)
+
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+# OpenR1's published pass@1 (%) for comparable models, shown beside ours in results.md.
+PUBLISHED = {
+    "OpenR1-Qwen-7B (OpenR1-Math-220k default, Qwen2.5-Math-7B-Instruct)": {"math500": 90.6, "aime2024": 36.7, "aime2025": 40.0},
+    "DeepSeek-R1-Distill-Qwen-7B": {"math500": 91.6, "aime2024": 43.3, "aime2025": 40.0},
+}
+SAMPLE_SCHEMA = {
+    "benchmark": pl.String, "mode": pl.String, "item": pl.String, "sample_index": pl.Int64, "request_key": pl.String,
+    "generation": pl.String, "finish_reason": pl.String, "extracted_answer": pl.String, "gold": pl.String,
+    "correct": pl.Boolean, "verify_status": pl.String,
+}
 
 
 def pass_at_1(per_problem: list[list[bool]]) -> tuple[float, float]:
@@ -39,60 +63,156 @@ def pass_at_1(per_problem: list[list[bool]]) -> tuple[float, float]:
     return mean, math.sqrt(var / len(rates))
 
 
+@dataclass(frozen=True)
+class Item:
+    benchmark: str
+    item: str
+    prompt: str
+    gold: str  # the answer, or the correct letter for multiple choice
+    kind: str
+
+
 def load_benchmark(name: str, bench: BenchmarkFile, limit: int | None) -> list[dict]:
-    rows = read_records(bench.path, f"benchmark {name}")
+    """Rows of a local file or a hub dataset id, through the same loader as the sample stage."""
+    rows = load_rows(bench.path, bench.split, bench.revision, f"base.benchmarks.{name}.path")
+    fields = [bench.problem_field, bench.answer_field, *bench.incorrect_fields]
     out = []
     for i, row in enumerate(rows[:limit] if limit else rows):
-        problem, answer = row.get(bench.problem_field), row.get(bench.answer_field)
-        if not isinstance(problem, str) or answer is None:
-            raise DistilleryError(f"benchmark {name} ({bench.path}) row {i} lacks {bench.problem_field!r} or {bench.answer_field!r}")
-        out.append({"item": str(row.get(bench.id_field)) if bench.id_field else str(i), "problem": problem, "answer": str(answer)})
+        missing = [f for f in fields if row.get(f) is None or (f == bench.problem_field and not isinstance(row[f], str))]
+        if missing:
+            raise DistilleryError(f"benchmark {name} ({bench.path}) row {i} lacks {missing}; "
+                                  f"set base.benchmarks.{name}'s *_field keys to the fields that hold them")
+        out.append({"item": str(row.get(bench.id_field)) if bench.id_field else str(i), "problem": row[bench.problem_field],
+                    "answer": str(row[bench.answer_field]), "incorrect": [str(row[f]) for f in bench.incorrect_fields]})
     return out
 
 
-def run(cfg: EvaluateConfig, seed: int, benchmarks: dict[str, BenchmarkFile], out_samples: Path, out_metrics: Path) -> dict:
+def items_for(name: str, bench: BenchmarkFile, rows: list[dict], cfg: EvaluateConfig, seed: int) -> list[Item]:
+    out = []
+    for row in rows:
+        if bench.kind == "math":
+            out.append(Item(name, row["item"], render_problem_prompt(cfg.prompt_template, row["problem"]), row["answer"], "math"))
+            continue
+        options = [row["answer"], *row["incorrect"]]
+        order = list(range(len(options)))
+        random.Random(derive_seed(seed, f"{name}/{row['item']}")).shuffle(order)
+        letters = LETTERS[: len(options)]
+        choices = "\n".join(f"{letters[k]}) {options[j]}" for k, j in enumerate(order))
+        prompt = render_choice_prompt(cfg.multiple_choice_template, row["problem"], choices, "".join(letters))
+        out.append(Item(name, row["item"], prompt, letters[order.index(0)], "multiple_choice"))
+    return out
+
+
+_ANSWER_LINE = re.compile(r"(?i:answer)\s*(?:(?i:is)\s*)?[:：]\s*\$?\s*\(?\s*(?:\\text\{|\\boxed\{)?\s*([A-Z])\b")
+_BOXED_LETTER = re.compile(r"\\boxed\{\s*(?:\\text\{)?\s*\(?([A-Z])\)?\s*\}")
+
+
+def extract_choice(text: str | None, n_options: int) -> str | None:
+    """The letter a multiple-choice answer gives: its last "Answer: X", else its last boxed letter,
+    looked for after the reasoning (an unclosed <think> has no answer, as in the verify stage)."""
+    if not text or ("<think>" in text and "</think>" not in text):
+        return None
+    tail = text.rsplit("</think>", 1)[-1].replace("*", "")
+    valid = LETTERS[:n_options]
+    found = [m.group(1) for m in _ANSWER_LINE.finditer(tail) if m.group(1) in valid]
+    found = found or [m.group(1) for m in _BOXED_LETTER.finditer(tail) if m.group(1) in valid]
+    return found[-1] if found else None
+
+
+def mode_sampling(cfg: EvaluateConfig, mode: str) -> Sampling:
+    return cfg.sampling if mode == "sampled" else Sampling(temperature=0.0, top_p=1.0, max_new_tokens=cfg.sampling.max_new_tokens)
+
+
+def samples_per_problem(cfg: EvaluateConfig, name: str, mode: str) -> int:
+    return cfg.benchmarks[name].n if mode == "sampled" else 1
+
+
+def score(samples: pl.DataFrame, modes: list[str], benchmarks: list[str]) -> dict[str, dict[str, dict]]:
+    """mode -> benchmark -> pass@1 and its standard error (in %), from per-sample correctness."""
+    results: dict[str, dict[str, dict]] = {}
+    for mode in modes:
+        results[mode] = {}
+        for name in benchmarks:
+            part = samples.filter((pl.col("mode") == mode) & (pl.col("benchmark") == name))
+            per_problem = [g["correct"].to_list() for _, g in part.group_by("item", maintain_order=True)]
+            mean, se = pass_at_1(per_problem)
+            results[mode][name] = {"pass@1": round(100 * mean, 2), "stderr": round(100 * se, 2), "problems": len(per_problem),
+                                   "samples_per_problem": max((len(p) for p in per_problem), default=0)}
+    return results
+
+
+def results_table(model: str, protocol: dict, results: dict) -> str:
+    lines = [f"# Evaluation of `{model}`", ""]
+    for mode, per in results.items():
+        p = protocol[mode]
+        lines += [f"## {mode}: temperature {p['temperature']}, top_p {p['top_p']}, {p['max_new_tokens']} new tokens", "",
+                  "| benchmark | pass@1 (%) | ± stderr | problems | samples per problem |", "| --- | --- | --- | --- | --- |"]
+        lines += [f"| {b} | {r['pass@1']} | {r['stderr']} | {r['problems']} | {r['samples_per_problem']} |" for b, r in per.items()]
+        lines.append("")
+    benches = sorted({b for per in results.values() for b in per if any(b in s for s in PUBLISHED.values())})
+    if benches:
+        lines += ["## Published (OpenR1; sampled protocol: temperature 0.6, top_p 0.95, 32768 tokens; AIME 64 samples, MATH-500 4)", "",
+                  "| model | " + " | ".join(benches) + " |", "| --- |" + " --- |" * len(benches)]
+        lines += [f"| {name} | " + " | ".join(str(s.get(b, "")) for b in benches) + " |" for name, s in PUBLISHED.items()]
+        if "sampled" in results:
+            lines.append(f"| this model (sampled) | " + " | ".join(str(results["sampled"][b]["pass@1"]) for b in benches) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def run(cfg: EvaluateConfig, seed: int, benchmarks: dict[str, BenchmarkFile], out_samples: Path, out_metrics: Path,
+        out_results: Path | None = None) -> dict:
     llm = cfg.llm
-    sampling = cfg.sampling.model_dump()
-    plan = []
-    for name, spec in cfg.benchmarks.items():
-        for prob in load_benchmark(name, benchmarks[name], spec.limit):
-            prompt = render_problem_prompt(cfg.prompt_template, prob["problem"])
-            chat = [{"role": "user", "content": prompt}]
-            for i in range(spec.n):
-                key = request_key(llm.model, llm.revision, chat, sampling, i)
-                plan.append((name, prob, i, Request(key=key, messages=(("user", prompt),), seed=derive_seed(seed, key))))
-    # Journaled like generation: a killed or repeated evaluation asks nothing twice (the student's
-    # weights are in its request keys, so a retrained student is asked again).
-    unique = list({p[3].key: p[3] for p in plan}.values())
-    result = run_journaled(llm, cfg.sampling, unique, journal_dir("evaluate"), 0, 1, "evaluate", Path("logs/evaluate/servers"))
-    if result.failed:
-        example = next(iter(result.failed.values()))["error"]
-        raise DistilleryError(f"evaluate: {len(result.failed)} of {len(unique)} requests failed after {llm.openai.max_retries} retries "
-                              f"(e.g. {example}); finished ones are kept in {result.journal_path}, so re-running retries only these")
-    done = {k: SimpleNamespace(key=k, text=r.get("text"), finish_reason=r.get("finish_reason")) for k, r in result.done.items()}
-    # Group the samples of each problem so the gold is parsed once.
-    groups: dict[tuple[str, str], list[int]] = {}
-    for idx, (name, prob, _, _) in enumerate(plan):
-        groups.setdefault((name, prob["item"]), []).append(idx)
-    items = [(plan[idxs[0]][1]["answer"], [done[plan[i][3].key].text for i in idxs]) for idxs in groups.values()]
-    # The verify stage's defaults (OpenR1's settings), with this stage's workers and timeout.
-    checks = check_many(items, VerifyConfig(workers=cfg.workers, timeout_s=cfg.timeout_s))
-    rows, results = [], {}
-    for (name, item), idxs, per in zip(groups, groups.values(), checks):
-        for i, c in zip(idxs, per):
-            comp = done[plan[i][3].key]
-            rows.append({"benchmark": name, "item": item, "sample_index": plan[i][2], "request_key": comp.key,
-                         "generation": comp.text, "finish_reason": comp.finish_reason, "extracted_answer": c.extracted,
-                         "gold": plan[i][1]["answer"], "correct": c.correct, "verify_status": c.status})
-    samples = pl.DataFrame(rows, schema_overrides={"generation": pl.String, "extracted_answer": pl.String})
+    items = {name: items_for(name, benchmarks[name], load_benchmark(name, benchmarks[name], spec.limit), cfg, seed)
+             for name, spec in cfg.benchmarks.items()}
+    n_options = {name: 1 + len(benchmarks[name].incorrect_fields) for name in cfg.benchmarks}
+    rows = []
+    for mode in cfg.modes:
+        sampling = mode_sampling(cfg, mode)
+        plan = []
+        for name, its in items.items():
+            for it in its:
+                chat = [{"role": "user", "content": it.prompt}]
+                for i in range(samples_per_problem(cfg, name, mode)):
+                    key = request_key(llm.model, llm.revision, chat, sampling.model_dump(), i)
+                    plan.append((it, i, Request(key=key, messages=(("user", it.prompt),), seed=derive_seed(seed, key))))
+        # The student's weights are in its request keys, so a retrained student is asked again.
+        unique = list({p[2].key: p[2] for p in plan}.values())
+        result = run_journaled(llm, sampling, unique, journal_dir("evaluate"), 0, 1, "evaluate", Path("logs/evaluate/servers"))
+        if result.failed:
+            example = next(iter(result.failed.values()))["error"]
+            raise DistilleryError(f"evaluate: {len(result.failed)} of {len(unique)} requests failed after {llm.openai.max_retries} retries "
+                                  f"(e.g. {example}); finished ones are kept in {result.journal_path}, so re-running retries only these")
+        done = {k: SimpleNamespace(text=r.get("text"), finish_reason=r.get("finish_reason")) for k, r in result.done.items()}
+        # Math: grouped per problem so the gold is parsed once.
+        groups: dict[tuple[str, str], list[int]] = {}
+        for idx, (it, _, _) in enumerate(plan):
+            if it.kind == "math":
+                groups.setdefault((it.benchmark, it.item), []).append(idx)
+        checks = check_many([(plan[idxs[0]][0].gold, [done[plan[i][2].key].text for i in idxs]) for idxs in groups.values()],
+                            VerifyConfig(workers=cfg.workers, timeout_s=cfg.timeout_s))
+        verdict = {}
+        for idxs, per in zip(groups.values(), checks):
+            for i, c in zip(idxs, per):
+                verdict[i] = (c.extracted, c.correct, c.status)
+        for idx, (it, sample_index, req) in enumerate(plan):
+            comp = done[req.key]
+            if it.kind == "math":
+                extracted, correct, status = verdict[idx]
+            else:
+                extracted = extract_choice(comp.text, n_options[it.benchmark])
+                correct = extracted == it.gold
+                status = "ok" if correct else ("no_answer" if extracted is None else "mismatch")
+            rows.append({"benchmark": it.benchmark, "mode": mode, "item": it.item, "sample_index": sample_index, "request_key": req.key,
+                         "generation": comp.text, "finish_reason": comp.finish_reason, "extracted_answer": extracted,
+                         "gold": it.gold, "correct": correct, "verify_status": status})
+    samples = pl.DataFrame(rows, schema=SAMPLE_SCHEMA)
     write_parquet(samples, out_samples)
-    for name, spec in cfg.benchmarks.items():
-        per_problem = [[r["correct"] for r in rows if r["benchmark"] == name and r["item"] == item]
-                       for (b, item) in groups if b == name]
-        mean, se = pass_at_1(per_problem)
-        results[name] = {"pass@1": round(100 * mean, 2), "stderr": round(100 * se, 2), "problems": len(per_problem),
-                         "samples_per_problem": spec.n}
-    protocol = {**sampling, "mode": "greedy" if cfg.sampling.temperature == 0 else "sampled"}
-    write_metrics(out_metrics, "evaluate", model=llm.model, protocol=protocol, results=results)
+    results = score(samples, cfg.modes, list(cfg.benchmarks))
+    protocol = {mode: {**mode_sampling(cfg, mode).model_dump(),
+                       "samples_per_problem": {b: samples_per_problem(cfg, b, mode) for b in cfg.benchmarks}} for mode in cfg.modes}
+    write_metrics(out_metrics, "evaluate", model=llm.model, protocol=protocol, results=results, published=PUBLISHED)
+    if out_results is not None:
+        out_results.parent.mkdir(parents=True, exist_ok=True)
+        out_results.write_text(results_table(llm.model, protocol, results))
     log.info("evaluate: %s", json.dumps(results))
     return results

@@ -15,7 +15,7 @@ import polars as pl
 
 from distillery.config import SampleConfig
 from distillery.errors import DistilleryError
-from distillery.io import read_records, write_parquet
+from distillery.io import load_rows, write_parquet
 from distillery.keys import derive_seed, problem_key
 from distillery.metrics import FilterCounts, write_metrics
 
@@ -34,37 +34,6 @@ PROBLEM_SCHEMA = {
     "source_row": pl.Int64,
 }
 REJECTED_SCHEMA = {"source_row": pl.Int64, "reason": pl.String, "detail": pl.String, "preview": pl.String}
-
-
-def load_rows(source: str, split: str = "train", revision: str | None = None) -> list[dict[str, Any]]:
-    """Rows from a local file or a hub dataset id.
-
-    Parquet files and hub ids go through `datasets.load_dataset`, the same call either way. JSON
-    lines are read with the json module: datasets' JSON builder stores a mixed-type column as a
-    `Json` feature in which the string "10" and the number 10 become the same value, so a
-    non-string answer could no longer be told apart and rejected.
-    """
-    path = Path(source)
-    if path.suffix.lower() in (".jsonl", ".json"):
-        return read_records(path, "sample.source")
-    import datasets  # heavy; only for parquet and hub sources
-
-    if path.suffix.lower() == ".parquet":
-        if not path.exists():
-            read_records(path, "sample.source")  # raises the standard missing-file message
-        kwargs: dict[str, Any] = {"path": "parquet", "data_files": str(path)}
-        split = "train"  # a data_files dataset has a single `train` split
-    elif path.exists() or "/" not in source or source.startswith((".", "/")):
-        raise DistilleryError(
-            f"sample.source = {source!r} is neither a .jsonl/.json/.parquet file nor a hub dataset id (owner/name)"
-        )
-    else:
-        kwargs = {"path": source, "revision": revision}
-    try:
-        ds = datasets.load_dataset(**kwargs, split=split)
-    except Exception as exc:  # hub/network/format errors: name the source and the setting
-        raise DistilleryError(f"could not load sample.source = {source!r} (split {split!r}): {exc}") from None
-    return ds.to_list()
 
 
 def _check_row(row: dict[str, Any], cfg: SampleConfig) -> tuple[str, str] | None:
@@ -106,7 +75,7 @@ def _check_row(row: dict[str, Any], cfg: SampleConfig) -> tuple[str, str] | None
 
 
 def run(cfg: SampleConfig, seed: int, out_problems: Path, out_rejected: Path, out_metrics: Path) -> FilterCounts:
-    rows = load_rows(cfg.source, cfg.split, cfg.revision)
+    rows = load_rows(cfg.source, cfg.split, cfg.revision, "sample.source")
     counts = FilterCounts(rows_in=len(rows))
     kept: dict[str, dict[str, Any]] = {}
     rejected: list[dict[str, Any]] = []
