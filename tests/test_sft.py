@@ -213,3 +213,8 @@ def test_sft_runs_under_accelerate_launch(tiny_models, tmp_path):
     assert "accelerate.commands.launch" in r.stderr  # the launcher logged what it ran
     assert json.loads((tmp_path / "m.json").read_text())["steps"] == 2
     assert (tmp_path / "model" / "model.safetensors").exists()
+
+
+def test_liger_is_used_only_when_available(tmp_path):
+    cfg = SFTConfig.model_validate({"model": "m", "use_liger_kernel": True})
+    assert sft.trl_args(cfg, 1, tmp_path).use_liger_kernel is False  # no CUDA, no liger-kernel here

@@ -179,6 +179,15 @@ def _publish(ns):
                   message=ns.message, dry_run=ns.dry_run))
 
 
+@command("lighteval", "score the student with lighteval (its own environment)", CONFIG, P("--work-dir"), P("--results"),
+         P("--metrics"))
+def _lighteval(ns):
+    from distillery.stages import lighteval
+
+    cfg, _ = _cfg("lighteval", ns)
+    lighteval.run(cfg, ns.work_dir, ns.results, ns.metrics)
+
+
 @command("sft", "fine-tune the student with TRL", CONFIG, P("--dataset-dir"), P("--model-out"), P("--metrics"),
          ("--checkpoints", {"type": Path, "default": None, "help": "checkpoint root (default: beside --model-out)"}))
 def _sft(ns):

@@ -375,6 +375,20 @@ class EvaluateConfig(ProblemPrompt):
     timeout_s: int = Field(5, ge=1)
 
 
+class LightevalConfig(Section):
+    """lighteval's own numbers for the student (opt-in: `snakemake data/lighteval/results.json`),
+    run in its own environment: lighteval pins a latex2sympy2_extended that math-verify 0.9 cannot use."""
+
+    model: str = "data/sft/model"
+    tasks: list[str] = ["lighteval|math_500|0", "lighteval|aime24|0", "lighteval|aime25|0", "lighteval|gpqa:diamond|0"]
+    sampling: Sampling = Sampling(max_new_tokens=32768)
+    dtype: str = "bfloat16"
+    max_model_length: int = Field(32768, ge=16)
+    gpu_memory_utilization: float = Field(0.8, gt=0, le=1)
+    tensor_parallel_size: int = Field(1, ge=1)
+    max_samples: int | None = Field(None, ge=1)  # per task, for smoke runs
+
+
 class BaseConfig(Section):
     seed: int = 42
     benchmarks: dict[str, BenchmarkFile] = {}
@@ -391,6 +405,7 @@ class Params(Section):
     build: BuildConfig
     sft: SFTConfig
     evaluate: EvaluateConfig
+    lighteval: LightevalConfig
 
     @model_validator(mode="after")
     def _benchmark_names(self) -> "Params":
@@ -403,6 +418,7 @@ class Params(Section):
 
 
 STAGE_MODELS: dict[str, type[Section]] = {
+    "lighteval": LightevalConfig,
     "sample": SampleConfig,
     "models": ModelsConfig,
     "generate": GenerateConfig,

@@ -38,6 +38,17 @@ PUBLISHED = {
 log = logging.getLogger(__name__)
 
 
+def liger_available() -> bool:
+    import importlib.util
+
+    import torch
+
+    ok = importlib.util.find_spec("liger_kernel") is not None and torch.cuda.is_available()
+    if not ok:
+        logging.getLogger(__name__).warning("sft.use_liger_kernel: liger-kernel or CUDA is not available here; training without it")
+    return ok
+
+
 def trl_args(cfg: SFTConfig, seed: int, output_dir: Path) -> Any:
     import torch
     from trl import SFTConfig as TRLConfig
@@ -56,7 +67,8 @@ def trl_args(cfg: SFTConfig, seed: int, output_dir: Path) -> Any:
         "bf16": cfg.bf16,
         "packing": cfg.packing,
         "assistant_only_loss": cfg.assistant_only_loss,
-        "use_liger_kernel": cfg.use_liger_kernel,
+        # "when available": Liger's kernels need CUDA (Triton) and the liger-kernel package.
+        "use_liger_kernel": cfg.use_liger_kernel and liger_available(),
         "gradient_checkpointing": cfg.gradient_checkpointing,
         "logging_steps": cfg.logging_steps,
         "seed": seed,
@@ -163,6 +175,8 @@ def run(cfg: SFTConfig, seed: int, dataset_dir: Path, out_model: Path, out_metri
         "runtime_s": round(result.metrics.get("train_runtime", 0.0), 1),
         "rope_theta": cfg.rope_theta,
         "max_position_embeddings": cfg.max_position_embeddings,
+        "liger_kernel": bool(args.use_liger_kernel),
+        "world_size": trainer.args.world_size,
         "dataset_md5": data_md5,
     }
     (out_model / "README.md").write_text(model_card(cfg, seed, report))
