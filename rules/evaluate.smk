@@ -5,6 +5,7 @@ rule evaluate:
     output:
         samples="data/evaluate/samples.parquet",
         results="data/evaluate/results.md",
+        model_card="data/evaluate/model_card.md",
         metrics="metrics/evaluate.json",
     params:
         config=lambda wildcards: stage_json("evaluate", benchmark_files=benchmarks_json(PARAMS.evaluate.benchmarks)),
@@ -17,4 +18,4 @@ rule evaluate:
         "../envs/generate.yaml"
     shell:
         "distillery evaluate --config {params.config:q} --samples {output.samples:q} "
-        "--results {output.results:q} --metrics {output.metrics:q} > {log:q} 2>&1"
+        "--results {output.results:q} --model-card {output.model_card:q} --metrics {output.metrics:q} > {log:q} 2>&1"

@@ -139,6 +139,14 @@ def test_pass_at_1_from_a_known_answer_key(answer_key, tmp_path):
     assert "OpenR1-Qwen-7B" in table and "| this model (sampled) |" in table
 
 
+def test_model_card_gets_the_results():
+    card = "---\nbase_model: m\n---\n# Student\n\n## Training\n\nloss\n\n## Evaluation\n\nsee elsewhere\n"
+    table = "# Evaluation of `m`\n\n## sampled: temperature 0.6\n\n| math500 | 50.0 |\n"
+    out = evaluate.model_card_with_results(card, table)
+    assert out.startswith("---\nbase_model: m\n---\n# Student") and "## Training\n\nloss" in out
+    assert "see elsewhere" not in out and "## Evaluation\n\n### sampled: temperature 0.6\n\n| math500 | 50.0 |" in out
+
+
 def test_option_shuffle_is_seeded_and_prompts_list_every_option(answer_key):
     cfg, benchmarks = answer_key
     rows = evaluate.load_benchmark("gpqa_diamond", benchmarks["gpqa_diamond"], None)

@@ -206,13 +206,14 @@ def _sft(ns):
 
 
 @command("evaluate", "score the student on benchmarks", CONFIG, P("--samples"), P("--metrics"),
-         ("--results", {"type": Path, "default": None, "help": "the results table (markdown)"}))
+         ("--results", {"type": Path, "default": None, "help": "the results table (markdown)"}),
+         ("--model-card", {"type": Path, "default": None, "help": "the model's card with these results"}))
 def _evaluate(ns):
     from distillery.stages import evaluate
 
     _exit_on_sigterm()
     cfg, extra = _cfg("evaluate", ns)
-    evaluate.run(cfg, extra["seed"], _benchmarks(extra), ns.samples, ns.metrics, ns.results)
+    evaluate.run(cfg, extra["seed"], _benchmarks(extra), ns.samples, ns.metrics, ns.results, ns.model_card)
 
 
 def parser() -> argparse.ArgumentParser:

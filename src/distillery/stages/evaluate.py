@@ -159,8 +159,15 @@ def results_table(model: str, protocol: dict, results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def model_card_with_results(card: str, table: str) -> str:
+    """The sft stage's model card with its Evaluation section replaced by this run's results."""
+    head = card.split("\n## Evaluation", 1)[0].rstrip("\n")
+    body = re.sub(r"(?m)^## ", "### ", table.split("\n", 1)[1].strip("\n"))
+    return f"{head}\n\n## Evaluation\n\n{body}\n"
+
+
 def run(cfg: EvaluateConfig, seed: int, benchmarks: dict[str, BenchmarkFile], out_samples: Path, out_metrics: Path,
-        out_results: Path | None = None) -> dict:
+        out_results: Path | None = None, out_model_card: Path | None = None) -> dict:
     llm = cfg.llm
     items = {name: items_for(name, benchmarks[name], load_benchmark(name, benchmarks[name], spec.limit), cfg, seed)
              for name, spec in cfg.benchmarks.items()}
@@ -211,8 +218,13 @@ def run(cfg: EvaluateConfig, seed: int, benchmarks: dict[str, BenchmarkFile], ou
     protocol = {mode: {**mode_sampling(cfg, mode).model_dump(),
                        "samples_per_problem": {b: samples_per_problem(cfg, b, mode) for b in cfg.benchmarks}} for mode in cfg.modes}
     write_metrics(out_metrics, "evaluate", model=llm.model, protocol=protocol, results=results, published=PUBLISHED)
+    table = results_table(llm.model, protocol, results)
     if out_results is not None:
         out_results.parent.mkdir(parents=True, exist_ok=True)
-        out_results.write_text(results_table(llm.model, protocol, results))
+        out_results.write_text(table)
+    if out_model_card is not None:
+        card = Path(llm.model) / "README.md"
+        out_model_card.parent.mkdir(parents=True, exist_ok=True)
+        out_model_card.write_text(model_card_with_results(card.read_text(), table) if card.is_file() else table)
     log.info("evaluate: %s", json.dumps(results))
     return results

@@ -218,7 +218,7 @@ Loss {report["first_logged_loss"]} (first logged) to {report["last_logged_loss"]
 ## Evaluation
 
 This model's scores, with the protocol that produced them, are in `data/evaluate/results.md` and
-`metrics/evaluate.json`. Published scores of comparable models (pass@1, %; MATH-500 4 samples,
+`metrics/evaluate.json`; `data/evaluate/model_card.md` is this card with them in this section. Published scores of comparable models (pass@1, %; MATH-500 4 samples,
 AIME 64 samples at temperature 0.6, top_p 0.95, 32768 new tokens):
 
 | model | MATH-500 | AIME 2024 | AIME 2025 |
