@@ -30,7 +30,13 @@ def test_snakemake_runs_the_whole_dag(repo_copy):
     dedupe = json.loads((repo_copy / "metrics/dedupe.json").read_text())["counts"]
     assert dedupe["rejected_by_reason"]["exact_duplicate"] >= 1 and dedupe["rejected_by_reason"]["contaminated"] >= 2
     evaluate = json.loads((repo_copy / "metrics/evaluate.json").read_text())["results"]
-    assert set(evaluate) == {"math500", "aime2024", "aime2025"}
+    assert set(evaluate) == {"sampled", "greedy"}
+    assert all(set(per) == {"math500", "aime2024", "aime2025"} for per in evaluate.values())
+    assert (repo_copy / "data/evaluate/model_card.md").read_text().count("## Evaluation") == 1
+    near = json.loads((repo_copy / "metrics/dedupe.json").read_text())["near_duplicates"]
+    assert near["threshold"] == 0.7 and (repo_copy / "data/dedupe/near_duplicates.parquet").exists()
+    card = (repo_copy / "data/build/dataset/README.md").read_text()
+    assert "## Decontamination" in card and "| dedupe |" in card and '"git_commit"' in card
     assert (repo_copy / "data/sft/model/model.safetensors").exists()
     # Every filtering stage accounts for every row.
     for stage in ("sample", "dedupe", "build"):
