@@ -408,3 +408,15 @@ def test_a_benchmark_without_the_problem_field_names_the_fix(tmp_path):
     problems, _ = build_problems()
     with pytest.raises(DistilleryError, match=r"no string field 'problem'.*problem_field"):
         run_dedupe(tmp_path / "run", problems, build_judged(problems, {}), benchmarks={"mine": BenchmarkFile(path=str(bad))})
+
+
+def test_min_matching_ngrams_spares_boilerplate_but_not_copies(tmp_path):
+    boiler = "Find the set of all positive integers $n$ such that $n + 1$ divides $12$."
+    problems = pl.DataFrame([{"uuid": problem_key(t, "olympiads"), "problem": t, "source": "olympiads"}
+                             for t in (boiler, AIME25[1]["problem"], edited(MATH500[3]["problem"]))])
+    judged = build_judged(problems, {})
+    _, _, _, loose, _ = run_dedupe(tmp_path / "one", problems, judged)
+    _, _, _, strict, _ = run_dedupe(tmp_path / "five", problems, judged, min_matching_ngrams=5)
+    boiler_uuid = problem_key(boiler, "olympiads")
+    assert boiler_uuid in loose["uuid"].to_list() and loose.filter(pl.col("uuid") == boiler_uuid)["matching_ngrams"].item() == 1
+    assert set(strict["uuid"].to_list()) == set(problems["uuid"].to_list()) - {boiler_uuid}

@@ -300,6 +300,9 @@ class DedupeConfig(Section):
     near: NearDedupeConfig = NearDedupeConfig()
     decontaminate: bool = True
     ngram: int = Field(8, ge=1)
+    # OpenR1: one shared n-gram flags a problem. Boilerplate ("of all positive integers n such that
+    # n") makes single shared 8-grams common; verbatim copies share tens. Raise to flag fewer.
+    min_matching_ngrams: int = Field(1, ge=1)
     benchmarks: list[str] = []  # names from base.benchmarks
 
 

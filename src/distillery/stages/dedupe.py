@@ -130,6 +130,7 @@ class BenchmarkIndex:
     # gram length -> {gram text -> (benchmark, item id, benchmark problem)}
     grams: dict[int, dict[str, tuple[str, str, str]]]
     hashes: dict[int, np.ndarray]
+    grams_per_item: dict[tuple[str, str], int]  # (benchmark, item) -> its distinct n-grams
 
     @classmethod
     def build(cls, benchmarks: dict[str, BenchmarkFile], n: int) -> "BenchmarkIndex":
@@ -149,8 +150,11 @@ class BenchmarkIndex:
         hashes: dict[int, list[int]] = {}
         starts, g = table.grams(n)
         rows = table.row_of(starts)
+        per_item: dict[tuple[str, str], set[str]] = {}
         for s, h, r in zip(starts.tolist(), g.tolist(), rows.tolist()):
-            grams.setdefault(n, {}).setdefault(table.text_of(s, n), owners[r])
+            text = table.text_of(s, n)
+            grams.setdefault(n, {}).setdefault(text, owners[r])
+            per_item.setdefault(owners[r][:2], set()).add(text)
             hashes.setdefault(n, []).append(h)
         # Problems shorter than n tokens ("Simplify $\sqrt{242}$.") match as a whole.
         for r, length in enumerate(table.lengths.tolist()):
@@ -159,11 +163,15 @@ class BenchmarkIndex:
                 grams.setdefault(length, {}).setdefault(table.text_of(start, length), owners[r])
                 sub = TokenTable(table.tokens, table.hashes[start : start + length], np.array([0, length]))
                 hashes.setdefault(length, []).extend(sub.grams(length)[1].tolist())
-        return cls(n, grams, {m: np.unique(np.array(v, dtype=np.uint64)) for m, v in hashes.items()})
+        return cls(n, grams, {m: np.unique(np.array(v, dtype=np.uint64)) for m, v in hashes.items()},
+                   {k: len(v) for k, v in per_item.items()})
 
 
-def contamination(problems: pl.DataFrame, index: BenchmarkIndex) -> pl.DataFrame:
-    """One row per contaminated problem: its first matching n-gram (in text order) and how many match."""
+def contamination(problems: pl.DataFrame, index: BenchmarkIndex, min_matching: int = 1) -> pl.DataFrame:
+    """One row per contaminated problem: its first matching n-gram (in text order) and how many match.
+    A problem is contaminated when at least `min_matching` of its n-grams are a benchmark's (or all
+    of the matched item's, when it has fewer), or when it contains a whole benchmark problem shorter
+    than n tokens."""
     table = TokenTable.of(problems["problem"])
     first: dict[int, tuple[int, str, tuple[str, str, str]]] = {}
     matches: dict[int, int] = {}
@@ -176,13 +184,16 @@ def contamination(problems: pl.DataFrame, index: BenchmarkIndex) -> pl.DataFrame
             owner = index.grams[m].get(text)
             if owner is None:  # a hash collision, not a match
                 continue
-            matches[r] = matches.get(r, 0) + 1
+            # a whole short benchmark problem inside this one counts as enough on its own
+            matches[r] = matches.get(r, 0) + (1 if m == index.n else min_matching)
             if r not in first or s < first[r][0]:
                 first[r] = (s, text, owner)
     rows = []
     uuids, sources, texts = problems["uuid"].to_list(), problems["source"].to_list(), problems["problem"].to_list()
     for r in sorted(first):
         _, gram, (bench, item, bench_text) = first[r]
+        if matches[r] < min(min_matching, index.grams_per_item.get((bench, item), min_matching)):
+            continue
         rows.append({"uuid": uuids[r], "source": sources[r], "benchmark": bench, "benchmark_item": item, "ngram": gram,
                      "matching_ngrams": matches[r], "problem": texts[r], "benchmark_problem": bench_text})
     return pl.DataFrame(rows, schema=CONTAMINATION_SCHEMA)
@@ -329,7 +340,7 @@ def run(cfg: DedupeConfig, benchmarks: dict[str, BenchmarkFile], problems_path: 
 
     contam = pl.DataFrame(schema=CONTAMINATION_SCHEMA)
     if cfg.decontaminate and benchmarks:
-        contam = contamination(problems, BenchmarkIndex.build(benchmarks, cfg.ngram))
+        contam = contamination(problems, BenchmarkIndex.build(benchmarks, cfg.ngram), cfg.min_matching_ngrams)
         counts.reject("contaminated", contam.height)
         rejected.append(contam.select("uuid", pl.lit("contaminated").alias("reason"),
                                       pl.format("{} item {}", "benchmark", "benchmark_item").alias("detail")))
