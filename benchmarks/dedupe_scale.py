@@ -167,6 +167,10 @@ def main() -> None:
     ap.add_argument("--work", type=Path)
     args = ap.parse_args()
     if args.child:
+        if args.child == "corpus":
+            make_corpus(args.problems, args.work)
+            print(json.dumps({}))
+            return
         result = {"stage": child_stage, "rensa": child_rensa, "datasketch": child_datasketch}[args.child](args.work)
         result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(result))
@@ -175,7 +179,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         t = time.perf_counter()
-        make_corpus(args.problems, work)
+        # In another process: Linux carries a process's peak RSS across fork and exec, so the
+        # measured children must come from a parent that never held the corpus.
+        out = subprocess.run([sys.executable, __file__, "--child", "corpus", "--problems", str(args.problems), "--work", str(work)],
+                             capture_output=True, text=True)
+        if out.returncode:
+            raise SystemExit(out.stderr[-3000:])
         print(f"corpus: {args.problems:,} problems written in {time.perf_counter() - t:.1f} s")
         stage = _run_child("stage", work)
         rec = recall(work)

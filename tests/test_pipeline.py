@@ -5,6 +5,7 @@ import json
 import re
 
 import datasets
+import polars as pl
 import pytest
 import yaml
 
@@ -54,8 +55,12 @@ def test_dvc_repro_builds_once_then_reruns_only_what_a_param_touches(repo_copy):
     second = sh(["dvc", "repro"], repo_copy)
     assert second.returncode == 0 and ran_stages(second.stdout) == []
     assert "up to date" in second.stdout
+    commit(repo_copy, "version A")
+    judged_a = pl.read_parquet(repo_copy / "data/judge/judged.parquet")
+    dataset_a = read_dataset(repo_copy)
 
     params = yaml.safe_load((repo_copy / "params.yaml").read_text())
+    old_tokens = params["judge"]["sampling"]["max_new_tokens"]
     params["judge"]["sampling"]["max_new_tokens"] = 12  # cut the judge's replies short: verdicts change
     (repo_copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     third = sh(["dvc", "repro"], repo_copy)
@@ -64,6 +69,67 @@ def test_dvc_repro_builds_once_then_reruns_only_what_a_param_touches(repo_copy):
     assert ran[0] == "judge"
     assert not set(ran) & {"sample", "models", "generate", "verify"}
     assert "dedupe" in ran  # the judged rows changed, so what follows re-ran
+    commit(repo_copy, "version B")
+
+    # distillery diff A B reports exactly what a direct comparison of the two versions finds.
+    judged_b = pl.read_parquet(repo_copy / "data/judge/judged.parquet")
+    r = sh(["distillery", "diff", "HEAD~1", "HEAD", "--path", "data/judge/judged.parquet", "--format", "json"], repo_copy)
+    assert r.returncode == 0, r.stderr[-2000:]
+    got = json.loads(r.stdout)
+    expected = direct_changes(judged_a, judged_b, ["uuid", "sample_index"])
+    assert got["rows"]["changed"] == len(expected) > 0 and got["rows"]["added"] == got["rows"]["removed"] == 0
+    assert got["changed_by_column"] == column_counts(expected)
+    assert "judge_verdict" in got["changed_by_column"]
+    assert got["params"] == {"judge.sampling.max_new_tokens": {"a": old_tokens, "b": 12}}
+    dvc_params = json.loads(sh(["dvc", "params", "diff", "HEAD~1", "HEAD", "--json"], repo_copy).stdout)
+    assert {k: (v["old"], v["new"]) for k, v in dvc_params["params.yaml"].items()} == {"judge.sampling.max_new_tokens": (old_tokens, 12)}
+    r = sh(["distillery", "diff", "HEAD~1", "HEAD", "--format", "json"], repo_copy)
+    got = json.loads(r.stdout)
+    dataset_b = read_dataset(repo_copy)
+    exp = direct_changes(dataset_a, dataset_b, ["uuid"])
+    assert got["rows"]["changed"] == len(exp)
+    assert got["rows"]["added"] == len(set(dataset_b["uuid"]) - set(dataset_a["uuid"]))
+    assert got["rows"]["removed"] == len(set(dataset_a["uuid"]) - set(dataset_b["uuid"]))
+    assert got["aggregates"]["rows"] == {"a": dataset_a.height, "b": dataset_b.height}
+    metrics_diff = json.loads(sh(["dvc", "metrics", "diff", "HEAD~1", "HEAD", "--json"], repo_copy).stdout)
+    assert metrics_diff["metrics/judge.json"]  # the verdicts changed, and DVC's metrics say so too
+    kept = metrics_diff.get("metrics/build.json", {}).get("counts.kept")
+    assert (kept["new"], kept["old"]) == (dataset_b.height, dataset_a.height) if kept else dataset_a.height == dataset_b.height
+
+    # Back to A: git checkout + dvc checkout restore it, and DVC re-runs nothing.
+    assert sh(["git", "checkout", "-q", "HEAD~1"], repo_copy).returncode == 0
+    assert sh(["dvc", "checkout"], repo_copy).returncode == 0
+    assert pl.read_parquet(repo_copy / "data/judge/judged.parquet").equals(judged_a)
+    back = sh(["dvc", "repro"], repo_copy)
+    assert back.returncode == 0 and ran_stages(back.stdout) == [], back.stdout[-2000:]
+
+
+def commit(repo, message):
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    assert sh(git + ["add", "-A"], repo).returncode == 0
+    r = sh(git + ["commit", "-qm", message], repo)
+    assert r.returncode == 0, r.stderr
+
+
+def read_dataset(repo):
+    return pl.concat([pl.read_parquet(p).with_columns(pl.lit(p.parent.name).alias("split"))
+                      for p in sorted((repo / "data/build/dataset").glob("*/train-*.parquet"))])
+
+
+def direct_changes(a, b, key):
+    """key -> changed columns, by plain Python comparison of the rows."""
+    before = {tuple(r[k] for k in key): r for r in a.to_dicts()}
+    after = {tuple(r[k] for k in key): r for r in b.to_dicts()}
+    return {k: [c for c in a.columns if c not in key and before[k][c] != after[k][c]]
+            for k in before.keys() & after.keys() if before[k] != after[k]}
+
+
+def column_counts(changes):
+    counts = {}
+    for cols in changes.values():
+        for c in cols:
+            counts[c] = counts.get(c, 0) + 1
+    return counts
 
 
 def test_invalid_params_stop_snakemake_with_one_message(repo_copy):

@@ -164,6 +164,21 @@ def _build(ns):
     build.run(cfg, extra["seed"], ns.judged, ns.problems, ns.kept, ns.dataset_dir, ns.rejected, ns.metrics, context)
 
 
+@command("diff", "rows added, removed and changed in a stage output between two versions (git revisions or `workspace`)",
+         ("rev_a", {"help": "a git revision, or `workspace`"}),
+         ("rev_b", {"nargs": "?", "default": "workspace", "help": "a git revision, or `workspace` (the default)"}),
+         ("--path", {"default": "data/build/dataset", "help": "a DVC-tracked output or a file inside one (default: the dataset)"}),
+         ("--key", {"default": None, "help": "comma-separated key columns (default: uuid[, sample_index])"}),
+         ("--format", {"choices": ["text", "markdown", "json"], "default": "text"}),
+         ("--examples", {"type": int, "default": 5, "help": "keys listed per kind of change"}),
+         ("--repo", {"type": Path, "default": Path("."), "help": "the repository (default: here)"}))
+def _diff(ns):
+    from distillery.diff import diff, render
+
+    d = diff(ns.repo, ns.rev_a, ns.rev_b, ns.path, ns.key.split(",") if ns.key else None)
+    print(render(d, ns.format, ns.examples), end="")
+
+
 @command("publish", "push a built dataset to a Hugging Face dataset repo (token from the environment)",
          ("--dataset-dir", {"type": Path, "default": Path("data/build/dataset")}),
          ("--repo-id", {"required": True, "help": "namespace/name of the dataset repo"}),

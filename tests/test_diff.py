@@ -1,0 +1,101 @@
+"""Tests for `distillery diff`: the row comparison against a direct one, aggregates, params, and
+reading versions from git + the DVC cache (the end-to-end case is in test_pipeline.py)."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import polars as pl
+import pytest
+
+from distillery import diff as d
+from distillery.errors import DistilleryError
+
+
+def frame(n: int, seed: int = 0) -> pl.DataFrame:
+    rng = random.Random(seed)
+    return pl.DataFrame({
+        "uuid": [f"u{i:04d}" for i in range(n)],
+        "source": [rng.choice(["olympiads", "cn_k12"]) for _ in range(n)],
+        "generations": [[f"gen {i} a", f"gen {i} b"] for i in range(n)],
+        "correctness_math_verify": [[rng.random() < 0.5, rng.random() < 0.5] for _ in range(n)],
+        "correctness_llama": [None if i % 3 else [True, False] for i in range(n)],
+        "correctness_count": [rng.randint(0, 2) for _ in range(n)],
+    })
+
+
+def test_compare_matches_a_direct_comparison():
+    a = frame(300)
+    rng = random.Random(1)
+    rows = a.to_dicts()
+    for r in rng.sample(rows, 20):
+        r["generations"] = [r["generations"][0], "replaced"]
+    for r in rng.sample(rows, 10):
+        r["correctness_llama"] = [False, True]  # verdicts flipped (or set where the judge had not run)
+    removed = set(rng.sample([r["uuid"] for r in rows], 7))
+    kept = [r for r in rows if r["uuid"] not in removed]
+    added = [{**rows[0], "uuid": f"new{i}"} for i in range(4)]
+    b = pl.DataFrame(kept + added, schema=a.schema)
+
+    got_added, got_removed, got_changed = d.compare(a, b, ["uuid"])
+    before = {r["uuid"]: r for r in a.to_dicts()}
+    after = {r["uuid"]: r for r in b.to_dicts()}
+    assert [k[0] for k in got_added] == sorted(set(after) - set(before))
+    assert [k[0] for k in got_removed] == sorted(removed)
+    expected = {u: [c for c in a.columns if c != "uuid" and before[u][c] != after[u][c]]
+                for u in sorted(set(before) & set(after)) if before[u] != after[u]}
+    assert {k[0]: v for k, v in got_changed.items()} == expected
+    assert 20 <= len(expected) <= 30
+
+
+def test_duplicate_keys_are_refused():
+    a = frame(5)
+    with pytest.raises(DistilleryError, match="share a key"):
+        d.compare(pl.concat([a, a.head(1)]), a, ["uuid"])
+    with pytest.raises(DistilleryError, match="no key column"):
+        d.compare(a, a, ["sample_index"])
+
+
+def test_aggregates():
+    a = pl.DataFrame({"uuid": ["x", "y"], "source": ["s", "t"], "split": ["default", "extended"],
+                      "generations": [["abcd", "ab"], ["abcdef"]],
+                      "correctness_math_verify": [[True, False], [False]], "correctness_llama": [[None, True], None]})
+    agg = d.aggregates(a)
+    assert agg["rows_by_source"] == {"s": 1, "t": 1} and agg["rows_by_split"] == {"default": 1, "extended": 1}
+    assert agg["math_verify_pass_rate"] == pytest.approx(1 / 3, abs=1e-4)
+    assert agg["judge_recoveries"] == 1
+    assert agg["generation_chars"]["max"] == 6 and agg["generation_chars"]["mean"] == 4.0
+
+
+def test_render_formats():
+    a = frame(10)
+    b = a.with_columns(pl.when(pl.col("uuid") == "u0003").then(9).otherwise(pl.col("correctness_count")).alias("correctness_count"))
+    added, removed, changed = d.compare(a, b, ["uuid"])
+    diff = d.Diff("data/x.parquet", "A", "B", ["uuid"], 10, 10, added, removed, changed, [], [],
+                  {"rows": {"a": 10, "b": 10}}, {"build.choice": ("random", "shortest")})
+    text = d.render(diff)
+    assert "changed    1" in text and "u0003: correctness_count" in text and "build.choice: random -> shortest" in text
+    md = d.render(diff, "markdown")
+    assert "| changed | 1 |" in md and "- build.choice: random -> shortest" in md
+    j = json.loads(d.render(diff, "json"))
+    assert j["rows"]["changed"] == 1 and j["changed_by_column"] == {"correctness_count": 1}
+    assert j["params"] == {"build.choice": {"a": "random", "b": "shortest"}}
+
+
+def test_bad_revisions_and_paths_name_the_fix(tmp_path):
+    import subprocess
+
+    repo = tmp_path / "r"
+    repo.mkdir()
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    (repo / "params.yaml").write_text("a: 1\n")
+    subprocess.run(git + ["add", "-A"], cwd=repo, check=True)
+    subprocess.run(git + ["commit", "-qm", "x"], cwd=repo, check=True)
+    with pytest.raises(DistilleryError, match="not a git revision"):
+        d.diff(repo, "nope", "HEAD")
+    with pytest.raises(DistilleryError, match="has no dvc.lock"):
+        d.diff(repo, "HEAD", "HEAD")
+    with pytest.raises(DistilleryError, match="no parquet files in the workspace"):
+        d.diff(repo, "workspace", "workspace")
