@@ -173,6 +173,12 @@ PartitionName=gpu Nodes={",".join(NODES)} MaxTime=INFINITE State=UP
                     pass
         self.pids.clear()
         shutil.rmtree(self.munge_dir, ignore_errors=True)
+        # Our configuration must not outlive the cluster: with a slurm.conf naming a dead
+        # controller, every later `scontrol` (the Slurm executor plugin runs one whenever
+        # snakemake starts) retries it for ~10 s.
+        for conf in (self.conf, ETC / "gres.conf"):
+            if conf.exists() and MARKER in conf.read_text():
+                conf.unlink()
 
     def __enter__(self) -> "SlurmCluster":
         try:
