@@ -3,6 +3,7 @@ malformed input always gets the same clear message."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -121,3 +122,12 @@ def load_rows(source: str, split: str = "train", revision: str | None = None, wh
     except Exception as exc:  # hub/network/format errors: name the source and the setting
         raise DistilleryError(f"could not load {what} = {source!r} (split {split!r}): {exc}") from None
     return ds.to_list()
+
+
+def file_md5(path: str | Path) -> str:
+    """A file's md5, the hash DVC records for it in dvc.lock."""
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -8,7 +8,6 @@ chosen by `choice`; the seeded random choice depends only on the seed and the pr
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import random
@@ -21,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from distillery.config import BuildConfig
-from distillery.io import read_parquet, write_parquet
+from distillery.io import file_md5, read_parquet, write_parquet
 from distillery.keys import derive_seed
 from distillery.metrics import FilterCounts, write_metrics
 
@@ -145,7 +144,7 @@ def revision(inputs: dict[str, Path]) -> dict[str, Any]:
     # dvc.lock and metrics/ change during every `dvc repro`; they are outputs, not the pipeline.
     status = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!dvc.lock", ":!metrics") if commit else None
     return {"git_commit": commit, "git_dirty": bool(status) if status is not None else None,
-            "inputs_md5": {name: hashlib.md5(Path(p).read_bytes()).hexdigest() for name, p in inputs.items()}}
+            "inputs_md5": {name: file_md5(p) for name, p in inputs.items()}}
 
 
 def _filters_table(stage_metrics: dict[str, Any]) -> str:

@@ -95,7 +95,7 @@ class TokenTable:
     def grams_by_length(self, lengths: list[int]):
         """(m, start positions, hashes) of the token m-grams inside one text, for each m in lengths,
         from one rolling pass: the (m+1)-gram hash extends the m-gram hash by one token."""
-        total, wanted = len(self.hashes), sorted(set(lengths))
+        wanted = sorted(set(lengths))
         if not wanted:
             return
         text_end = np.repeat(self.offsets[1:], self.lengths)  # per token: where its text ends

@@ -34,16 +34,12 @@ from distillery.llm import Request
 from distillery.llm.journaled import run_journaled
 from distillery.metrics import write_metrics
 from distillery.prompts import render_choice_prompt, render_problem_prompt
+from distillery.published import PUBLISHED
 from distillery.verification import check_many
 
 log = logging.getLogger(__name__)
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-# OpenR1's published pass@1 (%) for comparable models, shown beside ours in results.md.
-PUBLISHED = {
-    "OpenR1-Qwen-7B (OpenR1-Math-220k default, Qwen2.5-Math-7B-Instruct)": {"math500": 90.6, "aime2024": 36.7, "aime2025": 40.0},
-    "DeepSeek-R1-Distill-Qwen-7B": {"math500": 91.6, "aime2024": 43.3, "aime2025": 40.0},
-}
 SAMPLE_SCHEMA = {
     "benchmark": pl.String, "mode": pl.String, "item": pl.String, "sample_index": pl.Int64, "request_key": pl.String,
     "generation": pl.String, "finish_reason": pl.String, "extracted_answer": pl.String, "gold": pl.String,
@@ -155,7 +151,7 @@ def results_table(model: str, protocol: dict, results: dict) -> str:
                   "| model | " + " | ".join(benches) + " |", "| --- |" + " --- |" * len(benches)]
         lines += [f"| {name} | " + " | ".join(str(s.get(b, "")) for b in benches) + " |" for name, s in PUBLISHED.items()]
         if "sampled" in results:
-            lines.append(f"| this model (sampled) | " + " | ".join(str(results["sampled"][b]["pass@1"]) for b in benches) + " |")
+            lines.append("| this model (sampled) | " + " | ".join(str(results["sampled"][b]["pass@1"]) for b in benches) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -13,7 +13,6 @@ and a changed one starts fresh. The checkpoints are deleted once the model is sa
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import math
@@ -23,19 +22,11 @@ from typing import Any
 
 from distillery.config import SFTConfig
 from distillery.errors import ConfigError, DistilleryError
-from distillery.io import require
+from distillery.io import file_md5, require
 from distillery.keys import stable_hash
 from distillery.llm.loading import load_tokenizer
 from distillery.metrics import write_metrics
-
-# OpenR1's published scores for its SFT of Qwen2.5-Math-7B-Instruct on OpenR1-Math-220k (default
-# split), and DeepSeek's distill of the same base, for the model card and the eval results table.
-PUBLISHED = {
-    "OpenR1-Qwen-7B": {"math500": 90.6, "aime2024": 36.7, "aime2025": 40.0},
-    "DeepSeek-R1-Distill-Qwen-7B": {"math500": 91.6, "aime2024": 43.3, "aime2025": 40.0},
-}
-
-log = logging.getLogger(__name__)
+from distillery.published import PUBLISHED
 
 
 def liger_available() -> bool:
@@ -108,14 +99,6 @@ def model_config(cfg: SFTConfig) -> Any:
     if cfg.max_position_embeddings is not None:
         conf.max_position_embeddings = cfg.max_position_embeddings
     return conf
-
-
-def file_md5(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def run_key(cfg: SFTConfig, seed: int, data_md5: dict[str, str]) -> str:
