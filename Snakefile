@@ -12,6 +12,9 @@ min_version("9.0")
 configfile: "params.yaml"
 
 
+report: "report/workflow.rst"  # snakemake --profile profiles/local --report report.html
+
+
 include: "rules/common.smk"
 include: "rules/sample.smk"
 include: "rules/models.smk"
@@ -22,6 +25,7 @@ include: "rules/dedupe.smk"
 include: "rules/build.smk"
 include: "rules/sft.smk"
 include: "rules/evaluate.smk"
+include: "rules/report.smk"
 include: "rules/lighteval.smk"  # opt-in: snakemake --use-conda data/lighteval/results.json
 
 
@@ -30,4 +34,5 @@ rule all:
         "data/build/dataset/README.md",
         "data/sft/model",
         "metrics/evaluate.json",
+        rules.report.output,
     default_target: True

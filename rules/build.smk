@@ -9,6 +9,7 @@ rule build:
         default="data/build/dataset/default/train-00000-of-00001.parquet",
         extended="data/build/dataset/extended/train-00000-of-00001.parquet",
         rejected="data/build/rejected.parquet",
+        provenance="data/build/provenance.parquet",
         metrics="metrics/build.json",
     params:
         config=lambda wildcards: stage_json("build", card_settings=card_settings()),
@@ -22,4 +23,4 @@ rule build:
     shell:
         "distillery build --config {params.config:q} --judged {input.judged:q} --problems {input.problems:q} "
         "--kept {input.kept:q} --dataset-dir {params.dataset_dir:q} --rejected {output.rejected:q} "
-        "--metrics {output.metrics:q} --stage-metrics {input.stage_metrics:q} > {log:q} 2>&1"
+        "--metrics {output.metrics:q} --provenance {output.provenance:q} --stage-metrics {input.stage_metrics:q} > {log:q} 2>&1"

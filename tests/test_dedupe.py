@@ -321,7 +321,7 @@ def test_near_duplicate_pairs_are_written_for_audit(synthetic_run, tmp_path_fact
     problems, roles, (_, _, rejected, _, metrics) = synthetic_run
     out = next(tmp_path_factory.getbasetemp().glob("synthetic*")) / "near_duplicates.parquet"
     pairs = pl.read_parquet(out)
-    assert pairs.columns == ["uuid_a", "uuid_b", "similarity", "problem_a", "problem_b"]
+    assert pairs.columns == ["uuid_a", "uuid_b", "similarity", "problem_a", "problem_b", "dedupe_params", "dedupe_code"]
     assert pairs.height == metrics["near_duplicates"]["pairs"] > 0
     assert pairs["similarity"].min() >= 0.7 and pairs["similarity"].max() <= 1.0
     text = dict(zip(problems["uuid"], problems["problem"]))

@@ -83,6 +83,24 @@ def test_render_formats():
     assert j["params"] == {"build.choice": {"a": "random", "b": "shortest"}}
 
 
+def test_rows_whose_only_change_is_provenance_are_counted_as_remade():
+    a = frame(10).with_columns(pl.lit("p1").alias("judge_params"), pl.lit("distillery 0.1.0 git aaa").alias("judge_code"))
+    # A new judge setting: every row is re-stamped, two verdicts change.
+    b = a.with_columns(pl.lit("p2").alias("judge_params"),
+                       pl.when(pl.col("uuid").is_in(["u0001", "u0005"])).then(9).otherwise(pl.col("correctness_count"))
+                       .alias("correctness_count"))
+    added, removed, changed = d.compare(a, b, ["uuid"])
+    content, remade = d.split_remade(changed)
+    assert {k[0]: v for k, v in content.items()} == {"u0001": ["correctness_count", "judge_params"],
+                                                    "u0005": ["correctness_count", "judge_params"]}
+    assert len(remade) == 8 and all(v == ["judge_params"] for v in remade.values())
+    diff = d.Diff("x", "A", "B", ["uuid"], 10, 10, added, removed, content, [], [], {}, {}, remade)
+    j = diff.as_json()
+    assert j["rows"] == {"a": 10, "b": 10, "added": 0, "removed": 0, "changed": 2, "remade": 8, "unchanged": 0}
+    assert j["changed_by_column"] == {"correctness_count": 2, "judge_params": 2} and j["remade_by_column"] == {"judge_params": 8}
+    assert "re-made    8 (same content; only provenance changed)" in d.render(diff)
+
+
 def test_bad_revisions_and_paths_name_the_fix(tmp_path):
     import subprocess
 

@@ -45,16 +45,46 @@ def test_snakemake_runs_the_whole_dag(repo_copy):
         assert c["rows_in"] == c["kept"] + c["rejected"] == c["kept"] + sum(c["rejected_by_reason"].values())
     again = sh(["snakemake", "--profile", "profiles/local", "-n"], repo_copy)
     assert "Nothing to be done" in again.stdout + again.stderr
+    check_row_provenance(repo_copy)
+
+
+def check_row_provenance(repo):
+    """Every dataset row traces back to its source row, its requests, the generation its messages
+    came from, and the settings and code of every stage that shaped it."""
+    prov = pl.read_parquet(repo / "data/build/provenance.parquet")
+    dataset = read_dataset(repo)
+    assert sorted(prov.select("split", "uuid").rows()) == sorted(dataset.select("split", "uuid").rows())
+    judged = pl.read_parquet(repo / "data/judge/judged.parquet")
+    problems = {r["uuid"]: r for r in pl.read_parquet(repo / "data/sample/problems.parquet").iter_rows(named=True)}
+    source = [json.loads(line) for line in (repo / "data/bundled/numina_sample.jsonl").read_text().splitlines() if line.strip()]
+    rows = prov.join(dataset.select("split", "uuid", "messages"), on=["split", "uuid"])
+    for row in rows.iter_rows(named=True):
+        gens = judged.filter(pl.col("uuid") == row["uuid"]).sort("sample_index")
+        assert row["request_keys"] == gens["request_key"].to_list()
+        assert row["judge_request_keys"] == gens["judge_request_key"].to_list()
+        chosen = gens.filter(pl.col("sample_index") == row["messages_sample_index"])["generation"][0]
+        assert row["messages"][1]["content"] == chosen
+        assert source[row["source_row"]]["problem"] == problems[row["uuid"]]["problem"]
+    head = sh(["git", "rev-parse", "HEAD"], repo).stdout.strip()
+    for stage in ("sample", "generate", "verify", "judge", "dedupe", "build"):
+        assert prov[f"{stage}_params"].null_count() == 0 and prov[f"{stage}_params"].n_unique() == 1
+    for col in ("sample_code", "verify_code", "dedupe_code", "build_code"):
+        assert prov[col].n_unique() == 1 and prov[col][0].startswith(f"distillery 0.1.0 git {head[:12]}")
+    assert all(c.startswith("distillery 0.1.0 git ") for codes in prov["generate_codes"] for c in codes)
+    assert prov["verifier"][0].startswith("math-verify 0.") and prov["teacher_fingerprint"].null_count() == 0
+    assert prov["source_version"][0].startswith("md5 ")
 
 
 def test_dvc_repro_builds_once_then_reruns_only_what_a_param_touches(repo_copy):
     first = sh(["dvc", "repro"], repo_copy)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    assert ran_stages(first.stdout) == ["sample", "models", "generate", "verify", "judge", "dedupe", "build", "sft", "evaluate"]
+    assert ran_stages(first.stdout) == ["sample", "models", "generate", "verify", "judge", "dedupe", "build", "sft", "evaluate", "report"]
 
     second = sh(["dvc", "repro"], repo_copy)
     assert second.returncode == 0 and ran_stages(second.stdout) == []
     assert "up to date" in second.stdout
+    remote = repo_copy.parent / "dvc-remote"  # a directory remote, as docs/remotes.md sets up
+    assert sh(["dvc", "remote", "add", "-d", "storage", str(remote)], repo_copy).returncode == 0
     commit(repo_copy, "version A")
     judged_a = pl.read_parquet(repo_copy / "data/judge/judged.parquet")
     dataset_a = read_dataset(repo_copy)
@@ -76,10 +106,15 @@ def test_dvc_repro_builds_once_then_reruns_only_what_a_param_touches(repo_copy):
     r = sh(["distillery", "diff", "HEAD~1", "HEAD", "--path", "data/judge/judged.parquet", "--format", "json"], repo_copy)
     assert r.returncode == 0, r.stderr[-2000:]
     got = json.loads(r.stdout)
-    expected = direct_changes(judged_a, judged_b, ["uuid", "sample_index"])
+    expected, remade = split_remade(direct_changes(judged_a, judged_b, ["uuid", "sample_index"]))
     assert got["rows"]["changed"] == len(expected) > 0 and got["rows"]["added"] == got["rows"]["removed"] == 0
     assert got["changed_by_column"] == column_counts(expected)
+    assert got["rows"]["remade"] == len(remade) and got["remade_by_column"] == column_counts(remade)
     assert "judge_verdict" in got["changed_by_column"]
+    # Why: every row carries the judge settings' hash, and it changed; the generations did not.
+    assert judged_a["judge_params"].n_unique() == judged_b["judge_params"].n_unique() == 1
+    assert judged_a["judge_params"][0] != judged_b["judge_params"][0]
+    assert judged_a.select("request_key", "generate_params", "generate_code").equals(judged_b.select("request_key", "generate_params", "generate_code"))
     assert got["params"] == {"judge.sampling.max_new_tokens": {"a": old_tokens, "b": 12}}
     dvc_params = json.loads(sh(["dvc", "params", "diff", "HEAD~1", "HEAD", "--json"], repo_copy).stdout)
     assert {k: (v["old"], v["new"]) for k, v in dvc_params["params.yaml"].items()} == {"judge.sampling.max_new_tokens": (old_tokens, 12)}
@@ -96,12 +131,45 @@ def test_dvc_repro_builds_once_then_reruns_only_what_a_param_touches(repo_copy):
     kept = metrics_diff.get("metrics/build.json", {}).get("counts.kept")
     assert (kept["new"], kept["old"]) == (dataset_b.height, dataset_a.height) if kept else dataset_a.height == dataset_b.height
 
+    # Both versions pushed; a fresh clone pulls each of them byte for byte.
+    push = sh(["dvc", "push", "--all-commits"], repo_copy)
+    assert push.returncode == 0, push.stdout[-2000:] + push.stderr[-2000:]
+    clone = repo_copy.parent / "clone"
+    assert sh(["git", "clone", "-q", str(repo_copy), str(clone)], repo_copy.parent).returncode == 0
+    pull = sh(["dvc", "pull"], clone)
+    assert pull.returncode == 0, pull.stdout[-2000:] + pull.stderr[-2000:]
+    assert tracked_bytes(clone) == tracked_bytes(repo_copy) != {}
+    assert sh(["git", "checkout", "-q", "HEAD~1"], clone).returncode == 0 and sh(["dvc", "pull"], clone).returncode == 0
+    assert pl.read_parquet(clone / "data/judge/judged.parquet").equals(judged_a)
+    assert sh(["dvc", "status"], clone).stdout.strip() == "Data and pipelines are up to date."
+
     # Back to A: git checkout + dvc checkout restore it, and DVC re-runs nothing.
     assert sh(["git", "checkout", "-q", "HEAD~1"], repo_copy).returncode == 0
     assert sh(["dvc", "checkout"], repo_copy).returncode == 0
     assert pl.read_parquet(repo_copy / "data/judge/judged.parquet").equals(judged_a)
     back = sh(["dvc", "repro"], repo_copy)
     assert back.returncode == 0 and ran_stages(back.stdout) == [], back.stdout[-2000:]
+    # Snakemake's own records still describe B (params, modification times), so it would re-run the
+    # judge and everything after; `distillery checkout` checks DVC agrees and syncs them.
+    stale = sh(["snakemake", "--profile", "profiles/local", "-n"], repo_copy)
+    assert "params have changed since last execution" in stale.stdout + stale.stderr
+    synced = sh(["distillery", "checkout"], repo_copy)
+    assert synced.returncode == 0, synced.stderr[-2000:]
+    now = sh(["snakemake", "--profile", "profiles/local", "-n"], repo_copy)
+    assert "Nothing to be done" in now.stdout + now.stderr, now.stdout[-2000:]
+    assert ran_stages(sh(["dvc", "repro"], repo_copy).stdout) == []
+    assert pl.read_parquet(repo_copy / "data/judge/judged.parquet").equals(judged_a)
+
+
+def tracked_bytes(repo):
+    """Every file of every DVC-tracked output: path -> bytes."""
+    outs = [o for spec in yaml.safe_load((repo / "dvc.yaml").read_text())["stages"].values() for o in spec.get("outs", [])]
+    files = {}
+    for out in outs:
+        root = repo / out
+        for f in ([root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())):
+            files[str(f.relative_to(repo))] = f.read_bytes()
+    return files
 
 
 def commit(repo, message):
@@ -122,6 +190,14 @@ def direct_changes(a, b, key):
     after = {tuple(r[k] for k in key): r for r in b.to_dicts()}
     return {k: [c for c in a.columns if c not in key and before[k][c] != after[k][c]]
             for k in before.keys() & after.keys() if before[k] != after[k]}
+
+
+def split_remade(changes):
+    """(rows with a changed content column, rows where only provenance columns changed)."""
+    from distillery.provenance import is_provenance_column
+
+    content = {k: v for k, v in changes.items() if not all(is_provenance_column(c) for c in v)}
+    return content, {k: v for k, v in changes.items() if k not in content}
 
 
 def column_counts(changes):
@@ -164,11 +240,80 @@ def test_dvc_stages_mirror_the_snakemake_rules():
     for stage, spec in dvc.items():
         allowed, targets = re.fullmatch(r"snakemake --cores all --allowed-rules ([\w ]+?) -- (.+)", spec["cmd"]).groups()
         assert set(allowed.split()) == set(rules_by_file[stage]), stage
-        declared = set(spec["outs"]) | {next(iter(m)) for m in spec["metrics"]}
+        declared = set(spec["outs"]) | {next(iter(m)) for m in spec.get("metrics", []) + spec.get("plots", [])}
         for target in targets.split():  # a target is a declared output or inside a declared directory
             assert any(target == d or target.startswith(d + "/") for d in declared), (stage, target)
         assert stage in spec["params"], stage
         assert f"rules/{stage}.smk" in spec["deps"] and f"src/distillery/stages/{stage}.py" in spec["deps"], stage
+
+
+def rule_files():
+    """rule -> (input files, output files) over every job of the DAG, from `snakemake --detailed-summary`."""
+    r = sh(["snakemake", "--detailed-summary"], REPO, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    lines = r.stdout.splitlines()
+    header = lines[0].split("\t")
+    files: dict[str, tuple[set, set]] = {}
+    for line in lines[1:]:
+        row = dict(zip(header, line.split("\t")))
+        ins, outs = files.setdefault(row["rule"], (set(), set()))
+        outs.add(row["output_file"])
+        ins.update(f for f in row["input-file(s)"].split(",") if f and f != "-")
+    return files
+
+
+def test_dvc_stages_declare_the_files_their_rules_read_and_write():
+    """The other half of keeping dvc.yaml and the Snakefile in step: every file a stage's rules read
+    (from another stage or the repository) is a DVC dep, and every file they write is a DVC output."""
+    files = rule_files()
+    for stage, spec in yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"].items():
+        rules = re.search(r"--allowed-rules ([\w ]+?) --", spec["cmd"]).group(1).split()
+        written = set().union(*(files[r][1] for r in rules))
+        read = set().union(*(files[r][0] for r in rules)) - written
+        declared = list(spec["outs"]) + [next(iter(m)) for m in spec.get("metrics", []) + spec.get("plots", [])]
+
+        def covered(path, entries):
+            return any(path == e or path.startswith(e.rstrip("/") + "/") for e in entries)
+
+        assert not [f for f in sorted(read) if not covered(f, spec["deps"])], f"{stage}: rules read files dvc.yaml does not list as deps"
+        assert not [f for f in sorted(written) if not covered(f, declared)], f"{stage}: rules write files dvc.yaml does not declare"
+
+
+def distillery_imports(path):
+    """Files of the distillery modules that `path` imports (at any level: imports inside functions count)."""
+    import ast
+
+    src = REPO / "src"
+
+    def file_of(module):
+        p = src.joinpath(*module.split("."))
+        return p / "__init__.py" if (p / "__init__.py").exists() else p.with_suffix(".py") if p.with_suffix(".py").exists() else None
+
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+        found |= {file_of(n) for n in names if n.startswith("distillery")}
+    return found - {None}
+
+
+def test_dvc_stages_track_every_module_their_code_imports():
+    """A change to any module a stage runs makes DVC re-run that stage: its deps list the stage's
+    module and everything it imports, transitively (errors.py and __init__.py change no output)."""
+    exempt = {REPO / "src/distillery/errors.py", REPO / "src/distillery/__init__.py"}
+    for stage, spec in yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"].items():
+        seen, todo = set(), [REPO / f"src/distillery/stages/{stage}.py"]
+        while todo:
+            f = todo.pop()
+            if f not in seen:
+                seen.add(f)
+                todo += distillery_imports(f)
+        untracked = sorted(str(f.relative_to(REPO)) for f in seen - exempt
+                           if not any(str(f.relative_to(REPO)) == d or str(f.relative_to(REPO)).startswith(d + "/") for d in spec["deps"]))
+        assert not untracked, f"dvc.yaml stage {stage} runs {untracked} but does not list it in deps"
 
 
 def test_recipe_validates_and_sets_every_key():

@@ -13,6 +13,7 @@ import pytest
 
 from distillery.config import SampleConfig
 from distillery.errors import DistilleryError, MissingInputError
+from distillery.io import file_md5
 from distillery.keys import problem_key
 from distillery.stages import sample
 
@@ -107,8 +108,11 @@ def test_bundled_rejected_rows_match_the_file(bundled):
 
 def test_bundled_kept_problems_are_clean(bundled):
     _, problems, _, _ = bundled
-    assert set(problems.columns) == set(sample.PROBLEM_SCHEMA)
+    assert set(problems.columns) == set(sample.PROBLEM_SCHEMA) | {"source_version", "sample_params", "sample_code"}
     assert problems["uuid"].n_unique() == problems.height
+    # Provenance: every row points into this exact version of the source file, by row number.
+    assert problems["source_version"].unique().to_list() == [f"md5 {file_md5(BUNDLED)}"]
+    assert problems["sample_params"].n_unique() == 1 and problems["sample_code"][0].startswith("distillery ")
     assert "proof" not in problems["question_type"].to_list()
     assert not problems["synthetic"].any()
     assert all(a.strip() for a in problems["answer"].to_list())

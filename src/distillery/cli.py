@@ -151,7 +151,8 @@ def _dedupe(ns):
 
 
 @command("build", "assemble the dataset and its card", CONFIG, P("--judged"), P("--problems"), P("--kept"), P("--dataset-dir"),
-         P("--rejected"), P("--metrics"), ("--stage-metrics", {"nargs": "*", "type": Path, "default": []}))
+         P("--rejected"), P("--metrics"), ("--stage-metrics", {"nargs": "*", "type": Path, "default": []}),
+         ("--provenance", {"type": Path, "default": None, "help": "per-row provenance of the dataset (parquet)"}))
 def _build(ns):
     import json
 
@@ -161,7 +162,7 @@ def _build(ns):
     stage_metrics = {p.stem: json.loads(p.read_text()) for p in ns.stage_metrics}
     context = {"stage_metrics": stage_metrics, "settings": extra.get("card_settings", {}),
                "revision": build.revision({"problems": ns.problems, "judged": ns.judged, "kept": ns.kept})}
-    build.run(cfg, extra["seed"], ns.judged, ns.problems, ns.kept, ns.dataset_dir, ns.rejected, ns.metrics, context)
+    build.run(cfg, extra["seed"], ns.judged, ns.problems, ns.kept, ns.dataset_dir, ns.rejected, ns.metrics, context, ns.provenance)
 
 
 @command("diff", "rows added, removed and changed in a stage output between two versions (git revisions or `workspace`)",
@@ -177,6 +178,16 @@ def _diff(ns):
 
     d = diff(ns.repo, ns.rev_a, ns.rev_b, ns.path, ns.key.split(",") if ns.key else None)
     print(render(d, ns.format, ns.examples), end="")
+
+
+@command("checkout", "restore a version's outputs (git + DVC) and make Snakemake's records agree with them",
+         ("rev", {"nargs": "?", "default": None, "help": "a git revision to check out first (default: stay on this commit)"}),
+         ("--repo", {"type": Path, "default": Path("."), "help": "the repository (default: here)"}))
+def _checkout(ns):
+    from distillery.checkout import checkout
+
+    for step in checkout(ns.repo, ns.rev):
+        print(step)
 
 
 @command("publish", "push a built dataset to a Hugging Face dataset repo (token from the environment)",
@@ -230,6 +241,26 @@ def _evaluate(ns):
     cfg, extra = _cfg("evaluate", ns)
     evaluate.run(cfg, extra["seed"], _benchmarks(extra), ns.samples, ns.metrics, ns.results, ns.model_card)
 
+
+
+@command("report", "plot data for dvc plots, figures and per-stage counts for snakemake --report", CONFIG, P("--judged"),
+         P("--problems"), P("--evaluate"), P("--plots-dir"), P("--figures-dir"), P("--stage-counts"),
+         ("--stage-metrics", {"nargs": "*", "type": Path, "default": [], "help": "metrics/<stage>.json of the stages to count, in order"}))
+def _report(ns):
+    from distillery.stages import report
+
+    cfg, _ = _cfg("report", ns)
+    report.run(cfg, ns.judged, ns.problems, ns.stage_metrics, ns.evaluate, ns.plots_dir, ns.figures_dir, ns.stage_counts)
+
+
+@command("plots-template", "write an HTML template for `dvc plots show/diff --html-template` that renders offline (Vega inlined)",
+         ("--out", {"type": Path, "default": Path(".dvc/plots_template.html")}))
+def _plots_template(ns):
+    from distillery.stages import report
+
+    ns.out.parent.mkdir(parents=True, exist_ok=True)
+    ns.out.write_text(report.plots_template(), encoding="utf-8")
+    print(f"{ns.out}: dvc plots diff --html-template {ns.out} ...")
 
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="distillery", description=__doc__.splitlines()[0])

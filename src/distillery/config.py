@@ -392,6 +392,35 @@ class LightevalConfig(Section):
     max_samples: int | None = Field(None, ge=1)  # per task, for smoke runs
 
 
+class ReportConfig(Section):
+    """The report stage: small plot data for `dvc plots` (plots/report/) and figures for
+    `snakemake --report` (reports/)."""
+
+    # Completion-token edges of the generation length histogram: bins [e0, e1), [e1, e2), ... and
+    # a last open bin [e_last, inf). Fixed in params, never derived from the data, so that two
+    # versions' histograms overlay bin for bin in `dvc plots diff`.
+    length_bins: list[int] = Field([0, 1024, 2048, 4096, 8192, 16384], min_length=1)
+    # Published models (distillery.published) whose scores are drawn beside ours.
+    compare_with: list[str] = ["OpenR1-Qwen-7B"]
+
+    @field_validator("length_bins")
+    @classmethod
+    def _increasing(cls, edges: list[int]) -> list[int]:
+        if edges[0] < 0 or any(b <= a for a, b in zip(edges, edges[1:])):
+            raise ValueError(f"must be non-negative and strictly increasing, got {edges}")
+        return edges
+
+    @field_validator("compare_with")
+    @classmethod
+    def _published(cls, names: list[str]) -> list[str]:
+        from distillery.published import PUBLISHED
+
+        unknown = sorted(set(names) - set(PUBLISHED))
+        if unknown:
+            raise ValueError(f"names {unknown}, which distillery/published.py does not list (listed: {sorted(PUBLISHED)})")
+        return names
+
+
 class BaseConfig(Section):
     seed: int = 42
     benchmarks: dict[str, BenchmarkFile] = {}
@@ -408,6 +437,7 @@ class Params(Section):
     build: BuildConfig
     sft: SFTConfig
     evaluate: EvaluateConfig
+    report: ReportConfig
     lighteval: LightevalConfig
 
     @model_validator(mode="after")
@@ -431,6 +461,7 @@ STAGE_MODELS: dict[str, type[Section]] = {
     "build": BuildConfig,
     "sft": SFTConfig,
     "evaluate": EvaluateConfig,
+    "report": ReportConfig,
 }
 
 

@@ -2,7 +2,10 @@
 
 A version is a git revision (its dvc.lock names the output's md5, and the bytes come from the DVC
 cache) or `workspace` (the files on disk). Rows are matched by key (`uuid`, plus `sample_index`
-where there is one); a changed row lists the columns that changed. Aggregates (rows per source and
+where there is one); a changed row lists the columns that changed. A row whose content is the same
+and whose provenance columns (distillery.provenance: settings hashes, code versions, request keys)
+changed is counted apart, as re-made: a new judge setting re-stamps every judged row but changes
+the verdicts of only some. Aggregates (rows per source and
 split, pass rates, judge recoveries, generation lengths) and the params that differ between the two
 revisions come with it. Output: plain text, markdown or JSON.
 
@@ -23,6 +26,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from distillery.errors import DistilleryError
+from distillery.provenance import is_provenance_column
 
 WORKSPACE = "workspace"
 DEFAULT_PATH = "data/build/dataset"
@@ -180,31 +184,49 @@ class Diff:
     rows_b: int
     added: list[tuple]
     removed: list[tuple]
-    changed: dict[tuple, list[str]]  # key -> changed columns
+    changed: dict[tuple, list[str]]  # key -> changed columns (some content column among them)
     columns_added: list[str]
     columns_removed: list[str]
     aggregates: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {"a", "b"}
     params: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    remade: dict[tuple, list[str]] = field(default_factory=dict)  # key -> changed provenance columns, content the same
 
     def changed_by_column(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for cols in self.changed.values():
-            for c in cols:
-                counts[c] = counts.get(c, 0) + 1
-        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+        return _column_counts(self.changed)
+
+    def remade_by_column(self) -> dict[str, int]:
+        return _column_counts(self.remade)
 
     def as_json(self, examples: int = 20) -> dict[str, Any]:
         return {
             "path": self.path, "a": self.rev_a, "b": self.rev_b, "key": self.key,
             "rows": {"a": self.rows_a, "b": self.rows_b, "added": len(self.added), "removed": len(self.removed),
-                     "changed": len(self.changed), "unchanged": self.rows_a - len(self.removed) - len(self.changed)},
+                     "changed": len(self.changed), "remade": len(self.remade),
+                     "unchanged": self.rows_a - len(self.removed) - len(self.changed) - len(self.remade)},
             "changed_by_column": self.changed_by_column(),
+            "remade_by_column": self.remade_by_column(),
             "columns": {"added": self.columns_added, "removed": self.columns_removed},
             "examples": {"added": [list(k) for k in self.added[:examples]], "removed": [list(k) for k in self.removed[:examples]],
                          "changed": [{"key": list(k), "columns": v} for k, v in list(self.changed.items())[:examples]]},
             "aggregates": self.aggregates,
             "params": {k: {"a": a, "b": b} for k, (a, b) in self.params.items()},
         }
+
+
+def _column_counts(changes: dict[tuple, list[str]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for cols in changes.values():
+        for c in cols:
+            counts[c] = counts.get(c, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def split_remade(changed: dict[tuple, list[str]]) -> tuple[dict[tuple, list[str]], dict[tuple, list[str]]]:
+    """(rows with a changed content column, rows where only provenance columns changed)."""
+    content, remade = {}, {}
+    for k, cols in changed.items():
+        (remade if all(is_provenance_column(c) for c in cols) else content)[k] = cols
+    return content, remade
 
 
 def hashed(df: pl.DataFrame, key: list[str], cols: list[str]) -> pl.DataFrame:
@@ -290,13 +312,14 @@ def diff(repo: Path, rev_a: str, rev_b: str = WORKSPACE, path: str = DEFAULT_PAT
     common = [c for c in cols_a if c in cols_b and c not in key]
     scanned = {"a": scan(files_a, key, common), "b": scan(files_b, key, common)}
     added, removed, changed = compare_hashed(scanned["a"][0], scanned["b"][0], key, common)
+    changed, remade = split_remade(changed)
     pa, pb = params_at(repo, ca), params_at(repo, cb)
     params = {k: (pa.get(k), pb.get(k)) for k in sorted(set(pa) | set(pb)) if pa.get(k) != pb.get(k)}
     agg_a, agg_b = (aggregates(scanned[v][1], scanned[v][2], prepared=True) for v in ("a", "b"))
     aggs = {k: {"a": agg_a.get(k), "b": agg_b.get(k)} for k in dict.fromkeys([*agg_a, *agg_b])}
     return Diff(path, rev_a if ca == WORKSPACE else f"{rev_a} ({ca[:12]})", rev_b if cb == WORKSPACE else f"{rev_b} ({cb[:12]})",
                 key, agg_a["rows"], agg_b["rows"], added, removed, changed,
-                [c for c in cols_b if c not in cols_a], [c for c in cols_a if c not in cols_b], aggs, params)
+                [c for c in cols_b if c not in cols_a], [c for c in cols_a if c not in cols_b], aggs, params, remade)
 
 
 # --- rendering -------------------------------------------------------------------------------------------
@@ -314,6 +337,7 @@ def render(d: Diff, fmt: str = "text", examples: int = 5) -> str:
     md = fmt == "markdown"
     lines = [f"{'## ' if md else ''}{d.path}: {d.rev_a} -> {d.rev_b} (key {', '.join(d.key)})", ""]
     summary = [("rows", f"{r['a']} -> {r['b']}"), ("added", r["added"]), ("removed", r["removed"]), ("changed", r["changed"]),
+               ("re-made", f"{r['remade']} (same content; only provenance changed)" if r["remade"] else 0),
                ("unchanged", r["unchanged"])]
     if md:
         lines += ["| | |", "| --- | --- |", *[f"| {k} | {v} |" for k, v in summary]]
@@ -322,6 +346,9 @@ def render(d: Diff, fmt: str = "text", examples: int = 5) -> str:
     if j["changed_by_column"]:
         lines += ["", f"{'### ' if md else ''}changed columns (rows)"]
         lines += [f"{'- ' if md else '  '}{c}: {n}" for c, n in j["changed_by_column"].items()]
+    if j["remade_by_column"]:
+        lines += ["", f"{'### ' if md else ''}re-made rows: provenance columns that changed (rows)"]
+        lines += [f"{'- ' if md else '  '}{c}: {n}" for c, n in j["remade_by_column"].items()]
     for what in ("added", "removed"):
         if j["columns"][what]:
             lines += ["", f"columns {what}: {', '.join(j['columns'][what])}"]

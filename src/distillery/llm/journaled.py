@@ -12,6 +12,7 @@ from distillery.config import LLM, Sampling
 from distillery.journal import ShardJournal
 from distillery.llm import Completion, Request, backend_session
 from distillery.progress import Progress
+from distillery.provenance import code_version
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,8 @@ class RunResult:
 
 
 def journal_record(c: Completion) -> dict:
-    return {"key": c.key, **{k: v for k, v in c.as_dict().items() if k != "key"}, "t": round(time.time(), 3)}
+    """What the journal keeps: the answer, when it came, and the code that asked (its provenance)."""
+    return {"key": c.key, **{k: v for k, v in c.as_dict().items() if k != "key"}, "t": round(time.time(), 3), "code": code_version()}
 
 
 def run_journaled(llm: LLM, sampling: Sampling, requests: list[Request], journal_dir: Path, shard: int, num_shards: int,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import random
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from distillery.config import BuildConfig
 from distillery.io import file_md5, read_parquet, write_parquet
 from distillery.keys import derive_seed
 from distillery.metrics import FilterCounts, write_metrics
+from distillery.provenance import git_revision, stamp
 
 log = logging.getLogger(__name__)
 
@@ -62,22 +62,26 @@ def is_correct(mv: bool | None, llama: bool | None, complete: bool, selection: s
     return bool(mv) or bool(llama)
 
 
-def choose(candidates: list[tuple[int, str]], how: str, seed: int, key: str) -> str:
+def choose(candidates: list[tuple[int, str]], how: str, seed: int, key: str) -> tuple[int, str]:
+    """(sample_index, text) of the generation that becomes the assistant message."""
     if how == "first":
-        return candidates[0][1]
+        return candidates[0]
     if how == "shortest":
-        return min(candidates, key=lambda c: (len(c[1]), c[0]))[1]
-    return random.Random(derive_seed(seed, key)).choice(candidates)[1]
+        return min(candidates, key=lambda c: (len(c[1]), c[0]))
+    return random.Random(derive_seed(seed, key)).choice(candidates)
 
 
-def run(cfg: BuildConfig, seed: int, judged_path: Path, problems_path: Path, kept_path: Path, dataset_dir: Path, out_rejected: Path, out_metrics: Path, card_context: dict[str, Any]) -> FilterCounts:
-    kept = read_parquet(kept_path, "dedupe's kept problems")["uuid"]
+def run(cfg: BuildConfig, seed: int, judged_path: Path, problems_path: Path, kept_path: Path, dataset_dir: Path, out_rejected: Path,
+        out_metrics: Path, card_context: dict[str, Any], out_provenance: Path | None = None) -> FilterCounts:
+    kept_rows = read_parquet(kept_path, "dedupe's kept problems")
+    kept = kept_rows["uuid"]
     problems = read_parquet(problems_path, "sampled problems").filter(pl.col("uuid").is_in(kept.implode()))
     gens = read_parquet(judged_path, "judged generations").sort("uuid", "sample_index")
     grouped = {row["uuid"]: row for row in gens.group_by("uuid", maintain_order=True).agg(pl.all()).iter_rows(named=True)}
 
     counts = FilterCounts(rows_in=problems.height)
     rows: dict[str, list[dict]] = {s: [] for s in SPLITS}
+    chosen: dict[str, int] = {}  # uuid -> sample_index of the assistant message
     rejected = []
     for p in problems.sort("uuid").iter_rows(named=True):
         g = grouped.get(p["uuid"])
@@ -93,6 +97,8 @@ def run(cfg: BuildConfig, seed: int, judged_path: Path, problems_path: Path, kep
                              "detail": f"{len(flags)} generations, {failed} failed requests, selection={cfg.selection}"})
             continue
         candidates = [(i, text) for i, (text, ok) in enumerate(zip(g["generation"], flags)) if ok]
+        chosen_index, chosen_text = choose(candidates, cfg.choice, seed, p["uuid"])
+        chosen[p["uuid"]] = g["sample_index"][chosen_index]
         judged_any = any(v != "not_judged" for v in g["judge_verdict"])
         split = "default" if p["source"] in cfg.splits.default_sources else "extended"
         rows[split].append({
@@ -107,7 +113,7 @@ def run(cfg: BuildConfig, seed: int, judged_path: Path, problems_path: Path, kep
             "correctness_count": sum(flags),
             "messages": [
                 {"content": p["problem"], "role": "user"},
-                {"content": choose(candidates, cfg.choice, seed, p["uuid"]), "role": "assistant"},
+                {"content": chosen_text, "role": "assistant"},
             ],
         })
         counts.keep()
@@ -117,7 +123,11 @@ def run(cfg: BuildConfig, seed: int, judged_path: Path, problems_path: Path, kep
         target = split_file(dataset_dir, split)
         target.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(pa.Table.from_pylist(rows[split], schema=DATASET_SCHEMA), target, compression="zstd")
-    write_parquet(pl.DataFrame(rejected, schema=REJECTED_SCHEMA), out_rejected)
+    settings = {**cfg.model_dump(mode="json"), "seed": seed}
+    write_parquet(stamp(pl.DataFrame(rejected, schema=REJECTED_SCHEMA), "build", settings), out_rejected)
+    if out_provenance is not None:
+        index = pl.DataFrame([{"split": s, "uuid": r["uuid"]} for s in SPLITS for r in rows[s]], schema={"split": pl.String, "uuid": pl.String})
+        write_parquet(stamp(row_provenance(index, problems, gens, kept_rows, chosen), "build", settings), out_provenance)
     split_counts = {s: len(rows[s]) for s in SPLITS}
     by_source: dict[str, int] = {}
     for split in SPLITS:
@@ -130,21 +140,34 @@ def run(cfg: BuildConfig, seed: int, judged_path: Path, problems_path: Path, kep
     return counts
 
 
+def row_provenance(index: pl.DataFrame, problems: pl.DataFrame, gens: pl.DataFrame, kept: pl.DataFrame,
+                   chosen: dict[str, int]) -> pl.DataFrame:
+    """One row per dataset row (split, uuid): where the problem came from, the request keys of its
+    generations and judge calls, which generation became `messages`, and each earlier stage's
+    settings hash and code version. Ids and hashes only: the published schema stays OpenR1's."""
+    def present(frame: pl.DataFrame, cols: list[str]) -> list[str]:
+        return [c for c in cols if c in frame.columns]
+
+    problem_cols = present(problems, ["uuid", "source_row", "source_version", "sample_params", "sample_code"])
+    per_row = present(gens, ["request_key", "judge_request_key", "generate_code", "judge_code"])
+    constant = present(gens, ["teacher_model", "teacher_revision", "teacher_fingerprint", "generate_params", "verifier",
+                              "verify_params", "verify_code", "judge_model", "judge_revision", "judge_fingerprint", "judge_params"])
+    by_problem = gens.sort("uuid", "sample_index").group_by("uuid", maintain_order=True).agg(
+        *(pl.col(c).alias(f"{c}s") for c in per_row),
+        *(pl.col(c).drop_nulls().first() for c in constant),
+    )
+    messages_from = pl.DataFrame({"uuid": list(chosen), "messages_sample_index": list(chosen.values())},
+                                 schema={"uuid": pl.String, "messages_sample_index": pl.Int64})
+    return (index.join(problems.select(problem_cols), on="uuid", how="left")
+            .join(by_problem, on="uuid", how="left")
+            .join(messages_from, on="uuid", how="left")
+            .join(kept.select(present(kept, ["uuid", "dedupe_params", "dedupe_code"])), on="uuid", how="left"))
+
+
 def revision(inputs: dict[str, Path]) -> dict[str, Any]:
     """What made this build: the git commit of the pipeline (and whether its tree was dirty), and
     the md5 of each input file, the hash DVC records for it in dvc.lock."""
-    def git(*args: str) -> str | None:
-        try:
-            out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=30)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return out.stdout.strip() if out.returncode == 0 else None
-
-    commit = git("rev-parse", "HEAD")
-    # dvc.lock and metrics/ change during every `dvc repro`; they are outputs, not the pipeline.
-    status = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!dvc.lock", ":!metrics") if commit else None
-    return {"git_commit": commit, "git_dirty": bool(status) if status is not None else None,
-            "inputs_md5": {name: file_md5(p) for name, p in inputs.items()}}
+    return {**git_revision(), "inputs_md5": {name: file_md5(p) for name, p in inputs.items()}}
 
 
 def _filters_table(stage_metrics: dict[str, Any]) -> str:

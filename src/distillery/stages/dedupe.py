@@ -31,6 +31,7 @@ from distillery.config import BenchmarkFile, DedupeConfig, NearDedupeConfig
 from distillery.errors import DistilleryError
 from distillery.io import load_rows, read_parquet, write_parquet
 from distillery.metrics import FilterCounts, write_metrics
+from distillery.provenance import stamp
 
 log = logging.getLogger(__name__)
 
@@ -388,11 +389,14 @@ def run(cfg: DedupeConfig, benchmarks: dict[str, BenchmarkFile], problems_path: 
     counts.rejected = +counts.rejected  # a filter that rejected nothing is not a reason
     counts.keep(problems.height)
     counts.check("dedupe")
-    write_parquet(problems.select("uuid").sort("uuid"), out_kept)
-    write_parquet(pl.concat([pl.DataFrame(schema=REJECTED_SCHEMA), *rejected]), out_rejected)
-    write_parquet(contam, out_contamination)
+    # Provenance: the dedupe settings and benchmarks that decided each row, and the code.
+    settings = {**cfg.model_dump(mode="json"), "seed": seed,
+                "benchmarks": {k: v.model_dump(mode="json") for k, v in sorted(benchmarks.items())}}
+    write_parquet(stamp(problems.select("uuid").sort("uuid"), "dedupe", settings), out_kept)
+    write_parquet(stamp(pl.concat([pl.DataFrame(schema=REJECTED_SCHEMA), *rejected]), "dedupe", settings), out_rejected)
+    write_parquet(stamp(contam, "dedupe", settings), out_contamination)
     if out_near_duplicates is not None:
-        write_parquet(near_pairs, out_near_duplicates)
+        write_parquet(stamp(near_pairs, "dedupe", settings), out_near_duplicates)
     per_bench = {name: int((contam["benchmark"] == name).sum()) for name in benchmarks} if cfg.decontaminate else {}
     write_metrics(out_metrics, "dedupe", counts=counts.as_dict(), contaminated_by_benchmark=per_bench, ngram=cfg.ngram,
                   exact=exact, near_duplicates={**near, "threshold": cfg.near.threshold} if cfg.near.enabled else {})

@@ -29,11 +29,12 @@ from distillery.config import BenchmarkFile, EvaluateConfig, Sampling, VerifyCon
 from distillery.errors import DistilleryError
 from distillery.io import load_rows, write_parquet
 from distillery.journal import journal_dir
-from distillery.keys import derive_seed, request_key
+from distillery.keys import derive_seed, model_fingerprint, request_key
 from distillery.llm import Request
 from distillery.llm.journaled import run_journaled
 from distillery.metrics import write_metrics
 from distillery.prompts import render_choice_prompt, render_problem_prompt
+from distillery.provenance import library_version, params_hash
 from distillery.published import PUBLISHED
 from distillery.verification import check_many
 
@@ -43,7 +44,7 @@ LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 SAMPLE_SCHEMA = {
     "benchmark": pl.String, "mode": pl.String, "item": pl.String, "sample_index": pl.Int64, "request_key": pl.String,
     "generation": pl.String, "finish_reason": pl.String, "extracted_answer": pl.String, "gold": pl.String,
-    "correct": pl.Boolean, "verify_status": pl.String,
+    "correct": pl.Boolean, "verify_status": pl.String, "evaluate_code": pl.String,
 }
 
 
@@ -185,7 +186,7 @@ def run(cfg: EvaluateConfig, seed: int, benchmarks: dict[str, BenchmarkFile], ou
             example = next(iter(result.failed.values()))["error"]
             raise DistilleryError(f"evaluate: {len(result.failed)} of {len(unique)} requests failed after {llm.openai.max_retries} retries "
                                   f"(e.g. {example}); finished ones are kept in {result.journal_path}, so re-running retries only these")
-        done = {k: SimpleNamespace(text=r.get("text"), finish_reason=r.get("finish_reason")) for k, r in result.done.items()}
+        done = {k: SimpleNamespace(text=r.get("text"), finish_reason=r.get("finish_reason"), code=r.get("code")) for k, r in result.done.items()}
         # Math: grouped per problem so the gold is parsed once.
         groups: dict[tuple[str, str], list[int]] = {}
         for idx, (it, _, _) in enumerate(plan):
@@ -207,8 +208,15 @@ def run(cfg: EvaluateConfig, seed: int, benchmarks: dict[str, BenchmarkFile], ou
                 status = "ok" if correct else ("no_answer" if extracted is None else "mismatch")
             rows.append({"benchmark": it.benchmark, "mode": mode, "item": it.item, "sample_index": sample_index, "request_key": req.key,
                          "generation": comp.text, "finish_reason": comp.finish_reason, "extracted_answer": extracted,
-                         "gold": it.gold, "correct": correct, "verify_status": status})
-    samples = pl.DataFrame(rows, schema=SAMPLE_SCHEMA)
+                         "gold": it.gold, "correct": correct, "verify_status": status, "evaluate_code": comp.code})
+    samples = pl.DataFrame(rows, schema=SAMPLE_SCHEMA).with_columns(
+        # Provenance: the model's contents (local directory), the verifier, the settings that shape an answer.
+        pl.lit(model_fingerprint(llm.model), dtype=pl.String).alias("model_fingerprint"),
+        pl.lit(library_version("math-verify"), dtype=pl.String).alias("verifier"),
+        pl.lit(params_hash("evaluate", {**cfg.model_dump(mode="json"), "seed": seed,
+                                        "benchmarks": {k: benchmarks[k].model_dump(mode="json") for k in sorted(cfg.benchmarks)}}),
+               dtype=pl.String).alias("evaluate_params"),
+    )
     write_parquet(samples, out_samples)
     results = score(samples, cfg.modes, list(cfg.benchmarks))
     protocol = {mode: {**mode_sampling(cfg, mode).model_dump(),

@@ -20,11 +20,12 @@ from distillery.config import GenerateConfig
 from distillery.errors import DistilleryError
 from distillery.io import read_parquet, write_json, write_parquet
 from distillery.journal import journal_dir
-from distillery.keys import derive_seed, request_key, shard_of
+from distillery.keys import derive_seed, model_fingerprint, request_key, shard_of
 from distillery.llm import Request
 from distillery.llm.journaled import run_journaled
 from distillery.metrics import write_metrics
 from distillery.prompts import render_problem_prompt
+from distillery.provenance import params_hash
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,11 @@ GENERATION_SCHEMA = {
     "teacher_model": pl.String,
     "teacher_revision": pl.String,
     "sampling": pl.String,
+    # Provenance (distillery.provenance): the teacher's contents when it is a local directory, the
+    # generate settings that shape a generation, and the code that answered the request.
+    "teacher_fingerprint": pl.String,
+    "generate_params": pl.String,
+    "generate_code": pl.String,
 }
 
 # ok: a generation with a finish reason; empty: the server returned no text; no_finish_reason: text
@@ -134,6 +140,8 @@ def run_shard(cfg: GenerateConfig, seed: int, problems_path: Path, shard: int, o
             "re-running the shard retries only these."
         )
     sampling = json.dumps(sampling_record(cfg), sort_keys=True)
+    fingerprint = model_fingerprint(cfg.llm.model)
+    settings_hash = params_hash(STAGE, {**cfg.model_dump(mode="json"), "seed": seed})
     rows = []
     for uuid, index, req in requests:
         rec = result.done[req.key]
@@ -151,6 +159,9 @@ def run_shard(cfg: GenerateConfig, seed: int, problems_path: Path, shard: int, o
             "teacher_model": cfg.llm.model,
             "teacher_revision": cfg.llm.revision,
             "sampling": sampling,
+            "teacher_fingerprint": fingerprint,
+            "generate_params": settings_hash,
+            "generate_code": rec.get("code"),  # None: answered before the journal recorded it
         })
     df = pl.DataFrame(rows, schema=GENERATION_SCHEMA)
     write_parquet(df, out_path)

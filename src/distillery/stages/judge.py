@@ -19,11 +19,12 @@ from distillery.config import JudgeConfig
 from distillery.errors import DistilleryError
 from distillery.io import read_parquet, write_parquet
 from distillery.journal import journal_dir
-from distillery.keys import derive_seed, request_key
+from distillery.keys import derive_seed, model_fingerprint, request_key
 from distillery.llm import Request
 from distillery.llm.journaled import run_journaled
 from distillery.metrics import write_metrics
 from distillery.prompts import load_judge_template, render_judge_prompt
+from distillery.provenance import params_hash
 from distillery.verification import answer_region
 
 log = logging.getLogger(__name__)
@@ -79,11 +80,11 @@ def run(cfg: JudgeConfig, seed: int, verified_path: Path, problems_path: Path, o
         example = next(iter(result.failed.values()))["error"]
         raise DistilleryError(f"judge: {len(result.failed)} of {len(unique)} requests failed after {cfg.llm.openai.max_retries} retries "
                               f"(e.g. {example}); finished ones are kept in {result.journal_path}, so re-running retries only these")
-    verdicts, correct, texts, keys = [], [], [], []
+    verdicts, correct, texts, keys, codes = [], [], [], [], []
     for i in range(df.height):
         req = requests.get(i)
         if req is None:
-            verdicts.append("not_judged"); correct.append(None); texts.append(None); keys.append(None)
+            verdicts.append("not_judged"); correct.append(None); texts.append(None); keys.append(None); codes.append(None)
             continue
         rec = result.done[req.key]
         verdict = "error" if rec.get("error") else parse_verdict(rec.get("text"))
@@ -91,6 +92,7 @@ def run(cfg: JudgeConfig, seed: int, verified_path: Path, problems_path: Path, o
         correct.append(None if verdict in ("unparseable", "error") else verdict == "EQUIVALENT")
         texts.append(rec.get("text"))
         keys.append(req.key)
+        codes.append(rec.get("code"))  # the code that asked, from the journal
     out = df.drop("problem", "answer", "source").with_columns(
         pl.Series("judge_verdict", verdicts, dtype=pl.String),
         pl.Series("correctness_llama", correct, dtype=pl.Boolean),
@@ -98,6 +100,11 @@ def run(cfg: JudgeConfig, seed: int, verified_path: Path, problems_path: Path, o
         pl.Series("judge_request_key", keys, dtype=pl.String),
         pl.lit(cfg.llm.model if requests else None, dtype=pl.String).alias("judge_model"),
         pl.lit(cfg.llm.revision, dtype=pl.String).alias("judge_revision"),
+        # Provenance: the judge's contents (local directory), the settings that decide which rows
+        # are judged and how, and the code that asked (judged rows only).
+        pl.lit(model_fingerprint(cfg.llm.model) if requests else None, dtype=pl.String).alias("judge_fingerprint"),
+        pl.lit(params_hash("judge", {**cfg.model_dump(mode="json"), "seed": seed}), dtype=pl.String).alias("judge_params"),
+        pl.Series("judge_code", codes, dtype=pl.String),
     )
     write_parquet(out, out_path)
     write_metrics(out_metrics, "judge", **judge_report(out, df["source"]))

@@ -18,6 +18,7 @@ from distillery.errors import DistilleryError
 from distillery.io import load_rows, write_parquet
 from distillery.keys import derive_seed, problem_key
 from distillery.metrics import FilterCounts, write_metrics
+from distillery.provenance import source_version, stamp
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +124,11 @@ def run(cfg: SampleConfig, seed: int, out_problems: Path, out_rejected: Path, ou
             f"(rejections: {dict(counts.rejected)}); loosen sample.include/exclude or fix the input"
         )
     problems = pl.DataFrame(sorted(chosen, key=lambda r: r["source_row"]), schema=PROBLEM_SCHEMA)
-    write_parquet(problems, out_problems)
-    write_parquet(pl.DataFrame(rejected, schema=REJECTED_SCHEMA), out_rejected)
+    # Provenance: the version of the source that `source_row` points into, and what sampled it.
+    settings = {**cfg.model_dump(mode="json"), "seed": seed}
+    version = source_version(cfg.source, cfg.revision)
+    write_parquet(stamp(problems, "sample", settings, source_version=version), out_problems)
+    write_parquet(stamp(pl.DataFrame(rejected, schema=REJECTED_SCHEMA), "sample", settings, source_version=version), out_rejected)
     by_source = problems.group_by("source").len().sort("source")
     write_metrics(
         out_metrics,

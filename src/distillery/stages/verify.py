@@ -15,6 +15,7 @@ import polars as pl
 from distillery.config import VerifyConfig
 from distillery.io import read_parquet, write_parquet
 from distillery.metrics import write_metrics
+from distillery.provenance import library_version, stamp
 from distillery.verification import STATUSES, PoolStats, check_many
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ def run(cfg: VerifyConfig, generations_path: Path, problems_path: Path, out_path
         pl.Series("correctness_math_verify", [c.correct for c in flat], dtype=pl.Boolean),
         pl.Series("verify_status", [c.status for c in flat], dtype=pl.String),
     )
+    out = stamp(out, "verify", cfg.model_dump(mode="json"), verifier=library_version("math-verify"))
     write_parquet(out, out_path)
     status = out.group_by("verify_status").len()
     counts = {s: 0 for s in STATUSES} | dict(zip(status["verify_status"], status["len"]))

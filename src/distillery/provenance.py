@@ -1,0 +1,132 @@
+"""Per-row provenance: which settings and which code made a row. Ids and hashes, not copies.
+
+Every stage output carries, for each stage that shaped its rows:
+
+    <stage>_params   a 16-hex hash of the stage's settings that decide *what* it produces (those
+                     that decide only *how* or *where*, such as shard counts, endpoints, worker
+                     counts, are left out, so changing them changes no row)
+    <stage>_code     "distillery <version> git <commit>[ dirty]" of the code that made the row
+
+For the LLM stages (generate, judge, evaluate) `<stage>_code` is the code that answered the
+request, recorded in the journal when it finished: a row reused from the journal keeps the
+version that made it, so a re-run that reuses everything rewrites the same bytes. Their request
+keys (`request_key`, `judge_request_key`) hash model, revision, model contents, rendered prompt,
+sampling and sample index, which is the whole recipe of one generation.
+
+Constant columns cost almost nothing in parquet (dictionary + run-length encoding); see
+docs/measurements.md for the figure.
+"""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from distillery.keys import stable_hash
+
+PARAMS_SUFFIX = "_params"
+CODE_SUFFIX = "_code"
+
+# Settings that decide how or where a stage runs, not what it produces (dotted paths).
+_LLM_TRANSPORT = ["llm.openai", "llm.vllm", "llm.serve", "llm.batch_size"]
+EXECUTION_ONLY: dict[str, list[str]] = {
+    "generate": ["num_shards", *_LLM_TRANSPORT],
+    "judge": [*_LLM_TRANSPORT],
+    "evaluate": ["workers", *_LLM_TRANSPORT],
+    "verify": ["workers"],
+}
+
+
+def _drop(settings: dict[str, Any], dotted: str) -> None:
+    *parents, leaf = dotted.split(".")
+    node: Any = settings
+    for p in parents:
+        node = node.get(p) if isinstance(node, dict) else None
+    if isinstance(node, dict):
+        node.pop(leaf, None)
+
+
+def content_settings(stage: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """`settings` without the stage's execution-only keys (a deep copy)."""
+    import copy
+
+    out = copy.deepcopy(settings)
+    for dotted in EXECUTION_ONLY.get(stage, []):
+        _drop(out, dotted)
+    return out
+
+
+def params_hash(stage: str, settings: dict[str, Any]) -> str:
+    return stable_hash(content_settings(stage, settings))[:16]
+
+
+def git_revision(cwd: str | Path | None = None) -> dict[str, Any]:
+    """The pipeline's git commit and whether its tracked files differ from it. dvc.lock and
+    metrics/ are left out of the dirty check: every `dvc repro` rewrites them."""
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=30, cwd=cwd)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!dvc.lock", ":!metrics") if commit else None
+    return {"git_commit": commit, "git_dirty": bool(status) if status is not None else None}
+
+
+def package_version() -> str:
+    try:
+        return metadata.version("distillery")
+    except metadata.PackageNotFoundError:
+        from distillery import __version__
+
+        return __version__
+
+
+@functools.cache
+def code_version() -> str:
+    """One string per process: the package version and the git revision it runs from."""
+    rev = git_revision()
+    commit = (rev["git_commit"] or "unknown")[:12]
+    return f"distillery {package_version()} git {commit}{' dirty' if rev['git_dirty'] else ''}"
+
+
+def library_version(name: str) -> str:
+    try:
+        return f"{name} {metadata.version(name)}"
+    except metadata.PackageNotFoundError:
+        return f"{name} unknown"
+
+
+def source_version(source: str, revision: str | None) -> str:
+    """What version of an input was read: a local file's md5 (the hash DVC records for it), or a
+    hub dataset's revision."""
+    path = Path(source)
+    if path.is_file():
+        from distillery.io import file_md5
+
+        return f"md5 {file_md5(path)}"
+    return f"revision {revision}" if revision else "revision unpinned"
+
+
+def stamp(df: pl.DataFrame, stage: str, settings: dict[str, Any], **extra: str | None) -> pl.DataFrame:
+    """`df` with `<stage>_params`, `<stage>_code` and any `extra` constant columns appended."""
+    cols = {f"{stage}{PARAMS_SUFFIX}": params_hash(stage, settings), f"{stage}{CODE_SUFFIX}": code_version(), **extra}
+    return df.with_columns(*(pl.lit(v, dtype=pl.String).alias(k) for k, v in cols.items()))
+
+
+def is_provenance_column(name: str) -> bool:
+    """Columns that say what made a row rather than what the row is (the diff reports them apart)."""
+    return name.endswith((PARAMS_SUFFIX, CODE_SUFFIX)) or name in PROVENANCE_COLUMNS
+
+
+# Identity columns that are provenance but do not follow the suffix convention.
+PROVENANCE_COLUMNS = frozenset({
+    "request_key", "judge_request_key", "teacher_fingerprint", "judge_fingerprint", "model_fingerprint", "verifier",
+})

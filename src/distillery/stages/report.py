@@ -1,0 +1,300 @@
+"""report: small, precomputed plot data for `dvc plots` and figures for `snakemake --report`.
+
+Four plots, each a JSON list of a few dozen rows at most (never one row per generation: the real
+run has 1.6M generations), written to plots/report/ for DVC, and each drawn to SVG with
+vl-convert (no browser, no network) for the Snakemake report:
+
+- generation_lengths: completion tokens in the fixed bins of `report.length_bins`, split by
+  math-verify verdict;
+- pass_rate_by_source: per source, % of generations correct by math-verify, by the judge, by
+  either, and % of problems with at least one correct generation;
+- verify_vs_judge: generations per (math-verify status, judge verdict), `not_judged` included;
+- eval_scores: pass@1 per benchmark and mode beside the published scores of `report.compare_with`.
+
+It also writes the per-stage counts (rows in, kept, rejected by reason) as an HTML table.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from distillery.config import ReportConfig
+from distillery.io import read_parquet, require, write_json
+from distillery.published import PUBLISHED
+
+log = logging.getLogger(__name__)
+
+Rows = list[dict[str, Any]]
+PLOTS = ("generation_lengths", "pass_rate_by_source", "verify_vs_judge", "eval_scores")
+ALL_SOURCES = "all sources"
+VL_VERSION = "5.21"  # the Vega-Lite major DVC's templates are written for ($schema v5)
+
+
+# --- the plot data -------------------------------------------------------------------------------
+
+
+def bin_label(edges: list[int], i: int) -> str:
+    if i == len(edges) - 1:
+        return f"≥ {edges[i]:,}"
+    return f"{edges[i]:,}–{edges[i + 1] - 1:,}"
+
+
+def length_histogram(gens: pl.DataFrame, edges: list[int]) -> Rows:
+    """Generations per completion-token bin and math-verify verdict; every bin is listed, empty or not."""
+    tokens = gens.filter(pl.col("completion_tokens").is_not_null())
+    # A generation's bin is the number of edges after the first that it reaches (below the first edge: bin 0).
+    index = pl.sum_horizontal([(pl.col("completion_tokens") >= e).cast(pl.Int64) for e in edges[1:]]) if len(edges) > 1 else pl.lit(0)
+    verdict = pl.when(pl.col("correctness_math_verify").fill_null(False)).then(pl.lit("correct")).otherwise(pl.lit("not correct"))
+    which = tokens.select(index.alias("bin"), verdict.alias("math_verify"))
+    counts = {(r["bin"], r["math_verify"]): r["len"] for r in which.group_by("bin", "math_verify").len().to_dicts()}
+    return [
+        {"bin": bin_label(edges, i), "order": i, "tokens_from": edges[i], "math_verify": v, "generations": counts.get((i, v), 0),
+         "panel": f"math-verify: {v}", "panel_order": k}
+        for k, v in enumerate(("correct", "not correct"))
+        for i in range(len(edges))
+    ]
+
+
+def _pct(num: int, den: int) -> float | None:
+    return round(100 * num / den, 1) if den else None
+
+
+def pass_rates(gens: pl.DataFrame, problems: pl.DataFrame) -> Rows:
+    """Per source (and over all sources): % of generations correct by math-verify, by the judge and
+    by either, and % of problems with at least one generation correct by either."""
+    df = gens.join(problems.select("uuid", "source"), on="uuid", how="left").with_columns(
+        pl.col("source").fill_null("unknown"),
+        mv=pl.col("correctness_math_verify").fill_null(False),
+        judge=pl.col("correctness_llama").fill_null(False),
+    ).with_columns(either=pl.col("mv") | pl.col("judge"))
+    groups = [(ALL_SOURCES, df)] + [(s, df.filter(pl.col("source") == s)) for s in sorted(df["source"].unique().to_list())]
+    rows: Rows = []
+    for order, (source, g) in enumerate(groups):
+        n = g.height
+        per_problem = g.group_by("uuid").agg(pl.col("either").any())
+        measures = [
+            ("generations: math-verify", int(g["mv"].sum()), n),
+            ("generations: judge", int(g["judge"].sum()), n),
+            ("generations: either", int(g["either"].sum()), n),
+            ("problems: any correct", int(per_problem["either"].sum()), per_problem.height),
+        ]
+        rows += [{"source": source, "order": order, "measure": m, "pass_rate": _pct(k, total), "correct": k, "of": total,
+                  "panel": m, "panel_order": j}
+                 for j, (m, k, total) in enumerate(measures)]
+    return rows
+
+
+def agreement(gens: pl.DataFrame) -> Rows:
+    """Generations per (math-verify status, judge verdict); generations the judge never saw are `not_judged`."""
+    df = gens.select(
+        pl.col("verify_status").fill_null("unknown").alias("math_verify"),
+        pl.col("judge_verdict").fill_null("not_judged").alias("judge"),
+    )
+    counts = df.group_by("math_verify", "judge").len().sort("math_verify", "judge")
+    return [{"math_verify": r["math_verify"], "judge": r["judge"], "generations": r["len"]} for r in counts.to_dicts()]
+
+
+def eval_scores(evaluate: dict[str, Any], compare_with: list[str]) -> Rows:
+    """pass@1 (%) per benchmark: ours per mode, then each published model's score where it has one."""
+    results: dict[str, dict[str, dict[str, Any]]] = evaluate.get("results", {})
+    benchmarks = sorted({b for per in results.values() for b in per})
+    rows: Rows = []
+    modes = sorted(results, key=lambda m: (m != "sampled", m))  # sampled first: the published protocol
+    for j, bench in enumerate(benchmarks):
+        scores = [(f"ours ({mode})", results[mode][bench]["pass@1"], results[mode][bench].get("stderr")) for mode in modes if bench in results[mode]]
+        scores += [(f"{name} (published)", PUBLISHED[name][bench], None) for name in compare_with if bench in PUBLISHED[name]]
+        rows += [{"benchmark": bench, "model": model, "order": i, "pass@1": score, "stderr": stderr, "panel": bench, "panel_order": j}
+                 for i, (model, score, stderr) in enumerate(scores)]
+    return rows
+
+
+# --- per-stage counts ----------------------------------------------------------------------------
+
+
+def stage_counts(metrics: dict[str, dict[str, Any]]) -> Rows:
+    """One row per stage, in pipeline order: what it counts, rows in, kept (passed) and the rest by reason."""
+    rows: Rows = []
+    for stage, m in metrics.items():
+        if "counts" in m:  # the filtering stages (sample, dedupe, build)
+            c = m["counts"]
+            unit = {"sample": "problems", "dedupe": "problems", "build": "problems"}.get(stage, "rows")
+            rows.append({"stage": stage, "unit": unit, "rows_in": c["rows_in"], "kept": c["kept"], "rejected_by_reason": c["rejected_by_reason"]})
+        elif stage == "generate" and "by_status" in m:
+            by = dict(m["by_status"])
+            rows.append({"stage": stage, "unit": "generation requests", "rows_in": m["requests"], "kept": by.pop("ok", 0), "rejected_by_reason": by})
+        elif stage == "verify" and "generations_by_status" in m:
+            by = dict(m["generations_by_status"])
+            rows.append({"stage": stage, "unit": "generations (correct by math-verify)", "rows_in": m["generations"], "kept": by.pop("ok", 0),
+                         "rejected_by_reason": by})
+        elif stage == "judge" and "verdicts" in m:
+            by = {k: v for k, v in m["verdicts"].items() if k != "not_judged"}
+            rows.append({"stage": stage, "unit": "math-verify failures judged (EQUIVALENT = recovered)", "rows_in": m["judged"],
+                         "kept": by.pop("EQUIVALENT", 0), "rejected_by_reason": by})
+    return rows
+
+
+def stage_counts_html(rows: Rows) -> str:
+    def reasons(by: dict[str, int]) -> str:
+        shown = [f"{html.escape(k)}: {v:,}" for k, v in sorted(by.items(), key=lambda kv: (-kv[1], kv[0])) if v]
+        return "<br>".join(shown) or "&ndash;"
+
+    body = "\n".join(
+        f"<tr><td>{html.escape(r['stage'])}</td><td>{html.escape(r['unit'])}</td><td class=n>{r['rows_in']:,}</td>"
+        f"<td class=n>{r['kept']:,}</td><td class=n>{r['rows_in'] - r['kept']:,}</td><td>{reasons(r['rejected_by_reason'])}</td></tr>"
+        for r in rows
+    )
+    return f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>Rows per stage</title>
+<style>
+body {{ font-family: sans-serif; font-size: 14px; margin: 1em; }}
+table {{ border-collapse: collapse; }}
+th, td {{ border: 1px solid #ccc; padding: 4px 10px; vertical-align: top; text-align: left; }}
+th {{ background: #f0f0f0; }}
+td.n {{ text-align: right; font-variant-numeric: tabular-nums; }}
+</style></head><body>
+<table>
+<thead><tr><th>stage</th><th>counts</th><th>rows in</th><th>kept / passed</th><th>not kept</th><th>not kept, by reason</th></tr></thead>
+<tbody>
+{body}
+</tbody>
+</table>
+</body></html>
+"""
+
+
+# --- figures (Vega-Lite, drawn to SVG by vl-convert) --------------------------------------------
+
+COLORS = {"correct": "#4c78a8", "not correct": "#e45756"}
+
+
+def figure_specs(data: dict[str, Rows]) -> dict[str, dict[str, Any]]:
+    """One Vega-Lite spec per plot: the same titles and axes as dvc.yaml's plot definitions."""
+    return {
+        "generation_lengths": {
+            "title": {"text": "Generation length", "subtitle": "generations per completion-token bin, by math-verify verdict"},
+            "data": {"values": data["generation_lengths"]},
+            "mark": {"type": "bar", "tooltip": True},
+            "width": 300,
+            "encoding": {
+                "y": {"field": "bin", "type": "nominal", "sort": {"field": "order"}, "title": "completion tokens"},
+                "x": {"field": "generations", "type": "quantitative", "title": "generations"},
+                "column": {"field": "panel", "type": "nominal", "title": None, "sort": {"field": "panel_order"}},
+                "color": {"field": "math_verify", "type": "nominal", "legend": None,
+                          "scale": {"domain": list(COLORS), "range": list(COLORS.values())}},
+            },
+        },
+        "pass_rate_by_source": {
+            "title": {"text": "Pass rate by source", "subtitle": "% correct; the judge only re-checks math-verify failures"},
+            "data": {"values": data["pass_rate_by_source"]},
+            "width": 170,
+            "encoding": {
+                "y": {"field": "source", "type": "nominal", "sort": {"field": "order"}, "title": "source"},
+                "x": {"field": "pass_rate", "type": "quantitative", "title": "% correct", "scale": {"domain": [0, 100]}},
+            },
+            "layer": [
+                {"mark": {"type": "bar", "tooltip": True}, "encoding": {"color": {"value": "#4c78a8"}}},
+                {"mark": {"type": "text", "align": "left", "dx": 3, "fontSize": 10},
+                 "encoding": {"text": {"field": "pass_rate", "type": "quantitative", "format": ".1f"}}},
+            ],
+        },
+        "verify_vs_judge": {
+            "title": {"text": "Math-verify vs judge", "subtitle": "generations per (math-verify status, judge verdict)"},
+            "data": {"values": data["verify_vs_judge"]},
+            "width": 320,
+            "encoding": {
+                "x": {"field": "judge", "type": "nominal", "title": "judge verdict", "axis": {"labelAngle": 0}},
+                "y": {"field": "math_verify", "type": "nominal", "title": "math-verify status"},
+            },
+            "layer": [
+                {"mark": {"type": "rect", "tooltip": True},
+                 "encoding": {"color": {"field": "generations", "type": "quantitative", "title": "generations", "scale": {"scheme": "blues"}}}},
+                {"mark": {"type": "text", "fontSize": 12}, "encoding": {"text": {"field": "generations", "type": "quantitative"}}},
+            ],
+        },
+        "eval_scores": {
+            "title": {"text": "Evaluation", "subtitle": "pass@1 (%) of the student beside published scores"},
+            "data": {"values": data["eval_scores"]},
+            "width": 200,
+            "encoding": {
+                "y": {"field": "model", "type": "nominal", "sort": {"field": "order"}, "title": None},
+                "x": {"field": "pass@1", "type": "quantitative", "title": "pass@1 (%)", "scale": {"domain": [0, 100]}},
+            },
+            "layer": [
+                {"mark": {"type": "bar", "tooltip": True},
+                 "encoding": {"color": {"field": "model", "type": "nominal", "legend": None, "sort": {"field": "order"}}}},
+                {"mark": {"type": "text", "align": "left", "dx": 3, "fontSize": 10},
+                 "encoding": {"text": {"field": "pass@1", "type": "quantitative", "format": ".1f"}}},
+            ],
+        },
+    }
+
+
+def _facet(spec: dict[str, Any]) -> dict[str, Any]:
+    """A layered chart split into columns by `panel` (Vega-Lite needs the top-level facet form for layers)."""
+    inner = {k: v for k, v in spec.items() if k not in ("title", "data", "facet")}
+    facet = {"field": "panel", "type": "nominal", "title": None, "sort": {"field": "panel_order"}}
+    return {"title": spec["title"], "data": spec["data"], "facet": {"column": facet}, "spec": inner}
+
+
+def finished_specs(data: dict[str, Rows]) -> dict[str, dict[str, Any]]:
+    specs = figure_specs(data)
+    specs["pass_rate_by_source"] = _facet(specs["pass_rate_by_source"])
+    specs["eval_scores"] = _facet(specs["eval_scores"])
+    for spec in specs.values():
+        spec["$schema"] = "https://vega.github.io/schema/vega-lite/v5.json"
+        spec["config"] = {"font": "sans-serif", "title": {"anchor": "start", "fontSize": 15, "subtitleFontSize": 12},
+                          "axis": {"labelLimit": 260}}
+    return specs
+
+
+def render_svg(spec: dict[str, Any]) -> str:
+    import vl_convert
+
+    return vl_convert.vegalite_to_svg(spec, vl_version=VL_VERSION)
+
+
+def plots_template() -> str:
+    """An HTML page template for `dvc plots show/diff --html-template` with Vega, Vega-Lite and
+    Vega-Embed inlined (DVC's default page loads them from a CDN, which an air-gapped cluster cannot reach)."""
+    import vl_convert
+
+    bundle = vl_convert.javascript_bundle(vl_version=VL_VERSION).replace("</script", "<\\/script")
+    return (
+        "<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n{refresh_tag}\n<title>distillery: DVC plots</title>\n"
+        f"<script>\n{bundle}\n</script>\n"
+        "<style>body { font-family: sans-serif; } table { border-spacing: 15px; }</style>\n"
+        "</head>\n<body>\n{plot_divs}\n</body>\n</html>\n"
+    )
+
+
+# --- the stage ------------------------------------------------------------------------------------
+
+
+def read_metrics(paths: list[Path]) -> dict[str, dict[str, Any]]:
+    return {p.stem: json.loads(require(p, "metrics file").read_text()) for p in paths}
+
+
+def run(cfg: ReportConfig, judged_path: Path, problems_path: Path, stage_metrics: list[Path], evaluate_path: Path,
+        plots_dir: Path, figures_dir: Path, counts_html: Path) -> None:
+    gens = read_parquet(judged_path, "judged generations")
+    problems = read_parquet(problems_path, "problems")
+    evaluate = json.loads(require(evaluate_path, "evaluate metrics").read_text())
+    data = {
+        "generation_lengths": length_histogram(gens, cfg.length_bins),
+        "pass_rate_by_source": pass_rates(gens, problems),
+        "verify_vs_judge": agreement(gens),
+        "eval_scores": eval_scores(evaluate, cfg.compare_with),
+    }
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    for name, spec in finished_specs(data).items():
+        write_json(data[name], plots_dir / f"{name}.json")
+        (figures_dir / f"{name}.svg").write_text(render_svg(spec))
+    counts_html.parent.mkdir(parents=True, exist_ok=True)
+    counts_html.write_text(stage_counts_html(stage_counts(read_metrics(stage_metrics))))
+    log.info("report: %d plots in %s, figures in %s, stage counts in %s", len(data), plots_dir, figures_dir, counts_html)

@@ -1,0 +1,157 @@
+"""report: the plot tables on small hand-made frames (exact numbers), the figures and the per-stage
+table, and DVC reading the plots in a temp copy of the repository."""
+
+import json
+import shutil
+
+import polars as pl
+import pytest
+import yaml
+
+from conftest import REPO, sh
+from distillery.config import ReportConfig
+from distillery.stages import report
+
+EDGES = [0, 100, 200, 400]
+
+
+def gens(rows: list[tuple]) -> pl.DataFrame:
+    cols = ["uuid", "sample_index", "completion_tokens", "correctness_math_verify", "correctness_llama", "verify_status", "judge_verdict"]
+    return pl.DataFrame([dict(zip(cols, r)) for r in rows], schema={
+        "uuid": pl.String, "sample_index": pl.Int64, "completion_tokens": pl.Int64, "correctness_math_verify": pl.Boolean,
+        "correctness_llama": pl.Boolean, "verify_status": pl.String, "judge_verdict": pl.String})
+
+
+GENS = gens([
+    ("a", 0, 50, True, None, "ok", "not_judged"),
+    ("a", 1, 100, False, True, "mismatch", "EQUIVALENT"),
+    ("b", 0, 199, False, False, "mismatch", "DIFFERENT"),
+    ("b", 1, 250, False, None, "no_answer", None),
+    ("c", 0, 400, False, False, "mismatch", "DIFFERENT"),
+    ("c", 1, 9000, True, None, "ok", "not_judged"),
+    ("c", 2, None, None, None, "error", None),  # a rejected request: no tokens
+])
+PROBLEMS = pl.DataFrame({"uuid": ["a", "b", "c"], "source": ["olympiads", "olympiads", "cn_k12"]})
+
+
+def test_length_histogram_counts_every_fixed_bin():
+    rows = report.length_histogram(GENS, EDGES)
+    got = {(r["bin"], r["math_verify"]): r["generations"] for r in rows}
+    assert got == {
+        ("0–99", "correct"): 1, ("0–99", "not correct"): 0,
+        ("100–199", "correct"): 0, ("100–199", "not correct"): 2,
+        ("200–399", "correct"): 0, ("200–399", "not correct"): 1,
+        ("≥ 400", "correct"): 1, ("≥ 400", "not correct"): 1,
+    }
+    assert [r["order"] for r in rows if r["math_verify"] == "correct"] == [0, 1, 2, 3]
+    assert sum(r["generations"] for r in rows) == 6  # the row without tokens is left out
+    # The bins come from the edges alone: an empty frame lists the same bins.
+    assert [r["bin"] for r in report.length_histogram(GENS.clear(), EDGES)] == [r["bin"] for r in rows]
+
+
+def test_bin_labels():
+    assert [report.bin_label([0, 1024, 16384], i) for i in range(3)] == ["0–1,023", "1,024–16,383", "≥ 16,384"]
+
+
+def test_pass_rates_per_source_and_overall():
+    rows = {(r["source"], r["measure"]): (r["pass_rate"], r["correct"], r["of"]) for r in report.pass_rates(GENS, PROBLEMS)}
+    assert rows[("all sources", "generations: math-verify")] == (28.6, 2, 7)
+    assert rows[("all sources", "generations: judge")] == (14.3, 1, 7)
+    assert rows[("all sources", "generations: either")] == (42.9, 3, 7)
+    assert rows[("all sources", "problems: any correct")] == (66.7, 2, 3)
+    assert rows[("olympiads", "generations: math-verify")] == (25.0, 1, 4)
+    assert rows[("olympiads", "generations: either")] == (50.0, 2, 4)
+    assert rows[("olympiads", "problems: any correct")] == (50.0, 1, 2)
+    assert rows[("cn_k12", "generations: judge")] == (0.0, 0, 3)
+    assert rows[("cn_k12", "problems: any correct")] == (100.0, 1, 1)
+    order = {r["source"]: r["order"] for r in report.pass_rates(GENS, PROBLEMS)}
+    assert order == {"all sources": 0, "cn_k12": 1, "olympiads": 2}
+
+
+def test_agreement_counts_combinations_including_not_judged():
+    got = {(r["math_verify"], r["judge"]): r["generations"] for r in report.agreement(GENS)}
+    assert got == {("ok", "not_judged"): 2, ("mismatch", "EQUIVALENT"): 1, ("mismatch", "DIFFERENT"): 2,
+                   ("no_answer", "not_judged"): 1, ("error", "not_judged"): 1}
+
+
+def test_eval_scores_beside_published():
+    evaluate = {"results": {"greedy": {"math500": {"pass@1": 10.0, "stderr": 0.0}},
+                            "sampled": {"math500": {"pass@1": 12.5, "stderr": 2.5}, "gpqa_diamond": {"pass@1": 30.0, "stderr": 1.0}}}}
+    rows = report.eval_scores(evaluate, ["OpenR1-Qwen-7B"])
+    assert [(r["benchmark"], r["model"], r["pass@1"]) for r in rows] == [
+        ("gpqa_diamond", "ours (sampled)", 30.0),  # nothing published for GPQA in distillery/published.py
+        ("math500", "ours (sampled)", 12.5), ("math500", "ours (greedy)", 10.0), ("math500", "OpenR1-Qwen-7B (published)", 90.6),
+    ]
+    assert [r["order"] for r in rows if r["benchmark"] == "math500"] == [0, 1, 2]
+
+
+def test_stage_counts_table():
+    metrics = {
+        "sample": {"counts": {"rows_in": 10, "kept": 7, "rejected": 3, "rejected_by_reason": {"synthetic": 2, "empty_answer": 1}}},
+        "generate": {"requests": 14, "by_status": {"ok": 13, "empty": 1, "rejected": 0}},
+        "verify": {"generations": 14, "generations_by_status": {"ok": 8, "mismatch": 6}},
+        "judge": {"judged": 6, "verdicts": {"EQUIVALENT": 2, "DIFFERENT": 4, "not_judged": 8}},
+    }
+    rows = report.stage_counts(metrics)
+    assert [(r["stage"], r["rows_in"], r["kept"], r["rejected_by_reason"]) for r in rows] == [
+        ("sample", 10, 7, {"synthetic": 2, "empty_answer": 1}),
+        ("generate", 14, 13, {"empty": 1, "rejected": 0}),
+        ("verify", 14, 8, {"mismatch": 6}),
+        ("judge", 6, 2, {"DIFFERENT": 4}),
+    ]
+    html = report.stage_counts_html(rows)
+    assert "<td>sample</td><td>problems</td><td class=n>10</td><td class=n>7</td><td class=n>3</td><td>synthetic: 2<br>empty_answer: 1</td>" in html
+    assert "rejected: 0" not in html  # zero counts are left out
+
+
+def test_config_rejects_bad_bins_and_unknown_models():
+    with pytest.raises(ValueError, match="strictly increasing"):
+        ReportConfig(length_bins=[0, 100, 100])
+    with pytest.raises(ValueError, match="published.py"):
+        ReportConfig(compare_with=["NoSuchModel"])
+
+
+def test_run_writes_small_plot_files_and_svgs(tmp_path):
+    judged, problems, evaluate = tmp_path / "judged.parquet", tmp_path / "problems.parquet", tmp_path / "evaluate.json"
+    GENS.write_parquet(judged)
+    PROBLEMS.write_parquet(problems)
+    evaluate.write_text(json.dumps({"results": {"sampled": {"math500": {"pass@1": 1.0, "stderr": 0.5}}}}))
+    sample = tmp_path / "sample.json"
+    sample.write_text(json.dumps({"counts": {"rows_in": 3, "kept": 3, "rejected": 0, "rejected_by_reason": {}}}))
+    report.run(ReportConfig(length_bins=EDGES), judged, problems, [sample], evaluate, tmp_path / "plots", tmp_path / "figures",
+               tmp_path / "counts.html")
+    for name in report.PLOTS:
+        assert isinstance(json.loads((tmp_path / "plots" / f"{name}.json").read_text()), list)
+        svg = (tmp_path / "figures" / f"{name}.svg").read_text()
+        assert svg.startswith("<svg") and "<text" in svg
+    assert "Generation length" in (tmp_path / "figures/generation_lengths.svg").read_text()
+    assert "<td>sample</td>" in (tmp_path / "counts.html").read_text()
+
+
+def test_offline_plots_template_inlines_vega():
+    page = report.plots_template()
+    assert "{plot_divs}" in page and "vegaEmbed" in page and "cdn.jsdelivr" not in page and "<script src" not in page
+
+
+def test_dvc_plots_show_reads_the_report_plots(repo_copy):
+    """DVC renders every report plot with its template, title and axes (data from this checkout)."""
+    (repo_copy / "plots/report").mkdir(parents=True, exist_ok=True)
+    for name in report.PLOTS:
+        src = REPO / "plots/report" / f"{name}.json"
+        if not (repo_copy / src.relative_to(REPO)).exists():
+            if not src.exists():
+                pytest.skip(f"{src} is not built (snakemake --profile profiles/local)")
+            shutil.copy(src, repo_copy / "plots/report")
+    r = sh(["dvc", "plots", "show", "--json"], repo_copy, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    shown = json.loads(r.stdout)
+    assert not shown.get("errors"), shown["errors"]
+    stage = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["report"]
+    declared = {next(iter(p)): p[next(iter(p))] for p in stage["plots"]}
+    assert set(shown["data"]) == set(declared) == {f"plots/report/{n}.json" for n in report.PLOTS}
+    for path, (plot,) in shown["data"].items():
+        spec = plot["content"]
+        assert spec["title"]["text"] == declared[path]["title"]
+        encoding = spec["spec"]["encoding"]
+        assert encoding["x"]["title"] == declared[path]["x_label"] and encoding["y"]["title"] == declared[path]["y_label"]
+        assert spec["data"]["values"] and all(v["rev"] == "workspace" for v in spec["data"]["values"])
