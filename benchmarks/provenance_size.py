@@ -29,15 +29,20 @@ from distillery.io import write_parquet
 from distillery.provenance import stamp
 from distillery.stages.build import row_provenance
 
-def texts(count: int, chars: int, seed: int = 0) -> list[str]:
-    """`count` distinct texts: consecutive slices of one soup of 2,000 pseudo-words drawn at random
-    (about 1.8 bits per character, which zstd compresses about as well as English prose)."""
+def texts(count: int, chars: int, seed: int = 0, chunk: int = 5000) -> list[str]:
+    """`count` distinct texts: consecutive slices of a soup of 2,000 pseudo-words drawn at random
+    (about 1.8 bits per character, which zstd compresses about as well as English prose), made a
+    chunk at a time so the soup never holds more than `chunk` texts' worth of word objects."""
     import numpy as np
 
     gen = np.random.default_rng(seed)
-    vocab = np.array(["".join(chr(97 + c) for c in gen.integers(0, 26, gen.integers(2, 9))) for _ in range(2000)])
-    soup = " ".join(vocab[gen.integers(0, len(vocab), count * chars // 5 + 1000)])
-    return [soup[i * chars:(i + 1) * chars] for i in range(count)]
+    vocab = ["".join(chr(97 + c) for c in gen.integers(0, 26, gen.integers(2, 9))) for _ in range(2000)]
+    out: list[str] = []
+    while len(out) < count:
+        n = min(chunk, count - len(out))
+        soup = " ".join(vocab[i] for i in gen.integers(0, len(vocab), n * chars // 5 + 1000).tolist())
+        out += [soup[i * chars:(i + 1) * chars] for i in range(n)]
+    return out
 
 
 def main() -> None:

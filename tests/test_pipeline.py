@@ -126,6 +126,10 @@ def test_dvc_repro_builds_once_then_reruns_only_what_a_param_touches(repo_copy):
     assert got["rows"]["added"] == len(set(dataset_b["uuid"]) - set(dataset_a["uuid"]))
     assert got["rows"]["removed"] == len(set(dataset_a["uuid"]) - set(dataset_b["uuid"]))
     assert got["aggregates"]["rows"] == {"a": dataset_a.height, "b": dataset_b.height}
+    plots = json.loads(sh(["dvc", "plots", "diff", "HEAD~1", "HEAD", "--json"], repo_copy).stdout)["data"]
+    [agreement] = plots["plots/report/verify_vs_judge.json"]  # both versions, side by side in one plot
+    assert set(agreement["revisions"]) == {"HEAD~1", "HEAD"}
+    assert {row["rev"] for row in agreement["content"]["data"]["values"]} == {"HEAD~1", "HEAD"}
     metrics_diff = json.loads(sh(["dvc", "metrics", "diff", "HEAD~1", "HEAD", "--json"], repo_copy).stdout)
     assert metrics_diff["metrics/judge.json"]  # the verdicts changed, and DVC's metrics say so too
     kept = metrics_diff.get("metrics/build.json", {}).get("counts.kept")

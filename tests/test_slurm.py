@@ -90,7 +90,7 @@ def test_the_bundled_dag_runs_as_slurm_jobs_with_the_profiles_resources(cluster,
     shards = yaml.safe_load((repo / "params.yaml").read_text())["generate"]["num_shards"]
     assert {k: len(v) for k, v in by_rule.items()} == {
         "sample": 1, "models": 1, "generate_shard": shards, "generate_gather": 1, "verify": 1, "judge": 1, "dedupe": 1,
-        "build": 1, "sft": 1, "evaluate": 1}
+        "build": 1, "sft": 1, "evaluate": 1, "report": 1}
     for rule, rule_jobs in by_rule.items():
         want = expected_resources(profile, rule)
         for j in rule_jobs:
