@@ -128,6 +128,16 @@ def test_run_writes_small_plot_files_and_svgs(tmp_path):
     assert "<td>sample</td>" in (tmp_path / "counts.html").read_text()
 
 
+def test_a_judged_file_without_a_needed_column_names_it(tmp_path):
+    from distillery.errors import DistilleryError
+
+    judged = tmp_path / "judged.parquet"
+    GENS.drop("judge_verdict").write_parquet(judged)
+    with pytest.raises(DistilleryError, match=r"has no column\(s\) \['judge_verdict'\]; re-run the stage that makes it"):
+        report.run(ReportConfig(length_bins=EDGES), judged, tmp_path / "p.parquet", [], tmp_path / "e.json",
+                   tmp_path / "plots", tmp_path / "figures", tmp_path / "counts.html")
+
+
 def test_offline_plots_template_inlines_vega():
     page = report.plots_template()
     assert "{plot_divs}" in page and "vegaEmbed" in page and "cdn.jsdelivr" not in page and "<script src" not in page

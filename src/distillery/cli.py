@@ -242,7 +242,6 @@ def _evaluate(ns):
     evaluate.run(cfg, extra["seed"], _benchmarks(extra), ns.samples, ns.metrics, ns.results, ns.model_card)
 
 
-
 @command("report", "plot data for dvc plots, figures and per-stage counts for snakemake --report", CONFIG, P("--judged"),
          P("--problems"), P("--evaluate"), P("--plots-dir"), P("--figures-dir"), P("--stage-counts"),
          ("--stage-metrics", {"nargs": "*", "type": Path, "default": [], "help": "metrics/<stage>.json of the stages to count, in order"}))
@@ -261,6 +260,7 @@ def _plots_template(ns):
     ns.out.parent.mkdir(parents=True, exist_ok=True)
     ns.out.write_text(report.plots_template(), encoding="utf-8")
     print(f"{ns.out}: dvc plots diff --html-template {ns.out} ...")
+
 
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="distillery", description=__doc__.splitlines()[0])

@@ -19,6 +19,7 @@ docs/measurements.md for the figure.
 
 from __future__ import annotations
 
+import copy
 import functools
 import subprocess
 from importlib import metadata
@@ -32,6 +33,11 @@ from distillery.keys import stable_hash
 PARAMS_SUFFIX = "_params"
 CODE_SUFFIX = "_code"
 
+# Identity columns that are provenance but do not follow the suffix convention.
+PROVENANCE_COLUMNS = frozenset({
+    "source_row", "source_version", "request_key", "judge_request_key", "teacher_fingerprint", "judge_fingerprint",
+    "model_fingerprint", "verifier",
+})
 # Settings that decide how or where a stage runs, not what it produces (dotted paths).
 _LLM_TRANSPORT = ["llm.openai", "llm.vllm", "llm.serve", "llm.batch_size"]
 EXECUTION_ONLY: dict[str, list[str]] = {
@@ -53,8 +59,6 @@ def _drop(settings: dict[str, Any], dotted: str) -> None:
 
 def content_settings(stage: str, settings: dict[str, Any]) -> dict[str, Any]:
     """`settings` without the stage's execution-only keys (a deep copy)."""
-    import copy
-
     out = copy.deepcopy(settings)
     for dotted in EXECUTION_ONLY.get(stage, []):
         _drop(out, dotted)
@@ -125,8 +129,3 @@ def is_provenance_column(name: str) -> bool:
     """Columns that say what made a row rather than what the row is (the diff reports them apart)."""
     return name.endswith((PARAMS_SUFFIX, CODE_SUFFIX)) or name in PROVENANCE_COLUMNS
 
-
-# Identity columns that are provenance but do not follow the suffix convention.
-PROVENANCE_COLUMNS = frozenset({
-    "request_key", "judge_request_key", "teacher_fingerprint", "judge_fingerprint", "model_fingerprint", "verifier",
-})

@@ -282,8 +282,10 @@ def read_metrics(paths: list[Path]) -> dict[str, dict[str, Any]]:
 
 def run(cfg: ReportConfig, judged_path: Path, problems_path: Path, stage_metrics: list[Path], evaluate_path: Path,
         plots_dir: Path, figures_dir: Path, counts_html: Path) -> None:
-    gens = read_parquet(judged_path, "judged generations")
-    problems = read_parquet(problems_path, "problems")
+    # Only the columns the plots need: the generation texts are nearly all of the file's bytes.
+    gens = read_parquet(judged_path, "judged generations", columns=[
+        "uuid", "completion_tokens", "correctness_math_verify", "correctness_llama", "verify_status", "judge_verdict"])
+    problems = read_parquet(problems_path, "problems", columns=["uuid", "source"])
     evaluate = json.loads(require(evaluate_path, "evaluate metrics").read_text())
     data = {
         "generation_lengths": length_histogram(gens, cfg.length_bins),
