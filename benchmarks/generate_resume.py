@@ -58,7 +58,7 @@ def make_problems(n: int, path: Path) -> Path:
 
 def shard_cmd(cfg: GenerateConfig, problems: Path, shard: int, out: Path) -> list[str]:
     return [str(Path(sys.executable).parent / "distillery"), "generate-shard", "--config", stage_config("generate", cfg, seed=42),
-            "--problems", str(problems), "--shard", str(shard), "--out", str(out), "--stats", str(out.with_suffix(".json"))]
+            "--problems", str(problems), "--shard", str(shard), "--out", str(out), "--run-figures", str(out.with_suffix(".json"))]
 
 
 def run_cli(cfg, problems, shard, out, env) -> tuple[dict, float]:

@@ -1,15 +1,41 @@
-# Helpers shared by the rules: validated params and the JSON each stage receives.
+# Helpers shared by the rules: validated params, the JSON each stage receives, and the files that
+# params.yaml names for each stage (distillery.workflow: the same answer dvc.yaml is generated from).
+import os
 import sys
 from pathlib import Path
 
-from distillery.config import stage_config, validate_params
+from distillery.config import stage_config, validate_params_file
 from distillery.errors import ConfigError
+from distillery.workflow import named_inputs, stale_dvc_yaml, unpinned_hub_ids
 
 try:
-    PARAMS = validate_params(config, "params.yaml")
+    PARAMS = validate_params_file(config, "params.yaml")
 except ConfigError as exc:
     # One readable message before any job starts, instead of a traceback per job.
     sys.exit(f"distillery: {exc}")
+
+for _setting in unpinned_hub_ids(PARAMS):
+    print(f"distillery: warning: {_setting} is a hub id with no pinned revision: a new upload changes what is read "
+          "and neither DVC nor Snakemake can see it; pin a commit for a reproducible run", file=sys.stderr)
+
+
+def _check_dvc_yaml():
+    """dvc.yaml must track the files params.yaml names now. Under `dvc repro` (DVC_STAGE is set) a
+    stale one is regenerated and the run stops, since DVC read the old one before starting; a plain
+    snakemake run only warns."""
+    path = Path(workflow.basedir) / "dvc.yaml"
+    expected = stale_dvc_yaml(PARAMS, path)
+    if expected is None:
+        return
+    if os.environ.get("DVC_STAGE"):
+        path.write_text(expected)
+        sys.exit("distillery: params.yaml names other files than dvc.yaml tracked (a source, benchmark, prompt or model), "
+                 "so dvc.yaml has been regenerated from it (`distillery dvc-yaml`): run `dvc repro` again, and commit dvc.yaml")
+    print("distillery: warning: dvc.yaml does not match params.yaml (the files it names, or the stages); "
+          "run `distillery dvc-yaml` before `dvc repro`", file=sys.stderr)
+
+
+_check_dvc_yaml()
 
 
 def stage_json(stage, **extra):
@@ -21,23 +47,13 @@ def benchmarks_json(names):
     return {n: PARAMS.base.benchmarks[n].model_dump(mode="json") for n in names}
 
 
-def benchmark_paths(names):
-    """The benchmarks that are local files (inputs Snakemake can check); hub ids are read at run time."""
-    return [p for p in (PARAMS.base.benchmarks[n].path for n in names) if Path(p).suffix.lower() in (".jsonl", ".json", ".parquet")]
-
-
-def sample_inputs(wildcards):
-    """The source file when it is local (a hub dataset id has no file to track)."""
-    source = PARAMS.sample.source
-    return {"source": source} if Path(source).suffix in (".jsonl", ".json", ".parquet") else {}
+def inputs_named_by_params(stage):
+    """An input function: the files params.yaml names for `stage` (use with unpack())."""
+    return lambda wildcards: named_inputs(PARAMS, stage)
 
 
 def generate_shards(wildcards):
     return expand("data/generate/shards/shard-{shard}.parquet", shard=range(PARAMS.generate.num_shards))
-
-
-def generate_shard_stats(wildcards):
-    return expand("data/generate/shards/shard-{shard}.json", shard=range(PARAMS.generate.num_shards))
 
 
 def card_settings():

@@ -1,8 +1,8 @@
 rule dedupe:
     input:
+        unpack(inputs_named_by_params("dedupe")),  # benchmark_<name>: the benchmark files decontaminated against
         problems="data/sample/problems.parquet",
         judged="data/judge/judged.parquet",
-        benchmarks=benchmark_paths(PARAMS.dedupe.benchmarks),
     output:
         kept="data/dedupe/kept.parquet",
         rejected="data/dedupe/rejected.parquet",

@@ -1,7 +1,6 @@
 rule evaluate:
     input:
-        model="data/sft/model",
-        benchmarks=benchmark_paths(PARAMS.evaluate.benchmarks),
+        unpack(inputs_named_by_params("evaluate")),  # model (a local one), benchmark_<name> files
     output:
         samples="data/evaluate/samples.parquet",
         results="data/evaluate/results.md",

@@ -4,17 +4,19 @@ wildcard_constraints:
 
 rule generate_shard:
     input:
+        unpack(inputs_named_by_params("generate")),
         problems="data/sample/problems.parquet",
-        models="data/models",
     output:
         generations="data/generate/shards/shard-{shard}.parquet",
-        stats="data/generate/shards/shard-{shard}.json",
     params:
         config=lambda wildcards: stage_json("generate"),
         # A server started by the job (generate.llm.serve) writes its own logs here.
         server_logs=lambda wildcards: f"logs/generate/servers/shard-{wildcards.shard}",
     log:
-        "logs/generate/shard-{shard}.log",
+        log="logs/generate/shard-{shard}.log",
+        # This run's reuse, requests sent and timings: they differ between runs that make the same
+        # generations, so they are a log, never a hashed output.
+        run_figures="logs/generate/shard-{shard}.run.json",
     benchmark:
         "logs/generate/shard-{shard}.benchmark.tsv"
     threads: 2
@@ -22,24 +24,25 @@ rule generate_shard:
         "../envs/generate.yaml"
     shell:
         "distillery generate-shard --config {params.config:q} --problems {input.problems:q} "
-        "--shard {wildcards.shard} --out {output.generations:q} --stats {output.stats:q} "
-        "--server-logs {params.server_logs:q} > {log:q} 2>&1"
+        "--shard {wildcards.shard} --out {output.generations:q} --run-figures {log.run_figures:q} "
+        "--server-logs {params.server_logs:q} > {log.log:q} 2>&1"
 
 
 rule generate_gather:
     input:
         shards=generate_shards,
-        stats=generate_shard_stats,
     output:
         generations="data/generate/generations.parquet",
         metrics="metrics/generate.json",
-        throughput="metrics/generate_throughput.json",
+    params:
+        shard_figures=lambda wildcards: expand("logs/generate/shard-{shard}.run.json", shard=range(PARAMS.generate.num_shards)),
     log:
-        "logs/generate/gather.log",
+        log="logs/generate/gather.log",
+        throughput="logs/generate/throughput.json",
     benchmark:
         "logs/generate/gather.benchmark.tsv"
     conda:
         "../envs/cpu.yaml"
     shell:
         "distillery generate-gather --shards {input.shards:q} --out {output.generations:q} "
-        "--metrics {output.metrics:q} --throughput {output.throughput:q} > {log:q} 2>&1"
+        "--metrics {output.metrics:q} --throughput {log.throughput:q} --shard-figures {params.shard_figures:q} > {log.log:q} 2>&1"

@@ -1,9 +1,8 @@
 rule judge:
     input:
+        unpack(inputs_named_by_params("judge")),  # prompt_template; models when the judge is a tiny model
         verified="data/verify/verified.parquet",
         problems="data/sample/problems.parquet",
-        models="data/models",
-        prompt_template=PARAMS.judge.prompt_template,
     output:
         judged="data/judge/judged.parquet",
         disagreements="data/judge/disagreements.md",

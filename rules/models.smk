@@ -1,20 +1,20 @@
 rule models:
     input:
-        problems="data/sample/problems.parquet",
-        judge_template=PARAMS.judge.prompt_template,
+        unpack(inputs_named_by_params("models")),  # corpus (models.tiny.corpus), judge_template
     output:
         models=directory("data/models"),
         metrics="metrics/models.json",
     params:
         config=lambda wildcards: stage_json("models", prompt_template=PARAMS.generate.prompt_template),
     log:
-        "logs/models/models.log",
+        log="logs/models/models.log",
+        run_figures="logs/models/run.json",
     benchmark:
         "logs/models/models.benchmark.tsv"
     threads: 2
     conda:
         "../envs/train.yaml"
     shell:
-        "distillery models --config {params.config:q} --problems {input.problems:q} "
+        "distillery models --config {params.config:q} --corpus {input.corpus:q} "
         "--judge-template {input.judge_template:q} --out-dir {output.models:q} "
-        "--metrics {output.metrics:q} > {log:q} 2>&1"
+        "--metrics {output.metrics:q} --run-figures {log.run_figures:q} > {log.log:q} 2>&1"

@@ -1,6 +1,6 @@
 rule sample:
     input:
-        unpack(sample_inputs),
+        unpack(inputs_named_by_params("sample")),  # source: the file sample.source names (none for a hub id)
     output:
         problems="data/sample/problems.parquet",
         rejected="data/sample/rejected.parquet",

@@ -1,16 +1,20 @@
 rule sft:
     input:
+        unpack(inputs_named_by_params("sft")),  # models (a tiny base model), accelerate_config
         default="data/build/dataset/default/train-00000-of-00001.parquet",
         extended="data/build/dataset/extended/train-00000-of-00001.parquet",
-        models="data/models",
     output:
         model=directory("data/sft/model"),
         metrics="metrics/sft.json",
     params:
         config=lambda wildcards: stage_json("sft"),
         dataset_dir=lambda wildcards, input: Path(input.default).parent.parent,
+        # Resumable checkpoints, outside the outputs (DVC and Snakemake delete those before a run);
+        # removed once the model is saved.
+        checkpoints="data/sft/checkpoints",
     log:
-        "logs/sft/sft.log",
+        log="logs/sft/sft.log",
+        run_figures="logs/sft/run.json",
     benchmark:
         "logs/sft/sft.benchmark.tsv"
     threads: 2
@@ -18,4 +22,5 @@ rule sft:
         "../envs/train.yaml"
     shell:
         "distillery sft --config {params.config:q} --dataset-dir {params.dataset_dir:q} "
-        "--model-out {output.model:q} --metrics {output.metrics:q} --checkpoints data/sft/checkpoints > {log:q} 2>&1"
+        "--model-out {output.model:q} --metrics {output.metrics:q} --checkpoints {params.checkpoints:q} "
+        "--run-figures {log.run_figures:q} > {log.log:q} 2>&1"

@@ -62,7 +62,7 @@ def fixed_outputs(cfg, benchmarks, seed, answer_for):
                     chat = [{"role": "user", "content": it.prompt}]
                     for i in range(evaluate.samples_per_problem(cfg, name, mode)):
                         key = request_key(cfg.llm.model, cfg.llm.revision, chat, sampling, i)
-                        jn.append(journal_record(Completion(key, answer_for(mode, it, i), "stop")))
+                        jn.append(journal_record(Completion(key, answer_for(mode, it, i), "stop"), "evaluate"))
 
 
 GPQA_ROWS = [

@@ -102,7 +102,8 @@ def _sft_cmd(tiny_models, tmp_path, **over):
            "per_device_train_batch_size": 1, "gradient_accumulation_steps": 1, "logging_steps": 1, "save_steps": 4,
            "save_total_limit": 1, **over}
     return ["-m", "distillery", "sft", "--config", json.dumps({**cfg, "seed": 7}), "--dataset-dir", str(tmp_path / "ds"),
-            "--model-out", str(tmp_path / "model"), "--metrics", str(tmp_path / "m.json"), "--checkpoints", str(tmp_path / "ckpt")]
+            "--model-out", str(tmp_path / "model"), "--metrics", str(tmp_path / "m.json"), "--checkpoints", str(tmp_path / "ckpt"),
+            "--run-figures", str(tmp_path / "run.json")]
 
 
 def test_a_killed_training_resumes_from_its_last_checkpoint(tiny_models, tmp_path):
@@ -133,7 +134,7 @@ def test_a_killed_training_resumes_from_its_last_checkpoint(tiny_models, tmp_pat
     assert again.returncode == 0, again.stderr[-3000:]
     assert "resuming from" in again.stderr
     resumed = json.loads((tmp_path / "m.json").read_text())
-    assert resumed["resumed_from_step"] == killed_at >= 4
+    assert json.loads((tmp_path / "run.json").read_text())["resumed_from_step"] == killed_at >= 4
 
     # An uninterrupted run of the same training takes the same number of steps.
     whole = tmp_path / "whole"
@@ -142,10 +143,10 @@ def test_a_killed_training_resumes_from_its_last_checkpoint(tiny_models, tmp_pat
     straight = subprocess.run([sys.executable, *_sft_cmd(tiny_models, whole)], env=run_env(), capture_output=True, text=True, timeout=600)
     assert straight.returncode == 0, straight.stderr[-3000:]
     uninterrupted = json.loads((whole / "m.json").read_text())
-    assert uninterrupted["resumed_from_step"] is None
+    assert json.loads((whole / "run.json").read_text())["resumed_from_step"] is None
     assert resumed["steps"] == uninterrupted["steps"] == 48
     # The checkpoints go once the model is saved; the model carries its tokenizer, template and card.
-    assert not list((tmp_path / "ckpt").glob("*/checkpoint-*"))
+    assert not (tmp_path / "ckpt").exists()
     card = (tmp_path / "model" / "README.md").read_text()
     assert f"base_model: {tiny_models / 'student_base'}" in card and resumed["dataset_md5"]["default"] in card
     assert "Resumed from the checkpoint at step" in card and "OpenR1-Qwen-7B | 90.6 | 36.7 | 40.0" in card

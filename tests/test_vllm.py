@@ -75,7 +75,7 @@ def shard_config(model: Path, base_url: str, **over) -> GenerateConfig:
 
 def shard_cmd(cfg: GenerateConfig, problems: Path, out: Path, exe: Path = BIN / "distillery") -> list[str]:
     return [str(exe), "generate-shard", "--config", stage_config("generate", cfg, seed=42), "--problems", str(problems),
-            "--shard", "0", "--out", str(out), "--stats", str(out.with_suffix(".json"))]
+            "--shard", "0", "--out", str(out), "--run-figures", str(out.with_suffix(".json"))]
 
 
 def journal_lines(journal_root: Path) -> int:

@@ -49,6 +49,24 @@ def _check_params(ns):
     print(f"{ns.params}: valid")
 
 
+@command("dvc-yaml", "write dvc.yaml from params.yaml and the workflow (the files each stage reads, its code)",
+         ("--params", {"default": "params.yaml", "help": "the params file (default params.yaml)"}),
+         ("--out", {"type": Path, "default": Path("dvc.yaml")}),
+         ("--check", {"action": "store_true", "help": "only say whether --out is current (exit 1 if not)"}))
+def _dvc_yaml(ns):
+    from distillery.workflow import stale_dvc_yaml
+
+    expected = stale_dvc_yaml(load_params(ns.params), ns.out)
+    if expected is None:
+        print(f"{ns.out}: current")
+    elif ns.check:
+        print(f"{ns.out} does not match {ns.params}: run `distillery dvc-yaml`", file=sys.stderr)
+        sys.exit(1)
+    else:
+        ns.out.write_text(expected)
+        print(f"{ns.out}: written from {ns.params}")
+
+
 @command("sample", "filter, key and sample the problems", CONFIG, P("--problems"), P("--rejected"), P("--metrics"))
 def _sample(ns):
     from distillery.stages import sample
@@ -57,12 +75,13 @@ def _sample(ns):
     sample.run(cfg, extra["seed"], ns.problems, ns.rejected, ns.metrics)
 
 
-@command("models", "build the tiny smoke-test models", CONFIG, P("--problems"), P("--judge-template"), P("--out-dir"), P("--metrics"))
+@command("models", "build the tiny smoke-test models", CONFIG, P("--corpus"), P("--judge-template"), P("--out-dir"), P("--metrics"),
+         ("--run-figures", {"type": Path, "default": None, "help": "training times (a log, JSON)"}))
 def _models(ns):
     from distillery.stages import models
 
     cfg, extra = _cfg("models", ns)
-    models.run(cfg, extra["seed"], ns.problems, extra["prompt_template"], ns.judge_template, ns.out_dir, ns.metrics)
+    models.run(cfg, extra["seed"], ns.corpus, extra["prompt_template"], ns.judge_template, ns.out_dir, ns.metrics, ns.run_figures)
 
 
 def _exit_on_sigterm() -> None:
@@ -74,22 +93,23 @@ def _exit_on_sigterm() -> None:
 
 
 @command("generate-shard", "generate one shard", CONFIG, P("--problems"), ("--shard", {"required": True, "type": int}), P("--out"),
-         ("--stats", {"type": Path, "default": None, "help": "this run's figures for the shard (JSON)"}),
+         ("--run-figures", {"type": Path, "default": None, "help": "this run's reuse, requests and timings for the shard (a log, JSON)"}),
          ("--server-logs", {"type": Path, "default": None, "help": "where a server started by the job logs"}))
 def _generate_shard(ns):
     from distillery.stages import generate
 
     _exit_on_sigterm()
     cfg, extra = _cfg("generate", ns)
-    generate.run_shard(cfg, extra["seed"], ns.problems, ns.shard, ns.out, stats_path=ns.stats, server_logs=ns.server_logs)
+    generate.run_shard(cfg, extra["seed"], ns.problems, ns.shard, ns.out, run_figures=ns.run_figures, server_logs=ns.server_logs)
 
 
 @command("generate-gather", "gather generation shards", ("--shards", {"required": True, "nargs": "+", "type": Path}), P("--out"), P("--metrics"),
-         ("--throughput", {"type": Path, "default": None, "help": "this run's reuse and throughput figures (JSON)"}))
+         ("--throughput", {"type": Path, "default": None, "help": "this run's reuse and throughput, summed over the shards (a log, JSON)"}),
+         ("--shard-figures", {"nargs": "*", "type": Path, "default": [], "help": "the shards' --run-figures files"}))
 def _generate_gather(ns):
     from distillery.stages import generate
 
-    generate.gather(ns.shards, ns.out, ns.metrics, ns.throughput)
+    generate.gather(ns.shards, ns.out, ns.metrics, ns.throughput, ns.shard_figures)
 
 
 @command("journal", "inspect or prune the request journals (see distillery.journal)",
@@ -215,20 +235,22 @@ def _lighteval(ns):
 
 
 @command("sft", "fine-tune the student with TRL", CONFIG, P("--dataset-dir"), P("--model-out"), P("--metrics"),
-         ("--checkpoints", {"type": Path, "default": None, "help": "checkpoint root (default: beside --model-out)"}))
+         ("--checkpoints", {"type": Path, "default": None, "help": "checkpoint root (default: beside --model-out)"}),
+         ("--run-figures", {"type": Path, "default": None, "help": "wall time and resume step (a log, JSON)"}))
 def _sft(ns):
     cfg, extra = _cfg("sft", ns)
     if cfg.launch.accelerate_config and not os.environ.get("DISTILLERY_SFT_LAUNCHED"):
         from distillery.sft_launch import launch
 
         argv = ["sft", "--config", ns.config, "--dataset-dir", str(ns.dataset_dir), "--model-out", str(ns.model_out),
-                "--metrics", str(ns.metrics)] + (["--checkpoints", str(ns.checkpoints)] if ns.checkpoints else [])
+                "--metrics", str(ns.metrics)] + (["--checkpoints", str(ns.checkpoints)] if ns.checkpoints else []) \
+            + (["--run-figures", str(ns.run_figures)] if ns.run_figures else [])
         launch(cfg.launch, argv)
         return
     from distillery.stages import sft
 
     _exit_on_sigterm()
-    sft.run(cfg, extra["seed"], ns.dataset_dir, ns.model_out, ns.metrics, ns.checkpoints)
+    sft.run(cfg, extra["seed"], ns.dataset_dir, ns.model_out, ns.metrics, ns.checkpoints, ns.run_figures)
 
 
 @command("evaluate", "score the student on benchmarks", CONFIG, P("--samples"), P("--metrics"),

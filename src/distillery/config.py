@@ -8,6 +8,7 @@ explicitly) as JSON on its command line and re-validates it with the same model.
 from __future__ import annotations
 
 import json
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,8 +21,8 @@ PROBLEM_PLACEHOLDER = "{problem}"
 
 
 class Section(BaseModel):
-    # A misspelt key is an error, never silently ignored.
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # A misspelt key is an error, never silently ignored; strict: `n: true` is not 1, "5" is not 5.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 def _one_problem_placeholder(template: str) -> str:
@@ -153,6 +154,9 @@ class SampleConfig(Section):
 class TinyModelsConfig(Section):
     """Smoke-test models built locally: a BPE tokenizer and Qwen2-architecture models."""
 
+    # NuminaMath-shaped rows (problem, solution, answer) the tokenizer, teacher and judge learn from.
+    # A fixed file, not the sample: growing the sample must not change the teacher.
+    corpus: str = "data/bundled/numina_sample.jsonl"
     vocab_size: int = Field(1024, ge=300)
     hidden_size: int = 128
     intermediate_size: int = 256
@@ -449,6 +453,17 @@ class Params(Section):
                 raise ValueError(f"{where} names {unknown}, which base.benchmarks does not define (defined: {sorted(known)})")
         return self
 
+    @model_validator(mode="after")
+    def _tiny_models_are_built(self) -> "Params":
+        if self.models.build_tiny:
+            return self
+        for where, model in (("generate.llm.model", self.generate.llm.model), ("judge.llm.model", self.judge.llm.model),
+                             ("sft.model", self.sft.model)):
+            if Path(model).parts[:2] == ("data", "models"):
+                raise ValueError(f"{where} = {model!r} is made by the models stage, which models.build_tiny: false turns off; "
+                                 "name a hub id or a local model directory, or set models.build_tiny: true")
+        return self
+
 
 STAGE_MODELS: dict[str, type[Section]] = {
     "lighteval": LightevalConfig,
@@ -501,15 +516,75 @@ def validate_params(raw: Any, source: str = "params.yaml") -> Params:
         raise ConfigError(format_validation_error(exc, source)) from None
 
 
-def load_params(path: str | Path = "params.yaml") -> Params:
+class _StrictLoader(yaml.SafeLoader):
+    """YAML that refuses a key given twice in one mapping (PyYAML keeps the last one silently)."""
+
+
+def _mapping_without_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise ConfigError(f"key {key!r} appears twice in one block (lines {seen[key]} and {key_node.start_mark.line + 1}): "
+                              "YAML would keep only the second one; merge the two blocks")
+        seen[key] = key_node.start_mark.line + 1
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+
+
+def read_params_yaml(path: str | Path) -> Any:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path} not found: copy params.yaml from the repository or a file from recipes/")
     try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from None
-    return validate_params(raw, str(path))
+
+
+def _default_of(path: str) -> Any:
+    """The code default of a dotted params key, shown in the message for a missing key."""
+    model: Any = Params
+    default: Any = None
+    for part in path.split("."):
+        if typing.get_origin(model) is dict:  # a named entry (base.benchmarks.<name>): its value type
+            model, default = typing.get_args(model)[1], None
+            continue
+        fields = getattr(model, "model_fields", {})
+        if part not in fields:
+            return None
+        field = fields[part]
+        default = field.get_default(call_default_factory=True)
+        model = field.annotation
+    return default.model_dump(mode="json") if isinstance(default, BaseModel) else default
+
+
+def require_every_key(params: Params, source: str) -> Params:
+    """Every key is explicit in a params file, so dvc.lock records everything that made an output."""
+    missing = unset_fields(params)
+    if missing:
+        lines = [f"{source} leaves {len(missing)} key(s) to code defaults; every key is set explicitly (dvc.lock then "
+                 "records everything that produced an output), so add:"]
+        for key in missing:
+            lines.append(f"  - {key}: {json.dumps(_default_of(key))}")
+        raise ConfigError("\n".join(lines))
+    return params
+
+
+def validate_params_file(raw: Any, source: str = "params.yaml") -> Params:
+    """`raw` (Snakemake's config: the file plus any --config overrides) validated, with the file
+    itself checked for keys given twice, and every key required."""
+    if Path(source).is_file():
+        read_params_yaml(source)  # duplicate keys: PyYAML (and so Snakemake) silently keeps the last
+    return require_every_key(validate_params(raw, source), source)
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    return require_every_key(validate_params(read_params_yaml(path), str(path)), str(path))
 
 
 def stage_config(stage: str, section: Section, **extra: Any) -> str:

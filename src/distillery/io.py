@@ -64,6 +64,11 @@ def write_parquet(df: pl.DataFrame, path: str | Path) -> None:
     os.replace(tmp, path)  # a killed job never leaves a half-written output behind
 
 
+# Set on a JSON-lines row whose line was not valid UTF-8 (its bad bytes became U+FFFD), so that a
+# stage can reject it with a reason instead of keeping altered text without a word.
+UNDECODABLE = "_distillery_undecodable_bytes"
+
+
 def read_records(path: str | Path, what: str = "input") -> list[dict[str, Any]]:
     """Rows of a local .jsonl/.json/.parquet file, as plain dicts (types unchecked: callers validate)."""
     path = require(path, what)
@@ -72,8 +77,12 @@ def read_records(path: str | Path, what: str = "input") -> list[dict[str, Any]]:
         return read_parquet(path, what).to_dicts()
     if suffix == ".jsonl":
         rows = []
-        with path.open(encoding="utf-8", errors="replace") as fh:
-            for lineno, line in enumerate(fh, 1):
+        with path.open("rb") as fh:
+            for lineno, raw in enumerate(fh, 1):
+                try:
+                    line, bad = raw.decode("utf-8"), None
+                except UnicodeDecodeError as exc:
+                    line, bad = raw.decode("utf-8", errors="replace"), f"line {lineno}: byte 0x{raw[exc.start]:02x} at offset {exc.start} is not UTF-8"
                 if not line.strip():
                     continue
                 try:
@@ -82,6 +91,8 @@ def read_records(path: str | Path, what: str = "input") -> list[dict[str, Any]]:
                     raise DistilleryError(f"{path} line {lineno} is not valid JSON ({exc.msg}); fix or remove that line") from None
                 if not isinstance(row, dict):
                     raise DistilleryError(f"{path} line {lineno} is a JSON {type(row).__name__}, not an object")
+                if bad:
+                    row[UNDECODABLE] = bad
                 rows.append(row)
         return rows
     if suffix == ".json":

@@ -164,10 +164,18 @@ class ShardJournal:
 
     def close(self) -> None:
         if self._fh is not None:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
-            self._fh.close()
-            self._fh = None
+            fh, self._fh = self._fh, None
+            try:
+                fh.flush()
+                os.fsync(fh.fileno())
+                fh.close()
+            except OSError:
+                # The disk filled up: append() has already said so; what could not be flushed is at
+                # most the torn last line, which reading skips.
+                try:
+                    fh.close()
+                except OSError:
+                    pass
         if self._lock_fh is not None:
             self._lock_fh.close()  # releases the flock
             self._lock_fh = None
@@ -206,18 +214,26 @@ class ShardJournal:
     def append(self, record: dict) -> None:
         """One line, written with one call and flushed to the OS: a SIGKILL cannot lose it. fsync
         (for node crashes) at most once a second, so a fast stream is not bound by the disk."""
-        if self._fh is None:
-            self._fh = open(self.path, "ab")
-            size = self._fh.tell()
-            if size and _last_byte(self.path) != b"\n":
-                self._fh.write(b"\n")  # end a torn line so the next record starts clean
         line = json.dumps({"key": record["key"], **record}, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
-        self._fh.write(line + b"\n")
-        self._fh.flush()
-        now = time.monotonic()
-        if now - self._last_sync >= FSYNC_INTERVAL_S:
-            os.fsync(self._fh.fileno())
-            self._last_sync = now
+        try:
+            if self._fh is None:
+                self._fh = open(self.path, "ab")
+                size = self._fh.tell()
+                if size and _last_byte(self.path) != b"\n":
+                    self._fh.write(b"\n")  # end a torn line so the next record starts clean
+            self._fh.write(line + b"\n")
+            self._fh.flush()
+            now = time.monotonic()
+            if now - self._last_sync >= FSYNC_INTERVAL_S:
+                os.fsync(self._fh.fileno())
+                self._last_sync = now
+        except OSError as exc:
+            # A full disk or quota: the answers journaled so far are safe (a torn last line is skipped
+            # on reading); say where, and what to do, instead of a traceback.
+            raise DistilleryError(
+                f"cannot write the request journal {self.path} ({exc.strerror or exc}): free space there, or set "
+                "DISTILLERY_JOURNAL_DIR to a filesystem with room, then re-run; every answer journaled before this one is kept"
+            ) from None
 
 
 def _last_byte(path: Path) -> bytes:

@@ -5,7 +5,9 @@ Every stage output carries, for each stage that shaped its rows:
     <stage>_params   a 16-hex hash of the stage's settings that decide *what* it produces (those
                      that decide only *how* or *where*, such as shard counts, endpoints, worker
                      counts, are left out, so changing them changes no row)
-    <stage>_code     "distillery <version> git <commit>[ dirty]" of the code that made the row
+    <stage>_code     "distillery <version> code <hash>": a hash of the bytes of the modules the stage
+                     runs (distillery.code_identity), never a git commit, so a commit that does not
+                     touch a stage's code changes none of its bytes
 
 For the LLM stages (generate, judge, evaluate) `<stage>_code` is the code that answered the
 request, recorded in the journal when it finished: a row reused from the journal keeps the
@@ -20,14 +22,13 @@ docs/measurements.md for the figure.
 from __future__ import annotations
 
 import copy
-import functools
-import subprocess
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from distillery.code_identity import code_hash
 from distillery.keys import stable_hash
 
 PARAMS_SUFFIX = "_params"
@@ -69,21 +70,6 @@ def params_hash(stage: str, settings: dict[str, Any]) -> str:
     return stable_hash(content_settings(stage, settings))[:16]
 
 
-def git_revision(cwd: str | Path | None = None) -> dict[str, Any]:
-    """The pipeline's git commit and whether its tracked files differ from it. dvc.lock and
-    metrics/ are left out of the dirty check: every `dvc repro` rewrites them."""
-    def git(*args: str) -> str | None:
-        try:
-            out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=30, cwd=cwd)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return out.stdout.strip() if out.returncode == 0 else None
-
-    commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!dvc.lock", ":!metrics") if commit else None
-    return {"git_commit": commit, "git_dirty": bool(status) if status is not None else None}
-
-
 def package_version() -> str:
     try:
         return metadata.version("distillery")
@@ -93,12 +79,9 @@ def package_version() -> str:
         return __version__
 
 
-@functools.cache
-def code_version() -> str:
-    """One string per process: the package version and the git revision it runs from."""
-    rev = git_revision()
-    commit = (rev["git_commit"] or "unknown")[:12]
-    return f"distillery {package_version()} git {commit}{' dirty' if rev['git_dirty'] else ''}"
+def code_version(stage: str) -> str:
+    """What code made a stage's rows: the package version and a hash of the modules it runs."""
+    return f"distillery {package_version()} code {code_hash(stage)}"
 
 
 def library_version(name: str) -> str:
@@ -121,7 +104,7 @@ def source_version(source: str, revision: str | None) -> str:
 
 def stamp(df: pl.DataFrame, stage: str, settings: dict[str, Any], **extra: str | None) -> pl.DataFrame:
     """`df` with `<stage>_params`, `<stage>_code` and any `extra` constant columns appended."""
-    cols = {f"{stage}{PARAMS_SUFFIX}": params_hash(stage, settings), f"{stage}{CODE_SUFFIX}": code_version(), **extra}
+    cols = {f"{stage}{PARAMS_SUFFIX}": params_hash(stage, settings), f"{stage}{CODE_SUFFIX}": code_version(stage), **extra}
     return df.with_columns(*(pl.lit(v, dtype=pl.String).alias(k) for k, v in cols.items()))
 
 

@@ -56,6 +56,9 @@ def plan(dataset_dir: Path, repo_id: str) -> Plan:
             raise DistilleryError(f"{path} is not in the OpenR1-Math-220k schema (got {schema.names}); rebuild it with `dvc repro build`")
         rows[split] = pq.read_metadata(path).num_rows
         files.append((str(path.relative_to(dataset_dir)), path.stat().st_size))
+    if not sum(rows.values()):
+        raise DistilleryError(f"{dataset_dir} has no rows in any config ({', '.join(rows)}): there is nothing to publish; "
+                              "see data/build/rejected.parquet and metrics/build.json for why problems were dropped")
     return Plan(repo_id, files, rows)
 
 

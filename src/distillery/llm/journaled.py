@@ -42,13 +42,13 @@ class RunResult:
     journal_path: Path
 
 
-def journal_record(c: Completion) -> dict:
+def journal_record(c: Completion, stage: str) -> dict:
     """What the journal keeps: the answer, when it came, and the code that asked (its provenance)."""
-    return {"key": c.key, **{k: v for k, v in c.as_dict().items() if k != "key"}, "t": round(time.time(), 3), "code": code_version()}
+    return {"key": c.key, **{k: v for k, v in c.as_dict().items() if k != "key"}, "t": round(time.time(), 3), "code": code_version(stage)}
 
 
 def run_journaled(llm: LLM, sampling: Sampling, requests: list[Request], journal_dir: Path, shard: int, num_shards: int,
-                  label: str, server_logs: Path) -> RunResult:
+                  label: str, server_logs: Path, stage: str) -> RunResult:
     """Every request answered once: from the journal if it is there, else by the backend (whose
     server, if `llm.serve` asks for one, is started only when something is left to send)."""
     stats = RunStats(requests=len(requests))
@@ -65,7 +65,7 @@ def run_journaled(llm: LLM, sampling: Sampling, requests: list[Request], journal
             with backend_session(llm, server_logs) as backend:
                 try:
                     for c in backend.generate(todo, sampling):
-                        rec = journal_record(c)
+                        rec = journal_record(c, stage)
                         jn.append(rec)  # on disk before anything else happens
                         if c.retryable:
                             failed[c.key] = rec

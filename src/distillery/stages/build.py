@@ -22,7 +22,7 @@ from distillery.config import BuildConfig
 from distillery.io import file_md5, read_parquet, write_parquet
 from distillery.keys import derive_seed
 from distillery.metrics import FilterCounts, write_metrics
-from distillery.provenance import git_revision, stamp
+from distillery.provenance import code_version, stamp
 
 log = logging.getLogger(__name__)
 
@@ -165,9 +165,11 @@ def row_provenance(index: pl.DataFrame, problems: pl.DataFrame, gens: pl.DataFra
 
 
 def revision(inputs: dict[str, Path]) -> dict[str, Any]:
-    """What made this build: the git commit of the pipeline (and whether its tree was dirty), and
-    the md5 of each input file, the hash DVC records for it in dvc.lock."""
-    return {**git_revision(), "inputs_md5": {name: file_md5(p) for name, p in inputs.items()}}
+    """What made this build: the code of each stage that shaped its rows (a hash of the modules it
+    runs, never a git commit: a documentation commit changes no byte of the dataset), and the md5 of
+    each input file, the hash DVC records for it in dvc.lock."""
+    stages = ("sample", "generate", "verify", "judge", "dedupe", "build")
+    return {"code": {s: code_version(s) for s in stages}, "inputs_md5": {name: file_md5(p) for name, p in inputs.items()}}
 
 
 def _filters_table(stage_metrics: dict[str, Any]) -> str:

@@ -137,7 +137,11 @@ class BenchmarkIndex:
     def build(cls, benchmarks: dict[str, BenchmarkFile], n: int) -> "BenchmarkIndex":
         texts, owners = [], []
         for name, bench in benchmarks.items():
-            for i, row in enumerate(load_rows(bench.path, bench.split, bench.revision, f"base.benchmarks.{name}.path")):
+            rows = load_rows(bench.path, bench.split, bench.revision, f"base.benchmarks.{name}.path")
+            if not rows:
+                raise DistilleryError(f"benchmark {name} ({bench.path}) has no rows, so decontamination against it would check "
+                                      f"nothing; point base.benchmarks.{name}.path at the benchmark, or remove {name} from dedupe.benchmarks")
+            for i, row in enumerate(rows):
                 text = row.get(bench.problem_field)
                 if not isinstance(text, str):
                     raise DistilleryError(

@@ -72,6 +72,9 @@ class Item:
 def load_benchmark(name: str, bench: BenchmarkFile, limit: int | None) -> list[dict]:
     """Rows of a local file or a hub dataset id, through the same loader as the sample stage."""
     rows = load_rows(bench.path, bench.split, bench.revision, f"base.benchmarks.{name}.path")
+    if not rows:
+        raise DistilleryError(f"benchmark {name} ({bench.path}) has no rows: there is nothing to evaluate on; point "
+                              f"base.benchmarks.{name}.path at the benchmark, or remove {name} from evaluate.benchmarks")
     fields = [bench.problem_field, bench.answer_field, *bench.incorrect_fields]
     out = []
     for i, row in enumerate(rows[:limit] if limit else rows):
@@ -181,7 +184,7 @@ def run(cfg: EvaluateConfig, seed: int, benchmarks: dict[str, BenchmarkFile], ou
                     plan.append((it, i, Request(key=key, messages=(("user", it.prompt),), seed=derive_seed(seed, key))))
         # The student's weights are in its request keys, so a retrained student is asked again.
         unique = list({p[2].key: p[2] for p in plan}.values())
-        result = run_journaled(llm, sampling, unique, journal_dir("evaluate"), 0, 1, "evaluate", Path("logs/evaluate/servers"))
+        result = run_journaled(llm, sampling, unique, journal_dir("evaluate"), 0, 1, "evaluate", Path("logs/evaluate/servers"), "evaluate")
         if result.failed:
             example = next(iter(result.failed.values()))["error"]
             raise DistilleryError(f"evaluate: {len(result.failed)} of {len(unique)} requests failed after {llm.openai.max_retries} retries "

@@ -100,7 +100,9 @@ def row_status(rec: dict) -> str:
 
 
 def run_shard(cfg: GenerateConfig, seed: int, problems_path: Path, shard: int, out_path: Path,
-              stats_path: Path | None = None, journal: Path | None = None, server_logs: Path | None = None) -> pl.DataFrame:
+              run_figures: Path | None = None, journal: Path | None = None, server_logs: Path | None = None) -> pl.DataFrame:
+    """One shard's generations. `run_figures` gets this run's reuse, requests and timings: a log,
+    never a hashed output, since they differ from run to run for the same generations."""
     started = time.monotonic()
     if not 0 <= shard < cfg.num_shards:
         raise DistilleryError(f"shard {shard} does not exist: generate.num_shards is {cfg.num_shards} (shards 0..{cfg.num_shards - 1})")
@@ -110,7 +112,7 @@ def run_shard(cfg: GenerateConfig, seed: int, problems_path: Path, shard: int, o
     label = f"generate shard {shard}/{cfg.num_shards}"
     log.info("%s: %d problems", label, len(mine))
     result = run_journaled(cfg.llm, cfg.sampling, [r for _, _, r in requests], journal or journal_dir(STAGE), shard, cfg.num_shards,
-                           label, server_logs or Path("logs/generate/servers") / f"shard-{shard}")
+                           label, server_logs or Path("logs/generate/servers") / f"shard-{shard}", STAGE)
     st = result.stats
     stats = {
         "shard": shard,
@@ -127,8 +129,8 @@ def run_shard(cfg: GenerateConfig, seed: int, problems_path: Path, shard: int, o
         "wall_s": round(time.monotonic() - started, 3),
         "journal_unreadable_lines": st.journal_unreadable_lines,
     }
-    if stats_path:
-        write_json(stats, stats_path)
+    if run_figures:
+        write_json(stats, run_figures)
     missing = [r.key for _, _, r in requests if r.key not in result.done and r.key not in result.failed]
     if missing:
         raise DistilleryError(f"{label}: the backend returned no completion for {len(missing)} request(s); this is a bug, please report it")
@@ -170,10 +172,11 @@ def run_shard(cfg: GenerateConfig, seed: int, problems_path: Path, shard: int, o
     return df
 
 
-def gather(shard_paths: list[Path], out_path: Path, out_metrics: Path, out_throughput: Path | None = None) -> pl.DataFrame:
-    """All shards in one file. Two metrics files: `out_metrics` describes the generations (the same
-    generations give the same file, so the dataset card that reads it does not change when a re-run
-    only reused the journal); `out_throughput` describes this run: reuse, requests, tokens per second."""
+def gather(shard_paths: list[Path], out_path: Path, out_metrics: Path, throughput: Path | None = None,
+           shard_figures: list[Path] | None = None) -> pl.DataFrame:
+    """All shards in one file. `out_metrics` describes the generations only (the same generations give
+    the same bytes, whatever was reused); `throughput` (a log) sums this run's figures of the shards
+    that ran: reuse, requests sent, tokens per second."""
     frames = [read_parquet(p, "generation shard") for p in shard_paths]
     df = pl.concat(frames).sort("uuid", "sample_index") if frames else pl.DataFrame(schema=GENERATION_SCHEMA)
     write_parquet(df, out_path)
@@ -192,24 +195,21 @@ def gather(shard_paths: list[Path], out_path: Path, out_metrics: Path, out_throu
         completion_tokens=int(df["completion_tokens"].fill_null(0).sum()),
         shards={Path(p).stem: f.height for p, f in zip(shard_paths, frames)},
     )
-    if out_throughput:
-        shard_stats = {}
-        for p in shard_paths:
-            stats_file = Path(p).with_suffix(".json")
-            shard_stats[Path(p).stem] = json.loads(stats_file.read_text()) if stats_file.exists() else {}
+    if throughput:
+        # A shard that DVC or Snakemake did not re-run has no fresh figures: it sent nothing this run.
+        shard_stats = {Path(f).name.split(".")[0]: json.loads(Path(f).read_text()) for f in shard_figures or [] if Path(f).is_file()}
 
         def total(k: str):
             return sum(s.get(k, 0) for s in shard_stats.values())
 
         gen_s = total("generate_s")
-        write_metrics(
-            out_throughput,
-            STAGE,
-            reused_from_journal=total("reused_from_journal"),
-            generated=total("generated"),
-            backend_requests_sent=total("backend_requests_sent"),
-            generated_tokens=total("generated_tokens"),
-            generated_tokens_per_shard_s=round(total("generated_tokens") / gen_s, 1) if gen_s else 0.0,
-            shards=shard_stats,
-        )
+        write_json({
+            "stage": STAGE,
+            "reused_from_journal": total("reused_from_journal"),
+            "generated": total("generated"),
+            "backend_requests_sent": total("backend_requests_sent"),
+            "generated_tokens": total("generated_tokens"),
+            "generated_tokens_per_shard_s": round(total("generated_tokens") / gen_s, 1) if gen_s else 0.0,
+            "shards": shard_stats,
+        }, throughput)
     return df

@@ -75,7 +75,7 @@ def run(cfg: JudgeConfig, seed: int, verified_path: Path, problems_path: Path, o
     # Journaled like generation: a re-run, or a run after a change that leaves prompts alone, asks nothing twice.
     unique = list({r.key: r for r in requests.values()}.values())
     result = run_journaled(cfg.llm, cfg.sampling, unique, journal or journal_dir("judge"), 0, 1, "judge",
-                           server_logs or Path("logs/judge/servers"))
+                           server_logs or Path("logs/judge/servers"), "judge")
     if result.failed:
         example = next(iter(result.failed.values()))["error"]
         raise DistilleryError(f"judge: {len(result.failed)} of {len(unique)} requests failed after {cfg.llm.openai.max_retries} retries "

@@ -3,9 +3,12 @@
 A byte-level BPE tokenizer (ChatML template, with generation markers so TRL can mask the loss to
 assistant tokens) and three Qwen2-architecture models:
 
-- teacher: trained briefly on the sampled problems' reference solutions, so that at temperature
-  0.6 it reproduces some of them (correct answers) and garbles others (rejected generations). It is
-  a smoke-test teacher: it exists so every branch of the pipeline runs, not to be good at math.
+- teacher: trained briefly on the reference solutions of `models.tiny.corpus` (the bundled
+  NuminaMath rows), so that at temperature 0.6 it reproduces some of them (correct answers) and
+  garbles others (rejected generations). It is a smoke-test teacher: it exists so every branch of
+  the pipeline runs, not to be good at math. It is trained on a fixed file, never on the sample, so
+  growing the sample leaves it (and every request key that names it) unchanged: only the new
+  problems' requests are sent.
 - judge: trained briefly on judge prompts to answer in the validator format ("Verdict: ...").
 - student_base: an untrained model of the same shape, the starting point of SFT.
 
@@ -23,7 +26,8 @@ from typing import Any
 
 
 from distillery.config import PROBLEM_PLACEHOLDER, ModelsConfig, TinyModelsConfig
-from distillery.io import read_parquet, write_json
+from distillery.errors import DistilleryError
+from distillery.io import read_records, write_json
 from distillery.metrics import write_metrics
 from distillery.prompts import render_judge_prompt, render_problem_prompt
 
@@ -152,7 +156,22 @@ def train_completions(model: Any, tokenizer: Any, pairs: list[tuple[str, str]], 
     return {"epochs": epochs, "steps": steps, "final_loss": None if loss_value is None else round(loss_value, 4)}
 
 
-def run(cfg: ModelsConfig, seed: int, problems_path: Path, prompt_template: str, judge_template_path: Path, out_dir: Path, out_metrics: Path) -> dict[str, Any]:
+def corpus_rows(path: Path) -> list[dict[str, str]]:
+    """Rows of the training corpus with a problem, a worked solution and an answer (as strings)."""
+    rows = []
+    for row in read_records(path, "models.tiny.corpus"):
+        fields = [row.get(k) for k in ("problem", "solution", "answer")]
+        if all(isinstance(v, str) and v.strip() for v in fields):
+            rows.append({"problem": fields[0], "solution": fields[1], "answer": fields[2].strip()})
+    if not rows:
+        raise DistilleryError(f"models.tiny.corpus = {str(path)!r} has no row with a non-empty problem, solution and answer: "
+                              "point it at NuminaMath-shaped rows (the bundled data/bundled/numina_sample.jsonl)")
+    return rows
+
+
+def run(cfg: ModelsConfig, seed: int, corpus_path: Path, prompt_template: str, judge_template_path: Path, out_dir: Path,
+        out_metrics: Path, run_figures: Path | None = None) -> dict[str, Any]:
+    """`run_figures` (a log) gets the training times, which differ between runs that build the same models."""
     out_dir.mkdir(parents=True, exist_ok=True)
     if not cfg.build_tiny:
         manifest = {"built": [], "note": "build_tiny is false: stages load the models named in their own sections"}
@@ -161,8 +180,7 @@ def run(cfg: ModelsConfig, seed: int, problems_path: Path, prompt_template: str,
         return manifest
 
     tiny = cfg.tiny
-    problems = read_parquet(problems_path, "sampled problems").select("problem", "solution", "answer").to_dicts()
-    problems = [p for p in problems if p["solution"].strip()]
+    problems = corpus_rows(Path(corpus_path))
     judge_template = Path(judge_template_path).read_text()
     rng = random.Random(seed)
 
@@ -172,11 +190,12 @@ def run(cfg: ModelsConfig, seed: int, problems_path: Path, prompt_template: str,
     tokenizer = build_tokenizer(corpus, tiny.vocab_size, tiny.max_position_embeddings)
 
     report: dict[str, Any] = {"tokenizer": {"vocab_size": len(tokenizer)}, "training_examples": {}}
+    seconds: dict[str, float] = {}
     for role, pairs, epochs in (("teacher", teacher_pairs, tiny.teacher_epochs), ("judge", judge_pairs, tiny.judge_epochs), ("student_base", [], 0)):
         started = time.monotonic()
         model = new_model(tokenizer, tiny, seed + ROLES.index(role))
         stats = train_completions(model, tokenizer, pairs, tiny, epochs, seed)
-        stats["seconds"] = round(time.monotonic() - started, 1)
+        seconds[role] = round(time.monotonic() - started, 1)
         stats["parameters"] = sum(p.numel() for p in model.parameters())
         model.save_pretrained(out_dir / role)
         tokenizer.save_pretrained(out_dir / role)
@@ -186,4 +205,6 @@ def run(cfg: ModelsConfig, seed: int, problems_path: Path, prompt_template: str,
     manifest = {"built": list(ROLES), "smoke_test_models": True, "architecture": "Qwen2ForCausalLM", "config": tiny.model_dump()}
     write_json(manifest, out_dir / "manifest.json")
     write_metrics(out_metrics, "models", **report)
+    if run_figures:
+        write_json({"stage": "models", "training_seconds": seconds}, run_figures)
     return report

@@ -8,6 +8,7 @@ growing N from 10k to 20k keeps the first 10k (and the generations already paid 
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import polars as pl
 
 from distillery.config import SampleConfig
 from distillery.errors import DistilleryError
-from distillery.io import load_rows, write_parquet
+from distillery.io import UNDECODABLE, load_rows, write_parquet
 from distillery.keys import derive_seed, problem_key
 from distillery.metrics import FilterCounts, write_metrics
 from distillery.provenance import source_version, stamp
@@ -37,8 +38,15 @@ PROBLEM_SCHEMA = {
 REJECTED_SCHEMA = {"source_row": pl.Int64, "reason": pl.String, "detail": pl.String, "preview": pl.String}
 
 
+# C0 control characters other than tab, newline and carriage return (NUL included), and DEL: no
+# problem text has them; they come from broken exports and break tokenizers and parquet readers.
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def _check_row(row: dict[str, Any], cfg: SampleConfig) -> tuple[str, str] | None:
     """(reason, detail) when the row is rejected, None when it is kept."""
+    if row.get(UNDECODABLE):
+        return ("undecodable_bytes", f"{row[UNDECODABLE]}; re-export the source as UTF-8")
     problem = row.get("problem")
     if not isinstance(problem, str):
         return ("problem_not_string", f"problem is {type(problem).__name__}")
@@ -50,6 +58,10 @@ def _check_row(row: dict[str, Any], cfg: SampleConfig) -> tuple[str, str] | None
         value = row.get(col)
         if value is not None and not isinstance(value, str):
             return (f"{col}_not_string", f"{col} is {type(value).__name__}: {str(value)[:60]!r}")
+    for col in STRING_COLUMNS:
+        found = CONTROL.search(row.get(col) or "")
+        if found:
+            return ("control_characters", f"{col} holds U+{ord(found.group()):04X} at offset {found.start()}")
     if cfg.require_answer:
         answer = row.get("answer")
         if answer is None:

@@ -22,7 +22,7 @@ from typing import Any
 
 from distillery.config import SFTConfig
 from distillery.errors import ConfigError, DistilleryError
-from distillery.io import file_md5, require
+from distillery.io import file_md5, require, write_json
 from distillery.keys import stable_hash
 from distillery.llm.loading import load_tokenizer
 from distillery.metrics import write_metrics
@@ -106,6 +106,15 @@ def run_key(cfg: SFTConfig, seed: int, data_md5: dict[str, str]) -> str:
     return stable_hash({"sft": cfg.model_dump(mode="json", exclude={"launch", "logging_steps"}), "seed": seed, "data": data_md5})[:16]
 
 
+def sweep_other_runs(checkpoint_root: Path, keep: Path) -> None:
+    """Checkpoints of other trainings (a killed run with other settings or data) can never be
+    resumed by this one: remove them, so a killed run leaves nothing behind once training succeeds."""
+    if checkpoint_root.is_dir():
+        for other in checkpoint_root.iterdir():
+            if other != keep and other.is_dir():
+                shutil.rmtree(other, ignore_errors=True)
+
+
 def last_checkpoint(run_dir: Path) -> Path | None:
     """The newest complete checkpoint: trainer_state.json is written after the weights and optimizer."""
     found = sorted((p for p in run_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
@@ -114,7 +123,9 @@ def last_checkpoint(run_dir: Path) -> Path | None:
 
 
 def run(cfg: SFTConfig, seed: int, dataset_dir: Path, out_model: Path, out_metrics: Path,
-        checkpoints: Path | None = None) -> dict[str, Any]:
+        checkpoints: Path | None = None, run_figures: Path | None = None) -> dict[str, Any]:
+    """`run_figures` (a log) gets what differs between runs that train the same model: the wall
+    time and the step a killed run resumed from."""
     import datasets
     from trl import SFTTrainer
 
@@ -127,7 +138,9 @@ def run(cfg: SFTConfig, seed: int, dataset_dir: Path, out_model: Path, out_metri
         raise DistilleryError(f"the dataset splits {cfg.splits} in {dataset_dir} have no rows: nothing to train on "
                               "(see data/build/rejected.parquet for why problems were dropped)")
     data_md5 = {s: file_md5(f) for s, f in zip(cfg.splits, files)}
-    run_dir = (checkpoints or out_model.parent / "checkpoints") / run_key(cfg, seed, data_md5)
+    checkpoint_root = checkpoints or out_model.parent / "checkpoints"
+    run_dir = checkpoint_root / run_key(cfg, seed, data_md5)
+    sweep_other_runs(checkpoint_root, keep=run_dir)
     train = datasets.load_dataset("parquet", data_files=[str(f) for f in files], split="train").select_columns(["messages"])
     args = trl_args(cfg, seed, run_dir)
     tokenizer = load_tokenizer(cfg.model, cfg.revision)
@@ -150,12 +163,10 @@ def run(cfg: SFTConfig, seed: int, dataset_dir: Path, out_model: Path, out_metri
     report = {
         "rows": len(train),
         "steps": trainer.state.global_step,
-        "resumed_from_step": int(resume.name.split("-")[-1]) if resume else None,
         "epochs": cfg.num_train_epochs,
         "train_loss": round(float(result.training_loss), 4) if not math.isnan(result.training_loss) else None,
         "first_logged_loss": losses[0] if losses else None,
         "last_logged_loss": losses[-1] if losses else None,
-        "runtime_s": round(result.metrics.get("train_runtime", 0.0), 1),
         "rope_theta": cfg.rope_theta,
         "max_position_embeddings": cfg.max_position_embeddings,
         "liger_kernel": bool(args.use_liger_kernel),
@@ -164,8 +175,14 @@ def run(cfg: SFTConfig, seed: int, dataset_dir: Path, out_model: Path, out_metri
     }
     (out_model / "README.md").write_text(model_card(cfg, seed, report))
     write_metrics(out_metrics, "sft", **report)
+    figures = {"runtime_s": round(result.metrics.get("train_runtime", 0.0), 1),
+               "resumed_from_step": int(resume.name.split("-")[-1]) if resume else None}
+    if run_figures:
+        write_json({"stage": "sft", **figures}, run_figures)
     shutil.rmtree(run_dir, ignore_errors=True)
-    return report
+    if checkpoint_root.is_dir() and not any(checkpoint_root.iterdir()):
+        checkpoint_root.rmdir()
+    return {**report, **figures}
 
 
 def model_card(cfg: SFTConfig, seed: int, report: dict[str, Any]) -> str:
@@ -192,7 +209,6 @@ The dataset splits, by md5 (the hash DVC records in dvc.lock for data/build/data
 ## Training
 
 Loss {report["first_logged_loss"]} (first logged) to {report["last_logged_loss"]} (last logged); mean {report["train_loss"]}.
-{f"Resumed from the checkpoint at step {report['resumed_from_step']}." if report["resumed_from_step"] else ""}
 
 ```json
 {json.dumps({"seed": seed, **cfg.model_dump(mode="json")}, indent=2, sort_keys=True)}

@@ -1,0 +1,236 @@
+"""What each stage reads: one answer for Snakemake's rules and for DVC's dvc.yaml.
+
+Files that params.yaml names (the sample source, benchmark files, the judge prompt, the tiny models'
+corpus, an accelerate config, a local model directory) are inputs of exactly the stages that read
+them. The rules take them from `named_inputs()`; dvc.yaml is generated from the same function plus
+the stage table below (`distillery dvc-yaml`), so a user's own source or benchmark file is a DVC
+dependency the moment params.yaml names it. docs/design.md says why dvc.yaml is generated rather
+than templated.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from distillery.code_identity import relative_code_files
+from distillery.config import Params
+
+LOCAL_DATA_SUFFIXES = (".jsonl", ".json", ".parquet")
+# Outputs of stages that other stages name as models: a model under one of them depends on the stage.
+MODEL_OUTPUTS = ("data/models", "data/sft/model")
+
+
+def is_local_file(path: str) -> bool:
+    """A data source that is a local file (tracked by its md5); anything else is a hub id."""
+    return Path(path).suffix.lower() in LOCAL_DATA_SUFFIXES
+
+
+def local_model(model: str) -> str | None:
+    """The path DVC tracks for a model setting: the stage output it lives in, a local directory, or
+    None for a hub id (tracked by its `revision` in params)."""
+    norm = os.path.normpath(model)
+    for out in MODEL_OUTPUTS:
+        if norm == out or norm.startswith(out + "/"):
+            return out
+    if Path(model).exists() or model.startswith(("/", "./", "../")):
+        return model
+    return None
+
+
+def _benchmarks(params: Params, names: Any) -> dict[str, str]:
+    return {f"benchmark_{n}": params.base.benchmarks[n].path for n in names if is_local_file(params.base.benchmarks[n].path)}
+
+
+def _model(name: str, model: str) -> dict[str, str]:
+    path = local_model(model)
+    return {name: path} if path else {}
+
+
+def named_inputs(params: Params, stage: str) -> dict[str, str]:
+    """The files that params.yaml names for `stage`, by input name (the rule's `input:` names)."""
+    p = params
+    if stage == "sample":
+        return {"source": p.sample.source} if is_local_file(p.sample.source) else {}
+    if stage == "models":
+        return {"corpus": p.models.tiny.corpus, "judge_template": p.judge.prompt_template}
+    if stage == "generate":
+        return _model("models", p.generate.llm.model)
+    if stage == "judge":
+        return {"prompt_template": p.judge.prompt_template, **_model("models", p.judge.llm.model)}
+    if stage == "dedupe":
+        return _benchmarks(p, p.dedupe.benchmarks) if p.dedupe.decontaminate else {}
+    if stage == "sft":
+        accelerate = p.sft.launch.accelerate_config
+        return {**_model("models", p.sft.model), **({"accelerate_config": accelerate} if accelerate else {})}
+    if stage == "evaluate":
+        return {**_model("model", p.evaluate.llm.model), **_benchmarks(p, p.evaluate.benchmarks)}
+    return {}
+
+
+def unpinned_hub_ids(params: Params) -> list[str]:
+    """Settings that name a hub id with no revision: DVC cannot see what they load change."""
+    p = params
+    found = []
+    if not is_local_file(p.sample.source) and not p.sample.revision:
+        found.append(f"sample.source = {p.sample.source!r} (set sample.revision)")
+    for where, llm in (("generate.llm", p.generate.llm), ("judge.llm", p.judge.llm), ("evaluate.llm", p.evaluate.llm)):
+        if local_model(llm.model) is None and not llm.revision:
+            found.append(f"{where}.model = {llm.model!r} (set {where}.revision)")
+    if local_model(p.sft.model) is None and not p.sft.revision:
+        found.append(f"sft.model = {p.sft.model!r} (set sft.revision)")
+    used = set(p.evaluate.benchmarks) | (set(p.dedupe.benchmarks) if p.dedupe.decontaminate else set())
+    for name in sorted(used):
+        b = p.base.benchmarks[name]
+        if not is_local_file(b.path) and not b.revision:
+            found.append(f"base.benchmarks.{name}.path = {b.path!r} (set base.benchmarks.{name}.revision)")
+    return found
+
+
+# --- dvc.yaml ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DvcStage:
+    """One DVC stage: the Snakemake rules it runs and what DVC tracks for it. Files named by params
+    and the code deps are added by `dvc_stages()`."""
+
+    rules: tuple[str, ...]
+    targets: tuple[str, ...]  # what the command asks Snakemake for
+    outs: tuple[str, ...]
+    params: tuple[str, ...]
+    reads: tuple[str, ...] = ()  # outputs of other stages, and repository files the rules read
+    metrics: tuple[str, ...] = ()
+    plots: tuple[tuple[str, dict[str, Any]], ...] = ()
+    extra_code: tuple[str, ...] = ()  # code the rules run besides the stage module's imports
+    wanted: Any = field(default=None, compare=False)  # params -> bool: whether the stage exists
+
+
+def _bars(x: str, y: str, title: str, x_label: str, y_label: str) -> dict[str, Any]:
+    return {"cache": False, "template": "distillery_bars", "x": x, "y": y, "title": title, "x_label": x_label, "y_label": y_label}
+
+
+REPORT_PLOTS = (
+    ("plots/report/generation_lengths.json", _bars("generations", "bin", "Generation length (completion tokens, fixed bins) by math-verify verdict",
+                                                   "generations", "completion tokens")),
+    ("plots/report/pass_rate_by_source.json", _bars("pass_rate", "source", "Pass rate by source (%); the judge only re-checks math-verify failures",
+                                                    "% correct", "source")),
+    ("plots/report/verify_vs_judge.json", {"cache": False, "template": "distillery_counts_heatmap", "x": "judge", "y": "math_verify",
+                                           "title": "Math-verify vs judge (generations)", "x_label": "judge verdict", "y_label": "math-verify status"}),
+    ("plots/report/eval_scores.json", _bars("pass@1", "model", "Evaluation pass@1 (%) beside published scores", "pass@1 (%)", "model")),
+)
+REPORT_FIGURES = tuple(f"reports/figures/{Path(p).stem}.svg" for p, _ in REPORT_PLOTS)
+STAGE_METRICS = tuple(f"metrics/{s}.json" for s in ("sample", "generate", "verify", "judge", "dedupe"))
+
+STAGES: dict[str, DvcStage] = {
+    "sample": DvcStage(
+        rules=("sample",), targets=("data/sample/problems.parquet", "data/sample/rejected.parquet", "metrics/sample.json"),
+        outs=("data/sample/problems.parquet", "data/sample/rejected.parquet"), metrics=("metrics/sample.json",),
+        params=("base.seed", "sample")),
+    "models": DvcStage(
+        rules=("models",), targets=("data/models", "metrics/models.json"), outs=("data/models",), metrics=("metrics/models.json",),
+        params=("base.seed", "models", "generate.prompt_template"), wanted=lambda p: p.models.build_tiny),
+    "generate": DvcStage(
+        rules=("generate_shard", "generate_gather"), targets=("data/generate/generations.parquet", "metrics/generate.json"),
+        outs=("data/generate/shards", "data/generate/generations.parquet"), metrics=("metrics/generate.json",),
+        reads=("data/sample/problems.parquet",), params=("base.seed", "generate")),
+    "verify": DvcStage(
+        rules=("verify",), targets=("data/verify/verified.parquet", "metrics/verify.json"), outs=("data/verify/verified.parquet",),
+        metrics=("metrics/verify.json",), reads=("data/generate/generations.parquet", "data/sample/problems.parquet"), params=("verify",)),
+    "judge": DvcStage(
+        rules=("judge",), targets=("data/judge/judged.parquet", "data/judge/disagreements.md", "metrics/judge.json"),
+        outs=("data/judge/judged.parquet", "data/judge/disagreements.md"), metrics=("metrics/judge.json",),
+        reads=("data/verify/verified.parquet", "data/sample/problems.parquet"), params=("base.seed", "judge")),
+    "dedupe": DvcStage(
+        rules=("dedupe",),
+        targets=("data/dedupe/kept.parquet", "data/dedupe/rejected.parquet", "data/dedupe/contamination.parquet",
+                 "data/dedupe/near_duplicates.parquet", "metrics/dedupe.json"),
+        outs=("data/dedupe/kept.parquet", "data/dedupe/rejected.parquet", "data/dedupe/contamination.parquet", "data/dedupe/near_duplicates.parquet"),
+        metrics=("metrics/dedupe.json",), reads=("data/sample/problems.parquet", "data/judge/judged.parquet"),
+        params=("base.benchmarks", "dedupe")),
+    "build": DvcStage(
+        rules=("build",),
+        targets=("data/build/dataset/README.md", "data/build/rejected.parquet", "data/build/provenance.parquet", "metrics/build.json"),
+        outs=("data/build/dataset", "data/build/rejected.parquet", "data/build/provenance.parquet"), metrics=("metrics/build.json",),
+        reads=("data/judge/judged.parquet", "data/sample/problems.parquet", "data/dedupe/kept.parquet", *STAGE_METRICS),
+        params=("base.seed", "build", "generate.llm", "generate.sampling", "generate.num_generations", "generate.prompt_template",
+                "judge.llm", "judge.policy", "verify")),
+    "sft": DvcStage(
+        rules=("sft",), targets=("data/sft/model", "metrics/sft.json"), outs=("data/sft/model",), metrics=("metrics/sft.json",),
+        reads=("data/build/dataset",), params=("base.seed", "sft"), extra_code=("src/distillery/sft_launch.py",)),
+    "evaluate": DvcStage(
+        rules=("evaluate",),
+        targets=("data/evaluate/samples.parquet", "data/evaluate/results.md", "data/evaluate/model_card.md", "metrics/evaluate.json"),
+        outs=("data/evaluate/samples.parquet", "data/evaluate/results.md", "data/evaluate/model_card.md"), metrics=("metrics/evaluate.json",),
+        params=("base.seed", "base.benchmarks", "evaluate")),
+    "report": DvcStage(
+        rules=("report",), targets=(*(p for p, _ in REPORT_PLOTS), *REPORT_FIGURES, "reports/stage_counts.html"),
+        outs=("reports/figures", "reports/stage_counts.html"), plots=REPORT_PLOTS,
+        reads=("data/judge/judged.parquet", "data/sample/problems.parquet", *STAGE_METRICS, "metrics/build.json", "metrics/evaluate.json", "report"),
+        params=("report",)),
+}
+
+# Flags of every stage's Snakemake run under DVC. --nolock: DVC already holds the repository's lock,
+# and Snakemake's own lock outlives a SIGKILL (every later run would stop at a LockException).
+# --rerun-incomplete: a job killed mid-write is re-run, never trusted. --show-failed-logs: the
+# stage's own message reaches the console of `dvc repro`, not only logs/<stage>/.
+SNAKEMAKE = "snakemake --cores all --nolock --rerun-incomplete --show-failed-logs"
+
+HEADER = """\
+# GENERATED by `distillery dvc-yaml` from params.yaml and src/distillery/workflow.py: do not edit.
+# One DVC stage per pipeline stage; each runs only its own Snakemake rules (--allowed-rules), so DVC
+# decides what is stale and Snakemake never re-runs another stage's outputs. Deps are the files the
+# stage reads (those params.yaml names included: a user's source or benchmark file is tracked), its
+# rule file and the code it runs (src/distillery/code_identity.py). A run whose params name other
+# files than this file tracks regenerates it and stops: run `dvc repro` again.
+# Through Slurm: SNAKEMAKE_PROFILE=profiles/slurm dvc repro
+"""
+
+
+def stage_deps(params: Params, name: str) -> list[str]:
+    spec = STAGES[name]
+    named = list(named_inputs(params, name).values())
+    code = [f"rules/{name}.smk", *relative_code_files(name), *spec.extra_code]
+    return list(dict.fromkeys([*spec.reads, *named, *code]))
+
+
+def dvc_stages(params: Params) -> dict[str, dict[str, Any]]:
+    stages: dict[str, dict[str, Any]] = {}
+    for name, spec in STAGES.items():
+        if spec.wanted is not None and not spec.wanted(params):
+            continue
+        entry: dict[str, Any] = {
+            "cmd": f"{SNAKEMAKE} --allowed-rules {' '.join(spec.rules)} -- {' '.join(spec.targets)}",
+            "deps": stage_deps(params, name),
+            "params": list(spec.params),
+            "outs": list(spec.outs),
+        }
+        if spec.metrics:
+            entry["metrics"] = [{m: {"cache": False}} for m in spec.metrics]
+        if spec.plots:
+            entry["plots"] = [{path: dict(options)} for path, options in spec.plots]
+        stages[name] = entry
+    return stages
+
+
+class _IndentedDumper(yaml.SafeDumper):
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)  # lists indented under their key, as people write them
+
+
+def render(params: Params) -> str:
+    stages = [yaml.dump({name: spec}, Dumper=_IndentedDumper, sort_keys=False, width=200, default_flow_style=False)
+              for name, spec in dvc_stages(params).items()]
+    return HEADER + "\nstages:\n" + "\n".join("\n".join("  " + line if line else line for line in s.splitlines()) + "\n" for s in stages)
+
+
+def stale_dvc_yaml(params: Params, path: str | Path = "dvc.yaml") -> str | None:
+    """The dvc.yaml that `params` call for, when the file at `path` differs from it (else None)."""
+    expected = render(params)
+    path = Path(path)
+    current = path.read_text() if path.is_file() else None
+    return expected if current != expected else None
