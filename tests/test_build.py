@@ -280,4 +280,7 @@ def test_card_has_filters_decontamination_and_revision(tmp_path):
     assert "Word 8-gram overlap" in card and "1 pairs in 1 clusters" in card
     import hashlib
     assert hashlib.md5(paths["judged"].read_bytes()).hexdigest() in card
-    assert len(context["revision"]["git_commit"]) == 40
+    # The code of each stage by content, never a git commit (a documentation commit changes no byte).
+    from distillery.provenance import code_version
+
+    assert context["revision"]["code"]["build"] == code_version("build") in card and "git" not in json.dumps(context["revision"])

@@ -236,3 +236,29 @@ def test_parse_stage_config_errors():
     with pytest.raises(ConfigError) as info:
         parse_stage_config("verify", '{"workers": 0, "timeout_s": 5, "float_rounding": 6, "wrap_gold": true}')
     assert "verify.workers" in str(info.value)
+
+
+# --- no silent case: what YAML or pydantic would accept quietly ------------------------------
+
+
+def test_a_missing_subsection_names_the_keys_and_their_defaults(raw_params, tmp_path):
+    path = write_modified(raw_params, tmp_path, lambda d: d["generate"].pop("sampling"))
+    msg = load_error(path)
+    assert "leaves 1 key(s) to code defaults" in msg
+    assert '- generate.sampling: {"temperature": 0.6, "top_p": 0.95, "max_new_tokens": 16384}' in msg
+
+
+def test_a_boolean_is_not_a_number(raw_params, tmp_path):
+    path = write_modified(raw_params, tmp_path, lambda d: d["sample"].__setitem__("n", True))
+    msg = load_error(path)
+    assert "sample.n = True" in msg and "integer" in msg
+
+
+def test_a_key_given_twice_is_an_error(tmp_path):
+    text = PARAMS.read_text()
+    path = tmp_path / "twice.yaml"
+    path.write_text(text + "\nsample:\n  source: data/other.jsonl\n")  # a second `sample:` block
+    msg = load_error(path)
+    assert "key 'sample' appears twice" in msg and "merge the two blocks" in msg
+    proc = _cli("check-params", str(path))
+    assert proc.returncode == 2 and "appears twice" in proc.stderr and "Traceback" not in proc.stderr

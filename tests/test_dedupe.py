@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 
 from distillery.config import BenchmarkFile, DedupeConfig
+from distillery.errors import DistilleryError
 from distillery.keys import problem_key
 from distillery.stages import dedupe
 from distillery.stages.dedupe import tokens
@@ -420,3 +421,12 @@ def test_min_matching_ngrams_spares_boilerplate_but_not_copies(tmp_path):
     boiler_uuid = problem_key(boiler, "olympiads")
     assert boiler_uuid in loose["uuid"].to_list() and loose.filter(pl.col("uuid") == boiler_uuid)["matching_ngrams"].item() == 1
     assert set(strict["uuid"].to_list()) == set(problems["uuid"].to_list()) - {boiler_uuid}
+
+
+def test_an_empty_benchmark_file_is_an_error_not_decontamination_turned_off(tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(DistilleryError) as info:
+        dedupe.BenchmarkIndex.build({"mybench": BenchmarkFile(path=str(empty))}, 8)
+    msg = str(info.value)
+    assert "benchmark mybench" in msg and "has no rows" in msg and "dedupe.benchmarks" in msg

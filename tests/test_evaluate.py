@@ -171,3 +171,13 @@ def test_choice_extraction(text, letter):
 def test_a_multiple_choice_benchmark_needs_its_wrong_options():
     with pytest.raises(ValueError, match="incorrect_fields"):
         BenchmarkFile(path="g.jsonl", kind="multiple_choice")
+
+
+def test_an_empty_benchmark_file_is_an_error(tmp_path):
+    from distillery.config import BenchmarkFile
+    from distillery.errors import DistilleryError
+
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    with pytest.raises(DistilleryError, match=r"benchmark mybench .* has no rows: there is nothing to evaluate on"):
+        evaluate.load_benchmark("mybench", BenchmarkFile(path=str(empty)), None)

@@ -113,3 +113,16 @@ def test_stats_and_prune(tmp_path):
     with ShardJournal(tmp_path, 0, 1) as j:
         found, _ = j.load(set("abcd"))
     assert set(found) == {"a", "c"}
+
+
+def test_a_full_disk_is_one_message_naming_the_journal_and_the_fix(tmp_path):
+    """/dev/full fails every write with ENOSPC, as a full disk does: the kernel's own fault, no fake."""
+    j = ShardJournal(tmp_path, 0, 1)
+    with j:
+        j.append(rec("a"))  # on the real disk
+    j.path.unlink()
+    j.path.symlink_to("/dev/full")
+    with pytest.raises(DistilleryError) as info, ShardJournal(tmp_path, 0, 1) as full:
+        full.append(rec("b"))
+    msg = str(info.value)
+    assert str(j.path) in msg and "No space left on device" in msg and "DISTILLERY_JOURNAL_DIR" in msg

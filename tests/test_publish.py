@@ -110,3 +110,17 @@ def test_token_goes_only_in_the_authorization_header(dataset):
     assert ("POST", "/api/repos/create", f"Bearer {TOKEN}") in _RefusingHub.seen
     assert {auth for _, _, auth in _RefusingHub.seen} <= {f"Bearer {TOKEN}", None}
     assert not any(TOKEN in path for _, path, _ in _RefusingHub.seen)
+
+
+def test_a_dataset_with_no_rows_is_refused_even_in_a_dry_run(tmp_path, dataset):
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    empty = tmp_path / "dataset"
+    shutil.copytree(dataset, empty)
+    for split in ("default", "extended"):
+        path = empty / split / "train-00000-of-00001.parquet"
+        pq.write_table(pq.read_table(path).slice(0, 0), path)
+    r = publish("--dataset-dir", str(empty), "--repo-id", "my-org/x", "--dry-run")
+    assert r.returncode == 2 and "has no rows in any config" in r.stderr and "Traceback" not in r.stderr

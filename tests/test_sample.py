@@ -286,3 +286,24 @@ def test_include_on_bundled(tmp_path):
     assert p.height > 0
     assert set(p["source"].to_list()) == {"olympiads"}
     assert counts.kept + sum(counts.rejected.values()) == 84
+
+
+def test_control_characters_and_undecodable_bytes_are_counted_rejections(tmp_path):
+    """A NUL or other control byte in a text, or a line that is not UTF-8, is a rejection with a reason
+    (never kept with U+FFFD silently in place of the bytes)."""
+    src = tmp_path / "src.jsonl"
+    good = {"problem": "What is 1+1?", "answer": "2", "solution": "1+1=2"}
+    src.write_bytes(b"\n".join([
+        json.dumps(good).encode(),
+        json.dumps({**good, "problem": "What is 2+2?\x00"}).encode(),
+        json.dumps({**good, "problem": "What is 3+3?", "answer": "6\x1b[0m"}).encode(),
+        b'{"problem": "Caf\xe9: what is 4+4?", "answer": "8"}',
+        json.dumps({**good, "problem": "Tabs\tand\nnewlines are text: 5+5?", "answer": "10"}).encode(),
+    ]) + b"\n")
+    cfg = SampleConfig.model_validate({"source": str(src)})
+    counts = sample.run(cfg, 1, tmp_path / "p.parquet", tmp_path / "r.parquet", tmp_path / "m.json")
+    assert counts.as_dict()["rejected_by_reason"] == {"control_characters": 2, "undecodable_bytes": 1}
+    assert counts.rows_in == 5 and counts.kept == 2
+    details = dict(pl.read_parquet(tmp_path / "r.parquet").select("source_row", "detail").iter_rows())
+    assert details[1] == "problem holds U+0000 at offset 12" and details[2] == "answer holds U+001B at offset 1"
+    assert details[3].startswith("line 4: byte 0xe9") and "UTF-8" in details[3]

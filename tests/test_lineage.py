@@ -1,0 +1,144 @@
+"""Lineage off the bundled path, end to end in throwaway copies with real git, DVC and Snakemake:
+a user's own source and benchmark files are tracked, growing the sample sends only the new
+problems' requests, and a `dvc repro` killed mid-stage finishes on a plain re-run."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+
+from conftest import REPO, run_env, sh
+from test_pipeline import ran_stages
+
+pytestmark = pytest.mark.e2e
+
+
+def set_params(repo: Path, change) -> None:
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    change(params)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False, width=200))
+
+
+def status_stages(repo: Path) -> dict[str, str]:
+    """`dvc status`: stage -> its block of text."""
+    out = sh(["dvc", "status"], repo).stdout
+    return {m.group(1): m.group(2) for m in re.finditer(r"^(\w+):\n((?:\t.*\n?)*)", out, re.M)}
+
+
+def requests_generated(repo: Path) -> int:
+    return json.loads((repo / "logs/generate/throughput.json").read_text())["generated"]
+
+
+def test_users_files_are_tracked_and_growing_the_sample_sends_only_new_requests(repo_copy):
+    bundled = (REPO / "data/bundled/numina_sample.jsonl").read_text().splitlines(keepends=True)
+    (repo_copy / "data/my_source.jsonl").write_text("".join(bundled))
+    math500 = (REPO / "data/bundled/benchmarks/math500.jsonl").read_text().splitlines(keepends=True)
+    (repo_copy / "data/my_bench.jsonl").write_text("".join(math500[:20]))
+
+    def use_own_files(p):
+        p["sample"]["source"] = "data/my_source.jsonl"
+        p["sample"]["n"] = 20
+        p["base"]["benchmarks"]["mybench"] = {**p["base"]["benchmarks"]["math500"], "path": "data/my_bench.jsonl"}
+        p["dedupe"]["benchmarks"] = ["mybench"]
+
+    set_params(repo_copy, use_own_files)
+    # DVC read dvc.yaml before the run: the first run regenerates it (it now tracks both files) and stops.
+    stale = sh(["dvc", "repro", "dedupe"], repo_copy)
+    assert stale.returncode != 0 and "run `dvc repro` again" in stale.stdout + stale.stderr
+    first = sh(["dvc", "repro", "dedupe"], repo_copy)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert ran_stages(first.stdout) == ["sample", "models", "generate", "verify", "judge", "dedupe"]
+    assert requests_generated(repo_copy) == 40
+
+    # The benchmark file: only dedupe reads it. (build and what follows were never run: stale before too.)
+    never_run = status_stages(repo_copy)
+    assert set(never_run) == {"build", "sft", "evaluate", "report"}
+    with (repo_copy / "data/my_bench.jsonl").open("a") as fh:
+        fh.write(math500[20])
+    changed = {k: v for k, v in status_stages(repo_copy).items() if k not in never_run}
+    assert set(changed) == {"dedupe"} and "modified:           data/my_bench.jsonl" in changed["dedupe"]
+    rerun = sh(["dvc", "repro", "dedupe"], repo_copy)
+    assert rerun.returncode == 0 and ran_stages(rerun.stdout) == ["dedupe"], rerun.stdout[-2000:]
+
+    # The source file: sample re-runs; the teacher does not depend on it, and nothing is generated.
+    with (repo_copy / "data/my_source.jsonl").open("a") as fh:
+        fh.write(json.dumps({"problem": "An added problem with no answer.", "answer": None}) + "\n")
+    changed = {k: v for k, v in status_stages(repo_copy).items() if k not in never_run}
+    assert set(changed) == {"sample"} and "modified:           data/my_source.jsonl" in changed["sample"]
+    rerun = sh(["dvc", "repro", "dedupe"], repo_copy)
+    assert rerun.returncode == 0, rerun.stdout[-2000:]
+    ran = ran_stages(rerun.stdout)
+    assert ran[0] == "sample" and "models" not in ran
+    assert "generate" not in ran or requests_generated(repo_copy) == 0  # the same problems: all from the journal
+    rejected = pl.read_parquet(repo_copy / "data/sample/rejected.parquet")
+    assert rejected.filter(pl.col("source_row") == len(bundled))["reason"].to_list() == ["missing_answer"]
+
+    # Growing the sample: exactly the new problems' requests are sent, and the teacher is unchanged.
+    set_params(repo_copy, lambda p: p["sample"].__setitem__("n", 26))
+    grown = sh(["dvc", "repro", "generate"], repo_copy)
+    assert grown.returncode == 0, grown.stdout[-2000:]
+    assert ran_stages(grown.stdout) == ["sample", "generate"]
+    assert requests_generated(repo_copy) == 6 * 2  # 6 new problems x generate.num_generations
+    assert pl.read_parquet(repo_copy / "data/generate/generations.parquet").height == 26 * 2
+
+
+def run_until(repo: Path, ready, what: str, timeout: float = 600) -> None:
+    """`dvc repro` in its own process group, SIGKILLed (all of it: DVC, Snakemake, the stage) once
+    `ready()` holds, as an OOM kill or a preemption would."""
+    proc = subprocess.Popen(["dvc", "repro"], cwd=repo, env=run_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline and not ready():
+        time.sleep(0.02)
+    finished = proc.poll() is not None
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not finished, f"dvc repro ended before it was {what}"
+
+
+def test_a_killed_dvc_repro_finishes_on_a_plain_rerun(repo_copy):
+    journal = Path(os.environ["DISTILLERY_JOURNAL_DIR"]) / "generate"
+
+    def journaled_lines() -> list[dict]:
+        lines = []
+        for f in journal.glob("*.jsonl"):
+            for line in f.read_text().splitlines():
+                try:
+                    lines.append(json.loads(line))
+                except json.JSONDecodeError:
+                    pass  # a line torn by the kill
+        return lines
+
+    run_until(repo_copy, lambda: len(journaled_lines()) > 0 and not (repo_copy / "data/generate/generations.parquet").exists(),
+              "mid-generate")
+    answered_before_kill = len(journaled_lines())
+    assert 0 < answered_before_kill < 150
+    run_until(repo_copy, lambda: (repo_copy / "logs/verify/verify.log").exists(), "mid-verify")
+    assert not (repo_copy / "data/verify/verified.parquet").exists()
+    checkpoints = repo_copy / "data/sft/checkpoints"
+    run_until(repo_copy, lambda: any(checkpoints.glob("*/checkpoint-*/trainer_state.json")), "mid-sft")
+
+    final = sh(["dvc", "repro"], repo_copy)
+    assert final.returncode == 0, final.stdout[-3000:] + final.stderr[-3000:]
+    assert "LockException" not in final.stdout + final.stderr
+    # Generation: 0 lost, 0 duplicated; every request answered exactly once across the four runs.
+    records = journaled_lines()
+    generations = pl.read_parquet(repo_copy / "data/generate/generations.parquet")
+    assert generations.height == generations["request_key"].n_unique() == 150
+    assert len(records) == len({r["key"] for r in records}) == 150
+    # SFT resumed from its checkpoint, and nothing is left behind: no lock, checkpoint or partial file.
+    assert json.loads((repo_copy / "logs/sft/run.json").read_text())["resumed_from_step"] >= 1
+    assert not checkpoints.exists()
+    assert not list((repo_copy / ".snakemake/locks").glob("*")) if (repo_copy / ".snakemake/locks").exists() else True
+    assert not [p for d in ("data", "metrics", "plots") for p in (repo_copy / d).rglob("*.tmp")]
+    assert sh(["dvc", "status"], repo_copy).stdout.strip() == "Data and pipelines are up to date."
+    assert ran_stages(sh(["dvc", "repro"], repo_copy).stdout) == []
