@@ -131,7 +131,7 @@ def test_a_cancelled_shard_is_retried_and_resumes_from_its_journal(cluster, tmp_
         states.setdefault(j["Comment"].removeprefix("rule_"), []).append(j["JobState"])
     assert states["generate_shard_wildcards_0"] == ["CANCELLED", "COMPLETED"]  # retried by the profile's `retries`
     assert states["generate_shard_wildcards_1"] == ["COMPLETED"]  # the other shard was not redone
-    stats = json.loads((repo / "data/generate/shards/shard-0.json").read_text())
+    stats = json.loads((repo / "logs/generate/shard-0.run.json").read_text())  # this run's figures: a log
     assert stats["reused_from_journal"] >= cancelled_at - 2  # what was journaled before the cancel was not asked again
     assert stats["generated"] == stats["requests"] - stats["reused_from_journal"]
     import polars as pl
