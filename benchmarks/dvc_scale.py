@@ -19,7 +19,7 @@ unignored ones, committed into a fresh git repo, as tests/conftest.py copies it)
    synthetic shards, each a `shard-<k>.parquet` with the real shard schema (rows cycled from the
    real shard 0, `generation` replaced by random bytes in base64, uuid/request_key made unique,
    written with zstd as distillery.io.write_parquet does: random bytes do not compress, so the
-   files total --gb) and a `shard-<k>.json` stats file (the real shard 0's, with its shard number).
+   files total --gb). (Before run figures moved to logs/, each shard also had a `shard-<k>.json`.)
    data/generate/generations.parquet stays the real gather output of step 1, so every stage
    downstream of generate is unchanged and current.
 3. Snakemake's view made current: `snakemake --touch` on the whole DAG. Its plan is what a real
@@ -155,7 +155,6 @@ def synthesize_shards(shards_dir: Path, n: int, total_bytes: int) -> tuple[int, 
     import polars as pl
 
     real = pl.read_parquet(shards_dir / "shard-0.parquet")
-    stats = json.loads((shards_dir / "shard-0.json").read_text())
     if real.height == 0:
         real = pl.read_parquet(shards_dir / "shard-1.parquet")
     shutil.rmtree(shards_dir)
@@ -177,7 +176,6 @@ def synthesize_shards(shards_dir: Path, n: int, total_bytes: int) -> tuple[int, 
         path = shards_dir / f"shard-{k}.parquet"
         df.write_parquet(path, compression="zstd", statistics=True)
         size += path.stat().st_size
-        (shards_dir / f"shard-{k}.json").write_text(json.dumps({**stats, "shard": k}, indent=2) + "\n")
     return size, rows
 
 

@@ -14,9 +14,8 @@ except ConfigError as exc:
     # One readable message before any job starts, instead of a traceback per job.
     sys.exit(f"distillery: {exc}")
 
-for _setting in unpinned_hub_ids(PARAMS):
-    print(f"distillery: warning: {_setting} is a hub id with no pinned revision: a new upload changes what is read "
-          "and neither DVC nor Snakemake can see it; pin a commit for a reproducible run", file=sys.stderr)
+for _warning in unpinned_hub_ids(PARAMS):
+    print(f"distillery: warning: {_warning}", file=sys.stderr)
 
 
 def _check_dvc_yaml():

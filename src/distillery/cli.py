@@ -45,7 +45,11 @@ def P(flag: str, **kw) -> tuple[str, dict]:
 
 @command("check-params", "validate a params file (default params.yaml)", ("params", {"nargs": "?", "default": "params.yaml"}))
 def _check_params(ns):
-    load_params(ns.params)
+    from distillery.workflow import unpinned_hub_ids
+
+    params = load_params(ns.params)
+    for setting in unpinned_hub_ids(params):
+        print(f"warning: {setting}", file=sys.stderr)
     print(f"{ns.params}: valid")
 
 

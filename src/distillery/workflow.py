@@ -73,22 +73,24 @@ def named_inputs(params: Params, stage: str) -> dict[str, str]:
 
 
 def unpinned_hub_ids(params: Params) -> list[str]:
-    """Settings that name a hub id with no revision: DVC cannot see what they load change."""
+    """One warning per setting that names a hub id with no revision: a new upload would change what
+    is read, and neither DVC nor Snakemake could see it."""
     p = params
-    found = []
+    found: list[tuple[str, str, str]] = []  # (setting, value, its revision key)
     if not is_local_file(p.sample.source) and not p.sample.revision:
-        found.append(f"sample.source = {p.sample.source!r} (set sample.revision)")
+        found.append(("sample.source", p.sample.source, "sample.revision"))
     for where, llm in (("generate.llm", p.generate.llm), ("judge.llm", p.judge.llm), ("evaluate.llm", p.evaluate.llm)):
         if local_model(llm.model) is None and not llm.revision:
-            found.append(f"{where}.model = {llm.model!r} (set {where}.revision)")
+            found.append((f"{where}.model", llm.model, f"{where}.revision"))
     if local_model(p.sft.model) is None and not p.sft.revision:
-        found.append(f"sft.model = {p.sft.model!r} (set sft.revision)")
+        found.append(("sft.model", p.sft.model, "sft.revision"))
     used = set(p.evaluate.benchmarks) | (set(p.dedupe.benchmarks) if p.dedupe.decontaminate else set())
     for name in sorted(used):
         b = p.base.benchmarks[name]
         if not is_local_file(b.path) and not b.revision:
-            found.append(f"base.benchmarks.{name}.path = {b.path!r} (set base.benchmarks.{name}.revision)")
-    return found
+            found.append((f"base.benchmarks.{name}.path", b.path, f"base.benchmarks.{name}.revision"))
+    return [f"{where} = {value!r} is a hub id with no pinned revision: set {rev} to a commit, or a new upload changes "
+            "what is read and neither DVC nor Snakemake can see it" for where, value, rev in found]
 
 
 # --- dvc.yaml ------------------------------------------------------------------------------------
