@@ -21,7 +21,10 @@ for _warning in unpinned_hub_ids(PARAMS):
 def _check_dvc_yaml():
     """dvc.yaml must track the files params.yaml names now. Under `dvc repro` (DVC_STAGE is set) a
     stale one is regenerated and the run stops, since DVC read the old one before starting; a plain
-    snakemake run only warns."""
+    snakemake run only warns. A job's own Snakemake (a Slurm job, a local subprocess) has been
+    checked by the run that started it."""
+    if not workflow.is_main_process:
+        return
     path = Path(workflow.basedir) / "dvc.yaml"
     expected = stale_dvc_yaml(PARAMS, path)
     if expected is None:

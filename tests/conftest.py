@@ -18,6 +18,7 @@ BIN = Path(sys.executable).parent  # the venv's bin: distillery, snakemake, dvc
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx2")  # as the CLI pins it (distillery.cli.CPU_KERNELS)
 
 
 def run_env() -> dict[str, str]:

@@ -28,7 +28,8 @@ def _module_file(module: str) -> Path | None:
     return p.with_suffix(".py") if p.with_suffix(".py").is_file() else None
 
 
-def imports_of(path: Path) -> set[Path]:
+@functools.cache  # every Snakemake start (each Slurm job too) renders dvc.yaml: parse each file once
+def imports_of(path: Path) -> frozenset[Path]:
     """The distillery module files `path` imports, at any level of the file."""
     found: set[Path | None] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
@@ -38,7 +39,7 @@ def imports_of(path: Path) -> set[Path]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
         found |= {_module_file(n) for n in names if n.split(".")[0] == "distillery"}
-    return {p for p in found if p is not None}
+    return frozenset(p for p in found if p is not None)
 
 
 @functools.cache
