@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 import subprocess
 import sys
@@ -217,7 +218,7 @@ def test_stage_config_round_trip():
     section, extras = parse_stage_config("sample", text)
     assert isinstance(section, SampleConfig)
     assert section == params.sample
-    assert extras == {"seed": 7}
+    assert extras.model_dump() == {"seed": 7}
 
 
 def test_stage_config_round_trip_dedupe_with_benchmark_files():
@@ -227,7 +228,7 @@ def test_stage_config_round_trip_dedupe_with_benchmark_files():
     section, extras = parse_stage_config("dedupe", text)
     assert isinstance(section, DedupeConfig)
     assert section == params.dedupe
-    assert extras == {"seed": 42, "benchmark_files": files}
+    assert extras.model_dump() == {"seed": 42, "benchmark_files": files}
 
 
 def test_parse_stage_config_errors():
@@ -262,3 +263,30 @@ def test_a_key_given_twice_is_an_error(tmp_path):
     assert "key 'sample' appears twice" in msg and "merge the two blocks" in msg
     proc = _cli("check-params", str(path))
     assert proc.returncode == 2 and "appears twice" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_misspelt_or_missing_extra_is_one_message_naming_stage_key_and_fix():
+    params = load_params(PARAMS)
+    files = {k: v.model_dump() for k, v in params.base.benchmarks.items()}
+    # At the rule: the Snakefile stops while it is parsed.
+    with pytest.raises(ConfigError) as info:
+        stage_config("dedupe", params.dedupe, seed=42, benchmark_file=files)
+    msg = str(info.value)
+    assert "extras passed to stage dedupe" in msg and "benchmark_file: unknown key" in msg
+    assert "benchmark_files: required key is missing" in msg and "it takes: benchmark_files, seed" in msg
+    # At the stage's command line, the same check.
+    good = json.loads(stage_config("dedupe", params.dedupe, seed=42, benchmark_files=files))
+    bad = {**{k: v for k, v in good.items() if k != "benchmark_files"}, "benchmark_file": files}
+    proc = _cli("dedupe", "--config", json.dumps(bad), "--problems", "p", "--judged", "j", "--kept", "k", "--rejected", "r",
+                "--contamination", "c", "--near-duplicates", "n", "--metrics", "m")
+    assert proc.returncode == 2 and proc.stderr.count("error:") == 1 and "benchmark_file: unknown key" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    with pytest.raises(ConfigError, match=r"extras passed to stage sample .*\n  - seed: required key is missing"):
+        parse_stage_config("sample", stage_config("sample", params.sample, seed=1).replace('"seed":1', '"sed":1'))
+
+
+def test_a_benchmark_without_a_file_is_named():
+    params = load_params(PARAMS)
+    files = {k: v.model_dump() for k, v in params.base.benchmarks.items() if k != "aime2025"}
+    with pytest.raises(ConfigError, match=r"stage evaluate: evaluate.benchmarks names \['aime2025'\] but benchmark_files has no entry"):
+        stage_config("evaluate", params.evaluate, seed=1, benchmark_files=files)

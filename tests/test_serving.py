@@ -330,3 +330,19 @@ def test_sigterm_to_the_job_stops_the_server(vllm_cfg, tmp_path):
             job.kill()
         if pid_file.exists() and group_alive(int(pid_file.read_text())):
             os.killpg(int(pid_file.read_text()), signal.SIGKILL)
+
+
+@pytest.mark.parametrize("stage", ["generate", "judge", "evaluate"])
+def test_a_serving_error_names_the_settings_of_the_stage_it_serves(stage, tmp_path, monkeypatch):
+    """Every LLM stage starts its server through the journaled task; an error names that stage's
+    keys (judge.llm.serve...), never generate's."""
+    from distillery.config import Sampling
+    from distillery.llm import Request
+    from distillery.llm.journaled import run_journaled
+
+    for var in ("SLURM_JOB_ID", "SLURM_JOB_NODELIST"):
+        monkeypatch.delenv(var, raising=False)
+    with pytest.raises(DistilleryError) as info:
+        run_journaled(llm(engine="sglang", pipeline_parallel_size=2), Sampling(), [Request("k", (("user", "hi"),), 1)],
+                      tmp_path / "journal", 0, 1, stage, tmp_path / "logs", stage)
+    assert f"{stage}.llm.serve.pipeline_parallel_size" in str(info.value)

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from distillery.config import BenchmarkFile, load_params, parse_stage_config
+from distillery.config import load_params, parse_stage_config
 from distillery.errors import DistilleryError
 
 Handler = Callable[[argparse.Namespace], Any]
@@ -30,10 +30,6 @@ def command(name: str, help: str, *args: tuple[str, dict]) -> Callable[[Handler]
 
 def _cfg(stage: str, ns: argparse.Namespace):
     return parse_stage_config(stage, ns.config)
-
-
-def _benchmarks(extras: dict) -> dict[str, BenchmarkFile]:
-    return {k: BenchmarkFile.model_validate(v) for k, v in (extras.get("benchmark_files") or {}).items()}
 
 
 CONFIG = ("--config", {"required": True, "help": "the stage's params section as JSON"})
@@ -76,7 +72,7 @@ def _sample(ns):
     from distillery.stages import sample
 
     cfg, extra = _cfg("sample", ns)
-    sample.run(cfg, extra["seed"], ns.problems, ns.rejected, ns.metrics)
+    sample.run(cfg, extra.seed, ns.problems, ns.rejected, ns.metrics)
 
 
 @command("models", "build the tiny smoke-test models", CONFIG, P("--corpus"), P("--judge-template"), P("--out-dir"), P("--metrics"),
@@ -85,7 +81,7 @@ def _models(ns):
     from distillery.stages import models
 
     cfg, extra = _cfg("models", ns)
-    models.run(cfg, extra["seed"], ns.corpus, extra["prompt_template"], ns.judge_template, ns.out_dir, ns.metrics, ns.run_figures)
+    models.run(cfg, extra.seed, ns.corpus, extra.prompt_template, ns.judge_template, ns.out_dir, ns.metrics, ns.run_figures)
 
 
 def _exit_on_sigterm() -> None:
@@ -104,7 +100,7 @@ def _generate_shard(ns):
 
     _exit_on_sigterm()
     cfg, extra = _cfg("generate", ns)
-    generate.run_shard(cfg, extra["seed"], ns.problems, ns.shard, ns.out, run_figures=ns.run_figures, server_logs=ns.server_logs)
+    generate.run_shard(cfg, extra.seed, ns.problems, ns.shard, ns.out, run_figures=ns.run_figures, server_logs=ns.server_logs)
 
 
 @command("generate-gather", "gather generation shards", ("--shards", {"required": True, "nargs": "+", "type": Path}), P("--out"), P("--metrics"),
@@ -160,7 +156,7 @@ def _judge(ns):
 
     _exit_on_sigterm()
     cfg, extra = _cfg("judge", ns)
-    judge.run(cfg, extra["seed"], ns.verified, ns.problems, ns.out, ns.metrics, ns.disagreements)
+    judge.run(cfg, extra.seed, ns.verified, ns.problems, ns.out, ns.metrics, ns.disagreements)
 
 
 @command("dedupe", "decontamination, exact and near-duplicate dedupe", CONFIG, P("--problems"), P("--judged"), P("--kept"),
@@ -169,9 +165,9 @@ def _dedupe(ns):
     from distillery.stages import dedupe
 
     cfg, extra = _cfg("dedupe", ns)
-    benchmarks = {k: v for k, v in _benchmarks(extra).items() if k in cfg.benchmarks}
+    benchmarks = {k: v for k, v in extra.benchmark_files.items() if k in cfg.benchmarks}
     dedupe.run(cfg, benchmarks, ns.problems, ns.judged, ns.kept, ns.rejected, ns.contamination, ns.metrics,
-               ns.near_duplicates, seed=extra["seed"])
+               ns.near_duplicates, seed=extra.seed)
 
 
 @command("build", "assemble the dataset and its card", CONFIG, P("--judged"), P("--problems"), P("--kept"), P("--dataset-dir"),
@@ -184,9 +180,9 @@ def _build(ns):
 
     cfg, extra = _cfg("build", ns)
     stage_metrics = {p.stem: json.loads(p.read_text()) for p in ns.stage_metrics}
-    context = {"stage_metrics": stage_metrics, "settings": extra.get("card_settings", {}),
+    context = {"stage_metrics": stage_metrics, "settings": extra.card_settings,
                "revision": build.revision({"problems": ns.problems, "judged": ns.judged, "kept": ns.kept})}
-    build.run(cfg, extra["seed"], ns.judged, ns.problems, ns.kept, ns.dataset_dir, ns.rejected, ns.metrics, context, ns.provenance)
+    build.run(cfg, extra.seed, ns.judged, ns.problems, ns.kept, ns.dataset_dir, ns.rejected, ns.metrics, context, ns.provenance)
 
 
 @command("diff", "rows added, removed and changed in a stage output between two versions (git revisions or `workspace`)",
@@ -254,7 +250,7 @@ def _sft(ns):
     from distillery.stages import sft
 
     _exit_on_sigterm()
-    sft.run(cfg, extra["seed"], ns.dataset_dir, ns.model_out, ns.metrics, ns.checkpoints, ns.run_figures)
+    sft.run(cfg, extra.seed, ns.dataset_dir, ns.model_out, ns.metrics, ns.checkpoints, ns.run_figures)
 
 
 @command("evaluate", "score the student on benchmarks", CONFIG, P("--samples"), P("--metrics"),
@@ -265,7 +261,7 @@ def _evaluate(ns):
 
     _exit_on_sigterm()
     cfg, extra = _cfg("evaluate", ns)
-    evaluate.run(cfg, extra["seed"], _benchmarks(extra), ns.samples, ns.metrics, ns.results, ns.model_card)
+    evaluate.run(cfg, extra.seed, extra.benchmark_files, ns.samples, ns.metrics, ns.results, ns.model_card)
 
 
 @command("report", "plot data for dvc plots, figures and per-stage counts for snakemake --report", CONFIG, P("--judged"),

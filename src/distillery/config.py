@@ -587,25 +587,72 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     return require_every_key(validate_params(read_params_yaml(path), str(path)), str(path))
 
 
+class StageExtras(Section):
+    """What a rule passes a stage besides its params section (validated like the section: a
+    misspelt or missing extra is an error, never an empty default)."""
+
+    seed: int
+
+
+class ModelsExtras(StageExtras):
+    prompt_template: str  # generate.prompt_template: the teacher learns to answer it
+
+
+class BenchmarkExtras(StageExtras):
+    benchmark_files: dict[str, BenchmarkFile]  # base.benchmarks entries of the names the stage uses
+
+
+class BuildExtras(StageExtras):
+    card_settings: dict[str, Any]  # the teacher, judge and verifier settings the dataset card records
+
+
+STAGE_EXTRAS: dict[str, type[StageExtras]] = {
+    "models": ModelsExtras, "dedupe": BenchmarkExtras, "evaluate": BenchmarkExtras, "build": BuildExtras,
+}
+
+
+def _extras(stage: str, section: Section, raw: dict[str, Any]) -> StageExtras:
+    model = STAGE_EXTRAS.get(stage, StageExtras)
+    try:
+        extras = model.model_validate(raw)
+    except ValidationError as exc:
+        takes = ", ".join(sorted(model.model_fields))
+        raise ConfigError(format_validation_error(exc, f"the extras passed to stage {stage} (it takes: {takes}; "
+                                                       "see stage_json() in rules/<stage>.smk)")) from None
+    if isinstance(extras, BenchmarkExtras):
+        used = getattr(section, "benchmarks", [])
+        if stage == "dedupe" and not getattr(section, "decontaminate", True):
+            used = []
+        missing = sorted(set(used) - set(extras.benchmark_files))
+        if missing:
+            raise ConfigError(f"stage {stage}: {stage}.benchmarks names {missing} but benchmark_files has no entry for them; "
+                              "pass their base.benchmarks entries (benchmarks_json in rules/common.smk)")
+    return extras
+
+
 def stage_config(stage: str, section: Section, **extra: Any) -> str:
-    """The JSON a rule passes to a stage's CLI: its validated section plus explicit extras."""
+    """The JSON a rule passes to a stage's CLI: its validated section plus its extras, checked
+    against the stage's extras model here too, so a misspelt extra stops the Snakefile at parse time."""
     payload = section.model_dump(mode="json")
-    payload.update(extra)
+    payload.update(_extras(stage, section, extra).model_dump(mode="json"))
     return json.dumps(payload, sort_keys=True, separators=(",", ":"))
 
 
-def parse_stage_config(stage: str, text: str) -> tuple[Section, dict[str, Any]]:
-    """Inverse of stage_config: validates the section, returns it and the extras (e.g. seed)."""
+def parse_stage_config(stage: str, text: str) -> tuple[Section, StageExtras]:
+    """Inverse of stage_config: the validated section and the validated extras (e.g. seed)."""
     model = STAGE_MODELS[stage]
     try:
         payload = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"--config for stage {stage} is not JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise ConfigError(f"--config for stage {stage} must be a JSON object (its params section and extras)")
     extras = {k: payload.pop(k) for k in list(payload) if k not in model.model_fields}
     try:
-        return model.model_validate(payload), extras
+        section = model.model_validate(payload)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, f"config of stage {stage}", prefix=stage)) from None
+    return section, _extras(stage, section, extras)
 
 
 def unset_fields(model: BaseModel, prefix: str = "") -> list[str]:

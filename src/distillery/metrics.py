@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -37,5 +38,33 @@ class FilterCounts:
         }
 
 
+# The libraries whose versions decide what each stage makes (nf-core records them beside every
+# step's outputs). A library that is not installed is left out: the stage did not run it.
+STAGE_LIBRARIES: dict[str, tuple[str, ...]] = {
+    "sample": ("polars", "datasets"),
+    "models": ("torch", "transformers", "tokenizers"),
+    "generate": ("torch", "transformers", "vllm", "openai"),
+    "verify": ("math-verify", "latex2sympy2_extended", "sympy"),
+    "judge": ("torch", "transformers", "vllm", "openai"),
+    "dedupe": ("polars", "rensa", "numpy"),
+    "build": ("polars", "pyarrow"),
+    "sft": ("torch", "transformers", "trl", "accelerate", "datasets", "liger-kernel", "deepspeed"),
+    "evaluate": ("torch", "transformers", "vllm", "openai", "math-verify", "datasets"),
+    "report": ("polars", "vl-convert-python"),
+    "lighteval": ("lighteval",),
+}
+
+
+def library_versions(stage: str) -> dict[str, str]:
+    found = {}
+    for name in STAGE_LIBRARIES.get(stage, ()):
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
 def write_metrics(path: str | Path, stage: str, **sections: Any) -> None:
-    write_json({"stage": stage, **sections}, path)
+    """A stage's DVC metrics, with the versions of the libraries it ran."""
+    write_json({"stage": stage, **sections, "versions": library_versions(stage)}, path)

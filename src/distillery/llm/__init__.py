@@ -71,14 +71,11 @@ def make_backend(cfg: LLM) -> Backend:
     raise ValueError(f"unknown backend {cfg.backend!r}")
 
 
-def model_identity(cfg: LLM) -> dict[str, str | None]:
-    return {"backend": cfg.backend, "model": cfg.model, "revision": cfg.revision}
-
-
 @contextmanager
-def backend_session(cfg: LLM, server_logs: Path) -> Iterator[Backend]:
+def backend_session(cfg: LLM, server_logs: Path, *, where: str) -> Iterator[Backend]:
     """The backend for `cfg`, with its server started first when `serve.engine` asks for one
-    (across the job's Slurm allocation) and stopped afterwards, whatever happens in between."""
+    (across the job's Slurm allocation) and stopped afterwards, whatever happens in between.
+    `where` is the params key of `cfg` (`judge.llm`): every serving error names its own stage's keys."""
     if cfg.serve.engine == "none":
         backend = make_backend(cfg)
         try:
@@ -88,7 +85,7 @@ def backend_session(cfg: LLM, server_logs: Path) -> Iterator[Backend]:
         return
     from distillery.llm.serving import serve, with_base_url
 
-    with serve(cfg, server_logs) as base_url:
+    with serve(cfg, server_logs, where=where) as base_url:
         # The job's own server is reached directly, never through a site's HTTP proxy.
         host = base_url.split("//", 1)[1].split(":", 1)[0]
         for var in ("NO_PROXY", "no_proxy"):

@@ -62,7 +62,7 @@ def run_journaled(llm: LLM, sampling: Sampling, requests: list[Request], journal
         if todo:
             progress = Progress(label, total=len(requests), already_done=len(done))
             started = time.monotonic()
-            with backend_session(llm, server_logs) as backend:
+            with backend_session(llm, server_logs, where=f"{stage}.llm") as backend:
                 try:
                     for c in backend.generate(todo, sampling):
                         rec = journal_record(c, stage)

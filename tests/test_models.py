@@ -1,0 +1,51 @@
+"""The models stage: tiny smoke-test models built locally from a fixed corpus, byte for byte the
+same on every run, and nothing at all when the recipe names real models."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import REPO
+from distillery.config import GenerateConfig, ModelsConfig
+from distillery.errors import DistilleryError
+from distillery.stages import models
+
+TEMPLATE = GenerateConfig.model_fields["prompt_template"].default
+SMALL = {"tiny": {"teacher_epochs": 1, "judge_epochs": 1, "max_position_embeddings": 512}}
+
+
+def build(out, corpus=REPO / "data/bundled/numina_sample.jsonl", **over):
+    cfg = ModelsConfig.model_validate({**SMALL, **over})
+    return models.run(cfg, 42, corpus, TEMPLATE, REPO / "prompts/judge.txt", out, out.parent / f"{out.name}.json",
+                      out.parent / f"{out.name}.run.json")
+
+
+def test_two_builds_are_the_same_bytes_and_timings_stay_out_of_the_metrics(tmp_path):
+    build(tmp_path / "a")
+    build(tmp_path / "b")
+    for role in models.ROLES:
+        for name in ("model.safetensors", "tokenizer.json", "config.json"):
+            assert (tmp_path / "a" / role / name).read_bytes() == (tmp_path / "b" / role / name).read_bytes(), (role, name)
+    assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
+    metrics = json.loads((tmp_path / "a.json").read_text())
+    assert "seconds" not in json.dumps(metrics) and metrics["versions"]["torch"].startswith("2.")
+    assert set(json.loads((tmp_path / "a.run.json").read_text())["training_seconds"]) == set(models.ROLES)
+    # Trained on the corpus's rows with a problem, a solution and an answer (the sample plays no part).
+    usable = sum(1 for line in (REPO / "data/bundled/numina_sample.jsonl").read_text().splitlines()
+                 if line.strip() and all(isinstance(v, str) and v.strip() for v in
+                                         (json.loads(line).get(k) for k in ("problem", "solution", "answer"))))
+    assert metrics["training_examples"]["teacher"] == usable
+
+
+def test_a_corpus_without_usable_rows_is_named(tmp_path):
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(json.dumps({"problem": "p", "answer": "1"}) + "\n")  # no solution
+    with pytest.raises(DistilleryError, match=r"models.tiny.corpus = .* has no row with a non-empty problem, solution and answer"):
+        build(tmp_path / "m", corpus=corpus)
+
+
+def test_without_build_tiny_nothing_is_built(tmp_path):
+    report = build(tmp_path / "m", build_tiny=False)
+    assert report["built"] == [] and not (tmp_path / "m" / "teacher").exists()
