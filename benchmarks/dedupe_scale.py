@@ -38,6 +38,7 @@ import polars as pl  # noqa: E402
 
 from distillery.config import BenchmarkFile, DedupeConfig  # noqa: E402
 from distillery.stages import dedupe  # noqa: E402
+
 from support.synthetic_problems import synthetic_problems  # noqa: E402
 
 BENCH_DIR = REPO.parent / "shared" / "benchmarks"
@@ -83,12 +84,23 @@ def child_stage(work: Path) -> dict:
             out = _f(*a, **k)
             steps[_n] = steps.get(_n, 0) + time.perf_counter() - t
             return out
+
         timed[name] = wrapper
     for name, f in timed.items():
         setattr(dedupe, name, f)
     t = time.perf_counter()
-    dedupe.run(cfg, BENCHMARKS, work / "problems.parquet", work / "judged.parquet", work / "kept.parquet",
-               work / "rejected.parquet", work / "contamination.parquet", work / "metrics.json", work / "near.parquet", seed=SEED)
+    dedupe.run(
+        cfg,
+        BENCHMARKS,
+        work / "problems.parquet",
+        work / "judged.parquet",
+        work / "kept.parquet",
+        work / "rejected.parquet",
+        work / "contamination.parquet",
+        work / "metrics.json",
+        work / "near.parquet",
+        seed=SEED,
+    )
     return {"wall_s": time.perf_counter() - t, "steps_s": steps}
 
 
@@ -115,7 +127,7 @@ def child_datasketch(work: Path) -> dict:
     flat, offsets = dedupe.shingle_hashes(table, cfg.shingle_size)
     flat32 = (flat & np.uint64(0xFFFFFFFF)).tolist()  # datasketch hashes to 32 bits; pass them pre-hashed
     offs = offsets.astype(np.int64).tolist()
-    docs = [flat32[offs[i]:offs[i + 1]] for i in range(len(offs) - 1)]
+    docs = [flat32[offs[i] : offs[i + 1]] for i in range(len(offs) - 1)]
     rows = [i for i, d in enumerate(docs) if d]
     sigs = MinHash.bulk([docs[i] for i in rows], num_perm=cfg.num_perm, seed=SEED, hashfunc=lambda x: x)
     lsh = MinHashLSH(threshold=cfg.threshold, num_perm=cfg.num_perm, params=(cfg.bands, cfg.num_perm // cfg.bands))
@@ -181,8 +193,11 @@ def main() -> None:
         t = time.perf_counter()
         # In another process: Linux carries a process's peak RSS across fork and exec, so the
         # measured children must come from a parent that never held the corpus.
-        out = subprocess.run([sys.executable, __file__, "--child", "corpus", "--problems", str(args.problems), "--work", str(work)],
-                             capture_output=True, text=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", "corpus", "--problems", str(args.problems), "--work", str(work)],
+            capture_output=True,
+            text=True,
+        )
         if out.returncode:
             raise SystemExit(out.stderr[-3000:])
         print(f"corpus: {args.problems:,} problems written in {time.perf_counter() - t:.1f} s")
@@ -190,18 +205,30 @@ def main() -> None:
         rec = recall(work)
         rensa = _run_child("rensa", work)
         ds = _run_child("datasketch", work)
-    report = {"problems": args.problems, "stage": stage, "recall": rec, "near_dup_rensa": rensa,
-              "near_dup_datasketch": ds, "datasketch_over_rensa_wall": ds["wall_s"] / rensa["wall_s"]}
+    report = {
+        "problems": args.problems,
+        "stage": stage,
+        "recall": rec,
+        "near_dup_rensa": rensa,
+        "near_dup_datasketch": ds,
+        "datasketch_over_rensa_wall": ds["wall_s"] / rensa["wall_s"],
+    }
     print(json.dumps(report, indent=2))
     s = stage["steps_s"]
-    print(f"\nstage, {args.problems:,} problems on {len(__import__('os').sched_getaffinity(0))} cores: "
-          f"{stage['wall_s']:.1f} s wall (decontamination {s.get('contamination', 0):.1f} s, exact {s.get('exact_duplicates', 0):.1f} s, "
-          f"near-dup {s.get('near_duplicate_pairs', 0):.1f} s), peak {stage['peak_rss_mb']:.0f} MB")
-    print(f"recall: exact {rec['exact_groups_left_with_one']:.4f}, near {rec['near_groups_left_with_one']:.4f}, planted benchmark "
-          f"{rec['planted_flagged']:.4f}; unrelated rows removed {rec['unrelated_rows_removed']} of {rec['unrelated_rows']:,}")
-    print(f"near-dup step: rensa {rensa['wall_s']:.1f} s / {rensa['peak_rss_mb']:.0f} MB, {rensa['pairs']} pairs; "
-          f"datasketch {ds['wall_s']:.1f} s / {ds['peak_rss_mb']:.0f} MB, {ds['pairs']} pairs; "
-          f"datasketch/rensa wall = {report['datasketch_over_rensa_wall']:.1f}x")
+    print(
+        f"\nstage, {args.problems:,} problems on {len(__import__('os').sched_getaffinity(0))} cores: "
+        f"{stage['wall_s']:.1f} s wall (decontamination {s.get('contamination', 0):.1f} s, exact {s.get('exact_duplicates', 0):.1f} s, "
+        f"near-dup {s.get('near_duplicate_pairs', 0):.1f} s), peak {stage['peak_rss_mb']:.0f} MB"
+    )
+    print(
+        f"recall: exact {rec['exact_groups_left_with_one']:.4f}, near {rec['near_groups_left_with_one']:.4f}, planted benchmark "
+        f"{rec['planted_flagged']:.4f}; unrelated rows removed {rec['unrelated_rows_removed']} of {rec['unrelated_rows']:,}"
+    )
+    print(
+        f"near-dup step: rensa {rensa['wall_s']:.1f} s / {rensa['peak_rss_mb']:.0f} MB, {rensa['pairs']} pairs; "
+        f"datasketch {ds['wall_s']:.1f} s / {ds['peak_rss_mb']:.0f} MB, {ds['pairs']} pairs; "
+        f"datasketch/rensa wall = {report['datasketch_over_rensa_wall']:.1f}x"
+    )
     out = REPO / "benchmarks" / "results" / "dedupe_scale.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")

@@ -121,20 +121,31 @@ def repeat(name: str, args: list[str], cwd: Path, env: dict, n: int, expect: str
             raise SystemExit(f"{' '.join(args)}: expected {expect!r} in its output:\n{out[-3000:]}")
         walls.append(w)
         rss.append(m)
-    r = {"cmd": " ".join(args), "n": n, "median_s": round(statistics.median(walls), 3), "min_s": round(min(walls), 3),
-         "max_s": round(max(walls), 3), "peak_rss_mb": round(max(rss))}
-    print(f"  {name:<44} median {r['median_s']:7.2f} s  min {r['min_s']:7.2f} s  max {r['max_s']:7.2f} s  "
-          f"peak {r['peak_rss_mb']:5d} MB  (n={n})", flush=True)
+    r = {
+        "cmd": " ".join(args),
+        "n": n,
+        "median_s": round(statistics.median(walls), 3),
+        "min_s": round(min(walls), 3),
+        "max_s": round(max(walls), 3),
+        "peak_rss_mb": round(max(rss)),
+    }
+    print(
+        f"  {name:<44} median {r['median_s']:7.2f} s  min {r['min_s']:7.2f} s  max {r['max_s']:7.2f} s  "
+        f"peak {r['peak_rss_mb']:5d} MB  (n={n})",
+        flush=True,
+    )
     return r
 
 
 def load() -> str:
-    return "load average %.2f %.2f %.2f" % os.getloadavg()
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f}"
 
 
 def copy_repo(dest: Path) -> None:
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, check=True,
-                           capture_output=True, text=True).stdout.splitlines()
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, check=True, capture_output=True, text=True
+    ).stdout.splitlines()
     for f in files:
         src = REPO / f
         if src.is_file():
@@ -167,7 +178,7 @@ def synthesize_shards(shards_dir: Path, n: int, total_bytes: int) -> tuple[int, 
     size = 0
     for k in range(n):
         blob = base64.b64encode(os.urandom(rows * raw_per_row)).decode()
-        gens = [blob[i * gen_chars:(i + 1) * gen_chars] for i in range(rows)]
+        gens = [blob[i * gen_chars : (i + 1) * gen_chars] for i in range(rows)]
         df = template.with_columns(
             pl.Series("generation", gens),
             (pl.col("uuid") + f"-s{k}-" + pl.int_range(rows).cast(pl.String)).alias("uuid"),
@@ -199,8 +210,9 @@ def part_dag(args, work: Path) -> dict:
     res["baseline_2_shards"] = {
         "dvc repro": repeat("dvc repro (no-op)", [dvc, "repro"], repo, env, args.repeats),
         "dvc status": repeat("dvc status", [dvc, "status"], repo, env, args.repeats, expect="up to date"),
-        "snakemake -n": repeat("snakemake -n (nothing to do)", [smk, "-n", "--cores", "all"], repo, env, args.repeats,
-                               expect="Nothing to be done"),
+        "snakemake -n": repeat(
+            "snakemake -n (nothing to do)", [smk, "-n", "--cores", "all"], repo, env, args.repeats, expect="Nothing to be done"
+        ),
     }
 
     params = repo / "params.yaml"
@@ -211,8 +223,12 @@ def part_dag(args, work: Path) -> dict:
     t = time.perf_counter()
     # In a process of its own: Linux carries a process's peak RSS across fork and exec, so the
     # peaks measured below must come from a parent that never held the shards.
-    out = subprocess.run([sys.executable, __file__, "--synthesize", str(repo / "data/generate/shards"), str(args.shards),
-                          str(int(args.gb * 1e9))], check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, __file__, "--synthesize", str(repo / "data/generate/shards"), str(args.shards), str(int(args.gb * 1e9))],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     size, rows = json.loads(out.strip().splitlines()[-1])
     res["shard_bytes"] = size
     res["rows_per_shard"] = rows
@@ -238,16 +254,18 @@ def part_dag(args, work: Path) -> dict:
 
     print(f"[{load()}] no-op at {args.shards:,} shards:", flush=True)
     m_ = {}
-    m_["dvc repro, first after commit"] = repeat("dvc repro, first call after the commit", [dvc, "repro"], repo, env, 1,
-                                                 expect="up to date")
+    m_["dvc repro, first after commit"] = repeat(
+        "dvc repro, first call after the commit", [dvc, "repro"], repo, env, 1, expect="up to date"
+    )
     m_["dvc repro"] = repeat("dvc repro (no-op, warm)", [dvc, "repro"], repo, env, args.repeats, expect="up to date")
     m_["dvc status"] = repeat("dvc status", [dvc, "status"], repo, env, args.repeats, expect="up to date")
-    m_["dvc repro generate"] = repeat("dvc repro generate", [dvc, "repro", "generate"], repo, env, args.repeats,
-                                      expect="up to date")
-    m_["snakemake -n"] = repeat("snakemake -n (whole DAG, nothing to do)", [smk, "-n", "--cores", "all"], repo, env,
-                                args.repeats, expect="Nothing to be done")
-    m_["snakemake -n --forceall"] = repeat("snakemake -n --forceall (every job planned)",
-                                           [smk, "-n", "--forceall", "--cores", "all"], repo, env, args.repeats)
+    m_["dvc repro generate"] = repeat("dvc repro generate", [dvc, "repro", "generate"], repo, env, args.repeats, expect="up to date")
+    m_["snakemake -n"] = repeat(
+        "snakemake -n (whole DAG, nothing to do)", [smk, "-n", "--cores", "all"], repo, env, args.repeats, expect="Nothing to be done"
+    )
+    m_["snakemake -n --forceall"] = repeat(
+        "snakemake -n --forceall (every job planned)", [smk, "-n", "--forceall", "--cores", "all"], repo, env, args.repeats
+    )
     walls = []
     for _ in range(args.rehash_repeats):
         now = time.time()
@@ -257,10 +275,18 @@ def part_dag(args, work: Path) -> dict:
         assert "up to date" in out, out[-3000:]
         walls.append(w)
     m_["dvc status, shard mtimes changed"] = r = {
-        "cmd": "touch data/generate/shards/*; dvc status", "n": len(walls), "median_s": round(statistics.median(walls), 3),
-        "min_s": round(min(walls), 3), "max_s": round(max(walls), 3), "peak_rss_mb": round(m)}
-    print(f"  {'dvc status, all shard mtimes changed (rehash)':<44} median {r['median_s']:7.2f} s  min {r['min_s']:7.2f} s  "
-          f"max {r['max_s']:7.2f} s  peak {r['peak_rss_mb']:5d} MB  (n={len(walls)})", flush=True)
+        "cmd": "touch data/generate/shards/*; dvc status",
+        "n": len(walls),
+        "median_s": round(statistics.median(walls), 3),
+        "min_s": round(min(walls), 3),
+        "max_s": round(max(walls), 3),
+        "peak_rss_mb": round(m),
+    }
+    print(
+        f"  {'dvc status, all shard mtimes changed (rehash)':<44} median {r['median_s']:7.2f} s  min {r['min_s']:7.2f} s  "
+        f"max {r['max_s']:7.2f} s  peak {r['peak_rss_mb']:5d} MB  (n={len(walls)})",
+        flush=True,
+    )
     res["at_scale"] = m_
     print(f"[{load()}]", flush=True)
     return res
@@ -296,8 +322,9 @@ def part_files(args, work: Path) -> dict:
         now = time.time()
         for f in data.iterdir():
             os.utime(f, (now, now))
-        r["dvc status, mtimes changed"] = repeat("dvc status, every mtime changed (rehash)", [dvc, "status"], repo, env, 1,
-                                                 expect="up to date")
+        r["dvc status, mtimes changed"] = repeat(
+            "dvc status, every mtime changed (rehash)", [dvc, "status"], repo, env, 1, expect="up to date"
+        )
         res[str(c)] = r
         shutil.rmtree(root)
     return res
@@ -308,18 +335,24 @@ def summary(res: dict, args) -> None:
     print(f"target for a no-op `dvc repro`: {TARGET_S:g} s")
     if "dag" in res:
         d = res["dag"]
-        print(f"\nDAG with {d['shards']:,} generation shards ({d['shard_bytes'] / 1e9:.2f} GB in {2 * d['shards']:,} shard files) "
-              f"vs the bundled 2 shards:\n")
+        print(
+            f"\nDAG with {d['shards']:,} generation shards ({d['shard_bytes'] / 1e9:.2f} GB in {2 * d['shards']:,} shard files) "
+            f"vs the bundled 2 shards:\n"
+        )
         print(f"| command | {d['shards']:,} shards: median (min) | / target | 2 shards: median | peak RSS |")
         print("| --- | --- | --- | --- | --- |")
         base = d["baseline_2_shards"]
         for name, r in d["at_scale"].items():
             b = base.get(name)
             bs = f"{b['median_s']:.2f} s" if b else ""
-            print(f"| `{name}` | {r['median_s']:.2f} s ({r['min_s']:.2f}) | {r['median_s'] / TARGET_S:.2f}x | {bs} | "
-                  f"{r['peak_rss_mb']:,} MB |")
-        print(f"\nsetup: real `dvc repro` at 2 shards {d['real_repro_2_shards_s']} s; `snakemake --touch` {d['snakemake_touch_s']} s; "
-              f"`dvc commit -f generate` {d['dvc_commit_s']} s")
+            print(
+                f"| `{name}` | {r['median_s']:.2f} s ({r['min_s']:.2f}) | {r['median_s'] / TARGET_S:.2f}x | {bs} | "
+                f"{r['peak_rss_mb']:,} MB |"
+            )
+        print(
+            f"\nsetup: real `dvc repro` at 2 shards {d['real_repro_2_shards_s']} s; `snakemake --touch` {d['snakemake_touch_s']} s; "
+            f"`dvc commit -f generate` {d['dvc_commit_s']} s"
+        )
     if "files" in res:
         f = res["files"]
         counts = list(f)

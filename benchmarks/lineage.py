@@ -31,15 +31,22 @@ BIN = Path(sys.executable).parent
 
 
 def env(journal: Path) -> dict[str, str]:
-    e = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", DISTILLERY_JOURNAL_DIR=str(journal),
-             HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    e = dict(
+        os.environ,
+        PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        DISTILLERY_JOURNAL_DIR=str(journal),
+        HF_HUB_OFFLINE="1",
+        HF_DATASETS_OFFLINE="1",
+        TOKENIZERS_PARALLELISM="false",
+    )
     e.pop("SNAKEMAKE_PROFILE", None)
     return e
 
 
 def copy_repo(dest: Path) -> Path:
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, check=True, capture_output=True,
-                           text=True).stdout.split()
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, check=True, capture_output=True, text=True
+    ).stdout.split()
     for f in files:
         if (REPO / f).is_file():
             (dest / f).parent.mkdir(parents=True, exist_ok=True)
@@ -99,8 +106,9 @@ def main() -> None:
     print("2. dvc repro SIGKILLed mid-generate (40 -> 60 problems), then a plain dvc repro")
     set_n(repo, 60)
     before = journaled(journal)
-    proc = subprocess.Popen(["dvc", "repro", "generate"], cwd=repo, env=e, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        ["dvc", "repro", "generate"], cwd=repo, env=e, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     while proc.poll() is None and journaled(journal) == before:
         time.sleep(0.02)
     os.killpg(proc.pid, signal.SIGKILL)
@@ -108,16 +116,22 @@ def main() -> None:
     at_kill = journaled(journal) - before
     repro(repo, e, "generate")
     needed = 20 * per_problem
-    print(f"   needed {needed}; journaled before the kill {at_kill}; generated after it {generated(repo)}; "
-          f"(before + after) / needed = {(at_kill + generated(repo)) / needed:.2f}; Snakemake lock left: "
-          f"{any((repo / '.snakemake/locks').glob('*')) if (repo / '.snakemake/locks').exists() else False}")
+    print(
+        f"   needed {needed}; journaled before the kill {at_kill}; generated after it {generated(repo)}; "
+        f"(before + after) / needed = {(at_kill + generated(repo)) / needed:.2f}; Snakemake lock left: "
+        f"{any((repo / '.snakemake/locks').glob('*')) if (repo / '.snakemake/locks').exists() else False}"
+    )
 
     print("3. the dvc.yaml check at every Snakemake start")
     # Cold, as each Snakemake start is: a new process walks the imports and hashes the code once.
-    probe = ("import time; t = time.perf_counter(); from distillery.config import load_params; "
-             "from distillery.workflow import render; render(load_params('params.yaml')); print(time.perf_counter() - t)")
-    cold = [float(subprocess.run([sys.executable, "-c", probe], cwd=repo, env=e, capture_output=True, text=True,
-                                 check=True).stdout) for _ in range(5)]
+    probe = (
+        "import time; t = time.perf_counter(); from distillery.config import load_params; "
+        "from distillery.workflow import render; render(load_params('params.yaml')); print(time.perf_counter() - t)"
+    )
+    cold = [
+        float(subprocess.run([sys.executable, "-c", probe], cwd=repo, env=e, capture_output=True, text=True, check=True).stdout)
+        for _ in range(5)
+    ]
     render_ms = statistics.median(cold) * 1000
     common = repo / "rules/common.smk"
     with_check = common.read_text()
@@ -134,8 +148,11 @@ def main() -> None:
     common.write_text(with_check.replace("\n_check_dvc_yaml()\n", "\n"))
     without_s = snakemake_n()
     common.write_text(with_check)
-    print(f"   imports + load_params + render(), new process, median of 5: {render_ms:.0f} ms; `snakemake -n` median of 5: {with_s:.2f} s with the check, "
-          f"{without_s:.2f} s without: {with_s / without_s:.3f}x")
+    print(
+        f"   imports + load_params + render(), new process, median of 5: {render_ms:.0f} ms; "
+        f"`snakemake -n` median of 5: {with_s:.2f} s with the check, "
+        f"{without_s:.2f} s without: {with_s / without_s:.3f}x"
+    )
     shutil.rmtree(work)
 
 

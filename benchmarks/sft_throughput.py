@@ -21,8 +21,18 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-FILLER = ["Let me check this step.", "So the sum is", "Wait, that is not right.", "Multiply both sides by", "Hence",
-          "We substitute x =", "Therefore the remainder is", "Consider the case n =", "By symmetry,", "Now compute"]
+FILLER = [
+    "Let me check this step.",
+    "So the sum is",
+    "Wait, that is not right.",
+    "Multiply both sides by",
+    "Hence",
+    "We substitute x =",
+    "Therefore the remainder is",
+    "Consider the case n =",
+    "By symmetry,",
+    "Now compute",
+]
 
 
 def make_dataset(root: Path, rows: int, seed: int = 0) -> None:
@@ -37,11 +47,27 @@ def make_dataset(root: Path, rows: int, seed: int = 0) -> None:
         words = int(min(900, rng.paretovariate(1.2) * 40))  # long-tailed reasoning lengths
         think = " ".join(rng.choice(FILLER) + f" {rng.randint(1, 999)}" for _ in range(max(1, words // 6)))
         answer = str(rng.randint(1, 999))
-        items.append({"problem": f"Problem {i}: compute the value.", "solution": "", "answer": answer, "problem_type": "",
-                      "question_type": "", "source": "s", "uuid": f"u{i}", "is_reasoning_complete": [True], "generations": [think],
-                      "correctness_math_verify": [True], "correctness_llama": None, "finish_reasons": ["stop"], "correctness_count": 1,
-                      "messages": [{"content": f"Problem {i}: compute the value.", "role": "user"},
-                                   {"content": f"<think>\n{think}\n</think>\nThe answer is $\\boxed{{{answer}}}$.", "role": "assistant"}]})
+        items.append(
+            {
+                "problem": f"Problem {i}: compute the value.",
+                "solution": "",
+                "answer": answer,
+                "problem_type": "",
+                "question_type": "",
+                "source": "s",
+                "uuid": f"u{i}",
+                "is_reasoning_complete": [True],
+                "generations": [think],
+                "correctness_math_verify": [True],
+                "correctness_llama": None,
+                "finish_reasons": ["stop"],
+                "correctness_count": 1,
+                "messages": [
+                    {"content": f"Problem {i}: compute the value.", "role": "user"},
+                    {"content": f"<think>\n{think}\n</think>\nThe answer is $\\boxed{{{answer}}}$.", "role": "assistant"},
+                ],
+            }
+        )
     for split, part in (("default", items), ("extended", [])):
         path = split_file(root, split)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -52,11 +78,23 @@ def build_student(out: Path) -> Path:
     from distillery.config import GenerateConfig, ModelsConfig, SampleConfig
     from distillery.stages import models, sample
 
-    sample.run(SampleConfig.model_validate({"source": str(REPO / "data/bundled/numina_sample.jsonl")}), 42,
-               out / "problems.parquet", out / "rejected.parquet", out / "sample.json")
+    sample.run(
+        SampleConfig.model_validate({"source": str(REPO / "data/bundled/numina_sample.jsonl")}),
+        42,
+        out / "problems.parquet",
+        out / "rejected.parquet",
+        out / "sample.json",
+    )
     cfg = ModelsConfig.model_validate({"tiny": {"teacher_epochs": 1, "judge_epochs": 1, "max_position_embeddings": 2048}})
-    models.run(cfg, 42, out / "problems.parquet", GenerateConfig.model_fields["prompt_template"].default,
-               REPO / "prompts/judge.txt", out / "models", out / "models.json")
+    models.run(
+        cfg,
+        42,
+        out / "problems.parquet",
+        GenerateConfig.model_fields["prompt_template"].default,
+        REPO / "prompts/judge.txt",
+        out / "models",
+        out / "models.json",
+    )
     return out / "models" / "student_base"
 
 
@@ -74,9 +112,19 @@ def child(student: str, dataset: str, work: str, packing: bool, max_length: int)
     from distillery.config import SFTConfig
     from distillery.stages import sft
 
-    cfg = SFTConfig.model_validate({"model": student, "learning_rate": 1e-3, "num_train_epochs": 1, "max_length": max_length,
-                                    "per_device_train_batch_size": 8, "gradient_accumulation_steps": 1, "packing": packing,
-                                    "logging_steps": 1000, "save_steps": 100000})
+    cfg = SFTConfig.model_validate(
+        {
+            "model": student,
+            "learning_rate": 1e-3,
+            "num_train_epochs": 1,
+            "max_length": max_length,
+            "per_device_train_batch_size": 8,
+            "gradient_accumulation_steps": 1,
+            "packing": packing,
+            "logging_steps": 1000,
+            "save_steps": 100000,
+        }
+    )
     out = Path(work) / ("packed" if packing else "padded")
     t = time.perf_counter()
     report = sft.run(cfg, 42, Path(dataset), out / "model", out / "metrics.json", out / "ckpt")
@@ -100,20 +148,40 @@ def main() -> None:
         tokens = trained_tokens(student, work / "ds", args.max_length)
         runs = {}
         for packing in (False, True):
-            out = subprocess.run([sys.executable, __file__, "--max-length", str(args.max_length), "--child", str(student),
-                                  str(work / "ds"), str(work), "1" if packing else "0"], capture_output=True, text=True)
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--max-length",
+                    str(args.max_length),
+                    "--child",
+                    str(student),
+                    str(work / "ds"),
+                    str(work),
+                    "1" if packing else "0",
+                ],
+                capture_output=True,
+                text=True,
+            )
             if out.returncode:
                 raise SystemExit(out.stderr[-3000:])
             runs["packed" if packing else "padded"] = json.loads(out.stdout.strip().splitlines()[-1])
     for r in runs.values():
         r["trained_tokens_per_s"] = tokens / r["train_runtime_s"]
-    report = {"rows": args.rows, "max_length": args.max_length, "trained_tokens": tokens, **runs,
-              "packed_over_padded": runs["packed"]["trained_tokens_per_s"] / runs["padded"]["trained_tokens_per_s"]}
+    report = {
+        "rows": args.rows,
+        "max_length": args.max_length,
+        "trained_tokens": tokens,
+        **runs,
+        "packed_over_padded": runs["packed"]["trained_tokens_per_s"] / runs["padded"]["trained_tokens_per_s"],
+    }
     print(json.dumps(report, indent=2))
-    print(f"\n{args.rows} rows, {tokens:,} tokens, max_length {args.max_length}, batch 8, CPU: "
-          f"padded {runs['padded']['trained_tokens_per_s']:,.0f} tok/s ({runs['padded']['steps']} steps), "
-          f"packed {runs['packed']['trained_tokens_per_s']:,.0f} tok/s ({runs['packed']['steps']} steps): "
-          f"packing = {report['packed_over_padded']:.2f}x")
+    print(
+        f"\n{args.rows} rows, {tokens:,} tokens, max_length {args.max_length}, batch 8, CPU: "
+        f"padded {runs['padded']['trained_tokens_per_s']:,.0f} tok/s ({runs['padded']['steps']} steps), "
+        f"packed {runs['packed']['trained_tokens_per_s']:,.0f} tok/s ({runs['packed']['steps']} steps): "
+        f"packing = {report['packed_over_padded']:.2f}x"
+    )
     out = REPO / "benchmarks" / "results" / "sft_throughput.json"
     out.write_text(json.dumps(report, indent=2) + "\n")
 

@@ -32,15 +32,28 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 from distillery.config import VerifyConfig  # noqa: E402
-from distillery.verification import (PoolStats, check_many, extract_answer, extraction_configs, normalize_answer,  # noqa: E402
-                                     respell, wrap_gold)
+from distillery.verification import (  # noqa: E402
+    PoolStats,
+    check_many,
+    extract_answer,
+    extraction_configs,
+    normalize_answer,  # noqa: E402
+    respell,
+    wrap_gold,
+)
 
 PATHOLOGICAL = ["7^{123456789}", "9^{9^{9^{9^{9}}}}", "(10^{10})!"]
 FILLER = [
-    "Let me think about this carefully.", "First, I'll restate what is given.", "Hmm, wait, that doesn't look right.",
-    "Let me double-check the arithmetic: {a} \\times {b} = {c}.", "So we have $x = {a}$ and $y = {b}$.",
-    "Alternatively, consider the case where $n = {a}$.", "That gives $\\frac{{{a}}}{{{b}}}$, which simplifies further.",
-    "Substituting back, ${a} + {b} = {d}$.", "I should verify this with a small example.", "Okay, that checks out.",
+    "Let me think about this carefully.",
+    "First, I'll restate what is given.",
+    "Hmm, wait, that doesn't look right.",
+    "Let me double-check the arithmetic: {a} \\times {b} = {c}.",
+    "So we have $x = {a}$ and $y = {b}$.",
+    "Alternatively, consider the case where $n = {a}$.",
+    "That gives $\\frac{{{a}}}{{{b}}}$, which simplifies further.",
+    "Substituting back, ${a} + {b} = {d}$.",
+    "I should verify this with a small example.",
+    "Okay, that checks out.",
 ]
 
 
@@ -116,10 +129,21 @@ def naive(items, kinds, cfg: VerifyConfig) -> tuple[list[list[bool]], float, flo
         for g, kind in zip(gens, ks):
             t = time.monotonic()
             try:
-                gp = parse(wrap_gold(gold), extraction_config=gold_cfg, extraction_mode=cfg.gold.extraction_mode, parsing_timeout=cfg.timeout_s)
+                gp = parse(
+                    wrap_gold(gold), extraction_config=gold_cfg, extraction_mode=cfg.gold.extraction_mode, parsing_timeout=cfg.timeout_s
+                )
                 pp = parse(g, extraction_config=pred_cfg, extraction_mode=cfg.prediction.extraction_mode, parsing_timeout=cfg.timeout_s)
-                ok = bool(verify(gp, pp, float_rounding=cfg.float_rounding, numeric_precision=cfg.numeric_precision, strict=cfg.strict,
-                                 allow_set_relation_comp=cfg.allow_set_relation_comp, timeout_seconds=cfg.timeout_s))
+                ok = bool(
+                    verify(
+                        gp,
+                        pp,
+                        float_rounding=cfg.float_rounding,
+                        numeric_precision=cfg.numeric_precision,
+                        strict=cfg.strict,
+                        allow_set_relation_comp=cfg.allow_set_relation_comp,
+                        timeout_seconds=cfg.timeout_s,
+                    )
+                )
             except Exception:
                 ok = False
             took = time.monotonic() - t
@@ -151,16 +175,27 @@ def main() -> None:
         c0, t0 = cpu_now(), time.monotonic()
         checks = check_many(items, cfg.model_copy(update={"workers": workers}), stats=stats)
         wall, cpu = time.monotonic() - t0, cpu_now() - c0
-        runs[workers] = {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "items_per_wall_s": round(n / wall, 1),
-                         "items_per_cpu_s": round(n / cpu, 1), "slowest_item_s": round(stats.slowest_item_s, 2),
-                         "workers_killed": stats.killed, "verdicts": [[c.correct for c in per] for per in checks],
-                         "statuses": dict(Counter(c.status for per in checks for c in per))}
+        runs[workers] = {
+            "wall_s": round(wall, 2),
+            "cpu_s": round(cpu, 2),
+            "items_per_wall_s": round(n / wall, 1),
+            "items_per_cpu_s": round(n / cpu, 1),
+            "slowest_item_s": round(stats.slowest_item_s, 2),
+            "workers_killed": stats.killed,
+            "verdicts": [[c.correct for c in per] for per in checks],
+            "statuses": dict(Counter(c.status for per in checks for c in per)),
+        }
         print(f"ours, {workers} worker(s): {runs[workers]['wall_s']} s wall, {runs[workers]['items_per_cpu_s']} items/CPU-s", flush=True)
     c0, t0 = cpu_now(), time.monotonic()
     naive_verdicts, naive_slowest, naive_pathological_s = naive(items, kinds, cfg)
     wall, cpu = time.monotonic() - t0, cpu_now() - c0
-    runs["naive"] = {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "items_per_wall_s": round(n / wall, 1),
-                     "items_per_cpu_s": round(n / cpu, 1), "slowest_item_s": round(naive_slowest, 2)}
+    runs["naive"] = {
+        "wall_s": round(wall, 2),
+        "cpu_s": round(cpu, 2),
+        "items_per_wall_s": round(n / wall, 1),
+        "items_per_cpu_s": round(n / cpu, 1),
+        "slowest_item_s": round(naive_slowest, 2),
+    }
 
     ours = runs[1]["verdicts"]
     assert ours == runs[2]["verdicts"], "1 and 2 workers disagree"
@@ -169,8 +204,11 @@ def main() -> None:
         for g, k, x, y in zip(gens, ks, a, b):
             if x != y:
                 ans = extract_answer(g)
-                if x and ans is not None and (normalize_answer(ans) == normalize_answer(gold) or respell(ans) != ans
-                                              or ans.rstrip().endswith(".")):
+                if (
+                    x
+                    and ans is not None
+                    and (normalize_answer(ans) == normalize_answer(gold) or respell(ans) != ans or ans.rstrip().endswith("."))
+                ):
                     k = "normalized_or_respelled"  # our exact-match normalization or respelling decided it
                 disagree[(k, f"ours={x} naive={y}")] += 1
                 examples.setdefault((k, f"ours={x} naive={y}"), []).append((gold, g[-120:]))
@@ -191,7 +229,9 @@ def main() -> None:
         "speedup_wall_1_worker_vs_naive": round(runs["naive"]["wall_s"] / runs[1]["wall_s"], 2),
         # Ours decides pathological answers without sympy; without them, the naive loop's time is:
         "naive_s_on_pathological": round(naive_pathological_s, 2),
-        "speedup_wall_1_worker_vs_naive_without_pathological": round((runs["naive"]["wall_s"] - naive_pathological_s) / runs[1]["wall_s"], 2),
+        "speedup_wall_1_worker_vs_naive_without_pathological": round(
+            (runs["naive"]["wall_s"] - naive_pathological_s) / runs[1]["wall_s"], 2
+        ),
         "scaling_1_to_2_workers_wall": round(runs[1]["wall_s"] / runs[2]["wall_s"], 2),
         "verdicts_identical": same,
         "disagreements": {f"{k[0]}: {k[1]}": v for k, v in sorted(disagree.items())},
@@ -199,11 +239,15 @@ def main() -> None:
     }
     print(json.dumps(result, indent=2))
     print("\nfigure                                               measured")
-    print(f"items per CPU-second: ours (1 worker) / naive loop        {result['speedup_per_cpu_s_vs_naive']:6.2f}x  "
-          f"({runs[1]['items_per_cpu_s']} vs {runs['naive']['items_per_cpu_s']})")
+    print(
+        f"items per CPU-second: ours (1 worker) / naive loop        {result['speedup_per_cpu_s_vs_naive']:6.2f}x  "
+        f"({runs[1]['items_per_cpu_s']} vs {runs['naive']['items_per_cpu_s']})"
+    )
     print(f"wall time: naive / ours (1 worker)                        {result['speedup_wall_1_worker_vs_naive']:6.2f}x")
-    print(f"  the same, leaving out the naive loop's {naive_pathological_s:.1f} s on pathological items "
-          f"{result['speedup_wall_1_worker_vs_naive_without_pathological']:6.2f}x")
+    print(
+        f"  the same, leaving out the naive loop's {naive_pathological_s:.1f} s on pathological items "
+        f"{result['speedup_wall_1_worker_vs_naive_without_pathological']:6.2f}x"
+    )
     print(f"scaling, wall time 1 worker / 2 workers                   {result['scaling_1_to_2_workers_wall']:6.2f}x")
     print(f"slowest single item: ours / naive                         {runs[1]['slowest_item_s']} s / {naive_slowest:.2f} s")
     print(f"identical verdicts                                        {same}/{n}; unexplained disagreements: {len(unexplained)}")

@@ -61,7 +61,9 @@ def tiny_models(tmp_path_factory, bundled_problems) -> Path:
 
 def copy_repo(dest: Path) -> Path:
     """A fresh checkout-like copy: the files git tracks (plus untracked, unignored ones), committed."""
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, check=True, capture_output=True, text=True).stdout.split()
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, check=True, capture_output=True, text=True
+    ).stdout.split()
     for f in files:
         src = REPO / f
         if src.is_file():

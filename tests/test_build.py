@@ -17,18 +17,32 @@ from distillery.keys import problem_key
 from distillery.stages import build
 from distillery.stages.sample import PROBLEM_SCHEMA
 
-COLUMNS = ["problem", "solution", "answer", "problem_type", "question_type", "source", "uuid", "is_reasoning_complete",
-           "generations", "correctness_math_verify", "correctness_llama", "finish_reasons", "correctness_count", "messages"]
+COLUMNS = [
+    "problem",
+    "solution",
+    "answer",
+    "problem_type",
+    "question_type",
+    "source",
+    "uuid",
+    "is_reasoning_complete",
+    "generations",
+    "correctness_math_verify",
+    "correctness_llama",
+    "finish_reasons",
+    "correctness_count",
+    "messages",
+]
 DEFAULT_SOURCES = ["olympiads", "aops_forum"]
 
 # name -> (problem text, source)
 PROBLEMS = {
-    "A": ("Compute 2 + 2.", "olympiads"),     # math-verify correct (3 of 4), never judged
-    "B": ("Compute 3 + 3.", "cn_k12"),        # only the judge says correct
-    "C": ("Compute 4 + 4.", "amc_aime"),      # correct answers only in incomplete generations
-    "D": ("Compute 5 + 5.", "aops_forum"),    # math-verify correct, judge says DIFFERENT on the other
-    "E": ("Compute 6 + 6.", "orca_math"),     # no generations at all
-    "F": ("Compute 7 + 7.", "olympiads"),     # removed by dedupe: not in kept
+    "A": ("Compute 2 + 2.", "olympiads"),  # math-verify correct (3 of 4), never judged
+    "B": ("Compute 3 + 3.", "cn_k12"),  # only the judge says correct
+    "C": ("Compute 4 + 4.", "amc_aime"),  # correct answers only in incomplete generations
+    "D": ("Compute 5 + 5.", "aops_forum"),  # math-verify correct, judge says DIFFERENT on the other
+    "E": ("Compute 6 + 6.", "orca_math"),  # no generations at all
+    "F": ("Compute 7 + 7.", "olympiads"),  # removed by dedupe: not in kept
 }
 U = {name: problem_key(text, src) for name, (text, src) in PROBLEMS.items()}
 
@@ -61,22 +75,52 @@ GENS = {
 def make_inputs(tmp_path: Path) -> dict[str, Path]:
     tmp_path.mkdir(parents=True, exist_ok=True)
     problems = [
-        {"uuid": U[n], "problem": text, "solution": f"solution of {n}", "answer": f"ans{n}", "problem_type": "Algebra",
-         "question_type": "math-word-problem", "source": src, "synthetic": False, "source_row": i}
+        {
+            "uuid": U[n],
+            "problem": text,
+            "solution": f"solution of {n}",
+            "answer": f"ans{n}",
+            "problem_type": "Algebra",
+            "question_type": "math-word-problem",
+            "source": src,
+            "synthetic": False,
+            "source_row": i,
+        }
         for i, (n, (text, src)) in enumerate(PROBLEMS.items())
     ]
     judged = []
     for n, gens in GENS.items():
         for idx, (gen, fin, err, comp, mv, ll, verdict) in enumerate(gens):
-            judged.append({"uuid": U[n], "sample_index": idx, "generation": gen, "finish_reason": fin, "error": err,
-                           "is_reasoning_complete": comp, "correctness_math_verify": mv, "correctness_llama": ll,
-                           "judge_verdict": verdict})
+            judged.append(
+                {
+                    "uuid": U[n],
+                    "sample_index": idx,
+                    "generation": gen,
+                    "finish_reason": fin,
+                    "error": err,
+                    "is_reasoning_complete": comp,
+                    "correctness_math_verify": mv,
+                    "correctness_llama": ll,
+                    "judge_verdict": verdict,
+                }
+            )
     judged.reverse()  # build must order by (uuid, sample_index) itself
     paths = {"problems": tmp_path / "problems.parquet", "judged": tmp_path / "judged.parquet", "kept": tmp_path / "kept.parquet"}
     pl.DataFrame(problems, schema=PROBLEM_SCHEMA).write_parquet(paths["problems"])
-    pl.DataFrame(judged, schema={"uuid": pl.String, "sample_index": pl.Int64, "generation": pl.String, "finish_reason": pl.String,
-                                 "error": pl.String, "is_reasoning_complete": pl.Boolean, "correctness_math_verify": pl.Boolean,
-                                 "correctness_llama": pl.Boolean, "judge_verdict": pl.String}).write_parquet(paths["judged"])
+    pl.DataFrame(
+        judged,
+        schema={
+            "uuid": pl.String,
+            "sample_index": pl.Int64,
+            "generation": pl.String,
+            "finish_reason": pl.String,
+            "error": pl.String,
+            "is_reasoning_complete": pl.Boolean,
+            "correctness_math_verify": pl.Boolean,
+            "correctness_llama": pl.Boolean,
+            "judge_verdict": pl.String,
+        },
+    ).write_parquet(paths["judged"])
     pl.DataFrame({"uuid": [U[n] for n in "ABCDE"]}).write_parquet(paths["kept"])
     return paths
 
@@ -86,8 +130,17 @@ def run_build(tmp_path: Path, seed: int = 42, **cfg):
     paths = make_inputs(tmp_path / "in")
     out = tmp_path / "out"
     dataset = out / "dataset"
-    counts = build.run(cfg, seed, paths["judged"], paths["problems"], paths["kept"], dataset, out / "rejected.parquet",
-                       out / "metrics.json", {"stage_metrics": {"sample": {"kept": 6}}, "settings": {"seed": seed}})
+    counts = build.run(
+        cfg,
+        seed,
+        paths["judged"],
+        paths["problems"],
+        paths["kept"],
+        dataset,
+        out / "rejected.parquet",
+        out / "metrics.json",
+        {"stage_metrics": {"sample": {"kept": 6}}, "settings": {"seed": seed}},
+    )
     rows = {}
     for split in build.SPLITS:
         for r in pl.read_parquet(build.split_file(dataset, split)).to_dicts():
@@ -117,7 +170,9 @@ def test_selection(tmp_path, selection, kept):
     assert counts.kept == len(kept)
     assert counts.kept + sum(counts.rejected.values()) == counts.rows_in
     assert metrics["counts"] == {
-        "rows_in": 5, "kept": len(kept), "rejected": 5 - len(kept),
+        "rows_in": 5,
+        "kept": len(kept),
+        "rejected": 5 - len(kept),
         "rejected_by_reason": {"no_correct_generation": len(no_correct), "no_generations": 1},
     }
     assert metrics["selection"] == selection
@@ -146,7 +201,7 @@ def assistant(row: dict) -> str:
 
 def test_choice_first(tmp_path):
     _, rows, _, _, _ = run_build(tmp_path, selection="either", choice="first")
-    assert assistant(rows[U["A"]]) == GENS["A"][1][0]   # the first correct one, not sample 0
+    assert assistant(rows[U["A"]]) == GENS["A"][1][0]  # the first correct one, not sample 0
     assert assistant(rows[U["B"]]) == GENS["B"][0][0]
     assert assistant(rows[U["D"]]) == GENS["D"][0][0]
 
@@ -177,15 +232,16 @@ def test_loads_with_datasets(tmp_path):
     _, _, _, _, dataset = run_build(tmp_path, selection="either", choice="first")
     loaded = {}
     for split in build.SPLITS:
-        ds = datasets.load_dataset("parquet", data_files=str(build.split_file(dataset, split)), split="train",
-                                   cache_dir=str(tmp_path / "hf_cache"))
+        ds = datasets.load_dataset(
+            "parquet", data_files=str(build.split_file(dataset, split)), split="train", cache_dir=str(tmp_path / "hf_cache")
+        )
         assert ds.column_names == COLUMNS
         loaded[split] = ds.to_list()
     assert [r["uuid"] for r in loaded["default"]] == sorted([U["A"], U["D"]])
     assert [r["uuid"] for r in loaded["extended"]] == [U["B"]]
     a = next(r for r in loaded["default"] if r["uuid"] == U["A"])
     assert a["messages"] == [{"content": PROBLEMS["A"][0], "role": "user"}, {"content": GENS["A"][1][0], "role": "assistant"}]
-    assert a["correctness_llama"] is None          # never judged
+    assert a["correctness_llama"] is None  # never judged
     assert a["generations"] == [g[0] for g in GENS["A"]]
     assert a["correctness_math_verify"] == [False, True, True, True]
     assert a["is_reasoning_complete"] == [True, True, True, True]
@@ -245,33 +301,56 @@ def test_features_are_openr1_math_220k_schema(tmp_path):
     import datasets
     from datasets import Features, List, Value
 
-    expected = Features({
-        "problem": Value("string"), "solution": Value("string"), "answer": Value("string"),
-        "problem_type": Value("string"), "question_type": Value("string"), "source": Value("string"),
-        "uuid": Value("string"), "is_reasoning_complete": List(Value("bool")), "generations": List(Value("string")),
-        "correctness_math_verify": List(Value("bool")), "correctness_llama": List(Value("bool")),
-        "finish_reasons": List(Value("string")), "correctness_count": Value("int64"),
-        "messages": List({"content": Value("string"), "role": Value("string")}),
-    })
+    expected = Features(
+        {
+            "problem": Value("string"),
+            "solution": Value("string"),
+            "answer": Value("string"),
+            "problem_type": Value("string"),
+            "question_type": Value("string"),
+            "source": Value("string"),
+            "uuid": Value("string"),
+            "is_reasoning_complete": List(Value("bool")),
+            "generations": List(Value("string")),
+            "correctness_math_verify": List(Value("bool")),
+            "correctness_llama": List(Value("bool")),
+            "finish_reasons": List(Value("string")),
+            "correctness_count": Value("int64"),
+            "messages": List({"content": Value("string"), "role": Value("string")}),
+        }
+    )
     _, _, _, _, dataset = run_build(tmp_path, selection="either")
     for split in build.SPLITS:
-        ds = datasets.load_dataset("parquet", data_files=str(build.split_file(dataset, split)), split="train",
-                                   cache_dir=str(tmp_path / "hf_cache"))
+        ds = datasets.load_dataset(
+            "parquet", data_files=str(build.split_file(dataset, split)), split="train", cache_dir=str(tmp_path / "hf_cache")
+        )
         assert ds.features == expected
 
 
 def test_card_has_filters_decontamination_and_revision(tmp_path):
     stage_metrics = {
         "sample": {"counts": {"rows_in": 10, "kept": 8, "rejected": 2, "rejected_by_reason": {"empty_answer": 2}}},
-        "dedupe": {"counts": {"rows_in": 8, "kept": 6, "rejected": 2, "rejected_by_reason": {"contaminated": 1, "near_duplicate": 1}},
-                   "contaminated_by_benchmark": {"math500": 1, "aime2024": 0}, "ngram": 8,
-                   "near_duplicates": {"pairs": 1, "clusters": 1, "threshold": 0.7}},
+        "dedupe": {
+            "counts": {"rows_in": 8, "kept": 6, "rejected": 2, "rejected_by_reason": {"contaminated": 1, "near_duplicate": 1}},
+            "contaminated_by_benchmark": {"math500": 1, "aime2024": 0},
+            "ngram": 8,
+            "near_duplicates": {"pairs": 1, "clusters": 1, "threshold": 0.7},
+        },
     }
     paths = make_inputs(tmp_path / "in")
     dataset = tmp_path / "out" / "dataset"
     context = {"stage_metrics": stage_metrics, "settings": {"teacher": {"model": "t"}}, "revision": build.revision(paths)}
-    build.run(BuildConfig(), 1, paths["judged"], paths["problems"], paths["kept"], dataset, tmp_path / "out" / "r.parquet",
-              tmp_path / "out" / "m.json", context)
+    build.run(
+        BuildConfig(),
+        1,
+        paths["judged"],
+        paths["problems"],
+        paths["kept"],
+        dataset,
+        tmp_path / "out" / "r.parquet",
+        tmp_path / "out" / "m.json",
+        context,
+    )
     card = (dataset / "README.md").read_text()
     assert "| sample | 10 | 8 | empty_answer 2 |" in card
     assert "| dedupe | 8 | 6 | contaminated 1, near_duplicate 1 |" in card
@@ -279,6 +358,7 @@ def test_card_has_filters_decontamination_and_revision(tmp_path):
     assert "| math500 | 1 |" in card and "| aime2024 | 0 |" in card
     assert "Word 8-gram overlap" in card and "1 pairs in 1 clusters" in card
     import hashlib
+
     assert hashlib.md5(paths["judged"].read_bytes()).hexdigest() in card
     # The code of each stage by content, never a git commit (a documentation commit changes no byte).
     from distillery.provenance import code_version

@@ -19,8 +19,10 @@ def dvc_repo(path):
 
 def test_outputs_missing_from_the_cache_name_dvc_pull(tmp_path):
     repo = dvc_repo(tmp_path / "r")
-    (repo / "dvc.lock").write_text("schema: '2.0'\nstages:\n  make:\n    cmd: cp in.txt out.txt\n    outs:\n    - path: out.txt\n"
-                                   "      hash: md5\n      md5: 0123456789abcdef0123456789abcdef\n      size: 3\n")
+    (repo / "dvc.lock").write_text(
+        "schema: '2.0'\nstages:\n  make:\n    cmd: cp in.txt out.txt\n    outs:\n    - path: out.txt\n"
+        "      hash: md5\n      md5: 0123456789abcdef0123456789abcdef\n      size: 3\n"
+    )
     r = sh(["distillery", "checkout"], repo)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "dvc checkout failed" in r.stderr and "`dvc pull`" in r.stderr and "Snakemake's records were left alone" in r.stderr

@@ -277,8 +277,25 @@ def test_a_misspelt_or_missing_extra_is_one_message_naming_stage_key_and_fix():
     # At the stage's command line, the same check.
     good = json.loads(stage_config("dedupe", params.dedupe, seed=42, benchmark_files=files))
     bad = {**{k: v for k, v in good.items() if k != "benchmark_files"}, "benchmark_file": files}
-    proc = _cli("dedupe", "--config", json.dumps(bad), "--problems", "p", "--judged", "j", "--kept", "k", "--rejected", "r",
-                "--contamination", "c", "--near-duplicates", "n", "--metrics", "m")
+    proc = _cli(
+        "dedupe",
+        "--config",
+        json.dumps(bad),
+        "--problems",
+        "p",
+        "--judged",
+        "j",
+        "--kept",
+        "k",
+        "--rejected",
+        "r",
+        "--contamination",
+        "c",
+        "--near-duplicates",
+        "n",
+        "--metrics",
+        "m",
+    )
     assert proc.returncode == 2 and proc.stderr.count("error:") == 1 and "benchmark_file: unknown key" in proc.stderr
     assert "Traceback" not in proc.stderr
     with pytest.raises(ConfigError, match=r"extras passed to stage sample .*\n  - seed: required key is missing"):

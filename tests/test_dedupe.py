@@ -14,6 +14,7 @@ from distillery.errors import DistilleryError
 from distillery.keys import problem_key
 from distillery.stages import dedupe
 from distillery.stages.dedupe import tokens
+
 from support.synthetic_problems import synthetic_problems
 
 BENCH_DIR = Path(__file__).resolve().parents[2] / "shared" / "benchmarks"
@@ -93,10 +94,24 @@ def run_dedupe(tmp_path: Path, problems: pl.DataFrame, judged: pl.DataFrame, ben
     judged.write_parquet(tmp_path / "judged.parquet")
     out = {k: tmp_path / f"{k}.parquet" for k in ("kept", "rejected", "contamination", "near_duplicates")}
     out["metrics"] = tmp_path / "metrics.json"
-    counts = dedupe.run(cfg, benchmarks, tmp_path / "problems.parquet", tmp_path / "judged.parquet",
-                        out["kept"], out["rejected"], out["contamination"], out["metrics"], out["near_duplicates"])
-    return (counts, pl.read_parquet(out["kept"]), pl.read_parquet(out["rejected"]), pl.read_parquet(out["contamination"]),
-            json.loads(out["metrics"].read_text()))
+    counts = dedupe.run(
+        cfg,
+        benchmarks,
+        tmp_path / "problems.parquet",
+        tmp_path / "judged.parquet",
+        out["kept"],
+        out["rejected"],
+        out["contamination"],
+        out["metrics"],
+        out["near_duplicates"],
+    )
+    return (
+        counts,
+        pl.read_parquet(out["kept"]),
+        pl.read_parquet(out["rejected"]),
+        pl.read_parquet(out["contamination"]),
+        json.loads(out["metrics"].read_text()),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -148,8 +163,7 @@ def test_most_correct_ties_fall_back_to_smallest_uuid(tmp_path):
 
 def test_exact_and_near_off_keep_duplicates(tmp_path):
     problems, _ = build_problems()
-    counts, kept, rejected, _, _ = run_dedupe(tmp_path, problems, build_judged(problems, {}), exact=False,
-                                              near={"enabled": False})
+    counts, kept, rejected, _, _ = run_dedupe(tmp_path, problems, build_judged(problems, {}), exact=False, near={"enabled": False})
     assert "exact_duplicate" not in counts.rejected
     assert set(dupe_uuids()) <= set(kept["uuid"].to_list())
 
@@ -198,9 +212,11 @@ def test_clean_problems_are_kept(default_run):
 def test_contamination_report_holds_matching_ngram(default_run):
     problems, _, (_, _, rejected, contam, metrics) = default_run
     text = dict(zip(problems["uuid"], problems["problem"]))
-    by_bench = {"math500": {r["unique_id"]: r["problem"] for r in MATH500},
-                "aime2024": {r["id"]: r["problem"] for r in AIME24},
-                "aime2025": {r["id"]: r["problem"] for r in AIME25}}
+    by_bench = {
+        "math500": {r["unique_id"]: r["problem"] for r in MATH500},
+        "aime2024": {r["id"]: r["problem"] for r in AIME24},
+        "aime2025": {r["id"]: r["problem"] for r in AIME25},
+    }
     assert contam.height == 10
     for row in contam.iter_rows(named=True):
         gram = row["ngram"]
@@ -221,8 +237,7 @@ def test_counts_and_metrics_agree(default_run):
     assert sum(counts.rejected.values()) == rejected.height == 12
     assert counts.kept + sum(counts.rejected.values()) == counts.rows_in
     assert metrics["stage"] == "dedupe"
-    assert metrics["counts"] == {"rows_in": 18, "kept": 6, "rejected": 12,
-                                 "rejected_by_reason": {"contaminated": 10, "exact_duplicate": 2}}
+    assert metrics["counts"] == {"rows_in": 18, "kept": 6, "rejected": 12, "rejected_by_reason": {"contaminated": 10, "exact_duplicate": 2}}
 
 
 def test_decontaminate_off(tmp_path):
@@ -341,8 +356,7 @@ def test_near_dedupe_keeps_the_most_correct_member(tmp_path):
     variants = [base, base.replace("4", "5"), base.replace("4", "6")]
     problems = pl.DataFrame([{"uuid": problem_key(t, "olympiads"), "problem": t, "source": "olympiads"} for t in variants])
     best = max(problems["uuid"])
-    _, kept, rejected, _, _ = run_dedupe(tmp_path, problems, build_judged(problems, {best: 2}), decontaminate=False,
-                                         keep="most_correct")
+    _, kept, rejected, _, _ = run_dedupe(tmp_path, problems, build_judged(problems, {best: 2}), decontaminate=False, keep="most_correct")
     assert kept["uuid"].to_list() == [best]
     assert set(rejected["detail"].str.extract(r"near-duplicate of (\S+)").to_list()) == {best}
 
@@ -357,8 +371,11 @@ def test_bands_must_divide_permutations():
 
 def all_benchmark_problems() -> list[tuple[str, str, str]]:
     ids = {"math500": "unique_id", "aime2024": "id", "aime2025": "id"}
-    return [(name, str(r[ids[name]]), r["problem"]) for name, rows in
-            (("math500", MATH500), ("aime2024", AIME24), ("aime2025", AIME25)) for r in rows]
+    return [
+        (name, str(r[ids[name]]), r["problem"])
+        for name, rows in (("math500", MATH500), ("aime2024", AIME24), ("aime2025", AIME25))
+        for r in rows
+    ]
 
 
 def punctuated(text: str) -> str:
@@ -369,12 +386,10 @@ def punctuated(text: str) -> str:
 def test_every_benchmark_problem_planted_verbatim_or_lightly_edited_is_flagged(tmp_path):
     every = all_benchmark_problems()
     assert len(every) == 560
-    planted = [(b, i, t) for b, i, t in every] + [(b, i, edited(t)) for b, i, t in every] + \
-              [(b, i, punctuated(t)) for b, i, t in every]
+    planted = [(b, i, t) for b, i, t in every] + [(b, i, edited(t)) for b, i, t in every] + [(b, i, punctuated(t)) for b, i, t in every]
     rows, roles = synthetic_problems(2000, seed=11, exact_rate=0, near_rate=0, planted=planted)
     problems = pl.DataFrame(rows)
-    counts, kept, _, contam, metrics = run_dedupe(tmp_path, problems, build_judged(problems, {}), exact=False,
-                                                  near={"enabled": False})
+    counts, kept, _, contam, metrics = run_dedupe(tmp_path, problems, build_judged(problems, {}), exact=False, near={"enabled": False})
     flagged = dict(zip(contam["uuid"], zip(contam["benchmark"], contam["benchmark_item"])))
     planted_uuids = {u: r for u, r in roles.items() if r.startswith("planted:")}
     assert len(planted_uuids) >= 1600  # some edits collide with the verbatim text's key
@@ -389,8 +404,10 @@ def test_every_benchmark_problem_planted_verbatim_or_lightly_edited_is_flagged(t
 
 
 def test_a_user_supplied_gpqa_file_is_a_benchmark(tmp_path):
-    question = ("A spin-half particle is in a linear superposition 0.5|up> + sqrt(3)/2|down> of its spin states. "
-                "What is the expectation value up to one decimal place of the operator 10 sigma_z + 5 sigma_x?")
+    question = (
+        "A spin-half particle is in a linear superposition 0.5|up> + sqrt(3)/2|down> of its spin states. "
+        "What is the expectation value up to one decimal place of the operator 10 sigma_z + 5 sigma_x?"
+    )
     gpqa = tmp_path / "gpqa_diamond.jsonl"
     gpqa.write_text(json.dumps({"Question": question, "Correct Answer": "-0.7"}) + "\n")
     benchmarks = {"gpqa_diamond": BenchmarkFile(path=str(gpqa), problem_field="Question", answer_field="Correct Answer")}
@@ -413,8 +430,12 @@ def test_a_benchmark_without_the_problem_field_names_the_fix(tmp_path):
 
 def test_min_matching_ngrams_spares_boilerplate_but_not_copies(tmp_path):
     boiler = "Find the set of all positive integers $n$ such that $n + 1$ divides $12$."
-    problems = pl.DataFrame([{"uuid": problem_key(t, "olympiads"), "problem": t, "source": "olympiads"}
-                             for t in (boiler, AIME25[1]["problem"], edited(MATH500[3]["problem"]))])
+    problems = pl.DataFrame(
+        [
+            {"uuid": problem_key(t, "olympiads"), "problem": t, "source": "olympiads"}
+            for t in (boiler, AIME25[1]["problem"], edited(MATH500[3]["problem"]))
+        ]
+    )
     judged = build_judged(problems, {})
     _, _, _, loose, _ = run_dedupe(tmp_path / "one", problems, judged)
     _, _, _, strict, _ = run_dedupe(tmp_path / "five", problems, judged, min_matching_ngrams=5)

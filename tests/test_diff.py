@@ -15,14 +15,16 @@ from distillery.errors import DistilleryError
 
 def frame(n: int, seed: int = 0) -> pl.DataFrame:
     rng = random.Random(seed)
-    return pl.DataFrame({
-        "uuid": [f"u{i:04d}" for i in range(n)],
-        "source": [rng.choice(["olympiads", "cn_k12"]) for _ in range(n)],
-        "generations": [[f"gen {i} a", f"gen {i} b"] for i in range(n)],
-        "correctness_math_verify": [[rng.random() < 0.5, rng.random() < 0.5] for _ in range(n)],
-        "correctness_llama": [None if i % 3 else [True, False] for i in range(n)],
-        "correctness_count": [rng.randint(0, 2) for _ in range(n)],
-    })
+    return pl.DataFrame(
+        {
+            "uuid": [f"u{i:04d}" for i in range(n)],
+            "source": [rng.choice(["olympiads", "cn_k12"]) for _ in range(n)],
+            "generations": [[f"gen {i} a", f"gen {i} b"] for i in range(n)],
+            "correctness_math_verify": [[rng.random() < 0.5, rng.random() < 0.5] for _ in range(n)],
+            "correctness_llama": [None if i % 3 else [True, False] for i in range(n)],
+            "correctness_count": [rng.randint(0, 2) for _ in range(n)],
+        }
+    )
 
 
 def test_compare_matches_a_direct_comparison():
@@ -43,8 +45,11 @@ def test_compare_matches_a_direct_comparison():
     after = {r["uuid"]: r for r in b.to_dicts()}
     assert [k[0] for k in got_added] == sorted(set(after) - set(before))
     assert [k[0] for k in got_removed] == sorted(removed)
-    expected = {u: [c for c in a.columns if c != "uuid" and before[u][c] != after[u][c]]
-                for u in sorted(set(before) & set(after)) if before[u] != after[u]}
+    expected = {
+        u: [c for c in a.columns if c != "uuid" and before[u][c] != after[u][c]]
+        for u in sorted(set(before) & set(after))
+        if before[u] != after[u]
+    }
     assert {k[0]: v for k, v in got_changed.items()} == expected
     assert 20 <= len(expected) <= 30
 
@@ -58,9 +63,16 @@ def test_duplicate_keys_are_refused():
 
 
 def test_aggregates():
-    a = pl.DataFrame({"uuid": ["x", "y"], "source": ["s", "t"], "split": ["default", "extended"],
-                      "generations": [["abcd", "ab"], ["abcdef"]],
-                      "correctness_math_verify": [[True, False], [False]], "correctness_llama": [[None, True], None]})
+    a = pl.DataFrame(
+        {
+            "uuid": ["x", "y"],
+            "source": ["s", "t"],
+            "split": ["default", "extended"],
+            "generations": [["abcd", "ab"], ["abcdef"]],
+            "correctness_math_verify": [[True, False], [False]],
+            "correctness_llama": [[None, True], None],
+        }
+    )
     agg = d.aggregates(a)
     assert agg["rows_by_source"] == {"s": 1, "t": 1} and agg["rows_by_split"] == {"default": 1, "extended": 1}
     assert agg["math_verify_pass_rate"] == pytest.approx(1 / 3, abs=1e-4)
@@ -72,8 +84,21 @@ def test_render_formats():
     a = frame(10)
     b = a.with_columns(pl.when(pl.col("uuid") == "u0003").then(9).otherwise(pl.col("correctness_count")).alias("correctness_count"))
     added, removed, changed = d.compare(a, b, ["uuid"])
-    diff = d.Diff("data/x.parquet", "A", "B", ["uuid"], 10, 10, added, removed, changed, [], [],
-                  {"rows": {"a": 10, "b": 10}}, {"build.choice": ("random", "shortest")})
+    diff = d.Diff(
+        "data/x.parquet",
+        "A",
+        "B",
+        ["uuid"],
+        10,
+        10,
+        added,
+        removed,
+        changed,
+        [],
+        [],
+        {"rows": {"a": 10, "b": 10}},
+        {"build.choice": ("random", "shortest")},
+    )
     text = d.render(diff)
     assert "changed    1" in text and "u0003: correctness_count" in text and "build.choice: random -> shortest" in text
     md = d.render(diff, "markdown")
@@ -86,13 +111,16 @@ def test_render_formats():
 def test_rows_whose_only_change_is_provenance_are_counted_as_remade():
     a = frame(10).with_columns(pl.lit("p1").alias("judge_params"), pl.lit("distillery 0.1.0 git aaa").alias("judge_code"))
     # A new judge setting: every row is re-stamped, two verdicts change.
-    b = a.with_columns(pl.lit("p2").alias("judge_params"),
-                       pl.when(pl.col("uuid").is_in(["u0001", "u0005"])).then(9).otherwise(pl.col("correctness_count"))
-                       .alias("correctness_count"))
+    b = a.with_columns(
+        pl.lit("p2").alias("judge_params"),
+        pl.when(pl.col("uuid").is_in(["u0001", "u0005"])).then(9).otherwise(pl.col("correctness_count")).alias("correctness_count"),
+    )
     added, removed, changed = d.compare(a, b, ["uuid"])
     content, remade = d.split_remade(changed)
-    assert {k[0]: v for k, v in content.items()} == {"u0001": ["correctness_count", "judge_params"],
-                                                    "u0005": ["correctness_count", "judge_params"]}
+    assert {k[0]: v for k, v in content.items()} == {
+        "u0001": ["correctness_count", "judge_params"],
+        "u0005": ["correctness_count", "judge_params"],
+    }
     assert len(remade) == 8 and all(v == ["judge_params"] for v in remade.values())
     diff = d.Diff("x", "A", "B", ["uuid"], 10, 10, added, removed, content, [], [], {}, {}, remade)
     j = diff.as_json()

@@ -24,8 +24,13 @@ def test_evaluates_the_tiny_model_on_shared_benchmarks(tiny_models, tmp_path):
         "math500": BenchmarkFile(path=str(SHARED_BENCHMARKS / "math500.jsonl"), id_field="unique_id"),
         "aime2024": BenchmarkFile(path=str(SHARED_BENCHMARKS / "aime2024.jsonl"), id_field="id"),
     }
-    cfg = EvaluateConfig.model_validate({"llm": {"model": str(tiny_models / "teacher")}, "sampling": {"max_new_tokens": 16},
-                                         "benchmarks": {"math500": {"n": 2, "limit": 3}, "aime2024": {"n": 3, "limit": 2}}})
+    cfg = EvaluateConfig.model_validate(
+        {
+            "llm": {"model": str(tiny_models / "teacher")},
+            "sampling": {"max_new_tokens": 16},
+            "benchmarks": {"math500": {"n": 2, "limit": 3}, "aime2024": {"n": 3, "limit": 2}},
+        }
+    )
     results = evaluate.run(cfg, 42, benchmarks, tmp_path / "s.parquet", tmp_path / "m.json", tmp_path / "results.md")["sampled"]
     assert results["math500"]["problems"] == 3 and results["math500"]["samples_per_problem"] == 2
     assert results["aime2024"]["problems"] == 2
@@ -66,8 +71,14 @@ def fixed_outputs(cfg, benchmarks, seed, answer_for):
 
 
 GPQA_ROWS = [
-    {"Question": f"Which particle is number {k}?", "Correct Answer": f"right {k}", "Incorrect Answer 1": f"wrong {k}a",
-     "Incorrect Answer 2": f"wrong {k}b", "Incorrect Answer 3": f"wrong {k}c"} for k in range(6)
+    {
+        "Question": f"Which particle is number {k}?",
+        "Correct Answer": f"right {k}",
+        "Incorrect Answer 1": f"wrong {k}a",
+        "Incorrect Answer 2": f"wrong {k}b",
+        "Incorrect Answer 3": f"wrong {k}c",
+    }
+    for k in range(6)
 ]
 
 
@@ -77,11 +88,21 @@ def answer_key(tmp_path):
     gpqa.write_text("".join(json.dumps(r) + "\n" for r in GPQA_ROWS))
     benchmarks = {
         "aime2024": BenchmarkFile(path=str(SHARED_BENCHMARKS / "aime2024.jsonl"), id_field="id"),
-        "gpqa_diamond": BenchmarkFile(path=str(gpqa), problem_field="Question", answer_field="Correct Answer",
-                                      kind="multiple_choice", incorrect_fields=["Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3"]),
+        "gpqa_diamond": BenchmarkFile(
+            path=str(gpqa),
+            problem_field="Question",
+            answer_field="Correct Answer",
+            kind="multiple_choice",
+            incorrect_fields=["Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3"],
+        ),
     }
-    cfg = EvaluateConfig.model_validate({"llm": {"model": "fixed-outputs"}, "modes": ["sampled", "greedy"],
-                                         "benchmarks": {"aime2024": {"n": 4, "limit": 3}, "gpqa_diamond": {"n": 2}}})
+    cfg = EvaluateConfig.model_validate(
+        {
+            "llm": {"model": "fixed-outputs"},
+            "modes": ["sampled", "greedy"],
+            "benchmarks": {"aime2024": {"n": 4, "limit": 3}, "gpqa_diamond": {"n": 2}},
+        }
+    )
     return cfg, benchmarks
 
 
@@ -122,8 +143,12 @@ def test_pass_at_1_from_a_known_answer_key(answer_key, tmp_path):
     rates = [1.0, 0.25, 0.0]
     mean = sum(rates) / 3
     se = math.sqrt(sum((r - mean) ** 2 for r in rates) / 2 / 3)
-    assert results["sampled"]["aime2024"] == {"pass@1": round(100 * mean, 2), "stderr": round(100 * se, 2), "problems": 3,
-                                              "samples_per_problem": 4}
+    assert results["sampled"]["aime2024"] == {
+        "pass@1": round(100 * mean, 2),
+        "stderr": round(100 * se, 2),
+        "problems": 3,
+        "samples_per_problem": 4,
+    }
     assert results["greedy"]["aime2024"]["pass@1"] == round(100 / 3, 2) and results["greedy"]["aime2024"]["samples_per_problem"] == 1
     g_rates = [1, 1, 1, 0.5, 0.5, 0.5]
     g_mean = sum(g_rates) / 6
@@ -160,10 +185,19 @@ def test_option_shuffle_is_seeded_and_prompts_list_every_option(answer_key):
         assert "one of ABCD" in it.prompt and row["Question"] in it.prompt
 
 
-@pytest.mark.parametrize("text, letter", [
-    ("<think>long</think>\nAnswer: C", "C"), ("Answer: (B)", "B"), ("**Answer: D**", "D"), ("so \\boxed{A}", "A"),
-    ("Answer: A\nOn reflection, Answer: B", "B"), ("<think>Answer: A", None), ("Answer: E", None), ("no letter", None),
-])
+@pytest.mark.parametrize(
+    "text, letter",
+    [
+        ("<think>long</think>\nAnswer: C", "C"),
+        ("Answer: (B)", "B"),
+        ("**Answer: D**", "D"),
+        ("so \\boxed{A}", "A"),
+        ("Answer: A\nOn reflection, Answer: B", "B"),
+        ("<think>Answer: A", None),
+        ("Answer: E", None),
+        ("no letter", None),
+    ],
+)
 def test_choice_extraction(text, letter):
     assert evaluate.extract_choice(text, 4) == letter
 

@@ -12,7 +12,12 @@ from distillery.stages import generate
 
 
 def gen_config(models_dir, **over):
-    base = {"llm": {"model": str(models_dir / "teacher"), "batch_size": 8}, "sampling": {"max_new_tokens": 24}, "num_generations": 2, "num_shards": 2}
+    base = {
+        "llm": {"model": str(models_dir / "teacher"), "batch_size": 8},
+        "sampling": {"max_new_tokens": 24},
+        "num_generations": 2,
+        "num_shards": 2,
+    }
     base.update(over)
     return GenerateConfig.model_validate(base)
 
@@ -80,10 +85,17 @@ def test_a_changed_temperature_reuses_nothing(tiny_models, bundled_problems, tmp
 
 
 def test_requests_that_exhaust_their_retries_fail_the_shard_with_a_count(bundled_problems, tmp_path):
-    cfg = GenerateConfig.model_validate({
-        "llm": {"backend": "openai", "model": "m", "openai": {"base_urls": ["http://127.0.0.1:9/v1"], "max_retries": 1, "retry_max_wait_s": 0.1, "timeout_s": 5}},
-        "num_generations": 1, "num_shards": 4,
-    })
+    cfg = GenerateConfig.model_validate(
+        {
+            "llm": {
+                "backend": "openai",
+                "model": "m",
+                "openai": {"base_urls": ["http://127.0.0.1:9/v1"], "max_retries": 1, "retry_max_wait_s": 0.1, "timeout_s": 5},
+            },
+            "num_generations": 1,
+            "num_shards": 4,
+        }
+    )
     with pytest.raises(DistilleryError, match=r"(\d+) of \1 requests failed after 1 retries .*re-running the shard retries only these"):
         generate.run_shard(cfg, 7, bundled_problems, 0, tmp_path / "x.parquet", tmp_path / "x.json")
     assert not (tmp_path / "x.parquet").exists()

@@ -54,7 +54,7 @@ def test_a_torn_last_line_is_skipped_and_the_next_record_starts_clean(tmp_path):
 
 
 def test_hostile_text_round_trips(tmp_path):
-    nasty = "\x00 NUL, \ud800 lone surrogate, \"quotes\", \n newlines, {\"key\":\"fake\"}"
+    nasty = '\x00 NUL, \ud800 lone surrogate, "quotes", \n newlines, {"key":"fake"}'
     with ShardJournal(tmp_path, 0, 1) as j:
         j.append(rec("a", nasty))
     with ShardJournal(tmp_path, 0, 1) as j:
@@ -63,13 +63,21 @@ def test_hostile_text_round_trips(tmp_path):
 
 
 def test_a_second_writer_of_the_same_shard_is_refused(tmp_path):
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
         import sys, time
         from distillery.journal import ShardJournal
         with ShardJournal({str(tmp_path)!r}, 0, 2):
             print("locked", flush=True)
             time.sleep(60)
-    """)], stdout=subprocess.PIPE, text=True)
+    """),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(DistilleryError, match="in use by another running process"):

@@ -47,7 +47,7 @@ def frame() -> pl.DataFrame:
     rows = [
         # p1: no correct complete generation, gold present -> its complete failures are judged
         ("p1", "5", True, False),
-        ("p1", "5", False, False),   # incomplete: never judged
+        ("p1", "5", False, False),  # incomplete: never judged
         ("p1", "5", True, False),
         # p2: solved by a complete correct generation -> nothing judged under unsolved_problems
         ("p2", "7", True, True),
@@ -154,16 +154,31 @@ def test_judge_run_is_journaled_and_writes_a_readable_disagreements_report(tiny_
     from distillery.config import JudgeConfig
     from distillery.stages import judge
 
-    problems = pl.DataFrame({"uuid": ["a", "b"], "problem": ["Compute 2+3.", "Compute 7*6."], "answer": ["5", "42"],
-                             "source": ["olympiads", "amc_aime"]})
+    problems = pl.DataFrame(
+        {"uuid": ["a", "b"], "problem": ["Compute 2+3.", "Compute 7*6."], "answer": ["5", "42"], "source": ["olympiads", "amc_aime"]}
+    )
     gens = ["<think>2+3=5</think> $\\boxed{five}$", "<think>hmm</think> $\\boxed{6}$", "<think>7*6</think> $\\boxed{41}$"]
-    verified = pl.DataFrame({"uuid": ["a", "a", "b"], "sample_index": [0, 1, 0], "generation": gens, "finish_reason": ["stop"] * 3,
-                             "extracted_answer": ["five", "6", "41"], "is_reasoning_complete": [True] * 3,
-                             "correctness_math_verify": [False] * 3, "verify_status": ["mismatch"] * 3})
+    verified = pl.DataFrame(
+        {
+            "uuid": ["a", "a", "b"],
+            "sample_index": [0, 1, 0],
+            "generation": gens,
+            "finish_reason": ["stop"] * 3,
+            "extracted_answer": ["five", "6", "41"],
+            "is_reasoning_complete": [True] * 3,
+            "correctness_math_verify": [False] * 3,
+            "verify_status": ["mismatch"] * 3,
+        }
+    )
     problems.write_parquet(tmp_path / "problems.parquet")
     verified.write_parquet(tmp_path / "verified.parquet")
-    cfg = JudgeConfig.model_validate({"llm": {"model": str(tiny_models / "judge")}, "sampling": {"max_new_tokens": 24},
-                                      "prompt_template": str(ROOT / "prompts/judge.txt")})
+    cfg = JudgeConfig.model_validate(
+        {
+            "llm": {"model": str(tiny_models / "judge")},
+            "sampling": {"max_new_tokens": 24},
+            "prompt_template": str(ROOT / "prompts/judge.txt"),
+        }
+    )
     args = (cfg, 42, tmp_path / "verified.parquet", tmp_path / "problems.parquet")
     first = judge.run(*args, tmp_path / "j1.parquet", tmp_path / "m1.json", tmp_path / "dis.md")
     journal_file = next((tmp_path / "journal" / "judge").glob("*.jsonl"))

@@ -8,7 +8,6 @@ import pytest
 
 from distillery.keys import PROBLEM_NAMESPACE, derive_seed, normalize_text, problem_key, request_key, shard_of, stable_hash
 
-
 # --- normalize_text ------------------------------------------------------------------------------
 
 

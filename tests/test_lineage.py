@@ -94,8 +94,9 @@ def test_users_files_are_tracked_and_growing_the_sample_sends_only_new_requests(
 def run_until(repo: Path, ready, what: str, timeout: float = 600) -> None:
     """`dvc repro` in its own process group, SIGKILLed (all of it: DVC, Snakemake, the stage) once
     `ready()` holds, as an OOM kill or a preemption would."""
-    proc = subprocess.Popen(["dvc", "repro"], cwd=repo, env=run_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        ["dvc", "repro"], cwd=repo, env=run_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     deadline = time.monotonic() + timeout
     while proc.poll() is None and time.monotonic() < deadline and not ready():
         time.sleep(0.02)
@@ -118,8 +119,9 @@ def test_a_killed_dvc_repro_finishes_on_a_plain_rerun(repo_copy):
                     pass  # a line torn by the kill
         return lines
 
-    run_until(repo_copy, lambda: len(journaled_lines()) > 0 and not (repo_copy / "data/generate/generations.parquet").exists(),
-              "mid-generate")
+    run_until(
+        repo_copy, lambda: len(journaled_lines()) > 0 and not (repo_copy / "data/generate/generations.parquet").exists(), "mid-generate"
+    )
     answered_before_kill = len(journaled_lines())
     assert 0 < answered_before_kill < 150
     run_until(repo_copy, lambda: (repo_copy / "logs/verify/verify.log").exists(), "mid-verify")

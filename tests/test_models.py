@@ -7,10 +7,11 @@ import json
 
 import pytest
 
-from conftest import REPO
 from distillery.config import GenerateConfig, ModelsConfig
 from distillery.errors import DistilleryError
 from distillery.stages import models
+
+from conftest import REPO
 
 TEMPLATE = GenerateConfig.model_fields["prompt_template"].default
 SMALL = {"tiny": {"teacher_epochs": 1, "judge_epochs": 1, "max_position_embeddings": 512}}
@@ -18,8 +19,9 @@ SMALL = {"tiny": {"teacher_epochs": 1, "judge_epochs": 1, "max_position_embeddin
 
 def build(out, corpus=REPO / "data/bundled/numina_sample.jsonl", **over):
     cfg = ModelsConfig.model_validate({**SMALL, **over})
-    return models.run(cfg, 42, corpus, TEMPLATE, REPO / "prompts/judge.txt", out, out.parent / f"{out.name}.json",
-                      out.parent / f"{out.name}.run.json")
+    return models.run(
+        cfg, 42, corpus, TEMPLATE, REPO / "prompts/judge.txt", out, out.parent / f"{out.name}.json", out.parent / f"{out.name}.run.json"
+    )
 
 
 def test_two_builds_are_the_same_bytes_and_timings_stay_out_of_the_metrics(tmp_path):
@@ -33,9 +35,12 @@ def test_two_builds_are_the_same_bytes_and_timings_stay_out_of_the_metrics(tmp_p
     assert "seconds" not in json.dumps(metrics) and metrics["versions"]["torch"].startswith("2.")
     assert set(json.loads((tmp_path / "a.run.json").read_text())["training_seconds"]) == set(models.ROLES)
     # Trained on the corpus's rows with a problem, a solution and an answer (the sample plays no part).
-    usable = sum(1 for line in (REPO / "data/bundled/numina_sample.jsonl").read_text().splitlines()
-                 if line.strip() and all(isinstance(v, str) and v.strip() for v in
-                                         (json.loads(line).get(k) for k in ("problem", "solution", "answer"))))
+    usable = sum(
+        1
+        for line in (REPO / "data/bundled/numina_sample.jsonl").read_text().splitlines()
+        if line.strip()
+        and all(isinstance(v, str) and v.strip() for v in (json.loads(line).get(k) for k in ("problem", "solution", "answer")))
+    )
     assert metrics["training_examples"]["teacher"] == usable
 
 

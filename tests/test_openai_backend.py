@@ -27,8 +27,9 @@ def free_port() -> int:
 def server(tiny_models):
     port = free_port()
     exe = Path(sys.executable).parent / "transformers"
-    proc = subprocess.Popen([str(exe), "serve", "--host", "127.0.0.1", "--port", str(port)], env=run_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port)], env=run_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -47,7 +48,9 @@ def server(tiny_models):
 
 
 def test_generations_through_a_real_server(server, tiny_models):
-    cfg = LLM.model_validate({"backend": "openai", "model": str(tiny_models / "teacher"), "openai": {"base_urls": [server], "max_in_flight": 4}})
+    cfg = LLM.model_validate(
+        {"backend": "openai", "model": str(tiny_models / "teacher"), "openai": {"base_urls": [server], "max_in_flight": 4}}
+    )
     reqs = [Request(f"k{i}", (("user", f"Compute {i} + 3."),), i) for i in range(6)] + [Request("empty", (("user", ""),), 0)]
     out = {c.key: c for c in OpenAIBackend(cfg).generate(reqs, Sampling(max_new_tokens=16))}
     assert set(out) == {f"k{i}" for i in range(6)} | {"empty"}
@@ -61,7 +64,9 @@ def test_generations_through_a_real_server(server, tiny_models):
 
 
 def test_unreachable_server_is_a_recorded_failure(tiny_models):
-    cfg = LLM.model_validate({"backend": "openai", "model": "m", "openai": {"base_urls": ["http://127.0.0.1:9/v1"], "max_retries": 0, "timeout_s": 5}})
+    cfg = LLM.model_validate(
+        {"backend": "openai", "model": "m", "openai": {"base_urls": ["http://127.0.0.1:9/v1"], "max_retries": 0, "timeout_s": 5}}
+    )
     [c] = list(OpenAIBackend(cfg).generate([Request("k", (("user", "hi"),), 0)], Sampling(max_new_tokens=4)))
     assert c.finish_reason == "error" and "Connection" in c.error and c.text is None
     assert c.retryable  # the next run tries it again

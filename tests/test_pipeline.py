@@ -9,8 +9,9 @@ import polars as pl
 import pytest
 import yaml
 
-from conftest import REPO, sh
 from distillery.workflow import SNAKEMAKE
+
+from conftest import REPO, sh
 
 pytestmark = pytest.mark.e2e
 
@@ -126,7 +127,9 @@ def test_dvc_repro_builds_once_then_reruns_only_what_a_param_touches(repo_copy):
     # Why: every row carries the judge settings' hash, and it changed; the generations did not.
     assert judged_a["judge_params"].n_unique() == judged_b["judge_params"].n_unique() == 1
     assert judged_a["judge_params"][0] != judged_b["judge_params"][0]
-    assert judged_a.select("request_key", "generate_params", "generate_code").equals(judged_b.select("request_key", "generate_params", "generate_code"))
+    assert judged_a.select("request_key", "generate_params", "generate_code").equals(
+        judged_b.select("request_key", "generate_params", "generate_code")
+    )
     assert got["params"] == {"judge.sampling.max_new_tokens": {"a": old_tokens, "b": 12}}
     dvc_params = json.loads(sh(["dvc", "params", "diff", "HEAD~1", "HEAD", "--json"], repo_copy).stdout)
     assert {k: (v["old"], v["new"]) for k, v in dvc_params["params.yaml"].items()} == {"judge.sampling.max_new_tokens": (old_tokens, 12)}
@@ -189,7 +192,7 @@ def tracked_bytes(repo):
     files = {}
     for out in outs:
         root = repo / out
-        for f in ([root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())):
+        for f in [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file()):
             files[str(f.relative_to(repo))] = f.read_bytes()
     return files
 
@@ -202,16 +205,23 @@ def commit(repo, message):
 
 
 def read_dataset(repo):
-    return pl.concat([pl.read_parquet(p).with_columns(pl.lit(p.parent.name).alias("split"))
-                      for p in sorted((repo / "data/build/dataset").glob("*/train-*.parquet"))])
+    return pl.concat(
+        [
+            pl.read_parquet(p).with_columns(pl.lit(p.parent.name).alias("split"))
+            for p in sorted((repo / "data/build/dataset").glob("*/train-*.parquet"))
+        ]
+    )
 
 
 def direct_changes(a, b, key):
     """key -> changed columns, by plain Python comparison of the rows."""
     before = {tuple(r[k] for k in key): r for r in a.to_dicts()}
     after = {tuple(r[k] for k in key): r for r in b.to_dicts()}
-    return {k: [c for c in a.columns if c not in key and before[k][c] != after[k][c]]
-            for k in before.keys() & after.keys() if before[k] != after[k]}
+    return {
+        k: [c for c in a.columns if c not in key and before[k][c] != after[k][c]]
+        for k in before.keys() & after.keys()
+        if before[k] != after[k]
+    }
 
 
 def split_remade(changes):
@@ -244,8 +254,23 @@ def test_missing_input_names_the_stage_that_makes_it(repo_copy):
     from distillery.config import VerifyConfig, stage_config
 
     cfg = stage_config("verify", VerifyConfig(), seed=1)
-    r = sh(["distillery", "verify", "--config", cfg, "--generations", "data/generate/generations.parquet",
-            "--problems", "data/sample/problems.parquet", "--out", "x.parquet", "--metrics", "m.json"], repo_copy)
+    r = sh(
+        [
+            "distillery",
+            "verify",
+            "--config",
+            cfg,
+            "--generations",
+            "data/generate/generations.parquet",
+            "--problems",
+            "data/sample/problems.parquet",
+            "--out",
+            "x.parquet",
+            "--metrics",
+            "m.json",
+        ],
+        repo_copy,
+    )
     assert r.returncode == 2
     assert "data/generate/generations.parquet does not exist: it is made by the `generate` stage" in r.stderr
     assert "Traceback" not in r.stderr
@@ -334,8 +359,11 @@ def test_dvc_stages_track_every_module_their_code_imports():
             if f not in seen:
                 seen.add(f)
                 todo += distillery_imports(f)
-        untracked = sorted(str(f.relative_to(REPO)) for f in seen - exempt
-                           if not any(str(f.relative_to(REPO)) == d or str(f.relative_to(REPO)).startswith(d + "/") for d in spec["deps"]))
+        untracked = sorted(
+            str(f.relative_to(REPO))
+            for f in seen - exempt
+            if not any(str(f.relative_to(REPO)) == d or str(f.relative_to(REPO)).startswith(d + "/") for d in spec["deps"])
+        )
         assert not untracked, f"dvc.yaml stage {stage} runs {untracked} but does not list it in deps"
 
 
@@ -345,7 +373,11 @@ def test_recipe_validates_and_sets_every_key():
     recipe = load_params(REPO / "recipes/openr1-math-220k.yaml")
     assert unset_fields(recipe) == []
     assert recipe.sample.n == 400000 and recipe.generate.llm.model == "deepseek-ai/DeepSeek-R1"
-    assert (recipe.generate.sampling.temperature, recipe.generate.sampling.top_p, recipe.generate.sampling.max_new_tokens) == (0.6, 0.95, 16384)
+    assert (recipe.generate.sampling.temperature, recipe.generate.sampling.top_p, recipe.generate.sampling.max_new_tokens) == (
+        0.6,
+        0.95,
+        16384,
+    )
     assert recipe.judge.llm.model == "meta-llama/Llama-3.3-70B-Instruct" and recipe.dedupe.ngram == 8
     assert recipe.sft.rope_theta == 300000 and recipe.sft.max_length == 32768 and recipe.sft.learning_rate == 5e-5
     assert {k: v.n for k, v in recipe.evaluate.benchmarks.items()} == {"math500": 4, "aime2024": 64, "aime2025": 64, "gpqa_diamond": 8}
@@ -360,11 +392,17 @@ def test_the_published_recipe_plans_through_the_slurm_profile(tmp_path):
     """A dry run of recipes/openr1-math-220k.yaml with a site's own GPQA file: the whole DAG plans
     (32 generation shards, no tiny models) and every rule's resources parse."""
     gpqa = tmp_path / "gpqa_diamond.jsonl"
-    gpqa.write_text(json.dumps({"Question": "q", "Correct Answer": "a", "Incorrect Answer 1": "b",
-                                "Incorrect Answer 2": "c", "Incorrect Answer 3": "d"}) + "\n")
+    gpqa.write_text(
+        json.dumps(
+            {"Question": "q", "Correct Answer": "a", "Incorrect Answer 1": "b", "Incorrect Answer 2": "c", "Incorrect Answer 3": "d"}
+        )
+        + "\n"
+    )
     site = tmp_path / "site.yaml"
     site.write_text(yaml.safe_dump({"base": {"benchmarks": {"gpqa_diamond": {"path": str(gpqa)}}}}))
-    r = sh(["snakemake", "-n", "--profile", "profiles/slurm", "--configfile", "recipes/openr1-math-220k.yaml", str(site)], REPO, timeout=300)
+    r = sh(
+        ["snakemake", "-n", "--profile", "profiles/slurm", "--configfile", "recipes/openr1-math-220k.yaml", str(site)], REPO, timeout=300
+    )
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", r.stdout, re.M))
     assert jobs["generate_shard"] == "32" and "models" not in jobs and jobs["evaluate"] == "1"

@@ -26,13 +26,15 @@ def dataset(tmp_path_factory) -> Path:
 
 def publish(*args: str, **env: str) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if k not in {"HF_TOKEN", "HF_HUB_OFFLINE", "HF_ENDPOINT"}}
-    return subprocess.run([sys.executable, "-m", "distillery", "publish", *args], env={**base, **env},
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "distillery", "publish", *args], env={**base, **env}, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_dry_run_checks_and_lists_without_network_or_token(dataset):
-    r = publish("--dataset-dir", str(dataset), "--repo-id", "my-org/math-distill", "--dry-run",
-                HF_ENDPOINT="http://127.0.0.1:9", HF_HUB_OFFLINE="1")
+    r = publish(
+        "--dataset-dir", str(dataset), "--repo-id", "my-org/math-distill", "--dry-run", HF_ENDPOINT="http://127.0.0.1:9", HF_HUB_OFFLINE="1"
+    )
     assert r.returncode == 0, r.stderr
     assert "nothing uploaded" in r.stdout
     assert "dataset repo my-org/math-distill: 3 rows default 2, extended 1" in r.stdout

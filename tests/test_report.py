@@ -8,29 +8,41 @@ import polars as pl
 import pytest
 import yaml
 
-from conftest import REPO, sh
 from distillery.config import ReportConfig
 from distillery.stages import report
+
+from conftest import REPO, sh
 
 EDGES = [0, 100, 200, 400]
 
 
 def gens(rows: list[tuple]) -> pl.DataFrame:
     cols = ["uuid", "sample_index", "completion_tokens", "correctness_math_verify", "correctness_llama", "verify_status", "judge_verdict"]
-    return pl.DataFrame([dict(zip(cols, r)) for r in rows], schema={
-        "uuid": pl.String, "sample_index": pl.Int64, "completion_tokens": pl.Int64, "correctness_math_verify": pl.Boolean,
-        "correctness_llama": pl.Boolean, "verify_status": pl.String, "judge_verdict": pl.String})
+    return pl.DataFrame(
+        [dict(zip(cols, r)) for r in rows],
+        schema={
+            "uuid": pl.String,
+            "sample_index": pl.Int64,
+            "completion_tokens": pl.Int64,
+            "correctness_math_verify": pl.Boolean,
+            "correctness_llama": pl.Boolean,
+            "verify_status": pl.String,
+            "judge_verdict": pl.String,
+        },
+    )
 
 
-GENS = gens([
-    ("a", 0, 50, True, None, "ok", "not_judged"),
-    ("a", 1, 100, False, True, "mismatch", "EQUIVALENT"),
-    ("b", 0, 199, False, False, "mismatch", "DIFFERENT"),
-    ("b", 1, 250, False, None, "no_answer", None),
-    ("c", 0, 400, False, False, "mismatch", "DIFFERENT"),
-    ("c", 1, 9000, True, None, "ok", "not_judged"),
-    ("c", 2, None, None, None, "error", None),  # a rejected request: no tokens
-])
+GENS = gens(
+    [
+        ("a", 0, 50, True, None, "ok", "not_judged"),
+        ("a", 1, 100, False, True, "mismatch", "EQUIVALENT"),
+        ("b", 0, 199, False, False, "mismatch", "DIFFERENT"),
+        ("b", 1, 250, False, None, "no_answer", None),
+        ("c", 0, 400, False, False, "mismatch", "DIFFERENT"),
+        ("c", 1, 9000, True, None, "ok", "not_judged"),
+        ("c", 2, None, None, None, "error", None),  # a rejected request: no tokens
+    ]
+)
 PROBLEMS = pl.DataFrame({"uuid": ["a", "b", "c"], "source": ["olympiads", "olympiads", "cn_k12"]})
 
 
@@ -38,10 +50,14 @@ def test_length_histogram_counts_every_fixed_bin():
     rows = report.length_histogram(GENS, EDGES)
     got = {(r["bin"], r["math_verify"]): r["generations"] for r in rows}
     assert got == {
-        ("0–99", "correct"): 1, ("0–99", "not correct"): 0,
-        ("100–199", "correct"): 0, ("100–199", "not correct"): 2,
-        ("200–399", "correct"): 0, ("200–399", "not correct"): 1,
-        ("≥ 400", "correct"): 1, ("≥ 400", "not correct"): 1,
+        ("0–99", "correct"): 1,
+        ("0–99", "not correct"): 0,
+        ("100–199", "correct"): 0,
+        ("100–199", "not correct"): 2,
+        ("200–399", "correct"): 0,
+        ("200–399", "not correct"): 1,
+        ("≥ 400", "correct"): 1,
+        ("≥ 400", "not correct"): 1,
     }
     assert [r["order"] for r in rows if r["math_verify"] == "correct"] == [0, 1, 2, 3]
     assert sum(r["generations"] for r in rows) == 6  # the row without tokens is left out
@@ -70,17 +86,28 @@ def test_pass_rates_per_source_and_overall():
 
 def test_agreement_counts_combinations_including_not_judged():
     got = {(r["math_verify"], r["judge"]): r["generations"] for r in report.agreement(GENS)}
-    assert got == {("ok", "not_judged"): 2, ("mismatch", "EQUIVALENT"): 1, ("mismatch", "DIFFERENT"): 2,
-                   ("no_answer", "not_judged"): 1, ("error", "not_judged"): 1}
+    assert got == {
+        ("ok", "not_judged"): 2,
+        ("mismatch", "EQUIVALENT"): 1,
+        ("mismatch", "DIFFERENT"): 2,
+        ("no_answer", "not_judged"): 1,
+        ("error", "not_judged"): 1,
+    }
 
 
 def test_eval_scores_beside_published():
-    evaluate = {"results": {"greedy": {"math500": {"pass@1": 10.0, "stderr": 0.0}},
-                            "sampled": {"math500": {"pass@1": 12.5, "stderr": 2.5}, "gpqa_diamond": {"pass@1": 30.0, "stderr": 1.0}}}}
+    evaluate = {
+        "results": {
+            "greedy": {"math500": {"pass@1": 10.0, "stderr": 0.0}},
+            "sampled": {"math500": {"pass@1": 12.5, "stderr": 2.5}, "gpqa_diamond": {"pass@1": 30.0, "stderr": 1.0}},
+        }
+    }
     rows = report.eval_scores(evaluate, ["OpenR1-Qwen-7B"])
     assert [(r["benchmark"], r["model"], r["pass@1"]) for r in rows] == [
         ("gpqa_diamond", "ours (sampled)", 30.0),  # nothing published for GPQA in distillery/published.py
-        ("math500", "ours (sampled)", 12.5), ("math500", "ours (greedy)", 10.0), ("math500", "OpenR1-Qwen-7B (published)", 90.6),
+        ("math500", "ours (sampled)", 12.5),
+        ("math500", "ours (greedy)", 10.0),
+        ("math500", "OpenR1-Qwen-7B (published)", 90.6),
     ]
     assert [r["order"] for r in rows if r["benchmark"] == "math500"] == [0, 1, 2]
 
@@ -100,7 +127,10 @@ def test_stage_counts_table():
         ("judge", 6, 2, {"DIFFERENT": 4}),
     ]
     html = report.stage_counts_html(rows)
-    assert "<td>sample</td><td>problems</td><td class=n>10</td><td class=n>7</td><td class=n>3</td><td>synthetic: 2<br>empty_answer: 1</td>" in html
+    assert (
+        "<td>sample</td><td>problems</td><td class=n>10</td><td class=n>7</td><td class=n>3</td><td>synthetic: 2<br>empty_answer: 1</td>"
+        in html
+    )
     assert "rejected: 0" not in html  # zero counts are left out
 
 
@@ -118,8 +148,16 @@ def test_run_writes_small_plot_files_and_svgs(tmp_path):
     evaluate.write_text(json.dumps({"results": {"sampled": {"math500": {"pass@1": 1.0, "stderr": 0.5}}}}))
     sample = tmp_path / "sample.json"
     sample.write_text(json.dumps({"counts": {"rows_in": 3, "kept": 3, "rejected": 0, "rejected_by_reason": {}}}))
-    report.run(ReportConfig(length_bins=EDGES), judged, problems, [sample], evaluate, tmp_path / "plots", tmp_path / "figures",
-               tmp_path / "counts.html")
+    report.run(
+        ReportConfig(length_bins=EDGES),
+        judged,
+        problems,
+        [sample],
+        evaluate,
+        tmp_path / "plots",
+        tmp_path / "figures",
+        tmp_path / "counts.html",
+    )
     for name in report.PLOTS:
         assert isinstance(json.loads((tmp_path / "plots" / f"{name}.json").read_text()), list)
         svg = (tmp_path / "figures" / f"{name}.svg").read_text()
@@ -134,8 +172,16 @@ def test_a_judged_file_without_a_needed_column_names_it(tmp_path):
     judged = tmp_path / "judged.parquet"
     GENS.drop("judge_verdict").write_parquet(judged)
     with pytest.raises(DistilleryError, match=r"has no column\(s\) \['judge_verdict'\]; re-run the stage that makes it"):
-        report.run(ReportConfig(length_bins=EDGES), judged, tmp_path / "p.parquet", [], tmp_path / "e.json",
-                   tmp_path / "plots", tmp_path / "figures", tmp_path / "counts.html")
+        report.run(
+            ReportConfig(length_bins=EDGES),
+            judged,
+            tmp_path / "p.parquet",
+            [],
+            tmp_path / "e.json",
+            tmp_path / "plots",
+            tmp_path / "figures",
+            tmp_path / "counts.html",
+        )
 
 
 def test_offline_plots_template_inlines_vega():

@@ -74,8 +74,15 @@ def test_bundled_counts(bundled):
 
 def test_bundled_rejection_reasons(bundled):
     counts, _, rejected, metrics = bundled
-    expected = {"missing_answer", "empty_answer", "answer_not_string", "empty_problem", "problem_not_string", "synthetic",
-                "question_type_excluded"}
+    expected = {
+        "missing_answer",
+        "empty_answer",
+        "answer_not_string",
+        "empty_problem",
+        "problem_not_string",
+        "synthetic",
+        "question_type_excluded",
+    }
     assert expected <= set(counts.rejected)
     assert expected <= set(rejected["reason"].to_list())
     assert expected <= set(metrics["counts"]["rejected_by_reason"])
@@ -146,7 +153,7 @@ def test_non_string_source_rejected(tmp_path):
 def test_duplicate_key_whitespace_and_case(tmp_path):
     rows = [
         good_row(1, problem="Find  the value of $x$ if $2x = 4$."),
-        good_row(1, problem="find the value of $X$ if\n$2X = 4$. "),   # case and whitespace only
+        good_row(1, problem="find the value of $X$ if\n$2X = 4$. "),  # case and whitespace only
         good_row(1, problem="FIND THE VALUE OF $x$ IF $2x = 4$."),
         good_row(1, problem="Find the value of $x$ if $2x = 4$.", source="amc_aime"),  # other source: kept
     ]
@@ -293,13 +300,18 @@ def test_control_characters_and_undecodable_bytes_are_counted_rejections(tmp_pat
     (never kept with U+FFFD silently in place of the bytes)."""
     src = tmp_path / "src.jsonl"
     good = {"problem": "What is 1+1?", "answer": "2", "solution": "1+1=2"}
-    src.write_bytes(b"\n".join([
-        json.dumps(good).encode(),
-        json.dumps({**good, "problem": "What is 2+2?\x00"}).encode(),
-        json.dumps({**good, "problem": "What is 3+3?", "answer": "6\x1b[0m"}).encode(),
-        b'{"problem": "Caf\xe9: what is 4+4?", "answer": "8"}',
-        json.dumps({**good, "problem": "Tabs\tand\nnewlines are text: 5+5?", "answer": "10"}).encode(),
-    ]) + b"\n")
+    src.write_bytes(
+        b"\n".join(
+            [
+                json.dumps(good).encode(),
+                json.dumps({**good, "problem": "What is 2+2?\x00"}).encode(),
+                json.dumps({**good, "problem": "What is 3+3?", "answer": "6\x1b[0m"}).encode(),
+                b'{"problem": "Caf\xe9: what is 4+4?", "answer": "8"}',
+                json.dumps({**good, "problem": "Tabs\tand\nnewlines are text: 5+5?", "answer": "10"}).encode(),
+            ]
+        )
+        + b"\n"
+    )
     cfg = SampleConfig.model_validate({"source": str(src)})
     counts = sample.run(cfg, 1, tmp_path / "p.parquet", tmp_path / "r.parquet", tmp_path / "m.json")
     assert counts.as_dict()["rejected_by_reason"] == {"control_characters": 2, "undecodable_bytes": 1}

@@ -65,14 +65,17 @@ def wait_gone(pgid: int, timeout: float) -> bool:
 # --- hostlists and allocation --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("expr, hosts", [
-    ("gpu[01-03,07],login1", ["gpu01", "gpu02", "gpu03", "gpu07", "login1"]),
-    ("rack[1-2]-node[01-02]", ["rack1-node01", "rack1-node02", "rack2-node01", "rack2-node02"]),
-    ("node7", ["node7"]),
-    ("a,b", ["a", "b"]),
-    ("n[9-11]", ["n9", "n10", "n11"]),
-    ("ip-10-0-[008-010]", ["ip-10-0-008", "ip-10-0-009", "ip-10-0-010"]),
-])
+@pytest.mark.parametrize(
+    "expr, hosts",
+    [
+        ("gpu[01-03,07],login1", ["gpu01", "gpu02", "gpu03", "gpu07", "login1"]),
+        ("rack[1-2]-node[01-02]", ["rack1-node01", "rack1-node02", "rack2-node01", "rack2-node02"]),
+        ("node7", ["node7"]),
+        ("a,b", ["a", "b"]),
+        ("n[9-11]", ["n9", "n10", "n11"]),
+        ("ip-10-0-[008-010]", ["ip-10-0-008", "ip-10-0-009", "ip-10-0-010"]),
+    ],
+)
 def test_expand_hostlist(expr, hosts):
     assert expand_hostlist(expr) == hosts
 
@@ -98,16 +101,51 @@ def test_serve_python():
 
 
 def test_sglang_two_nodes_in_slurm_like_openr1():
-    cfg = LLM.model_validate({"backend": "openai", "model": "deepseek-ai/DeepSeek-R1", "revision": "abc123", "dtype": "bfloat16",
-                              "serve": {"engine": "sglang", "port": 39877, "tensor_parallel_size": 16, "max_model_len": 32768,
-                                        "extra_args": ["--max-running-requests", "56"]}})
+    cfg = LLM.model_validate(
+        {
+            "backend": "openai",
+            "model": "deepseek-ai/DeepSeek-R1",
+            "revision": "abc123",
+            "dtype": "bfloat16",
+            "serve": {
+                "engine": "sglang",
+                "port": 39877,
+                "tensor_parallel_size": 16,
+                "max_model_len": 32768,
+                "extra_args": ["--max-running-requests", "56"],
+            },
+        }
+    )
     plan = launch_plan(cfg, Allocation(["gpu01", "gpu02"], True), PY)
-    server = [PY, "-m", "sglang.launch_server", "--model-path", "deepseek-ai/DeepSeek-R1", "--revision", "abc123", "--tp", "16",
-              "--dtype", "bfloat16", "--host", "0.0.0.0", "--port", "39877", "--context-length", "32768"]
+    server = [
+        PY,
+        "-m",
+        "sglang.launch_server",
+        "--model-path",
+        "deepseek-ai/DeepSeek-R1",
+        "--revision",
+        "abc123",
+        "--tp",
+        "16",
+        "--dtype",
+        "bfloat16",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "39877",
+        "--context-length",
+        "32768",
+    ]
     assert plan.base_url == "http://gpu01:39877/v1" and plan.health_url == "http://gpu01:39877/health"
     assert plan.commands == [
-        NodeCommand(node, rank, srun(node) + server + ["--nnodes", "2", "--node-rank", str(rank), "--dist-init-addr", "gpu01:20000",
-                                                       "--max-running-requests", "56"], "server")
+        NodeCommand(
+            node,
+            rank,
+            srun(node)
+            + server
+            + ["--nnodes", "2", "--node-rank", str(rank), "--dist-init-addr", "gpu01:20000", "--max-running-requests", "56"],
+            "server",
+        )
         for rank, node in enumerate(["gpu01", "gpu02"])
     ]
 
@@ -115,10 +153,33 @@ def test_sglang_two_nodes_in_slurm_like_openr1():
 def test_vllm_single_node_local():
     plan = launch_plan(llm(port=8123, max_model_len=512, extra_args=["--enforce-eager"]), Allocation(["127.0.0.1"], False), PY)
     assert plan.base_url == "http://127.0.0.1:8123/v1"
-    assert plan.commands == [NodeCommand("127.0.0.1", 0, [
-        PY, "-m", "vllm.entrypoints.openai.api_server", "--model", "org/model", "--tensor-parallel-size", "1",
-        "--pipeline-parallel-size", "1", "--dtype", "auto", "--host", "127.0.0.1", "--port", "8123", "--max-model-len", "512",
-        "--enforce-eager"], "server")]
+    assert plan.commands == [
+        NodeCommand(
+            "127.0.0.1",
+            0,
+            [
+                PY,
+                "-m",
+                "vllm.entrypoints.openai.api_server",
+                "--model",
+                "org/model",
+                "--tensor-parallel-size",
+                "1",
+                "--pipeline-parallel-size",
+                "1",
+                "--dtype",
+                "auto",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "8123",
+                "--max-model-len",
+                "512",
+                "--enforce-eager",
+            ],
+            "server",
+        )
+    ]
 
 
 def test_vllm_single_node_in_slurm_runs_directly_on_all_interfaces():
@@ -133,21 +194,48 @@ def test_vllm_two_nodes_through_ray():
     assert plan.commands == [
         NodeCommand("gpu01", 0, srun("gpu01") + ray + ["--head", "--port", "6379"], "ray-head"),
         NodeCommand("gpu02", 1, srun("gpu02") + ray + ["--address", "gpu01:6379"], "ray-worker", after="gpu01:6379"),
-        NodeCommand("gpu01", 0, srun("gpu01") + [
-            PY, "-m", "vllm.entrypoints.openai.api_server", "--model", "org/model", "--tensor-parallel-size", "8",
-            "--pipeline-parallel-size", "2", "--dtype", "auto", "--host", "0.0.0.0", "--port", "8000",
-            "--distributed-executor-backend", "ray", "--x"], "server", env={"RAY_ADDRESS": "gpu01:6379"}, after="gpu01:6379"),
+        NodeCommand(
+            "gpu01",
+            0,
+            srun("gpu01")
+            + [
+                PY,
+                "-m",
+                "vllm.entrypoints.openai.api_server",
+                "--model",
+                "org/model",
+                "--tensor-parallel-size",
+                "8",
+                "--pipeline-parallel-size",
+                "2",
+                "--dtype",
+                "auto",
+                "--host",
+                "0.0.0.0",
+                "--port",
+                "8000",
+                "--distributed-executor-backend",
+                "ray",
+                "--x",
+            ],
+            "server",
+            env={"RAY_ADDRESS": "gpu01:6379"},
+            after="gpu01:6379",
+        ),
     ]
     assert [c.log_name for c in plan.commands] == ["serve-ray-head-0.log", "serve-ray-worker-1.log", "serve-server-0.log"]
 
 
-@pytest.mark.parametrize("cfg, nodes, in_slurm, key", [
-    (llm(engine="sglang", pipeline_parallel_size=2), ["a"], False, "generate.llm.serve.pipeline_parallel_size"),
-    (llm(engine="sglang", tensor_parallel_size=3), ["a", "b"], True, "generate.llm.serve.tensor_parallel_size"),
-    (llm(tensor_parallel_size=1), ["a", "b"], True, "generate.llm.serve.tensor_parallel_size"),
-    (llm(tensor_parallel_size=3), ["a", "b"], True, "generate.llm.serve.tensor_parallel_size"),
-    (llm(engine="none"), ["a"], False, "generate.llm.serve.engine"),
-])
+@pytest.mark.parametrize(
+    "cfg, nodes, in_slurm, key",
+    [
+        (llm(engine="sglang", pipeline_parallel_size=2), ["a"], False, "generate.llm.serve.pipeline_parallel_size"),
+        (llm(engine="sglang", tensor_parallel_size=3), ["a", "b"], True, "generate.llm.serve.tensor_parallel_size"),
+        (llm(tensor_parallel_size=1), ["a", "b"], True, "generate.llm.serve.tensor_parallel_size"),
+        (llm(tensor_parallel_size=3), ["a", "b"], True, "generate.llm.serve.tensor_parallel_size"),
+        (llm(engine="none"), ["a"], False, "generate.llm.serve.engine"),
+    ],
+)
 def test_invalid_layouts_name_the_key(cfg, nodes, in_slurm, key):
     with pytest.raises(DistilleryError, match=key.replace(".", r"\.")):
         launch_plan(cfg, Allocation(nodes, in_slurm), PY)
@@ -193,21 +281,38 @@ def test_start_order_waits_and_stop_escalates_to_sigkill(tmp_path):
     head_port, port = free_port(), free_port()
     gcs = f"127.0.0.1:{head_port}"
     engine = serve(llm(port=port, stop_timeout_s=1), tmp_path, LOCAL, PY)
-    engine.plan = Plan("vllm", [
-        NodeCommand("127.0.0.1", 0, fake(tmp_path, head_port, delay=1.5), "ray-head"),
-        NodeCommand("127.0.0.1", 1, [sys.executable, "-c", "import os; print(os.environ['MARK'])"], "ray-worker", env={"MARK": "seen"}, after=gcs),
-        NodeCommand("127.0.0.1", 0, fake(tmp_path, port, ignore_term=True), "server", after=gcs),
-    ], f"http://127.0.0.1:{port}/v1")
-    with pytest.raises(DistilleryError, match=r"vllm ray-worker \(rank 1 on 127\.0\.0\.1\) exited with code 0 .*serve-ray-worker-1\.log:\nseen"):
+    engine.plan = Plan(
+        "vllm",
+        [
+            NodeCommand("127.0.0.1", 0, fake(tmp_path, head_port, delay=1.5), "ray-head"),
+            NodeCommand(
+                "127.0.0.1",
+                1,
+                [sys.executable, "-c", "import os; print(os.environ['MARK'])"],
+                "ray-worker",
+                env={"MARK": "seen"},
+                after=gcs,
+            ),
+            NodeCommand("127.0.0.1", 0, fake(tmp_path, port, ignore_term=True), "server", after=gcs),
+        ],
+        f"http://127.0.0.1:{port}/v1",
+    )
+    with pytest.raises(
+        DistilleryError, match=r"vllm ray-worker \(rank 1 on 127\.0\.0\.1\) exited with code 0 .*serve-ray-worker-1\.log:\nseen"
+    ):
         with engine:
             pass
     assert all(not group_alive(p.pid) for _, p in engine.processes)
 
     engine = serve(llm(port=port, stop_timeout_s=1), tmp_path, LOCAL, PY)
-    engine.plan = Plan("vllm", [
-        NodeCommand("127.0.0.1", 0, fake(tmp_path, head_port, delay=1.5), "ray-head"),
-        NodeCommand("127.0.0.1", 0, fake(tmp_path, port, ignore_term=True), "server", after=gcs),
-    ], f"http://127.0.0.1:{port}/v1")
+    engine.plan = Plan(
+        "vllm",
+        [
+            NodeCommand("127.0.0.1", 0, fake(tmp_path, head_port, delay=1.5), "ray-head"),
+            NodeCommand("127.0.0.1", 0, fake(tmp_path, port, ignore_term=True), "server", after=gcs),
+        ],
+        f"http://127.0.0.1:{port}/v1",
+    )
     t0 = time.monotonic()
     with engine as base_url:
         assert time.monotonic() - t0 >= 1.5  # the server started only once the head listened
@@ -250,9 +355,23 @@ def vllm_cfg(tiny_models, monkeypatch):
     monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB; the launched server inherits it
 
     def make(**serve) -> LLM:
-        return LLM.model_validate({"backend": "openai", "model": str(tiny_models / "teacher"), "dtype": "float32", "serve": {
-            "engine": "vllm", "port": free_port(), "max_model_len": 512, "extra_args": ["--enforce-eager"],
-            "health_timeout_s": 240, "stop_timeout_s": 30, **serve}})
+        return LLM.model_validate(
+            {
+                "backend": "openai",
+                "model": str(tiny_models / "teacher"),
+                "dtype": "float32",
+                "serve": {
+                    "engine": "vllm",
+                    "port": free_port(),
+                    "max_model_len": 512,
+                    "extra_args": ["--enforce-eager"],
+                    "health_timeout_s": 240,
+                    "stop_timeout_s": 30,
+                    **serve,
+                },
+            }
+        )
+
     return make
 
 
@@ -277,7 +396,11 @@ def test_serves_a_completion_and_stops(vllm_cfg, tmp_path):
 def test_server_that_dies_is_an_error_with_its_log(vllm_cfg, tmp_path):
     cfg = vllm_cfg().model_copy(update={"model": str(tmp_path / "no-such-model")})
     t0 = time.monotonic()
-    with pytest.raises(DistilleryError, match=r"vllm server \(rank 0 on 127\.0\.0\.1\) exited with code \d+ before the vllm server at http://127\.0\.0\.1:\d+/health was ready") as exc:
+    with pytest.raises(
+        DistilleryError,
+        match=r"vllm server \(rank 0 on 127\.0\.0\.1\) exited with code \d+ "
+        r"before the vllm server at http://127\.0\.0\.1:\d+/health was ready",
+    ) as exc:
         with serve(cfg, tmp_path, LOCAL, str(VLLM_PYTHON)):
             pytest.fail("the server cannot be healthy")
     assert "serve-server-0.log" in str(exc.value) and "no-such-model" in str(exc.value)  # the log's tail
@@ -299,7 +422,8 @@ def test_sigterm_to_the_job_stops_the_server(vllm_cfg, tmp_path):
     cfg = vllm_cfg(stop_timeout_s=20)
     pid_file = tmp_path / "server.pid"
     script = tmp_path / "job.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         import signal, sys, time
         from pathlib import Path
         from distillery.config import LLM
@@ -312,7 +436,8 @@ def test_sigterm_to_the_job_stops_the_server(vllm_cfg, tmp_path):
             Path({str(pid_file)!r}).write_text(str(engine.processes[0][1].pid))
             print("healthy", flush=True)
             time.sleep(600)
-    """))
+    """)
+    )
     job = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 240
@@ -343,6 +468,15 @@ def test_a_serving_error_names_the_settings_of_the_stage_it_serves(stage, tmp_pa
     for var in ("SLURM_JOB_ID", "SLURM_JOB_NODELIST"):
         monkeypatch.delenv(var, raising=False)
     with pytest.raises(DistilleryError) as info:
-        run_journaled(llm(engine="sglang", pipeline_parallel_size=2), Sampling(), [Request("k", (("user", "hi"),), 1)],
-                      tmp_path / "journal", 0, 1, stage, tmp_path / "logs", stage)
+        run_journaled(
+            llm(engine="sglang", pipeline_parallel_size=2),
+            Sampling(),
+            [Request("k", (("user", "hi"),), 1)],
+            tmp_path / "journal",
+            0,
+            1,
+            stage,
+            tmp_path / "logs",
+            stage,
+        )
     assert f"{stage}.llm.serve.pipeline_parallel_size" in str(info.value)

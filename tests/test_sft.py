@@ -16,11 +16,25 @@ def write_dataset(root, rows):
 
 
 def row(i):
-    return {"problem": f"Compute {i}+1.", "solution": "", "answer": str(i + 1), "problem_type": "", "question_type": "", "source": "s",
-            "uuid": f"u{i}", "is_reasoning_complete": [True], "generations": ["x"], "correctness_math_verify": [True],
-            "correctness_llama": None, "finish_reasons": ["stop"], "correctness_count": 1,
-            "messages": [{"content": f"Compute {i}+1.", "role": "user"},
-                         {"content": f"<think>\n{i}+1\n</think>\nThe final answer is $\\boxed{{{i + 1}}}$.", "role": "assistant"}]}
+    return {
+        "problem": f"Compute {i}+1.",
+        "solution": "",
+        "answer": str(i + 1),
+        "problem_type": "",
+        "question_type": "",
+        "source": "s",
+        "uuid": f"u{i}",
+        "is_reasoning_complete": [True],
+        "generations": ["x"],
+        "correctness_math_verify": [True],
+        "correctness_llama": None,
+        "finish_reasons": ["stop"],
+        "correctness_count": 1,
+        "messages": [
+            {"content": f"Compute {i}+1.", "role": "user"},
+            {"content": f"<think>\n{i}+1\n</think>\nThe final answer is $\\boxed{{{i + 1}}}$.", "role": "assistant"},
+        ],
+    }
 
 
 def test_rope_and_context_overrides_are_applied_by_code(tiny_models):
@@ -32,9 +46,19 @@ def test_rope_and_context_overrides_are_applied_by_code(tiny_models):
 
 def test_trains_the_tiny_student_with_assistant_only_loss(tiny_models, tmp_path):
     write_dataset(tmp_path / "ds", [row(i) for i in range(12)])
-    cfg = SFTConfig.model_validate({"model": str(tiny_models / "student_base"), "learning_rate": 1e-3, "num_train_epochs": 1,
-                                    "max_length": 256, "per_device_train_batch_size": 4, "gradient_accumulation_steps": 1,
-                                    "logging_steps": 1, "rope_theta": 20000, "max_position_embeddings": 1024})
+    cfg = SFTConfig.model_validate(
+        {
+            "model": str(tiny_models / "student_base"),
+            "learning_rate": 1e-3,
+            "num_train_epochs": 1,
+            "max_length": 256,
+            "per_device_train_batch_size": 4,
+            "gradient_accumulation_steps": 1,
+            "logging_steps": 1,
+            "rope_theta": 20000,
+            "max_position_embeddings": 1024,
+        }
+    )
     report = sft.run(cfg, 42, tmp_path / "ds", tmp_path / "model", tmp_path / "m.json")
     assert report["rows"] == 12 and report["steps"] == 3
     assert (tmp_path / "model" / "tokenizer.json").exists() and (tmp_path / "model" / "config.json").exists()
@@ -98,12 +122,35 @@ def test_last_checkpoint_skips_an_incomplete_one(tmp_path):
 def _sft_cmd(tiny_models, tmp_path, **over):
     import json
 
-    cfg = {"model": str(tiny_models / "student_base"), "learning_rate": 1e-3, "num_train_epochs": 1, "max_length": 128,
-           "per_device_train_batch_size": 1, "gradient_accumulation_steps": 1, "logging_steps": 1, "save_steps": 4,
-           "save_total_limit": 1, **over}
-    return ["-m", "distillery", "sft", "--config", json.dumps({**cfg, "seed": 7}), "--dataset-dir", str(tmp_path / "ds"),
-            "--model-out", str(tmp_path / "model"), "--metrics", str(tmp_path / "m.json"), "--checkpoints", str(tmp_path / "ckpt"),
-            "--run-figures", str(tmp_path / "run.json")]
+    cfg = {
+        "model": str(tiny_models / "student_base"),
+        "learning_rate": 1e-3,
+        "num_train_epochs": 1,
+        "max_length": 128,
+        "per_device_train_batch_size": 1,
+        "gradient_accumulation_steps": 1,
+        "logging_steps": 1,
+        "save_steps": 4,
+        "save_total_limit": 1,
+        **over,
+    }
+    return [
+        "-m",
+        "distillery",
+        "sft",
+        "--config",
+        json.dumps({**cfg, "seed": 7}),
+        "--dataset-dir",
+        str(tmp_path / "ds"),
+        "--model-out",
+        str(tmp_path / "model"),
+        "--metrics",
+        str(tmp_path / "m.json"),
+        "--checkpoints",
+        str(tmp_path / "ckpt"),
+        "--run-figures",
+        str(tmp_path / "run.json"),
+    ]
 
 
 def test_a_killed_training_resumes_from_its_last_checkpoint(tiny_models, tmp_path):
@@ -163,22 +210,50 @@ def test_launch_commands_one_node(tmp_path):
 
     conf = tmp_path / "acc.yaml"
     conf.write_text("distributed_type: 'NO'\n")
-    [(node, argv)] = launch_commands(SFTLaunch(accelerate_config=str(conf), processes_per_node=8), ["sft", "--config", "{}"],
-                                     Allocation(["127.0.0.1"], False), python="py")
-    assert argv == ["py", "-m", "accelerate.commands.launch", "--config_file", str(conf), "--num_machines", "1",
-                    "--num_processes", "8", "--machine_rank", "0", "--main_process_ip", "127.0.0.1", "--main_process_port", "29500",
-                    "--module", "distillery", "sft", "--config", "{}"]
+    [(node, argv)] = launch_commands(
+        SFTLaunch(accelerate_config=str(conf), processes_per_node=8),
+        ["sft", "--config", "{}"],
+        Allocation(["127.0.0.1"], False),
+        python="py",
+    )
+    assert argv == [
+        "py",
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(conf),
+        "--num_machines",
+        "1",
+        "--num_processes",
+        "8",
+        "--machine_rank",
+        "0",
+        "--main_process_ip",
+        "127.0.0.1",
+        "--main_process_port",
+        "29500",
+        "--module",
+        "distillery",
+        "sft",
+        "--config",
+        "{}",
+    ]
 
 
 def test_launch_commands_across_a_slurm_allocation():
-    from conftest import REPO
     from distillery.config import SFTLaunch
     from distillery.llm.serving import Allocation
     from distillery.sft_launch import launch_commands
 
+    from conftest import REPO
+
     alloc = Allocation.from_env({"SLURM_JOB_ID": "7", "SLURM_JOB_NODELIST": "gpu[07-08]"})
-    cmds = launch_commands(SFTLaunch(accelerate_config=str(REPO / "configs/accelerate/zero3.yaml"), processes_per_node=8,
-                                     main_process_port=29555), ["sft"], alloc, python="py")
+    cmds = launch_commands(
+        SFTLaunch(accelerate_config=str(REPO / "configs/accelerate/zero3.yaml"), processes_per_node=8, main_process_port=29555),
+        ["sft"],
+        alloc,
+        python="py",
+    )
     assert [node for node, _ in cmds] == ["gpu07", "gpu08"]
     for rank, (node, argv) in enumerate(cmds):
         assert argv[:6] == ["srun", "--nodes=1", "--ntasks=1", f"--nodelist={node}", "--overlap", "--kill-on-bad-exit=1"]
@@ -208,8 +283,12 @@ def test_sft_runs_under_accelerate_launch(tiny_models, tmp_path):
     from conftest import REPO, run_env
 
     write_dataset(tmp_path / "ds", [row(i) for i in range(8)])
-    cmd = [sys.executable, *_sft_cmd(tiny_models, tmp_path, per_device_train_batch_size=4,
-                                     launch={"accelerate_config": str(REPO / "configs/accelerate/cpu.yaml")})]
+    cmd = [
+        sys.executable,
+        *_sft_cmd(
+            tiny_models, tmp_path, per_device_train_batch_size=4, launch={"accelerate_config": str(REPO / "configs/accelerate/cpu.yaml")}
+        ),
+    ]
     r = subprocess.run(cmd, env=run_env(), capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "accelerate.commands.launch" in r.stderr  # the launcher logged what it ran

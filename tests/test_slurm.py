@@ -33,8 +33,10 @@ def merge(base: dict, overlay: dict) -> dict:
 
 
 def ci_profile(dest: Path) -> tuple[Path, dict]:
-    profile = merge(yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text()),
-                    yaml.safe_load((REPO / "tests/slurm_ci_overlay.yaml").read_text()))
+    profile = merge(
+        yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text()),
+        yaml.safe_load((REPO / "tests/slurm_ci_overlay.yaml").read_text()),
+    )
     dest.mkdir(parents=True, exist_ok=True)
     (dest / "config.yaml").write_text(yaml.safe_dump(profile, sort_keys=False))
     return dest, profile
@@ -67,8 +69,14 @@ def rule_threads() -> dict[str, int]:
 def expected_resources(profile: dict, rule: str) -> dict:
     res = {**profile["default-resources"], **profile.get("set-resources", {}).get(rule, {})}
     threads = res.get("cpus_per_task") or profile.get("set-threads", {}).get(rule) or rule_threads()[rule]
-    return {"partition": res["slurm_partition"], "nodes": res["nodes"], "mem": f"{res['mem_mb']}M", "cpus": threads,
-            "minutes": res["runtime"], "gres": res.get("gres")}
+    return {
+        "partition": res["slurm_partition"],
+        "nodes": res["nodes"],
+        "mem": f"{res['mem_mb']}M",
+        "cpus": threads,
+        "minutes": res["runtime"],
+        "gres": res.get("gres"),
+    }
 
 
 def minutes(limit: str) -> int:
@@ -89,13 +97,29 @@ def test_the_bundled_dag_runs_as_slurm_jobs_with_the_profiles_resources(cluster,
         by_rule.setdefault(j["Comment"].removeprefix("rule_").split("_wildcards_")[0], []).append(j)
     shards = yaml.safe_load((repo / "params.yaml").read_text())["generate"]["num_shards"]
     assert {k: len(v) for k, v in by_rule.items()} == {
-        "sample": 1, "models": 1, "generate_shard": shards, "generate_gather": 1, "verify": 1, "judge": 1, "dedupe": 1,
-        "build": 1, "sft": 1, "evaluate": 1, "report": 1}
+        "sample": 1,
+        "models": 1,
+        "generate_shard": shards,
+        "generate_gather": 1,
+        "verify": 1,
+        "judge": 1,
+        "dedupe": 1,
+        "build": 1,
+        "sft": 1,
+        "evaluate": 1,
+        "report": 1,
+    }
     for rule, rule_jobs in by_rule.items():
         want = expected_resources(profile, rule)
         for j in rule_jobs:
-            got = {"partition": j["Partition"], "nodes": int(j["NumNodes"]), "mem": j["MinMemoryNode"], "cpus": int(j["CPUs/Task"]),
-                   "minutes": minutes(j["TimeLimit"]), "gres": j.get("TresPerNode", "").removeprefix("gres:") or None}
+            got = {
+                "partition": j["Partition"],
+                "nodes": int(j["NumNodes"]),
+                "mem": j["MinMemoryNode"],
+                "cpus": int(j["CPUs/Task"]),
+                "minutes": minutes(j["TimeLimit"]),
+                "gres": j.get("TresPerNode", "").removeprefix("gres:") or None,
+            }
             assert j["JobState"] == "COMPLETED", (rule, j["JobState"])
             assert got == want, rule
     assert {r for r in by_rule if expected_resources(profile, r)["gres"]} == GPU_RULES
@@ -113,8 +137,14 @@ def test_a_cancelled_shard_is_retried_and_resumes_from_its_journal(cluster, tmp_
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     profile_dir, _ = ci_profile(tmp_path / "profile")
     env = cluster.env() | run_env()
-    proc = subprocess.Popen(["timeout", "-k", "10", "900", "snakemake", "--profile", str(profile_dir), "data/generate/generations.parquet"],
-                            cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        ["timeout", "-k", "10", "900", "snakemake", "--profile", str(profile_dir), "data/generate/generations.parquet"],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     journal = Path(env["DISTILLERY_JOURNAL_DIR"]) / "generate/shard-0-of-2.jsonl"  # the tests' own journal (conftest)
     deadline = time.monotonic() + 600
     while not (journal.exists() and journal.read_text().count("\n") >= 10):

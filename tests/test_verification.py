@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from distillery.stages.verify import is_reasoning_complete
 from distillery.config import VerifyConfig
+from distillery.stages.verify import is_reasoning_complete
 from distillery.verification import Check, PoolStats, answer_region, check_many, check_problem, extract_answer, last_boxed
 
 TIMEOUT = 5
@@ -176,9 +176,7 @@ def test_check_many_keeps_input_order():
     results = check_many(items, VerifyConfig(workers=2))
     assert len(results) == 10
     assert [[c.correct for c in per] for per in results] == expected
-    assert [per[-1].extracted for per in results] == [
-        str(i * 7 + (1 if i % 3 == 0 or i % 3 == 1 else 0)) for i in range(10)
-    ]
+    assert [per[-1].extracted for per in results] == [str(i * 7 + (1 if i % 3 == 0 or i % 3 == 1 else 0)) for i in range(10)]
 
 
 def test_check_many_empty():
@@ -217,10 +215,22 @@ def test_all_agree_needs_every_box_after_the_reasoning():
     assert (last.status, agree.status) == ("ok", "mismatch")
 
 
-@pytest.mark.parametrize("answer, flagged", [
-    ("7^{123456789}", True), ("9^{9^{9^{9^{9}}}}", True), ("10^{10^{10}}", True), ("(10^{10})!", True), ("100000!", True),
-    ("2^{100}", False), ("3^{2^{3}}", False), ("2^{2^{10}}", False), ("(2^3)!", False), ("5!", False), ("\\frac{1}{2^{10}}", False),
-])
+@pytest.mark.parametrize(
+    "answer, flagged",
+    [
+        ("7^{123456789}", True),
+        ("9^{9^{9^{9^{9}}}}", True),
+        ("10^{10^{10}}", True),
+        ("(10^{10})!", True),
+        ("100000!", True),
+        ("2^{100}", False),
+        ("3^{2^{3}}", False),
+        ("2^{2^{10}}", False),
+        ("(2^3)!", False),
+        ("5!", False),
+        ("\\frac{1}{2^{10}}", False),
+    ],
+)
 def test_too_complex_answers_are_decided_without_sympy(answer, flagged):
     from distillery.verification import too_complex
 

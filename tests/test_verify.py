@@ -23,11 +23,18 @@ def test_the_stage_labels_every_generation_and_counts_problems(tmp_path):
         ("b", "<think>\nwork that never ends $\\boxed{7}$", "length"),  # truncated: never correct
         ("c", think + "$\\boxed{x}$", "stop"),  # the gold is empty
     ]
-    pl.DataFrame({"uuid": [r[0] for r in rows], "sample_index": [0, 1, 0, 1, 0], "generation": [r[1] for r in rows],
-                  "finish_reason": [r[2] for r in rows]}).write_parquet(tmp_path / "gens.parquet")
+    pl.DataFrame(
+        {
+            "uuid": [r[0] for r in rows],
+            "sample_index": [0, 1, 0, 1, 0],
+            "generation": [r[1] for r in rows],
+            "finish_reason": [r[2] for r in rows],
+        }
+    ).write_parquet(tmp_path / "gens.parquet")
     pl.DataFrame({"uuid": ["a", "b", "c"], "answer": ["0.5", "7", ""]}).write_parquet(tmp_path / "problems.parquet")
-    out = verify.run(VerifyConfig(workers=1), tmp_path / "gens.parquet", tmp_path / "problems.parquet", tmp_path / "out.parquet",
-                     tmp_path / "m.json")
+    out = verify.run(
+        VerifyConfig(workers=1), tmp_path / "gens.parquet", tmp_path / "problems.parquet", tmp_path / "out.parquet", tmp_path / "m.json"
+    )
     assert out["verify_status"].to_list() == ["ok", "mismatch", "no_answer", "no_answer", "gold_unparseable"]
     assert out["correctness_math_verify"].to_list() == [True, False, False, False, False]
     assert out["is_reasoning_complete"].to_list() == [True, True, True, False, True]

@@ -75,12 +75,23 @@ def test_hostile_generations_get_statuses_and_nothing_executes(tmp_path):
 def test_hostile_rows_pass_through_the_verify_stage(tmp_path):
     corpus = hostile_corpus(tmp_path / "pwned")
     corpus.pop("lone_surrogate")  # parquet holds UTF-8 only; generate cleans such text before it is stored
-    gens = pl.DataFrame({"uuid": ["p"] * len(corpus), "sample_index": list(range(len(corpus))), "generation": list(corpus.values()),
-                         "finish_reason": ["stop"] * len(corpus)})
+    gens = pl.DataFrame(
+        {
+            "uuid": ["p"] * len(corpus),
+            "sample_index": list(range(len(corpus))),
+            "generation": list(corpus.values()),
+            "finish_reason": ["stop"] * len(corpus),
+        }
+    )
     gens.write_parquet(tmp_path / "gens.parquet")
     pl.DataFrame({"uuid": ["p"], "answer": ["42"]}).write_parquet(tmp_path / "problems.parquet")
-    out = verify.run(VerifyConfig(timeout_s=2, item_deadline_s=8), tmp_path / "gens.parquet", tmp_path / "problems.parquet",
-                     tmp_path / "out.parquet", tmp_path / "m.json")
+    out = verify.run(
+        VerifyConfig(timeout_s=2, item_deadline_s=8),
+        tmp_path / "gens.parquet",
+        tmp_path / "problems.parquet",
+        tmp_path / "out.parquet",
+        tmp_path / "m.json",
+    )
     assert out.height == len(corpus) and set(out["verify_status"]) <= set(STATUSES)
     assert not out["correctness_math_verify"].any()
     assert not (tmp_path / "pwned").exists()

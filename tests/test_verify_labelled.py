@@ -129,11 +129,15 @@ def test_verifier_agrees_with_labels_except_known_wrong(verdicts):
     for c in CASES:
         v = verdicts[c["id"]]
         if c["id"] in disagree and c["id"] not in KNOWN_WRONG:
-            problems.append(f"{c['id']} ({c['category']}): verifier says {v.correct} ({v.status}, extracted {v.extracted!r}), "
-                            f"label says {c['expected']}; gold {c['gold']!r}; {c['note']}")
+            problems.append(
+                f"{c['id']} ({c['category']}): verifier says {v.correct} ({v.status}, extracted {v.extracted!r}), "
+                f"label says {c['expected']}; gold {c['gold']!r}; {c['note']}"
+            )
         elif c["id"] in KNOWN_WRONG and c["id"] not in disagree:
-            problems.append(f"{c['id']} ({c['category']}) now agrees with its label ({c['expected']}): "
-                            f"the verifier was fixed, remove it from KNOWN_WRONG")
+            problems.append(
+                f"{c['id']} ({c['category']}) now agrees with its label ({c['expected']}): "
+                f"the verifier was fixed, remove it from KNOWN_WRONG"
+            )
     assert not problems, "\n".join(problems) + "\n\n" + summary(CASES, verdicts)
 
 

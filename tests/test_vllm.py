@@ -14,6 +14,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from test_openai_backend import free_port
 
 from distillery.config import LLM, GenerateConfig, Sampling, stage_config
 from distillery.llm import Request
@@ -23,7 +24,6 @@ from distillery.stages import generate
 
 from conftest import BIN, REPO, run_env
 from support.fault_proxy import FaultProxy
-from test_openai_backend import free_port
 
 VLLM_VENV = REPO / ".venv-vllm"
 pytestmark = pytest.mark.skipif(not (VLLM_VENV / "bin/python").exists(), reason="needs .venv-vllm (made by `make setup`)")
@@ -46,13 +46,23 @@ def vllm_env():
 
 
 def served_llm(model: Path, port: int, **openai) -> LLM:
-    return LLM.model_validate({
-        "backend": "openai", "model": str(model), "dtype": "float32",
-        "openai": {"max_in_flight": 8, "max_retries": 8, "retry_max_wait_s": 4, "timeout_s": 120, **openai},
-        # Seeded sampling with chunked prefill crashes vLLM's CPU build ("CPU Generator does not use offset").
-        "serve": {"engine": "vllm", "port": port, "max_model_len": 512, "extra_args": ["--enforce-eager", "--no-enable-chunked-prefill"],
-                  "health_timeout_s": 240, "stop_timeout_s": 30},
-    })
+    return LLM.model_validate(
+        {
+            "backend": "openai",
+            "model": str(model),
+            "dtype": "float32",
+            "openai": {"max_in_flight": 8, "max_retries": 8, "retry_max_wait_s": 4, "timeout_s": 120, **openai},
+            # Seeded sampling with chunked prefill crashes vLLM's CPU build ("CPU Generator does not use offset").
+            "serve": {
+                "engine": "vllm",
+                "port": port,
+                "max_model_len": 512,
+                "extra_args": ["--enforce-eager", "--no-enable-chunked-prefill"],
+                "health_timeout_s": 240,
+                "stop_timeout_s": 30,
+            },
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -65,17 +75,34 @@ def vllm_server(tiny_models, tmp_path_factory):
 
 def shard_config(model: Path, base_url: str, **over) -> GenerateConfig:
     raw = {
-        "llm": {"backend": "openai", "model": str(model), "openai": {"base_urls": [base_url], "max_in_flight": 8, "max_retries": 8,
-                                                                    "retry_max_wait_s": 4, "timeout_s": 120}},
-        "sampling": SAMPLING, "num_generations": 2, "num_shards": 1,
+        "llm": {
+            "backend": "openai",
+            "model": str(model),
+            "openai": {"base_urls": [base_url], "max_in_flight": 8, "max_retries": 8, "retry_max_wait_s": 4, "timeout_s": 120},
+        },
+        "sampling": SAMPLING,
+        "num_generations": 2,
+        "num_shards": 1,
     }
     raw.update(over)
     return GenerateConfig.model_validate(raw)
 
 
 def shard_cmd(cfg: GenerateConfig, problems: Path, out: Path, exe: Path = BIN / "distillery") -> list[str]:
-    return [str(exe), "generate-shard", "--config", stage_config("generate", cfg, seed=42), "--problems", str(problems),
-            "--shard", "0", "--out", str(out), "--run-figures", str(out.with_suffix(".json"))]
+    return [
+        str(exe),
+        "generate-shard",
+        "--config",
+        stage_config("generate", cfg, seed=42),
+        "--problems",
+        str(problems),
+        "--shard",
+        "0",
+        "--out",
+        str(out),
+        "--run-figures",
+        str(out.with_suffix(".json")),
+    ]
 
 
 def journal_lines(journal_root: Path) -> int:
@@ -104,8 +131,9 @@ def test_openai_backend_sends_n_natively_to_vllm_and_splits_on_request(vllm_serv
     prompts = [f"Compute {i} + {i}." for i in range(5)]
     reqs = [Request(f"p{i}-s{j}", (("user", p),), 100 + i) for i, p in enumerate(prompts) for j in range(3)]
     for mode, expected_calls in (("native", 5), ("split", 15)):
-        cfg = LLM.model_validate({"backend": "openai", "model": str(tiny_models / "teacher"),
-                                  "openai": {"base_urls": [vllm_server], "n_mode": mode}})
+        cfg = LLM.model_validate(
+            {"backend": "openai", "model": str(tiny_models / "teacher"), "openai": {"base_urls": [vllm_server], "n_mode": mode}}
+        )
         backend = OpenAIBackend(cfg)
         out = {c.key: c for c in backend.generate(reqs, Sampling(**SAMPLING))}
         assert backend.requests_sent == expected_calls, mode
@@ -129,18 +157,34 @@ def test_malformed_rows_are_reasoned_rejections_not_a_crashed_shard(vllm_server,
 
 def test_offline_vllm_engine_in_process(tiny_models, tmp_path):
     problems = tmp_path / "problems.parquet"
-    pl.DataFrame({"uuid": [f"u{i}" for i in range(6)] + ["blank", "huge"],
-                  "problem": [f"Compute {i} + 1." for i in range(6)] + ["  ", "seven " * 2000]}).write_parquet(problems)
-    cfg = GenerateConfig.model_validate({
-        "llm": {"backend": "vllm", "model": str(tiny_models / "teacher"), "dtype": "float32", "batch_size": 4,
-                "vllm": {"max_model_len": 512, "enforce_eager": True, "engine_args": {"enable_chunked_prefill": False}}},
-        "sampling": SAMPLING, "prompt_template": "{problem}", "num_generations": 2, "num_shards": 1,
-    })
+    pl.DataFrame(
+        {
+            "uuid": [f"u{i}" for i in range(6)] + ["blank", "huge"],
+            "problem": [f"Compute {i} + 1." for i in range(6)] + ["  ", "seven " * 2000],
+        }
+    ).write_parquet(problems)
+    cfg = GenerateConfig.model_validate(
+        {
+            "llm": {
+                "backend": "vllm",
+                "model": str(tiny_models / "teacher"),
+                "dtype": "float32",
+                "batch_size": 4,
+                "vllm": {"max_model_len": 512, "enforce_eager": True, "engine_args": {"enable_chunked_prefill": False}},
+            },
+            "sampling": SAMPLING,
+            "prompt_template": "{problem}",
+            "num_generations": 2,
+            "num_shards": 1,
+        }
+    )
     env = run_env() | {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
     outs = []
     for run in ("a", "b"):
         out = tmp_path / f"{run}.parquet"
-        r = subprocess.run(shard_cmd(cfg, problems, out, VLLM_VENV / "bin/distillery"), env=env, capture_output=True, text=True, timeout=300)
+        r = subprocess.run(
+            shard_cmd(cfg, problems, out, VLLM_VENV / "bin/distillery"), env=env, capture_output=True, text=True, timeout=300
+        )
         assert r.returncode == 0, r.stderr[-3000:]
         outs.append((pl.read_parquet(out), json.loads(out.with_suffix(".json").read_text())))
     (first, s1), (second, s2) = outs
@@ -188,12 +232,16 @@ def test_a_server_killed_mid_run_and_restarted_is_retried_to_completion(tiny_mod
     env = run_env() | {"DISTILLERY_JOURNAL_DIR": str(journal)}
     cfg = shard_config(tiny_models / "teacher", url, num_generations=1)
     # Retries must outlast the restart (20-40 s on 2 busy cores): backoff 1, 2, 4, 8, then 10 s, 12 times.
-    cfg = cfg.model_copy(update={"llm": cfg.llm.model_copy(update={"openai": cfg.llm.openai.model_copy(update={"max_retries": 12, "retry_max_wait_s": 10})})})
+    cfg = cfg.model_copy(
+        update={"llm": cfg.llm.model_copy(update={"openai": cfg.llm.openai.model_copy(update={"max_retries": 12, "retry_max_wait_s": 10})})}
+    )
     out = tmp_path / "out.parquet"
     first = serve(llm, tmp_path / "logs-1")
     first.__enter__()
     try:
-        proc = subprocess.Popen(shard_cmd(cfg, bundled_problems, out), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            shard_cmd(cfg, bundled_problems, out), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
         wait_for(lambda: journal_lines(journal) >= 10 or proc.poll() is not None, 240, "10 journaled requests")
     finally:
         first.stop()  # the server dies mid-run
@@ -222,8 +270,16 @@ def test_a_server_that_always_fails_fails_the_shard_loudly_and_a_rerun_finishes(
     pl.read_parquet(bundled_problems).head(6).write_parquet(problems)
     with FaultProxy(vllm_server.removesuffix("/v1"), always_fail=True) as proxy:
         broken = shard_config(tiny_models / "teacher", proxy.base_url, num_generations=1)
-        broken = broken.model_copy(update={"llm": broken.llm.model_copy(update={"openai": broken.llm.openai.model_copy(update={"max_retries": 2, "retry_max_wait_s": 0.2})})})
-        r = subprocess.run(shard_cmd(broken, problems, tmp_path / "out.parquet"), env=run_env(), capture_output=True, text=True, timeout=120)
+        broken = broken.model_copy(
+            update={
+                "llm": broken.llm.model_copy(
+                    update={"openai": broken.llm.openai.model_copy(update={"max_retries": 2, "retry_max_wait_s": 0.2})}
+                )
+            }
+        )
+        r = subprocess.run(
+            shard_cmd(broken, problems, tmp_path / "out.parquet"), env=run_env(), capture_output=True, text=True, timeout=120
+        )
     assert r.returncode == 2 and "6 of 6 requests failed after 2 retries" in r.stderr and "Traceback" not in r.stderr
     assert proxy.seen == 18  # 6 requests x (1 + 2 retries)
     healthy = shard_config(tiny_models / "teacher", vllm_server, num_generations=1)

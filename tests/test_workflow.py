@@ -8,11 +8,12 @@ import copy
 import pytest
 import yaml
 
-from conftest import REPO, sh
 from distillery.code_identity import code_hash, relative_code_files
 from distillery.config import load_params, validate_params
 from distillery.errors import ConfigError
 from distillery.workflow import dvc_stages, named_inputs, render, unpinned_hub_ids
+
+from conftest import REPO, sh
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +45,16 @@ def test_a_users_source_and_benchmark_are_deps_of_exactly_the_stages_that_read_t
         d["judge"]["prompt_template"] = "prompts/my_judge.txt"
 
     deps = deps_of(with_changes(raw, change))
-    holders = {f: sorted(s for s, d in deps.items() if f in d)
-               for f in ("data/my_source.jsonl", "/scratch/gpqa_diamond.parquet", "prompts/my_judge.txt",
-                         "data/bundled/numina_sample.jsonl", "data/bundled/benchmarks/aime2024.jsonl")}
+    holders = {
+        f: sorted(s for s, d in deps.items() if f in d)
+        for f in (
+            "data/my_source.jsonl",
+            "/scratch/gpqa_diamond.parquet",
+            "prompts/my_judge.txt",
+            "data/bundled/numina_sample.jsonl",
+            "data/bundled/benchmarks/aime2024.jsonl",
+        )
+    }
     assert holders == {
         "data/my_source.jsonl": ["sample"],
         "/scratch/gpqa_diamond.parquet": ["dedupe"],  # evaluate does not use it
@@ -105,8 +113,14 @@ def test_under_dvc_a_stale_dvc_yaml_is_regenerated_and_the_run_stops(repo_copy):
 
 
 def test_a_failing_stage_shows_its_own_message_on_the_dvc_console(repo_copy):
-    params = (repo_copy / "params.yaml").read_text().replace(
-        "  include: {question_type: [], problem_type: [], source: []}", "  include: {question_type: [], problem_type: [], source: [nowhere]}")
+    params = (
+        (repo_copy / "params.yaml")
+        .read_text()
+        .replace(
+            "  include: {question_type: [], problem_type: [], source: []}",
+            "  include: {question_type: [], problem_type: [], source: [nowhere]}",
+        )
+    )
     (repo_copy / "params.yaml").write_text(params)
     r = sh(["dvc", "repro", "sample"], repo_copy)
     assert r.returncode != 0

@@ -25,7 +25,9 @@ from distillery.errors import DistilleryError
 def _run(args: list[str], cwd: Path, what: str, hint: str = "") -> str:
     exe = shutil.which(args[0])
     if exe is None:
-        raise DistilleryError(f"`{args[0]}` is not on PATH; activate the environment (source .venv/bin/activate) or run `make .venv .venv-dvc`")
+        raise DistilleryError(
+            f"`{args[0]}` is not on PATH; activate the environment (source .venv/bin/activate) or run `make .venv .venv-dvc`"
+        )
     proc = subprocess.run([exe, *args[1:]], cwd=cwd, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
@@ -39,9 +41,13 @@ def checkout(repo: Path, rev: str | None = None) -> list[str]:
     if rev:
         _run(["git", "checkout", "-q", rev], repo, f"git checkout {rev}")
         done.append(f"git checkout {rev}")
-    _run(["dvc", "checkout"], repo, "dvc checkout",
-         "\nOutputs missing from the local cache come from the remote (`dvc pull`) or are rebuilt (`dvc repro`); "
-         "Snakemake's records were left alone.")
+    _run(
+        ["dvc", "checkout"],
+        repo,
+        "dvc checkout",
+        "\nOutputs missing from the local cache come from the remote (`dvc pull`) or are rebuilt (`dvc repro`); "
+        "Snakemake's records were left alone.",
+    )
     done.append("dvc checkout")
     status = json.loads(_run(["dvc", "status", "--json"], repo, "dvc status") or "{}")
     if status:

@@ -10,8 +10,9 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from distillery.config import load_params, parse_stage_config
 from distillery.errors import DistilleryError
@@ -49,10 +50,13 @@ def _check_params(ns):
     print(f"{ns.params}: valid")
 
 
-@command("dvc-yaml", "write dvc.yaml from params.yaml and the workflow (the files each stage reads, its code)",
-         ("--params", {"default": "params.yaml", "help": "the params file (default params.yaml)"}),
-         ("--out", {"type": Path, "default": Path("dvc.yaml")}),
-         ("--check", {"action": "store_true", "help": "only say whether --out is current (exit 1 if not)"}))
+@command(
+    "dvc-yaml",
+    "write dvc.yaml from params.yaml and the workflow (the files each stage reads, its code)",
+    ("--params", {"default": "params.yaml", "help": "the params file (default params.yaml)"}),
+    ("--out", {"type": Path, "default": Path("dvc.yaml")}),
+    ("--check", {"action": "store_true", "help": "only say whether --out is current (exit 1 if not)"}),
+)
 def _dvc_yaml(ns):
     from distillery.workflow import stale_dvc_yaml
 
@@ -75,8 +79,16 @@ def _sample(ns):
     sample.run(cfg, extra.seed, ns.problems, ns.rejected, ns.metrics)
 
 
-@command("models", "build the tiny smoke-test models", CONFIG, P("--corpus"), P("--judge-template"), P("--out-dir"), P("--metrics"),
-         ("--run-figures", {"type": Path, "default": None, "help": "training times (a log, JSON)"}))
+@command(
+    "models",
+    "build the tiny smoke-test models",
+    CONFIG,
+    P("--corpus"),
+    P("--judge-template"),
+    P("--out-dir"),
+    P("--metrics"),
+    ("--run-figures", {"type": Path, "default": None, "help": "training times (a log, JSON)"}),
+)
 def _models(ns):
     from distillery.stages import models
 
@@ -92,9 +104,16 @@ def _exit_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
-@command("generate-shard", "generate one shard", CONFIG, P("--problems"), ("--shard", {"required": True, "type": int}), P("--out"),
-         ("--run-figures", {"type": Path, "default": None, "help": "this run's reuse, requests and timings for the shard (a log, JSON)"}),
-         ("--server-logs", {"type": Path, "default": None, "help": "where a server started by the job logs"}))
+@command(
+    "generate-shard",
+    "generate one shard",
+    CONFIG,
+    P("--problems"),
+    ("--shard", {"required": True, "type": int}),
+    P("--out"),
+    ("--run-figures", {"type": Path, "default": None, "help": "this run's reuse, requests and timings for the shard (a log, JSON)"}),
+    ("--server-logs", {"type": Path, "default": None, "help": "where a server started by the job logs"}),
+)
 def _generate_shard(ns):
     from distillery.stages import generate
 
@@ -103,20 +122,31 @@ def _generate_shard(ns):
     generate.run_shard(cfg, extra.seed, ns.problems, ns.shard, ns.out, run_figures=ns.run_figures, server_logs=ns.server_logs)
 
 
-@command("generate-gather", "gather generation shards", ("--shards", {"required": True, "nargs": "+", "type": Path}), P("--out"), P("--metrics"),
-         ("--throughput", {"type": Path, "default": None, "help": "this run's reuse and throughput, summed over the shards (a log, JSON)"}),
-         ("--shard-figures", {"nargs": "*", "type": Path, "default": [], "help": "the shards' --run-figures files"}))
+@command(
+    "generate-gather",
+    "gather generation shards",
+    ("--shards", {"required": True, "nargs": "+", "type": Path}),
+    P("--out"),
+    P("--metrics"),
+    ("--throughput", {"type": Path, "default": None, "help": "this run's reuse and throughput, summed over the shards (a log, JSON)"}),
+    ("--shard-figures", {"nargs": "*", "type": Path, "default": [], "help": "the shards' --run-figures files"}),
+)
 def _generate_gather(ns):
     from distillery.stages import generate
 
     generate.gather(ns.shards, ns.out, ns.metrics, ns.throughput, ns.shard_figures)
 
 
-@command("journal", "inspect or prune the request journals (see distillery.journal)",
-         ("action", {"choices": ["stats", "prune"]}),
-         ("--stage", {"default": "generate", "help": "whose journals (default generate)"}),
-         ("--keep", {"nargs": "+", "type": Path, "default": [],
-                     "help": "prune: parquet files whose request_key column lists the entries to keep"}))
+@command(
+    "journal",
+    "inspect or prune the request journals (see distillery.journal)",
+    ("action", {"choices": ["stats", "prune"]}),
+    ("--stage", {"default": "generate", "help": "whose journals (default generate)"}),
+    (
+        "--keep",
+        {"nargs": "+", "type": Path, "default": [], "help": "prune: parquet files whose request_key column lists the entries to keep"},
+    ),
+)
 def _journal(ns):
     import json
 
@@ -138,8 +168,16 @@ def _journal(ns):
     print(json.dumps(journal.prune(directory, keep), indent=2))
 
 
-@command("verify", "check answers with Math-Verify", CONFIG, P("--generations"), P("--problems"), P("--out"), P("--metrics"),
-         ("--threads", {"type": int, "default": None}))
+@command(
+    "verify",
+    "check answers with Math-Verify",
+    CONFIG,
+    P("--generations"),
+    P("--problems"),
+    P("--out"),
+    P("--metrics"),
+    ("--threads", {"type": int, "default": None}),
+)
 def _verify(ns):
     from distillery.stages import verify
 
@@ -149,8 +187,16 @@ def _verify(ns):
     verify.run(cfg, ns.generations, ns.problems, ns.out, ns.metrics)
 
 
-@command("judge", "LLM judge for math-verify failures", CONFIG, P("--verified"), P("--problems"), P("--out"), P("--metrics"),
-         ("--disagreements", {"type": Path, "default": None, "help": "a readable report of where the judge overturned math-verify"}))
+@command(
+    "judge",
+    "LLM judge for math-verify failures",
+    CONFIG,
+    P("--verified"),
+    P("--problems"),
+    P("--out"),
+    P("--metrics"),
+    ("--disagreements", {"type": Path, "default": None, "help": "a readable report of where the judge overturned math-verify"}),
+)
 def _judge(ns):
     from distillery.stages import judge
 
@@ -159,20 +205,41 @@ def _judge(ns):
     judge.run(cfg, extra.seed, ns.verified, ns.problems, ns.out, ns.metrics, ns.disagreements)
 
 
-@command("dedupe", "decontamination, exact and near-duplicate dedupe", CONFIG, P("--problems"), P("--judged"), P("--kept"),
-         P("--rejected"), P("--contamination"), P("--near-duplicates"), P("--metrics"))
+@command(
+    "dedupe",
+    "decontamination, exact and near-duplicate dedupe",
+    CONFIG,
+    P("--problems"),
+    P("--judged"),
+    P("--kept"),
+    P("--rejected"),
+    P("--contamination"),
+    P("--near-duplicates"),
+    P("--metrics"),
+)
 def _dedupe(ns):
     from distillery.stages import dedupe
 
     cfg, extra = _cfg("dedupe", ns)
     benchmarks = {k: v for k, v in extra.benchmark_files.items() if k in cfg.benchmarks}
-    dedupe.run(cfg, benchmarks, ns.problems, ns.judged, ns.kept, ns.rejected, ns.contamination, ns.metrics,
-               ns.near_duplicates, seed=extra.seed)
+    dedupe.run(
+        cfg, benchmarks, ns.problems, ns.judged, ns.kept, ns.rejected, ns.contamination, ns.metrics, ns.near_duplicates, seed=extra.seed
+    )
 
 
-@command("build", "assemble the dataset and its card", CONFIG, P("--judged"), P("--problems"), P("--kept"), P("--dataset-dir"),
-         P("--rejected"), P("--metrics"), ("--stage-metrics", {"nargs": "*", "type": Path, "default": []}),
-         ("--provenance", {"type": Path, "default": None, "help": "per-row provenance of the dataset (parquet)"}))
+@command(
+    "build",
+    "assemble the dataset and its card",
+    CONFIG,
+    P("--judged"),
+    P("--problems"),
+    P("--kept"),
+    P("--dataset-dir"),
+    P("--rejected"),
+    P("--metrics"),
+    ("--stage-metrics", {"nargs": "*", "type": Path, "default": []}),
+    ("--provenance", {"type": Path, "default": None, "help": "per-row provenance of the dataset (parquet)"}),
+)
 def _build(ns):
     import json
 
@@ -180,19 +247,25 @@ def _build(ns):
 
     cfg, extra = _cfg("build", ns)
     stage_metrics = {p.stem: json.loads(p.read_text()) for p in ns.stage_metrics}
-    context = {"stage_metrics": stage_metrics, "settings": extra.card_settings,
-               "revision": build.revision({"problems": ns.problems, "judged": ns.judged, "kept": ns.kept})}
+    context = {
+        "stage_metrics": stage_metrics,
+        "settings": extra.card_settings,
+        "revision": build.revision({"problems": ns.problems, "judged": ns.judged, "kept": ns.kept}),
+    }
     build.run(cfg, extra.seed, ns.judged, ns.problems, ns.kept, ns.dataset_dir, ns.rejected, ns.metrics, context, ns.provenance)
 
 
-@command("diff", "rows added, removed and changed in a stage output between two versions (git revisions or `workspace`)",
-         ("rev_a", {"help": "a git revision, or `workspace`"}),
-         ("rev_b", {"nargs": "?", "default": "workspace", "help": "a git revision, or `workspace` (the default)"}),
-         ("--path", {"default": "data/build/dataset", "help": "a DVC-tracked output or a file inside one (default: the dataset)"}),
-         ("--key", {"default": None, "help": "comma-separated key columns (default: uuid[, sample_index])"}),
-         ("--format", {"choices": ["text", "markdown", "json"], "default": "text"}),
-         ("--examples", {"type": int, "default": 5, "help": "keys listed per kind of change"}),
-         ("--repo", {"type": Path, "default": Path("."), "help": "the repository (default: here)"}))
+@command(
+    "diff",
+    "rows added, removed and changed in a stage output between two versions (git revisions or `workspace`)",
+    ("rev_a", {"help": "a git revision, or `workspace`"}),
+    ("rev_b", {"nargs": "?", "default": "workspace", "help": "a git revision, or `workspace` (the default)"}),
+    ("--path", {"default": "data/build/dataset", "help": "a DVC-tracked output or a file inside one (default: the dataset)"}),
+    ("--key", {"default": None, "help": "comma-separated key columns (default: uuid[, sample_index])"}),
+    ("--format", {"choices": ["text", "markdown", "json"], "default": "text"}),
+    ("--examples", {"type": int, "default": 5, "help": "keys listed per kind of change"}),
+    ("--repo", {"type": Path, "default": Path("."), "help": "the repository (default: here)"}),
+)
 def _diff(ns):
     from distillery.diff import diff, render
 
@@ -200,9 +273,12 @@ def _diff(ns):
     print(render(d, ns.format, ns.examples), end="")
 
 
-@command("checkout", "restore a version's outputs (git + DVC) and make Snakemake's records agree with them",
-         ("rev", {"nargs": "?", "default": None, "help": "a git revision to check out first (default: stay on this commit)"}),
-         ("--repo", {"type": Path, "default": Path("."), "help": "the repository (default: here)"}))
+@command(
+    "checkout",
+    "restore a version's outputs (git + DVC) and make Snakemake's records agree with them",
+    ("rev", {"nargs": "?", "default": None, "help": "a git revision to check out first (default: stay on this commit)"}),
+    ("--repo", {"type": Path, "default": Path("."), "help": "the repository (default: here)"}),
+)
 def _checkout(ns):
     from distillery.checkout import checkout
 
@@ -210,23 +286,34 @@ def _checkout(ns):
         print(step)
 
 
-@command("publish", "push a built dataset to a Hugging Face dataset repo (token from the environment)",
-         ("--dataset-dir", {"type": Path, "default": Path("data/build/dataset")}),
-         ("--repo-id", {"required": True, "help": "namespace/name of the dataset repo"}),
-         ("--public", {"action": "store_true", "help": "create the repo public (default: private)"}),
-         ("--revision", {"default": None, "help": "branch to push to (default: main)"}),
-         ("--token-env", {"default": "HF_TOKEN", "help": "the environment variable holding the token"}),
-         ("--message", {"default": None, "help": "commit message"}),
-         ("--dry-run", {"action": "store_true", "help": "check and list what would be uploaded; no network"}))
+@command(
+    "publish",
+    "push a built dataset to a Hugging Face dataset repo (token from the environment)",
+    ("--dataset-dir", {"type": Path, "default": Path("data/build/dataset")}),
+    ("--repo-id", {"required": True, "help": "namespace/name of the dataset repo"}),
+    ("--public", {"action": "store_true", "help": "create the repo public (default: private)"}),
+    ("--revision", {"default": None, "help": "branch to push to (default: main)"}),
+    ("--token-env", {"default": "HF_TOKEN", "help": "the environment variable holding the token"}),
+    ("--message", {"default": None, "help": "commit message"}),
+    ("--dry-run", {"action": "store_true", "help": "check and list what would be uploaded; no network"}),
+)
 def _publish(ns):
     from distillery.publish import publish
 
-    print(publish(ns.dataset_dir, ns.repo_id, private=not ns.public, revision=ns.revision, token_env=ns.token_env,
-                  message=ns.message, dry_run=ns.dry_run))
+    print(
+        publish(
+            ns.dataset_dir,
+            ns.repo_id,
+            private=not ns.public,
+            revision=ns.revision,
+            token_env=ns.token_env,
+            message=ns.message,
+            dry_run=ns.dry_run,
+        )
+    )
 
 
-@command("lighteval", "score the student with lighteval (its own environment)", CONFIG, P("--work-dir"), P("--results"),
-         P("--metrics"))
+@command("lighteval", "score the student with lighteval (its own environment)", CONFIG, P("--work-dir"), P("--results"), P("--metrics"))
 def _lighteval(ns):
     from distillery.stages import lighteval
 
@@ -234,17 +321,36 @@ def _lighteval(ns):
     lighteval.run(cfg, ns.work_dir, ns.results, ns.metrics)
 
 
-@command("sft", "fine-tune the student with TRL", CONFIG, P("--dataset-dir"), P("--model-out"), P("--metrics"),
-         ("--checkpoints", {"type": Path, "default": None, "help": "checkpoint root (default: beside --model-out)"}),
-         ("--run-figures", {"type": Path, "default": None, "help": "wall time and resume step (a log, JSON)"}))
+@command(
+    "sft",
+    "fine-tune the student with TRL",
+    CONFIG,
+    P("--dataset-dir"),
+    P("--model-out"),
+    P("--metrics"),
+    ("--checkpoints", {"type": Path, "default": None, "help": "checkpoint root (default: beside --model-out)"}),
+    ("--run-figures", {"type": Path, "default": None, "help": "wall time and resume step (a log, JSON)"}),
+)
 def _sft(ns):
     cfg, extra = _cfg("sft", ns)
     if cfg.launch.accelerate_config and not os.environ.get("DISTILLERY_SFT_LAUNCHED"):
         from distillery.sft_launch import launch
 
-        argv = ["sft", "--config", ns.config, "--dataset-dir", str(ns.dataset_dir), "--model-out", str(ns.model_out),
-                "--metrics", str(ns.metrics)] + (["--checkpoints", str(ns.checkpoints)] if ns.checkpoints else []) \
+        argv = (
+            [
+                "sft",
+                "--config",
+                ns.config,
+                "--dataset-dir",
+                str(ns.dataset_dir),
+                "--model-out",
+                str(ns.model_out),
+                "--metrics",
+                str(ns.metrics),
+            ]
+            + (["--checkpoints", str(ns.checkpoints)] if ns.checkpoints else [])
             + (["--run-figures", str(ns.run_figures)] if ns.run_figures else [])
+        )
         launch(cfg.launch, argv)
         return
     from distillery.stages import sft
@@ -253,9 +359,15 @@ def _sft(ns):
     sft.run(cfg, extra.seed, ns.dataset_dir, ns.model_out, ns.metrics, ns.checkpoints, ns.run_figures)
 
 
-@command("evaluate", "score the student on benchmarks", CONFIG, P("--samples"), P("--metrics"),
-         ("--results", {"type": Path, "default": None, "help": "the results table (markdown)"}),
-         ("--model-card", {"type": Path, "default": None, "help": "the model's card with these results"}))
+@command(
+    "evaluate",
+    "score the student on benchmarks",
+    CONFIG,
+    P("--samples"),
+    P("--metrics"),
+    ("--results", {"type": Path, "default": None, "help": "the results table (markdown)"}),
+    ("--model-card", {"type": Path, "default": None, "help": "the model's card with these results"}),
+)
 def _evaluate(ns):
     from distillery.stages import evaluate
 
@@ -264,9 +376,18 @@ def _evaluate(ns):
     evaluate.run(cfg, extra.seed, extra.benchmark_files, ns.samples, ns.metrics, ns.results, ns.model_card)
 
 
-@command("report", "plot data for dvc plots, figures and per-stage counts for snakemake --report", CONFIG, P("--judged"),
-         P("--problems"), P("--evaluate"), P("--plots-dir"), P("--figures-dir"), P("--stage-counts"),
-         ("--stage-metrics", {"nargs": "*", "type": Path, "default": [], "help": "metrics/<stage>.json of the stages to count, in order"}))
+@command(
+    "report",
+    "plot data for dvc plots, figures and per-stage counts for snakemake --report",
+    CONFIG,
+    P("--judged"),
+    P("--problems"),
+    P("--evaluate"),
+    P("--plots-dir"),
+    P("--figures-dir"),
+    P("--stage-counts"),
+    ("--stage-metrics", {"nargs": "*", "type": Path, "default": [], "help": "metrics/<stage>.json of the stages to count, in order"}),
+)
 def _report(ns):
     from distillery.stages import report
 
@@ -274,8 +395,11 @@ def _report(ns):
     report.run(cfg, ns.judged, ns.problems, ns.stage_metrics, ns.evaluate, ns.plots_dir, ns.figures_dir, ns.stage_counts)
 
 
-@command("plots-template", "write an HTML template for `dvc plots show/diff --html-template` that renders offline (Vega inlined)",
-         ("--out", {"type": Path, "default": Path(".dvc/plots_template.html")}))
+@command(
+    "plots-template",
+    "write an HTML template for `dvc plots show/diff --html-template` that renders offline (Vega inlined)",
+    ("--out", {"type": Path, "default": Path(".dvc/plots_template.html")}),
+)
 def _plots_template(ns):
     from distillery.stages import report
 
@@ -305,8 +429,9 @@ CPU_KERNELS = "avx2"
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("ATEN_CPU_CAPABILITY", CPU_KERNELS)
-    logging.basicConfig(level=os.environ.get("DISTILLERY_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    logging.basicConfig(
+        level=os.environ.get("DISTILLERY_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
     ns = parser().parse_args(argv)
     try:
         ns.handler(ns)

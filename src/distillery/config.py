@@ -51,7 +51,7 @@ class BenchmarkFile(Section):
     incorrect_fields: list[str] = []
 
     @model_validator(mode="after")
-    def _choices(self) -> "BenchmarkFile":
+    def _choices(self) -> BenchmarkFile:
         if self.kind == "multiple_choice" and not 1 <= len(self.incorrect_fields) <= 25:
             raise ValueError("a multiple_choice benchmark needs incorrect_fields: the fields of the wrong options (1 to 25)")
         return self
@@ -117,9 +117,11 @@ class LLM(Section):
     serve: Serve = Serve()
 
     @model_validator(mode="after")
-    def _serve_needs_openai(self) -> "LLM":
+    def _serve_needs_openai(self) -> LLM:
         if self.serve.engine != "none" and self.backend != "openai":
-            raise ValueError(f"serve.engine {self.serve.engine!r} starts a server, which only backend `openai` talks to (backend is {self.backend!r})")
+            raise ValueError(
+                f"serve.engine {self.serve.engine!r} starts a server, which only backend `openai` talks to (backend is {self.backend!r})"
+            )
         return self
 
 
@@ -170,7 +172,7 @@ class TinyModelsConfig(Section):
     batch_size: int = Field(8, ge=1)
 
     @model_validator(mode="after")
-    def _head_dim(self) -> "TinyModelsConfig":
+    def _head_dim(self) -> TinyModelsConfig:
         if self.hidden_size % self.num_heads:
             raise ValueError(f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
         head_dim = self.hidden_size // self.num_heads
@@ -191,10 +193,7 @@ class ProblemPrompt(Section):
     """A section that renders problems into a user prompt."""
 
     # The instruction is part of the lineage: OpenR1's generation script used this form.
-    prompt_template: str = (
-        "You will be given a problem. Please reason step by step, and put your final answer within "
-        "\\boxed{}:\n{problem}"
-    )
+    prompt_template: str = "You will be given a problem. Please reason step by step, and put your final answer within \\boxed{}:\n{problem}"
 
     @field_validator("prompt_template")
     @classmethod
@@ -238,8 +237,9 @@ class Extraction(Section):
 
 # math-verify's own parse() default, which OpenR1's accuracy reward used for the gold.
 GOLD_EXTRACTION = Extraction(
-    latex=LatexExtraction(boxed_match_priority=50, try_extract_without_anchor=True, units=True, malformed_operators=True,
-                          nits=True, equations=False),
+    latex=LatexExtraction(
+        boxed_match_priority=50, try_extract_without_anchor=True, units=True, malformed_operators=True, nits=True, equations=False
+    ),
     expr=True,
 )
 # OpenR1's accuracy reward for the prediction (open-r1 src/open_r1/rewards.py).
@@ -292,7 +292,7 @@ class NearDedupeConfig(Section):
     threshold: float = Field(0.7, gt=0, le=1)
 
     @model_validator(mode="after")
-    def _bands_divide_perms(self) -> "NearDedupeConfig":
+    def _bands_divide_perms(self) -> NearDedupeConfig:
         if self.num_perm % self.bands:
             raise ValueError(f"dedupe.near.bands ({self.bands}) must divide dedupe.near.num_perm ({self.num_perm})")
         return self
@@ -445,7 +445,7 @@ class Params(Section):
     lighteval: LightevalConfig
 
     @model_validator(mode="after")
-    def _benchmark_names(self) -> "Params":
+    def _benchmark_names(self) -> Params:
         known = set(self.base.benchmarks)
         for where, names in (("dedupe.benchmarks", self.dedupe.benchmarks), ("evaluate.benchmarks", self.evaluate.benchmarks)):
             unknown = sorted(set(names) - known)
@@ -454,14 +454,19 @@ class Params(Section):
         return self
 
     @model_validator(mode="after")
-    def _tiny_models_are_built(self) -> "Params":
+    def _tiny_models_are_built(self) -> Params:
         if self.models.build_tiny:
             return self
-        for where, model in (("generate.llm.model", self.generate.llm.model), ("judge.llm.model", self.judge.llm.model),
-                             ("sft.model", self.sft.model)):
+        for where, model in (
+            ("generate.llm.model", self.generate.llm.model),
+            ("judge.llm.model", self.judge.llm.model),
+            ("sft.model", self.sft.model),
+        ):
             if Path(model).parts[:2] == ("data", "models"):
-                raise ValueError(f"{where} = {model!r} is made by the models stage, which models.build_tiny: false turns off; "
-                                 "name a hub id or a local model directory, or set models.build_tiny: true")
+                raise ValueError(
+                    f"{where} = {model!r} is made by the models stage, which models.build_tiny: false turns off; "
+                    "name a hub id or a local model directory, or set models.build_tiny: true"
+                )
         return self
 
 
@@ -525,8 +530,10 @@ def _mapping_without_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode,
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
-            raise ConfigError(f"key {key!r} appears twice in one block (lines {seen[key]} and {key_node.start_mark.line + 1}): "
-                              "YAML would keep only the second one; merge the two blocks")
+            raise ConfigError(
+                f"key {key!r} appears twice in one block (lines {seen[key]} and {key_node.start_mark.line + 1}): "
+                "YAML would keep only the second one; merge the two blocks"
+            )
         seen[key] = key_node.start_mark.line + 1
     return loader.construct_mapping(node, deep=deep)
 
@@ -567,8 +574,10 @@ def require_every_key(params: Params, source: str) -> Params:
     """Every key is explicit in a params file, so dvc.lock records everything that made an output."""
     missing = unset_fields(params)
     if missing:
-        lines = [f"{source} leaves {len(missing)} key(s) to code defaults; every key is set explicitly (dvc.lock then "
-                 "records everything that produced an output), so add:"]
+        lines = [
+            f"{source} leaves {len(missing)} key(s) to code defaults; every key is set explicitly (dvc.lock then "
+            "records everything that produced an output), so add:"
+        ]
         for key in missing:
             lines.append(f"  - {key}: {json.dumps(_default_of(key))}")
         raise ConfigError("\n".join(lines))
@@ -607,7 +616,10 @@ class BuildExtras(StageExtras):
 
 
 STAGE_EXTRAS: dict[str, type[StageExtras]] = {
-    "models": ModelsExtras, "dedupe": BenchmarkExtras, "evaluate": BenchmarkExtras, "build": BuildExtras,
+    "models": ModelsExtras,
+    "dedupe": BenchmarkExtras,
+    "evaluate": BenchmarkExtras,
+    "build": BuildExtras,
 }
 
 
@@ -617,16 +629,19 @@ def _extras(stage: str, section: Section, raw: dict[str, Any]) -> StageExtras:
         extras = model.model_validate(raw)
     except ValidationError as exc:
         takes = ", ".join(sorted(model.model_fields))
-        raise ConfigError(format_validation_error(exc, f"the extras passed to stage {stage} (it takes: {takes}; "
-                                                       "see stage_json() in rules/<stage>.smk)")) from None
+        raise ConfigError(
+            format_validation_error(exc, f"the extras passed to stage {stage} (it takes: {takes}; see stage_json() in rules/<stage>.smk)")
+        ) from None
     if isinstance(extras, BenchmarkExtras):
         used = getattr(section, "benchmarks", [])
         if stage == "dedupe" and not getattr(section, "decontaminate", True):
             used = []
         missing = sorted(set(used) - set(extras.benchmark_files))
         if missing:
-            raise ConfigError(f"stage {stage}: {stage}.benchmarks names {missing} but benchmark_files has no entry for them; "
-                              "pass their base.benchmarks entries (benchmarks_json in rules/common.smk)")
+            raise ConfigError(
+                f"stage {stage}: {stage}.benchmarks names {missing} but benchmark_files has no entry for them; "
+                "pass their base.benchmarks entries (benchmarks_json in rules/common.smk)"
+            )
     return extras
 
 
@@ -659,7 +674,7 @@ def unset_fields(model: BaseModel, prefix: str = "") -> list[str]:
     """Keys that a params file leaves to code defaults (the shipped files set every key explicitly,
     so that DVC's params record everything that produced an output)."""
     missing: list[str] = []
-    for name, field in type(model).model_fields.items():
+    for name in type(model).model_fields:
         key = f"{prefix}{name}"
         if name not in model.model_fields_set:
             missing.append(key)

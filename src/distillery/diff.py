@@ -76,8 +76,7 @@ def _lock_outs(repo: Path, rev: str, path: str) -> list[dict]:
         outs += [{**o, "path": (candidate.parent / o["path"]).as_posix()} for o in added.get("outs", [])]
         break
     if not outs:
-        raise DistilleryError(f"revision {rev[:12]} has no dvc.lock (nor a .dvc file for {path}): "
-                              "it was committed before `dvc repro` ran")
+        raise DistilleryError(f"revision {rev[:12]} has no dvc.lock (nor a .dvc file for {path}): it was committed before `dvc repro` ran")
     return outs
 
 
@@ -105,7 +104,7 @@ def version_files(repo: Path, rev: str, path: str) -> dict[str, Path]:
     listing = _cache_object(repo, out["md5"])
     if not listing.is_file():
         raise DistilleryError(f"{out['path']} at {rev[:12]} (listing {out['md5']}) {missing}")
-    sub = path[len(out["path"]) + 1:] if path != out["path"] else ""
+    sub = path[len(out["path"]) + 1 :] if path != out["path"] else ""
     files = {}
     for entry in json.loads(listing.read_text()):
         rel = entry["relpath"]
@@ -113,7 +112,7 @@ def version_files(repo: Path, rev: str, path: str) -> dict[str, Path]:
             obj = _cache_object(repo, entry["md5"])
             if not obj.is_file():
                 raise DistilleryError(f"{out['path']}/{rel} at {rev[:12]} {missing}")
-            files[rel[len(sub) + 1:] if sub and rel != sub else rel] = obj
+            files[rel[len(sub) + 1 :] if sub and rel != sub else rel] = obj
     if not files:
         raise DistilleryError(f"{path} at {rev[:12]} holds no parquet files")
     return files
@@ -145,8 +144,7 @@ def scan(files: dict[str, Path], key: list[str], cols: list[str]) -> tuple[pl.Da
             if chars is not None:
                 lengths.append(chars)
             del df, batch
-    return (pl.concat(hashes, how="diagonal_relaxed"), pl.concat(small, how="diagonal_relaxed"),
-            pl.concat(lengths) if lengths else None)
+    return (pl.concat(hashes, how="diagonal_relaxed"), pl.concat(small, how="diagonal_relaxed"), pl.concat(lengths) if lengths else None)
 
 
 def params_at(repo: Path, rev: str) -> dict[str, Any]:
@@ -199,15 +197,27 @@ class Diff:
 
     def as_json(self, examples: int = 20) -> dict[str, Any]:
         return {
-            "path": self.path, "a": self.rev_a, "b": self.rev_b, "key": self.key,
-            "rows": {"a": self.rows_a, "b": self.rows_b, "added": len(self.added), "removed": len(self.removed),
-                     "changed": len(self.changed), "remade": len(self.remade),
-                     "unchanged": self.rows_a - len(self.removed) - len(self.changed) - len(self.remade)},
+            "path": self.path,
+            "a": self.rev_a,
+            "b": self.rev_b,
+            "key": self.key,
+            "rows": {
+                "a": self.rows_a,
+                "b": self.rows_b,
+                "added": len(self.added),
+                "removed": len(self.removed),
+                "changed": len(self.changed),
+                "remade": len(self.remade),
+                "unchanged": self.rows_a - len(self.removed) - len(self.changed) - len(self.remade),
+            },
             "changed_by_column": self.changed_by_column(),
             "remade_by_column": self.remade_by_column(),
             "columns": {"added": self.columns_added, "removed": self.columns_removed},
-            "examples": {"added": [list(k) for k in self.added[:examples]], "removed": [list(k) for k in self.removed[:examples]],
-                         "changed": [{"key": list(k), "columns": v} for k, v in list(self.changed.items())[:examples]]},
+            "examples": {
+                "added": [list(k) for k in self.added[:examples]],
+                "removed": [list(k) for k in self.removed[:examples]],
+                "changed": [{"key": list(k), "columns": v} for k, v in list(self.changed.items())[:examples]],
+            },
             "aggregates": self.aggregates,
             "params": {k: {"a": a, "b": b} for k, (a, b) in self.params.items()},
         }
@@ -248,7 +258,9 @@ def compare(a: pl.DataFrame, b: pl.DataFrame, key: list[str]) -> tuple[list[tupl
     return compare_hashed(hashed(a, key, cols), hashed(b, key, cols), key, cols)
 
 
-def compare_hashed(ha: pl.DataFrame, hb: pl.DataFrame, key: list[str], cols: list[str]) -> tuple[list[tuple], list[tuple], dict[tuple, list[str]]]:
+def compare_hashed(
+    ha: pl.DataFrame, hb: pl.DataFrame, key: list[str], cols: list[str]
+) -> tuple[list[tuple], list[tuple], dict[tuple, list[str]]]:
     for name, h in (("A", ha), ("B", hb)):
         dups = h.height - h.select(key).unique().height
         if dups:
@@ -269,8 +281,9 @@ def aggregate_inputs(frame: pl.DataFrame | pl.LazyFrame) -> tuple[pl.DataFrame, 
     texts, which are the bulk of a version. (`list.eval` would be the obvious way to get lengths;
     on 1M rows it was 4x slower and kept the texts alive.)"""
     df = frame.lazy().collect() if isinstance(frame, pl.LazyFrame) else frame
-    small = df.select([c for c in ("source", "split", "correctness_math_verify", "correctness_llama") if c in df.columns]
-                      or [pl.lit(True).alias("_row")])
+    small = df.select(
+        [c for c in ("source", "split", "correctness_math_verify", "correctness_llama") if c in df.columns] or [pl.lit(True).alias("_row")]
+    )
     text_col = "generations" if "generations" in df.columns else "generation" if "generation" in df.columns else None
     if text_col is None:
         return small, None
@@ -294,11 +307,16 @@ def aggregates(df: pl.DataFrame, lengths: pl.Series | None = None, *, prepared: 
         pair = df.select("correctness_math_verify", "correctness_llama")
         if pair["correctness_math_verify"].dtype == pl.List(pl.Boolean):
             pair = pair.filter(pl.col("correctness_llama").is_not_null()).explode(["correctness_math_verify", "correctness_llama"])
-        out["judge_recoveries"] = int(pair.filter(~pl.col("correctness_math_verify").fill_null(False)
-                                                  & pl.col("correctness_llama").fill_null(False)).height)
+        out["judge_recoveries"] = int(
+            pair.filter(~pl.col("correctness_math_verify").fill_null(False) & pl.col("correctness_llama").fill_null(False)).height
+        )
     if lengths is not None and lengths.len():
-        out["generation_chars"] = {"mean": round(float(lengths.mean()), 1), "p50": int(lengths.quantile(0.5)),
-                                   "p90": int(lengths.quantile(0.9)), "max": int(lengths.max())}
+        out["generation_chars"] = {
+            "mean": round(float(lengths.mean()), 1),
+            "p50": int(lengths.quantile(0.5)),
+            "p90": int(lengths.quantile(0.9)),
+            "max": int(lengths.max()),
+        }
     return out
 
 
@@ -317,9 +335,22 @@ def diff(repo: Path, rev_a: str, rev_b: str = WORKSPACE, path: str = DEFAULT_PAT
     params = {k: (pa.get(k), pb.get(k)) for k in sorted(set(pa) | set(pb)) if pa.get(k) != pb.get(k)}
     agg_a, agg_b = (aggregates(scanned[v][1], scanned[v][2], prepared=True) for v in ("a", "b"))
     aggs = {k: {"a": agg_a.get(k), "b": agg_b.get(k)} for k in dict.fromkeys([*agg_a, *agg_b])}
-    return Diff(path, rev_a if ca == WORKSPACE else f"{rev_a} ({ca[:12]})", rev_b if cb == WORKSPACE else f"{rev_b} ({cb[:12]})",
-                key, agg_a["rows"], agg_b["rows"], added, removed, changed,
-                [c for c in cols_b if c not in cols_a], [c for c in cols_a if c not in cols_b], aggs, params, remade)
+    return Diff(
+        path,
+        rev_a if ca == WORKSPACE else f"{rev_a} ({ca[:12]})",
+        rev_b if cb == WORKSPACE else f"{rev_b} ({cb[:12]})",
+        key,
+        agg_a["rows"],
+        agg_b["rows"],
+        added,
+        removed,
+        changed,
+        [c for c in cols_b if c not in cols_a],
+        [c for c in cols_a if c not in cols_b],
+        aggs,
+        params,
+        remade,
+    )
 
 
 # --- rendering -------------------------------------------------------------------------------------------
@@ -336,9 +367,14 @@ def render(d: Diff, fmt: str = "text", examples: int = 5) -> str:
     r = j["rows"]
     md = fmt == "markdown"
     lines = [f"{'## ' if md else ''}{d.path}: {d.rev_a} -> {d.rev_b} (key {', '.join(d.key)})", ""]
-    summary = [("rows", f"{r['a']} -> {r['b']}"), ("added", r["added"]), ("removed", r["removed"]), ("changed", r["changed"]),
-               ("re-made", f"{r['remade']} (same content; only provenance changed)" if r["remade"] else 0),
-               ("unchanged", r["unchanged"])]
+    summary = [
+        ("rows", f"{r['a']} -> {r['b']}"),
+        ("added", r["added"]),
+        ("removed", r["removed"]),
+        ("changed", r["changed"]),
+        ("re-made", f"{r['remade']} (same content; only provenance changed)" if r["remade"] else 0),
+        ("unchanged", r["unchanged"]),
+    ]
     if md:
         lines += ["| | |", "| --- | --- |", *[f"| {k} | {v} |" for k, v in summary]]
     else:
@@ -369,5 +405,7 @@ def render(d: Diff, fmt: str = "text", examples: int = 5) -> str:
     if same:
         lines.append(f"{'' if md else '  '}unchanged: {', '.join(same)}")
     lines += ["", f"{'### ' if md else ''}params that differ"]
-    lines += [f"{'- ' if md else '  '}{k}: {_fmt(v['a'])} -> {_fmt(v['b'])}" for k, v in j["params"].items()] or [f"{'' if md else '  '}none"]
+    lines += [f"{'- ' if md else '  '}{k}: {_fmt(v['a'])} -> {_fmt(v['b'])}" for k, v in j["params"].items()] or [
+        f"{'' if md else '  '}none"
+    ]
     return "\n".join(lines) + "\n"

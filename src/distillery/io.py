@@ -82,7 +82,10 @@ def read_records(path: str | Path, what: str = "input") -> list[dict[str, Any]]:
                 try:
                     line, bad = raw.decode("utf-8"), None
                 except UnicodeDecodeError as exc:
-                    line, bad = raw.decode("utf-8", errors="replace"), f"line {lineno}: byte 0x{raw[exc.start]:02x} at offset {exc.start} is not UTF-8"
+                    line, bad = (
+                        raw.decode("utf-8", errors="replace"),
+                        f"line {lineno}: byte 0x{raw[exc.start]:02x} at offset {exc.start} is not UTF-8",
+                    )
                 if not line.strip():
                     continue
                 try:
@@ -130,9 +133,7 @@ def load_rows(source: str, split: str = "train", revision: str | None = None, wh
         kwargs: dict[str, Any] = {"path": "parquet", "data_files": str(path)}
         split = "train"  # a data_files dataset has a single `train` split
     elif path.exists() or "/" not in source or source.startswith((".", "/")):
-        raise DistilleryError(
-            f"{what} = {source!r} is neither a .jsonl/.json/.parquet file nor a hub dataset id (owner/name)"
-        )
+        raise DistilleryError(f"{what} = {source!r} is neither a .jsonl/.json/.parquet file nor a hub dataset id (owner/name)")
     else:
         kwargs = {"path": source, "revision": revision}
     try:

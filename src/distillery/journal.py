@@ -28,9 +28,10 @@ import math
 import os
 import re
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Iterable, Iterator
+from typing import IO
 
 from distillery.errors import DistilleryError
 
@@ -134,7 +135,7 @@ class ShardJournal:
 
     # -- lifecycle --------------------------------------------------------------------------------
 
-    def __enter__(self) -> "ShardJournal":
+    def __enter__(self) -> ShardJournal:
         self.directory.mkdir(parents=True, exist_ok=True)
         lock_path = self.path.with_suffix(".lock")
         self._lock_fh = open(lock_path, "a+")
@@ -250,8 +251,13 @@ def stats(directory: Path) -> dict:
     for p in sorted(Path(directory).glob("shard-*-of-*.jsonl")):
         report = LoadReport()
         records = read_records(p, None, report)
-        out["files"][p.name] = {"records": len(records), "lines": report.lines, "retryable_errors": report.retryable_errors,
-                                "unreadable_lines": report.torn, "bytes": p.stat().st_size}
+        out["files"][p.name] = {
+            "records": len(records),
+            "lines": report.lines,
+            "retryable_errors": report.retryable_errors,
+            "unreadable_lines": report.torn,
+            "bytes": p.stat().st_size,
+        }
         out["records"] += len(records)
         out["bytes"] += p.stat().st_size
     return out

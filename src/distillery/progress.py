@@ -65,8 +65,7 @@ class Progress:
 
     def line(self) -> str:
         pct = 100.0 * self.done / self.total if self.total else 100.0
-        return (f"{self.label}: {self.done}/{self.total} requests ({pct:.1f}%), {self.tokens_per_s:,.0f} generated tok/s, "
-                f"ETA {self.eta()}")
+        return f"{self.label}: {self.done}/{self.total} requests ({pct:.1f}%), {self.tokens_per_s:,.0f} generated tok/s, ETA {self.eta()}"
 
     def close(self) -> None:
         if self._bar is not None:

@@ -35,10 +35,18 @@ PARAMS_SUFFIX = "_params"
 CODE_SUFFIX = "_code"
 
 # Identity columns that are provenance but do not follow the suffix convention.
-PROVENANCE_COLUMNS = frozenset({
-    "source_row", "source_version", "request_key", "judge_request_key", "teacher_fingerprint", "judge_fingerprint",
-    "model_fingerprint", "verifier",
-})
+PROVENANCE_COLUMNS = frozenset(
+    {
+        "source_row",
+        "source_version",
+        "request_key",
+        "judge_request_key",
+        "teacher_fingerprint",
+        "judge_fingerprint",
+        "model_fingerprint",
+        "verifier",
+    }
+)
 # Settings that decide how or where a stage runs, not what it produces (dotted paths).
 _LLM_TRANSPORT = ["llm.openai", "llm.vllm", "llm.serve", "llm.batch_size"]
 EXECUTION_ONLY: dict[str, list[str]] = {
@@ -111,4 +119,3 @@ def stamp(df: pl.DataFrame, stage: str, settings: dict[str, Any], **extra: str |
 def is_provenance_column(name: str) -> bool:
     """Columns that say what made a row rather than what the row is (the diff reports them apart)."""
     return name.endswith((PARAMS_SUFFIX, CODE_SUFFIX)) or name in PROVENANCE_COLUMNS
-

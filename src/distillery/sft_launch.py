@@ -30,17 +30,35 @@ def launch_commands(launch: SFTLaunch, sft_argv: list[str], alloc: Allocation, p
     if not launch.accelerate_config:
         raise ValueError("launch_commands needs sft.launch.accelerate_config")
     if not Path(launch.accelerate_config).is_file():
-        raise DistilleryError(f"sft.launch.accelerate_config: {launch.accelerate_config} does not exist; "
-                              "point it at an accelerate config (configs/accelerate/ has zero3.yaml and cpu.yaml)")
+        raise DistilleryError(
+            f"sft.launch.accelerate_config: {launch.accelerate_config} does not exist; "
+            "point it at an accelerate config (configs/accelerate/ has zero3.yaml and cpu.yaml)"
+        )
     nodes = alloc.nodes
     if len(nodes) > 1 and not alloc.in_slurm:
         raise DistilleryError("sft on several nodes needs a Slurm allocation (SLURM_JOB_ID and SLURM_JOB_NODELIST are not set)")
     commands = []
     for rank, node in enumerate(nodes):
-        argv = [python, "-m", "accelerate.commands.launch", "--config_file", launch.accelerate_config,
-                "--num_machines", str(len(nodes)), "--num_processes", str(len(nodes) * launch.processes_per_node),
-                "--machine_rank", str(rank), "--main_process_ip", nodes[0], "--main_process_port", str(launch.main_process_port),
-                "--module", "distillery", *sft_argv]
+        argv = [
+            python,
+            "-m",
+            "accelerate.commands.launch",
+            "--config_file",
+            launch.accelerate_config,
+            "--num_machines",
+            str(len(nodes)),
+            "--num_processes",
+            str(len(nodes) * launch.processes_per_node),
+            "--machine_rank",
+            str(rank),
+            "--main_process_ip",
+            nodes[0],
+            "--main_process_port",
+            str(launch.main_process_port),
+            "--module",
+            "distillery",
+            *sft_argv,
+        ]
         if len(nodes) > 1:
             argv = ["srun", "--nodes=1", "--ntasks=1", f"--nodelist={node}", "--overlap", "--kill-on-bad-exit=1", *argv]
         commands.append((node, argv))
@@ -59,8 +77,10 @@ def launch(launch: SFTLaunch, sft_argv: list[str], alloc: Allocation | None = No
             codes = [p.poll() for p in procs]
             failed = [(commands[i][0], c) for i, c in enumerate(codes) if c not in (None, 0)]
             if failed:
-                raise DistilleryError(f"sft failed on {failed[0][0]} (exit {failed[0][1]}); the other nodes were stopped. "
-                                      "Re-running resumes from the last checkpoint")
+                raise DistilleryError(
+                    f"sft failed on {failed[0][0]} (exit {failed[0][1]}); the other nodes were stopped. "
+                    "Re-running resumes from the last checkpoint"
+                )
             if all(c == 0 for c in codes):
                 return
             time.sleep(1)

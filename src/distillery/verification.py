@@ -29,9 +29,9 @@ import multiprocessing as mp
 import re
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
-from typing import Iterable
 
 from distillery.config import Extraction, VerifyConfig
 
@@ -135,10 +135,21 @@ def extraction_configs(e: Extraction) -> list:
     out: list = []
     if e.latex.enabled:
         lx = e.latex
-        norm = NormalizationConfig(basic_latex=lx.basic_latex, units=lx.units, malformed_operators=lx.malformed_operators,
-                                   nits=lx.nits, boxed=lx.boxed, equations=lx.equations)
-        out.append(LatexExtractionConfig(boxed_match_priority=lx.boxed_match_priority,
-                                         try_extract_without_anchor=lx.try_extract_without_anchor, normalization_config=norm))
+        norm = NormalizationConfig(
+            basic_latex=lx.basic_latex,
+            units=lx.units,
+            malformed_operators=lx.malformed_operators,
+            nits=lx.nits,
+            boxed=lx.boxed,
+            equations=lx.equations,
+        )
+        out.append(
+            LatexExtractionConfig(
+                boxed_match_priority=lx.boxed_match_priority,
+                try_extract_without_anchor=lx.try_extract_without_anchor,
+                normalization_config=norm,
+            )
+        )
     if e.expr:
         out.append(ExprExtractionConfig(try_extract_without_anchor=e.expr_without_anchor))
     if e.strings:
@@ -165,9 +176,14 @@ class Comparer:
             e = self.cfg.gold
             try:
                 text = respell(gold)
-                parsed = self._parse(wrap_gold(text) if self.cfg.wrap_gold else text, extraction_config=self.gold_cfg,
-                                     extraction_mode=e.extraction_mode, fallback_mode=e.fallback_mode,
-                                     parsing_timeout=self.cfg.timeout_s, raise_on_error=True)
+                parsed = self._parse(
+                    wrap_gold(text) if self.cfg.wrap_gold else text,
+                    extraction_config=self.gold_cfg,
+                    extraction_mode=e.extraction_mode,
+                    fallback_mode=e.fallback_mode,
+                    parsing_timeout=self.cfg.timeout_s,
+                    raise_on_error=True,
+                )
                 if any(not isinstance(g, str) for g in parsed):
                     self._gold = parsed
             except Exception:  # a timeout included: either way there is no gold to compare with
@@ -183,11 +199,24 @@ class Comparer:
         c, e = self.cfg, self.cfg.prediction
         try:
             # A sentence's full stop inside the box ("1,000.") is not part of the number.
-            pred = self._parse("\\boxed{" + respell(answer).rstrip().rstrip(".") + "}", extraction_config=self.pred_cfg, extraction_mode=e.extraction_mode,
-                               fallback_mode=e.fallback_mode, parsing_timeout=c.timeout_s, raise_on_error=True)
-            same = bool(pred) and self._verify(gold_parsed, pred, float_rounding=c.float_rounding, numeric_precision=c.numeric_precision,
-                                               strict=c.strict, allow_set_relation_comp=c.allow_set_relation_comp,
-                                               timeout_seconds=c.timeout_s, raise_on_error=True)
+            pred = self._parse(
+                "\\boxed{" + respell(answer).rstrip().rstrip(".") + "}",
+                extraction_config=self.pred_cfg,
+                extraction_mode=e.extraction_mode,
+                fallback_mode=e.fallback_mode,
+                parsing_timeout=c.timeout_s,
+                raise_on_error=True,
+            )
+            same = bool(pred) and self._verify(
+                gold_parsed,
+                pred,
+                float_rounding=c.float_rounding,
+                numeric_precision=c.numeric_precision,
+                strict=c.strict,
+                allow_set_relation_comp=c.allow_set_relation_comp,
+                timeout_seconds=c.timeout_s,
+                raise_on_error=True,
+            )
         except TimeoutException:
             return "timeout"
         except Exception:
@@ -318,7 +347,9 @@ class DeadlinePool:
             if w.tasks_done == 0 and w.position == 0:
                 self.deaths_at_start += 1
                 if self.deaths_at_start >= 3:
-                    raise RuntimeError(f"verify workers die before checking anything (exit code {w.proc.exitcode}); see the log above")
+                    raise RuntimeError(
+                        f"verify workers die before checking anything (exit code {w.proc.exitcode}); see the log above"
+                    ) from None
             self._replace(w, results, queue, "error")
             return
         now = time.monotonic()
@@ -336,8 +367,11 @@ class DeadlinePool:
     def _expire(self, w: _Worker, results: dict, queue: deque) -> None:
         self.stats.killed += 1
         task = w.task
-        log.warning("verify: an answer passed the %.0fs deadline; its worker was killed (answer starts %r)",
-                    self.cfg.item_deadline_s, task.answers[w.position][1][:80])
+        log.warning(
+            "verify: an answer passed the %.0fs deadline; its worker was killed (answer starts %r)",
+            self.cfg.item_deadline_s,
+            task.answers[w.position][1][:80],
+        )
         self._replace(w, results, queue, "timeout")
 
     def _replace(self, w: _Worker, results: dict, queue: deque, status: str) -> None:
@@ -433,15 +467,20 @@ def combine(answers: list[str], statuses: list[str]) -> Check:
     return Check(bad[0], False, shown)
 
 
-def check_many(items: Iterable[tuple[str, list[str | None]]], cfg: VerifyConfig, workers: int | None = None,
-               stats: PoolStats | None = None) -> list[list[Check]]:
+def check_many(
+    items: Iterable[tuple[str, list[str | None]]], cfg: VerifyConfig, workers: int | None = None, stats: PoolStats | None = None
+) -> list[list[Check]]:
     """Check every generation of every (gold, generations) item; results in input order."""
     items = list(items)
     plans = [plan_checks(gold, gens, cfg) for gold, gens in items]
     tasks: list[_Task] = []
     for p, ((gold, _), (answers_of, known_of)) in enumerate(zip(items, plans)):
-        todo = [((g, j), a) for g, (answers, known) in enumerate(zip(answers_of, known_of))
-                for j, (a, k) in enumerate(zip(answers, known)) if k is None]
+        todo = [
+            ((g, j), a)
+            for g, (answers, known) in enumerate(zip(answers_of, known_of))
+            for j, (a, k) in enumerate(zip(answers, known))
+            if k is None
+        ]
         if todo:
             slots = {slot: n for n, (slot, _) in enumerate(todo)}
             tasks.append(_Task(len(tasks), p, gold, [(n, a) for n, (_, a) in enumerate(todo)]))
@@ -464,8 +503,14 @@ def check_many(items: Iterable[tuple[str, list[str | None]]], cfg: VerifyConfig,
     return out
 
 
-def check_problem(gold: str, generations: list[str | None], timeout_s: int = 5, float_rounding: int = 6, wrap: bool = True,
-                  cfg: VerifyConfig | None = None) -> list[Check]:
+def check_problem(
+    gold: str,
+    generations: list[str | None],
+    timeout_s: int = 5,
+    float_rounding: int = 6,
+    wrap: bool = True,
+    cfg: VerifyConfig | None = None,
+) -> list[Check]:
     """Every generation of one problem, in this process (no deadline: for tests and small jobs)."""
     cfg = cfg or VerifyConfig(timeout_s=timeout_s, float_rounding=float_rounding, wrap_gold=wrap)
     answers_of, known_of = plan_checks(gold, generations, cfg)

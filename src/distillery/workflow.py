@@ -89,8 +89,11 @@ def unpinned_hub_ids(params: Params) -> list[str]:
         b = p.base.benchmarks[name]
         if not is_local_file(b.path) and not b.revision:
             found.append((f"base.benchmarks.{name}.path", b.path, f"base.benchmarks.{name}.revision"))
-    return [f"{where} = {value!r} is a hub id with no pinned revision: set {rev} to a commit, or a new upload changes "
-            "what is read and neither DVC nor Snakemake can see it" for where, value, rev in found]
+    return [
+        f"{where} = {value!r} is a hub id with no pinned revision: set {rev} to a commit, or a new upload changes "
+        "what is read and neither DVC nor Snakemake can see it"
+        for where, value, rev in found
+    ]
 
 
 # --- dvc.yaml ------------------------------------------------------------------------------------
@@ -117,12 +120,32 @@ def _bars(x: str, y: str, title: str, x_label: str, y_label: str) -> dict[str, A
 
 
 REPORT_PLOTS = (
-    ("plots/report/generation_lengths.json", _bars("generations", "bin", "Generation length (completion tokens, fixed bins) by math-verify verdict",
-                                                   "generations", "completion tokens")),
-    ("plots/report/pass_rate_by_source.json", _bars("pass_rate", "source", "Pass rate by source (%); the judge only re-checks math-verify failures",
-                                                    "% correct", "source")),
-    ("plots/report/verify_vs_judge.json", {"cache": False, "template": "distillery_counts_heatmap", "x": "judge", "y": "math_verify",
-                                           "title": "Math-verify vs judge (generations)", "x_label": "judge verdict", "y_label": "math-verify status"}),
+    (
+        "plots/report/generation_lengths.json",
+        _bars(
+            "generations",
+            "bin",
+            "Generation length (completion tokens, fixed bins) by math-verify verdict",
+            "generations",
+            "completion tokens",
+        ),
+    ),
+    (
+        "plots/report/pass_rate_by_source.json",
+        _bars("pass_rate", "source", "Pass rate by source (%); the judge only re-checks math-verify failures", "% correct", "source"),
+    ),
+    (
+        "plots/report/verify_vs_judge.json",
+        {
+            "cache": False,
+            "template": "distillery_counts_heatmap",
+            "x": "judge",
+            "y": "math_verify",
+            "title": "Math-verify vs judge (generations)",
+            "x_label": "judge verdict",
+            "y_label": "math-verify status",
+        },
+    ),
     ("plots/report/eval_scores.json", _bars("pass@1", "model", "Evaluation pass@1 (%) beside published scores", "pass@1 (%)", "model")),
 )
 REPORT_FIGURES = tuple(f"reports/figures/{Path(p).stem}.svg" for p, _ in REPORT_PLOTS)
@@ -130,50 +153,112 @@ STAGE_METRICS = tuple(f"metrics/{s}.json" for s in ("sample", "generate", "verif
 
 STAGES: dict[str, DvcStage] = {
     "sample": DvcStage(
-        rules=("sample",), targets=("data/sample/problems.parquet", "data/sample/rejected.parquet", "metrics/sample.json"),
-        outs=("data/sample/problems.parquet", "data/sample/rejected.parquet"), metrics=("metrics/sample.json",),
-        params=("base.seed", "sample")),
+        rules=("sample",),
+        targets=("data/sample/problems.parquet", "data/sample/rejected.parquet", "metrics/sample.json"),
+        outs=("data/sample/problems.parquet", "data/sample/rejected.parquet"),
+        metrics=("metrics/sample.json",),
+        params=("base.seed", "sample"),
+    ),
     "models": DvcStage(
-        rules=("models",), targets=("data/models", "metrics/models.json"), outs=("data/models",), metrics=("metrics/models.json",),
-        params=("base.seed", "models", "generate.prompt_template"), wanted=lambda p: p.models.build_tiny),
+        rules=("models",),
+        targets=("data/models", "metrics/models.json"),
+        outs=("data/models",),
+        metrics=("metrics/models.json",),
+        params=("base.seed", "models", "generate.prompt_template"),
+        wanted=lambda p: p.models.build_tiny,
+    ),
     "generate": DvcStage(
-        rules=("generate_shard", "generate_gather"), targets=("data/generate/generations.parquet", "metrics/generate.json"),
-        outs=("data/generate/shards", "data/generate/generations.parquet"), metrics=("metrics/generate.json",),
-        reads=("data/sample/problems.parquet",), params=("base.seed", "generate")),
+        rules=("generate_shard", "generate_gather"),
+        targets=("data/generate/generations.parquet", "metrics/generate.json"),
+        outs=("data/generate/shards", "data/generate/generations.parquet"),
+        metrics=("metrics/generate.json",),
+        reads=("data/sample/problems.parquet",),
+        params=("base.seed", "generate"),
+    ),
     "verify": DvcStage(
-        rules=("verify",), targets=("data/verify/verified.parquet", "metrics/verify.json"), outs=("data/verify/verified.parquet",),
-        metrics=("metrics/verify.json",), reads=("data/generate/generations.parquet", "data/sample/problems.parquet"), params=("verify",)),
+        rules=("verify",),
+        targets=("data/verify/verified.parquet", "metrics/verify.json"),
+        outs=("data/verify/verified.parquet",),
+        metrics=("metrics/verify.json",),
+        reads=("data/generate/generations.parquet", "data/sample/problems.parquet"),
+        params=("verify",),
+    ),
     "judge": DvcStage(
-        rules=("judge",), targets=("data/judge/judged.parquet", "data/judge/disagreements.md", "metrics/judge.json"),
-        outs=("data/judge/judged.parquet", "data/judge/disagreements.md"), metrics=("metrics/judge.json",),
-        reads=("data/verify/verified.parquet", "data/sample/problems.parquet"), params=("base.seed", "judge")),
+        rules=("judge",),
+        targets=("data/judge/judged.parquet", "data/judge/disagreements.md", "metrics/judge.json"),
+        outs=("data/judge/judged.parquet", "data/judge/disagreements.md"),
+        metrics=("metrics/judge.json",),
+        reads=("data/verify/verified.parquet", "data/sample/problems.parquet"),
+        params=("base.seed", "judge"),
+    ),
     "dedupe": DvcStage(
         rules=("dedupe",),
-        targets=("data/dedupe/kept.parquet", "data/dedupe/rejected.parquet", "data/dedupe/contamination.parquet",
-                 "data/dedupe/near_duplicates.parquet", "metrics/dedupe.json"),
-        outs=("data/dedupe/kept.parquet", "data/dedupe/rejected.parquet", "data/dedupe/contamination.parquet", "data/dedupe/near_duplicates.parquet"),
-        metrics=("metrics/dedupe.json",), reads=("data/sample/problems.parquet", "data/judge/judged.parquet"),
-        params=("base.benchmarks", "dedupe")),
+        targets=(
+            "data/dedupe/kept.parquet",
+            "data/dedupe/rejected.parquet",
+            "data/dedupe/contamination.parquet",
+            "data/dedupe/near_duplicates.parquet",
+            "metrics/dedupe.json",
+        ),
+        outs=(
+            "data/dedupe/kept.parquet",
+            "data/dedupe/rejected.parquet",
+            "data/dedupe/contamination.parquet",
+            "data/dedupe/near_duplicates.parquet",
+        ),
+        metrics=("metrics/dedupe.json",),
+        reads=("data/sample/problems.parquet", "data/judge/judged.parquet"),
+        params=("base.benchmarks", "dedupe"),
+    ),
     "build": DvcStage(
         rules=("build",),
         targets=("data/build/dataset/README.md", "data/build/rejected.parquet", "data/build/provenance.parquet", "metrics/build.json"),
-        outs=("data/build/dataset", "data/build/rejected.parquet", "data/build/provenance.parquet"), metrics=("metrics/build.json",),
+        outs=("data/build/dataset", "data/build/rejected.parquet", "data/build/provenance.parquet"),
+        metrics=("metrics/build.json",),
         reads=("data/judge/judged.parquet", "data/sample/problems.parquet", "data/dedupe/kept.parquet", *STAGE_METRICS),
-        params=("base.seed", "build", "generate.llm", "generate.sampling", "generate.num_generations", "generate.prompt_template",
-                "judge.llm", "judge.policy", "verify")),
+        params=(
+            "base.seed",
+            "build",
+            "generate.llm",
+            "generate.sampling",
+            "generate.num_generations",
+            "generate.prompt_template",
+            "judge.llm",
+            "judge.policy",
+            "verify",
+        ),
+    ),
     "sft": DvcStage(
-        rules=("sft",), targets=("data/sft/model", "metrics/sft.json"), outs=("data/sft/model",), metrics=("metrics/sft.json",),
-        reads=("data/build/dataset",), params=("base.seed", "sft"), extra_code=("src/distillery/sft_launch.py",)),
+        rules=("sft",),
+        targets=("data/sft/model", "metrics/sft.json"),
+        outs=("data/sft/model",),
+        metrics=("metrics/sft.json",),
+        reads=("data/build/dataset",),
+        params=("base.seed", "sft"),
+        extra_code=("src/distillery/sft_launch.py",),
+    ),
     "evaluate": DvcStage(
         rules=("evaluate",),
         targets=("data/evaluate/samples.parquet", "data/evaluate/results.md", "data/evaluate/model_card.md", "metrics/evaluate.json"),
-        outs=("data/evaluate/samples.parquet", "data/evaluate/results.md", "data/evaluate/model_card.md"), metrics=("metrics/evaluate.json",),
-        params=("base.seed", "base.benchmarks", "evaluate")),
+        outs=("data/evaluate/samples.parquet", "data/evaluate/results.md", "data/evaluate/model_card.md"),
+        metrics=("metrics/evaluate.json",),
+        params=("base.seed", "base.benchmarks", "evaluate"),
+    ),
     "report": DvcStage(
-        rules=("report",), targets=(*(p for p, _ in REPORT_PLOTS), *REPORT_FIGURES, "reports/stage_counts.html"),
-        outs=("reports/figures", "reports/stage_counts.html"), plots=REPORT_PLOTS,
-        reads=("data/judge/judged.parquet", "data/sample/problems.parquet", *STAGE_METRICS, "metrics/build.json", "metrics/evaluate.json", "report"),
-        params=("report",)),
+        rules=("report",),
+        targets=(*(p for p, _ in REPORT_PLOTS), *REPORT_FIGURES, "reports/stage_counts.html"),
+        outs=("reports/figures", "reports/stage_counts.html"),
+        plots=REPORT_PLOTS,
+        reads=(
+            "data/judge/judged.parquet",
+            "data/sample/problems.parquet",
+            *STAGE_METRICS,
+            "metrics/build.json",
+            "metrics/evaluate.json",
+            "report",
+        ),
+        params=("report",),
+    ),
 }
 
 # Flags of every stage's Snakemake run under DVC. --nolock: DVC already holds the repository's lock,
@@ -225,8 +310,10 @@ class _IndentedDumper(yaml.SafeDumper):
 
 
 def render(params: Params) -> str:
-    stages = [yaml.dump({name: spec}, Dumper=_IndentedDumper, sort_keys=False, width=200, default_flow_style=False)
-              for name, spec in dvc_stages(params).items()]
+    stages = [
+        yaml.dump({name: spec}, Dumper=_IndentedDumper, sort_keys=False, width=200, default_flow_style=False)
+        for name, spec in dvc_stages(params).items()
+    ]
     return HEADER + "\nstages:\n" + "\n".join("\n".join("  " + line if line else line for line in s.splitlines()) + "\n" for s in stages)
 
 

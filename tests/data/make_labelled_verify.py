@@ -310,16 +310,24 @@ MATRICES = [
     (_M, "\\begin{bmatrix} 1 & 2 \\\\ 3 & 4 \\end{bmatrix}", True, "bmatrix instead of pmatrix"),
     (_M, "\\begin{pmatrix} 1 & 3 \\\\ 2 & 4 \\end{pmatrix}", False, "transposed"),
     (_M, "\\begin{pmatrix}1&2\\\\3&5\\end{pmatrix}", False, "one entry wrong"),
-    ("\\begin{pmatrix} \\frac{1}{2} & 0 \\\\ 0 & 2 \\end{pmatrix}", "\\begin{pmatrix} 0.5 & 0 \\\\ 0 & 2 \\end{pmatrix}", True,
-     "decimal entry equal to the fraction"),
+    (
+        "\\begin{pmatrix} \\frac{1}{2} & 0 \\\\ 0 & 2 \\end{pmatrix}",
+        "\\begin{pmatrix} 0.5 & 0 \\\\ 0 & 2 \\end{pmatrix}",
+        True,
+        "decimal entry equal to the fraction",
+    ),
     (_M, "-2", False, "the determinant, not the matrix"),
     (_V, "\\begin{pmatrix}2\\\\-1\\end{pmatrix}", True, "spacing only"),
     (_V, "(2,-1)", True, "the same vector written as a tuple"),
     (_V, "\\begin{pmatrix} -1 \\\\ 2 \\end{pmatrix}", False, "components swapped"),
     (_I, "\\begin{pmatrix} 1 & 0 \\\\ 0 & -1 \\end{pmatrix}", False, "one sign wrong"),
     (_I, "\\left(\\begin{array}{cc} 1 & 0 \\\\ 0 & 1 \\end{array}\\right)", True, "array in parentheses"),
-    ("\\begin{pmatrix} 2 & -1 \\\\ -1 & 2 \\end{pmatrix}", "\\begin{pmatrix} 4/2 & -1 \\\\ -1 & 2 \\end{pmatrix}", True,
-     "unsimplified entry"),
+    (
+        "\\begin{pmatrix} 2 & -1 \\\\ -1 & 2 \\end{pmatrix}",
+        "\\begin{pmatrix} 4/2 & -1 \\\\ -1 & 2 \\end{pmatrix}",
+        True,
+        "unsimplified entry",
+    ),
     ("\\begin{pmatrix} 3 \\\\ 0 \\\\ -1 \\end{pmatrix}", "\\begin{pmatrix} 3 \\\\ 0 \\\\ 1 \\end{pmatrix}", False, "one sign wrong"),
 ]
 
@@ -541,8 +549,10 @@ def generation(case_id: str, answer, shape: str) -> str:
         return text
     if shape == THINK_DIFFERS:
         scratch, final = answer
-        return (f"<think>\n{think} My first attempt gives $\\boxed{{{scratch}}}$. Let me check that against the conditions"
-                f" once more before I commit.\n</think>\n\n{final_block(rng, nums, final)}")
+        return (
+            f"<think>\n{think} My first attempt gives $\\boxed{{{scratch}}}$. Let me check that against the conditions"
+            f" once more before I commit.\n</think>\n\n{final_block(rng, nums, final)}"
+        )
     if shape == NO_TAGS:
         return f"{summary}\n\n{think}\n\nTherefore, the answer is $\\boxed{{{answer}}}$."
     if shape == PREFILLED:
@@ -571,9 +581,16 @@ def cases() -> list[dict]:
         for n, row in enumerate(table, 1):
             gold, answer, expected, note, *shape = row
             case_id = f"{prefix}-{n:03d}"
-            out.append({"id": case_id, "category": category, "gold": gold,
-                        "generation": generation(case_id, answer, shape[0] if shape else FINAL),
-                        "expected": expected, "note": note})
+            out.append(
+                {
+                    "id": case_id,
+                    "category": category,
+                    "gold": gold,
+                    "generation": generation(case_id, answer, shape[0] if shape else FINAL),
+                    "expected": expected,
+                    "note": note,
+                }
+            )
     return out
 
 

@@ -74,7 +74,9 @@ class SlurmCluster:
         ctld, slurmd = _free_port(), _free_port()
         nodes = "\n".join(
             f"NodeName={n} NodeHostname={socket.gethostname()} NodeAddr=127.0.0.1 Port={_free_port()} CPUs={self.cpus} "
-            f"RealMemory={self.memory_mb} Gres=gpu:1 State=UNKNOWN" for n in NODES)
+            f"RealMemory={self.memory_mb} Gres=gpu:1 State=UNKNOWN"
+            for n in NODES
+        )
         self.conf.write_text(f"""{MARKER}
 ClusterName=distillery-ci
 SlurmctldHost={socket.gethostname()}(127.0.0.1)
@@ -109,9 +111,19 @@ PartitionName=gpu Nodes={",".join(NODES)} MaxTime=INFINITE State=UP
         d = self.munge_dir
         subprocess.run([exe("mungekey"), "--create", f"--keyfile={d}/munge.key"], check=True, capture_output=True)
         # --force: munged refuses root and a socket directory only root can enter unless forced.
-        subprocess.run([exe("munged"), "--force", f"--socket={self.munge_socket}", f"--key-file={d}/munge.key",
-                        f"--pid-file={d}/munged.pid", f"--log-file={d}/munged.log", f"--seed-file={d}/munged.seed"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [
+                exe("munged"),
+                "--force",
+                f"--socket={self.munge_socket}",
+                f"--key-file={d}/munge.key",
+                f"--pid-file={d}/munged.pid",
+                f"--log-file={d}/munged.log",
+                f"--seed-file={d}/munged.seed",
+            ],
+            check=True,
+            capture_output=True,
+        )
         self.pids.append(self._pid(d / "munged.pid"))
 
     def start(self, timeout: float = 60) -> None:
@@ -130,8 +142,7 @@ PartitionName=gpu Nodes={",".join(NODES)} MaxTime=INFINITE State=UP
             if all(states.get(n, "").startswith("idle") for n in NODES):
                 return
             time.sleep(0.5)
-        raise RuntimeError(f"Slurm nodes not idle after {timeout}s: {states}; sinfo said: {probe.stderr.strip()!r}\n"
-                           + self._log_tails())
+        raise RuntimeError(f"Slurm nodes not idle after {timeout}s: {states}; sinfo said: {probe.stderr.strip()!r}\n" + self._log_tails())
 
     def _log_tails(self, lines: int = 15) -> str:
         """The end of every daemon's log, so a failure in CI explains itself."""
@@ -180,7 +191,7 @@ PartitionName=gpu Nodes={",".join(NODES)} MaxTime=INFINITE State=UP
             if conf.exists() and MARKER in conf.read_text():
                 conf.unlink()
 
-    def __enter__(self) -> "SlurmCluster":
+    def __enter__(self) -> SlurmCluster:
         try:
             self.start()
         except BaseException:

@@ -16,16 +16,71 @@ import re
 
 from distillery.keys import problem_key
 
-OPENINGS = ["Find the value of", "Determine the number of", "How many", "Compute", "Let", "Prove that",
-            "What is the smallest positive integer such that", "Find all real numbers", "Suppose that",
-            "Given that", "Calculate", "Evaluate"]
-CLOSINGS = ["Express your answer as a common fraction.", "Give your answer in simplest form.",
-            "Find the remainder when it is divided by 1000.", "", "", ""]
-MATH = ["$x^{{2}} + {a}x + {b} = 0$", "$\\frac{{{a}}}{{{b}}}$", "$\\sqrt{{{a}}}$", "$f(x) = {a}x - {b}$",
-        "$a_{{n+1}} = {a} a_n + {b}$", "${a} \\le n \\le {b}$", "$\\angle ABC = {a}^\\circ$", "$\\binom{{{a}}}{{{b}}}$"]
+OPENINGS = [
+    "Find the value of",
+    "Determine the number of",
+    "How many",
+    "Compute",
+    "Let",
+    "Prove that",
+    "What is the smallest positive integer such that",
+    "Find all real numbers",
+    "Suppose that",
+    "Given that",
+    "Calculate",
+    "Evaluate",
+]
+CLOSINGS = [
+    "Express your answer as a common fraction.",
+    "Give your answer in simplest form.",
+    "Find the remainder when it is divided by 1000.",
+    "",
+    "",
+    "",
+]
+MATH = [
+    "$x^{{2}} + {a}x + {b} = 0$",
+    "$\\frac{{{a}}}{{{b}}}$",
+    "$\\sqrt{{{a}}}$",
+    "$f(x) = {a}x - {b}$",
+    "$a_{{n+1}} = {a} a_n + {b}$",
+    "${a} \\le n \\le {b}$",
+    "$\\angle ABC = {a}^\\circ$",
+    "$\\binom{{{a}}}{{{b}}}$",
+]
 SOURCES = ["olympiads", "cn_k12", "amc_aime", "aops_forum", "number_theory", "inequalities", "orca_math"]
-_SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "sa", "te", "vo", "zi", "pa", "qu", "dre", "fo", "gil", "hap", "jor",
-              "wex", "yul", "bri", "cas", "dom", "elf", "gan", "hux", "ist", "lum", "mor", "nix", "orb", "pev"]
+_SYLLABLES = [
+    "ka",
+    "lo",
+    "mi",
+    "ne",
+    "ru",
+    "sa",
+    "te",
+    "vo",
+    "zi",
+    "pa",
+    "qu",
+    "dre",
+    "fo",
+    "gil",
+    "hap",
+    "jor",
+    "wex",
+    "yul",
+    "bri",
+    "cas",
+    "dom",
+    "elf",
+    "gan",
+    "hux",
+    "ist",
+    "lum",
+    "mor",
+    "nix",
+    "orb",
+    "pev",
+]
 _NUMBER = re.compile(r"(?<![\w^])\d+")
 
 
@@ -43,8 +98,7 @@ def unique_problem(rng: random.Random, vocab: list[str]) -> str:
         sentence = [rng.choice(vocab) for _ in range(rng.randint(5, 11))]
         sentence.insert(rng.randrange(len(sentence)), str(rng.randint(2, 9999)))
         if rng.random() < 0.6:
-            sentence.insert(rng.randrange(len(sentence)),
-                            rng.choice(MATH).format(a=rng.randint(2, 99), b=rng.randint(2, 99)))
+            sentence.insert(rng.randrange(len(sentence)), rng.choice(MATH).format(a=rng.randint(2, 99), b=rng.randint(2, 99)))
         parts.append(" ".join(sentence) + rng.choice([".", ",", ";"]))
     parts.append(rng.choice(CLOSINGS))
     return " ".join(p for p in parts if p)
@@ -64,12 +118,18 @@ def reworded(rng: random.Random, text: str) -> str:
         return text + " Answer in lowest terms."
     for m in sorted(rng.sample(numbers, min(len(numbers), rng.randint(1, 2))), key=lambda m: -m.start()):
         new = str(int(m.group()) + rng.randint(1, 9))
-        text = text[: m.start()] + new + text[m.end():]
+        text = text[: m.start()] + new + text[m.end() :]
     return text.replace(", ", " , ", 1)
 
 
-def synthetic_problems(n: int, seed: int = 0, exact_rate: float = 0.05, near_rate: float = 0.05,
-                       planted: list[tuple[str, str, str]] = (), vocab_size: int = 20000) -> tuple[list[dict], dict[str, str]]:
+def synthetic_problems(
+    n: int,
+    seed: int = 0,
+    exact_rate: float = 0.05,
+    near_rate: float = 0.05,
+    planted: list[tuple[str, str, str]] = (),
+    vocab_size: int = 20000,
+) -> tuple[list[dict], dict[str, str]]:
     """n problems: (1 - rates) unique, the planted ones among them, the rest duplicates of unique ones."""
     rng = random.Random(seed)
     vocab = _vocabulary(rng, vocab_size)

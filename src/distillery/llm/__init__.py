@@ -14,10 +14,11 @@ imported only when selected. Model ids and local paths go through the same loadi
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Protocol
+from typing import Protocol
 
 from distillery.config import LLM, Sampling
 

@@ -47,8 +47,17 @@ def journal_record(c: Completion, stage: str) -> dict:
     return {"key": c.key, **{k: v for k, v in c.as_dict().items() if k != "key"}, "t": round(time.time(), 3), "code": code_version(stage)}
 
 
-def run_journaled(llm: LLM, sampling: Sampling, requests: list[Request], journal_dir: Path, shard: int, num_shards: int,
-                  label: str, server_logs: Path, stage: str) -> RunResult:
+def run_journaled(
+    llm: LLM,
+    sampling: Sampling,
+    requests: list[Request],
+    journal_dir: Path,
+    shard: int,
+    num_shards: int,
+    label: str,
+    server_logs: Path,
+    stage: str,
+) -> RunResult:
     """Every request answered once: from the journal if it is there, else by the backend (whose
     server, if `llm.serve` asks for one, is started only when something is left to send)."""
     stats = RunStats(requests=len(requests))
@@ -57,8 +66,14 @@ def run_journaled(llm: LLM, sampling: Sampling, requests: list[Request], journal
         done, report = jn.load(r.key for r in requests)
         todo = [r for r in requests if r.key not in done]
         stats.reused_from_journal, stats.journal_unreadable_lines, stats.journal_sources = len(done), report.torn, report.sources
-        log.info("%s: %d requests: %d reused from the journal (%s), %d to send", label, len(requests), len(done),
-                 ", ".join(report.sources) or "none", len(todo))
+        log.info(
+            "%s: %d requests: %d reused from the journal (%s), %d to send",
+            label,
+            len(requests),
+            len(done),
+            ", ".join(report.sources) or "none",
+            len(todo),
+        )
         if todo:
             progress = Progress(label, total=len(requests), already_done=len(done))
             started = time.monotonic()

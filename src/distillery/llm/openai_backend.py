@@ -21,7 +21,7 @@ import os
 import queue
 import threading
 import time
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from distillery.config import LLM, Sampling
 from distillery.llm import Completion, Request
@@ -152,14 +152,17 @@ class OpenAIBackend:
         missing = [r for r, c in zip(unit, done) if c is None]
         if missing and len(unit) > 1:
             if not self._warned_short_n:
-                log.warning("a server returned fewer choices than n; asking for the missing samples one by one "
-                            "(set openai.n_mode: split for servers that ignore n)")
+                log.warning(
+                    "a server returned fewer choices than n; asking for the missing samples one by one "
+                    "(set openai.n_mode: split for servers that ignore n)"
+                )
                 self._warned_short_n = True
             for r in missing:
                 [c] = await self._call(clients, busy, [r], sampling)
                 done[unit.index(r)] = c or Completion(r.key, None, "error", None, None, "the server returned no choices", retryable=True)
-        return [c or Completion(r.key, None, "error", None, None, "the server returned no choices", retryable=True)
-                for r, c in zip(unit, done)]
+        return [
+            c or Completion(r.key, None, "error", None, None, "the server returned no choices", retryable=True) for r, c in zip(unit, done)
+        ]
 
     async def _call(self, clients, busy, unit: list[Request], sampling: Sampling) -> list[Completion | None]:
         import openai

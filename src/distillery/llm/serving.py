@@ -32,9 +32,10 @@ import sys
 import time
 import urllib.request
 from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Callable, Mapping
+from typing import IO
 
 from distillery.config import LLM
 from distillery.errors import DistilleryError
@@ -103,7 +104,7 @@ class Allocation:
     in_slurm: bool
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Allocation":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Allocation:
         env = os.environ if env is None else env
         # The job's list, not the step's: the shard job itself may run as a one-node step.
         if env.get("SLURM_JOB_ID") and env.get("SLURM_JOB_NODELIST"):
@@ -164,11 +165,17 @@ def launch_plan(llm: LLM, alloc: Allocation, python: str, *, where: str = "gener
 
     if s.engine == "sglang":
         if s.pipeline_parallel_size > 1:
-            raise _fail(f"{key}.pipeline_parallel_size", f"is {s.pipeline_parallel_size}, but only engine vllm uses it",
-                        "set it to 1 and spread the model with tensor_parallel_size over all GPUs of all nodes")
+            raise _fail(
+                f"{key}.pipeline_parallel_size",
+                f"is {s.pipeline_parallel_size}, but only engine vllm uses it",
+                "set it to 1 and spread the model with tensor_parallel_size over all GPUs of all nodes",
+            )
         if s.tensor_parallel_size % n:
-            raise _fail(f"{key}.tensor_parallel_size", f"is {s.tensor_parallel_size}, not a multiple of the {n} nodes of the allocation",
-                        "set it to the number of GPUs over all nodes (OpenR1: 16 on 2 nodes of 8) or change the node count")
+            raise _fail(
+                f"{key}.tensor_parallel_size",
+                f"is {s.tensor_parallel_size}, not a multiple of the {n} nodes of the allocation",
+                "set it to the number of GPUs over all nodes (OpenR1: 16 on 2 nodes of 8) or change the node count",
+            )
         server = [python, "-m", "sglang.launch_server", "--model-path", llm.model]
         server += ["--revision", llm.revision] if llm.revision else []
         server += ["--tp", str(s.tensor_parallel_size), "--dtype", llm.dtype, "--host", host, "--port", str(s.port)]
@@ -180,12 +187,25 @@ def launch_plan(llm: LLM, alloc: Allocation, python: str, *, where: str = "gener
     else:
         world = s.tensor_parallel_size * s.pipeline_parallel_size
         if n > 1 and (world < n or world % n):
-            raise _fail(f"{key}.tensor_parallel_size", f"tensor_parallel_size x pipeline_parallel_size = {world} GPUs cannot fill the {n} nodes evenly",
-                        "use the GPUs of all nodes, e.g. tensor_parallel_size = GPUs per node and pipeline_parallel_size = nodes")
+            raise _fail(
+                f"{key}.tensor_parallel_size",
+                f"tensor_parallel_size x pipeline_parallel_size = {world} GPUs cannot fill the {n} nodes evenly",
+                "use the GPUs of all nodes, e.g. tensor_parallel_size = GPUs per node and pipeline_parallel_size = nodes",
+            )
         server = [python, "-m", "vllm.entrypoints.openai.api_server", "--model", llm.model]
         server += ["--revision", llm.revision] if llm.revision else []
-        server += ["--tensor-parallel-size", str(s.tensor_parallel_size), "--pipeline-parallel-size", str(s.pipeline_parallel_size),
-                   "--dtype", llm.dtype, "--host", host, "--port", str(s.port)]
+        server += [
+            "--tensor-parallel-size",
+            str(s.tensor_parallel_size),
+            "--pipeline-parallel-size",
+            str(s.pipeline_parallel_size),
+            "--dtype",
+            llm.dtype,
+            "--host",
+            host,
+            "--port",
+            str(s.port),
+        ]
         server += ["--max-model-len", str(s.max_model_len)] if s.max_model_len else []
         if n == 1:
             commands = [NodeCommand(head, 0, server + list(s.extra_args), "server")]
@@ -197,15 +217,34 @@ def launch_plan(llm: LLM, alloc: Allocation, python: str, *, where: str = "gener
             ray = [python, "-m", "ray.scripts.scripts", "start", "--block"]
             gcs = f"{head}:{RAY_PORT}"
             commands = [NodeCommand(head, 0, ray + ["--head", "--port", str(RAY_PORT)], "ray-head")]
-            commands += [NodeCommand(node, rank, ray + ["--address", gcs], "ray-worker", after=gcs) for rank, node in enumerate(nodes) if rank]
+            commands += [
+                NodeCommand(node, rank, ray + ["--address", gcs], "ray-worker", after=gcs) for rank, node in enumerate(nodes) if rank
+            ]
             # RAY_ADDRESS: join this cluster, never start a private one if the head is slow.
-            commands.append(NodeCommand(head, 0, server + ["--distributed-executor-backend", "ray"] + list(s.extra_args), "server",
-                                        env={"RAY_ADDRESS": gcs}, after=gcs))
+            commands.append(
+                NodeCommand(
+                    head,
+                    0,
+                    server + ["--distributed-executor-backend", "ray"] + list(s.extra_args),
+                    "server",
+                    env={"RAY_ADDRESS": gcs},
+                    after=gcs,
+                )
+            )
 
     if n > 1:
         # One step per node; --overlap because the job's resources are already held by this step.
-        commands = [NodeCommand(c.node, c.rank, ["srun", "--nodes=1", "--ntasks=1", f"--nodelist={c.node}", "--overlap", "--kill-on-bad-exit=1"] + c.argv,
-                                c.role, c.env, c.after) for c in commands]
+        commands = [
+            NodeCommand(
+                c.node,
+                c.rank,
+                ["srun", "--nodes=1", "--ntasks=1", f"--nodelist={c.node}", "--overlap", "--kill-on-bad-exit=1"] + c.argv,
+                c.role,
+                c.env,
+                c.after,
+            )
+            for c in commands
+        ]
     return Plan(s.engine, commands, base_url)
 
 
@@ -306,18 +345,28 @@ class ServedEngine:
         s = self.llm.serve
         # A server already answering on the port would pass our health check in place of ours.
         if _tcp_open(self.plan.health_url.split("/")[2]):
-            raise _fail(f"{self.where}.serve.port", f"{s.port} is already in use on {self.plan.commands[0].node}", "stop what listens there or choose another port")
+            raise _fail(
+                f"{self.where}.serve.port",
+                f"{s.port} is already in use on {self.plan.commands[0].node}",
+                "stop what listens there or choose another port",
+            )
         self.log_dir.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + s.health_timeout_s  # for the whole start-up, Ray's included
         for cmd in self.plan.commands:
             if cmd.after:
-                self._wait(lambda: _tcp_open(cmd.after), deadline, f"{cmd.after} (needed by {cmd.role} {cmd.rank})")
+                self._wait(lambda after=cmd.after: _tcp_open(after), deadline, f"{cmd.after} (needed by {cmd.role} {cmd.rank})")
             logf = (self.log_dir / cmd.log_name).open("wb")
             self._logs.append(logf)
             log.info("starting %s %d on %s: %s (log: %s)", cmd.role, cmd.rank, cmd.node, " ".join(cmd.argv), logf.name)
             # A session of its own: the whole tree (vLLM's engine core, Ray's raylet) is one group to signal.
-            proc = subprocess.Popen(cmd.argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
-                                    env={**os.environ, **cmd.env}, start_new_session=True)
+            proc = subprocess.Popen(
+                cmd.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=logf,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **cmd.env},
+                start_new_session=True,
+            )
             self.processes.append((cmd, proc))
         self._wait(lambda: _http_ok(self.plan.health_url), deadline, self._what)
         log.info("%s is healthy", self._what)
@@ -335,8 +384,11 @@ class ServedEngine:
             if now >= deadline:
                 self.stop()
                 logs = ", ".join(str(self.log_dir / c.log_name) for c, _ in self.processes) or "none started"
-                raise _fail(f"{self.where}.serve.health_timeout_s", f"{what} was not ready within {self.llm.serve.health_timeout_s:g} s (logs: {logs})",
-                            "raise it if the model is still loading (a 671B model takes 30+ minutes), else read the logs")
+                raise _fail(
+                    f"{self.where}.serve.health_timeout_s",
+                    f"{what} was not ready within {self.llm.serve.health_timeout_s:g} s (logs: {logs})",
+                    "raise it if the model is still loading (a 671B model takes 30+ minutes), else read the logs",
+                )
             if now - last >= PROGRESS_EVERY_S:
                 last = now
                 log.info("waiting for %s (%.0f s, log: %s)", what, now - t0, self.log_dir / self.plan.commands[-1].log_name)
@@ -371,7 +423,11 @@ class ServedEngine:
                 time.sleep(0.2)
         finally:  # also when a second signal cuts the grace period short
             for pgid in self._alive(groups):
-                log.warning("process group %d still runs %g s after SIGTERM (or stop was interrupted); killing it", pgid, self.llm.serve.stop_timeout_s)
+                log.warning(
+                    "process group %d still runs %g s after SIGTERM (or stop was interrupted); killing it",
+                    pgid,
+                    self.llm.serve.stop_timeout_s,
+                )
                 self._signal(pgid, signal.SIGKILL)
             for _, proc in self.processes:
                 try:
@@ -394,6 +450,8 @@ class ServedEngine:
             pass
 
 
-def serve(llm: LLM, log_dir: Path, alloc: Allocation | None = None, python: str | None = None, *, where: str = "generate.llm") -> ServedEngine:
+def serve(
+    llm: LLM, log_dir: Path, alloc: Allocation | None = None, python: str | None = None, *, where: str = "generate.llm"
+) -> ServedEngine:
     """`with serve(llm, log_dir) as base_url:` runs the configured engine for the block's duration."""
     return ServedEngine(llm, log_dir, alloc, python, where=where)

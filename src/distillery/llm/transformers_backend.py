@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from distillery.config import LLM, Sampling
 from distillery.keys import derive_seed
@@ -35,7 +35,9 @@ class TransformersBackend:
             if not any(c.strip() for _, c in req.messages):
                 yield Completion(req.key, None, "error", len(ids), 0, "empty prompt")
             elif len(ids) >= self.context:
-                yield Completion(req.key, None, "error", len(ids), 0, f"prompt of {len(ids)} tokens does not fit the model's context of {self.context}")
+                yield Completion(
+                    req.key, None, "error", len(ids), 0, f"prompt of {len(ids)} tokens does not fit the model's context of {self.context}"
+                )
             else:
                 ready.append((req, ids))
         # Similar lengths together: less padding per batch.

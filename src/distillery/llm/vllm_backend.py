@@ -9,7 +9,7 @@ the next starts, so a killed job loses at most one batch. The samples of one pro
 from __future__ import annotations
 
 import logging
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from distillery.config import LLM, Sampling
 from distillery.errors import DistilleryError
@@ -80,8 +80,9 @@ class VLLMBackend:
 
         prompts = [TokensPrompt(prompt_token_ids=ids) for _, ids in batch]
         params = [
-            SamplingParams(n=len(unit), seed=unit[0].seed, temperature=sampling.temperature, top_p=sampling.top_p,
-                           max_tokens=sampling.max_new_tokens)
+            SamplingParams(
+                n=len(unit), seed=unit[0].seed, temperature=sampling.temperature, top_p=sampling.top_p, max_tokens=sampling.max_new_tokens
+            )
             for unit, _ in batch
         ]
         try:
@@ -89,7 +90,9 @@ class VLLMBackend:
         except Exception as exc:  # the engine failed this batch: record it, let a re-run retry it
             log.exception("vLLM engine failed a batch of %d prompts", len(batch))
             for unit, ids in batch:
-                yield from (Completion(r.key, None, "error", len(ids), 0, f"{type(exc).__name__}: {exc}"[:500], retryable=True) for r in unit)
+                yield from (
+                    Completion(r.key, None, "error", len(ids), 0, f"{type(exc).__name__}: {exc}"[:500], retryable=True) for r in unit
+                )
             return
         for (unit, ids), out in zip(batch, outputs):
             samples = sorted(out.outputs, key=lambda o: o.index)

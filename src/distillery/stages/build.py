@@ -28,22 +28,24 @@ log = logging.getLogger(__name__)
 
 MESSAGE = pa.struct([("content", pa.string()), ("role", pa.string())])
 # OpenR1-Math-220k's columns, in its order.
-DATASET_SCHEMA = pa.schema([
-    ("problem", pa.string()),
-    ("solution", pa.string()),
-    ("answer", pa.string()),
-    ("problem_type", pa.string()),
-    ("question_type", pa.string()),
-    ("source", pa.string()),
-    ("uuid", pa.string()),
-    ("is_reasoning_complete", pa.list_(pa.bool_())),
-    ("generations", pa.list_(pa.string())),
-    ("correctness_math_verify", pa.list_(pa.bool_())),
-    ("correctness_llama", pa.list_(pa.bool_())),
-    ("finish_reasons", pa.list_(pa.string())),
-    ("correctness_count", pa.int64()),
-    ("messages", pa.list_(MESSAGE)),
-])
+DATASET_SCHEMA = pa.schema(
+    [
+        ("problem", pa.string()),
+        ("solution", pa.string()),
+        ("answer", pa.string()),
+        ("problem_type", pa.string()),
+        ("question_type", pa.string()),
+        ("source", pa.string()),
+        ("uuid", pa.string()),
+        ("is_reasoning_complete", pa.list_(pa.bool_())),
+        ("generations", pa.list_(pa.string())),
+        ("correctness_math_verify", pa.list_(pa.bool_())),
+        ("correctness_llama", pa.list_(pa.bool_())),
+        ("finish_reasons", pa.list_(pa.string())),
+        ("correctness_count", pa.int64()),
+        ("messages", pa.list_(MESSAGE)),
+    ]
+)
 SPLITS = ("default", "extended")
 REJECTED_SCHEMA = {"uuid": pl.String, "reason": pl.String, "detail": pl.String}
 
@@ -71,8 +73,18 @@ def choose(candidates: list[tuple[int, str]], how: str, seed: int, key: str) -> 
     return random.Random(derive_seed(seed, key)).choice(candidates)
 
 
-def run(cfg: BuildConfig, seed: int, judged_path: Path, problems_path: Path, kept_path: Path, dataset_dir: Path, out_rejected: Path,
-        out_metrics: Path, card_context: dict[str, Any], out_provenance: Path | None = None) -> FilterCounts:
+def run(
+    cfg: BuildConfig,
+    seed: int,
+    judged_path: Path,
+    problems_path: Path,
+    kept_path: Path,
+    dataset_dir: Path,
+    out_rejected: Path,
+    out_metrics: Path,
+    card_context: dict[str, Any],
+    out_provenance: Path | None = None,
+) -> FilterCounts:
     kept_rows = read_parquet(kept_path, "dedupe's kept problems")
     kept = kept_rows["uuid"]
     problems = read_parquet(problems_path, "sampled problems").filter(pl.col("uuid").is_in(kept.implode()))
@@ -89,33 +101,47 @@ def run(cfg: BuildConfig, seed: int, judged_path: Path, problems_path: Path, kep
             counts.reject("no_generations")
             rejected.append({"uuid": p["uuid"], "reason": "no_generations", "detail": "no generation rows for this problem"})
             continue
-        flags = [is_correct(mv, ll, c, cfg.selection) for mv, ll, c in zip(g["correctness_math_verify"], g["correctness_llama"], g["is_reasoning_complete"])]
+        flags = [
+            is_correct(mv, ll, c, cfg.selection)
+            for mv, ll, c in zip(g["correctness_math_verify"], g["correctness_llama"], g["is_reasoning_complete"])
+        ]
         if not any(flags):
             failed = sum(e is not None for e in g["error"])
             counts.reject("no_correct_generation")
-            rejected.append({"uuid": p["uuid"], "reason": "no_correct_generation",
-                             "detail": f"{len(flags)} generations, {failed} failed requests, selection={cfg.selection}"})
+            rejected.append(
+                {
+                    "uuid": p["uuid"],
+                    "reason": "no_correct_generation",
+                    "detail": f"{len(flags)} generations, {failed} failed requests, selection={cfg.selection}",
+                }
+            )
             continue
         candidates = [(i, text) for i, (text, ok) in enumerate(zip(g["generation"], flags)) if ok]
         chosen_index, chosen_text = choose(candidates, cfg.choice, seed, p["uuid"])
         chosen[p["uuid"]] = g["sample_index"][chosen_index]
         judged_any = any(v != "not_judged" for v in g["judge_verdict"])
         split = "default" if p["source"] in cfg.splits.default_sources else "extended"
-        rows[split].append({
-            "problem": p["problem"], "solution": p["solution"], "answer": p["answer"],
-            "problem_type": p["problem_type"], "question_type": p["question_type"], "source": p["source"],
-            "uuid": p["uuid"],
-            "is_reasoning_complete": list(g["is_reasoning_complete"]),
-            "generations": [t if t is not None else "" for t in g["generation"]],
-            "correctness_math_verify": list(g["correctness_math_verify"]),
-            "correctness_llama": list(g["correctness_llama"]) if judged_any else None,
-            "finish_reasons": list(g["finish_reason"]),
-            "correctness_count": sum(flags),
-            "messages": [
-                {"content": p["problem"], "role": "user"},
-                {"content": chosen_text, "role": "assistant"},
-            ],
-        })
+        rows[split].append(
+            {
+                "problem": p["problem"],
+                "solution": p["solution"],
+                "answer": p["answer"],
+                "problem_type": p["problem_type"],
+                "question_type": p["question_type"],
+                "source": p["source"],
+                "uuid": p["uuid"],
+                "is_reasoning_complete": list(g["is_reasoning_complete"]),
+                "generations": [t if t is not None else "" for t in g["generation"]],
+                "correctness_math_verify": list(g["correctness_math_verify"]),
+                "correctness_llama": list(g["correctness_llama"]) if judged_any else None,
+                "finish_reasons": list(g["finish_reason"]),
+                "correctness_count": sum(flags),
+                "messages": [
+                    {"content": p["problem"], "role": "user"},
+                    {"content": chosen_text, "role": "assistant"},
+                ],
+            }
+        )
         counts.keep()
     counts.check("build")
 
@@ -126,42 +152,73 @@ def run(cfg: BuildConfig, seed: int, judged_path: Path, problems_path: Path, kep
     settings = {**cfg.model_dump(mode="json"), "seed": seed}
     write_parquet(stamp(pl.DataFrame(rejected, schema=REJECTED_SCHEMA), "build", settings), out_rejected)
     if out_provenance is not None:
-        index = pl.DataFrame([{"split": s, "uuid": r["uuid"]} for s in SPLITS for r in rows[s]], schema={"split": pl.String, "uuid": pl.String})
+        index = pl.DataFrame(
+            [{"split": s, "uuid": r["uuid"]} for s in SPLITS for r in rows[s]], schema={"split": pl.String, "uuid": pl.String}
+        )
         write_parquet(stamp(row_provenance(index, problems, gens, kept_rows, chosen), "build", settings), out_provenance)
     split_counts = {s: len(rows[s]) for s in SPLITS}
     by_source: dict[str, int] = {}
     for split in SPLITS:
         for r in rows[split]:
             by_source[r["source"]] = by_source.get(r["source"], 0) + 1
-    report = {"counts": counts.as_dict(), "rows_by_split": split_counts, "rows_by_source": dict(sorted(by_source.items())),
-              "selection": cfg.selection, "choice": cfg.choice}
+    report = {
+        "counts": counts.as_dict(),
+        "rows_by_split": split_counts,
+        "rows_by_source": dict(sorted(by_source.items())),
+        "selection": cfg.selection,
+        "choice": cfg.choice,
+    }
     write_metrics(out_metrics, "build", **report)
     (dataset_dir / "README.md").write_text(dataset_card(report, cfg, card_context))
     return counts
 
 
-def row_provenance(index: pl.DataFrame, problems: pl.DataFrame, gens: pl.DataFrame, kept: pl.DataFrame,
-                   chosen: dict[str, int]) -> pl.DataFrame:
+def row_provenance(
+    index: pl.DataFrame, problems: pl.DataFrame, gens: pl.DataFrame, kept: pl.DataFrame, chosen: dict[str, int]
+) -> pl.DataFrame:
     """One row per dataset row (split, uuid): where the problem came from, the request keys of its
     generations and judge calls, which generation became `messages`, and each earlier stage's
     settings hash and code version. Ids and hashes only: the published schema stays OpenR1's."""
+
     def present(frame: pl.DataFrame, cols: list[str]) -> list[str]:
         return [c for c in cols if c in frame.columns]
 
     problem_cols = present(problems, ["uuid", "source_row", "source_version", "sample_params", "sample_code"])
     per_row = present(gens, ["request_key", "judge_request_key", "generate_code", "judge_code"])
-    constant = present(gens, ["teacher_model", "teacher_revision", "teacher_fingerprint", "generate_params", "verifier",
-                              "verify_params", "verify_code", "judge_model", "judge_revision", "judge_fingerprint", "judge_params"])
-    by_problem = gens.sort("uuid", "sample_index").group_by("uuid", maintain_order=True).agg(
-        *(pl.col(c).alias(f"{c}s") for c in per_row),
-        *(pl.col(c).drop_nulls().first() for c in constant),
+    constant = present(
+        gens,
+        [
+            "teacher_model",
+            "teacher_revision",
+            "teacher_fingerprint",
+            "generate_params",
+            "verifier",
+            "verify_params",
+            "verify_code",
+            "judge_model",
+            "judge_revision",
+            "judge_fingerprint",
+            "judge_params",
+        ],
     )
-    messages_from = pl.DataFrame({"uuid": list(chosen), "messages_sample_index": list(chosen.values())},
-                                 schema={"uuid": pl.String, "messages_sample_index": pl.Int64})
-    return (index.join(problems.select(problem_cols), on="uuid", how="left")
-            .join(by_problem, on="uuid", how="left")
-            .join(messages_from, on="uuid", how="left")
-            .join(kept.select(present(kept, ["uuid", "dedupe_params", "dedupe_code"])), on="uuid", how="left"))
+    by_problem = (
+        gens.sort("uuid", "sample_index")
+        .group_by("uuid", maintain_order=True)
+        .agg(
+            *(pl.col(c).alias(f"{c}s") for c in per_row),
+            *(pl.col(c).drop_nulls().first() for c in constant),
+        )
+    )
+    messages_from = pl.DataFrame(
+        {"uuid": list(chosen), "messages_sample_index": list(chosen.values())},
+        schema={"uuid": pl.String, "messages_sample_index": pl.Int64},
+    )
+    return (
+        index.join(problems.select(problem_cols), on="uuid", how="left")
+        .join(by_problem, on="uuid", how="left")
+        .join(messages_from, on="uuid", how="left")
+        .join(kept.select(present(kept, ["uuid", "dedupe_params", "dedupe_code"])), on="uuid", how="left")
+    )
 
 
 def revision(inputs: dict[str, Path]) -> dict[str, Any]:
@@ -187,21 +244,26 @@ def _decontamination(stage_metrics: dict[str, Any]) -> str:
     if not isinstance(d, dict):
         return "Not recorded for this build."
     per = d.get("contaminated_by_benchmark", {})
-    lines = [f"Word {d.get('ngram')}-gram overlap against {', '.join(per) or 'no benchmark'} "
-             "(one shared n-gram flags a problem; every flagged problem is listed in data/dedupe/contamination.parquet).", "",
-             "| benchmark | problems removed |", "| --- | --- |"]
+    lines = [
+        f"Word {d.get('ngram')}-gram overlap against {', '.join(per) or 'no benchmark'} "
+        "(one shared n-gram flags a problem; every flagged problem is listed in data/dedupe/contamination.parquet).",
+        "",
+        "| benchmark | problems removed |",
+        "| --- | --- |",
+    ]
     lines += [f"| {name} | {n} |" for name, n in per.items()]
     near = d.get("near_duplicates") or {}
     if near:
-        lines += ["", f"Near duplicates (MinHash LSH, Jaccard >= {near.get('threshold')}): {near.get('pairs')} pairs in "
-                      f"{near.get('clusters')} clusters; pairs in data/dedupe/near_duplicates.parquet."]
+        lines += [
+            "",
+            f"Near duplicates (MinHash LSH, Jaccard >= {near.get('threshold')}): {near.get('pairs')} pairs in "
+            f"{near.get('clusters')} clusters; pairs in data/dedupe/near_duplicates.parquet.",
+        ]
     return "\n".join(lines)
 
 
 def dataset_card(report: dict, cfg: BuildConfig, context: dict[str, Any]) -> str:
-    configs = "\n".join(
-        f"- config_name: {s}\n  data_files:\n  - split: train\n    path: {s}/train-*.parquet" for s in SPLITS
-    )
+    configs = "\n".join(f"- config_name: {s}\n  data_files:\n  - split: train\n    path: {s}/train-*.parquet" for s in SPLITS)
     stage_metrics = context.get("stage_metrics", {})
     stage_counts = json.dumps(stage_metrics, indent=2, sort_keys=True)
     settings = json.dumps(context.get("settings", {}), indent=2, sort_keys=True)
@@ -226,16 +288,16 @@ ds = load_dataset("parquet", data_files="{{this directory}}/default/*.parquet", 
 
 | config | rows |
 | --- | --- |
-| default | {report['rows_by_split']['default']} |
-| extended | {report['rows_by_split']['extended']} |
+| default | {report["rows_by_split"]["default"]} |
+| extended | {report["rows_by_split"]["extended"]} |
 
 `default` holds the sources {cfg.splits.default_sources}; `extended` every other source.
 A problem is kept when at least one complete generation is correct by `{cfg.selection}`;
 `messages` holds one correct generation chosen by `{cfg.choice}`.
 
-Rows per source: {json.dumps(report['rows_by_source'], sort_keys=True)}
+Rows per source: {json.dumps(report["rows_by_source"], sort_keys=True)}
 
-Build filter: {json.dumps(report['counts'], sort_keys=True)}
+Build filter: {json.dumps(report["counts"], sort_keys=True)}
 
 ## Filters
 

@@ -37,11 +37,21 @@ log = logging.getLogger(__name__)
 
 REJECTED_SCHEMA = {"uuid": pl.String, "reason": pl.String, "detail": pl.String}
 CONTAMINATION_SCHEMA = {
-    "uuid": pl.String, "source": pl.String, "benchmark": pl.String, "benchmark_item": pl.String,
-    "ngram": pl.String, "matching_ngrams": pl.Int64, "problem": pl.String, "benchmark_problem": pl.String,
+    "uuid": pl.String,
+    "source": pl.String,
+    "benchmark": pl.String,
+    "benchmark_item": pl.String,
+    "ngram": pl.String,
+    "matching_ngrams": pl.Int64,
+    "problem": pl.String,
+    "benchmark_problem": pl.String,
 }
 NEAR_DUPLICATE_SCHEMA = {
-    "uuid_a": pl.String, "uuid_b": pl.String, "similarity": pl.Float64, "problem_a": pl.String, "problem_b": pl.String,
+    "uuid_a": pl.String,
+    "uuid_b": pl.String,
+    "similarity": pl.Float64,
+    "problem_a": pl.String,
+    "problem_b": pl.String,
 }
 
 # Same spacing rule as keys.normalize_text, in polars' (Rust) regex syntax.
@@ -77,7 +87,7 @@ class TokenTable:
     offsets: np.ndarray  # int64, len = texts + 1
 
     @classmethod
-    def of(cls, texts: pl.Series, keep_tokens: bool = True) -> "TokenTable":
+    def of(cls, texts: pl.Series, keep_tokens: bool = True) -> TokenTable:
         lists = tokenize(texts)
         lengths = lists.list.len().to_numpy().astype(np.int64)
         flat = lists.explode().drop_nulls()  # an empty list explodes to one null
@@ -134,19 +144,22 @@ class BenchmarkIndex:
     grams_per_item: dict[tuple[str, str], int]  # (benchmark, item) -> its distinct n-grams
 
     @classmethod
-    def build(cls, benchmarks: dict[str, BenchmarkFile], n: int) -> "BenchmarkIndex":
+    def build(cls, benchmarks: dict[str, BenchmarkFile], n: int) -> BenchmarkIndex:
         texts, owners = [], []
         for name, bench in benchmarks.items():
             rows = load_rows(bench.path, bench.split, bench.revision, f"base.benchmarks.{name}.path")
             if not rows:
-                raise DistilleryError(f"benchmark {name} ({bench.path}) has no rows, so decontamination against it would check "
-                                      f"nothing; point base.benchmarks.{name}.path at the benchmark, or remove {name} from dedupe.benchmarks")
+                raise DistilleryError(
+                    f"benchmark {name} ({bench.path}) has no rows, so decontamination against it would check "
+                    f"nothing; point base.benchmarks.{name}.path at the benchmark, or remove {name} from dedupe.benchmarks"
+                )
             for i, row in enumerate(rows):
                 text = row.get(bench.problem_field)
                 if not isinstance(text, str):
                     raise DistilleryError(
                         f"benchmark {name} ({bench.path}) row {i} has no string field {bench.problem_field!r}; "
-                        f"set base.benchmarks.{name}.problem_field to the field that holds the problem")
+                        f"set base.benchmarks.{name}.problem_field to the field that holds the problem"
+                    )
                 item = str(row.get(bench.id_field)) if bench.id_field else str(i)
                 texts.append(text)
                 owners.append((name, item, text))
@@ -168,8 +181,9 @@ class BenchmarkIndex:
                 grams.setdefault(length, {}).setdefault(table.text_of(start, length), owners[r])
                 sub = TokenTable(table.tokens, table.hashes[start : start + length], np.array([0, length]))
                 hashes.setdefault(length, []).extend(sub.grams(length)[1].tolist())
-        return cls(n, grams, {m: np.unique(np.array(v, dtype=np.uint64)) for m, v in hashes.items()},
-                   {k: len(v) for k, v in per_item.items()})
+        return cls(
+            n, grams, {m: np.unique(np.array(v, dtype=np.uint64)) for m, v in hashes.items()}, {k: len(v) for k, v in per_item.items()}
+        )
 
 
 def contamination(problems: pl.DataFrame, index: BenchmarkIndex, min_matching: int = 1) -> pl.DataFrame:
@@ -199,8 +213,18 @@ def contamination(problems: pl.DataFrame, index: BenchmarkIndex, min_matching: i
         _, gram, (bench, item, bench_text) = first[r]
         if matches[r] < min(min_matching, index.grams_per_item.get((bench, item), min_matching)):
             continue
-        rows.append({"uuid": uuids[r], "source": sources[r], "benchmark": bench, "benchmark_item": item, "ngram": gram,
-                     "matching_ngrams": matches[r], "problem": texts[r], "benchmark_problem": bench_text})
+        rows.append(
+            {
+                "uuid": uuids[r],
+                "source": sources[r],
+                "benchmark": bench,
+                "benchmark_item": item,
+                "ngram": gram,
+                "matching_ngrams": matches[r],
+                "problem": texts[r],
+                "benchmark_problem": bench_text,
+            }
+        )
     return pl.DataFrame(rows, schema=CONTAMINATION_SCHEMA)
 
 
@@ -280,8 +304,7 @@ def near_duplicate_pairs(texts: pl.Series, cfg: NearDedupeConfig, seed: int) -> 
         return empty
     # Pass 2, flagged rows only: their digests as an array, the band buckets, the similarity of each pair.
     sub_flat, sub_offsets = _subset(flat, offsets, flagged)
-    sig = np.array(RMinHash.digest_matrix_from_flat_token_hashes(sub_flat, sub_offsets, cfg.num_perm, seed).to_rows(),
-                   dtype=np.uint32)
+    sig = np.array(RMinHash.digest_matrix_from_flat_token_hashes(sub_flat, sub_offsets, cfg.num_perm, seed).to_rows(), dtype=np.uint32)
     r = cfg.num_perm // cfg.bands
     candidates = []
     for b in range(cfg.bands):
@@ -291,16 +314,18 @@ def near_duplicate_pairs(texts: pl.Series, cfg: NearDedupeConfig, seed: int) -> 
     pairs = np.unique(np.concatenate(candidates), axis=0)
     if not len(pairs):
         return empty
-    similarity = np.concatenate([
-        (sig[chunk[:, 0]] == sig[chunk[:, 1]]).mean(axis=1) for chunk in np.array_split(pairs, max(1, len(pairs) // 65536))
-    ])
+    similarity = np.concatenate(
+        [(sig[chunk[:, 0]] == sig[chunk[:, 1]]).mean(axis=1) for chunk in np.array_split(pairs, max(1, len(pairs) // 65536))]
+    )
     confirmed = similarity >= cfg.threshold
     original = rows[flagged]
-    return pl.DataFrame({
-        "a": original[pairs[confirmed, 0]].astype(np.int64),
-        "b": original[pairs[confirmed, 1]].astype(np.int64),
-        "similarity": similarity[confirmed].astype(np.float64),
-    })
+    return pl.DataFrame(
+        {
+            "a": original[pairs[confirmed, 0]].astype(np.int64),
+            "b": original[pairs[confirmed, 1]].astype(np.int64),
+            "similarity": similarity[confirmed].astype(np.float64),
+        }
+    )
 
 
 def clusters(n: int, pairs: pl.DataFrame) -> np.ndarray:
@@ -332,13 +357,26 @@ def rank(problems: pl.DataFrame, judged_path: Path, keep: str) -> pl.DataFrame:
         .group_by("uuid")
         .agg((pl.col("correctness_math_verify").fill_null(False) | pl.col("correctness_llama").fill_null(False)).sum().alias("n_correct"))
     )
-    return (problems.join(correct, on="uuid", how="left").with_columns(pl.col("n_correct").fill_null(0))
-            .sort(["n_correct", "uuid"], descending=[True, False]).drop("n_correct"))
+    return (
+        problems.join(correct, on="uuid", how="left")
+        .with_columns(pl.col("n_correct").fill_null(0))
+        .sort(["n_correct", "uuid"], descending=[True, False])
+        .drop("n_correct")
+    )
 
 
-def run(cfg: DedupeConfig, benchmarks: dict[str, BenchmarkFile], problems_path: Path, judged_path: Path,
-        out_kept: Path, out_rejected: Path, out_contamination: Path, out_metrics: Path,
-        out_near_duplicates: Path | None = None, seed: int = 0) -> FilterCounts:
+def run(
+    cfg: DedupeConfig,
+    benchmarks: dict[str, BenchmarkFile],
+    problems_path: Path,
+    judged_path: Path,
+    out_kept: Path,
+    out_rejected: Path,
+    out_contamination: Path,
+    out_metrics: Path,
+    out_near_duplicates: Path | None = None,
+    seed: int = 0,
+) -> FilterCounts:
     problems = read_parquet(problems_path, "sampled problems").select("uuid", "problem", "source")
     counts = FilterCounts(rows_in=problems.height)
     rejected: list[pl.DataFrame] = []
@@ -347,8 +385,11 @@ def run(cfg: DedupeConfig, benchmarks: dict[str, BenchmarkFile], problems_path: 
     if cfg.decontaminate and benchmarks:
         contam = contamination(problems, BenchmarkIndex.build(benchmarks, cfg.ngram), cfg.min_matching_ngrams)
         counts.reject("contaminated", contam.height)
-        rejected.append(contam.select("uuid", pl.lit("contaminated").alias("reason"),
-                                      pl.format("{} item {}", "benchmark", "benchmark_item").alias("detail")))
+        rejected.append(
+            contam.select(
+                "uuid", pl.lit("contaminated").alias("reason"), pl.format("{} item {}", "benchmark", "benchmark_item").alias("detail")
+            )
+        )
         problems = problems.join(contam.select("uuid"), on="uuid", how="anti")
 
     problems = rank(problems, judged_path, cfg.keep)
@@ -357,8 +398,9 @@ def run(cfg: DedupeConfig, benchmarks: dict[str, BenchmarkFile], problems_path: 
         dups = exact_duplicates(problems)
         counts.reject("exact_duplicate", dups.height)
         exact["groups_with_duplicates"] = dups["representative"].n_unique()
-        rejected.append(dups.select("uuid", pl.lit("exact_duplicate").alias("reason"),
-                                    pl.format("duplicate of {}", "representative").alias("detail")))
+        rejected.append(
+            dups.select("uuid", pl.lit("exact_duplicate").alias("reason"), pl.format("duplicate of {}", "representative").alias("detail"))
+        )
         problems = problems.join(dups.select("uuid"), on="uuid", how="anti", maintain_order="left")
 
     near_pairs = pl.DataFrame(schema=NEAR_DUPLICATE_SCHEMA)
@@ -376,32 +418,50 @@ def run(cfg: DedupeConfig, benchmarks: dict[str, BenchmarkFile], problems_path: 
                 sim_to_root[a] = s
         members = np.nonzero(root != np.arange(problems.height))[0].tolist()
         details = [
-            f"near-duplicate of {uuids[root[i]]} (estimated Jaccard {sim_to_root[i]:.3f})" if i in sim_to_root
-            else f"near-duplicate of {uuids[root[i]]} (through other near-duplicates of it)" for i in members
+            f"near-duplicate of {uuids[root[i]]} (estimated Jaccard {sim_to_root[i]:.3f})"
+            if i in sim_to_root
+            else f"near-duplicate of {uuids[root[i]]} (through other near-duplicates of it)"
+            for i in members
         ]
-        rejected.append(pl.DataFrame({"uuid": [uuids[i] for i in members], "reason": "near_duplicate", "detail": details},
-                                     schema=REJECTED_SCHEMA))
+        rejected.append(
+            pl.DataFrame({"uuid": [uuids[i] for i in members], "reason": "near_duplicate", "detail": details}, schema=REJECTED_SCHEMA)
+        )
         counts.reject("near_duplicate", len(members))
         near = {"pairs": pairs.height, "clusters": len({int(root[i]) for i in members})}
-        near_pairs = pl.DataFrame({
-            "uuid_a": [uuids[a] for a in pairs["a"]], "uuid_b": [uuids[b] for b in pairs["b"]],
-            "similarity": pairs["similarity"], "problem_a": [texts[a] for a in pairs["a"]],
-            "problem_b": [texts[b] for b in pairs["b"]],
-        }, schema=NEAR_DUPLICATE_SCHEMA).sort(["similarity", "uuid_a", "uuid_b"], descending=[True, False, False])
+        near_pairs = pl.DataFrame(
+            {
+                "uuid_a": [uuids[a] for a in pairs["a"]],
+                "uuid_b": [uuids[b] for b in pairs["b"]],
+                "similarity": pairs["similarity"],
+                "problem_a": [texts[a] for a in pairs["a"]],
+                "problem_b": [texts[b] for b in pairs["b"]],
+            },
+            schema=NEAR_DUPLICATE_SCHEMA,
+        ).sort(["similarity", "uuid_a", "uuid_b"], descending=[True, False, False])
         problems = problems.filter(pl.Series(root == np.arange(problems.height)))
 
     counts.rejected = +counts.rejected  # a filter that rejected nothing is not a reason
     counts.keep(problems.height)
     counts.check("dedupe")
     # Provenance: the dedupe settings and benchmarks that decided each row, and the code.
-    settings = {**cfg.model_dump(mode="json"), "seed": seed,
-                "benchmarks": {k: v.model_dump(mode="json") for k, v in sorted(benchmarks.items())}}
+    settings = {
+        **cfg.model_dump(mode="json"),
+        "seed": seed,
+        "benchmarks": {k: v.model_dump(mode="json") for k, v in sorted(benchmarks.items())},
+    }
     write_parquet(stamp(problems.select("uuid").sort("uuid"), "dedupe", settings), out_kept)
     write_parquet(stamp(pl.concat([pl.DataFrame(schema=REJECTED_SCHEMA), *rejected]), "dedupe", settings), out_rejected)
     write_parquet(stamp(contam, "dedupe", settings), out_contamination)
     if out_near_duplicates is not None:
         write_parquet(stamp(near_pairs, "dedupe", settings), out_near_duplicates)
     per_bench = {name: int((contam["benchmark"] == name).sum()) for name in benchmarks} if cfg.decontaminate else {}
-    write_metrics(out_metrics, "dedupe", counts=counts.as_dict(), contaminated_by_benchmark=per_bench, ngram=cfg.ngram,
-                  exact=exact, near_duplicates={**near, "threshold": cfg.near.threshold} if cfg.near.enabled else {})
+    write_metrics(
+        out_metrics,
+        "dedupe",
+        counts=counts.as_dict(),
+        contaminated_by_benchmark=per_bench,
+        ngram=cfg.ngram,
+        exact=exact,
+        near_duplicates={**near, "threshold": cfg.near.threshold} if cfg.near.enabled else {},
+    )
     return counts

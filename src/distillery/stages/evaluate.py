@@ -42,9 +42,18 @@ log = logging.getLogger(__name__)
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 SAMPLE_SCHEMA = {
-    "benchmark": pl.String, "mode": pl.String, "item": pl.String, "sample_index": pl.Int64, "request_key": pl.String,
-    "generation": pl.String, "finish_reason": pl.String, "extracted_answer": pl.String, "gold": pl.String,
-    "correct": pl.Boolean, "verify_status": pl.String, "evaluate_code": pl.String,
+    "benchmark": pl.String,
+    "mode": pl.String,
+    "item": pl.String,
+    "sample_index": pl.Int64,
+    "request_key": pl.String,
+    "generation": pl.String,
+    "finish_reason": pl.String,
+    "extracted_answer": pl.String,
+    "gold": pl.String,
+    "correct": pl.Boolean,
+    "verify_status": pl.String,
+    "evaluate_code": pl.String,
 }
 
 
@@ -73,17 +82,27 @@ def load_benchmark(name: str, bench: BenchmarkFile, limit: int | None) -> list[d
     """Rows of a local file or a hub dataset id, through the same loader as the sample stage."""
     rows = load_rows(bench.path, bench.split, bench.revision, f"base.benchmarks.{name}.path")
     if not rows:
-        raise DistilleryError(f"benchmark {name} ({bench.path}) has no rows: there is nothing to evaluate on; point "
-                              f"base.benchmarks.{name}.path at the benchmark, or remove {name} from evaluate.benchmarks")
+        raise DistilleryError(
+            f"benchmark {name} ({bench.path}) has no rows: there is nothing to evaluate on; point "
+            f"base.benchmarks.{name}.path at the benchmark, or remove {name} from evaluate.benchmarks"
+        )
     fields = [bench.problem_field, bench.answer_field, *bench.incorrect_fields]
     out = []
     for i, row in enumerate(rows[:limit] if limit else rows):
         missing = [f for f in fields if row.get(f) is None or (f == bench.problem_field and not isinstance(row[f], str))]
         if missing:
-            raise DistilleryError(f"benchmark {name} ({bench.path}) row {i} lacks {missing}; "
-                                  f"set base.benchmarks.{name}'s *_field keys to the fields that hold them")
-        out.append({"item": str(row.get(bench.id_field)) if bench.id_field else str(i), "problem": row[bench.problem_field],
-                    "answer": str(row[bench.answer_field]), "incorrect": [str(row[f]) for f in bench.incorrect_fields]})
+            raise DistilleryError(
+                f"benchmark {name} ({bench.path}) row {i} lacks {missing}; "
+                f"set base.benchmarks.{name}'s *_field keys to the fields that hold them"
+            )
+        out.append(
+            {
+                "item": str(row.get(bench.id_field)) if bench.id_field else str(i),
+                "problem": row[bench.problem_field],
+                "answer": str(row[bench.answer_field]),
+                "incorrect": [str(row[f]) for f in bench.incorrect_fields],
+            }
+        )
     return out
 
 
@@ -136,8 +155,12 @@ def score(samples: pl.DataFrame, modes: list[str], benchmarks: list[str]) -> dic
             part = samples.filter((pl.col("mode") == mode) & (pl.col("benchmark") == name))
             per_problem = [g["correct"].to_list() for _, g in part.group_by("item", maintain_order=True)]
             mean, se = pass_at_1(per_problem)
-            results[mode][name] = {"pass@1": round(100 * mean, 2), "stderr": round(100 * se, 2), "problems": len(per_problem),
-                                   "samples_per_problem": max((len(p) for p in per_problem), default=0)}
+            results[mode][name] = {
+                "pass@1": round(100 * mean, 2),
+                "stderr": round(100 * se, 2),
+                "problems": len(per_problem),
+                "samples_per_problem": max((len(p) for p in per_problem), default=0),
+            }
     return results
 
 
@@ -145,14 +168,22 @@ def results_table(model: str, protocol: dict, results: dict) -> str:
     lines = [f"# Evaluation of `{model}`", ""]
     for mode, per in results.items():
         p = protocol[mode]
-        lines += [f"## {mode}: temperature {p['temperature']}, top_p {p['top_p']}, {p['max_new_tokens']} new tokens", "",
-                  "| benchmark | pass@1 (%) | ± stderr | problems | samples per problem |", "| --- | --- | --- | --- | --- |"]
+        lines += [
+            f"## {mode}: temperature {p['temperature']}, top_p {p['top_p']}, {p['max_new_tokens']} new tokens",
+            "",
+            "| benchmark | pass@1 (%) | ± stderr | problems | samples per problem |",
+            "| --- | --- | --- | --- | --- |",
+        ]
         lines += [f"| {b} | {r['pass@1']} | {r['stderr']} | {r['problems']} | {r['samples_per_problem']} |" for b, r in per.items()]
         lines.append("")
     benches = sorted({b for per in results.values() for b in per if any(b in s for s in PUBLISHED.values())})
     if benches:
-        lines += ["## Published (OpenR1; sampled protocol: temperature 0.6, top_p 0.95, 32768 tokens; AIME 64 samples, MATH-500 4)", "",
-                  "| model | " + " | ".join(benches) + " |", "| --- |" + " --- |" * len(benches)]
+        lines += [
+            "## Published (OpenR1; sampled protocol: temperature 0.6, top_p 0.95, 32768 tokens; AIME 64 samples, MATH-500 4)",
+            "",
+            "| model | " + " | ".join(benches) + " |",
+            "| --- |" + " --- |" * len(benches),
+        ]
         lines += [f"| {name} | " + " | ".join(str(s.get(b, "")) for b in benches) + " |" for name, s in PUBLISHED.items()]
         if "sampled" in results:
             lines.append("| this model (sampled) | " + " | ".join(str(results["sampled"][b]["pass@1"]) for b in benches) + " |")
@@ -166,11 +197,20 @@ def model_card_with_results(card: str, table: str) -> str:
     return f"{head}\n\n## Evaluation\n\n{body}\n"
 
 
-def run(cfg: EvaluateConfig, seed: int, benchmarks: dict[str, BenchmarkFile], out_samples: Path, out_metrics: Path,
-        out_results: Path | None = None, out_model_card: Path | None = None) -> dict:
+def run(
+    cfg: EvaluateConfig,
+    seed: int,
+    benchmarks: dict[str, BenchmarkFile],
+    out_samples: Path,
+    out_metrics: Path,
+    out_results: Path | None = None,
+    out_model_card: Path | None = None,
+) -> dict:
     llm = cfg.llm
-    items = {name: items_for(name, benchmarks[name], load_benchmark(name, benchmarks[name], spec.limit), cfg, seed)
-             for name, spec in cfg.benchmarks.items()}
+    items = {
+        name: items_for(name, benchmarks[name], load_benchmark(name, benchmarks[name], spec.limit), cfg, seed)
+        for name, spec in cfg.benchmarks.items()
+    }
     n_options = {name: 1 + len(benchmarks[name].incorrect_fields) for name in cfg.benchmarks}
     rows = []
     for mode in cfg.modes:
@@ -187,16 +227,22 @@ def run(cfg: EvaluateConfig, seed: int, benchmarks: dict[str, BenchmarkFile], ou
         result = run_journaled(llm, sampling, unique, journal_dir("evaluate"), 0, 1, "evaluate", Path("logs/evaluate/servers"), "evaluate")
         if result.failed:
             example = next(iter(result.failed.values()))["error"]
-            raise DistilleryError(f"evaluate: {len(result.failed)} of {len(unique)} requests failed after {llm.openai.max_retries} retries "
-                                  f"(e.g. {example}); finished ones are kept in {result.journal_path}, so re-running retries only these")
-        done = {k: SimpleNamespace(text=r.get("text"), finish_reason=r.get("finish_reason"), code=r.get("code")) for k, r in result.done.items()}
+            raise DistilleryError(
+                f"evaluate: {len(result.failed)} of {len(unique)} requests failed after {llm.openai.max_retries} retries "
+                f"(e.g. {example}); finished ones are kept in {result.journal_path}, so re-running retries only these"
+            )
+        done = {
+            k: SimpleNamespace(text=r.get("text"), finish_reason=r.get("finish_reason"), code=r.get("code")) for k, r in result.done.items()
+        }
         # Math: grouped per problem so the gold is parsed once.
         groups: dict[tuple[str, str], list[int]] = {}
         for idx, (it, _, _) in enumerate(plan):
             if it.kind == "math":
                 groups.setdefault((it.benchmark, it.item), []).append(idx)
-        checks = check_many([(plan[idxs[0]][0].gold, [done[plan[i][2].key].text for i in idxs]) for idxs in groups.values()],
-                            VerifyConfig(workers=cfg.workers, timeout_s=cfg.timeout_s))
+        checks = check_many(
+            [(plan[idxs[0]][0].gold, [done[plan[i][2].key].text for i in idxs]) for idxs in groups.values()],
+            VerifyConfig(workers=cfg.workers, timeout_s=cfg.timeout_s),
+        )
         verdict = {}
         for idxs, per in zip(groups.values(), checks):
             for i, c in zip(idxs, per):
@@ -209,21 +255,47 @@ def run(cfg: EvaluateConfig, seed: int, benchmarks: dict[str, BenchmarkFile], ou
                 extracted = extract_choice(comp.text, n_options[it.benchmark])
                 correct = extracted == it.gold
                 status = "ok" if correct else ("no_answer" if extracted is None else "mismatch")
-            rows.append({"benchmark": it.benchmark, "mode": mode, "item": it.item, "sample_index": sample_index, "request_key": req.key,
-                         "generation": comp.text, "finish_reason": comp.finish_reason, "extracted_answer": extracted,
-                         "gold": it.gold, "correct": correct, "verify_status": status, "evaluate_code": comp.code})
+            rows.append(
+                {
+                    "benchmark": it.benchmark,
+                    "mode": mode,
+                    "item": it.item,
+                    "sample_index": sample_index,
+                    "request_key": req.key,
+                    "generation": comp.text,
+                    "finish_reason": comp.finish_reason,
+                    "extracted_answer": extracted,
+                    "gold": it.gold,
+                    "correct": correct,
+                    "verify_status": status,
+                    "evaluate_code": comp.code,
+                }
+            )
     samples = pl.DataFrame(rows, schema=SAMPLE_SCHEMA).with_columns(
         # Provenance: the model's contents (local directory), the verifier, the settings that shape an answer.
         pl.lit(model_fingerprint(llm.model), dtype=pl.String).alias("model_fingerprint"),
         pl.lit(library_version("math-verify"), dtype=pl.String).alias("verifier"),
-        pl.lit(params_hash("evaluate", {**cfg.model_dump(mode="json"), "seed": seed,
-                                        "benchmarks": {k: benchmarks[k].model_dump(mode="json") for k in sorted(cfg.benchmarks)}}),
-               dtype=pl.String).alias("evaluate_params"),
+        pl.lit(
+            params_hash(
+                "evaluate",
+                {
+                    **cfg.model_dump(mode="json"),
+                    "seed": seed,
+                    "benchmarks": {k: benchmarks[k].model_dump(mode="json") for k in sorted(cfg.benchmarks)},
+                },
+            ),
+            dtype=pl.String,
+        ).alias("evaluate_params"),
     )
     write_parquet(samples, out_samples)
     results = score(samples, cfg.modes, list(cfg.benchmarks))
-    protocol = {mode: {**mode_sampling(cfg, mode).model_dump(),
-                       "samples_per_problem": {b: samples_per_problem(cfg, b, mode) for b in cfg.benchmarks}} for mode in cfg.modes}
+    protocol = {
+        mode: {
+            **mode_sampling(cfg, mode).model_dump(),
+            "samples_per_problem": {b: samples_per_problem(cfg, b, mode) for b in cfg.benchmarks},
+        }
+        for mode in cfg.modes
+    }
     write_metrics(out_metrics, "evaluate", model=llm.model, protocol=protocol, results=results, published=PUBLISHED)
     table = results_table(llm.model, protocol, results)
     if out_results is not None:

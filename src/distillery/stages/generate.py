@@ -99,8 +99,16 @@ def row_status(rec: dict) -> str:
     return "ok"
 
 
-def run_shard(cfg: GenerateConfig, seed: int, problems_path: Path, shard: int, out_path: Path,
-              run_figures: Path | None = None, journal: Path | None = None, server_logs: Path | None = None) -> pl.DataFrame:
+def run_shard(
+    cfg: GenerateConfig,
+    seed: int,
+    problems_path: Path,
+    shard: int,
+    out_path: Path,
+    run_figures: Path | None = None,
+    journal: Path | None = None,
+    server_logs: Path | None = None,
+) -> pl.DataFrame:
     """One shard's generations. `run_figures` gets this run's reuse, requests and timings: a log,
     never a hashed output, since they differ from run to run for the same generations."""
     started = time.monotonic()
@@ -111,8 +119,17 @@ def run_shard(cfg: GenerateConfig, seed: int, problems_path: Path, shard: int, o
     requests = build_requests(mine, cfg, seed)
     label = f"generate shard {shard}/{cfg.num_shards}"
     log.info("%s: %d problems", label, len(mine))
-    result = run_journaled(cfg.llm, cfg.sampling, [r for _, _, r in requests], journal or journal_dir(STAGE), shard, cfg.num_shards,
-                           label, server_logs or Path("logs/generate/servers") / f"shard-{shard}", STAGE)
+    result = run_journaled(
+        cfg.llm,
+        cfg.sampling,
+        [r for _, _, r in requests],
+        journal or journal_dir(STAGE),
+        shard,
+        cfg.num_shards,
+        label,
+        server_logs or Path("logs/generate/servers") / f"shard-{shard}",
+        STAGE,
+    )
     st = result.stats
     stats = {
         "shard": shard,
@@ -147,33 +164,42 @@ def run_shard(cfg: GenerateConfig, seed: int, problems_path: Path, shard: int, o
     rows = []
     for uuid, index, req in requests:
         rec = result.done[req.key]
-        rows.append({
-            "uuid": uuid,
-            "sample_index": index,
-            "request_key": req.key,
-            "generation": utf8_text(rec.get("text")),
-            "finish_reason": rec.get("finish_reason"),
-            "status": row_status(rec),
-            "prompt_tokens": rec.get("prompt_tokens"),
-            "completion_tokens": rec.get("completion_tokens"),
-            "error": rec.get("error"),
-            "teacher_backend": cfg.llm.backend,
-            "teacher_model": cfg.llm.model,
-            "teacher_revision": cfg.llm.revision,
-            "sampling": sampling,
-            "teacher_fingerprint": fingerprint,
-            "generate_params": settings_hash,
-            "generate_code": rec.get("code"),  # None: answered before the journal recorded it
-        })
+        rows.append(
+            {
+                "uuid": uuid,
+                "sample_index": index,
+                "request_key": req.key,
+                "generation": utf8_text(rec.get("text")),
+                "finish_reason": rec.get("finish_reason"),
+                "status": row_status(rec),
+                "prompt_tokens": rec.get("prompt_tokens"),
+                "completion_tokens": rec.get("completion_tokens"),
+                "error": rec.get("error"),
+                "teacher_backend": cfg.llm.backend,
+                "teacher_model": cfg.llm.model,
+                "teacher_revision": cfg.llm.revision,
+                "sampling": sampling,
+                "teacher_fingerprint": fingerprint,
+                "generate_params": settings_hash,
+                "generate_code": rec.get("code"),  # None: answered before the journal recorded it
+            }
+        )
     df = pl.DataFrame(rows, schema=GENERATION_SCHEMA)
     write_parquet(df, out_path)
-    log.info("%s: done in %.1fs (%d reused, %d generated, %d backend requests)", label, stats["wall_s"],
-             st.reused_from_journal, st.generated, st.backend_requests_sent)
+    log.info(
+        "%s: done in %.1fs (%d reused, %d generated, %d backend requests)",
+        label,
+        stats["wall_s"],
+        st.reused_from_journal,
+        st.generated,
+        st.backend_requests_sent,
+    )
     return df
 
 
-def gather(shard_paths: list[Path], out_path: Path, out_metrics: Path, throughput: Path | None = None,
-           shard_figures: list[Path] | None = None) -> pl.DataFrame:
+def gather(
+    shard_paths: list[Path], out_path: Path, out_metrics: Path, throughput: Path | None = None, shard_figures: list[Path] | None = None
+) -> pl.DataFrame:
     """All shards in one file. `out_metrics` describes the generations only (the same generations give
     the same bytes, whatever was reused); `throughput` (a log) sums this run's figures of the shards
     that ran: reuse, requests sent, tokens per second."""
@@ -203,13 +229,16 @@ def gather(shard_paths: list[Path], out_path: Path, out_metrics: Path, throughpu
             return sum(s.get(k, 0) for s in shard_stats.values())
 
         gen_s = total("generate_s")
-        write_json({
-            "stage": STAGE,
-            "reused_from_journal": total("reused_from_journal"),
-            "generated": total("generated"),
-            "backend_requests_sent": total("backend_requests_sent"),
-            "generated_tokens": total("generated_tokens"),
-            "generated_tokens_per_shard_s": round(total("generated_tokens") / gen_s, 1) if gen_s else 0.0,
-            "shards": shard_stats,
-        }, throughput)
+        write_json(
+            {
+                "stage": STAGE,
+                "reused_from_journal": total("reused_from_journal"),
+                "generated": total("generated"),
+                "backend_requests_sent": total("backend_requests_sent"),
+                "generated_tokens": total("generated_tokens"),
+                "generated_tokens_per_shard_s": round(total("generated_tokens") / gen_s, 1) if gen_s else 0.0,
+                "shards": shard_stats,
+            },
+            throughput,
+        )
     return df

@@ -56,8 +56,17 @@ def select_for_judging(df: pl.DataFrame, policy: str) -> pl.Series:
     return df.select(failed & has_gold & ~solved).to_series()
 
 
-def run(cfg: JudgeConfig, seed: int, verified_path: Path, problems_path: Path, out_path: Path, out_metrics: Path,
-        disagreements_path: Path | None = None, journal: Path | None = None, server_logs: Path | None = None) -> pl.DataFrame:
+def run(
+    cfg: JudgeConfig,
+    seed: int,
+    verified_path: Path,
+    problems_path: Path,
+    out_path: Path,
+    out_metrics: Path,
+    disagreements_path: Path | None = None,
+    journal: Path | None = None,
+    server_logs: Path | None = None,
+) -> pl.DataFrame:
     template = load_judge_template(cfg.prompt_template)
     verified = read_parquet(verified_path, "verified generations")
     problems = read_parquet(problems_path, "sampled problems").select("uuid", "problem", "answer", "source")
@@ -74,17 +83,24 @@ def run(cfg: JudgeConfig, seed: int, verified_path: Path, problems_path: Path, o
         requests[i] = Request(key=key, messages=(("user", prompt),), seed=derive_seed(seed, key))
     # Journaled like generation: a re-run, or a run after a change that leaves prompts alone, asks nothing twice.
     unique = list({r.key: r for r in requests.values()}.values())
-    result = run_journaled(cfg.llm, cfg.sampling, unique, journal or journal_dir("judge"), 0, 1, "judge",
-                           server_logs or Path("logs/judge/servers"), "judge")
+    result = run_journaled(
+        cfg.llm, cfg.sampling, unique, journal or journal_dir("judge"), 0, 1, "judge", server_logs or Path("logs/judge/servers"), "judge"
+    )
     if result.failed:
         example = next(iter(result.failed.values()))["error"]
-        raise DistilleryError(f"judge: {len(result.failed)} of {len(unique)} requests failed after {cfg.llm.openai.max_retries} retries "
-                              f"(e.g. {example}); finished ones are kept in {result.journal_path}, so re-running retries only these")
+        raise DistilleryError(
+            f"judge: {len(result.failed)} of {len(unique)} requests failed after {cfg.llm.openai.max_retries} retries "
+            f"(e.g. {example}); finished ones are kept in {result.journal_path}, so re-running retries only these"
+        )
     verdicts, correct, texts, keys, codes = [], [], [], [], []
     for i in range(df.height):
         req = requests.get(i)
         if req is None:
-            verdicts.append("not_judged"); correct.append(None); texts.append(None); keys.append(None); codes.append(None)
+            verdicts.append("not_judged")
+            correct.append(None)
+            texts.append(None)
+            keys.append(None)
+            codes.append(None)
             continue
         rec = result.done[req.key]
         verdict = "error" if rec.get("error") else parse_verdict(rec.get("text"))
@@ -144,18 +160,39 @@ def judge_report(out: pl.DataFrame, sources: pl.Series) -> dict:
 def write_disagreements(df: pl.DataFrame, cfg: JudgeConfig, path: Path) -> None:
     """Every generation where the judge did not simply confirm math-verify's rejection, for a person
     to read: the problem, the gold, the extracted answer, what the judge saw and what it said."""
-    rows = df.filter(pl.col("judge_verdict").is_in(["EQUIVALENT", "AMBIGUOUS", "unparseable", "error"])).sort("source", "uuid", "sample_index")
-    lines = [f"# Judge disagreements with math-verify ({rows.height})", "",
-             "Generations math-verify rejected that the judge called EQUIVALENT (overturned), AMBIGUOUS, or answered "
-             "unparseably. Sorted by source.", ""]
+    rows = df.filter(pl.col("judge_verdict").is_in(["EQUIVALENT", "AMBIGUOUS", "unparseable", "error"])).sort(
+        "source", "uuid", "sample_index"
+    )
+    lines = [
+        f"# Judge disagreements with math-verify ({rows.height})",
+        "",
+        "Generations math-verify rejected that the judge called EQUIVALENT (overturned), AMBIGUOUS, or answered "
+        "unparseably. Sorted by source.",
+        "",
+    ]
     for r in rows.iter_rows(named=True):
         lines += [
-            f"## {r['judge_verdict']}: {r['source']} / {r['uuid']} / sample {r['sample_index']}", "",
+            f"## {r['judge_verdict']}: {r['source']} / {r['uuid']} / sample {r['sample_index']}",
+            "",
             f"- gold: `{r['answer']}`",
-            f"- extracted answer: `{r['extracted_answer']}` (verify status: {r['verify_status']})", "",
-            "Problem:", "", "> " + (r["problem"] or "").replace("\n", "\n> "), "",
-            "Candidate (what the judge saw):", "", "```", candidate_text(r["generation"] or "", cfg.candidate_tail_chars), "```", "",
-            "Judge reply:", "", "```", (r["judge_reply"] or "").strip(), "```", "",
+            f"- extracted answer: `{r['extracted_answer']}` (verify status: {r['verify_status']})",
+            "",
+            "Problem:",
+            "",
+            "> " + (r["problem"] or "").replace("\n", "\n> "),
+            "",
+            "Candidate (what the judge saw):",
+            "",
+            "```",
+            candidate_text(r["generation"] or "", cfg.candidate_tail_chars),
+            "```",
+            "",
+            "Judge reply:",
+            "",
+            "```",
+            (r["judge_reply"] or "").strip(),
+            "```",
+            "",
         ]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

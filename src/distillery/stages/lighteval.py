@@ -27,9 +27,11 @@ log = logging.getLogger(__name__)
 def model_args(cfg: LightevalConfig) -> str:
     s = cfg.sampling
     gen = f"{{max_new_tokens:{s.max_new_tokens},temperature:{s.temperature},top_p:{s.top_p}}}"
-    return (f"model_name={cfg.model},dtype={cfg.dtype},max_model_length={cfg.max_model_length},"
-            f"gpu_memory_utilization={cfg.gpu_memory_utilization},tensor_parallel_size={cfg.tensor_parallel_size},"
-            f"generation_parameters={gen}")
+    return (
+        f"model_name={cfg.model},dtype={cfg.dtype},max_model_length={cfg.max_model_length},"
+        f"gpu_memory_utilization={cfg.gpu_memory_utilization},tensor_parallel_size={cfg.tensor_parallel_size},"
+        f"generation_parameters={gen}"
+    )
 
 
 def command(cfg: LightevalConfig, output_dir: Path, executable: str = "lighteval") -> list[str]:
@@ -42,9 +44,11 @@ def command(cfg: LightevalConfig, output_dir: Path, executable: str = "lighteval
 def executable() -> str:
     exe = os.environ.get("DISTILLERY_LIGHTEVAL") or shutil.which("lighteval")
     if not exe:
-        raise DistilleryError("lighteval is not installed here: it runs in its own environment. Use "
-                              "`snakemake --use-conda data/lighteval/results.json` (envs/lighteval.yaml), or `make .venv-lighteval` "
-                              "and set DISTILLERY_LIGHTEVAL=.venv-lighteval/bin/lighteval")
+        raise DistilleryError(
+            "lighteval is not installed here: it runs in its own environment. Use "
+            "`snakemake --use-conda data/lighteval/results.json` (envs/lighteval.yaml), or `make .venv-lighteval` "
+            "and set DISTILLERY_LIGHTEVAL=.venv-lighteval/bin/lighteval"
+        )
     return exe
 
 
@@ -60,6 +64,7 @@ def run(cfg: LightevalConfig, work_dir: Path, out_results: Path, out_metrics: Pa
     data = json.loads(found[-1].read_text())
     out_results.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(found[-1], out_results)
-    write_metrics(out_metrics, "lighteval", model=cfg.model, tasks=cfg.tasks, sampling=cfg.sampling.model_dump(),
-                  results=data.get("results", {}))
+    write_metrics(
+        out_metrics, "lighteval", model=cfg.model, tasks=cfg.tasks, sampling=cfg.sampling.model_dump(), results=data.get("results", {})
+    )
     return data

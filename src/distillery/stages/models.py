@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-
 from distillery.config import PROBLEM_PLACEHOLDER, ModelsConfig, TinyModelsConfig
 from distillery.errors import DistilleryError
 from distillery.io import read_records, write_json
@@ -59,12 +58,20 @@ def judge_examples(problems: list[dict[str, Any]], judge_template: str, rng: ran
     answers = [p["answer"] for p in problems]
     for p in problems:
         same = f"The final answer is $\\boxed{{{p['answer']}}}$."
-        examples.append((render_judge_prompt(judge_template, p["problem"], p["answer"], same),
-                         "The candidate's final answer is the reference answer.\nVerdict: EQUIVALENT"))
+        examples.append(
+            (
+                render_judge_prompt(judge_template, p["problem"], p["answer"], same),
+                "The candidate's final answer is the reference answer.\nVerdict: EQUIVALENT",
+            )
+        )
         other = rng.choice([a for a in answers if a != p["answer"]] or ["0"])
         wrong = f"The final answer is $\\boxed{{{other}}}$."
-        examples.append((render_judge_prompt(judge_template, p["problem"], p["answer"], wrong),
-                         "The candidate's final answer is not the reference answer.\nVerdict: DIFFERENT"))
+        examples.append(
+            (
+                render_judge_prompt(judge_template, p["problem"], p["answer"], wrong),
+                "The candidate's final answer is not the reference answer.\nVerdict: DIFFERENT",
+            )
+        )
     return examples
 
 
@@ -116,7 +123,9 @@ def new_model(tokenizer: Any, cfg: TinyModelsConfig, seed: int) -> Any:
     return model
 
 
-def train_completions(model: Any, tokenizer: Any, pairs: list[tuple[str, str]], cfg: TinyModelsConfig, epochs: int, seed: int) -> dict[str, float]:
+def train_completions(
+    model: Any, tokenizer: Any, pairs: list[tuple[str, str]], cfg: TinyModelsConfig, epochs: int, seed: int
+) -> dict[str, float]:
     """Supervised training on (user prompt, assistant completion) pairs, loss on the completion only."""
     import torch
 
@@ -164,13 +173,23 @@ def corpus_rows(path: Path) -> list[dict[str, str]]:
         if all(isinstance(v, str) and v.strip() for v in fields):
             rows.append({"problem": fields[0], "solution": fields[1], "answer": fields[2].strip()})
     if not rows:
-        raise DistilleryError(f"models.tiny.corpus = {str(path)!r} has no row with a non-empty problem, solution and answer: "
-                              "point it at NuminaMath-shaped rows (the bundled data/bundled/numina_sample.jsonl)")
+        raise DistilleryError(
+            f"models.tiny.corpus = {str(path)!r} has no row with a non-empty problem, solution and answer: "
+            "point it at NuminaMath-shaped rows (the bundled data/bundled/numina_sample.jsonl)"
+        )
     return rows
 
 
-def run(cfg: ModelsConfig, seed: int, corpus_path: Path, prompt_template: str, judge_template_path: Path, out_dir: Path,
-        out_metrics: Path, run_figures: Path | None = None) -> dict[str, Any]:
+def run(
+    cfg: ModelsConfig,
+    seed: int,
+    corpus_path: Path,
+    prompt_template: str,
+    judge_template_path: Path,
+    out_dir: Path,
+    out_metrics: Path,
+    run_figures: Path | None = None,
+) -> dict[str, Any]:
     """`run_figures` (a log) gets the training times, which differ between runs that build the same models."""
     out_dir.mkdir(parents=True, exist_ok=True)
     if not cfg.build_tiny:
@@ -191,7 +210,11 @@ def run(cfg: ModelsConfig, seed: int, corpus_path: Path, prompt_template: str, j
 
     report: dict[str, Any] = {"tokenizer": {"vocab_size": len(tokenizer)}, "training_examples": {}}
     seconds: dict[str, float] = {}
-    for role, pairs, epochs in (("teacher", teacher_pairs, tiny.teacher_epochs), ("judge", judge_pairs, tiny.judge_epochs), ("student_base", [], 0)):
+    for role, pairs, epochs in (
+        ("teacher", teacher_pairs, tiny.teacher_epochs),
+        ("judge", judge_pairs, tiny.judge_epochs),
+        ("student_base", [], 0),
+    ):
         started = time.monotonic()
         model = new_model(tokenizer, tiny, seed + ROLES.index(role))
         stats = train_completions(model, tokenizer, pairs, tiny, epochs, seed)

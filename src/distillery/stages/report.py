@@ -54,8 +54,15 @@ def length_histogram(gens: pl.DataFrame, edges: list[int]) -> Rows:
     which = tokens.select(index.alias("bin"), verdict.alias("math_verify"))
     counts = {(r["bin"], r["math_verify"]): r["len"] for r in which.group_by("bin", "math_verify").len().to_dicts()}
     return [
-        {"bin": bin_label(edges, i), "order": i, "tokens_from": edges[i], "math_verify": v, "generations": counts.get((i, v), 0),
-         "panel": f"math-verify: {v}", "panel_order": k}
+        {
+            "bin": bin_label(edges, i),
+            "order": i,
+            "tokens_from": edges[i],
+            "math_verify": v,
+            "generations": counts.get((i, v), 0),
+            "panel": f"math-verify: {v}",
+            "panel_order": k,
+        }
         for k, v in enumerate(("correct", "not correct"))
         for i in range(len(edges))
     ]
@@ -68,11 +75,15 @@ def _pct(num: int, den: int) -> float | None:
 def pass_rates(gens: pl.DataFrame, problems: pl.DataFrame) -> Rows:
     """Per source (and over all sources): % of generations correct by math-verify, by the judge and
     by either, and % of problems with at least one generation correct by either."""
-    df = gens.join(problems.select("uuid", "source"), on="uuid", how="left").with_columns(
-        pl.col("source").fill_null("unknown"),
-        mv=pl.col("correctness_math_verify").fill_null(False),
-        judge=pl.col("correctness_llama").fill_null(False),
-    ).with_columns(either=pl.col("mv") | pl.col("judge"))
+    df = (
+        gens.join(problems.select("uuid", "source"), on="uuid", how="left")
+        .with_columns(
+            pl.col("source").fill_null("unknown"),
+            mv=pl.col("correctness_math_verify").fill_null(False),
+            judge=pl.col("correctness_llama").fill_null(False),
+        )
+        .with_columns(either=pl.col("mv") | pl.col("judge"))
+    )
     groups = [(ALL_SOURCES, df)] + [(s, df.filter(pl.col("source") == s)) for s in sorted(df["source"].unique().to_list())]
     rows: Rows = []
     for order, (source, g) in enumerate(groups):
@@ -84,9 +95,19 @@ def pass_rates(gens: pl.DataFrame, problems: pl.DataFrame) -> Rows:
             ("generations: either", int(g["either"].sum()), n),
             ("problems: any correct", int(per_problem["either"].sum()), per_problem.height),
         ]
-        rows += [{"source": source, "order": order, "measure": m, "pass_rate": _pct(k, total), "correct": k, "of": total,
-                  "panel": m, "panel_order": j}
-                 for j, (m, k, total) in enumerate(measures)]
+        rows += [
+            {
+                "source": source,
+                "order": order,
+                "measure": m,
+                "pass_rate": _pct(k, total),
+                "correct": k,
+                "of": total,
+                "panel": m,
+                "panel_order": j,
+            }
+            for j, (m, k, total) in enumerate(measures)
+        ]
     return rows
 
 
@@ -107,10 +128,16 @@ def eval_scores(evaluate: dict[str, Any], compare_with: list[str]) -> Rows:
     rows: Rows = []
     modes = sorted(results, key=lambda m: (m != "sampled", m))  # sampled first: the published protocol
     for j, bench in enumerate(benchmarks):
-        scores = [(f"ours ({mode})", results[mode][bench]["pass@1"], results[mode][bench].get("stderr")) for mode in modes if bench in results[mode]]
+        scores = [
+            (f"ours ({mode})", results[mode][bench]["pass@1"], results[mode][bench].get("stderr"))
+            for mode in modes
+            if bench in results[mode]
+        ]
         scores += [(f"{name} (published)", PUBLISHED[name][bench], None) for name in compare_with if bench in PUBLISHED[name]]
-        rows += [{"benchmark": bench, "model": model, "order": i, "pass@1": score, "stderr": stderr, "panel": bench, "panel_order": j}
-                 for i, (model, score, stderr) in enumerate(scores)]
+        rows += [
+            {"benchmark": bench, "model": model, "order": i, "pass@1": score, "stderr": stderr, "panel": bench, "panel_order": j}
+            for i, (model, score, stderr) in enumerate(scores)
+        ]
     return rows
 
 
@@ -124,18 +151,36 @@ def stage_counts(metrics: dict[str, dict[str, Any]]) -> Rows:
         if "counts" in m:  # the filtering stages (sample, dedupe, build)
             c = m["counts"]
             unit = {"sample": "problems", "dedupe": "problems", "build": "problems"}.get(stage, "rows")
-            rows.append({"stage": stage, "unit": unit, "rows_in": c["rows_in"], "kept": c["kept"], "rejected_by_reason": c["rejected_by_reason"]})
+            rows.append(
+                {"stage": stage, "unit": unit, "rows_in": c["rows_in"], "kept": c["kept"], "rejected_by_reason": c["rejected_by_reason"]}
+            )
         elif stage == "generate" and "by_status" in m:
             by = dict(m["by_status"])
-            rows.append({"stage": stage, "unit": "generation requests", "rows_in": m["requests"], "kept": by.pop("ok", 0), "rejected_by_reason": by})
+            rows.append(
+                {"stage": stage, "unit": "generation requests", "rows_in": m["requests"], "kept": by.pop("ok", 0), "rejected_by_reason": by}
+            )
         elif stage == "verify" and "generations_by_status" in m:
             by = dict(m["generations_by_status"])
-            rows.append({"stage": stage, "unit": "generations (correct by math-verify)", "rows_in": m["generations"], "kept": by.pop("ok", 0),
-                         "rejected_by_reason": by})
+            rows.append(
+                {
+                    "stage": stage,
+                    "unit": "generations (correct by math-verify)",
+                    "rows_in": m["generations"],
+                    "kept": by.pop("ok", 0),
+                    "rejected_by_reason": by,
+                }
+            )
         elif stage == "judge" and "verdicts" in m:
             by = {k: v for k, v in m["verdicts"].items() if k != "not_judged"}
-            rows.append({"stage": stage, "unit": "math-verify failures judged (EQUIVALENT = recovered)", "rows_in": m["judged"],
-                         "kept": by.pop("EQUIVALENT", 0), "rejected_by_reason": by})
+            rows.append(
+                {
+                    "stage": stage,
+                    "unit": "math-verify failures judged (EQUIVALENT = recovered)",
+                    "rows_in": m["judged"],
+                    "kept": by.pop("EQUIVALENT", 0),
+                    "rejected_by_reason": by,
+                }
+            )
     return rows
 
 
@@ -185,8 +230,12 @@ def figure_specs(data: dict[str, Rows]) -> dict[str, dict[str, Any]]:
                 "y": {"field": "bin", "type": "nominal", "sort": {"field": "order"}, "title": "completion tokens"},
                 "x": {"field": "generations", "type": "quantitative", "title": "generations"},
                 "column": {"field": "panel", "type": "nominal", "title": None, "sort": {"field": "panel_order"}},
-                "color": {"field": "math_verify", "type": "nominal", "legend": None,
-                          "scale": {"domain": list(COLORS), "range": list(COLORS.values())}},
+                "color": {
+                    "field": "math_verify",
+                    "type": "nominal",
+                    "legend": None,
+                    "scale": {"domain": list(COLORS), "range": list(COLORS.values())},
+                },
             },
         },
         "pass_rate_by_source": {
@@ -199,8 +248,10 @@ def figure_specs(data: dict[str, Rows]) -> dict[str, dict[str, Any]]:
             },
             "layer": [
                 {"mark": {"type": "bar", "tooltip": True}, "encoding": {"color": {"value": "#4c78a8"}}},
-                {"mark": {"type": "text", "align": "left", "dx": 3, "fontSize": 10},
-                 "encoding": {"text": {"field": "pass_rate", "type": "quantitative", "format": ".1f"}}},
+                {
+                    "mark": {"type": "text", "align": "left", "dx": 3, "fontSize": 10},
+                    "encoding": {"text": {"field": "pass_rate", "type": "quantitative", "format": ".1f"}},
+                },
             ],
         },
         "verify_vs_judge": {
@@ -212,8 +263,12 @@ def figure_specs(data: dict[str, Rows]) -> dict[str, dict[str, Any]]:
                 "y": {"field": "math_verify", "type": "nominal", "title": "math-verify status"},
             },
             "layer": [
-                {"mark": {"type": "rect", "tooltip": True},
-                 "encoding": {"color": {"field": "generations", "type": "quantitative", "title": "generations", "scale": {"scheme": "blues"}}}},
+                {
+                    "mark": {"type": "rect", "tooltip": True},
+                    "encoding": {
+                        "color": {"field": "generations", "type": "quantitative", "title": "generations", "scale": {"scheme": "blues"}}
+                    },
+                },
                 {"mark": {"type": "text", "fontSize": 12}, "encoding": {"text": {"field": "generations", "type": "quantitative"}}},
             ],
         },
@@ -226,10 +281,14 @@ def figure_specs(data: dict[str, Rows]) -> dict[str, dict[str, Any]]:
                 "x": {"field": "pass@1", "type": "quantitative", "title": "pass@1 (%)", "scale": {"domain": [0, 100]}},
             },
             "layer": [
-                {"mark": {"type": "bar", "tooltip": True},
-                 "encoding": {"color": {"field": "model", "type": "nominal", "legend": None, "sort": {"field": "order"}}}},
-                {"mark": {"type": "text", "align": "left", "dx": 3, "fontSize": 10},
-                 "encoding": {"text": {"field": "pass@1", "type": "quantitative", "format": ".1f"}}},
+                {
+                    "mark": {"type": "bar", "tooltip": True},
+                    "encoding": {"color": {"field": "model", "type": "nominal", "legend": None, "sort": {"field": "order"}}},
+                },
+                {
+                    "mark": {"type": "text", "align": "left", "dx": 3, "fontSize": 10},
+                    "encoding": {"text": {"field": "pass@1", "type": "quantitative", "format": ".1f"}},
+                },
             ],
         },
     }
@@ -248,8 +307,11 @@ def finished_specs(data: dict[str, Rows]) -> dict[str, dict[str, Any]]:
     specs["eval_scores"] = _facet(specs["eval_scores"])
     for spec in specs.values():
         spec["$schema"] = "https://vega.github.io/schema/vega-lite/v5.json"
-        spec["config"] = {"font": "sans-serif", "title": {"anchor": "start", "fontSize": 15, "subtitleFontSize": 12},
-                          "axis": {"labelLimit": 260}}
+        spec["config"] = {
+            "font": "sans-serif",
+            "title": {"anchor": "start", "fontSize": 15, "subtitleFontSize": 12},
+            "axis": {"labelLimit": 260},
+        }
     return specs
 
 
@@ -266,7 +328,7 @@ def plots_template() -> str:
 
     bundle = vl_convert.javascript_bundle(vl_version=VL_VERSION).replace("</script", "<\\/script")
     return (
-        "<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n{refresh_tag}\n<title>distillery: DVC plots</title>\n"
+        '<!DOCTYPE html>\n<html>\n<head>\n<meta charset="utf-8">\n{refresh_tag}\n<title>distillery: DVC plots</title>\n'
         f"<script>\n{bundle}\n</script>\n"
         "<style>body { font-family: sans-serif; } table { border-spacing: 15px; }</style>\n"
         "</head>\n<body>\n{plot_divs}\n</body>\n</html>\n"
@@ -280,11 +342,22 @@ def read_metrics(paths: list[Path]) -> dict[str, dict[str, Any]]:
     return {p.stem: json.loads(require(p, "metrics file").read_text()) for p in paths}
 
 
-def run(cfg: ReportConfig, judged_path: Path, problems_path: Path, stage_metrics: list[Path], evaluate_path: Path,
-        plots_dir: Path, figures_dir: Path, counts_html: Path) -> None:
+def run(
+    cfg: ReportConfig,
+    judged_path: Path,
+    problems_path: Path,
+    stage_metrics: list[Path],
+    evaluate_path: Path,
+    plots_dir: Path,
+    figures_dir: Path,
+    counts_html: Path,
+) -> None:
     # Only the columns the plots need: the generation texts are nearly all of the file's bytes.
-    gens = read_parquet(judged_path, "judged generations", columns=[
-        "uuid", "completion_tokens", "correctness_math_verify", "correctness_llama", "verify_status", "judge_verdict"])
+    gens = read_parquet(
+        judged_path,
+        "judged generations",
+        columns=["uuid", "completion_tokens", "correctness_math_verify", "correctness_llama", "verify_status", "judge_verdict"],
+    )
     problems = read_parquet(problems_path, "problems", columns=["uuid", "source"])
     evaluate = json.loads(require(evaluate_path, "evaluate metrics").read_text())
     data = {

@@ -78,8 +78,10 @@ def trl_args(cfg: SFTConfig, seed: int, output_dir: Path) -> Any:
     if unknown:
         import trl
 
-        raise ConfigError(f"the installed TRL {trl.__version__} has no SFTConfig option(s) {unknown}; "
-                          "pin the TRL version in constraints/ or update distillery/stages/sft.py's mapping")
+        raise ConfigError(
+            f"the installed TRL {trl.__version__} has no SFTConfig option(s) {unknown}; "
+            "pin the TRL version in constraints/ or update distillery/stages/sft.py's mapping"
+        )
     if cfg.bf16 and not (torch.cuda.is_available() and torch.cuda.is_bf16_supported()):
         raise ConfigError("sft.bf16 = true needs a GPU with bf16; set sft.bf16: false for CPU runs")
     try:
@@ -117,26 +119,35 @@ def sweep_other_runs(checkpoint_root: Path, keep: Path) -> None:
 
 def last_checkpoint(run_dir: Path) -> Path | None:
     """The newest complete checkpoint: trainer_state.json is written after the weights and optimizer."""
-    found = sorted((p for p in run_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
-                   key=lambda p: int(p.name.split("-")[-1]), reverse=True)
+    found = sorted(
+        (p for p in run_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()), key=lambda p: int(p.name.split("-")[-1]), reverse=True
+    )
     return next((p for p in found if (p / "trainer_state.json").is_file()), None)
 
 
-def run(cfg: SFTConfig, seed: int, dataset_dir: Path, out_model: Path, out_metrics: Path,
-        checkpoints: Path | None = None, run_figures: Path | None = None) -> dict[str, Any]:
+def run(
+    cfg: SFTConfig,
+    seed: int,
+    dataset_dir: Path,
+    out_model: Path,
+    out_metrics: Path,
+    checkpoints: Path | None = None,
+    run_figures: Path | None = None,
+) -> dict[str, Any]:
     """`run_figures` (a log) gets what differs between runs that train the same model: the wall
     time and the step a killed run resumed from."""
     import datasets
+    import pyarrow.parquet as pq
     from trl import SFTTrainer
 
     from distillery.llm.loading import load_causal_lm
 
-    import pyarrow.parquet as pq
-
     files = [require(dataset_dir / s / "train-00000-of-00001.parquet", "dataset split") for s in cfg.splits]
     if sum(pq.ParquetFile(f).metadata.num_rows for f in files) == 0:
-        raise DistilleryError(f"the dataset splits {cfg.splits} in {dataset_dir} have no rows: nothing to train on "
-                              "(see data/build/rejected.parquet for why problems were dropped)")
+        raise DistilleryError(
+            f"the dataset splits {cfg.splits} in {dataset_dir} have no rows: nothing to train on "
+            "(see data/build/rejected.parquet for why problems were dropped)"
+        )
     data_md5 = {s: file_md5(f) for s, f in zip(cfg.splits, files)}
     checkpoint_root = checkpoints or out_model.parent / "checkpoints"
     run_dir = checkpoint_root / run_key(cfg, seed, data_md5)
@@ -175,8 +186,10 @@ def run(cfg: SFTConfig, seed: int, dataset_dir: Path, out_model: Path, out_metri
     }
     (out_model / "README.md").write_text(model_card(cfg, seed, report))
     write_metrics(out_metrics, "sft", **report)
-    figures = {"runtime_s": round(result.metrics.get("train_runtime", 0.0), 1),
-               "resumed_from_step": int(resume.name.split("-")[-1]) if resume else None}
+    figures = {
+        "runtime_s": round(result.metrics.get("train_runtime", 0.0), 1),
+        "resumed_from_step": int(resume.name.split("-")[-1]) if resume else None,
+    }
     if run_figures:
         write_json({"stage": "sft", **figures}, run_figures)
     shutil.rmtree(run_dir, ignore_errors=True)
@@ -217,7 +230,8 @@ Loss {report["first_logged_loss"]} (first logged) to {report["last_logged_loss"]
 ## Evaluation
 
 This model's scores, with the protocol that produced them, are in `data/evaluate/results.md` and
-`metrics/evaluate.json`; `data/evaluate/model_card.md` is this card with them in this section. Published scores of comparable models (pass@1, %; MATH-500 4 samples,
+`metrics/evaluate.json`; `data/evaluate/model_card.md` is this card with them in this section.
+Published scores of comparable models (pass@1, %; MATH-500 4 samples,
 AIME 64 samples at temperature 0.6, top_p 0.95, 32768 new tokens):
 
 | model | MATH-500 | AIME 2024 | AIME 2025 |

@@ -53,7 +53,9 @@ def run(cfg: VerifyConfig, generations_path: Path, problems_path: Path, out_path
     # A problem's status is its best generation's, in the order of STATUSES (ok first).
     rank = {s: i for i, s in enumerate(STATUSES)}
     best = out.group_by("uuid").agg(pl.col("verify_status").replace_strict(rank, return_dtype=pl.Int64).min().alias("r"))
-    problem_counts = {s: 0 for s in STATUSES} | {STATUSES[r]: n for r, n in zip(*best.group_by("r").len().to_dict(as_series=False).values())}
+    problem_counts = {s: 0 for s in STATUSES} | {
+        STATUSES[r]: n for r, n in zip(*best.group_by("r").len().to_dict(as_series=False).values())
+    }
     problems = out["uuid"].n_unique()
     write_metrics(
         out_metrics,
@@ -68,7 +70,14 @@ def run(cfg: VerifyConfig, generations_path: Path, problems_path: Path, out_path
         problem_pass_rate=round(solved / problems, 4) if problems else 0.0,
         workers_killed_at_deadline=pool.killed,
     )
-    log.info("verify: %d generations in %.1fs with %d workers; slowest answer %.2fs; %d workers killed at the %.0fs deadline",
-             out.height, elapsed, cfg.workers, pool.slowest_item_s, pool.killed, cfg.item_deadline_s)
+    log.info(
+        "verify: %d generations in %.1fs with %d workers; slowest answer %.2fs; %d workers killed at the %.0fs deadline",
+        out.height,
+        elapsed,
+        cfg.workers,
+        pool.slowest_item_s,
+        pool.killed,
+        cfg.item_deadline_s,
+    )
     log.info("verify: %s", counts)
     return out
