@@ -1,6 +1,7 @@
 # make demo   set up (or reuse) the environments, then run the whole DAG on the bundled default
 # make test   set up (or reuse) the environments, then run the test suite
 # make lint   ruff (lint and format) and snakemake --lint; CI runs it before the tests
+# make params-docs   regenerate docs/params.md and schemas/params.schema.json from src/distillery/config.py
 #
 # Three virtual environments: .venv runs the pipeline; .venv-dvc holds DVC, whose dependencies pin
 # an antlr4 runtime that conflicts with math-verify's (`dvc` is linked into .venv/bin); .venv-vllm
@@ -20,7 +21,7 @@ export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 PIP := pip install --quiet --disable-pip-version-check
 
-.PHONY: demo test setup lock lint clean
+.PHONY: demo test setup lock lint params-docs clean
 
 demo: $(STAMP)
 	dvc repro
@@ -65,6 +66,11 @@ lint: $(STAMP)
 	ruff check src tests benchmarks
 	ruff format --check src tests benchmarks
 	snakemake --lint
+
+# The parameter reference and the JSON Schema params.yaml names, from the config models' descriptions;
+# tests/test_params_reference.py fails until they are regenerated after a model changes.
+params-docs: $(STAMP)
+	$(VENV)/bin/python -m distillery.params_reference
 
 clean:
 	rm -rf $(VENV) $(DVC_VENV) $(VLLM_VENV) .snakemake logs

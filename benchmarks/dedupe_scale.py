@@ -92,13 +92,15 @@ def child_stage(work: Path) -> dict:
     dedupe.run(
         cfg,
         BENCHMARKS,
-        work / "problems.parquet",
-        work / "judged.parquet",
-        work / "kept.parquet",
-        work / "rejected.parquet",
-        work / "contamination.parquet",
-        work / "metrics.json",
-        work / "near.parquet",
+        dedupe.Paths(
+            problems=work / "problems.parquet",
+            judged=work / "judged.parquet",
+            kept=work / "kept.parquet",
+            rejected=work / "rejected.parquet",
+            contamination=work / "contamination.parquet",
+            metrics=work / "metrics.json",
+            near_duplicates=work / "near.parquet",
+        ),
         seed=SEED,
     )
     return {"wall_s": time.perf_counter() - t, "steps_s": steps}

@@ -66,7 +66,7 @@ def shard_cmd(cfg: GenerateConfig, problems: Path, shard: int, out: Path) -> lis
         str(problems),
         "--shard",
         str(shard),
-        "--out",
+        "--generations",
         str(out),
         "--run-figures",
         str(out.with_suffix(".json")),
@@ -109,10 +109,17 @@ def main() -> None:
     # The tiny teacher, built by the models stage from the bundled sample, as the tests do.
     seed_problems = work / "sample/problems.parquet"
     scfg = SampleConfig.model_validate({"source": str(REPO / "data/bundled/numina_sample.jsonl"), "exclude": {"question_type": ["proof"]}})
-    sample.run(scfg, 42, seed_problems, work / "sample/rejected.parquet", work / "sample/metrics.json")
+    sample.run(
+        scfg, 42, sample.Paths(problems=seed_problems, rejected=work / "sample/rejected.parquet", metrics=work / "sample/metrics.json")
+    )
     template = GenerateConfig.model_fields["prompt_template"].default
     mcfg = ModelsConfig.model_validate({"tiny": {"teacher_epochs": 3, "judge_epochs": 1, "max_position_embeddings": 512}})
-    models.run(mcfg, 42, seed_problems, template, REPO / "prompts/judge.txt", work / "models", work / "models.json")
+    models.run(
+        mcfg,
+        42,
+        template,
+        models.Paths(corpus=seed_problems, judge_template=REPO / "prompts/judge.txt", models=work / "models", metrics=work / "models.json"),
+    )
     teacher = work / "models/teacher"
 
     port = 18000 + os.getpid() % 1000
@@ -199,7 +206,9 @@ def main() -> None:
         cfg = config(1)
         os.environ["DISTILLERY_JOURNAL_DIR"] = str(work / "j-d")
         cpu0, wall0 = time.process_time(), time.monotonic()
-        df = generate.run_shard(cfg, 42, pd_, 0, work / "d-1.parquet", work / "d-1.json")
+        df = generate.run_shard(
+            cfg, 42, 0, generate.ShardPaths(problems=pd_, generations=work / "d-1.parquet", run_figures=work / "d-1.json")
+        )
         cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
         per_request = cpu / df.height
         fleet_rate = SERVERS * GPUS_PER_SERVER * OPENR1_GENERATIONS_PER_H100_HOUR / 3600  # generations per second

@@ -81,19 +81,16 @@ def build_student(out: Path) -> Path:
     sample.run(
         SampleConfig.model_validate({"source": str(REPO / "data/bundled/numina_sample.jsonl")}),
         42,
-        out / "problems.parquet",
-        out / "rejected.parquet",
-        out / "sample.json",
+        sample.Paths(problems=out / "problems.parquet", rejected=out / "rejected.parquet", metrics=out / "sample.json"),
     )
     cfg = ModelsConfig.model_validate({"tiny": {"teacher_epochs": 1, "judge_epochs": 1, "max_position_embeddings": 2048}})
     models.run(
         cfg,
         42,
-        out / "problems.parquet",
         GenerateConfig.model_fields["prompt_template"].default,
-        REPO / "prompts/judge.txt",
-        out / "models",
-        out / "models.json",
+        models.Paths(
+            corpus=out / "problems.parquet", judge_template=REPO / "prompts/judge.txt", models=out / "models", metrics=out / "models.json"
+        ),
     )
     return out / "models" / "student_base"
 
@@ -127,7 +124,9 @@ def child(student: str, dataset: str, work: str, packing: bool, max_length: int)
     )
     out = Path(work) / ("packed" if packing else "padded")
     t = time.perf_counter()
-    report = sft.run(cfg, 42, Path(dataset), out / "model", out / "metrics.json", out / "ckpt")
+    report = sft.run(
+        cfg, 42, sft.Paths(dataset_dir=Path(dataset), model=out / "model", metrics=out / "metrics.json", checkpoints=out / "ckpt")
+    )
     return {"wall_s": time.perf_counter() - t, "train_runtime_s": report["runtime_s"], "steps": report["steps"]}
 
 

@@ -24,7 +24,7 @@ rule generate_shard:
         "../envs/generate.yaml"
     shell:
         "distillery generate-shard --config {params.config:q} --problems {input.problems:q} "
-        "--shard {wildcards.shard} --out {output.generations:q} --run-figures {log.run_figures:q} "
+        "--shard {wildcards.shard} --generations {output.generations:q} --run-figures {log.run_figures:q} "
         "--server-logs {params.server_logs:q} > {log.log:q} 2>&1"
 
 
@@ -44,5 +44,5 @@ rule generate_gather:
     conda:
         "../envs/cpu.yaml"
     shell:
-        "distillery generate-gather --shards {input.shards:q} --out {output.generations:q} "
+        "distillery generate-gather --shards {input.shards:q} --generations {output.generations:q} "
         "--metrics {output.metrics:q} --throughput {log.throughput:q} --shard-figures {params.shard_figures:q} > {log.log:q} 2>&1"

@@ -18,5 +18,5 @@ rule judge:
         "../envs/generate.yaml"
     shell:
         "distillery judge --config {params.config:q} --verified {input.verified:q} "
-        "--problems {input.problems:q} --out {output.judged:q} --disagreements {output.disagreements:q} "
+        "--problems {input.problems:q} --judged {output.judged:q} --disagreements {output.disagreements:q} "
         "--metrics {output.metrics:q} > {log:q} 2>&1"

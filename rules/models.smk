@@ -16,5 +16,5 @@ rule models:
         "../envs/train.yaml"
     shell:
         "distillery models --config {params.config:q} --corpus {input.corpus:q} "
-        "--judge-template {input.judge_template:q} --out-dir {output.models:q} "
+        "--judge-template {input.judge_template:q} --models {output.models:q} "
         "--metrics {output.metrics:q} --run-figures {log.run_figures:q} > {log.log:q} 2>&1"

@@ -22,5 +22,5 @@ rule sft:
         "../envs/train.yaml"
     shell:
         "distillery sft --config {params.config:q} --dataset-dir {params.dataset_dir:q} "
-        "--model-out {output.model:q} --metrics {output.metrics:q} --checkpoints {params.checkpoints:q} "
+        "--model {output.model:q} --metrics {output.metrics:q} --checkpoints {params.checkpoints:q} "
         "--run-figures {log.run_figures:q} > {log.log:q} 2>&1"

@@ -16,5 +16,5 @@ rule verify:
         "../envs/cpu.yaml"
     shell:
         "distillery verify --config {params.config:q} --generations {input.generations:q} "
-        "--problems {input.problems:q} --out {output.verified:q} --metrics {output.metrics:q} "
+        "--problems {input.problems:q} --verified {output.verified:q} --metrics {output.metrics:q} "
         "--threads {threads} > {log:q} 2>&1"

@@ -42,7 +42,7 @@ def bundled_problems(tmp_path_factory) -> Path:
 
     out = tmp_path_factory.mktemp("sample")
     cfg = SampleConfig.model_validate({"source": str(REPO / "data/bundled/numina_sample.jsonl"), "exclude": {"question_type": ["proof"]}})
-    sample.run(cfg, 42, out / "problems.parquet", out / "rejected.parquet", out / "metrics.json")
+    sample.run(cfg, 42, sample.Paths(problems=out / "problems.parquet", rejected=out / "rejected.parquet", metrics=out / "metrics.json"))
     return out / "problems.parquet"
 
 
@@ -55,7 +55,12 @@ def tiny_models(tmp_path_factory, bundled_problems) -> Path:
     out = tmp_path_factory.mktemp("models") / "models"
     cfg = ModelsConfig.model_validate({"tiny": {"teacher_epochs": 3, "judge_epochs": 1, "max_position_embeddings": 512}})
     template = GenerateConfig.model_fields["prompt_template"].default
-    models.run(cfg, 42, bundled_problems, template, REPO / "prompts/judge.txt", out, out.parent / "metrics.json")
+    models.run(
+        cfg,
+        42,
+        template,
+        models.Paths(corpus=bundled_problems, judge_template=REPO / "prompts/judge.txt", models=out, metrics=out.parent / "metrics.json"),
+    )
     return out
 
 

@@ -133,13 +133,15 @@ def run_build(tmp_path: Path, seed: int = 42, **cfg):
     counts = build.run(
         cfg,
         seed,
-        paths["judged"],
-        paths["problems"],
-        paths["kept"],
-        dataset,
-        out / "rejected.parquet",
-        out / "metrics.json",
         {"stage_metrics": {"sample": {"kept": 6}}, "settings": {"seed": seed}},
+        build.Paths(
+            judged=paths["judged"],
+            problems=paths["problems"],
+            kept=paths["kept"],
+            dataset_dir=dataset,
+            rejected=out / "rejected.parquet",
+            metrics=out / "metrics.json",
+        ),
     )
     rows = {}
     for split in build.SPLITS:
@@ -343,13 +345,15 @@ def test_card_has_filters_decontamination_and_revision(tmp_path):
     build.run(
         BuildConfig(),
         1,
-        paths["judged"],
-        paths["problems"],
-        paths["kept"],
-        dataset,
-        tmp_path / "out" / "r.parquet",
-        tmp_path / "out" / "m.json",
         context,
+        build.Paths(
+            judged=paths["judged"],
+            problems=paths["problems"],
+            kept=paths["kept"],
+            dataset_dir=dataset,
+            rejected=tmp_path / "out" / "r.parquet",
+            metrics=tmp_path / "out" / "m.json",
+        ),
     )
     card = (dataset / "README.md").read_text()
     assert "| sample | 10 | 8 | empty_answer 2 |" in card

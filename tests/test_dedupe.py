@@ -97,13 +97,15 @@ def run_dedupe(tmp_path: Path, problems: pl.DataFrame, judged: pl.DataFrame, ben
     counts = dedupe.run(
         cfg,
         benchmarks,
-        tmp_path / "problems.parquet",
-        tmp_path / "judged.parquet",
-        out["kept"],
-        out["rejected"],
-        out["contamination"],
-        out["metrics"],
-        out["near_duplicates"],
+        dedupe.Paths(
+            problems=tmp_path / "problems.parquet",
+            judged=tmp_path / "judged.parquet",
+            kept=out["kept"],
+            rejected=out["rejected"],
+            contamination=out["contamination"],
+            metrics=out["metrics"],
+            near_duplicates=out["near_duplicates"],
+        ),
     )
     return (
         counts,

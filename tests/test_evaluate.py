@@ -31,7 +31,9 @@ def test_evaluates_the_tiny_model_on_shared_benchmarks(tiny_models, tmp_path):
             "benchmarks": {"math500": {"n": 2, "limit": 3}, "aime2024": {"n": 3, "limit": 2}},
         }
     )
-    results = evaluate.run(cfg, 42, benchmarks, tmp_path / "s.parquet", tmp_path / "m.json", tmp_path / "results.md")["sampled"]
+    results = evaluate.run(
+        cfg, 42, benchmarks, evaluate.Paths(samples=tmp_path / "s.parquet", metrics=tmp_path / "m.json", results=tmp_path / "results.md")
+    )["sampled"]
     assert results["math500"]["problems"] == 3 and results["math500"]["samples_per_problem"] == 2
     assert results["aime2024"]["problems"] == 2
     metrics = json.loads((tmp_path / "m.json").read_text())
@@ -138,7 +140,9 @@ def test_pass_at_1_from_a_known_answer_key(answer_key, tmp_path):
         return f"<think>hmm</think>\nAnswer: {wrong if i == 1 else it.gold}"
 
     fixed_outputs(cfg, benchmarks, 3, answer_for)
-    results = evaluate.run(cfg, 3, benchmarks, tmp_path / "s.parquet", tmp_path / "m.json", tmp_path / "r.md")
+    results = evaluate.run(
+        cfg, 3, benchmarks, evaluate.Paths(samples=tmp_path / "s.parquet", metrics=tmp_path / "m.json", results=tmp_path / "r.md")
+    )
 
     rates = [1.0, 0.25, 0.0]
     mean = sum(rates) / 3

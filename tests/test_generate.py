@@ -25,11 +25,11 @@ def gen_config(models_dir, **over):
 def test_shards_partition_the_problems_and_gather_keeps_every_request(tiny_models, bundled_problems, tmp_path):
     cfg = gen_config(tiny_models)
     shards = [tmp_path / f"shard-{i}.parquet" for i in range(2)]
-    frames = [generate.run_shard(cfg, 42, bundled_problems, i, p) for i, p in enumerate(shards)]
+    frames = [generate.run_shard(cfg, 42, i, generate.ShardPaths(problems=bundled_problems, generations=p)) for i, p in enumerate(shards)]
     problems = pl.read_parquet(bundled_problems)
     for i, df in enumerate(frames):
         assert all(shard_of(u, 2) == i for u in df["uuid"])
-    out = generate.gather(shards, tmp_path / "all.parquet", tmp_path / "m.json")
+    out = generate.gather(generate.GatherPaths(shards=shards, generations=tmp_path / "all.parquet", metrics=tmp_path / "m.json"))
     assert out.height == 2 * problems.height
     assert out["request_key"].n_unique() == out.height
     assert set(out["finish_reason"]) <= {"stop", "length"}
@@ -42,8 +42,12 @@ def test_shards_partition_the_problems_and_gather_keeps_every_request(tiny_model
 
 def test_same_seed_same_generations(tiny_models, bundled_problems, tmp_path):
     cfg = gen_config(tiny_models, num_shards=4)
-    a = generate.run_shard(cfg, 7, bundled_problems, 0, tmp_path / "a.parquet", journal=tmp_path / "ja")
-    b = generate.run_shard(cfg, 7, bundled_problems, 0, tmp_path / "b.parquet", journal=tmp_path / "jb")
+    a = generate.run_shard(
+        cfg, 7, 0, generate.ShardPaths(problems=bundled_problems, generations=tmp_path / "a.parquet"), journal=tmp_path / "ja"
+    )
+    b = generate.run_shard(
+        cfg, 7, 0, generate.ShardPaths(problems=bundled_problems, generations=tmp_path / "b.parquet"), journal=tmp_path / "jb"
+    )
     assert a["generation"].to_list() == b["generation"].to_list()
 
 
@@ -53,8 +57,12 @@ def stats_of(path):
 
 def test_a_rerun_reuses_the_journal_and_sends_nothing(tiny_models, bundled_problems, tmp_path):
     cfg = gen_config(tiny_models)
-    first = generate.run_shard(cfg, 7, bundled_problems, 0, tmp_path / "a.parquet", tmp_path / "a.json")
-    again = generate.run_shard(cfg, 7, bundled_problems, 0, tmp_path / "b.parquet", tmp_path / "b.json")
+    first = generate.run_shard(
+        cfg, 7, 0, generate.ShardPaths(problems=bundled_problems, generations=tmp_path / "a.parquet", run_figures=tmp_path / "a.json")
+    )
+    again = generate.run_shard(
+        cfg, 7, 0, generate.ShardPaths(problems=bundled_problems, generations=tmp_path / "b.parquet", run_figures=tmp_path / "b.json")
+    )
     assert first.equals(again)
     s = stats_of(tmp_path / "b.json")
     assert s["reused_from_journal"] == s["requests"] == first.height
@@ -66,8 +74,12 @@ def test_a_grown_sample_generates_only_the_new_problems(tiny_models, bundled_pro
     half = tmp_path / "half.parquet"
     problems.head(problems.height // 2).write_parquet(half)
     cfg = gen_config(tiny_models)
-    small = generate.run_shard(cfg, 7, half, 1, tmp_path / "small.parquet", tmp_path / "small.json")
-    full = generate.run_shard(cfg, 7, bundled_problems, 1, tmp_path / "full.parquet", tmp_path / "full.json")
+    small = generate.run_shard(
+        cfg, 7, 1, generate.ShardPaths(problems=half, generations=tmp_path / "small.parquet", run_figures=tmp_path / "small.json")
+    )
+    full = generate.run_shard(
+        cfg, 7, 1, generate.ShardPaths(problems=bundled_problems, generations=tmp_path / "full.parquet", run_figures=tmp_path / "full.json")
+    )
     s = stats_of(tmp_path / "full.json")
     assert s["reused_from_journal"] == small.height
     assert s["generated"] == full.height - small.height > 0
@@ -77,9 +89,11 @@ def test_a_grown_sample_generates_only_the_new_problems(tiny_models, bundled_pro
 
 def test_a_changed_temperature_reuses_nothing(tiny_models, bundled_problems, tmp_path):
     cfg = gen_config(tiny_models)
-    generate.run_shard(cfg, 7, bundled_problems, 0, tmp_path / "a.parquet")
+    generate.run_shard(cfg, 7, 0, generate.ShardPaths(problems=bundled_problems, generations=tmp_path / "a.parquet"))
     hotter = cfg.model_copy(update={"sampling": Sampling(temperature=0.9, max_new_tokens=24)})
-    generate.run_shard(hotter, 7, bundled_problems, 0, tmp_path / "b.parquet", tmp_path / "b.json")
+    generate.run_shard(
+        hotter, 7, 0, generate.ShardPaths(problems=bundled_problems, generations=tmp_path / "b.parquet", run_figures=tmp_path / "b.json")
+    )
     s = stats_of(tmp_path / "b.json")
     assert s["reused_from_journal"] == 0 and s["generated"] == s["requests"]
 
@@ -97,7 +111,9 @@ def test_requests_that_exhaust_their_retries_fail_the_shard_with_a_count(bundled
         }
     )
     with pytest.raises(DistilleryError, match=r"(\d+) of \1 requests failed after 1 retries .*re-running the shard retries only these"):
-        generate.run_shard(cfg, 7, bundled_problems, 0, tmp_path / "x.parquet", tmp_path / "x.json")
+        generate.run_shard(
+            cfg, 7, 0, generate.ShardPaths(problems=bundled_problems, generations=tmp_path / "x.parquet", run_figures=tmp_path / "x.json")
+        )
     assert not (tmp_path / "x.parquet").exists()
     s = stats_of(tmp_path / "x.json")
     assert s["failed_after_retries"] == s["requests"] > 0 and s["backend_requests_sent"] == 2 * s["requests"]
@@ -136,7 +152,7 @@ def test_missing_model_names_the_stage_that_makes_it(bundled_problems, tmp_path,
     monkeypatch.chdir(tmp_path)
     cfg = GenerateConfig.model_validate({"llm": {"model": "data/models/teacher"}, "num_shards": 1})
     with pytest.raises(MissingInputError, match="made by the `models` stage"):
-        generate.run_shard(cfg, 1, bundled_problems, 0, tmp_path / "x.parquet")
+        generate.run_shard(cfg, 1, 0, generate.ShardPaths(problems=bundled_problems, generations=tmp_path / "x.parquet"))
 
 
 def test_text_parquet_cannot_hold_is_replaced_not_a_crash():

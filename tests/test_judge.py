@@ -179,11 +179,13 @@ def test_judge_run_is_journaled_and_writes_a_readable_disagreements_report(tiny_
             "prompt_template": str(ROOT / "prompts/judge.txt"),
         }
     )
-    args = (cfg, 42, tmp_path / "verified.parquet", tmp_path / "problems.parquet")
-    first = judge.run(*args, tmp_path / "j1.parquet", tmp_path / "m1.json", tmp_path / "dis.md")
+    inputs = {"verified": tmp_path / "verified.parquet", "problems": tmp_path / "problems.parquet"}
+    first = judge.run(
+        cfg, 42, judge.Paths(**inputs, judged=tmp_path / "j1.parquet", metrics=tmp_path / "m1.json", disagreements=tmp_path / "dis.md")
+    )
     journal_file = next((tmp_path / "journal" / "judge").glob("*.jsonl"))
     lines = journal_file.read_text().count("\n")
-    second = judge.run(*args, tmp_path / "j2.parquet", tmp_path / "m2.json")
+    second = judge.run(cfg, 42, judge.Paths(**inputs, judged=tmp_path / "j2.parquet", metrics=tmp_path / "m2.json"))
     assert journal_file.read_text().count("\n") == lines == 3  # the second run asked nothing
     assert first.equals(second)
     metrics = json.loads((tmp_path / "m1.json").read_text())

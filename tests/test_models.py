@@ -20,7 +20,16 @@ SMALL = {"tiny": {"teacher_epochs": 1, "judge_epochs": 1, "max_position_embeddin
 def build(out, corpus=REPO / "data/bundled/numina_sample.jsonl", **over):
     cfg = ModelsConfig.model_validate({**SMALL, **over})
     return models.run(
-        cfg, 42, corpus, TEMPLATE, REPO / "prompts/judge.txt", out, out.parent / f"{out.name}.json", out.parent / f"{out.name}.run.json"
+        cfg,
+        42,
+        TEMPLATE,
+        models.Paths(
+            corpus=corpus,
+            judge_template=REPO / "prompts/judge.txt",
+            models=out,
+            metrics=out.parent / f"{out.name}.json",
+            run_figures=out.parent / f"{out.name}.run.json",
+        ),
     )
 
 

@@ -264,7 +264,7 @@ def test_missing_input_names_the_stage_that_makes_it(repo_copy):
             "data/generate/generations.parquet",
             "--problems",
             "data/sample/problems.parquet",
-            "--out",
+            "--verified",
             "x.parquet",
             "--metrics",
             "m.json",

@@ -150,13 +150,15 @@ def test_run_writes_small_plot_files_and_svgs(tmp_path):
     sample.write_text(json.dumps({"counts": {"rows_in": 3, "kept": 3, "rejected": 0, "rejected_by_reason": {}}}))
     report.run(
         ReportConfig(length_bins=EDGES),
-        judged,
-        problems,
-        [sample],
-        evaluate,
-        tmp_path / "plots",
-        tmp_path / "figures",
-        tmp_path / "counts.html",
+        report.Paths(
+            judged=judged,
+            problems=problems,
+            stage_metrics=[sample],
+            evaluate=evaluate,
+            plots_dir=tmp_path / "plots",
+            figures_dir=tmp_path / "figures",
+            stage_counts=tmp_path / "counts.html",
+        ),
     )
     for name in report.PLOTS:
         assert isinstance(json.loads((tmp_path / "plots" / f"{name}.json").read_text()), list)
@@ -174,13 +176,15 @@ def test_a_judged_file_without_a_needed_column_names_it(tmp_path):
     with pytest.raises(DistilleryError, match=r"has no column\(s\) \['judge_verdict'\]; re-run the stage that makes it"):
         report.run(
             ReportConfig(length_bins=EDGES),
-            judged,
-            tmp_path / "p.parquet",
-            [],
-            tmp_path / "e.json",
-            tmp_path / "plots",
-            tmp_path / "figures",
-            tmp_path / "counts.html",
+            report.Paths(
+                judged=judged,
+                problems=tmp_path / "p.parquet",
+                stage_metrics=[],
+                evaluate=tmp_path / "e.json",
+                plots_dir=tmp_path / "plots",
+                figures_dir=tmp_path / "figures",
+                stage_counts=tmp_path / "counts.html",
+            ),
         )
 
 

@@ -28,7 +28,7 @@ def make_cfg(source, **kw) -> SampleConfig:
 def run_sample(cfg: SampleConfig, out: Path, seed: int = 42):
     out.mkdir(parents=True, exist_ok=True)
     paths = (out / "problems.parquet", out / "rejected.parquet", out / "metrics.json")
-    counts = sample.run(cfg, seed, *paths)
+    counts = sample.run(cfg, seed, sample.Paths(problems=paths[0], rejected=paths[1], metrics=paths[2]))
     return counts, pl.read_parquet(paths[0]), pl.read_parquet(paths[1]), json.loads(paths[2].read_text())
 
 
@@ -313,7 +313,7 @@ def test_control_characters_and_undecodable_bytes_are_counted_rejections(tmp_pat
         + b"\n"
     )
     cfg = SampleConfig.model_validate({"source": str(src)})
-    counts = sample.run(cfg, 1, tmp_path / "p.parquet", tmp_path / "r.parquet", tmp_path / "m.json")
+    counts = sample.run(cfg, 1, sample.Paths(problems=tmp_path / "p.parquet", rejected=tmp_path / "r.parquet", metrics=tmp_path / "m.json"))
     assert counts.as_dict()["rejected_by_reason"] == {"control_characters": 2, "undecodable_bytes": 1}
     assert counts.rows_in == 5 and counts.kept == 2
     details = dict(pl.read_parquet(tmp_path / "r.parquet").select("source_row", "detail").iter_rows())

@@ -59,7 +59,7 @@ def test_trains_the_tiny_student_with_assistant_only_loss(tiny_models, tmp_path)
             "max_position_embeddings": 1024,
         }
     )
-    report = sft.run(cfg, 42, tmp_path / "ds", tmp_path / "model", tmp_path / "m.json")
+    report = sft.run(cfg, 42, sft.Paths(dataset_dir=tmp_path / "ds", model=tmp_path / "model", metrics=tmp_path / "m.json"))
     assert report["rows"] == 12 and report["steps"] == 3
     assert (tmp_path / "model" / "tokenizer.json").exists() and (tmp_path / "model" / "config.json").exists()
     from transformers import AutoConfig, AutoTokenizer
@@ -73,7 +73,7 @@ def test_empty_dataset_is_a_clear_error(tiny_models, tmp_path):
     write_dataset(tmp_path / "ds", [])
     cfg = SFTConfig.model_validate({"model": str(tiny_models / "student_base")})
     with pytest.raises(DistilleryError, match="have no rows: nothing to train on"):
-        sft.run(cfg, 42, tmp_path / "ds", tmp_path / "model", tmp_path / "m.json")
+        sft.run(cfg, 42, sft.Paths(dataset_dir=tmp_path / "ds", model=tmp_path / "model", metrics=tmp_path / "m.json"))
 
 
 def test_bf16_on_cpu_is_refused_at_config_time(tmp_path):
@@ -142,7 +142,7 @@ def _sft_cmd(tiny_models, tmp_path, **over):
         json.dumps({**cfg, "seed": 7}),
         "--dataset-dir",
         str(tmp_path / "ds"),
-        "--model-out",
+        "--model",
         str(tmp_path / "model"),
         "--metrics",
         str(tmp_path / "m.json"),

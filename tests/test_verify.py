@@ -33,7 +33,13 @@ def test_the_stage_labels_every_generation_and_counts_problems(tmp_path):
     ).write_parquet(tmp_path / "gens.parquet")
     pl.DataFrame({"uuid": ["a", "b", "c"], "answer": ["0.5", "7", ""]}).write_parquet(tmp_path / "problems.parquet")
     out = verify.run(
-        VerifyConfig(workers=1), tmp_path / "gens.parquet", tmp_path / "problems.parquet", tmp_path / "out.parquet", tmp_path / "m.json"
+        VerifyConfig(workers=1),
+        verify.Paths(
+            generations=tmp_path / "gens.parquet",
+            problems=tmp_path / "problems.parquet",
+            verified=tmp_path / "out.parquet",
+            metrics=tmp_path / "m.json",
+        ),
     )
     assert out["verify_status"].to_list() == ["ok", "mismatch", "no_answer", "no_answer", "gold_unparseable"]
     assert out["correctness_math_verify"].to_list() == [True, False, False, False, False]

@@ -87,10 +87,12 @@ def test_hostile_rows_pass_through_the_verify_stage(tmp_path):
     pl.DataFrame({"uuid": ["p"], "answer": ["42"]}).write_parquet(tmp_path / "problems.parquet")
     out = verify.run(
         VerifyConfig(timeout_s=2, item_deadline_s=8),
-        tmp_path / "gens.parquet",
-        tmp_path / "problems.parquet",
-        tmp_path / "out.parquet",
-        tmp_path / "m.json",
+        verify.Paths(
+            generations=tmp_path / "gens.parquet",
+            problems=tmp_path / "problems.parquet",
+            verified=tmp_path / "out.parquet",
+            metrics=tmp_path / "m.json",
+        ),
     )
     assert out.height == len(corpus) and set(out["verify_status"]) <= set(STATUSES)
     assert not out["correctness_math_verify"].any()

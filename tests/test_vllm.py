@@ -98,7 +98,7 @@ def shard_cmd(cfg: GenerateConfig, problems: Path, out: Path, exe: Path = BIN / 
         str(problems),
         "--shard",
         "0",
-        "--out",
+        "--generations",
         str(out),
         "--run-figures",
         str(out.with_suffix(".json")),
@@ -147,7 +147,9 @@ def test_malformed_rows_are_reasoned_rejections_not_a_crashed_shard(vllm_server,
     problems = tmp_path / "problems.parquet"
     pl.DataFrame({"uuid": ["fine", "blank", "huge"], "problem": ["Compute 2 + 2.", "   ", "seven " * 2000]}).write_parquet(problems)
     cfg = shard_config(tiny_models / "teacher", vllm_server, prompt_template="{problem}", num_generations=1)
-    out = generate.run_shard(cfg, 42, problems, 0, tmp_path / "out.parquet", tmp_path / "out.json")
+    out = generate.run_shard(
+        cfg, 42, 0, generate.ShardPaths(problems=problems, generations=tmp_path / "out.parquet", run_figures=tmp_path / "out.json")
+    )
     rows = {r["uuid"]: r for r in out.to_dicts()}
     assert rows["fine"]["status"] == "ok" and rows["fine"]["error"] is None
     assert rows["blank"]["status"] == "rejected" and rows["blank"]["error"] == "empty prompt"
@@ -258,7 +260,12 @@ def test_a_server_killed_mid_run_and_restarted_is_retried_to_completion(tiny_mod
 def test_500s_and_dropped_connections_are_retried_and_nothing_is_lost(vllm_server, tiny_models, bundled_problems, tmp_path):
     with FaultProxy(vllm_server.removesuffix("/v1"), fail_every=4, drop_every=7) as proxy:
         cfg = shard_config(tiny_models / "teacher", proxy.base_url)
-        out = generate.run_shard(cfg, 42, bundled_problems, 0, tmp_path / "out.parquet", tmp_path / "out.json")
+        out = generate.run_shard(
+            cfg,
+            42,
+            0,
+            generate.ShardPaths(problems=bundled_problems, generations=tmp_path / "out.parquet", run_figures=tmp_path / "out.json"),
+        )
     assert proxy.failed > 0 and proxy.dropped > 0
     assert_every_request_once(out, bundled_problems, 2)
     stats = json.loads((tmp_path / "out.json").read_text())
@@ -283,5 +290,5 @@ def test_a_server_that_always_fails_fails_the_shard_loudly_and_a_rerun_finishes(
     assert r.returncode == 2 and "6 of 6 requests failed after 2 retries" in r.stderr and "Traceback" not in r.stderr
     assert proxy.seen == 18  # 6 requests x (1 + 2 retries)
     healthy = shard_config(tiny_models / "teacher", vllm_server, num_generations=1)
-    out = generate.run_shard(healthy, 42, problems, 0, tmp_path / "out.parquet")
+    out = generate.run_shard(healthy, 42, 0, generate.ShardPaths(problems=problems, generations=tmp_path / "out.parquet"))
     assert_every_request_once(out, problems, 1)

@@ -76,7 +76,7 @@ def _sample(ns):
     from distillery.stages import sample
 
     cfg, extra = _cfg("sample", ns)
-    sample.run(cfg, extra.seed, ns.problems, ns.rejected, ns.metrics)
+    sample.run(cfg, extra.seed, sample.Paths(problems=ns.problems, rejected=ns.rejected, metrics=ns.metrics))
 
 
 @command(
@@ -85,7 +85,7 @@ def _sample(ns):
     CONFIG,
     P("--corpus"),
     P("--judge-template"),
-    P("--out-dir"),
+    P("--models"),
     P("--metrics"),
     ("--run-figures", {"type": Path, "default": None, "help": "training times (a log, JSON)"}),
 )
@@ -93,7 +93,12 @@ def _models(ns):
     from distillery.stages import models
 
     cfg, extra = _cfg("models", ns)
-    models.run(cfg, extra.seed, ns.corpus, extra.prompt_template, ns.judge_template, ns.out_dir, ns.metrics, ns.run_figures)
+    models.run(
+        cfg,
+        extra.seed,
+        extra.prompt_template,
+        models.Paths(corpus=ns.corpus, judge_template=ns.judge_template, models=ns.models, metrics=ns.metrics, run_figures=ns.run_figures),
+    )
 
 
 def _exit_on_sigterm() -> None:
@@ -110,7 +115,7 @@ def _exit_on_sigterm() -> None:
     CONFIG,
     P("--problems"),
     ("--shard", {"required": True, "type": int}),
-    P("--out"),
+    P("--generations"),
     ("--run-figures", {"type": Path, "default": None, "help": "this run's reuse, requests and timings for the shard (a log, JSON)"}),
     ("--server-logs", {"type": Path, "default": None, "help": "where a server started by the job logs"}),
 )
@@ -119,14 +124,20 @@ def _generate_shard(ns):
 
     _exit_on_sigterm()
     cfg, extra = _cfg("generate", ns)
-    generate.run_shard(cfg, extra.seed, ns.problems, ns.shard, ns.out, run_figures=ns.run_figures, server_logs=ns.server_logs)
+    generate.run_shard(
+        cfg,
+        extra.seed,
+        ns.shard,
+        generate.ShardPaths(problems=ns.problems, generations=ns.generations, run_figures=ns.run_figures),
+        server_logs=ns.server_logs,
+    )
 
 
 @command(
     "generate-gather",
     "gather generation shards",
     ("--shards", {"required": True, "nargs": "+", "type": Path}),
-    P("--out"),
+    P("--generations"),
     P("--metrics"),
     ("--throughput", {"type": Path, "default": None, "help": "this run's reuse and throughput, summed over the shards (a log, JSON)"}),
     ("--shard-figures", {"nargs": "*", "type": Path, "default": [], "help": "the shards' --run-figures files"}),
@@ -134,7 +145,11 @@ def _generate_shard(ns):
 def _generate_gather(ns):
     from distillery.stages import generate
 
-    generate.gather(ns.shards, ns.out, ns.metrics, ns.throughput, ns.shard_figures)
+    generate.gather(
+        generate.GatherPaths(
+            shards=ns.shards, generations=ns.generations, metrics=ns.metrics, throughput=ns.throughput, shard_figures=ns.shard_figures
+        )
+    )
 
 
 @command(
@@ -174,7 +189,7 @@ def _journal(ns):
     CONFIG,
     P("--generations"),
     P("--problems"),
-    P("--out"),
+    P("--verified"),
     P("--metrics"),
     ("--threads", {"type": int, "default": None}),
 )
@@ -184,7 +199,7 @@ def _verify(ns):
     cfg, _ = _cfg("verify", ns)
     if ns.threads:  # the rule's threads bound the worker pool
         cfg = cfg.model_copy(update={"workers": min(cfg.workers, ns.threads)})
-    verify.run(cfg, ns.generations, ns.problems, ns.out, ns.metrics)
+    verify.run(cfg, verify.Paths(generations=ns.generations, problems=ns.problems, verified=ns.verified, metrics=ns.metrics))
 
 
 @command(
@@ -193,7 +208,7 @@ def _verify(ns):
     CONFIG,
     P("--verified"),
     P("--problems"),
-    P("--out"),
+    P("--judged"),
     P("--metrics"),
     ("--disagreements", {"type": Path, "default": None, "help": "a readable report of where the judge overturned math-verify"}),
 )
@@ -202,7 +217,11 @@ def _judge(ns):
 
     _exit_on_sigterm()
     cfg, extra = _cfg("judge", ns)
-    judge.run(cfg, extra.seed, ns.verified, ns.problems, ns.out, ns.metrics, ns.disagreements)
+    judge.run(
+        cfg,
+        extra.seed,
+        judge.Paths(verified=ns.verified, problems=ns.problems, judged=ns.judged, metrics=ns.metrics, disagreements=ns.disagreements),
+    )
 
 
 @command(
@@ -223,7 +242,18 @@ def _dedupe(ns):
     cfg, extra = _cfg("dedupe", ns)
     benchmarks = {k: v for k, v in extra.benchmark_files.items() if k in cfg.benchmarks}
     dedupe.run(
-        cfg, benchmarks, ns.problems, ns.judged, ns.kept, ns.rejected, ns.contamination, ns.metrics, ns.near_duplicates, seed=extra.seed
+        cfg,
+        benchmarks,
+        dedupe.Paths(
+            problems=ns.problems,
+            judged=ns.judged,
+            kept=ns.kept,
+            rejected=ns.rejected,
+            contamination=ns.contamination,
+            metrics=ns.metrics,
+            near_duplicates=ns.near_duplicates,
+        ),
+        seed=extra.seed,
     )
 
 
@@ -252,7 +282,20 @@ def _build(ns):
         "settings": extra.card_settings,
         "revision": build.revision({"problems": ns.problems, "judged": ns.judged, "kept": ns.kept}),
     }
-    build.run(cfg, extra.seed, ns.judged, ns.problems, ns.kept, ns.dataset_dir, ns.rejected, ns.metrics, context, ns.provenance)
+    build.run(
+        cfg,
+        extra.seed,
+        context,
+        build.Paths(
+            judged=ns.judged,
+            problems=ns.problems,
+            kept=ns.kept,
+            dataset_dir=ns.dataset_dir,
+            rejected=ns.rejected,
+            metrics=ns.metrics,
+            provenance=ns.provenance,
+        ),
+    )
 
 
 @command(
@@ -318,7 +361,7 @@ def _lighteval(ns):
     from distillery.stages import lighteval
 
     cfg, _ = _cfg("lighteval", ns)
-    lighteval.run(cfg, ns.work_dir, ns.results, ns.metrics)
+    lighteval.run(cfg, lighteval.Paths(work_dir=ns.work_dir, results=ns.results, metrics=ns.metrics))
 
 
 @command(
@@ -326,9 +369,9 @@ def _lighteval(ns):
     "fine-tune the student with TRL",
     CONFIG,
     P("--dataset-dir"),
-    P("--model-out"),
+    P("--model"),
     P("--metrics"),
-    ("--checkpoints", {"type": Path, "default": None, "help": "checkpoint root (default: beside --model-out)"}),
+    ("--checkpoints", {"type": Path, "default": None, "help": "checkpoint root (default: beside --model)"}),
     ("--run-figures", {"type": Path, "default": None, "help": "wall time and resume step (a log, JSON)"}),
 )
 def _sft(ns):
@@ -343,8 +386,8 @@ def _sft(ns):
                 ns.config,
                 "--dataset-dir",
                 str(ns.dataset_dir),
-                "--model-out",
-                str(ns.model_out),
+                "--model",
+                str(ns.model),
                 "--metrics",
                 str(ns.metrics),
             ]
@@ -356,7 +399,11 @@ def _sft(ns):
     from distillery.stages import sft
 
     _exit_on_sigterm()
-    sft.run(cfg, extra.seed, ns.dataset_dir, ns.model_out, ns.metrics, ns.checkpoints, ns.run_figures)
+    sft.run(
+        cfg,
+        extra.seed,
+        sft.Paths(dataset_dir=ns.dataset_dir, model=ns.model, metrics=ns.metrics, checkpoints=ns.checkpoints, run_figures=ns.run_figures),
+    )
 
 
 @command(
@@ -373,7 +420,12 @@ def _evaluate(ns):
 
     _exit_on_sigterm()
     cfg, extra = _cfg("evaluate", ns)
-    evaluate.run(cfg, extra.seed, extra.benchmark_files, ns.samples, ns.metrics, ns.results, ns.model_card)
+    evaluate.run(
+        cfg,
+        extra.seed,
+        extra.benchmark_files,
+        evaluate.Paths(samples=ns.samples, metrics=ns.metrics, results=ns.results, model_card=ns.model_card),
+    )
 
 
 @command(
@@ -392,7 +444,18 @@ def _report(ns):
     from distillery.stages import report
 
     cfg, _ = _cfg("report", ns)
-    report.run(cfg, ns.judged, ns.problems, ns.stage_metrics, ns.evaluate, ns.plots_dir, ns.figures_dir, ns.stage_counts)
+    report.run(
+        cfg,
+        report.Paths(
+            judged=ns.judged,
+            problems=ns.problems,
+            stage_metrics=ns.stage_metrics,
+            evaluate=ns.evaluate,
+            plots_dir=ns.plots_dir,
+            figures_dir=ns.figures_dir,
+            stage_counts=ns.stage_counts,
+        ),
+    )
 
 
 @command(

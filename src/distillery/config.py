@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
 
 from distillery.errors import ConfigError
 
@@ -23,6 +24,13 @@ PROBLEM_PLACEHOLDER = "{problem}"
 class Section(BaseModel):
     # A misspelt key is an error, never silently ignored; strict: `n: true` is not 1, "5" is not 5.
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def is_execution(field: FieldInfo) -> bool:
+    """A field marked `json_schema_extra={"execution": True}`: it decides how or where a stage runs,
+    not what it produces (distillery.provenance leaves it out of `<stage>_params`)."""
+    extra = field.json_schema_extra
+    return isinstance(extra, dict) and extra.get("execution") is True
 
 
 def _one_problem_placeholder(template: str) -> str:
@@ -39,16 +47,18 @@ class BenchmarkFile(Section):
     """A benchmark (a .jsonl/.json/.parquet file or a hub dataset id): decontamination reference
     and evaluation set."""
 
-    path: str  # a local file, or a hub id such as HuggingFaceH4/MATH-500
-    split: str = "test"  # hub ids only; a local file is one split
-    revision: str | None = None  # hub ids only
-    problem_field: str = "problem"
-    answer_field: str = "answer"  # for multiple_choice: the correct option's text
-    id_field: str | None = None
-    # multiple_choice (GPQA): the options are the answer plus these fields, shuffled per item with
-    # the seed and lettered A, B, C...; the model answers with a letter.
-    kind: Literal["math", "multiple_choice"] = "math"
-    incorrect_fields: list[str] = []
+    path: str = Field(description="A local .jsonl/.json/.parquet file, or a hub dataset id such as HuggingFaceH4/MATH-500.")
+    split: str = Field("test", description="Dataset split to read; hub ids only (a local file is one split).")
+    revision: str | None = Field(None, description="Hub commit, branch or tag to read; hub ids only. null: the latest.")
+    problem_field: str = Field("problem", description="Column holding the problem text.")
+    answer_field: str = Field("answer", description="Column holding the gold answer; for multiple_choice, the correct option's text.")
+    id_field: str | None = Field(None, description="Column holding the item id. null: the row number.")
+    kind: Literal["math", "multiple_choice"] = Field(
+        "math",
+        description="math: a free-form answer checked by math-verify. multiple_choice (GPQA): the options are the answer plus "
+        "`incorrect_fields`, shuffled per item with the seed and lettered A, B, C...; the model answers with a letter.",
+    )
+    incorrect_fields: list[str] = Field([], description="multiple_choice only: the columns holding the wrong options (1 to 25).")
 
     @model_validator(mode="after")
     def _choices(self) -> BenchmarkFile:
@@ -60,61 +70,89 @@ class BenchmarkFile(Section):
 class OpenAIEndpoint(Section):
     """One or more OpenAI-compatible servers (vLLM serve, SGLang, a router)."""
 
-    base_urls: list[str] = Field(["http://127.0.0.1:8000/v1"], min_length=1)
-    # Name of the environment variable holding the key; the key itself never enters params.
-    api_key_env: str = "OPENAI_API_KEY"
-    max_in_flight: int = Field(1000, ge=1)  # requests in flight from this client, all servers together
-    max_in_flight_per_server: int = Field(56, ge=1)  # OpenR1 ran 56 per server
-    timeout_s: float = Field(3600.0, gt=0)  # per request; R1 traces of 16k tokens take many minutes
-    # Retries on connection errors, timeouts, 429 and 5xx, with exponential backoff and jitter.
-    max_retries: int = Field(8, ge=0)
-    retry_max_wait_s: float = Field(60.0, gt=0)
-    # native: one request asks for n samples; split: n requests of one sample each. Samples a
-    # server leaves out of a native request are asked for again one by one.
-    n_mode: Literal["native", "split"] = "native"
+    base_urls: list[str] = Field(
+        ["http://127.0.0.1:8000/v1"], min_length=1, description="Base URLs of the servers; requests are spread over all of them."
+    )
+    api_key_env: str = Field(
+        "OPENAI_API_KEY", description="Name of the environment variable holding the API key; the key itself never enters params."
+    )
+    max_in_flight: int = Field(1000, ge=1, description="Requests in flight from this client, all servers together.")
+    max_in_flight_per_server: int = Field(56, ge=1, description="Requests in flight per server (OpenR1 ran 56 per server).")
+    timeout_s: float = Field(3600.0, gt=0, description="Timeout per request, in seconds; R1 traces of 16k tokens take many minutes.")
+    max_retries: int = Field(
+        8, ge=0, description="Retries on connection errors, timeouts, 429 and 5xx, with exponential backoff and jitter."
+    )
+    retry_max_wait_s: float = Field(60.0, gt=0, description="Longest wait between two retries, in seconds.")
+    n_mode: Literal["native", "split"] = Field(
+        "native",
+        description="native: one request asks for n samples; split: n requests of one sample each. Samples a server leaves "
+        "out of a native request are asked for again one by one.",
+    )
 
 
 class VLLMEngine(Section):
     """vLLM's offline engine (backend `vllm`)."""
 
-    tensor_parallel_size: int = Field(1, ge=1)
-    pipeline_parallel_size: int = Field(1, ge=1)
-    gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
-    max_model_len: int | None = None
-    enforce_eager: bool = False
-    # Any other vllm.LLM argument, passed unchanged (e.g. max_num_seqs, enable_prefix_caching).
-    engine_args: dict[str, Any] = {}
+    tensor_parallel_size: int = Field(1, ge=1, description="GPUs each model is split over (tensor parallelism).")
+    pipeline_parallel_size: int = Field(1, ge=1, description="Pipeline-parallel stages.")
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description="Fraction of each GPU's memory vLLM may take (0 to 1).")
+    max_model_len: int | None = Field(None, description="Context length in tokens, prompt and completion together. null: the model's own.")
+    enforce_eager: bool = Field(False, description="true: no CUDA graphs (eager mode); slower, but starts faster and uses less memory.")
+    engine_args: dict[str, Any] = Field(
+        {}, description="Any other vllm.LLM argument, passed unchanged (e.g. max_num_seqs, enable_prefix_caching)."
+    )
 
 
 class Serve(Section):
     """Start a serving engine inside the job, across the nodes of its Slurm allocation, and point
     the openai backend at it; the server stops when the job ends or is cancelled."""
 
-    engine: Literal["none", "vllm", "sglang"] = "none"
-    # 0: a free port, picked when the job starts, so shard jobs sharing a node never collide.
-    port: int = Field(0, ge=0, le=65535)
-    tensor_parallel_size: int = Field(1, ge=1)  # over all nodes of the allocation (OpenR1: 16 on 2 nodes)
-    pipeline_parallel_size: int = Field(1, ge=1)  # vllm only
-    max_model_len: int | None = None
-    extra_args: list[str] = []  # passed to the server unchanged, e.g. ["--reasoning-parser", "deepseek_r1"]
-    health_timeout_s: float = Field(3600.0, gt=0)  # loading a 671B model takes 30+ minutes
-    stop_timeout_s: float = Field(60.0, gt=0)  # SIGTERM, then SIGKILL after this long
+    engine: Literal["none", "vllm", "sglang"] = Field(
+        "none", description="The server to start inside the job (needs backend `openai`). none: use the servers in `openai.base_urls`."
+    )
+    port: int = Field(
+        0, ge=0, le=65535, description="Server port. 0: a free port picked when the job starts, so shard jobs sharing a node never collide."
+    )
+    tensor_parallel_size: int = Field(
+        1, ge=1, description="GPUs the model is split over, across all nodes of the allocation (OpenR1: 16 on 2 nodes)."
+    )
+    pipeline_parallel_size: int = Field(1, ge=1, description="Pipeline-parallel stages; vllm only.")
+    max_model_len: int | None = Field(None, description="Context length in tokens, prompt and completion together. null: the model's own.")
+    extra_args: list[str] = Field([], description='Arguments passed to the server unchanged, e.g. ["--reasoning-parser", "deepseek_r1"].')
+    health_timeout_s: float = Field(
+        3600.0, gt=0, description="How long to wait for the server to become healthy, in seconds; loading a 671B model takes 30+ minutes."
+    )
+    stop_timeout_s: float = Field(60.0, gt=0, description="On stop: SIGTERM, then SIGKILL after this many seconds.")
 
 
 class LLM(Section):
     """Which model answers, and through which backend."""
 
-    backend: Literal["transformers", "openai", "vllm"] = "transformers"
-    model: str  # hub id or local directory, loaded through the same code path
-    revision: str | None = None
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
-    device: str = "cpu"  # transformers backend: cpu, cuda, auto
-    # transformers: prompts per forward pass; vllm: prompts per engine call. Finished work is
-    # journaled after each batch, so this is also the most a killed job redoes.
-    batch_size: int = Field(8, ge=1)
-    openai: OpenAIEndpoint = OpenAIEndpoint()
-    vllm: VLLMEngine = VLLMEngine()
-    serve: Serve = Serve()
+    backend: Literal["transformers", "openai", "vllm"] = Field(
+        "transformers",
+        description="transformers: in this process; openai: OpenAI-compatible servers (`openai`, or one started by `serve`); "
+        "vllm: vLLM's offline engine (`vllm`).",
+    )
+    model: str = Field(description="Hub id or local model directory, loaded through the same code path.")
+    revision: str | None = Field(None, description="Hub commit, branch or tag of the model. null: the latest.")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="Weight dtype. auto: the model config's.")
+    device: str = Field("cpu", description="transformers backend only: cpu, cuda or auto.")
+    batch_size: int = Field(
+        8,
+        ge=1,
+        description="transformers: prompts per forward pass; vllm: prompts per engine call. Finished work is journaled after "
+        "each batch, so this is also the most a killed job redoes.",
+        json_schema_extra={"execution": True},
+    )
+    openai: OpenAIEndpoint = Field(
+        OpenAIEndpoint(), description="The OpenAI-compatible servers (backend `openai`).", json_schema_extra={"execution": True}
+    )
+    vllm: VLLMEngine = Field(
+        VLLMEngine(), description="Settings of vLLM's offline engine (backend `vllm`).", json_schema_extra={"execution": True}
+    )
+    serve: Serve = Field(
+        Serve(), description="A server started inside the job for backend `openai`.", json_schema_extra={"execution": True}
+    )
 
     @model_validator(mode="after")
     def _serve_needs_openai(self) -> LLM:
@@ -126,50 +164,60 @@ class LLM(Section):
 
 
 class Sampling(Section):
-    temperature: float = Field(0.6, ge=0)
-    top_p: float = Field(0.95, gt=0, le=1)
-    max_new_tokens: int = Field(16384, ge=1)
+    """How tokens are sampled."""
+
+    temperature: float = Field(0.6, ge=0, description="Sampling temperature; 0: greedy.")
+    top_p: float = Field(0.95, gt=0, le=1, description="Nucleus sampling: the smallest set of tokens holding this probability mass.")
+    max_new_tokens: int = Field(16384, ge=1, description="Most tokens generated per completion; a longer answer is cut off (incomplete).")
 
 
 # --- stages --------------------------------------------------------------------------------------
 
 
 class ColumnFilter(Section):
-    question_type: list[str] = []
-    problem_type: list[str] = []
-    source: list[str] = []
+    """Values of the source's columns; an empty list places no restriction."""
+
+    question_type: list[str] = Field([], description="Values of the `question_type` column (e.g. proof, math-word-problem).")
+    problem_type: list[str] = Field([], description="Values of the `problem_type` column (e.g. Algebra, Geometry).")
+    source: list[str] = Field([], description="Values of the `source` column (e.g. olympiads, amc_aime).")
 
 
 class SampleConfig(Section):
-    source: str  # local .jsonl/.json/.parquet file, or a hub dataset id
-    split: str = "train"
-    revision: str | None = None
-    n: int | None = Field(None, ge=1)  # None: every row that passes the filters
-    require_answer: bool = True
-    drop_synthetic: bool = True
-    valid_only: bool = True  # keep problem_is_valid / solution_is_valid == "Yes" where present
-    max_problem_chars: int = Field(20000, ge=1)
-    include: ColumnFilter = ColumnFilter()  # empty list: no restriction
-    exclude: ColumnFilter = ColumnFilter()
+    source: str = Field(description="The problems: a local .jsonl/.json/.parquet file, or a hub dataset id.")
+    split: str = Field("train", description="Dataset split to read; hub ids only.")
+    revision: str | None = Field(None, description="Hub commit, branch or tag to read; pin a commit sha for a reproducible sample.")
+    n: int | None = Field(
+        None, ge=1, description="Problems to keep: the first n in an order derived from the seed. null: every row that passes the filters."
+    )
+    require_answer: bool = Field(True, description="Drop rows without a non-empty `answer`.")
+    drop_synthetic: bool = Field(True, description="Drop rows whose `synthetic` column is true.")
+    valid_only: bool = Field(True, description='Keep only rows whose problem_is_valid / solution_is_valid is "Yes", where present.')
+    max_problem_chars: int = Field(20000, ge=1, description="Drop problems longer than this, in characters.")
+    include: ColumnFilter = Field(ColumnFilter(), description="Keep only rows whose column value is listed; an empty list: no restriction.")
+    exclude: ColumnFilter = Field(ColumnFilter(), description="Drop rows whose column value is listed.")
 
 
 class TinyModelsConfig(Section):
     """Smoke-test models built locally: a BPE tokenizer and Qwen2-architecture models."""
 
-    # NuminaMath-shaped rows (problem, solution, answer) the tokenizer, teacher and judge learn from.
-    # A fixed file, not the sample: growing the sample must not change the teacher.
-    corpus: str = "data/bundled/numina_sample.jsonl"
-    vocab_size: int = Field(1024, ge=300)
-    hidden_size: int = 128
-    intermediate_size: int = 256
-    num_layers: int = Field(2, ge=1)
-    num_heads: int = 4
-    num_kv_heads: int = 2
-    max_position_embeddings: int = 2048
-    teacher_epochs: int = Field(40, ge=0)
-    judge_epochs: int = Field(6, ge=0)
-    learning_rate: float = Field(3e-3, gt=0)
-    batch_size: int = Field(8, ge=1)
+    corpus: str = Field(
+        "data/bundled/numina_sample.jsonl",
+        description="NuminaMath-shaped rows (problem, solution, answer) the tokenizer, teacher and judge learn from. A fixed "
+        "file, not the sample: growing the sample must not change the teacher.",
+    )
+    vocab_size: int = Field(1024, ge=300, description="BPE tokenizer vocabulary size, in tokens.")
+    hidden_size: int = Field(
+        128, description="Hidden size; hidden_size / num_heads (the head dim) must be a multiple of 16 and at least 32."
+    )
+    intermediate_size: int = Field(256, description="MLP intermediate size.")
+    num_layers: int = Field(2, ge=1, description="Transformer layers.")
+    num_heads: int = Field(4, description="Attention heads; must divide hidden_size (vLLM's CPU attention rejects head dims below 32).")
+    num_kv_heads: int = Field(2, description="Key/value heads (grouped-query attention); must divide num_heads.")
+    max_position_embeddings: int = Field(2048, description="Longest sequence the models take, in tokens.")
+    teacher_epochs: int = Field(40, ge=0, description="Training epochs of the teacher over the corpus.")
+    judge_epochs: int = Field(6, ge=0, description="Training epochs of the judge.")
+    learning_rate: float = Field(3e-3, gt=0, description="AdamW learning rate of the teacher and judge training.")
+    batch_size: int = Field(8, ge=1, description="Training batch size, in sequences.")
 
     @model_validator(mode="after")
     def _head_dim(self) -> TinyModelsConfig:
@@ -185,15 +233,20 @@ class TinyModelsConfig(Section):
 
 
 class ModelsConfig(Section):
-    build_tiny: bool = True  # false: the recipe's models come from the hub and nothing is built
-    tiny: TinyModelsConfig = TinyModelsConfig()
+    build_tiny: bool = Field(
+        True, description="true: build the smoke-test models; false: the recipe's models come from the hub and nothing is built."
+    )
+    tiny: TinyModelsConfig = Field(TinyModelsConfig(), description="The smoke-test models built when build_tiny is true.")
 
 
 class ProblemPrompt(Section):
     """A section that renders problems into a user prompt."""
 
-    # The instruction is part of the lineage: OpenR1's generation script used this form.
-    prompt_template: str = "You will be given a problem. Please reason step by step, and put your final answer within \\boxed{}:\n{problem}"
+    prompt_template: str = Field(
+        "You will be given a problem. Please reason step by step, and put your final answer within \\boxed{}:\n{problem}",
+        description="The user prompt; {problem} (exactly once) is replaced by the problem. Part of the lineage: the default "
+        "is the form OpenR1's generation script used.",
+    )
 
     @field_validator("prompt_template")
     @classmethod
@@ -202,37 +255,59 @@ class ProblemPrompt(Section):
 
 
 class GenerateConfig(ProblemPrompt):
-    llm: LLM
-    sampling: Sampling = Sampling()
-    system_prompt: str | None = None
-    num_generations: int = Field(2, ge=1)
-    num_shards: int = Field(1, ge=1)
+    llm: LLM = Field(description="The teacher: the model that writes the reasoning traces.")
+    sampling: Sampling = Field(Sampling(), description="How the teacher samples.")
+    system_prompt: str | None = Field(None, description="A system message before the prompt. null: none.")
+    num_generations: int = Field(2, ge=1, description="Generations sampled per problem.")
+    num_shards: int = Field(
+        1, ge=1, description="Jobs the problems are split over (one Slurm job each).", json_schema_extra={"execution": True}
+    )
 
 
 class LatexExtraction(Section):
     """math_verify.LatexExtractionConfig with its NormalizationConfig."""
 
-    enabled: bool = True
-    boxed_match_priority: int = 0  # 0: a \boxed{} wins over every other LaTeX match
-    try_extract_without_anchor: bool = False  # False: only anchored answers ("answer is", \boxed)
-    basic_latex: bool = True
-    units: bool = True  # strip units: "5 \text{ cm}" is 5
-    malformed_operators: bool = True  # repair "\\frac12" (OpenR1's reward: False; R1 writes \\dfrac12)
-    nits: bool = False
-    boxed: Literal["all", "last", "none"] = "all"
-    # OpenR1 set True ("x = 3" compared as 3); math-verify 0.9 deprecates it: its parser does this itself.
-    equations: bool = False
+    enabled: bool = Field(True, description="Extract LaTeX answers (LatexExtractionConfig).")
+    boxed_match_priority: int = Field(
+        0,
+        description="Priority of \\boxed{} matches. 0: a \\boxed{} wins over every other LaTeX match; 50: after final-answer "
+        "patterns (math-verify's default); -1: never matched.",
+    )
+    try_extract_without_anchor: bool = Field(
+        False, description='false: only anchored answers ("answer is", \\boxed); true: any LaTeX in the text.'
+    )
+    basic_latex: bool = Field(True, description="Basic LaTeX command replacements (\\mathrm, \\displaystyle, ...).")
+    units: bool = Field(True, description='Strip units: "5 \\text{ cm}" is 5.')
+    malformed_operators: bool = Field(
+        True, description="Repair malformed operators such as \\frac12 (OpenR1's reward: false; R1 writes \\dfrac12)."
+    )
+    nits: bool = Field(False, description="Small formatting fixes (spaces, dots, ...).")
+    boxed: Literal["all", "last", "none"] = Field(
+        "all", description="Which boxed environments have their content extracted: all, the last, or none."
+    )
+    equations: bool = Field(
+        False,
+        description='Compare the right-hand side of an equation ("x = 3" as 3). OpenR1 set true; math-verify 0.9 deprecates it: '
+        "its parser does this itself.",
+    )
 
 
 class Extraction(Section):
     """How math-verify finds the answer in a text: which extraction configs, in which mode."""
 
-    latex: LatexExtraction = LatexExtraction()
-    expr: bool = False  # ExprExtractionConfig: plain expressions ("1/2") outside LaTeX
-    expr_without_anchor: bool = True
-    strings: list[str] = []  # StringExtractionConfig: literal answers such as MCQ letters
-    extraction_mode: Literal["first_match", "any_match"] = "first_match"
-    fallback_mode: Literal["no_fallback", "first_match"] = "first_match"
+    latex: LatexExtraction = Field(LatexExtraction(), description="LaTeX extraction (LatexExtractionConfig).")
+    expr: bool = Field(False, description='ExprExtractionConfig: also extract plain expressions ("1/2") outside LaTeX.')
+    expr_without_anchor: bool = Field(
+        True, description='With expr: plain expressions are extracted without an anchor such as "answer:" too.'
+    )
+    strings: list[str] = Field([], description="StringExtractionConfig: literal answers such as multiple-choice letters. []: none.")
+    extraction_mode: Literal["first_match", "any_match"] = Field(
+        "first_match", description="first_match: stop after the first match; any_match: try every match until one parses."
+    )
+    fallback_mode: Literal["no_fallback", "first_match"] = Field(
+        "first_match",
+        description="no_fallback: only parsed expressions count; first_match: the first matched string counts even if it did not parse.",
+    )
 
 
 # math-verify's own parse() default, which OpenR1's accuracy reward used for the gold.
@@ -247,49 +322,72 @@ PREDICTION_EXTRACTION = Extraction()
 
 
 class VerifyConfig(Section):
-    workers: int = Field(2, ge=1)  # bounded by the rule's threads
-    timeout_s: int = Field(5, ge=1)  # math-verify's own timeouts, per parse and per verify (signal based)
-    # Hard outer deadline per generation: past it the worker is killed and the generation is a
-    # `timeout`. Catches what ignores math-verify's signal (a power tower inside one C call).
-    item_deadline_s: float = Field(30.0, gt=0)
-    max_answer_chars: int = Field(1000, ge=1)  # a longer boxed answer is `answer_too_long`, never parsed
-    # A power tower, an exponent of 5+ digits, a factorial of a power: `too_complex` at once, where
-    # sympy would only time out after `timeout_s` of CPU (verification.too_complex).
-    precheck_complexity: bool = True
-    # last: the last \boxed{} after the reasoning is the answer. all_agree: every box there must be right.
-    multiple_boxes: Literal["last", "all_agree"] = "last"
-    exact_match_first: bool = True  # equal normalized strings, or two plain integers, are decided without sympy
-    wrap_gold: bool = True  # wrap gold in $...$ before parsing; unwrapped golds miss many matches
-    gold: Extraction = GOLD_EXTRACTION
-    prediction: Extraction = PREDICTION_EXTRACTION
-    float_rounding: int = Field(6, ge=0)
-    numeric_precision: int = Field(15, ge=1)
-    strict: bool = True  # False: variables and function names may differ, e.g. f(x) = x vs g(x) = x
-    # True: an interval gold matches the same set written as an inequality ("(2, 5]" vs "2 < x \\le 5").
-    allow_set_relation_comp: bool = True
+    workers: int = Field(2, ge=1, description="Worker processes; bounded by the rule's threads.", json_schema_extra={"execution": True})
+    timeout_s: int = Field(5, ge=1, description="math-verify's own timeouts, per parse and per verify (signal based), in seconds.")
+    item_deadline_s: float = Field(
+        30.0,
+        gt=0,
+        description="Hard outer deadline per generation, in seconds: past it the worker is killed and the generation is a "
+        "`timeout`. Catches what ignores math-verify's signal (a power tower inside one C call).",
+    )
+    max_answer_chars: int = Field(1000, ge=1, description="A longer boxed answer, in characters, is `answer_too_long`, never parsed.")
+    precheck_complexity: bool = Field(
+        True,
+        description="A power tower, an exponent of 5+ digits, a factorial of a power: `too_complex` at once, where sympy would "
+        "only time out after `timeout_s` of CPU (verification.too_complex).",
+    )
+    multiple_boxes: Literal["last", "all_agree"] = Field(
+        "last",
+        description="last: the last \\boxed{} after the reasoning is the answer; all_agree: every box there must be right.",
+    )
+    exact_match_first: bool = Field(True, description="Equal normalized strings, or two plain integers, are decided without sympy.")
+    wrap_gold: bool = Field(True, description="Wrap the gold in `$...$` before parsing; unwrapped golds miss many matches.")
+    gold: Extraction = Field(
+        GOLD_EXTRACTION,
+        description="How the gold answer is parsed: math-verify's parse() default, as OpenR1's accuracy reward parsed golds.",
+    )
+    prediction: Extraction = Field(
+        PREDICTION_EXTRACTION,
+        description="How the generation's answer is parsed: OpenR1's accuracy reward (open-r1 src/open_r1/rewards.py).",
+    )
+    float_rounding: int = Field(6, ge=0, description="Decimal places floats are rounded to before comparison.")
+    numeric_precision: int = Field(15, ge=1, description="Significant digits of sympy's numeric evaluation.")
+    strict: bool = Field(True, description="false: variables and function names may differ, e.g. f(x) = x vs g(x) = x.")
+    allow_set_relation_comp: bool = Field(
+        True, description='true: an interval gold matches the same set written as an inequality ("(2, 5]" vs "2 < x \\le 5").'
+    )
 
 
 class JudgeConfig(Section):
-    llm: LLM
-    sampling: Sampling = Sampling(temperature=0.0, top_p=1.0, max_new_tokens=256)
-    prompt_template: str = "prompts/judge.txt"  # a file with {problem}, {reference_answer}, {candidate_answer}
-    # Which generations are judged. unsolved_problems (OpenR1): complete generations of problems
-    # that have no math-verify-correct complete generation and a non-empty gold.
-    policy: Literal["unsolved_problems", "all_failures"] = "unsolved_problems"
-    # The judge sees the end of the answer, not thousands of tokens of thinking.
-    candidate_tail_chars: int = Field(600, ge=50)
+    llm: LLM = Field(description="The judge: the model that decides whether an answer matches the gold.")
+    sampling: Sampling = Field(Sampling(temperature=0.0, top_p=1.0, max_new_tokens=256), description="How the judge samples.")
+    prompt_template: str = Field(
+        "prompts/judge.txt", description="A file holding the judge prompt, with {problem}, {reference_answer} and {candidate_answer}."
+    )
+    policy: Literal["unsolved_problems", "all_failures"] = Field(
+        "unsolved_problems",
+        description="Which generations are judged. unsolved_problems (OpenR1): complete generations of problems that have no "
+        "math-verify-correct complete generation and a non-empty gold; all_failures: every complete generation with a non-empty gold "
+        "that math-verify did not pass.",
+    )
+    candidate_tail_chars: int = Field(
+        600, ge=50, description="Characters from the end of the answer the judge sees, not thousands of tokens of thinking."
+    )
 
 
 class NearDedupeConfig(Section):
     """MinHash LSH near-duplicate dedupe over token shingles (rensa)."""
 
-    enabled: bool = True
-    # Tokens per shingle and the Jaccard a pair needs: on synthetic problems with one or two numbers
-    # reworded, 2 and 0.7 found 966 of 967 planted pairs with no false pair (3 and 0.7: 944).
-    shingle_size: int = Field(2, ge=1)
-    num_perm: int = Field(128, ge=8)
-    bands: int = Field(32, ge=1)  # LSH bands; rows per band = num_perm / bands
-    threshold: float = Field(0.7, gt=0, le=1)
+    enabled: bool = Field(True, description="Drop near duplicates.")
+    shingle_size: int = Field(
+        2,
+        ge=1,
+        description="Tokens per shingle. On synthetic problems with one or two numbers reworded, 2 (with threshold 0.7) found "
+        "966 of 967 planted pairs with no false pair (3: 944).",
+    )
+    num_perm: int = Field(128, ge=8, description="MinHash permutations; bands must divide it.")
+    bands: int = Field(32, ge=1, description="LSH bands; rows per band = num_perm / bands.")
+    threshold: float = Field(0.7, gt=0, le=1, description="Estimated Jaccard similarity of the shingles that makes a near duplicate.")
 
     @model_validator(mode="after")
     def _bands_divide_perms(self) -> NearDedupeConfig:
@@ -299,67 +397,90 @@ class NearDedupeConfig(Section):
 
 
 class DedupeConfig(Section):
-    exact: bool = True
-    keep: Literal["first_by_key", "most_correct"] = "first_by_key"
-    near: NearDedupeConfig = NearDedupeConfig()
-    decontaminate: bool = True
-    ngram: int = Field(8, ge=1)
-    # OpenR1: one shared n-gram flags a problem. Boilerplate ("of all positive integers n such that
-    # n") makes single shared 8-grams common; verbatim copies share tens. Raise to flag fewer.
-    min_matching_ngrams: int = Field(1, ge=1)
-    benchmarks: list[str] = []  # names from base.benchmarks
+    exact: bool = Field(True, description="Drop problems whose normalized text an earlier-ranked problem has.")
+    keep: Literal["first_by_key", "most_correct"] = Field(
+        "first_by_key",
+        description="Which duplicate is kept. first_by_key: the lowest uuid; most_correct: the one with the most correct generations.",
+    )
+    near: NearDedupeConfig = Field(NearDedupeConfig(), description="Near-duplicate dedupe (MinHash LSH).")
+    decontaminate: bool = Field(True, description="Drop problems that share n-grams with the benchmarks.")
+    ngram: int = Field(8, ge=1, description="Decontamination n-gram length, in tokens (lowercased runs of letters and digits).")
+    min_matching_ngrams: int = Field(
+        1,
+        ge=1,
+        description='Shared n-grams that flag a problem. OpenR1: one. Boilerplate ("of all positive integers n such that n") '
+        "makes single shared 8-grams common; verbatim copies share tens. Raise to flag fewer.",
+    )
+    benchmarks: list[str] = Field([], description="Benchmarks to decontaminate against: names from base.benchmarks.")
 
 
 class SplitConfig(Section):
-    # Sources whose problems go to the `default` config; every other source goes to `extended`.
-    default_sources: list[str] = []
+    """How the dataset's problems are split into its two configs."""
+
+    default_sources: list[str] = Field(
+        [], description="Sources whose problems go to the `default` config; every other source goes to `extended`."
+    )
 
 
 class BuildConfig(Section):
-    selection: Literal["math_verify", "judge", "either"] = "either"
-    choice: Literal["random", "shortest", "first"] = "random"
-    splits: SplitConfig = SplitConfig()
+    selection: Literal["math_verify", "judge", "either"] = Field(
+        "either",
+        description="What makes a generation correct: math_verify, the judge, or either (OpenR1's recommended union). A problem "
+        "is kept when one complete generation is correct.",
+    )
+    choice: Literal["random", "shortest", "first"] = Field(
+        "random",
+        description="Which correct generation becomes the assistant message: random (seeded by the seed and the problem key), "
+        "the shortest, or the first.",
+    )
+    splits: SplitConfig = Field(SplitConfig(), description="The dataset's default/extended configs.")
 
 
 class SFTLaunch(Section):
     """How the sft stage runs: in this process (null accelerate_config), or under `accelerate launch`
     with the given config on every node of the job's Slurm allocation (one launcher per node)."""
 
-    accelerate_config: str | None = None  # e.g. configs/accelerate/zero3.yaml
-    processes_per_node: int = Field(1, ge=1)  # GPUs per node
-    main_process_port: int = Field(29500, ge=1, le=65535)
+    accelerate_config: str | None = Field(
+        None, description="accelerate config file, e.g. configs/accelerate/zero3.yaml. null: train in this process."
+    )
+    processes_per_node: int = Field(1, ge=1, description="Training processes per node (GPUs per node).")
+    main_process_port: int = Field(29500, ge=1, le=65535, description="Port of accelerate's main process.")
 
 
 class SFTConfig(Section):
-    model: str
-    revision: str | None = None
-    splits: list[Literal["default", "extended"]] = ["default"]
-    learning_rate: float = Field(5e-5, gt=0)
-    num_train_epochs: float = Field(3, gt=0)
-    max_length: int = Field(32768, ge=16)
-    warmup_ratio: float = Field(0.1, ge=0, lt=1)
-    lr_scheduler_type: str = "linear"
-    weight_decay: float = Field(0.0, ge=0)
-    per_device_train_batch_size: int = Field(1, ge=1)
-    gradient_accumulation_steps: int = Field(2, ge=1)
-    bf16: bool = False
-    packing: bool = False
-    assistant_only_loss: bool = True
-    use_liger_kernel: bool = False
-    gradient_checkpointing: bool = False
-    logging_steps: int = Field(10, ge=1)
-    # A checkpoint every save_steps optimizer steps; a killed run resumes from the last one.
-    save_steps: int = Field(500, ge=1)
-    save_total_limit: int = Field(2, ge=1)
-    launch: SFTLaunch = SFTLaunch()
-    # Applied to the model config by code (OpenR1 users hand-edited config.json for this).
-    rope_theta: float | None = None
-    max_position_embeddings: int | None = None
+    model: str = Field(description="The student: hub id or local model directory to fine-tune.")
+    revision: str | None = Field(None, description="Hub commit, branch or tag of the student. null: the latest.")
+    splits: list[Literal["default", "extended"]] = Field(["default"], description="The dataset configs trained on.")
+    learning_rate: float = Field(5e-5, gt=0, description="Peak learning rate.")
+    num_train_epochs: float = Field(3, gt=0, description="Epochs over the dataset (fractions allowed).")
+    max_length: int = Field(32768, ge=16, description="Longest training sequence, in tokens; longer ones are truncated.")
+    warmup_ratio: float = Field(0.1, ge=0, lt=1, description="Fraction of the training steps spent warming the learning rate up.")
+    lr_scheduler_type: str = Field("linear", description="transformers learning-rate schedule (linear, cosine, ...).")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
+    per_device_train_batch_size: int = Field(1, ge=1, description="Sequences per device per step.")
+    gradient_accumulation_steps: int = Field(2, ge=1, description="Steps accumulated per optimizer step.")
+    bf16: bool = Field(False, description="Train in bfloat16 mixed precision.")
+    packing: bool = Field(False, description="Pack several examples into one sequence of max_length.")
+    assistant_only_loss: bool = Field(True, description="Loss on the assistant's tokens only, not on the prompt.")
+    use_liger_kernel: bool = Field(False, description="Use Liger's fused kernels.")
+    gradient_checkpointing: bool = Field(False, description="Recompute activations in the backward pass: less memory, more compute.")
+    logging_steps: int = Field(10, ge=1, description="Log the training metrics every this many optimizer steps.")
+    save_steps: int = Field(500, ge=1, description="A checkpoint every save_steps optimizer steps; a killed run resumes from the last one.")
+    save_total_limit: int = Field(2, ge=1, description="Checkpoints kept; older ones are deleted.")
+    launch: SFTLaunch = Field(SFTLaunch(), description="How the training runs: in this process or under `accelerate launch`.")
+    rope_theta: float | None = Field(
+        None, description="RoPE base set on the model config by code (OpenR1 users hand-edited config.json for this). null: unchanged."
+    )
+    max_position_embeddings: int | None = Field(
+        None, description="Context length set on the model config by code, in tokens. null: unchanged."
+    )
 
 
 class EvalBenchmark(Section):
-    n: int = Field(1, ge=1)  # samples per problem; pass@1 is averaged over them
-    limit: int | None = Field(None, ge=1)  # first `limit` problems, for smoke tests
+    """How one benchmark is evaluated."""
+
+    n: int = Field(1, ge=1, description="Samples per problem in mode sampled; pass@1 is averaged over them.")
+    limit: int | None = Field(None, ge=1, description="Evaluate only the first `limit` problems, for smoke tests. null: all.")
 
 
 # OpenR1's GPQA prompt (from simple-evals, as lighteval uses it).
@@ -371,41 +492,57 @@ MULTIPLE_CHOICE_TEMPLATE = (
 
 
 class EvaluateConfig(ProblemPrompt):
-    llm: LLM
-    sampling: Sampling = Sampling(max_new_tokens=32768)
-    # sampled: `sampling` with each benchmark's n samples (pass@1 averaged over them, as published);
-    # greedy: temperature 0, one sample. Each mode is reported on its own, never mixed.
-    modes: list[Literal["sampled", "greedy"]] = Field(["sampled"], min_length=1)
-    multiple_choice_template: str = MULTIPLE_CHOICE_TEMPLATE
-    benchmarks: dict[str, EvalBenchmark] = {}  # names from base.benchmarks
-    workers: int = Field(2, ge=1)
-    timeout_s: int = Field(5, ge=1)
+    llm: LLM = Field(description="The model evaluated: the student.")
+    sampling: Sampling = Field(
+        Sampling(max_new_tokens=32768), description="How the model samples in mode sampled; greedy uses its max_new_tokens."
+    )
+    modes: list[Literal["sampled", "greedy"]] = Field(
+        ["sampled"],
+        min_length=1,
+        description="sampled: `sampling` with each benchmark's n samples (pass@1 averaged over them, as published); greedy: "
+        "temperature 0, one sample. Each mode is reported on its own, never mixed.",
+    )
+    multiple_choice_template: str = Field(
+        MULTIPLE_CHOICE_TEMPLATE,
+        description="The prompt of multiple_choice benchmarks, with {letters}, {problem} and {choices}: OpenR1's GPQA prompt "
+        "(from simple-evals, as lighteval uses it).",
+    )
+    benchmarks: dict[str, EvalBenchmark] = Field({}, description="The benchmarks evaluated: names from base.benchmarks.")
+    workers: int = Field(2, ge=1, description="Worker processes that check the answers.", json_schema_extra={"execution": True})
+    timeout_s: int = Field(5, ge=1, description="math-verify's timeouts when checking an answer, per parse and per verify, in seconds.")
 
 
 class LightevalConfig(Section):
     """lighteval's own numbers for the student (opt-in: `snakemake data/lighteval/results.json`),
     run in its own environment: lighteval pins a latex2sympy2_extended that math-verify 0.9 cannot use."""
 
-    model: str = "data/sft/model"
-    tasks: list[str] = ["lighteval|math_500|0", "lighteval|aime24|0", "lighteval|aime25|0", "lighteval|gpqa:diamond|0"]
-    sampling: Sampling = Sampling(max_new_tokens=32768)
-    dtype: str = "bfloat16"
-    max_model_length: int = Field(32768, ge=16)
-    gpu_memory_utilization: float = Field(0.8, gt=0, le=1)
-    tensor_parallel_size: int = Field(1, ge=1)
-    max_samples: int | None = Field(None, ge=1)  # per task, for smoke runs
+    model: str = Field("data/sft/model", description="Hub id or local directory of the model evaluated.")
+    tasks: list[str] = Field(
+        ["lighteval|math_500|0", "lighteval|aime24|0", "lighteval|aime25|0", "lighteval|gpqa:diamond|0"],
+        description="lighteval task specs (suite|task|few-shot).",
+    )
+    sampling: Sampling = Field(Sampling(max_new_tokens=32768), description="How the model samples.")
+    dtype: str = Field("bfloat16", description="Weight dtype passed to vLLM.")
+    max_model_length: int = Field(32768, ge=16, description="vLLM's context length, in tokens.")
+    gpu_memory_utilization: float = Field(0.8, gt=0, le=1, description="Fraction of each GPU's memory vLLM may take (0 to 1).")
+    tensor_parallel_size: int = Field(1, ge=1, description="GPUs the model is split over (tensor parallelism).")
+    max_samples: int | None = Field(None, ge=1, description="Items per task, for smoke runs. null: all.")
 
 
 class ReportConfig(Section):
     """The report stage: small plot data for `dvc plots` (plots/report/) and figures for
     `snakemake --report` (reports/)."""
 
-    # Completion-token edges of the generation length histogram: bins [e0, e1), [e1, e2), ... and
-    # a last open bin [e_last, inf). Fixed in params, never derived from the data, so that two
-    # versions' histograms overlay bin for bin in `dvc plots diff`.
-    length_bins: list[int] = Field([0, 1024, 2048, 4096, 8192, 16384], min_length=1)
-    # Published models (distillery.published) whose scores are drawn beside ours.
-    compare_with: list[str] = ["OpenR1-Qwen-7B"]
+    length_bins: list[int] = Field(
+        [0, 1024, 2048, 4096, 8192, 16384],
+        min_length=1,
+        description="Completion-token edges of the generation length histogram: bins [e0, e1), [e1, e2), ... and a last open "
+        "bin [e_last, inf). Fixed in params, never derived from the data, so two versions' histograms overlay bin for bin "
+        "in `dvc plots diff`.",
+    )
+    compare_with: list[str] = Field(
+        ["OpenR1-Qwen-7B"], description="Published models (distillery/published.py) whose scores are drawn beside ours."
+    )
 
     @field_validator("length_bins")
     @classmethod
@@ -426,23 +563,25 @@ class ReportConfig(Section):
 
 
 class BaseConfig(Section):
-    seed: int = 42
-    benchmarks: dict[str, BenchmarkFile] = {}
+    seed: int = Field(42, description="The one seed every stage derives its randomness from.")
+    benchmarks: dict[str, BenchmarkFile] = Field(
+        {}, description="Benchmarks by name: the decontamination reference (dedupe) and the evaluation sets (evaluate)."
+    )
 
 
 class Params(Section):
-    base: BaseConfig
-    sample: SampleConfig
-    models: ModelsConfig
-    generate: GenerateConfig
-    verify: VerifyConfig
-    judge: JudgeConfig
-    dedupe: DedupeConfig
-    build: BuildConfig
-    sft: SFTConfig
-    evaluate: EvaluateConfig
-    report: ReportConfig
-    lighteval: LightevalConfig
+    base: BaseConfig = Field(description="Settings every stage shares.")
+    sample: SampleConfig = Field(description="sample: the problems drawn from the source.")
+    models: ModelsConfig = Field(description="models: the smoke-test models built locally.")
+    generate: GenerateConfig = Field(description="generate: the teacher's reasoning traces.")
+    verify: VerifyConfig = Field(description="verify: math-verify's check of each generation against the gold.")
+    judge: JudgeConfig = Field(description="judge: an LLM's check of the generations math-verify did not pass.")
+    dedupe: DedupeConfig = Field(description="dedupe: exact and near duplicates and benchmark contamination dropped.")
+    build: BuildConfig = Field(description="build: the dataset, in the OpenR1-Math-220k schema.")
+    sft: SFTConfig = Field(description="sft: the student fine-tuned on the dataset.")
+    evaluate: EvaluateConfig = Field(description="evaluate: the student's scores on the benchmarks.")
+    report: ReportConfig = Field(description="report: plot data and figures.")
+    lighteval: LightevalConfig = Field(description="lighteval: lighteval's own numbers for the student (opt-in).")
 
     @model_validator(mode="after")
     def _benchmark_names(self) -> Params:
@@ -600,19 +739,19 @@ class StageExtras(Section):
     """What a rule passes a stage besides its params section (validated like the section: a
     misspelt or missing extra is an error, never an empty default)."""
 
-    seed: int
+    seed: int = Field(description="base.seed.")
 
 
 class ModelsExtras(StageExtras):
-    prompt_template: str  # generate.prompt_template: the teacher learns to answer it
+    prompt_template: str = Field(description="generate.prompt_template: the teacher learns to answer it.")
 
 
 class BenchmarkExtras(StageExtras):
-    benchmark_files: dict[str, BenchmarkFile]  # base.benchmarks entries of the names the stage uses
+    benchmark_files: dict[str, BenchmarkFile] = Field(description="The base.benchmarks entries of the names the stage uses.")
 
 
 class BuildExtras(StageExtras):
-    card_settings: dict[str, Any]  # the teacher, judge and verifier settings the dataset card records
+    card_settings: dict[str, Any] = Field(description="The teacher, judge and verifier settings the dataset card records.")
 
 
 STAGE_EXTRAS: dict[str, type[StageExtras]] = {

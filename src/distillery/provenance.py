@@ -29,6 +29,7 @@ from typing import Any
 import polars as pl
 
 from distillery.code_identity import code_hash
+from distillery.config import STAGE_MODELS, Section, is_execution
 from distillery.keys import stable_hash
 
 PARAMS_SUFFIX = "_params"
@@ -47,14 +48,23 @@ PROVENANCE_COLUMNS = frozenset(
         "verifier",
     }
 )
-# Settings that decide how or where a stage runs, not what it produces (dotted paths).
-_LLM_TRANSPORT = ["llm.openai", "llm.vllm", "llm.serve", "llm.batch_size"]
-EXECUTION_ONLY: dict[str, list[str]] = {
-    "generate": ["num_shards", *_LLM_TRANSPORT],
-    "judge": [*_LLM_TRANSPORT],
-    "evaluate": ["workers", *_LLM_TRANSPORT],
-    "verify": ["workers"],
-}
+
+
+def execution_paths(model: type[Section], prefix: str = "") -> list[str]:
+    """Dotted paths of `model`'s fields marked execution-only (distillery.config.is_execution),
+    found through nested sections; a marked section is one path, its keys are not listed apart."""
+    paths: list[str] = []
+    for name, field in model.model_fields.items():
+        if is_execution(field):
+            paths.append(prefix + name)
+        elif isinstance(field.annotation, type) and issubclass(field.annotation, Section):
+            paths += execution_paths(field.annotation, f"{prefix}{name}.")
+    return paths
+
+
+# Settings that decide how or where a stage runs, not what it produces (dotted paths), as the
+# config models mark them.
+EXECUTION_ONLY: dict[str, list[str]] = {stage: execution_paths(model) for stage, model in STAGE_MODELS.items()}
 
 
 def _drop(settings: dict[str, Any], dotted: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -73,22 +74,24 @@ def choose(candidates: list[tuple[int, str]], how: str, seed: int, key: str) -> 
     return random.Random(derive_seed(seed, key)).choice(candidates)
 
 
-def run(
-    cfg: BuildConfig,
-    seed: int,
-    judged_path: Path,
-    problems_path: Path,
-    kept_path: Path,
-    dataset_dir: Path,
-    out_rejected: Path,
-    out_metrics: Path,
-    card_context: dict[str, Any],
-    out_provenance: Path | None = None,
-) -> FilterCounts:
-    kept_rows = read_parquet(kept_path, "dedupe's kept problems")
+@dataclass(frozen=True)
+class Paths:
+    """The build stage's files, by the names rules/build.smk gives them."""
+
+    judged: Path
+    problems: Path
+    kept: Path
+    dataset_dir: Path
+    rejected: Path
+    metrics: Path
+    provenance: Path | None = None
+
+
+def run(cfg: BuildConfig, seed: int, card_context: dict[str, Any], paths: Paths) -> FilterCounts:
+    kept_rows = read_parquet(paths.kept, "dedupe's kept problems")
     kept = kept_rows["uuid"]
-    problems = read_parquet(problems_path, "sampled problems").filter(pl.col("uuid").is_in(kept.implode()))
-    gens = read_parquet(judged_path, "judged generations").sort("uuid", "sample_index")
+    problems = read_parquet(paths.problems, "sampled problems").filter(pl.col("uuid").is_in(kept.implode()))
+    gens = read_parquet(paths.judged, "judged generations").sort("uuid", "sample_index")
     grouped = {row["uuid"]: row for row in gens.group_by("uuid", maintain_order=True).agg(pl.all()).iter_rows(named=True)}
 
     counts = FilterCounts(rows_in=problems.height)
@@ -146,16 +149,16 @@ def run(
     counts.check("build")
 
     for split in SPLITS:
-        target = split_file(dataset_dir, split)
+        target = split_file(paths.dataset_dir, split)
         target.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(pa.Table.from_pylist(rows[split], schema=DATASET_SCHEMA), target, compression="zstd")
     settings = {**cfg.model_dump(mode="json"), "seed": seed}
-    write_parquet(stamp(pl.DataFrame(rejected, schema=REJECTED_SCHEMA), "build", settings), out_rejected)
-    if out_provenance is not None:
+    write_parquet(stamp(pl.DataFrame(rejected, schema=REJECTED_SCHEMA), "build", settings), paths.rejected)
+    if paths.provenance is not None:
         index = pl.DataFrame(
             [{"split": s, "uuid": r["uuid"]} for s in SPLITS for r in rows[s]], schema={"split": pl.String, "uuid": pl.String}
         )
-        write_parquet(stamp(row_provenance(index, problems, gens, kept_rows, chosen), "build", settings), out_provenance)
+        write_parquet(stamp(row_provenance(index, problems, gens, kept_rows, chosen), "build", settings), paths.provenance)
     split_counts = {s: len(rows[s]) for s in SPLITS}
     by_source: dict[str, int] = {}
     for split in SPLITS:
@@ -168,8 +171,8 @@ def run(
         "selection": cfg.selection,
         "choice": cfg.choice,
     }
-    write_metrics(out_metrics, "build", **report)
-    (dataset_dir / "README.md").write_text(dataset_card(report, cfg, card_context))
+    write_metrics(paths.metrics, "build", **report)
+    (paths.dataset_dir / "README.md").write_text(dataset_card(report, cfg, card_context))
     return counts
 
 

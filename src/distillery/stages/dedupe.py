@@ -365,19 +365,21 @@ def rank(problems: pl.DataFrame, judged_path: Path, keep: str) -> pl.DataFrame:
     )
 
 
-def run(
-    cfg: DedupeConfig,
-    benchmarks: dict[str, BenchmarkFile],
-    problems_path: Path,
-    judged_path: Path,
-    out_kept: Path,
-    out_rejected: Path,
-    out_contamination: Path,
-    out_metrics: Path,
-    out_near_duplicates: Path | None = None,
-    seed: int = 0,
-) -> FilterCounts:
-    problems = read_parquet(problems_path, "sampled problems").select("uuid", "problem", "source")
+@dataclass(frozen=True)
+class Paths:
+    """The dedupe stage's files, by the names rules/dedupe.smk gives them."""
+
+    problems: Path
+    judged: Path
+    kept: Path
+    rejected: Path
+    contamination: Path
+    metrics: Path
+    near_duplicates: Path | None = None
+
+
+def run(cfg: DedupeConfig, benchmarks: dict[str, BenchmarkFile], paths: Paths, seed: int = 0) -> FilterCounts:
+    problems = read_parquet(paths.problems, "sampled problems").select("uuid", "problem", "source")
     counts = FilterCounts(rows_in=problems.height)
     rejected: list[pl.DataFrame] = []
 
@@ -392,7 +394,7 @@ def run(
         )
         problems = problems.join(contam.select("uuid"), on="uuid", how="anti")
 
-    problems = rank(problems, judged_path, cfg.keep)
+    problems = rank(problems, paths.judged, cfg.keep)
     exact = {"groups_with_duplicates": 0}
     if cfg.exact:
         dups = exact_duplicates(problems)
@@ -449,14 +451,14 @@ def run(
         "seed": seed,
         "benchmarks": {k: v.model_dump(mode="json") for k, v in sorted(benchmarks.items())},
     }
-    write_parquet(stamp(problems.select("uuid").sort("uuid"), "dedupe", settings), out_kept)
-    write_parquet(stamp(pl.concat([pl.DataFrame(schema=REJECTED_SCHEMA), *rejected]), "dedupe", settings), out_rejected)
-    write_parquet(stamp(contam, "dedupe", settings), out_contamination)
-    if out_near_duplicates is not None:
-        write_parquet(stamp(near_pairs, "dedupe", settings), out_near_duplicates)
+    write_parquet(stamp(problems.select("uuid").sort("uuid"), "dedupe", settings), paths.kept)
+    write_parquet(stamp(pl.concat([pl.DataFrame(schema=REJECTED_SCHEMA), *rejected]), "dedupe", settings), paths.rejected)
+    write_parquet(stamp(contam, "dedupe", settings), paths.contamination)
+    if paths.near_duplicates is not None:
+        write_parquet(stamp(near_pairs, "dedupe", settings), paths.near_duplicates)
     per_bench = {name: int((contam["benchmark"] == name).sum()) for name in benchmarks} if cfg.decontaminate else {}
     write_metrics(
-        out_metrics,
+        paths.metrics,
         "dedupe",
         counts=counts.as_dict(),
         contaminated_by_benchmark=per_bench,

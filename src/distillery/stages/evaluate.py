@@ -197,15 +197,17 @@ def model_card_with_results(card: str, table: str) -> str:
     return f"{head}\n\n## Evaluation\n\n{body}\n"
 
 
-def run(
-    cfg: EvaluateConfig,
-    seed: int,
-    benchmarks: dict[str, BenchmarkFile],
-    out_samples: Path,
-    out_metrics: Path,
-    out_results: Path | None = None,
-    out_model_card: Path | None = None,
-) -> dict:
+@dataclass(frozen=True)
+class Paths:
+    """The evaluate stage's files, by the names rules/evaluate.smk gives them."""
+
+    samples: Path
+    metrics: Path
+    results: Path | None = None
+    model_card: Path | None = None
+
+
+def run(cfg: EvaluateConfig, seed: int, benchmarks: dict[str, BenchmarkFile], paths: Paths) -> dict:
     llm = cfg.llm
     items = {
         name: items_for(name, benchmarks[name], load_benchmark(name, benchmarks[name], spec.limit), cfg, seed)
@@ -287,7 +289,7 @@ def run(
             dtype=pl.String,
         ).alias("evaluate_params"),
     )
-    write_parquet(samples, out_samples)
+    write_parquet(samples, paths.samples)
     results = score(samples, cfg.modes, list(cfg.benchmarks))
     protocol = {
         mode: {
@@ -296,14 +298,14 @@ def run(
         }
         for mode in cfg.modes
     }
-    write_metrics(out_metrics, "evaluate", model=llm.model, protocol=protocol, results=results, published=PUBLISHED)
+    write_metrics(paths.metrics, "evaluate", model=llm.model, protocol=protocol, results=results, published=PUBLISHED)
     table = results_table(llm.model, protocol, results)
-    if out_results is not None:
-        out_results.parent.mkdir(parents=True, exist_ok=True)
-        out_results.write_text(table)
-    if out_model_card is not None:
+    if paths.results is not None:
+        paths.results.parent.mkdir(parents=True, exist_ok=True)
+        paths.results.write_text(table)
+    if paths.model_card is not None:
         card = Path(llm.model) / "README.md"
-        out_model_card.parent.mkdir(parents=True, exist_ok=True)
-        out_model_card.write_text(model_card_with_results(card.read_text(), table) if card.is_file() else table)
+        paths.model_card.parent.mkdir(parents=True, exist_ok=True)
+        paths.model_card.write_text(model_card_with_results(card.read_text(), table) if card.is_file() else table)
     log.info("evaluate: %s", json.dumps(results))
     return results

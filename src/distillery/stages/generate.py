@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -99,22 +100,24 @@ def row_status(rec: dict) -> str:
     return "ok"
 
 
+@dataclass(frozen=True)
+class ShardPaths:
+    """The files of run_shard, by the names rules/generate.smk gives them."""
+
+    problems: Path
+    generations: Path
+    run_figures: Path | None = None
+
+
 def run_shard(
-    cfg: GenerateConfig,
-    seed: int,
-    problems_path: Path,
-    shard: int,
-    out_path: Path,
-    run_figures: Path | None = None,
-    journal: Path | None = None,
-    server_logs: Path | None = None,
+    cfg: GenerateConfig, seed: int, shard: int, paths: ShardPaths, journal: Path | None = None, server_logs: Path | None = None
 ) -> pl.DataFrame:
-    """One shard's generations. `run_figures` gets this run's reuse, requests and timings: a log,
+    """One shard's generations. `paths.run_figures` gets this run's reuse, requests and timings: a log,
     never a hashed output, since they differ from run to run for the same generations."""
     started = time.monotonic()
     if not 0 <= shard < cfg.num_shards:
         raise DistilleryError(f"shard {shard} does not exist: generate.num_shards is {cfg.num_shards} (shards 0..{cfg.num_shards - 1})")
-    problems = read_parquet(problems_path, "sampled problems").select("uuid", "problem").to_dicts()
+    problems = read_parquet(paths.problems, "sampled problems").select("uuid", "problem").to_dicts()
     mine = [p for p in problems if shard_of(p["uuid"], cfg.num_shards) == shard]
     requests = build_requests(mine, cfg, seed)
     label = f"generate shard {shard}/{cfg.num_shards}"
@@ -146,8 +149,8 @@ def run_shard(
         "wall_s": round(time.monotonic() - started, 3),
         "journal_unreadable_lines": st.journal_unreadable_lines,
     }
-    if run_figures:
-        write_json(stats, run_figures)
+    if paths.run_figures:
+        write_json(stats, paths.run_figures)
     missing = [r.key for _, _, r in requests if r.key not in result.done and r.key not in result.failed]
     if missing:
         raise DistilleryError(f"{label}: the backend returned no completion for {len(missing)} request(s); this is a bug, please report it")
@@ -185,7 +188,7 @@ def run_shard(
             }
         )
     df = pl.DataFrame(rows, schema=GENERATION_SCHEMA)
-    write_parquet(df, out_path)
+    write_parquet(df, paths.generations)
     log.info(
         "%s: done in %.1fs (%d reused, %d generated, %d backend requests)",
         label,
@@ -197,19 +200,28 @@ def run_shard(
     return df
 
 
-def gather(
-    shard_paths: list[Path], out_path: Path, out_metrics: Path, throughput: Path | None = None, shard_figures: list[Path] | None = None
-) -> pl.DataFrame:
-    """All shards in one file. `out_metrics` describes the generations only (the same generations give
-    the same bytes, whatever was reused); `throughput` (a log) sums this run's figures of the shards
+@dataclass(frozen=True)
+class GatherPaths:
+    """The files of gather, by the names rules/generate.smk gives them."""
+
+    shards: list[Path]
+    generations: Path
+    metrics: Path
+    throughput: Path | None = None
+    shard_figures: list[Path] | None = None
+
+
+def gather(paths: GatherPaths) -> pl.DataFrame:
+    """All shards in one file. `paths.metrics` describes the generations only (the same generations give
+    the same bytes, whatever was reused); `paths.throughput` (a log) sums this run's figures of the shards
     that ran: reuse, requests sent, tokens per second."""
-    frames = [read_parquet(p, "generation shard") for p in shard_paths]
+    frames = [read_parquet(p, "generation shard") for p in paths.shards]
     df = pl.concat(frames).sort("uuid", "sample_index") if frames else pl.DataFrame(schema=GENERATION_SCHEMA)
-    write_parquet(df, out_path)
+    write_parquet(df, paths.generations)
     finish = df.group_by("finish_reason").len().sort("finish_reason")
     status = df.group_by("status").len()
     write_metrics(
-        out_metrics,
+        paths.metrics,
         STAGE,
         requests=df.height,
         problems=df["uuid"].n_unique(),
@@ -219,11 +231,11 @@ def gather(
         empty_completions=int(((df["generation"] == "") | df["generation"].is_null()).sum()),
         prompt_tokens=int(df["prompt_tokens"].fill_null(0).sum()),
         completion_tokens=int(df["completion_tokens"].fill_null(0).sum()),
-        shards={Path(p).stem: f.height for p, f in zip(shard_paths, frames)},
+        shards={Path(p).stem: f.height for p, f in zip(paths.shards, frames)},
     )
-    if throughput:
+    if paths.throughput:
         # A shard that DVC or Snakemake did not re-run has no fresh figures: it sent nothing this run.
-        shard_stats = {Path(f).name.split(".")[0]: json.loads(Path(f).read_text()) for f in shard_figures or [] if Path(f).is_file()}
+        shard_stats = {Path(f).name.split(".")[0]: json.loads(Path(f).read_text()) for f in paths.shard_figures or [] if Path(f).is_file()}
 
         def total(k: str):
             return sum(s.get(k, 0) for s in shard_stats.values())
@@ -239,6 +251,6 @@ def gather(
                 "generated_tokens_per_shard_s": round(total("generated_tokens") / gen_s, 1) if gen_s else 0.0,
                 "shards": shard_stats,
             },
-            throughput,
+            paths.throughput,
         )
     return df

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -56,20 +57,21 @@ def select_for_judging(df: pl.DataFrame, policy: str) -> pl.Series:
     return df.select(failed & has_gold & ~solved).to_series()
 
 
-def run(
-    cfg: JudgeConfig,
-    seed: int,
-    verified_path: Path,
-    problems_path: Path,
-    out_path: Path,
-    out_metrics: Path,
-    disagreements_path: Path | None = None,
-    journal: Path | None = None,
-    server_logs: Path | None = None,
-) -> pl.DataFrame:
+@dataclass(frozen=True)
+class Paths:
+    """The judge stage's files, by the names rules/judge.smk gives them."""
+
+    verified: Path
+    problems: Path
+    judged: Path
+    metrics: Path
+    disagreements: Path | None = None
+
+
+def run(cfg: JudgeConfig, seed: int, paths: Paths, journal: Path | None = None, server_logs: Path | None = None) -> pl.DataFrame:
     template = load_judge_template(cfg.prompt_template)
-    verified = read_parquet(verified_path, "verified generations")
-    problems = read_parquet(problems_path, "sampled problems").select("uuid", "problem", "answer", "source")
+    verified = read_parquet(paths.verified, "verified generations")
+    problems = read_parquet(paths.problems, "sampled problems").select("uuid", "problem", "answer", "source")
     df = verified.join(problems, on="uuid", how="left").sort("uuid", "sample_index")
     chosen = select_for_judging(df, cfg.policy)
     sampling = cfg.sampling.model_dump()
@@ -122,10 +124,10 @@ def run(
         pl.lit(params_hash("judge", {**cfg.model_dump(mode="json"), "seed": seed}), dtype=pl.String).alias("judge_params"),
         pl.Series("judge_code", codes, dtype=pl.String),
     )
-    write_parquet(out, out_path)
-    write_metrics(out_metrics, "judge", **judge_report(out, df["source"]))
-    if disagreements_path:
-        write_disagreements(out.with_columns(df["problem"], df["answer"], df["source"]), cfg, disagreements_path)
+    write_parquet(out, paths.judged)
+    write_metrics(paths.metrics, "judge", **judge_report(out, df["source"]))
+    if paths.disagreements:
+        write_disagreements(out.with_columns(df["problem"], df["answer"], df["source"]), cfg, paths.disagreements)
     return out
 
 

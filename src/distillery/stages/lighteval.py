@@ -15,6 +15,7 @@ import logging
 import os
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from distillery.config import LightevalConfig
@@ -52,19 +53,28 @@ def executable() -> str:
     return exe
 
 
-def run(cfg: LightevalConfig, work_dir: Path, out_results: Path, out_metrics: Path) -> dict:
-    argv = command(cfg, work_dir, executable())
+@dataclass(frozen=True)
+class Paths:
+    """The lighteval stage's files, by the names rules/lighteval.smk gives them."""
+
+    work_dir: Path
+    results: Path
+    metrics: Path
+
+
+def run(cfg: LightevalConfig, paths: Paths) -> dict:
+    argv = command(cfg, paths.work_dir, executable())
     log.info("running %s", " ".join(argv))
     done = subprocess.run(argv)
     if done.returncode != 0:
         raise DistilleryError(f"lighteval exited with {done.returncode}; its output is in this rule's log")
-    found = sorted(work_dir.glob("results/**/results_*.json"), key=lambda p: p.stat().st_mtime)
+    found = sorted(paths.work_dir.glob("results/**/results_*.json"), key=lambda p: p.stat().st_mtime)
     if not found:
-        raise DistilleryError(f"lighteval wrote no results_*.json under {work_dir}/results")
+        raise DistilleryError(f"lighteval wrote no results_*.json under {paths.work_dir}/results")
     data = json.loads(found[-1].read_text())
-    out_results.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(found[-1], out_results)
+    paths.results.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(found[-1], paths.results)
     write_metrics(
-        out_metrics, "lighteval", model=cfg.model, tasks=cfg.tasks, sampling=cfg.sampling.model_dump(), results=data.get("results", {})
+        paths.metrics, "lighteval", model=cfg.model, tasks=cfg.tasks, sampling=cfg.sampling.model_dump(), results=data.get("results", {})
     )
     return data

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -180,27 +181,29 @@ def corpus_rows(path: Path) -> list[dict[str, str]]:
     return rows
 
 
-def run(
-    cfg: ModelsConfig,
-    seed: int,
-    corpus_path: Path,
-    prompt_template: str,
-    judge_template_path: Path,
-    out_dir: Path,
-    out_metrics: Path,
-    run_figures: Path | None = None,
-) -> dict[str, Any]:
-    """`run_figures` (a log) gets the training times, which differ between runs that build the same models."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+@dataclass(frozen=True)
+class Paths:
+    """The models stage's files, by the names rules/models.smk gives them."""
+
+    corpus: Path
+    judge_template: Path
+    models: Path
+    metrics: Path
+    run_figures: Path | None = None
+
+
+def run(cfg: ModelsConfig, seed: int, prompt_template: str, paths: Paths) -> dict[str, Any]:
+    """`paths.run_figures` (a log) gets the training times, which differ between runs that build the same models."""
+    paths.models.mkdir(parents=True, exist_ok=True)
     if not cfg.build_tiny:
         manifest = {"built": [], "note": "build_tiny is false: stages load the models named in their own sections"}
-        write_json(manifest, out_dir / "manifest.json")
-        write_metrics(out_metrics, "models", built=[])
+        write_json(manifest, paths.models / "manifest.json")
+        write_metrics(paths.metrics, "models", built=[])
         return manifest
 
     tiny = cfg.tiny
-    problems = corpus_rows(Path(corpus_path))
-    judge_template = Path(judge_template_path).read_text()
+    problems = corpus_rows(Path(paths.corpus))
+    judge_template = Path(paths.judge_template).read_text()
     rng = random.Random(seed)
 
     teacher_pairs = [(render_problem_prompt(prompt_template, p["problem"]), teacher_target(p["solution"], p["answer"])) for p in problems]
@@ -220,14 +223,14 @@ def run(
         stats = train_completions(model, tokenizer, pairs, tiny, epochs, seed)
         seconds[role] = round(time.monotonic() - started, 1)
         stats["parameters"] = sum(p.numel() for p in model.parameters())
-        model.save_pretrained(out_dir / role)
-        tokenizer.save_pretrained(out_dir / role)
+        model.save_pretrained(paths.models / role)
+        tokenizer.save_pretrained(paths.models / role)
         report[role] = stats
         report["training_examples"][role] = len(pairs)
         log.info("models: %s %s", role, stats)
     manifest = {"built": list(ROLES), "smoke_test_models": True, "architecture": "Qwen2ForCausalLM", "config": tiny.model_dump()}
-    write_json(manifest, out_dir / "manifest.json")
-    write_metrics(out_metrics, "models", **report)
-    if run_figures:
-        write_json({"stage": "models", "training_seconds": seconds}, run_figures)
+    write_json(manifest, paths.models / "manifest.json")
+    write_metrics(paths.metrics, "models", **report)
+    if paths.run_figures:
+        write_json({"stage": "models", "training_seconds": seconds}, paths.run_figures)
     return report

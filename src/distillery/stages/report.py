@@ -19,6 +19,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -342,34 +343,37 @@ def read_metrics(paths: list[Path]) -> dict[str, dict[str, Any]]:
     return {p.stem: json.loads(require(p, "metrics file").read_text()) for p in paths}
 
 
-def run(
-    cfg: ReportConfig,
-    judged_path: Path,
-    problems_path: Path,
-    stage_metrics: list[Path],
-    evaluate_path: Path,
-    plots_dir: Path,
-    figures_dir: Path,
-    counts_html: Path,
-) -> None:
-    # Only the columns the plots need: the generation texts are nearly all of the file's bytes.
+@dataclass(frozen=True)
+class Paths:
+    """The report stage's files, by the names rules/report.smk gives them."""
+
+    judged: Path
+    problems: Path
+    stage_metrics: list[Path]
+    evaluate: Path
+    plots_dir: Path
+    figures_dir: Path
+    stage_counts: Path
+
+
+def run(cfg: ReportConfig, paths: Paths) -> None:
     gens = read_parquet(
-        judged_path,
+        paths.judged,
         "judged generations",
         columns=["uuid", "completion_tokens", "correctness_math_verify", "correctness_llama", "verify_status", "judge_verdict"],
     )
-    problems = read_parquet(problems_path, "problems", columns=["uuid", "source"])
-    evaluate = json.loads(require(evaluate_path, "evaluate metrics").read_text())
+    problems = read_parquet(paths.problems, "problems", columns=["uuid", "source"])
+    evaluate = json.loads(require(paths.evaluate, "evaluate metrics").read_text())
     data = {
         "generation_lengths": length_histogram(gens, cfg.length_bins),
         "pass_rate_by_source": pass_rates(gens, problems),
         "verify_vs_judge": agreement(gens),
         "eval_scores": eval_scores(evaluate, cfg.compare_with),
     }
-    figures_dir.mkdir(parents=True, exist_ok=True)
+    paths.figures_dir.mkdir(parents=True, exist_ok=True)
     for name, spec in finished_specs(data).items():
-        write_json(data[name], plots_dir / f"{name}.json")
-        (figures_dir / f"{name}.svg").write_text(render_svg(spec))
-    counts_html.parent.mkdir(parents=True, exist_ok=True)
-    counts_html.write_text(stage_counts_html(stage_counts(read_metrics(stage_metrics))))
-    log.info("report: %d plots in %s, figures in %s, stage counts in %s", len(data), plots_dir, figures_dir, counts_html)
+        write_json(data[name], paths.plots_dir / f"{name}.json")
+        (paths.figures_dir / f"{name}.svg").write_text(render_svg(spec))
+    paths.stage_counts.parent.mkdir(parents=True, exist_ok=True)
+    paths.stage_counts.write_text(stage_counts_html(stage_counts(read_metrics(paths.stage_metrics))))
+    log.info("report: %d plots in %s, figures in %s, stage counts in %s", len(data), paths.plots_dir, paths.figures_dir, paths.stage_counts)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +88,16 @@ def _check_row(row: dict[str, Any], cfg: SampleConfig) -> tuple[str, str] | None
     return None
 
 
-def run(cfg: SampleConfig, seed: int, out_problems: Path, out_rejected: Path, out_metrics: Path) -> FilterCounts:
+@dataclass(frozen=True)
+class Paths:
+    """The sample stage's files, by the names rules/sample.smk gives them."""
+
+    problems: Path
+    rejected: Path
+    metrics: Path
+
+
+def run(cfg: SampleConfig, seed: int, paths: Paths) -> FilterCounts:
     rows = load_rows(cfg.source, cfg.split, cfg.revision, "sample.source")
     counts = FilterCounts(rows_in=len(rows))
     kept: dict[str, dict[str, Any]] = {}
@@ -139,11 +149,11 @@ def run(cfg: SampleConfig, seed: int, out_problems: Path, out_rejected: Path, ou
     # Provenance: the version of the source that `source_row` points into, and what sampled it.
     settings = {**cfg.model_dump(mode="json"), "seed": seed}
     version = source_version(cfg.source, cfg.revision)
-    write_parquet(stamp(problems, "sample", settings, source_version=version), out_problems)
-    write_parquet(stamp(pl.DataFrame(rejected, schema=REJECTED_SCHEMA), "sample", settings, source_version=version), out_rejected)
+    write_parquet(stamp(problems, "sample", settings, source_version=version), paths.problems)
+    write_parquet(stamp(pl.DataFrame(rejected, schema=REJECTED_SCHEMA), "sample", settings, source_version=version), paths.rejected)
     by_source = problems.group_by("source").len().sort("source")
     write_metrics(
-        out_metrics,
+        paths.metrics,
         "sample",
         counts=counts.as_dict(),
         problems_by_source=dict(zip(by_source["source"], by_source["len"])),

@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -125,16 +126,19 @@ def last_checkpoint(run_dir: Path) -> Path | None:
     return next((p for p in found if (p / "trainer_state.json").is_file()), None)
 
 
-def run(
-    cfg: SFTConfig,
-    seed: int,
-    dataset_dir: Path,
-    out_model: Path,
-    out_metrics: Path,
-    checkpoints: Path | None = None,
-    run_figures: Path | None = None,
-) -> dict[str, Any]:
-    """`run_figures` (a log) gets what differs between runs that train the same model: the wall
+@dataclass(frozen=True)
+class Paths:
+    """The sft stage's files, by the names rules/sft.smk gives them."""
+
+    dataset_dir: Path
+    model: Path
+    metrics: Path
+    checkpoints: Path | None = None
+    run_figures: Path | None = None
+
+
+def run(cfg: SFTConfig, seed: int, paths: Paths) -> dict[str, Any]:
+    """`paths.run_figures` (a log) gets what differs between runs that train the same model: the wall
     time and the step a killed run resumed from."""
     import datasets
     import pyarrow.parquet as pq
@@ -142,14 +146,14 @@ def run(
 
     from distillery.llm.loading import load_causal_lm
 
-    files = [require(dataset_dir / s / "train-00000-of-00001.parquet", "dataset split") for s in cfg.splits]
+    files = [require(paths.dataset_dir / s / "train-00000-of-00001.parquet", "dataset split") for s in cfg.splits]
     if sum(pq.ParquetFile(f).metadata.num_rows for f in files) == 0:
         raise DistilleryError(
-            f"the dataset splits {cfg.splits} in {dataset_dir} have no rows: nothing to train on "
+            f"the dataset splits {cfg.splits} in {paths.dataset_dir} have no rows: nothing to train on "
             "(see data/build/rejected.parquet for why problems were dropped)"
         )
     data_md5 = {s: file_md5(f) for s, f in zip(cfg.splits, files)}
-    checkpoint_root = checkpoints or out_model.parent / "checkpoints"
+    checkpoint_root = paths.checkpoints or paths.model.parent / "checkpoints"
     run_dir = checkpoint_root / run_key(cfg, seed, data_md5)
     sweep_other_runs(checkpoint_root, keep=run_dir)
     train = datasets.load_dataset("parquet", data_files=[str(f) for f in files], split="train").select_columns(["messages"])
@@ -165,11 +169,11 @@ def run(
     if resume is not None:
         logging.getLogger(__name__).info("resuming from %s", resume)
     result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-    out_model.mkdir(parents=True, exist_ok=True)
-    trainer.save_model(str(out_model))  # under DeepSpeed ZeRO-3 this gathers the shards
+    paths.model.mkdir(parents=True, exist_ok=True)
+    trainer.save_model(str(paths.model))  # under DeepSpeed ZeRO-3 this gathers the shards
     if not trainer.is_world_process_zero():
         return {}
-    tokenizer.save_pretrained(str(out_model))  # with its chat template
+    tokenizer.save_pretrained(str(paths.model))  # with its chat template
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     report = {
         "rows": len(train),
@@ -184,14 +188,14 @@ def run(
         "world_size": trainer.args.world_size,
         "dataset_md5": data_md5,
     }
-    (out_model / "README.md").write_text(model_card(cfg, seed, report))
-    write_metrics(out_metrics, "sft", **report)
+    (paths.model / "README.md").write_text(model_card(cfg, seed, report))
+    write_metrics(paths.metrics, "sft", **report)
     figures = {
         "runtime_s": round(result.metrics.get("train_runtime", 0.0), 1),
         "resumed_from_step": int(resume.name.split("-")[-1]) if resume else None,
     }
-    if run_figures:
-        write_json({"stage": "sft", **figures}, run_figures)
+    if paths.run_figures:
+        write_json({"stage": "sft", **figures}, paths.run_figures)
     shutil.rmtree(run_dir, ignore_errors=True)
     if checkpoint_root.is_dir() and not any(checkpoint_root.iterdir()):
         checkpoint_root.rmdir()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -28,9 +29,19 @@ def is_reasoning_complete(generation: str | None, finish_reason: str | None) -> 
     return "<think>" not in generation or "</think>" in generation
 
 
-def run(cfg: VerifyConfig, generations_path: Path, problems_path: Path, out_path: Path, out_metrics: Path) -> pl.DataFrame:
-    gens = read_parquet(generations_path, "generations")
-    golds = read_parquet(problems_path, "sampled problems").select("uuid", "answer")
+@dataclass(frozen=True)
+class Paths:
+    """The verify stage's files, by the names rules/verify.smk gives them."""
+
+    generations: Path
+    problems: Path
+    verified: Path
+    metrics: Path
+
+
+def run(cfg: VerifyConfig, paths: Paths) -> pl.DataFrame:
+    gens = read_parquet(paths.generations, "generations")
+    golds = read_parquet(paths.problems, "sampled problems").select("uuid", "answer")
     df = gens.join(golds, on="uuid", how="left").sort("uuid", "sample_index")
     grouped = df.group_by("uuid", maintain_order=True).agg(pl.col("answer").first(), pl.col("generation"))
     pool = PoolStats()
@@ -46,7 +57,7 @@ def run(cfg: VerifyConfig, generations_path: Path, problems_path: Path, out_path
         pl.Series("verify_status", [c.status for c in flat], dtype=pl.String),
     )
     out = stamp(out, "verify", cfg.model_dump(mode="json"), verifier=library_version("math-verify"))
-    write_parquet(out, out_path)
+    write_parquet(out, paths.verified)
     status = out.group_by("verify_status").len()
     counts = {s: 0 for s in STATUSES} | dict(zip(status["verify_status"], status["len"]))
     solved = out.filter(pl.col("correctness_math_verify") & pl.col("is_reasoning_complete"))["uuid"].n_unique()
@@ -58,7 +69,7 @@ def run(cfg: VerifyConfig, generations_path: Path, problems_path: Path, out_path
     }
     problems = out["uuid"].n_unique()
     write_metrics(
-        out_metrics,
+        paths.metrics,
         "verify",
         generations=out.height,
         generations_by_status=counts,
