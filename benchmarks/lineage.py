@@ -27,35 +27,14 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
+sys.path.insert(0, str(REPO / "tests"))
+from distillery import journal as request_journal  # noqa: E402
+
+from conftest import copy_repo, run_env  # noqa: E402  the copies and environment the tests use
 
 
 def env(journal: Path) -> dict[str, str]:
-    e = dict(
-        os.environ,
-        PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}",
-        DISTILLERY_JOURNAL_DIR=str(journal),
-        HF_HUB_OFFLINE="1",
-        HF_DATASETS_OFFLINE="1",
-        TOKENIZERS_PARALLELISM="false",
-    )
-    e.pop("SNAKEMAKE_PROFILE", None)
-    return e
-
-
-def copy_repo(dest: Path) -> Path:
-    files = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, check=True, capture_output=True, text=True
-    ).stdout.split()
-    for f in files:
-        if (REPO / f).is_file():
-            (dest / f).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / f, dest / f)
-    git = ["git", "-c", "user.name=b", "-c", "user.email=b@b"]
-    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
-    subprocess.run(git + ["add", "-A"], cwd=dest, check=True)
-    subprocess.run(git + ["commit", "-qm", "copy"], cwd=dest, check=True)
-    return dest
+    return {**run_env(), "DISTILLERY_JOURNAL_DIR": str(journal)}
 
 
 def set_n(repo: Path, n: int) -> None:
@@ -77,14 +56,8 @@ def generated(repo: Path) -> int:
 
 
 def journaled(journal: Path) -> int:
-    keys = set()
-    for f in (journal / "generate").glob("*.jsonl"):
-        for line in f.read_text().splitlines():
-            try:
-                keys.add(json.loads(line)["key"])
-            except (json.JSONDecodeError, KeyError):
-                pass
-    return len(keys)
+    """Requests with a final answer in the generate journals, read as the stage reads them."""
+    return request_journal.stats(journal / "generate")["records"]
 
 
 def main() -> None:

@@ -16,6 +16,8 @@ import polars as pl
 import pytest
 import yaml
 
+from distillery import journal as request_journal
+
 from conftest import REPO, run_env, sh
 from test_pipeline import ran_stages
 
@@ -109,20 +111,11 @@ def run_until(repo: Path, ready, what: str, timeout: float = 600) -> None:
 def test_a_killed_dvc_repro_finishes_on_a_plain_rerun(repo_copy):
     journal = Path(os.environ["DISTILLERY_JOURNAL_DIR"]) / "generate"
 
-    def journaled_lines() -> list[dict]:
-        lines = []
-        for f in journal.glob("*.jsonl"):
-            for line in f.read_text().splitlines():
-                try:
-                    lines.append(json.loads(line))
-                except json.JSONDecodeError:
-                    pass  # a line torn by the kill
-        return lines
+    def answered() -> int:  # requests with a final answer, read as the stage reads them (torn lines skipped)
+        return request_journal.stats(journal)["records"]
 
-    run_until(
-        repo_copy, lambda: len(journaled_lines()) > 0 and not (repo_copy / "data/generate/generations.parquet").exists(), "mid-generate"
-    )
-    answered_before_kill = len(journaled_lines())
+    run_until(repo_copy, lambda: answered() > 0 and not (repo_copy / "data/generate/generations.parquet").exists(), "mid-generate")
+    answered_before_kill = answered()
     assert 0 < answered_before_kill < 150
     run_until(repo_copy, lambda: (repo_copy / "logs/verify/verify.log").exists(), "mid-verify")
     assert not (repo_copy / "data/verify/verified.parquet").exists()
@@ -133,10 +126,11 @@ def test_a_killed_dvc_repro_finishes_on_a_plain_rerun(repo_copy):
     assert final.returncode == 0, final.stdout[-3000:] + final.stderr[-3000:]
     assert "LockException" not in final.stdout + final.stderr
     # Generation: 0 lost, 0 duplicated; every request answered exactly once across the four runs.
-    records = journaled_lines()
+    stats = request_journal.stats(journal)
     generations = pl.read_parquet(repo_copy / "data/generate/generations.parquet")
     assert generations.height == generations["request_key"].n_unique() == 150
-    assert len(records) == len({r["key"] for r in records}) == 150
+    written = sum(f["lines"] - f["unreadable_lines"] for f in stats["files"].values())
+    assert stats["records"] == written == 150  # one answer line per request: none asked twice
     # SFT resumed from its checkpoint, and nothing is left behind: no lock, checkpoint or partial file.
     assert json.loads((repo_copy / "logs/sft/run.json").read_text())["resumed_from_step"] >= 1
     assert not checkpoints.exists()
