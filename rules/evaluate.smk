@@ -8,6 +8,9 @@ rule evaluate:
         metrics="metrics/evaluate.json",
     params:
         config=lambda wildcards: stage_json("evaluate", benchmark_files=benchmarks_json(PARAMS.evaluate.benchmarks)),
+        # A server started by the job (evaluate.llm.serve) writes its own logs here. The journal is
+        # $DISTILLERY_JOURNAL_DIR/evaluate: outside the DAG, so where it lives is not a param.
+        server_logs="logs/evaluate/servers",
     log:
         "logs/evaluate/evaluate.log",
     benchmark:
@@ -17,4 +20,5 @@ rule evaluate:
         "../envs/generate.yaml"
     shell:
         "distillery evaluate --config {params.config:q} --samples {output.samples:q} "
-        "--results {output.results:q} --model-card {output.model_card:q} --metrics {output.metrics:q} > {log:q} 2>&1"
+        "--results {output.results:q} --model-card {output.model_card:q} --metrics {output.metrics:q} "
+        "--server-logs {params.server_logs:q} > {log:q} 2>&1"

@@ -9,6 +9,9 @@ rule judge:
         metrics="metrics/judge.json",
     params:
         config=lambda wildcards: stage_json("judge"),
+        # A server started by the job (judge.llm.serve) writes its own logs here. The journal is
+        # $DISTILLERY_JOURNAL_DIR/judge: outside the DAG, so where it lives is not a param.
+        server_logs="logs/judge/servers",
     log:
         "logs/judge/judge.log",
     benchmark:
@@ -19,4 +22,4 @@ rule judge:
     shell:
         "distillery judge --config {params.config:q} --verified {input.verified:q} "
         "--problems {input.problems:q} --judged {output.judged:q} --disagreements {output.disagreements:q} "
-        "--metrics {output.metrics:q} > {log:q} 2>&1"
+        "--metrics {output.metrics:q} --server-logs {params.server_logs:q} > {log:q} 2>&1"

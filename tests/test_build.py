@@ -12,10 +12,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import polars as pl
 import pytest
 
+from distillery import tables
 from distillery.config import BuildConfig
 from distillery.keys import problem_key
 from distillery.stages import build
-from distillery.stages.sample import PROBLEM_SCHEMA
+
+from support.tables import table_frame
 
 COLUMNS = [
     "problem",
@@ -106,22 +108,9 @@ def make_inputs(tmp_path: Path) -> dict[str, Path]:
             )
     judged.reverse()  # build must order by (uuid, sample_index) itself
     paths = {"problems": tmp_path / "problems.parquet", "judged": tmp_path / "judged.parquet", "kept": tmp_path / "kept.parquet"}
-    pl.DataFrame(problems, schema=PROBLEM_SCHEMA).write_parquet(paths["problems"])
-    pl.DataFrame(
-        judged,
-        schema={
-            "uuid": pl.String,
-            "sample_index": pl.Int64,
-            "generation": pl.String,
-            "finish_reason": pl.String,
-            "error": pl.String,
-            "is_reasoning_complete": pl.Boolean,
-            "correctness_math_verify": pl.Boolean,
-            "correctness_llama": pl.Boolean,
-            "judge_verdict": pl.String,
-        },
-    ).write_parquet(paths["judged"])
-    pl.DataFrame({"uuid": [U[n] for n in "ABCDE"]}).write_parquet(paths["kept"])
+    table_frame(tables.PROBLEMS, {k: [p[k] for p in problems] for k in problems[0]}).write_parquet(paths["problems"])
+    table_frame(tables.JUDGED, {k: [j[k] for j in judged] for k in judged[0]}).write_parquet(paths["judged"])
+    table_frame(tables.KEPT, {"uuid": [U[n] for n in "ABCDE"]}).write_parquet(paths["kept"])
     return paths
 
 

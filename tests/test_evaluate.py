@@ -56,19 +56,17 @@ def test_evaluates_the_tiny_model_on_shared_benchmarks(tiny_models, tmp_path):
 def fixed_outputs(cfg, benchmarks, seed, answer_for):
     """Journal one fixed completion per request: answer_for(mode, item, sample_index) -> text."""
     from distillery.journal import ShardJournal, journal_dir
-    from distillery.keys import request_key
     from distillery.llm import Completion
-    from distillery.llm.journaled import journal_record
+    from distillery.llm.task import journal_record
 
     with ShardJournal(journal_dir("evaluate"), 0, 1) as jn:
         for mode in cfg.modes:
-            sampling = evaluate.mode_sampling(cfg, mode).model_dump()
+            task = evaluate.EvaluateTask(cfg, seed, mode)
             for name, spec in cfg.benchmarks.items():
                 rows = evaluate.load_benchmark(name, benchmarks[name], spec.limit)
                 for it in evaluate.items_for(name, benchmarks[name], rows, cfg, seed):
-                    chat = [{"role": "user", "content": it.prompt}]
-                    for i in range(evaluate.samples_per_problem(cfg, name, mode)):
-                        key = request_key(cfg.llm.model, cfg.llm.revision, chat, sampling, i)
+                    for i in range(task.samples(it)):
+                        key = task.request(task.messages(it), evaluate.mode_sampling(cfg, mode), i).key
                         jn.append(journal_record(Completion(key, answer_for(mode, it, i), "stop"), "evaluate"))
 
 

@@ -43,10 +43,10 @@ def test_shards_partition_the_problems_and_gather_keeps_every_request(tiny_model
 def test_same_seed_same_generations(tiny_models, bundled_problems, tmp_path):
     cfg = gen_config(tiny_models, num_shards=4)
     a = generate.run_shard(
-        cfg, 7, 0, generate.ShardPaths(problems=bundled_problems, generations=tmp_path / "a.parquet"), journal=tmp_path / "ja"
+        cfg, 7, 0, generate.ShardPaths(problems=bundled_problems, generations=tmp_path / "a.parquet", journal=tmp_path / "ja")
     )
     b = generate.run_shard(
-        cfg, 7, 0, generate.ShardPaths(problems=bundled_problems, generations=tmp_path / "b.parquet"), journal=tmp_path / "jb"
+        cfg, 7, 0, generate.ShardPaths(problems=bundled_problems, generations=tmp_path / "b.parquet", journal=tmp_path / "jb")
     )
     assert a["generation"].to_list() == b["generation"].to_list()
 
@@ -110,7 +110,7 @@ def test_requests_that_exhaust_their_retries_fail_the_shard_with_a_count(bundled
             "num_shards": 4,
         }
     )
-    with pytest.raises(DistilleryError, match=r"(\d+) of \1 requests failed after 1 retries .*re-running the shard retries only these"):
+    with pytest.raises(DistilleryError, match=r"(\d+) of \1 requests failed after 1 retries .*re-running retries only these"):
         generate.run_shard(
             cfg, 7, 0, generate.ShardPaths(problems=bundled_problems, generations=tmp_path / "x.parquet", run_figures=tmp_path / "x.json")
         )
@@ -124,12 +124,17 @@ def test_requests_that_exhaust_their_retries_fail_the_shard_with_a_count(bundled
 def test_request_key_changes_with_prompt_and_sampling(bundled_problems):
     problems = pl.read_parquet(bundled_problems).head(3).to_dicts()
     cfg = GenerateConfig.model_validate({"llm": {"model": "m"}})
-    keys = {r.key for _, _, r in generate.build_requests(problems, cfg, 1)}
+
+    def keys(cfg, seed):
+        task = generate.GenerateTask(cfg, seed)
+        return {task.request(task.messages(p), cfg.sampling, i).key for p in problems for i in range(task.samples(p))}
+
     hotter = cfg.model_copy(update={"sampling": Sampling(temperature=0.7)})
     other_prompt = cfg.model_copy(update={"prompt_template": "Solve: {problem}"})
-    assert keys.isdisjoint({r.key for _, _, r in generate.build_requests(problems, hotter, 1)})
-    assert keys.isdisjoint({r.key for _, _, r in generate.build_requests(problems, other_prompt, 1)})
-    assert keys == {r.key for _, _, r in generate.build_requests(problems, cfg, 999)}  # seed is not part of the key
+    assert len(keys(cfg, 1)) == 3 * cfg.num_generations
+    assert keys(cfg, 1).isdisjoint(keys(hotter, 1))
+    assert keys(cfg, 1).isdisjoint(keys(other_prompt, 1))
+    assert keys(cfg, 1) == keys(cfg, 999)  # seed is not part of the key
 
 
 def test_malformed_prompts_are_recorded_failures_not_crashes(tiny_models):

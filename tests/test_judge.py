@@ -153,12 +153,17 @@ def test_judge_run_is_journaled_and_writes_a_readable_disagreements_report(tiny_
 
     from distillery.config import JudgeConfig
     from distillery.stages import judge
+    from distillery.tables import PROBLEMS, VERIFIED
 
-    problems = pl.DataFrame(
-        {"uuid": ["a", "b"], "problem": ["Compute 2+3.", "Compute 7*6."], "answer": ["5", "42"], "source": ["olympiads", "amc_aime"]}
+    from support.tables import table_frame
+
+    problems = table_frame(
+        PROBLEMS,
+        {"uuid": ["a", "b"], "problem": ["Compute 2+3.", "Compute 7*6."], "answer": ["5", "42"], "source": ["olympiads", "amc_aime"]},
     )
     gens = ["<think>2+3=5</think> $\\boxed{five}$", "<think>hmm</think> $\\boxed{6}$", "<think>7*6</think> $\\boxed{41}$"]
-    verified = pl.DataFrame(
+    verified = table_frame(
+        VERIFIED,
         {
             "uuid": ["a", "a", "b"],
             "sample_index": [0, 1, 0],
@@ -168,7 +173,7 @@ def test_judge_run_is_journaled_and_writes_a_readable_disagreements_report(tiny_
             "is_reasoning_complete": [True] * 3,
             "correctness_math_verify": [False] * 3,
             "verify_status": ["mismatch"] * 3,
-        }
+        },
     )
     problems.write_parquet(tmp_path / "problems.parquet")
     verified.write_parquet(tmp_path / "verified.parquet")

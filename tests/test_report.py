@@ -173,7 +173,7 @@ def test_a_judged_file_without_a_needed_column_names_it(tmp_path):
 
     judged = tmp_path / "judged.parquet"
     GENS.drop("judge_verdict").write_parquet(judged)
-    with pytest.raises(DistilleryError, match=r"has no column\(s\) \['judge_verdict'\]; re-run the stage that makes it"):
+    with pytest.raises(DistilleryError, match=r"no column\(s\) \['judge_verdict'\]; the judge stage writes them.*`dvc repro judge`"):
         report.run(
             ReportConfig(length_bins=EDGES),
             report.Paths(

@@ -16,6 +16,7 @@ from distillery.errors import DistilleryError, MissingInputError
 from distillery.io import file_md5
 from distillery.keys import problem_key
 from distillery.stages import sample
+from distillery.tables import PROBLEMS
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = ROOT / "data" / "bundled" / "numina_sample.jsonl"
@@ -115,7 +116,7 @@ def test_bundled_rejected_rows_match_the_file(bundled):
 
 def test_bundled_kept_problems_are_clean(bundled):
     _, problems, _, _ = bundled
-    assert set(problems.columns) == set(sample.PROBLEM_SCHEMA) | {"source_version", "sample_params", "sample_code"}
+    assert problems.columns == PROBLEMS.columns
     assert problems["uuid"].n_unique() == problems.height
     # Provenance: every row points into this exact version of the source file, by row number.
     assert problems["source_version"].unique().to_list() == [f"md5 {file_md5(BUNDLED)}"]

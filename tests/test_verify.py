@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 
-import polars as pl
-
 from distillery.config import VerifyConfig
 from distillery.provenance import code_version
 from distillery.stages import verify
+from distillery.tables import GENERATIONS, PROBLEMS
+
+from support.tables import write_table_file
 
 
 def test_the_stage_labels_every_generation_and_counts_problems(tmp_path):
@@ -23,15 +24,14 @@ def test_the_stage_labels_every_generation_and_counts_problems(tmp_path):
         ("b", "<think>\nwork that never ends $\\boxed{7}$", "length"),  # truncated: never correct
         ("c", think + "$\\boxed{x}$", "stop"),  # the gold is empty
     ]
-    pl.DataFrame(
-        {
-            "uuid": [r[0] for r in rows],
-            "sample_index": [0, 1, 0, 1, 0],
-            "generation": [r[1] for r in rows],
-            "finish_reason": [r[2] for r in rows],
-        }
-    ).write_parquet(tmp_path / "gens.parquet")
-    pl.DataFrame({"uuid": ["a", "b", "c"], "answer": ["0.5", "7", ""]}).write_parquet(tmp_path / "problems.parquet")
+    columns = {
+        "uuid": [r[0] for r in rows],
+        "sample_index": [0, 1, 0, 1, 0],
+        "generation": [r[1] for r in rows],
+        "finish_reason": [r[2] for r in rows],
+    }
+    write_table_file(tmp_path / "gens.parquet", GENERATIONS, columns)
+    write_table_file(tmp_path / "problems.parquet", PROBLEMS, {"uuid": ["a", "b", "c"], "answer": ["0.5", "7", ""]})
     out = verify.run(
         VerifyConfig(workers=1),
         verify.Paths(

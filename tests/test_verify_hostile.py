@@ -7,11 +7,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import polars as pl
-
 from distillery.config import VerifyConfig
 from distillery.stages import verify
+from distillery.tables import GENERATIONS, PROBLEMS
 from distillery.verification import STATUSES, PoolStats, check_many
+
+from support.tables import write_table_file
 
 
 def boxed(ans: str) -> str:
@@ -75,16 +76,14 @@ def test_hostile_generations_get_statuses_and_nothing_executes(tmp_path):
 def test_hostile_rows_pass_through_the_verify_stage(tmp_path):
     corpus = hostile_corpus(tmp_path / "pwned")
     corpus.pop("lone_surrogate")  # parquet holds UTF-8 only; generate cleans such text before it is stored
-    gens = pl.DataFrame(
-        {
-            "uuid": ["p"] * len(corpus),
-            "sample_index": list(range(len(corpus))),
-            "generation": list(corpus.values()),
-            "finish_reason": ["stop"] * len(corpus),
-        }
-    )
-    gens.write_parquet(tmp_path / "gens.parquet")
-    pl.DataFrame({"uuid": ["p"], "answer": ["42"]}).write_parquet(tmp_path / "problems.parquet")
+    gens = {
+        "uuid": ["p"] * len(corpus),
+        "sample_index": list(range(len(corpus))),
+        "generation": list(corpus.values()),
+        "finish_reason": ["stop"] * len(corpus),
+    }
+    write_table_file(tmp_path / "gens.parquet", GENERATIONS, gens)
+    write_table_file(tmp_path / "problems.parquet", PROBLEMS, {"uuid": ["p"], "answer": ["42"]})
     out = verify.run(
         VerifyConfig(timeout_s=2, item_deadline_s=8),
         verify.Paths(

@@ -40,6 +40,14 @@ def P(flag: str, **kw) -> tuple[str, dict]:
     return (flag, {"required": True, "type": Path, **kw})
 
 
+# Where an LLM stage (distillery.llm.task) keeps what outlives a run; the defaults are the task's.
+JOURNAL = ("--journal", {"type": Path, "default": None, "help": "the stage's request journal (default $DISTILLERY_JOURNAL_DIR/<stage>)"})
+SERVER_LOGS = (
+    "--server-logs",
+    {"type": Path, "default": None, "help": "where a server the job starts logs (default logs/<stage>/servers)"},
+)
+
+
 @command("check-params", "validate a params file (default params.yaml)", ("params", {"nargs": "?", "default": "params.yaml"}))
 def _check_params(ns):
     from distillery.workflow import unpinned_hub_ids
@@ -117,7 +125,8 @@ def _exit_on_sigterm() -> None:
     ("--shard", {"required": True, "type": int}),
     P("--generations"),
     ("--run-figures", {"type": Path, "default": None, "help": "this run's reuse, requests and timings for the shard (a log, JSON)"}),
-    ("--server-logs", {"type": Path, "default": None, "help": "where a server started by the job logs"}),
+    JOURNAL,
+    SERVER_LOGS,
 )
 def _generate_shard(ns):
     from distillery.stages import generate
@@ -128,8 +137,9 @@ def _generate_shard(ns):
         cfg,
         extra.seed,
         ns.shard,
-        generate.ShardPaths(problems=ns.problems, generations=ns.generations, run_figures=ns.run_figures),
-        server_logs=ns.server_logs,
+        generate.ShardPaths(
+            problems=ns.problems, generations=ns.generations, run_figures=ns.run_figures, journal=ns.journal, server_logs=ns.server_logs
+        ),
     )
 
 
@@ -211,6 +221,8 @@ def _verify(ns):
     P("--judged"),
     P("--metrics"),
     ("--disagreements", {"type": Path, "default": None, "help": "a readable report of where the judge overturned math-verify"}),
+    JOURNAL,
+    SERVER_LOGS,
 )
 def _judge(ns):
     from distillery.stages import judge
@@ -220,7 +232,15 @@ def _judge(ns):
     judge.run(
         cfg,
         extra.seed,
-        judge.Paths(verified=ns.verified, problems=ns.problems, judged=ns.judged, metrics=ns.metrics, disagreements=ns.disagreements),
+        judge.Paths(
+            verified=ns.verified,
+            problems=ns.problems,
+            judged=ns.judged,
+            metrics=ns.metrics,
+            disagreements=ns.disagreements,
+            journal=ns.journal,
+            server_logs=ns.server_logs,
+        ),
     )
 
 
@@ -414,6 +434,8 @@ def _sft(ns):
     P("--metrics"),
     ("--results", {"type": Path, "default": None, "help": "the results table (markdown)"}),
     ("--model-card", {"type": Path, "default": None, "help": "the model's card with these results"}),
+    JOURNAL,
+    SERVER_LOGS,
 )
 def _evaluate(ns):
     from distillery.stages import evaluate
@@ -424,7 +446,14 @@ def _evaluate(ns):
         cfg,
         extra.seed,
         extra.benchmark_files,
-        evaluate.Paths(samples=ns.samples, metrics=ns.metrics, results=ns.results, model_card=ns.model_card),
+        evaluate.Paths(
+            samples=ns.samples,
+            metrics=ns.metrics,
+            results=ns.results,
+            model_card=ns.model_card,
+            journal=ns.journal,
+            server_logs=ns.server_logs,
+        ),
     )
 
 

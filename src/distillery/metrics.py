@@ -1,5 +1,7 @@
 """Per-stage counts that become DVC metrics. A filtering stage accounts for every row:
-rows in = rows kept + rows rejected (by reason)."""
+rows in = rows kept + rows rejected (by reason), and every rejected row is written, with its reason,
+to the stage's rejected table: one call (`reject`, `reject_all`) both counts a row and records it,
+as datatrove's filters do, so the count and the table cannot disagree."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from distillery.io import write_json
 
 
@@ -17,12 +21,28 @@ class FilterCounts:
     rows_in: int = 0
     kept: int = 0
     rejected: Counter = field(default_factory=Counter)
+    _parts: list[pl.DataFrame | list[dict]] = field(default_factory=list, repr=False)
 
     def keep(self, n: int = 1) -> None:
         self.kept += n
 
-    def reject(self, reason: str, n: int = 1) -> None:
-        self.rejected[reason] += n
+    def reject(self, reason: str, **row: Any) -> None:
+        """One row rejected for `reason`: counted, and recorded (its id and detail columns) for the table."""
+        self.rejected[reason] += 1
+        if not self._parts or not isinstance(self._parts[-1], list):
+            self._parts.append([])
+        self._parts[-1].append({**row, "reason": reason})
+
+    def reject_all(self, reason: str, rows: pl.DataFrame) -> None:
+        """Every row of `rows` rejected for `reason`, counted and recorded in one call."""
+        if rows.height:
+            self.rejected[reason] += rows.height
+            self._parts.append(rows.with_columns(pl.lit(reason, dtype=pl.String).alias("reason")))
+
+    def rejected_rows(self, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+        """The recorded rows, in the order they were rejected, as a frame of `schema`'s columns."""
+        frames = [pl.DataFrame(p, schema=schema) if isinstance(p, list) else p.select(list(schema)).cast(schema) for p in self._parts]
+        return pl.concat([pl.DataFrame(schema=schema), *frames])
 
     def check(self, stage: str) -> None:
         total = self.kept + sum(self.rejected.values())

@@ -20,10 +20,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from distillery.config import BuildConfig
-from distillery.io import file_md5, read_parquet, write_parquet
+from distillery.io import file_md5
 from distillery.keys import derive_seed
 from distillery.metrics import FilterCounts, write_metrics
 from distillery.provenance import code_version, stamp
+from distillery.tables import BUILD_REJECTED, JUDGED, KEPT, PROBLEMS, ROW_PROVENANCE, read_table, write_table
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ DATASET_SCHEMA = pa.schema(
     ]
 )
 SPLITS = ("default", "extended")
-REJECTED_SCHEMA = {"uuid": pl.String, "reason": pl.String, "detail": pl.String}
+REJECTED_COLUMNS = {"uuid": pl.String, "reason": pl.String, "detail": pl.String}  # stamp() adds provenance
 
 
 def split_file(dataset_dir: Path, split: str) -> Path:
@@ -88,21 +89,19 @@ class Paths:
 
 
 def run(cfg: BuildConfig, seed: int, card_context: dict[str, Any], paths: Paths) -> FilterCounts:
-    kept_rows = read_parquet(paths.kept, "dedupe's kept problems")
+    kept_rows = read_table(paths.kept, KEPT)
     kept = kept_rows["uuid"]
-    problems = read_parquet(paths.problems, "sampled problems").filter(pl.col("uuid").is_in(kept.implode()))
-    gens = read_parquet(paths.judged, "judged generations").sort("uuid", "sample_index")
+    problems = read_table(paths.problems, PROBLEMS).filter(pl.col("uuid").is_in(kept.implode()))
+    gens = read_table(paths.judged, JUDGED).sort("uuid", "sample_index")
     grouped = {row["uuid"]: row for row in gens.group_by("uuid", maintain_order=True).agg(pl.all()).iter_rows(named=True)}
 
     counts = FilterCounts(rows_in=problems.height)
     rows: dict[str, list[dict]] = {s: [] for s in SPLITS}
     chosen: dict[str, int] = {}  # uuid -> sample_index of the assistant message
-    rejected = []
     for p in problems.sort("uuid").iter_rows(named=True):
         g = grouped.get(p["uuid"])
         if g is None:
-            counts.reject("no_generations")
-            rejected.append({"uuid": p["uuid"], "reason": "no_generations", "detail": "no generation rows for this problem"})
+            counts.reject("no_generations", uuid=p["uuid"], detail="no generation rows for this problem")
             continue
         flags = [
             is_correct(mv, ll, c, cfg.selection)
@@ -110,14 +109,8 @@ def run(cfg: BuildConfig, seed: int, card_context: dict[str, Any], paths: Paths)
         ]
         if not any(flags):
             failed = sum(e is not None for e in g["error"])
-            counts.reject("no_correct_generation")
-            rejected.append(
-                {
-                    "uuid": p["uuid"],
-                    "reason": "no_correct_generation",
-                    "detail": f"{len(flags)} generations, {failed} failed requests, selection={cfg.selection}",
-                }
-            )
+            detail = f"{len(flags)} generations, {failed} failed requests, selection={cfg.selection}"
+            counts.reject("no_correct_generation", uuid=p["uuid"], detail=detail)
             continue
         candidates = [(i, text) for i, (text, ok) in enumerate(zip(g["generation"], flags)) if ok]
         chosen_index, chosen_text = choose(candidates, cfg.choice, seed, p["uuid"])
@@ -153,12 +146,12 @@ def run(cfg: BuildConfig, seed: int, card_context: dict[str, Any], paths: Paths)
         target.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(pa.Table.from_pylist(rows[split], schema=DATASET_SCHEMA), target, compression="zstd")
     settings = {**cfg.model_dump(mode="json"), "seed": seed}
-    write_parquet(stamp(pl.DataFrame(rejected, schema=REJECTED_SCHEMA), "build", settings), paths.rejected)
+    write_table(stamp(counts.rejected_rows(REJECTED_COLUMNS), "build", settings), paths.rejected, BUILD_REJECTED)
     if paths.provenance is not None:
         index = pl.DataFrame(
             [{"split": s, "uuid": r["uuid"]} for s in SPLITS for r in rows[s]], schema={"split": pl.String, "uuid": pl.String}
         )
-        write_parquet(stamp(row_provenance(index, problems, gens, kept_rows, chosen), "build", settings), paths.provenance)
+        write_table(stamp(row_provenance(index, problems, gens, kept_rows, chosen), "build", settings), paths.provenance, ROW_PROVENANCE)
     split_counts = {s: len(rows[s]) for s in SPLITS}
     by_source: dict[str, int] = {}
     for split in SPLITS:

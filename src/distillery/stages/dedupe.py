@@ -29,30 +29,17 @@ import polars as pl
 
 from distillery.config import BenchmarkFile, DedupeConfig, NearDedupeConfig
 from distillery.errors import DistilleryError
-from distillery.io import load_rows, read_parquet, write_parquet
+from distillery.io import load_rows
 from distillery.metrics import FilterCounts, write_metrics
 from distillery.provenance import stamp
+from distillery.tables import CONTAMINATION, DEDUPE_REJECTED, JUDGED, KEPT, NEAR_DUPLICATES, PROBLEMS, read_table, write_table
 
 log = logging.getLogger(__name__)
 
-REJECTED_SCHEMA = {"uuid": pl.String, "reason": pl.String, "detail": pl.String}
-CONTAMINATION_SCHEMA = {
-    "uuid": pl.String,
-    "source": pl.String,
-    "benchmark": pl.String,
-    "benchmark_item": pl.String,
-    "ngram": pl.String,
-    "matching_ngrams": pl.Int64,
-    "problem": pl.String,
-    "benchmark_problem": pl.String,
-}
-NEAR_DUPLICATE_SCHEMA = {
-    "uuid_a": pl.String,
-    "uuid_b": pl.String,
-    "similarity": pl.Float64,
-    "problem_a": pl.String,
-    "problem_b": pl.String,
-}
+# The tables' own columns; stamp() adds the provenance ones (distillery.tables declares them all).
+REJECTED_COLUMNS = {"uuid": pl.String, "reason": pl.String, "detail": pl.String}
+CONTAMINATION_SCHEMA = {c: t for c, t in CONTAMINATION.schema.items() if c not in ("dedupe_params", "dedupe_code")}
+NEAR_DUPLICATE_SCHEMA = {c: t for c, t in NEAR_DUPLICATES.schema.items() if c not in ("dedupe_params", "dedupe_code")}
 
 # Same spacing rule as keys.normalize_text, in polars' (Rust) regex syntax.
 _LATEX_SPACING = r"\\[,;:!]|\\ "
@@ -353,7 +340,7 @@ def rank(problems: pl.DataFrame, judged_path: Path, keep: str) -> pl.DataFrame:
     if keep == "first_by_key":
         return problems.sort("uuid")
     correct = (
-        read_parquet(judged_path, "judged generations")
+        read_table(judged_path, JUDGED, columns=["uuid", "correctness_math_verify", "correctness_llama"])
         .group_by("uuid")
         .agg((pl.col("correctness_math_verify").fill_null(False) | pl.col("correctness_llama").fill_null(False)).sum().alias("n_correct"))
     )
@@ -379,30 +366,21 @@ class Paths:
 
 
 def run(cfg: DedupeConfig, benchmarks: dict[str, BenchmarkFile], paths: Paths, seed: int = 0) -> FilterCounts:
-    problems = read_parquet(paths.problems, "sampled problems").select("uuid", "problem", "source")
+    problems = read_table(paths.problems, PROBLEMS, columns=["uuid", "problem", "source"])
     counts = FilterCounts(rows_in=problems.height)
-    rejected: list[pl.DataFrame] = []
 
     contam = pl.DataFrame(schema=CONTAMINATION_SCHEMA)
     if cfg.decontaminate and benchmarks:
         contam = contamination(problems, BenchmarkIndex.build(benchmarks, cfg.ngram), cfg.min_matching_ngrams)
-        counts.reject("contaminated", contam.height)
-        rejected.append(
-            contam.select(
-                "uuid", pl.lit("contaminated").alias("reason"), pl.format("{} item {}", "benchmark", "benchmark_item").alias("detail")
-            )
-        )
+        counts.reject_all("contaminated", contam.select("uuid", pl.format("{} item {}", "benchmark", "benchmark_item").alias("detail")))
         problems = problems.join(contam.select("uuid"), on="uuid", how="anti")
 
     problems = rank(problems, paths.judged, cfg.keep)
     exact = {"groups_with_duplicates": 0}
     if cfg.exact:
         dups = exact_duplicates(problems)
-        counts.reject("exact_duplicate", dups.height)
         exact["groups_with_duplicates"] = dups["representative"].n_unique()
-        rejected.append(
-            dups.select("uuid", pl.lit("exact_duplicate").alias("reason"), pl.format("duplicate of {}", "representative").alias("detail"))
-        )
+        counts.reject_all("exact_duplicate", dups.select("uuid", pl.format("duplicate of {}", "representative").alias("detail")))
         problems = problems.join(dups.select("uuid"), on="uuid", how="anti", maintain_order="left")
 
     near_pairs = pl.DataFrame(schema=NEAR_DUPLICATE_SCHEMA)
@@ -425,10 +403,10 @@ def run(cfg: DedupeConfig, benchmarks: dict[str, BenchmarkFile], paths: Paths, s
             else f"near-duplicate of {uuids[root[i]]} (through other near-duplicates of it)"
             for i in members
         ]
-        rejected.append(
-            pl.DataFrame({"uuid": [uuids[i] for i in members], "reason": "near_duplicate", "detail": details}, schema=REJECTED_SCHEMA)
+        counts.reject_all(
+            "near_duplicate",
+            pl.DataFrame({"uuid": [uuids[i] for i in members], "detail": details}, schema={"uuid": pl.String, "detail": pl.String}),
         )
-        counts.reject("near_duplicate", len(members))
         near = {"pairs": pairs.height, "clusters": len({int(root[i]) for i in members})}
         near_pairs = pl.DataFrame(
             {
@@ -442,7 +420,6 @@ def run(cfg: DedupeConfig, benchmarks: dict[str, BenchmarkFile], paths: Paths, s
         ).sort(["similarity", "uuid_a", "uuid_b"], descending=[True, False, False])
         problems = problems.filter(pl.Series(root == np.arange(problems.height)))
 
-    counts.rejected = +counts.rejected  # a filter that rejected nothing is not a reason
     counts.keep(problems.height)
     counts.check("dedupe")
     # Provenance: the dedupe settings and benchmarks that decided each row, and the code.
@@ -451,11 +428,11 @@ def run(cfg: DedupeConfig, benchmarks: dict[str, BenchmarkFile], paths: Paths, s
         "seed": seed,
         "benchmarks": {k: v.model_dump(mode="json") for k, v in sorted(benchmarks.items())},
     }
-    write_parquet(stamp(problems.select("uuid").sort("uuid"), "dedupe", settings), paths.kept)
-    write_parquet(stamp(pl.concat([pl.DataFrame(schema=REJECTED_SCHEMA), *rejected]), "dedupe", settings), paths.rejected)
-    write_parquet(stamp(contam, "dedupe", settings), paths.contamination)
+    write_table(stamp(problems.select("uuid").sort("uuid"), "dedupe", settings), paths.kept, KEPT)
+    write_table(stamp(counts.rejected_rows(REJECTED_COLUMNS), "dedupe", settings), paths.rejected, DEDUPE_REJECTED)
+    write_table(stamp(contam, "dedupe", settings), paths.contamination, CONTAMINATION)
     if paths.near_duplicates is not None:
-        write_parquet(stamp(near_pairs, "dedupe", settings), paths.near_duplicates)
+        write_table(stamp(near_pairs, "dedupe", settings), paths.near_duplicates, NEAR_DUPLICATES)
     per_bench = {name: int((contam["benchmark"] == name).sum()) for name in benchmarks} if cfg.decontaminate else {}
     write_metrics(
         paths.metrics,

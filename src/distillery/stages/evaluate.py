@@ -21,40 +21,24 @@ import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 import polars as pl
 
 from distillery.config import BenchmarkFile, EvaluateConfig, Sampling, VerifyConfig
 from distillery.errors import DistilleryError
-from distillery.io import load_rows, write_parquet
-from distillery.journal import journal_dir
-from distillery.keys import derive_seed, model_fingerprint, request_key
-from distillery.llm import Request
-from distillery.llm.journaled import run_journaled
+from distillery.io import load_rows
+from distillery.keys import derive_seed
+from distillery.llm.task import Asked, LLMTask, TaskDirs
 from distillery.metrics import write_metrics
 from distillery.prompts import render_choice_prompt, render_problem_prompt
-from distillery.provenance import library_version, params_hash
+from distillery.provenance import library_version
 from distillery.published import PUBLISHED
+from distillery.tables import EVALUATION_SAMPLES, write_table
 from distillery.verification import check_many
 
 log = logging.getLogger(__name__)
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-SAMPLE_SCHEMA = {
-    "benchmark": pl.String,
-    "mode": pl.String,
-    "item": pl.String,
-    "sample_index": pl.Int64,
-    "request_key": pl.String,
-    "generation": pl.String,
-    "finish_reason": pl.String,
-    "extracted_answer": pl.String,
-    "gold": pl.String,
-    "correct": pl.Boolean,
-    "verify_status": pl.String,
-    "evaluate_code": pl.String,
-}
 
 
 def pass_at_1(per_problem: list[list[bool]]) -> tuple[float, float]:
@@ -197,6 +181,22 @@ def model_card_with_results(card: str, table: str) -> str:
     return f"{head}\n\n## Evaluation\n\n{body}\n"
 
 
+class EvaluateTask(LLMTask[Item]):
+    """The student's answers to benchmark items in one mode (`sampled`: each benchmark's n; `greedy`: one)."""
+
+    stage = "evaluate"
+
+    def __init__(self, cfg: EvaluateConfig, seed: int, mode: str, dirs: TaskDirs | None = None):
+        super().__init__(cfg.llm, seed, dirs, label=f"evaluate {mode}")
+        self.cfg, self.mode = cfg, mode
+
+    def messages(self, item: Item) -> list[tuple[str, str]]:
+        return [("user", item.prompt)]
+
+    def samples(self, item: Item) -> int:
+        return samples_per_problem(self.cfg, item.benchmark, self.mode)
+
+
 @dataclass(frozen=True)
 class Paths:
     """The evaluate stage's files, by the names rules/evaluate.smk gives them."""
@@ -205,91 +205,73 @@ class Paths:
     metrics: Path
     results: Path | None = None
     model_card: Path | None = None
+    journal: Path | None = None  # None: $DISTILLERY_JOURNAL_DIR/evaluate
+    server_logs: Path | None = None  # None: logs/evaluate/servers
+
+
+def score_answers(asked: list[Asked[Item]], cfg: EvaluateConfig, n_options: dict[str, int]) -> list[tuple[str | None, bool, str]]:
+    """(extracted answer, correct, status) per answer. Math goes through the verify stage's checker,
+    grouped per problem so each gold is parsed once; multiple choice compares letters."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for idx, a in enumerate(asked):
+        if a.item.kind == "math":
+            groups.setdefault((a.item.benchmark, a.item.item), []).append(idx)
+    checks = check_many(
+        [(asked[idxs[0]].item.gold, [asked[i].answer.text for i in idxs]) for idxs in groups.values()],
+        VerifyConfig(workers=cfg.workers, timeout_s=cfg.timeout_s),
+    )
+    verdicts: dict[int, tuple[str | None, bool, str]] = {}
+    for idxs, per in zip(groups.values(), checks):
+        for i, c in zip(idxs, per):
+            verdicts[i] = (c.extracted, c.correct, c.status)
+    for idx, a in enumerate(asked):
+        if a.item.kind != "math":
+            extracted = extract_choice(a.answer.text, n_options[a.item.benchmark])
+            correct = extracted == a.item.gold
+            verdicts[idx] = (extracted, correct, "ok" if correct else ("no_answer" if extracted is None else "mismatch"))
+    return [verdicts[i] for i in range(len(asked))]
 
 
 def run(cfg: EvaluateConfig, seed: int, benchmarks: dict[str, BenchmarkFile], paths: Paths) -> dict:
-    llm = cfg.llm
-    items = {
-        name: items_for(name, benchmarks[name], load_benchmark(name, benchmarks[name], spec.limit), cfg, seed)
+    items = [
+        it
         for name, spec in cfg.benchmarks.items()
-    }
+        for it in items_for(name, benchmarks[name], load_benchmark(name, benchmarks[name], spec.limit), cfg, seed)
+    ]
     n_options = {name: 1 + len(benchmarks[name].incorrect_fields) for name in cfg.benchmarks}
     rows = []
     for mode in cfg.modes:
-        sampling = mode_sampling(cfg, mode)
-        plan = []
-        for name, its in items.items():
-            for it in its:
-                chat = [{"role": "user", "content": it.prompt}]
-                for i in range(samples_per_problem(cfg, name, mode)):
-                    key = request_key(llm.model, llm.revision, chat, sampling.model_dump(), i)
-                    plan.append((it, i, Request(key=key, messages=(("user", it.prompt),), seed=derive_seed(seed, key))))
         # The student's weights are in its request keys, so a retrained student is asked again.
-        unique = list({p[2].key: p[2] for p in plan}.values())
-        result = run_journaled(llm, sampling, unique, journal_dir("evaluate"), 0, 1, "evaluate", Path("logs/evaluate/servers"), "evaluate")
-        if result.failed:
-            example = next(iter(result.failed.values()))["error"]
-            raise DistilleryError(
-                f"evaluate: {len(result.failed)} of {len(unique)} requests failed after {llm.openai.max_retries} retries "
-                f"(e.g. {example}); finished ones are kept in {result.journal_path}, so re-running retries only these"
-            )
-        done = {
-            k: SimpleNamespace(text=r.get("text"), finish_reason=r.get("finish_reason"), code=r.get("code")) for k, r in result.done.items()
+        task = EvaluateTask(cfg, seed, mode, TaskDirs(journal=paths.journal, server_logs=paths.server_logs))
+        asked = task.ask(items, mode_sampling(cfg, mode))
+        # Provenance: the model's contents (local directory), the verifier, the settings that shape an answer.
+        provenance = {
+            "model_fingerprint": task.model_fingerprint(),
+            "verifier": library_version("math-verify"),
+            "evaluate_params": task.settings_hash(
+                cfg, benchmarks={k: benchmarks[k].model_dump(mode="json") for k in sorted(cfg.benchmarks)}
+            ),
         }
-        # Math: grouped per problem so the gold is parsed once.
-        groups: dict[tuple[str, str], list[int]] = {}
-        for idx, (it, _, _) in enumerate(plan):
-            if it.kind == "math":
-                groups.setdefault((it.benchmark, it.item), []).append(idx)
-        checks = check_many(
-            [(plan[idxs[0]][0].gold, [done[plan[i][2].key].text for i in idxs]) for idxs in groups.values()],
-            VerifyConfig(workers=cfg.workers, timeout_s=cfg.timeout_s),
-        )
-        verdict = {}
-        for idxs, per in zip(groups.values(), checks):
-            for i, c in zip(idxs, per):
-                verdict[i] = (c.extracted, c.correct, c.status)
-        for idx, (it, sample_index, req) in enumerate(plan):
-            comp = done[req.key]
-            if it.kind == "math":
-                extracted, correct, status = verdict[idx]
-            else:
-                extracted = extract_choice(comp.text, n_options[it.benchmark])
-                correct = extracted == it.gold
-                status = "ok" if correct else ("no_answer" if extracted is None else "mismatch")
+        for a, (extracted, correct, status) in zip(asked, score_answers(asked, cfg, n_options)):
             rows.append(
                 {
-                    "benchmark": it.benchmark,
+                    "benchmark": a.item.benchmark,
                     "mode": mode,
-                    "item": it.item,
-                    "sample_index": sample_index,
-                    "request_key": req.key,
-                    "generation": comp.text,
-                    "finish_reason": comp.finish_reason,
+                    "item": a.item.item,
+                    "sample_index": a.sample_index,
+                    "request_key": a.request.key,
+                    "generation": a.answer.text,
+                    "finish_reason": a.answer.finish_reason,
                     "extracted_answer": extracted,
-                    "gold": it.gold,
+                    "gold": a.item.gold,
                     "correct": correct,
                     "verify_status": status,
-                    "evaluate_code": comp.code,
+                    "evaluate_code": a.answer.code,
+                    **provenance,
                 }
             )
-    samples = pl.DataFrame(rows, schema=SAMPLE_SCHEMA).with_columns(
-        # Provenance: the model's contents (local directory), the verifier, the settings that shape an answer.
-        pl.lit(model_fingerprint(llm.model), dtype=pl.String).alias("model_fingerprint"),
-        pl.lit(library_version("math-verify"), dtype=pl.String).alias("verifier"),
-        pl.lit(
-            params_hash(
-                "evaluate",
-                {
-                    **cfg.model_dump(mode="json"),
-                    "seed": seed,
-                    "benchmarks": {k: benchmarks[k].model_dump(mode="json") for k in sorted(cfg.benchmarks)},
-                },
-            ),
-            dtype=pl.String,
-        ).alias("evaluate_params"),
-    )
-    write_parquet(samples, paths.samples)
+    samples = pl.DataFrame(rows, schema=EVALUATION_SAMPLES.schema)
+    write_table(samples, paths.samples, EVALUATION_SAMPLES)
     results = score(samples, cfg.modes, list(cfg.benchmarks))
     protocol = {
         mode: {
@@ -298,13 +280,13 @@ def run(cfg: EvaluateConfig, seed: int, benchmarks: dict[str, BenchmarkFile], pa
         }
         for mode in cfg.modes
     }
-    write_metrics(paths.metrics, "evaluate", model=llm.model, protocol=protocol, results=results, published=PUBLISHED)
-    table = results_table(llm.model, protocol, results)
+    write_metrics(paths.metrics, "evaluate", model=cfg.llm.model, protocol=protocol, results=results, published=PUBLISHED)
+    table = results_table(cfg.llm.model, protocol, results)
     if paths.results is not None:
         paths.results.parent.mkdir(parents=True, exist_ok=True)
         paths.results.write_text(table)
     if paths.model_card is not None:
-        card = Path(llm.model) / "README.md"
+        card = Path(cfg.llm.model) / "README.md"
         paths.model_card.parent.mkdir(parents=True, exist_ok=True)
         paths.model_card.write_text(model_card_with_results(card.read_text(), table) if card.is_file() else table)
     log.info("evaluate: %s", json.dumps(results))

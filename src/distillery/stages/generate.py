@@ -19,39 +19,16 @@ import polars as pl
 
 from distillery.config import GenerateConfig
 from distillery.errors import DistilleryError
-from distillery.io import read_parquet, write_json, write_parquet
-from distillery.journal import journal_dir
-from distillery.keys import derive_seed, model_fingerprint, request_key, shard_of
-from distillery.llm import Request
-from distillery.llm.journaled import run_journaled
+from distillery.io import write_json
+from distillery.keys import shard_of
+from distillery.llm.task import Answer, LLMTask, TaskDirs
 from distillery.metrics import write_metrics
 from distillery.prompts import render_problem_prompt
-from distillery.provenance import params_hash
+from distillery.tables import GENERATION_SHARD, GENERATIONS, PROBLEMS, read_table, write_table
 
 log = logging.getLogger(__name__)
 
 STAGE = "generate"
-
-GENERATION_SCHEMA = {
-    "uuid": pl.String,
-    "sample_index": pl.Int64,
-    "request_key": pl.String,
-    "generation": pl.String,
-    "finish_reason": pl.String,
-    "status": pl.String,
-    "prompt_tokens": pl.Int64,
-    "completion_tokens": pl.Int64,
-    "error": pl.String,
-    "teacher_backend": pl.String,
-    "teacher_model": pl.String,
-    "teacher_revision": pl.String,
-    "sampling": pl.String,
-    # Provenance (distillery.provenance): the teacher's contents when it is a local directory, the
-    # generate settings that shape a generation, and the code that answered the request.
-    "teacher_fingerprint": pl.String,
-    "generate_params": pl.String,
-    "generate_code": pl.String,
-}
 
 # ok: a generation with a finish reason; empty: the server returned no text; no_finish_reason: text
 # but no finish reason (cut off or not, unknown); rejected: the request could not be made (empty
@@ -63,19 +40,22 @@ def sampling_record(cfg: GenerateConfig) -> dict:
     return {**cfg.sampling.model_dump(), "n": cfg.num_generations}
 
 
-def build_requests(problems: list[dict], cfg: GenerateConfig, seed: int) -> list[tuple[str, int, Request]]:
-    sampling = cfg.sampling.model_dump()
-    out = []
-    for p in problems:
-        messages = []
-        if cfg.system_prompt:
-            messages.append(("system", cfg.system_prompt))
-        messages.append(("user", render_problem_prompt(cfg.prompt_template, p["problem"])))
-        chat = [{"role": r, "content": c} for r, c in messages]
-        for i in range(cfg.num_generations):
-            key = request_key(cfg.llm.model, cfg.llm.revision, chat, sampling, i)
-            out.append((p["uuid"], i, Request(key=key, messages=tuple(messages), seed=derive_seed(seed, key))))
-    return out
+class GenerateTask(LLMTask[dict]):
+    """num_generations answers per problem from the teacher, one shard of the problems per task."""
+
+    stage = STAGE
+
+    def __init__(self, cfg: GenerateConfig, seed: int, shard: int = 0, dirs: TaskDirs | None = None):
+        label = f"generate shard {shard}/{cfg.num_shards}"
+        super().__init__(cfg.llm, seed, dirs, shard=shard, num_shards=cfg.num_shards, label=label)
+        self.cfg = cfg
+
+    def messages(self, problem: dict) -> list[tuple[str, str]]:
+        system = [("system", self.cfg.system_prompt)] if self.cfg.system_prompt else []
+        return [*system, ("user", render_problem_prompt(self.cfg.prompt_template, problem["problem"]))]
+
+    def samples(self, problem: dict) -> int:
+        return self.cfg.num_generations
 
 
 def utf8_text(text: str | None) -> str | None:
@@ -90,12 +70,12 @@ def utf8_text(text: str | None) -> str | None:
         return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
 
 
-def row_status(rec: dict) -> str:
-    if rec.get("error"):
+def row_status(answer: Answer) -> str:
+    if answer.error:
         return "rejected"
-    if not rec.get("text"):
+    if not answer.text:
         return "empty"
-    if rec.get("finish_reason") in (None, "missing"):
+    if answer.finish_reason in (None, "missing"):
         return "no_finish_reason"
     return "ok"
 
@@ -107,37 +87,67 @@ class ShardPaths:
     problems: Path
     generations: Path
     run_figures: Path | None = None
+    journal: Path | None = None  # None: $DISTILLERY_JOURNAL_DIR/generate
+    server_logs: Path | None = None  # None: logs/generate/servers
 
 
-def run_shard(
-    cfg: GenerateConfig, seed: int, shard: int, paths: ShardPaths, journal: Path | None = None, server_logs: Path | None = None
-) -> pl.DataFrame:
+def run_shard(cfg: GenerateConfig, seed: int, shard: int, paths: ShardPaths) -> pl.DataFrame:
     """One shard's generations. `paths.run_figures` gets this run's reuse, requests and timings: a log,
     never a hashed output, since they differ from run to run for the same generations."""
     started = time.monotonic()
     if not 0 <= shard < cfg.num_shards:
         raise DistilleryError(f"shard {shard} does not exist: generate.num_shards is {cfg.num_shards} (shards 0..{cfg.num_shards - 1})")
-    problems = read_parquet(paths.problems, "sampled problems").select("uuid", "problem").to_dicts()
+    problems = read_table(paths.problems, PROBLEMS, columns=["uuid", "problem"]).to_dicts()
     mine = [p for p in problems if shard_of(p["uuid"], cfg.num_shards) == shard]
-    requests = build_requests(mine, cfg, seed)
-    label = f"generate shard {shard}/{cfg.num_shards}"
-    log.info("%s: %d problems", label, len(mine))
-    result = run_journaled(
-        cfg.llm,
-        cfg.sampling,
-        [r for _, _, r in requests],
-        journal or journal_dir(STAGE),
-        shard,
-        cfg.num_shards,
-        label,
-        server_logs or Path("logs/generate/servers") / f"shard-{shard}",
-        STAGE,
+    task = GenerateTask(cfg, seed, shard, TaskDirs(journal=paths.journal, server_logs=paths.server_logs))
+    log.info("%s: %d problems", task.label, len(mine))
+    try:
+        asked = task.ask(mine, cfg.sampling)
+    finally:
+        if paths.run_figures:
+            write_json(shard_figures(task, len(mine), started), paths.run_figures)
+    sampling = json.dumps(sampling_record(cfg), sort_keys=True)
+    fingerprint, settings_hash = task.model_fingerprint(), task.settings_hash(cfg)
+    rows = [
+        {
+            "uuid": a.item["uuid"],
+            "sample_index": a.sample_index,
+            "request_key": a.request.key,
+            "generation": utf8_text(a.answer.text),
+            "finish_reason": a.answer.finish_reason,
+            "status": row_status(a.answer),
+            "prompt_tokens": a.answer.prompt_tokens,
+            "completion_tokens": a.answer.completion_tokens,
+            "error": a.answer.error,
+            "teacher_backend": cfg.llm.backend,
+            "teacher_model": cfg.llm.model,
+            "teacher_revision": cfg.llm.revision,
+            "sampling": sampling,
+            "teacher_fingerprint": fingerprint,
+            "generate_params": settings_hash,
+            "generate_code": a.answer.code,
+        }
+        for a in asked
+    ]
+    df = write_table(pl.DataFrame(rows, schema=GENERATION_SHARD.schema), paths.generations, GENERATION_SHARD)
+    st = task.stats
+    log.info(
+        "%s: done in %.1fs (%d reused, %d generated, %d backend requests)",
+        task.label,
+        time.monotonic() - started,
+        st.reused_from_journal,
+        st.generated,
+        st.backend_requests_sent,
     )
-    st = result.stats
-    stats = {
-        "shard": shard,
-        "num_shards": cfg.num_shards,
-        "problems": len(mine),
+    return df
+
+
+def shard_figures(task: GenerateTask, problems: int, started: float) -> dict:
+    st = task.stats
+    return {
+        "shard": task.shard,
+        "num_shards": task.num_shards,
+        "problems": problems,
         "requests": st.requests,
         "reused_from_journal": st.reused_from_journal,
         "generated": st.generated,
@@ -149,55 +159,6 @@ def run_shard(
         "wall_s": round(time.monotonic() - started, 3),
         "journal_unreadable_lines": st.journal_unreadable_lines,
     }
-    if paths.run_figures:
-        write_json(stats, paths.run_figures)
-    missing = [r.key for _, _, r in requests if r.key not in result.done and r.key not in result.failed]
-    if missing:
-        raise DistilleryError(f"{label}: the backend returned no completion for {len(missing)} request(s); this is a bug, please report it")
-    if result.failed:
-        example = next(iter(result.failed.values()))["error"]
-        raise DistilleryError(
-            f"{label}: {len(result.failed)} of {len(requests)} requests failed after {cfg.llm.openai.max_retries} retries "
-            f"(e.g. {example}). They are recorded in {result.journal_path}; every finished request is kept there, so "
-            "re-running the shard retries only these."
-        )
-    sampling = json.dumps(sampling_record(cfg), sort_keys=True)
-    fingerprint = model_fingerprint(cfg.llm.model)
-    settings_hash = params_hash(STAGE, {**cfg.model_dump(mode="json"), "seed": seed})
-    rows = []
-    for uuid, index, req in requests:
-        rec = result.done[req.key]
-        rows.append(
-            {
-                "uuid": uuid,
-                "sample_index": index,
-                "request_key": req.key,
-                "generation": utf8_text(rec.get("text")),
-                "finish_reason": rec.get("finish_reason"),
-                "status": row_status(rec),
-                "prompt_tokens": rec.get("prompt_tokens"),
-                "completion_tokens": rec.get("completion_tokens"),
-                "error": rec.get("error"),
-                "teacher_backend": cfg.llm.backend,
-                "teacher_model": cfg.llm.model,
-                "teacher_revision": cfg.llm.revision,
-                "sampling": sampling,
-                "teacher_fingerprint": fingerprint,
-                "generate_params": settings_hash,
-                "generate_code": rec.get("code"),  # None: answered before the journal recorded it
-            }
-        )
-    df = pl.DataFrame(rows, schema=GENERATION_SCHEMA)
-    write_parquet(df, paths.generations)
-    log.info(
-        "%s: done in %.1fs (%d reused, %d generated, %d backend requests)",
-        label,
-        stats["wall_s"],
-        st.reused_from_journal,
-        st.generated,
-        st.backend_requests_sent,
-    )
-    return df
 
 
 @dataclass(frozen=True)
@@ -215,9 +176,9 @@ def gather(paths: GatherPaths) -> pl.DataFrame:
     """All shards in one file. `paths.metrics` describes the generations only (the same generations give
     the same bytes, whatever was reused); `paths.throughput` (a log) sums this run's figures of the shards
     that ran: reuse, requests sent, tokens per second."""
-    frames = [read_parquet(p, "generation shard") for p in paths.shards]
-    df = pl.concat(frames).sort("uuid", "sample_index") if frames else pl.DataFrame(schema=GENERATION_SCHEMA)
-    write_parquet(df, paths.generations)
+    frames = [read_table(p, GENERATION_SHARD) for p in paths.shards]
+    df = pl.concat(frames).sort("uuid", "sample_index") if frames else pl.DataFrame(schema=GENERATIONS.schema)
+    write_table(df, paths.generations, GENERATIONS)
     finish = df.group_by("finish_reason").len().sort("finish_reason")
     status = df.group_by("status").len()
     write_metrics(

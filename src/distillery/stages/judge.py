@@ -17,15 +17,10 @@ from pathlib import Path
 import polars as pl
 
 from distillery.config import JudgeConfig
-from distillery.errors import DistilleryError
-from distillery.io import read_parquet, write_parquet
-from distillery.journal import journal_dir
-from distillery.keys import derive_seed, model_fingerprint, request_key
-from distillery.llm import Request
-from distillery.llm.journaled import run_journaled
+from distillery.llm.task import LLMTask, TaskDirs
 from distillery.metrics import write_metrics
 from distillery.prompts import load_judge_template, render_judge_prompt
-from distillery.provenance import params_hash
+from distillery.tables import JUDGED, PROBLEMS, VERIFIED, read_table, write_table
 from distillery.verification import answer_region
 
 log = logging.getLogger(__name__)
@@ -57,6 +52,21 @@ def select_for_judging(df: pl.DataFrame, policy: str) -> pl.Series:
     return df.select(failed & has_gold & ~solved).to_series()
 
 
+class JudgeTask(LLMTask[dict]):
+    """The judge's question about one verified generation: the problem, the reference answer and the
+    end of the generation."""
+
+    stage = "judge"
+
+    def __init__(self, cfg: JudgeConfig, seed: int, dirs: TaskDirs | None = None):
+        super().__init__(cfg.llm, seed, dirs)
+        self.cfg, self.template = cfg, load_judge_template(cfg.prompt_template)
+
+    def messages(self, row: dict) -> list[tuple[str, str]]:
+        candidate = candidate_text(row["generation"], self.cfg.candidate_tail_chars)
+        return [("user", render_judge_prompt(self.template, row["problem"], row["answer"], candidate))]
+
+
 @dataclass(frozen=True)
 class Paths:
     """The judge stage's files, by the names rules/judge.smk gives them."""
@@ -66,65 +76,43 @@ class Paths:
     judged: Path
     metrics: Path
     disagreements: Path | None = None
+    journal: Path | None = None  # None: $DISTILLERY_JOURNAL_DIR/judge
+    server_logs: Path | None = None  # None: logs/judge/servers
 
 
-def run(cfg: JudgeConfig, seed: int, paths: Paths, journal: Path | None = None, server_logs: Path | None = None) -> pl.DataFrame:
-    template = load_judge_template(cfg.prompt_template)
-    verified = read_parquet(paths.verified, "verified generations")
-    problems = read_parquet(paths.problems, "sampled problems").select("uuid", "problem", "answer", "source")
+def run(cfg: JudgeConfig, seed: int, paths: Paths) -> pl.DataFrame:
+    task = JudgeTask(cfg, seed, TaskDirs(journal=paths.journal, server_logs=paths.server_logs))
+    verified = read_table(paths.verified, VERIFIED)
+    problems = read_table(paths.problems, PROBLEMS, columns=["uuid", "problem", "answer", "source"])
     df = verified.join(problems, on="uuid", how="left").sort("uuid", "sample_index")
-    chosen = select_for_judging(df, cfg.policy)
-    sampling = cfg.sampling.model_dump()
-    requests: dict[int, Request] = {}
-    for i, row in enumerate(df.iter_rows(named=True)):
-        if not chosen[i]:
-            continue
-        prompt = render_judge_prompt(template, row["problem"], row["answer"], candidate_text(row["generation"], cfg.candidate_tail_chars))
-        chat = [{"role": "user", "content": prompt}]
-        key = request_key(cfg.llm.model, cfg.llm.revision, chat, sampling, 0)
-        requests[i] = Request(key=key, messages=(("user", prompt),), seed=derive_seed(seed, key))
+    chosen = df.with_row_index("row").filter(select_for_judging(df, cfg.policy))
     # Journaled like generation: a re-run, or a run after a change that leaves prompts alone, asks nothing twice.
-    unique = list({r.key: r for r in requests.values()}.values())
-    result = run_journaled(
-        cfg.llm, cfg.sampling, unique, journal or journal_dir("judge"), 0, 1, "judge", server_logs or Path("logs/judge/servers"), "judge"
-    )
-    if result.failed:
-        example = next(iter(result.failed.values()))["error"]
-        raise DistilleryError(
-            f"judge: {len(result.failed)} of {len(unique)} requests failed after {cfg.llm.openai.max_retries} retries "
-            f"(e.g. {example}); finished ones are kept in {result.journal_path}, so re-running retries only these"
-        )
-    verdicts, correct, texts, keys, codes = [], [], [], [], []
-    for i in range(df.height):
-        req = requests.get(i)
-        if req is None:
-            verdicts.append("not_judged")
-            correct.append(None)
-            texts.append(None)
-            keys.append(None)
-            codes.append(None)
-            continue
-        rec = result.done[req.key]
-        verdict = "error" if rec.get("error") else parse_verdict(rec.get("text"))
-        verdicts.append(verdict)
-        correct.append(None if verdict in ("unparseable", "error") else verdict == "EQUIVALENT")
-        texts.append(rec.get("text"))
-        keys.append(req.key)
-        codes.append(rec.get("code"))  # the code that asked, from the journal
+    asked = {a.item["row"]: a for a in task.ask(chosen.to_dicts(), cfg.sampling)}
+    verdicts = ["not_judged"] * df.height
+    for i, a in asked.items():
+        verdicts[i] = "error" if a.answer.error else parse_verdict(a.answer.text)
+
+    def per_row(value) -> list:
+        return [value(asked[i]) if i in asked else None for i in range(df.height)]
+
     out = df.drop("problem", "answer", "source").with_columns(
         pl.Series("judge_verdict", verdicts, dtype=pl.String),
-        pl.Series("correctness_llama", correct, dtype=pl.Boolean),
-        pl.Series("judge_reply", texts, dtype=pl.String),
-        pl.Series("judge_request_key", keys, dtype=pl.String),
-        pl.lit(cfg.llm.model if requests else None, dtype=pl.String).alias("judge_model"),
+        pl.Series(
+            "correctness_llama",
+            [None if v in ("unparseable", "error", "not_judged") else v == "EQUIVALENT" for v in verdicts],
+            dtype=pl.Boolean,
+        ),
+        pl.Series("judge_reply", per_row(lambda a: a.answer.text), dtype=pl.String),
+        pl.Series("judge_request_key", per_row(lambda a: a.request.key), dtype=pl.String),
+        pl.lit(cfg.llm.model if asked else None, dtype=pl.String).alias("judge_model"),
         pl.lit(cfg.llm.revision, dtype=pl.String).alias("judge_revision"),
         # Provenance: the judge's contents (local directory), the settings that decide which rows
-        # are judged and how, and the code that asked (judged rows only).
-        pl.lit(model_fingerprint(cfg.llm.model) if requests else None, dtype=pl.String).alias("judge_fingerprint"),
-        pl.lit(params_hash("judge", {**cfg.model_dump(mode="json"), "seed": seed}), dtype=pl.String).alias("judge_params"),
-        pl.Series("judge_code", codes, dtype=pl.String),
+        # are judged and how, and the code that asked (judged rows only, from the journal).
+        pl.lit(task.model_fingerprint() if asked else None, dtype=pl.String).alias("judge_fingerprint"),
+        pl.lit(task.settings_hash(cfg), dtype=pl.String).alias("judge_params"),
+        pl.Series("judge_code", per_row(lambda a: a.answer.code), dtype=pl.String),
     )
-    write_parquet(out, paths.judged)
+    write_table(out, paths.judged, JUDGED)
     write_metrics(paths.metrics, "judge", **judge_report(out, df["source"]))
     if paths.disagreements:
         write_disagreements(out.with_columns(df["problem"], df["answer"], df["source"]), cfg, paths.disagreements)

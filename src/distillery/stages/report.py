@@ -26,8 +26,9 @@ from typing import Any
 import polars as pl
 
 from distillery.config import ReportConfig
-from distillery.io import read_parquet, require, write_json
+from distillery.io import require, write_json
 from distillery.published import PUBLISHED
+from distillery.tables import JUDGED, PROBLEMS, read_table
 
 log = logging.getLogger(__name__)
 
@@ -357,12 +358,12 @@ class Paths:
 
 
 def run(cfg: ReportConfig, paths: Paths) -> None:
-    gens = read_parquet(
+    gens = read_table(
         paths.judged,
-        "judged generations",
+        JUDGED,
         columns=["uuid", "completion_tokens", "correctness_math_verify", "correctness_llama", "verify_status", "judge_verdict"],
     )
-    problems = read_parquet(paths.problems, "problems", columns=["uuid", "source"])
+    problems = read_table(paths.problems, PROBLEMS, columns=["uuid", "source"])
     evaluate = json.loads(require(paths.evaluate, "evaluate metrics").read_text())
     data = {
         "generation_lengths": length_histogram(gens, cfg.length_bins),

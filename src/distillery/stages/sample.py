@@ -17,27 +17,18 @@ import polars as pl
 
 from distillery.config import SampleConfig
 from distillery.errors import DistilleryError
-from distillery.io import UNDECODABLE, load_rows, write_parquet
+from distillery.io import UNDECODABLE, load_rows
 from distillery.keys import derive_seed, problem_key
 from distillery.metrics import FilterCounts, write_metrics
 from distillery.provenance import source_version, stamp
+from distillery.tables import PROBLEMS, SAMPLE_REJECTED, write_table
 
 log = logging.getLogger(__name__)
 
 STRING_COLUMNS = ("problem", "solution", "answer", "problem_type", "question_type", "source")
-PROBLEM_SCHEMA = {
-    "uuid": pl.String,
-    "problem": pl.String,
-    "solution": pl.String,
-    "answer": pl.String,
-    "problem_type": pl.String,
-    "question_type": pl.String,
-    "source": pl.String,
-    "synthetic": pl.Boolean,
-    "source_row": pl.Int64,
-}
-REJECTED_SCHEMA = {"source_row": pl.Int64, "reason": pl.String, "detail": pl.String, "preview": pl.String}
-
+# The tables' own columns; stamp() adds the provenance ones (distillery.tables declares them all).
+SAMPLED_COLUMNS = {c: t for c, t in PROBLEMS.schema.items() if c not in ("sample_params", "sample_code", "source_version")}
+REJECTED_COLUMNS = {c: t for c, t in SAMPLE_REJECTED.schema.items() if c not in ("sample_params", "sample_code", "source_version")}
 
 # C0 control characters other than tab, newline and carriage return (NUL included), and DEL: no
 # problem text has them; they come from broken exports and break tokenizers and parquet readers.
@@ -101,12 +92,10 @@ def run(cfg: SampleConfig, seed: int, paths: Paths) -> FilterCounts:
     rows = load_rows(cfg.source, cfg.split, cfg.revision, "sample.source")
     counts = FilterCounts(rows_in=len(rows))
     kept: dict[str, dict[str, Any]] = {}
-    rejected: list[dict[str, Any]] = []
 
     def reject(i: int, row: Any, reason: str, detail: str) -> None:
-        counts.reject(reason)
         preview = row.get("problem") if isinstance(row, dict) else row
-        rejected.append({"source_row": i, "reason": reason, "detail": detail, "preview": str(preview)[:200]})
+        counts.reject(reason, source_row=i, detail=detail, preview=str(preview)[:200])
 
     for i, row in enumerate(rows):
         if not isinstance(row, dict):
@@ -137,20 +126,24 @@ def run(cfg: SampleConfig, seed: int, paths: Paths) -> FilterCounts:
     ranked = sorted(kept.values(), key=lambda r: derive_seed(seed, r["uuid"]))
     chosen = ranked if cfg.n is None else ranked[: cfg.n]
     counts.keep(len(chosen))
-    if len(ranked) > len(chosen):
-        counts.reject("not_sampled", len(ranked) - len(chosen))
+    # Rows that passed every filter but fall past sample.n: written too, so the rejected table holds
+    # every row that is not a problem; the first of them are what a larger n adds next.
+    for rank, r in enumerate(ranked[len(chosen) :], start=len(chosen) + 1):
+        detail = f"ranked {rank} of {len(ranked)} eligible problems; sample.n = {cfg.n}"
+        counts.reject("not_sampled", source_row=r["source_row"], detail=detail, preview=r["problem"][:200])
     counts.check("sample")
     if not chosen:
         raise DistilleryError(
             f"sample: no problem of {len(rows)} rows in {cfg.source} passed the filters "
             f"(rejections: {dict(counts.rejected)}); loosen sample.include/exclude or fix the input"
         )
-    problems = pl.DataFrame(sorted(chosen, key=lambda r: r["source_row"]), schema=PROBLEM_SCHEMA)
+    problems = pl.DataFrame(sorted(chosen, key=lambda r: r["source_row"]), schema=SAMPLED_COLUMNS)
     # Provenance: the version of the source that `source_row` points into, and what sampled it.
     settings = {**cfg.model_dump(mode="json"), "seed": seed}
     version = source_version(cfg.source, cfg.revision)
-    write_parquet(stamp(problems, "sample", settings, source_version=version), paths.problems)
-    write_parquet(stamp(pl.DataFrame(rejected, schema=REJECTED_SCHEMA), "sample", settings, source_version=version), paths.rejected)
+    write_table(stamp(problems, "sample", settings, source_version=version), paths.problems, PROBLEMS)
+    rejected = counts.rejected_rows(REJECTED_COLUMNS).sort("source_row", maintain_order=True)
+    write_table(stamp(rejected, "sample", settings, source_version=version), paths.rejected, SAMPLE_REJECTED)
     by_source = problems.group_by("source").len().sort("source")
     write_metrics(
         paths.metrics,

@@ -14,9 +14,9 @@ from pathlib import Path
 import polars as pl
 
 from distillery.config import VerifyConfig
-from distillery.io import read_parquet, write_parquet
 from distillery.metrics import write_metrics
 from distillery.provenance import library_version, stamp
+from distillery.tables import GENERATIONS, PROBLEMS, VERIFIED, read_table, write_table
 from distillery.verification import STATUSES, PoolStats, check_many
 
 log = logging.getLogger(__name__)
@@ -40,8 +40,8 @@ class Paths:
 
 
 def run(cfg: VerifyConfig, paths: Paths) -> pl.DataFrame:
-    gens = read_parquet(paths.generations, "generations")
-    golds = read_parquet(paths.problems, "sampled problems").select("uuid", "answer")
+    gens = read_table(paths.generations, GENERATIONS)
+    golds = read_table(paths.problems, PROBLEMS, columns=["uuid", "answer"])
     df = gens.join(golds, on="uuid", how="left").sort("uuid", "sample_index")
     grouped = df.group_by("uuid", maintain_order=True).agg(pl.col("answer").first(), pl.col("generation"))
     pool = PoolStats()
@@ -57,7 +57,7 @@ def run(cfg: VerifyConfig, paths: Paths) -> pl.DataFrame:
         pl.Series("verify_status", [c.status for c in flat], dtype=pl.String),
     )
     out = stamp(out, "verify", cfg.model_dump(mode="json"), verifier=library_version("math-verify"))
-    write_parquet(out, paths.verified)
+    out = write_table(out, paths.verified, VERIFIED)
     status = out.group_by("verify_status").len()
     counts = {s: 0 for s in STATUSES} | dict(zip(status["verify_status"], status["len"]))
     solved = out.filter(pl.col("correctness_math_verify") & pl.col("is_reasoning_complete"))["uuid"].n_unique()

@@ -1,0 +1,264 @@
+"""The contract between stages: every table a stage writes, its columns and their types, and who makes it.
+
+Writers go through `write_table`, which casts to the declared types and refuses an undeclared or
+missing column (a bug in the stage, caught before anything downstream reads it). Readers go through
+`read_table`, asking for the producer's columns: a file without them, or with another type, is one
+message that names the file, the column, the stage that makes it and the fix, and says which
+table the file looks like when a path was swapped. New stages declare their tables here.
+
+The published dataset's schema (OpenR1-Math-220k's columns) is `distillery.stages.build.DATASET_SCHEMA`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from distillery.errors import DistilleryError
+from distillery.io import require, write_parquet
+
+S, I64, F64, B = pl.String, pl.Int64, pl.Float64, pl.Boolean
+
+
+def provenance(stage: str) -> dict[str, pl.DataType]:
+    """The settings hash and code version every stage stamps on its rows (distillery.provenance)."""
+    return {f"{stage}_params": S, f"{stage}_code": S}
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str  # what the readers call it
+    stage: str  # the stage (and the `dvc repro` / Snakemake target) that writes it
+    path: str  # where the workflow keeps it
+    schema: dict[str, pl.DataType]
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.schema)
+
+    def extend(self, name: str, stage: str, path: str, columns: dict[str, pl.DataType]) -> Table:
+        """A table that keeps this one's columns and adds `columns` (verify and judge add to generations)."""
+        return Table(name, stage, path, {**self.schema, **columns})
+
+
+PROBLEMS = Table(
+    "sampled problems",
+    "sample",
+    "data/sample/problems.parquet",
+    {
+        "uuid": S,
+        "problem": S,
+        "solution": S,
+        "answer": S,
+        "problem_type": S,
+        "question_type": S,
+        "source": S,
+        "synthetic": B,
+        "source_row": I64,
+        **provenance("sample"),
+        "source_version": S,
+    },
+)
+SAMPLE_REJECTED = Table(
+    "sample rejections",
+    "sample",
+    "data/sample/rejected.parquet",
+    {"source_row": I64, "reason": S, "detail": S, "preview": S, **provenance("sample"), "source_version": S},
+)
+GENERATIONS = Table(
+    "generations",
+    "generate",
+    "data/generate/generations.parquet",
+    {
+        "uuid": S,
+        "sample_index": I64,
+        "request_key": S,
+        "generation": S,
+        "finish_reason": S,
+        "status": S,
+        "prompt_tokens": I64,
+        "completion_tokens": I64,
+        "error": S,
+        "teacher_backend": S,
+        "teacher_model": S,
+        "teacher_revision": S,
+        "sampling": S,
+        # The teacher's contents when it is a local directory, the settings, the code that answered.
+        "teacher_fingerprint": S,
+        **provenance("generate"),
+    },
+)
+GENERATION_SHARD = Table("a generation shard", "generate", "data/generate/shards/shard-<k>.parquet", GENERATIONS.schema)
+VERIFIED = GENERATIONS.extend(
+    "verified generations",
+    "verify",
+    "data/verify/verified.parquet",
+    {
+        "extracted_answer": S,
+        "is_reasoning_complete": B,
+        "correctness_math_verify": B,
+        "verify_status": S,
+        **provenance("verify"),
+        "verifier": S,
+    },
+)
+JUDGED = VERIFIED.extend(
+    "judged generations",
+    "judge",
+    "data/judge/judged.parquet",
+    {
+        "judge_verdict": S,
+        "correctness_llama": B,
+        "judge_reply": S,
+        "judge_request_key": S,
+        "judge_model": S,
+        "judge_revision": S,
+        "judge_fingerprint": S,
+        **provenance("judge"),
+    },
+)
+KEPT = Table("dedupe's kept problems", "dedupe", "data/dedupe/kept.parquet", {"uuid": S, **provenance("dedupe")})
+DEDUPE_REJECTED = Table(
+    "dedupe rejections", "dedupe", "data/dedupe/rejected.parquet", {"uuid": S, "reason": S, "detail": S, **provenance("dedupe")}
+)
+CONTAMINATION = Table(
+    "contamination matches",
+    "dedupe",
+    "data/dedupe/contamination.parquet",
+    {
+        "uuid": S,
+        "source": S,
+        "benchmark": S,
+        "benchmark_item": S,
+        "ngram": S,
+        "matching_ngrams": I64,
+        "problem": S,
+        "benchmark_problem": S,
+        **provenance("dedupe"),
+    },
+)
+NEAR_DUPLICATES = Table(
+    "near-duplicate pairs",
+    "dedupe",
+    "data/dedupe/near_duplicates.parquet",
+    {"uuid_a": S, "uuid_b": S, "similarity": F64, "problem_a": S, "problem_b": S, **provenance("dedupe")},
+)
+BUILD_REJECTED = Table(
+    "build rejections", "build", "data/build/rejected.parquet", {"uuid": S, "reason": S, "detail": S, **provenance("build")}
+)
+ROW_PROVENANCE = Table(
+    "row provenance",
+    "build",
+    "data/build/provenance.parquet",
+    {
+        "split": S,
+        "uuid": S,
+        "source_row": I64,
+        "source_version": S,
+        **provenance("sample"),
+        "request_keys": pl.List(S),
+        "judge_request_keys": pl.List(S),
+        "generate_codes": pl.List(S),
+        "judge_codes": pl.List(S),
+        "teacher_model": S,
+        "teacher_revision": S,
+        "teacher_fingerprint": S,
+        "generate_params": S,
+        "verifier": S,
+        **provenance("verify"),
+        "judge_model": S,
+        "judge_revision": S,
+        "judge_fingerprint": S,
+        "judge_params": S,
+        "messages_sample_index": I64,
+        **provenance("dedupe"),
+        **provenance("build"),
+    },
+)
+EVALUATION_SAMPLES = Table(
+    "evaluation samples",
+    "evaluate",
+    "data/evaluate/samples.parquet",
+    {
+        "benchmark": S,
+        "mode": S,
+        "item": S,
+        "sample_index": I64,
+        "request_key": S,
+        "generation": S,
+        "finish_reason": S,
+        "extracted_answer": S,
+        "gold": S,
+        "correct": B,
+        "verify_status": S,
+        "evaluate_code": S,
+        # The model's contents (local directory), the verifier, the settings that shape an answer.
+        "model_fingerprint": S,
+        "verifier": S,
+        "evaluate_params": S,
+    },
+)
+
+TABLES = (
+    PROBLEMS,
+    SAMPLE_REJECTED,
+    GENERATIONS,
+    VERIFIED,
+    JUDGED,
+    KEPT,
+    DEDUPE_REJECTED,
+    CONTAMINATION,
+    NEAR_DUPLICATES,
+    BUILD_REJECTED,
+    ROW_PROVENANCE,
+    EVALUATION_SAMPLES,
+)
+
+
+def looks_like(columns: dict[str, pl.DataType]) -> Table | None:
+    """The declared table whose columns these are exactly, if any (to name a swapped path)."""
+    return next((t for t in TABLES if list(columns) == t.columns), None)
+
+
+def read_table(path: str | Path, table: Table, columns: list[str] | None = None) -> pl.DataFrame:
+    """`columns` (default: all the declared ones) of `table` read from `path`, with their declared types."""
+    path = require(path, table.name)
+    wanted = columns or table.columns
+    undeclared = [c for c in wanted if c not in table.schema]
+    if undeclared:
+        raise DistilleryError(f"bug: {undeclared} are not columns of the {table.stage} stage's {table.name} (distillery.tables)")
+    try:
+        found = pl.read_parquet_schema(path)
+    except Exception as exc:  # polars raises several types for corrupt files
+        raise DistilleryError(f"{table.name} {path} is not a readable parquet file ({exc}); re-run the {table.stage} stage") from None
+    missing = [c for c in wanted if c not in found]
+    mistyped = [f"{c} is {found[c]}, not {table.schema[c]}" for c in wanted if c in found and found[c] != table.schema[c]]
+    if missing or mistyped:
+        problem = f"has no column(s) {missing}" if missing else f"has the wrong type: {'; '.join(mistyped)}"
+        other = looks_like(found)
+        hint = f" It looks like the {other.stage} stage's {other.name} ({other.path}): check the path." if other else ""
+        raise DistilleryError(
+            f"{path} {problem}; the {table.stage} stage writes them, as its {table.name} ({table.path}).{hint} "
+            f"Pass the {table.name} file, or re-run `dvc repro {table.stage}` if it is an old one."
+        )
+    try:
+        return pl.read_parquet(path, columns=wanted)
+    except Exception as exc:
+        raise DistilleryError(f"{table.name} {path} is not a readable parquet file ({exc}); re-run the {table.stage} stage") from None
+
+
+def write_table(df: pl.DataFrame, path: str | Path, table: Table) -> pl.DataFrame:
+    """`df` cast to `table`'s declared columns and types, written to `path` (atomically); returned."""
+    if df.columns != table.columns:
+        raise DistilleryError(
+            f"bug: the {table.stage} stage made {table.name} with columns {df.columns}, but distillery.tables declares "
+            f"{table.columns}; declare the change there (readers rely on it)"
+        )
+    try:
+        df = df.cast(table.schema, strict=True)
+    except Exception as exc:
+        raise DistilleryError(f"bug: the {table.stage} stage's {table.name} does not cast to its declared types ({exc})") from None
+    write_parquet(df, path)
+    return df
