@@ -247,6 +247,11 @@ def test_parquet_source_through_datasets(tmp_path, monkeypatch):
     assert counts.rejected["synthetic"] == 1
     assert counts.rejected["not_sampled"] == 2
     assert p.height == 5
+    # Every row that is not a problem is in the rejected table, not-sampled ones included, in source order.
+    assert sorted(p["source_row"].to_list() + rejected["source_row"].to_list()) == list(range(8))
+    assert rejected["source_row"].is_sorted()
+    not_sampled = rejected.filter(pl.col("reason") == "not_sampled")
+    assert not_sampled["detail"].str.contains("of 7 eligible problems; sample.n = 5").all()
     assert 3 not in p["source_row"].to_list()
     for row in p.iter_rows(named=True):
         assert row["uuid"] == problem_key(row["problem"], row["source"])

@@ -461,22 +461,22 @@ def test_sigterm_to_the_job_stops_the_server(vllm_cfg, tmp_path):
 def test_a_serving_error_names_the_settings_of_the_stage_it_serves(stage, tmp_path, monkeypatch):
     """Every LLM stage starts its server through the journaled task; an error names that stage's
     keys (judge.llm.serve...), never generate's."""
-    from distillery.config import Sampling
-    from distillery.llm import Request
-    from distillery.llm.journaled import run_journaled
+    from distillery.config import EvaluateConfig, GenerateConfig, JudgeConfig, Sampling
+    from distillery.llm.task import TaskDirs
+    from distillery.stages import evaluate, generate, judge
 
+    served = llm(engine="sglang", pipeline_parallel_size=2).model_dump()
+    dirs = TaskDirs(journal=tmp_path / "journal", server_logs=tmp_path / "logs")
+    task = {
+        "generate": lambda: generate.GenerateTask(GenerateConfig.model_validate({"llm": served}), 1, dirs=dirs),
+        "judge": lambda: judge.JudgeTask(
+            JudgeConfig.model_validate({"llm": served, "prompt_template": str(Path(__file__).parents[1] / "prompts/judge.txt")}), 1, dirs
+        ),
+        "evaluate": lambda: evaluate.EvaluateTask(EvaluateConfig.model_validate({"llm": served}), 1, "greedy", dirs),
+    }[stage]()
+    assert task.stage == stage
     for var in ("SLURM_JOB_ID", "SLURM_JOB_NODELIST"):
         monkeypatch.delenv(var, raising=False)
     with pytest.raises(DistilleryError) as info:
-        run_journaled(
-            llm(engine="sglang", pipeline_parallel_size=2),
-            Sampling(),
-            [Request("k", (("user", "hi"),), 1)],
-            tmp_path / "journal",
-            0,
-            1,
-            stage,
-            tmp_path / "logs",
-            stage,
-        )
+        task.answer([task.request([("user", "hi")], Sampling())], Sampling())
     assert f"{stage}.llm.serve.pipeline_parallel_size" in str(info.value)
