@@ -7,17 +7,19 @@ every path on the command line; it reads nothing else. User errors print one mes
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from distillery.config import load_params, parse_stage_config
 from distillery.errors import DistilleryError
 
 Handler = Callable[[argparse.Namespace], Any]
+T = TypeVar("T")
 COMMANDS: dict[str, tuple[str, list[tuple[str, dict]], Handler]] = {}
 
 
@@ -31,6 +33,13 @@ def command(name: str, help: str, *args: tuple[str, dict]) -> Callable[[Handler]
 
 def _cfg(stage: str, ns: argparse.Namespace):
     return parse_stage_config(stage, ns.config)
+
+
+def _paths(paths_type: type[T], ns: argparse.Namespace) -> T:
+    """A stage's Paths from the command line, field by field: `--near-duplicates` fills
+    `near_duplicates`, so the rule's names, the flags and the stage's fields are one set of words
+    (tests/test_cli.py checks every field has its flag)."""
+    return paths_type(**{f.name: getattr(ns, f.name) for f in dataclasses.fields(paths_type)})
 
 
 CONFIG = ("--config", {"required": True, "help": "the stage's params section as JSON"})
@@ -84,7 +93,7 @@ def _sample(ns):
     from distillery.stages import sample
 
     cfg, extra = _cfg("sample", ns)
-    sample.run(cfg, extra.seed, sample.Paths(problems=ns.problems, rejected=ns.rejected, metrics=ns.metrics))
+    sample.run(cfg, extra.seed, _paths(sample.Paths, ns))
 
 
 @command(
@@ -105,7 +114,7 @@ def _models(ns):
         cfg,
         extra.seed,
         extra.prompt_template,
-        models.Paths(corpus=ns.corpus, judge_template=ns.judge_template, models=ns.models, metrics=ns.metrics, run_figures=ns.run_figures),
+        _paths(models.Paths, ns),
     )
 
 
@@ -137,9 +146,7 @@ def _generate_shard(ns):
         cfg,
         extra.seed,
         ns.shard,
-        generate.ShardPaths(
-            problems=ns.problems, generations=ns.generations, run_figures=ns.run_figures, journal=ns.journal, server_logs=ns.server_logs
-        ),
+        _paths(generate.ShardPaths, ns),
     )
 
 
@@ -155,11 +162,7 @@ def _generate_shard(ns):
 def _generate_gather(ns):
     from distillery.stages import generate
 
-    generate.gather(
-        generate.GatherPaths(
-            shards=ns.shards, generations=ns.generations, metrics=ns.metrics, throughput=ns.throughput, shard_figures=ns.shard_figures
-        )
-    )
+    generate.gather(_paths(generate.GatherPaths, ns))
 
 
 @command(
@@ -209,7 +212,7 @@ def _verify(ns):
     cfg, _ = _cfg("verify", ns)
     if ns.threads:  # the rule's threads bound the worker pool
         cfg = cfg.model_copy(update={"workers": min(cfg.workers, ns.threads)})
-    verify.run(cfg, verify.Paths(generations=ns.generations, problems=ns.problems, verified=ns.verified, metrics=ns.metrics))
+    verify.run(cfg, _paths(verify.Paths, ns))
 
 
 @command(
@@ -232,15 +235,7 @@ def _judge(ns):
     judge.run(
         cfg,
         extra.seed,
-        judge.Paths(
-            verified=ns.verified,
-            problems=ns.problems,
-            judged=ns.judged,
-            metrics=ns.metrics,
-            disagreements=ns.disagreements,
-            journal=ns.journal,
-            server_logs=ns.server_logs,
-        ),
+        _paths(judge.Paths, ns),
     )
 
 
@@ -264,15 +259,7 @@ def _dedupe(ns):
     dedupe.run(
         cfg,
         benchmarks,
-        dedupe.Paths(
-            problems=ns.problems,
-            judged=ns.judged,
-            kept=ns.kept,
-            rejected=ns.rejected,
-            contamination=ns.contamination,
-            metrics=ns.metrics,
-            near_duplicates=ns.near_duplicates,
-        ),
+        _paths(dedupe.Paths, ns),
         seed=extra.seed,
     )
 
@@ -306,15 +293,7 @@ def _build(ns):
         cfg,
         extra.seed,
         context,
-        build.Paths(
-            judged=ns.judged,
-            problems=ns.problems,
-            kept=ns.kept,
-            dataset_dir=ns.dataset_dir,
-            rejected=ns.rejected,
-            metrics=ns.metrics,
-            provenance=ns.provenance,
-        ),
+        _paths(build.Paths, ns),
     )
 
 
@@ -381,7 +360,7 @@ def _lighteval(ns):
     from distillery.stages import lighteval
 
     cfg, _ = _cfg("lighteval", ns)
-    lighteval.run(cfg, lighteval.Paths(work_dir=ns.work_dir, results=ns.results, metrics=ns.metrics))
+    lighteval.run(cfg, _paths(lighteval.Paths, ns))
 
 
 @command(
@@ -422,7 +401,7 @@ def _sft(ns):
     sft.run(
         cfg,
         extra.seed,
-        sft.Paths(dataset_dir=ns.dataset_dir, model=ns.model, metrics=ns.metrics, checkpoints=ns.checkpoints, run_figures=ns.run_figures),
+        _paths(sft.Paths, ns),
     )
 
 
@@ -446,14 +425,7 @@ def _evaluate(ns):
         cfg,
         extra.seed,
         extra.benchmark_files,
-        evaluate.Paths(
-            samples=ns.samples,
-            metrics=ns.metrics,
-            results=ns.results,
-            model_card=ns.model_card,
-            journal=ns.journal,
-            server_logs=ns.server_logs,
-        ),
+        _paths(evaluate.Paths, ns),
     )
 
 
@@ -475,15 +447,7 @@ def _report(ns):
     cfg, _ = _cfg("report", ns)
     report.run(
         cfg,
-        report.Paths(
-            judged=ns.judged,
-            problems=ns.problems,
-            stage_metrics=ns.stage_metrics,
-            evaluate=ns.evaluate,
-            plots_dir=ns.plots_dir,
-            figures_dir=ns.figures_dir,
-            stage_counts=ns.stage_counts,
-        ),
+        _paths(report.Paths, ns),
     )
 
 

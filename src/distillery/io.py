@@ -41,17 +41,11 @@ def require(path: str | Path, what: str = "input") -> Path:
     raise MissingInputError(f"{what} {path} does not exist: check the path in params.yaml")
 
 
-def read_parquet(path: str | Path, what: str = "input", columns: list[str] | None = None) -> pl.DataFrame:
-    """The file, or only `columns` of it (the texts of a generations file are most of its bytes)."""
+def read_parquet(path: str | Path, what: str = "input") -> pl.DataFrame:
+    """A parquet file that is not a stage table (those go through distillery.tables.read_table)."""
     path = require(path, what)
     try:
-        if columns is not None:
-            missing = [c for c in columns if c not in pl.read_parquet_schema(path)]
-            if missing:
-                raise DistilleryError(f"{what} {path} has no column(s) {missing}; re-run the stage that makes it")
-        return pl.read_parquet(path, columns=columns)
-    except DistilleryError:
-        raise
+        return pl.read_parquet(path)
     except Exception as exc:  # polars raises several types for corrupt files
         raise DistilleryError(f"{what} {path} is not a readable parquet file ({exc}); re-run the stage that makes it") from None
 

@@ -176,27 +176,20 @@ def row_provenance(
     generations and judge calls, which generation became `messages`, and each earlier stage's
     settings hash and code version. Ids and hashes only: the published schema stays OpenR1's."""
 
-    def present(frame: pl.DataFrame, cols: list[str]) -> list[str]:
-        return [c for c in cols if c in frame.columns]
-
-    problem_cols = present(problems, ["uuid", "source_row", "source_version", "sample_params", "sample_code"])
-    per_row = present(gens, ["request_key", "judge_request_key", "generate_code", "judge_code"])
-    constant = present(
-        gens,
-        [
-            "teacher_model",
-            "teacher_revision",
-            "teacher_fingerprint",
-            "generate_params",
-            "verifier",
-            "verify_params",
-            "verify_code",
-            "judge_model",
-            "judge_revision",
-            "judge_fingerprint",
-            "judge_params",
-        ],
-    )
+    per_row = ["request_key", "judge_request_key", "generate_code", "judge_code"]
+    constant = [
+        "teacher_model",
+        "teacher_revision",
+        "teacher_fingerprint",
+        "generate_params",
+        "verifier",
+        "verify_params",
+        "verify_code",
+        "judge_model",
+        "judge_revision",
+        "judge_fingerprint",
+        "judge_params",
+    ]
     by_problem = (
         gens.sort("uuid", "sample_index")
         .group_by("uuid", maintain_order=True)
@@ -210,10 +203,10 @@ def row_provenance(
         schema={"uuid": pl.String, "messages_sample_index": pl.Int64},
     )
     return (
-        index.join(problems.select(problem_cols), on="uuid", how="left")
+        index.join(problems.select("uuid", "source_row", "source_version", "sample_params", "sample_code"), on="uuid", how="left")
         .join(by_problem, on="uuid", how="left")
         .join(messages_from, on="uuid", how="left")
-        .join(kept.select(present(kept, ["uuid", "dedupe_params", "dedupe_code"])), on="uuid", how="left")
+        .join(kept, on="uuid", how="left")
     )
 
 
