@@ -110,12 +110,7 @@ def _models(ns):
     from distillery.stages import models
 
     cfg, extra = _cfg("models", ns)
-    models.run(
-        cfg,
-        extra.seed,
-        extra.prompt_template,
-        _paths(models.Paths, ns),
-    )
+    models.run(cfg, extra.seed, extra.prompt_template, _paths(models.Paths, ns))
 
 
 def _exit_on_sigterm() -> None:
@@ -142,12 +137,7 @@ def _generate_shard(ns):
 
     _exit_on_sigterm()
     cfg, extra = _cfg("generate", ns)
-    generate.run_shard(
-        cfg,
-        extra.seed,
-        ns.shard,
-        _paths(generate.ShardPaths, ns),
-    )
+    generate.run_shard(cfg, extra.seed, ns.shard, _paths(generate.ShardPaths, ns))
 
 
 @command(
@@ -232,11 +222,7 @@ def _judge(ns):
 
     _exit_on_sigterm()
     cfg, extra = _cfg("judge", ns)
-    judge.run(
-        cfg,
-        extra.seed,
-        _paths(judge.Paths, ns),
-    )
+    judge.run(cfg, extra.seed, _paths(judge.Paths, ns))
 
 
 @command(
@@ -256,12 +242,7 @@ def _dedupe(ns):
 
     cfg, extra = _cfg("dedupe", ns)
     benchmarks = {k: v for k, v in extra.benchmark_files.items() if k in cfg.benchmarks}
-    dedupe.run(
-        cfg,
-        benchmarks,
-        _paths(dedupe.Paths, ns),
-        seed=extra.seed,
-    )
+    dedupe.run(cfg, benchmarks, _paths(dedupe.Paths, ns), seed=extra.seed)
 
 
 @command(
@@ -289,12 +270,7 @@ def _build(ns):
         "settings": extra.card_settings,
         "revision": build.revision({"problems": ns.problems, "judged": ns.judged, "kept": ns.kept}),
     }
-    build.run(
-        cfg,
-        extra.seed,
-        context,
-        _paths(build.Paths, ns),
-    )
+    build.run(cfg, extra.seed, context, _paths(build.Paths, ns))
 
 
 @command(
@@ -398,11 +374,7 @@ def _sft(ns):
     from distillery.stages import sft
 
     _exit_on_sigterm()
-    sft.run(
-        cfg,
-        extra.seed,
-        _paths(sft.Paths, ns),
-    )
+    sft.run(cfg, extra.seed, _paths(sft.Paths, ns))
 
 
 @command(
@@ -421,12 +393,7 @@ def _evaluate(ns):
 
     _exit_on_sigterm()
     cfg, extra = _cfg("evaluate", ns)
-    evaluate.run(
-        cfg,
-        extra.seed,
-        extra.benchmark_files,
-        _paths(evaluate.Paths, ns),
-    )
+    evaluate.run(cfg, extra.seed, extra.benchmark_files, _paths(evaluate.Paths, ns))
 
 
 @command(
@@ -445,10 +412,7 @@ def _report(ns):
     from distillery.stages import report
 
     cfg, _ = _cfg("report", ns)
-    report.run(
-        cfg,
-        _paths(report.Paths, ns),
-    )
+    report.run(cfg, _paths(report.Paths, ns))
 
 
 @command(
