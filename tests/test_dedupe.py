@@ -453,3 +453,38 @@ def test_an_empty_benchmark_file_is_an_error_not_decontamination_turned_off(tmp_
         dedupe.BenchmarkIndex.build({"mybench": BenchmarkFile(path=str(empty))}, 8)
     msg = str(info.value)
     assert "benchmark mybench" in msg and "has no rows" in msg and "dedupe.benchmarks" in msg
+
+
+def test_item_coverage_spares_a_shared_closing_but_not_a_copy(tmp_path):
+    """One shared 8-gram is a share of 1/len(item): a clean problem that ends like a long benchmark
+    item is flagged by OpenR1's rule (min_item_coverage 0) and not at 0.5; copies are flagged at both."""
+    item = (
+        "A bag has 4 red marbles, 5 white marbles, and 6 blue marbles. Three marbles are drawn from the bag "
+        "without replacement. What is the probability that they are all the same color? Express your answer as a common fraction."
+    )
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text(json.dumps({"problem": item, "id": "marbles"}) + "\n")
+    index = dedupe.BenchmarkIndex.build({"b": BenchmarkFile(path=str(bench), id_field="id")}, 8)
+    problems = pl.DataFrame(
+        {
+            "uuid": ["clean", "copy", "respelled"],
+            "problem": [
+                "Two dice are rolled. What is the probability that they show the same color? Express your answer as a common fraction.",
+                "Problem 3. " + item.upper(),
+                item.replace("4 red", "4 RED").replace("drawn from", "taken from"),
+            ],
+            "source": "s",
+        }
+    )
+    any_ngram = dedupe.contamination(problems, index, min_matching=1, min_coverage=0.0)
+    assert set(any_ngram["uuid"]) == {"clean", "copy", "respelled"}
+    coverage = dict(zip(any_ngram["uuid"], any_ngram["item_coverage"]))
+    assert coverage["copy"] == 1.0 and 0.5 < coverage["respelled"] < 1.0 and coverage["clean"] < 0.2
+    half = dedupe.contamination(problems, index, min_matching=1, min_coverage=0.5)
+    assert set(half["uuid"]) == {"copy", "respelled"} and set(half["benchmark_item"]) == {"marbles"}
+
+
+def test_latex_and_number_respellings_are_the_same_tokens():
+    assert dedupe.tokens(r"Find \dfrac{1}{2} \left( x \right) \times 1,000,000 and 0.5, \le 3") == dedupe.tokens(
+        r"find \frac{1}{2} ( x ) \cdot 1000000 and .5 \leq 3"
+    )

@@ -408,8 +408,16 @@ class DedupeConfig(Section):
     min_matching_ngrams: int = Field(
         1,
         ge=1,
-        description='Shared n-grams that flag a problem. OpenR1: one. Boilerplate ("of all positive integers n such that n") '
-        "makes single shared 8-grams common; verbatim copies share tens. Raise to flag fewer.",
+        description="Of one benchmark item's n-grams, how many a problem must hold to be flagged (all, when the item has fewer). "
+        "OpenR1: one.",
+    )
+    min_item_coverage: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="Of one benchmark item's n-grams, the share a problem must hold to be flagged. 0: any shared n-gram is "
+        "enough (OpenR1). A closing such as 'express your answer as a common fraction' shares an n-gram or two with many "
+        "items; a copy, even edited, shares most of one (docs/design.md has the measurements).",
     )
     benchmarks: list[str] = Field([], description="Benchmarks to decontaminate against: names from base.benchmarks.")
 

@@ -134,6 +134,7 @@ CONTAMINATION = Table(
         "benchmark_item": S,
         "ngram": S,
         "matching_ngrams": I64,
+        "item_coverage": F64,
         "problem": S,
         "benchmark_problem": S,
         **provenance("dedupe"),

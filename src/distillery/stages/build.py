@@ -233,9 +233,14 @@ def _decontamination(stage_metrics: dict[str, Any]) -> str:
     if not isinstance(d, dict):
         return "Not recorded for this build."
     per = d.get("contaminated_by_benchmark", {})
+    n, matching, coverage = d.get("ngram"), d.get("min_matching_ngrams", 1), d.get("min_item_coverage", 0.0)
     lines = [
-        f"Word {d.get('ngram')}-gram overlap against {', '.join(per) or 'no benchmark'} "
-        "(one shared n-gram flags a problem; every flagged problem is listed in data/dedupe/contamination.parquet).",
+        f"Token {n}-gram overlap against {', '.join(per) or 'no benchmark'}. Tokens are lowercased runs of letters and digits, "
+        "with LaTeX and number respellings made one (\\dfrac is \\frac, 1,000 is 1000). A problem is flagged when it holds at "
+        f"least {matching} of one benchmark item's {n}-grams (all of them, for an item with fewer)"
+        + (f" and at least {coverage:.0%} of them" if coverage else "")
+        + f", or the whole of an item shorter than {n} tokens. Every flagged problem is listed, with the item and the matching "
+        "text, in data/dedupe/contamination.parquet.",
         "",
         "| benchmark | problems removed |",
         "| --- | --- |",

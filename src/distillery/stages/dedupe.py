@@ -56,9 +56,26 @@ def normalized(texts: pl.Expr) -> pl.Expr:
     return texts.str.replace_all(_LATEX_SPACING, " ").str.replace_all(r"\s+", " ").str.strip_chars().str.to_lowercase()
 
 
+# Spellings that change tokens but not the problem, each to one form (polars' regex syntax):
+# LaTeX synonyms and sizing, and number formatting (1,000 and 1000; .5 and 0.5).
+_RESPELLINGS = [
+    (r"\\[dt](frac|binom)\b", r"\\$1"),
+    (r"\\(left|right|displaystyle|bigl|bigr)\b", " "),
+    (r"\\times\b", r"\\cdot"),
+    (r"\\(le|ge)\b", r"\\${1}q"),
+    (r"(\d),(\d{3})\b", "$1$2"),
+    (r"(\d),(\d{3})\b", "$1$2"),  # twice: 1,000,000
+    (r"(^|[^\d.])0\.(\d)", "$1.$2"),
+]
+
+
 def tokenize(texts: pl.Series) -> pl.Series:
-    """Each text's tokens: lowercased runs of letters and digits (LaTeX spacing dropped first)."""
-    return texts.str.replace_all(_LATEX_SPACING, " ").str.to_lowercase().str.extract_all(_TOKEN).fill_null([])
+    """Each text's tokens: lowercased runs of letters and digits, after LaTeX spacing is dropped and
+    LaTeX and number respellings are made one (\\dfrac is \\frac, 1,000 is 1000)."""
+    texts = texts.str.replace_all(_LATEX_SPACING, " ").str.to_lowercase()  # first: \\FRAC is \\frac too
+    for pattern, replacement in _RESPELLINGS:
+        texts = texts.str.replace_all(pattern, replacement)
+    return texts.str.extract_all(_TOKEN).fill_null([])
 
 
 def tokens(text: str) -> list[str]:
@@ -122,11 +139,13 @@ class TokenTable:
 
 @dataclass
 class BenchmarkIndex:
-    """Every benchmark problem's token n-grams (whole problems when shorter than n)."""
+    """Every benchmark problem's token n-grams (whole problems when shorter than n), each with every
+    item it occurs in: boilerplate such as "x express your answer as a common fraction" belongs to
+    many items, and a match is judged per item."""
 
     n: int
-    # gram length -> {gram text -> (benchmark, item id, benchmark problem)}
-    grams: dict[int, dict[str, tuple[str, str, str]]]
+    # gram length -> {gram text -> [(benchmark, item id, benchmark problem), ...]}
+    grams: dict[int, dict[str, list[tuple[str, str, str]]]]
     hashes: dict[int, np.ndarray]
     grams_per_item: dict[tuple[str, str], int]  # (benchmark, item) -> its distinct n-grams
 
@@ -151,63 +170,89 @@ class BenchmarkIndex:
                 texts.append(text)
                 owners.append((name, item, text))
         table = TokenTable.of(pl.Series(texts, dtype=pl.String))
-        grams: dict[int, dict[str, tuple[str, str, str]]] = {}
+        grams: dict[int, dict[str, list[tuple[str, str, str]]]] = {}
         hashes: dict[int, list[int]] = {}
-        starts, g = table.grams(n)
-        rows = table.row_of(starts)
         per_item: dict[tuple[str, str], set[str]] = {}
-        for s, h, r in zip(starts.tolist(), g.tolist(), rows.tolist()):
+
+        def add(m: int, text: str, owner: tuple[str, str, str], h: int) -> None:
+            holders = grams.setdefault(m, {}).setdefault(text, [])
+            if owner not in holders:
+                holders.append(owner)
+            hashes.setdefault(m, []).append(h)
+
+        starts, g = table.grams(n)
+        for s, h, r in zip(starts.tolist(), g.tolist(), table.row_of(starts).tolist()):
             text = table.text_of(s, n)
-            grams.setdefault(n, {}).setdefault(text, owners[r])
+            add(n, text, owners[r], h)
             per_item.setdefault(owners[r][:2], set()).add(text)
-            hashes.setdefault(n, []).append(h)
         # Problems shorter than n tokens ("Simplify $\sqrt{242}$.") match as a whole.
         for r, length in enumerate(table.lengths.tolist()):
             if 0 < length < n:
                 start = int(table.offsets[r])
-                grams.setdefault(length, {}).setdefault(table.text_of(start, length), owners[r])
                 sub = TokenTable(table.tokens, table.hashes[start : start + length], np.array([0, length]))
-                hashes.setdefault(length, []).extend(sub.grams(length)[1].tolist())
+                add(length, table.text_of(start, length), owners[r], sub.grams(length)[1].tolist()[0])
         return cls(
             n, grams, {m: np.unique(np.array(v, dtype=np.uint64)) for m, v in hashes.items()}, {k: len(v) for k, v in per_item.items()}
         )
 
 
-def contamination(problems: pl.DataFrame, index: BenchmarkIndex, min_matching: int = 1) -> pl.DataFrame:
-    """One row per contaminated problem: its first matching n-gram (in text order) and how many match.
-    A problem is contaminated when at least `min_matching` of its n-grams are a benchmark's (or all
-    of the matched item's, when it has fewer), or when it contains a whole benchmark problem shorter
-    than n tokens."""
+@dataclass
+class ItemMatch:
+    """What one problem shares with one benchmark item."""
+
+    owner: tuple[str, str, str]
+    grams: set[str]  # the item's n-grams found in the problem
+    first_at: int  # token position of the first of them in the problem
+    first: str
+    whole: bool = False  # the whole (short) item is in the problem
+
+    def coverage(self, item_grams: int) -> float:
+        return 1.0 if self.whole else len(self.grams) / max(1, item_grams)
+
+
+def contamination(problems: pl.DataFrame, index: BenchmarkIndex, min_matching: int = 1, min_coverage: float = 0.0) -> pl.DataFrame:
+    """One row per contaminated problem, with the benchmark item it matches best: the share of that
+    item's n-grams found in the problem (`item_coverage`), how many (`matching_ngrams`) and the first
+    of them. A problem is contaminated by an item when at least `min_coverage` of the item's n-grams
+    and at least `min_matching` of them (all, when the item has fewer) are in the problem, or when
+    the problem contains the whole item and it is shorter than n tokens. One shared n-gram is a share
+    of 1/len(item): a boilerplate closing shared with a long item is not a copy of it."""
     table = TokenTable.of(problems["problem"])
-    first: dict[int, tuple[int, str, tuple[str, str, str]]] = {}
-    matches: dict[int, int] = {}
+    found: dict[int, dict[tuple[str, str], ItemMatch]] = {}
     for m, starts, g in table.grams_by_length(list(index.hashes)):
         bench_hashes = index.hashes[m]  # sorted, unique
         at = np.minimum(np.searchsorted(bench_hashes, g), len(bench_hashes) - 1)
         hit = starts[bench_hashes[at] == g]
         for s, r in zip(hit.tolist(), table.row_of(hit).tolist()):
             text = table.text_of(s, m)
-            owner = index.grams[m].get(text)
-            if owner is None:  # a hash collision, not a match
-                continue
-            # a whole short benchmark problem inside this one counts as enough on its own
-            matches[r] = matches.get(r, 0) + (1 if m == index.n else min_matching)
-            if r not in first or s < first[r][0]:
-                first[r] = (s, text, owner)
+            for owner in index.grams[m].get(text, ()):  # none: a hash collision, not a match
+                match = found.setdefault(r, {}).setdefault(owner[:2], ItemMatch(owner, set(), s, text))
+                match.grams.add(text)
+                match.whole = match.whole or m < index.n
+                if s < match.first_at:
+                    match.first_at, match.first = s, text
     rows = []
     uuids, sources, texts = problems["uuid"].to_list(), problems["source"].to_list(), problems["problem"].to_list()
-    for r in sorted(first):
-        _, gram, (bench, item, bench_text) = first[r]
-        if matches[r] < min(min_matching, index.grams_per_item.get((bench, item), min_matching)):
+    for r in sorted(found):
+        flagged = []
+        for key, match in found[r].items():
+            total = index.grams_per_item.get(key, 0)
+            coverage = match.coverage(total)
+            if match.whole or (coverage >= min_coverage and len(match.grams) >= min(min_matching, total)):
+                flagged.append((coverage, len(match.grams), -match.first_at, match))
+        if not flagged:
             continue
+        coverage, matching, _, best = max(flagged, key=lambda f: f[:3])
+        bench, item, bench_text = best.owner
         rows.append(
             {
                 "uuid": uuids[r],
                 "source": sources[r],
                 "benchmark": bench,
                 "benchmark_item": item,
-                "ngram": gram,
-                "matching_ngrams": matches[r],
+                "ngram": best.first,
+                "matching_ngrams": matching,
+                "item_coverage": round(coverage, 4),
                 "problem": texts[r],
                 "benchmark_problem": bench_text,
             }
@@ -371,7 +416,7 @@ def run(cfg: DedupeConfig, benchmarks: dict[str, BenchmarkFile], paths: Paths, s
 
     contam = pl.DataFrame(schema=CONTAMINATION_SCHEMA)
     if cfg.decontaminate and benchmarks:
-        contam = contamination(problems, BenchmarkIndex.build(benchmarks, cfg.ngram), cfg.min_matching_ngrams)
+        contam = contamination(problems, BenchmarkIndex.build(benchmarks, cfg.ngram), cfg.min_matching_ngrams, cfg.min_item_coverage)
         counts.reject_all("contaminated", contam.select("uuid", pl.format("{} item {}", "benchmark", "benchmark_item").alias("detail")))
         problems = problems.join(contam.select("uuid"), on="uuid", how="anti")
 
@@ -440,6 +485,8 @@ def run(cfg: DedupeConfig, benchmarks: dict[str, BenchmarkFile], paths: Paths, s
         counts=counts.as_dict(),
         contaminated_by_benchmark=per_bench,
         ngram=cfg.ngram,
+        min_matching_ngrams=cfg.min_matching_ngrams,
+        min_item_coverage=cfg.min_item_coverage,
         exact=exact,
         near_duplicates={**near, "threshold": cfg.near.threshold} if cfg.near.enabled else {},
     )
