@@ -351,9 +351,9 @@ def test_card_has_filters_decontamination_and_revision(tmp_path):
     assert "| dedupe | 8 | 6 | contaminated 1, near_duplicate 1 |" in card
     assert "| build | 5 | 3 | no_correct_generation 1, no_generations 1 |" in card
     assert "| math500 | 1 |" in card and "| aime2024 | 0 |" in card
-    assert "Token 8-gram overlap" in card and "1 pairs in 1 clusters" in card
-    # The card names the rule as it ran: n, the matches it needs, the share of an item (when set).
-    assert "flagged when it holds at least 1 of one benchmark item's 8-grams" in card and "at least 50% of them" in card
+    assert "judged per benchmark item" in card and "1 pairs in 1 clusters" in card
+    # The card names the rule as it ran: n, the matches it needs, the share of an item.
+    assert "shares at least 1 of the item's token 8-grams" in card and "holds 50% of the item's token bigrams" in card
     import hashlib
 
     assert hashlib.md5(paths["judged"].read_bytes()).hexdigest() in card

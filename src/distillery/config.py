@@ -412,12 +412,13 @@ class DedupeConfig(Section):
         "OpenR1: one.",
     )
     min_item_coverage: float = Field(
-        0.0,
+        0.6,
         ge=0.0,
         le=1.0,
-        description="Of one benchmark item's n-grams, the share a problem must hold to be flagged. 0: any shared n-gram is "
-        "enough (OpenR1). A closing such as 'express your answer as a common fraction' shares an n-gram or two with many "
-        "items; a copy, even edited, shares most of one (docs/design.md has the measurements).",
+        description="Of one benchmark item's token bigrams, each weighted by how rare it is among the benchmark items, the "
+        "share a problem that shares a retrieval n-gram with the item must hold to be flagged. A closing such as 'express "
+        "your answer as a common fraction' is a small share; a copy, even lightly edited, most of it (benchmarks/"
+        "decontamination.py). 0: every problem that shares a retrieval n-gram.",
     )
     benchmarks: list[str] = Field([], description="Benchmarks to decontaminate against: names from base.benchmarks.")
 

@@ -235,12 +235,17 @@ def _decontamination(stage_metrics: dict[str, Any]) -> str:
     per = d.get("contaminated_by_benchmark", {})
     n, matching, coverage = d.get("ngram"), d.get("min_matching_ngrams", 1), d.get("min_item_coverage", 0.0)
     lines = [
-        f"Token {n}-gram overlap against {', '.join(per) or 'no benchmark'}. Tokens are lowercased runs of letters and digits, "
-        "with LaTeX and number respellings made one (\\dfrac is \\frac, 1,000 is 1000). A problem is flagged when it holds at "
-        f"least {matching} of one benchmark item's {n}-grams (all of them, for an item with fewer)"
-        + (f" and at least {coverage:.0%} of them" if coverage else "")
-        + f", or the whole of an item shorter than {n} tokens. Every flagged problem is listed, with the item and the matching "
-        "text, in data/dedupe/contamination.parquet.",
+        f"Against {', '.join(per) or 'no benchmark'}, judged per benchmark item. Tokens are lowercased runs of letters and "
+        "numerals, with LaTeX and number respellings made one (\\dfrac is \\frac, 1,000 is 1000). A problem is a candidate "
+        f"for an item when it shares at least {matching} of the item's token {n}-grams (shorter ones for short items; none "
+        "that three or more items share)"
+        + (
+            f", and it is flagged when it also holds {coverage:.0%} of the item's token bigrams, weighted by their rarity among the items"
+            if coverage
+            else ", and every candidate is flagged"
+        )
+        + ". Every flagged problem is listed, with the item, the first shared n-gram and the share, in "
+        "data/dedupe/contamination.parquet.",
         "",
         "| benchmark | problems removed |",
         "| --- | --- |",

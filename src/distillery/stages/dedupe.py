@@ -1,9 +1,14 @@
 """dedupe: decontamination against benchmark files, then exact and near-duplicate dedupe.
 
-1. Decontamination (open-r1's method, made robust to light edits): a problem that shares one
-   token n-gram with any benchmark problem is `contaminated`. Tokens are the lowercased runs of
-   letters and digits after LaTeX spacing is dropped, so case, spacing and punctuation edits do
-   not hide a copy. A benchmark problem shorter than n tokens matches as a whole.
+1. Decontamination, judged per benchmark item. Tokens are the lowercased runs of letters and digits
+   after LaTeX spacing is dropped and LaTeX and number respellings are made one (\\dfrac is \\frac,
+   1,000 is 1000), so case, spacing, punctuation and respelling do not hide a copy. A problem is a
+   candidate for an item when it shares one of the item's retrieval n-grams (n tokens, shorter for
+   short items, none that three or more items share); it is `contaminated` when it also holds
+   `min_item_coverage` of the item's token bigrams, each weighted by how rare it is among the
+   items. open-r1's rule (one shared word 8-gram) flags clean problems that end like a benchmark
+   item ("... Express your answer as a common fraction."); benchmarks/decontamination.py measures
+   both on the same rows.
 2. Exact dedupe on normalized text (case, whitespace, LaTeX spacing): one representative per text.
 3. Near-duplicate dedupe: MinHash over token shingles (rensa), LSH banding for candidates, each
    candidate pair confirmed by its estimated Jaccard similarity; clusters are the connected
@@ -21,6 +26,7 @@ the few n-grams that hash-match a benchmark are compared as text.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,19 +145,26 @@ class TokenTable:
 
 @dataclass
 class BenchmarkIndex:
-    """Every benchmark problem's token n-grams (whole problems when shorter than n), each with every
-    item it occurs in: boilerplate such as "x express your answer as a common fraction" belongs to
-    many items, and a match is judged per item."""
+    """What decontamination looks for in each benchmark item.
+
+    - Retrieval grams: the item's token k-grams, k = n for items of 3n tokens or more, shorter for
+      shorter items (a third of their length, at least 3; the whole item below that), so a light
+      edit cannot break every one of them. A gram found in `BOILERPLATE_ITEMS` items or more
+      ("express your answer as") retrieves nothing on its own.
+    - Bigram weights: each of the item's token bigrams, weighted by how rare it is among the items
+      (inverse document frequency), so "your answer" and "common fraction" weigh little and the
+      item's own mathematics weighs most."""
 
     n: int
-    # gram length -> {gram text -> [(benchmark, item id, benchmark problem), ...]}
-    grams: dict[int, dict[str, list[tuple[str, str, str]]]]
-    hashes: dict[int, np.ndarray]
-    grams_per_item: dict[tuple[str, str], int]  # (benchmark, item) -> its distinct n-grams
+    items: list[tuple[str, str, str]]  # (benchmark, item id, benchmark problem)
+    grams: dict[int, dict[str, list[int]]]  # gram length -> {gram text -> items}
+    hashes: dict[int, np.ndarray]  # gram length -> sorted unique hashes
+    retrieval_grams: list[int]  # per item: how many distinct retrieval grams it has
+    bigram_weights: list[dict[tuple[str, str], float]]
 
     @classmethod
     def build(cls, benchmarks: dict[str, BenchmarkFile], n: int) -> BenchmarkIndex:
-        texts, owners = [], []
+        texts, items = [], []
         for name, bench in benchmarks.items():
             rows = load_rows(bench.path, bench.split, bench.revision, f"base.benchmarks.{name}.path")
             if not rows:
@@ -166,91 +179,100 @@ class BenchmarkIndex:
                         f"benchmark {name} ({bench.path}) row {i} has no string field {bench.problem_field!r}; "
                         f"set base.benchmarks.{name}.problem_field to the field that holds the problem"
                     )
-                item = str(row.get(bench.id_field)) if bench.id_field else str(i)
                 texts.append(text)
-                owners.append((name, item, text))
+                items.append((name, str(row.get(bench.id_field)) if bench.id_field else str(i), text))
         table = TokenTable.of(pl.Series(texts, dtype=pl.String))
-        grams: dict[int, dict[str, list[tuple[str, str, str]]]] = {}
-        hashes: dict[int, list[int]] = {}
-        per_item: dict[tuple[str, str], set[str]] = {}
-
-        def add(m: int, text: str, owner: tuple[str, str, str], h: int) -> None:
-            holders = grams.setdefault(m, {}).setdefault(text, [])
-            if owner not in holders:
-                holders.append(owner)
-            hashes.setdefault(m, []).append(h)
-
-        starts, g = table.grams(n)
-        for s, h, r in zip(starts.tolist(), g.tolist(), table.row_of(starts).tolist()):
-            text = table.text_of(s, n)
-            add(n, text, owners[r], h)
-            per_item.setdefault(owners[r][:2], set()).add(text)
-        # Problems shorter than n tokens ("Simplify $\sqrt{242}$.") match as a whole.
-        for r, length in enumerate(table.lengths.tolist()):
-            if 0 < length < n:
-                start = int(table.offsets[r])
-                sub = TokenTable(table.tokens, table.hashes[start : start + length], np.array([0, length]))
-                add(length, table.text_of(start, length), owners[r], sub.grams(length)[1].tolist()[0])
+        lengths = table.lengths.tolist()
+        k_of = [retrieval_length(length, n) for length in lengths]
+        found: dict[int, dict[str, set[int]]] = {}
+        hashes: dict[int, dict[str, int]] = {}
+        for k, starts, g in table.grams_by_length(sorted({k for k in k_of if k})):
+            for s, h, r in zip(starts.tolist(), g.tolist(), table.row_of(starts).tolist()):
+                if k_of[r] == k:
+                    text = table.text_of(s, k)
+                    found.setdefault(k, {}).setdefault(text, set()).add(r)
+                    hashes.setdefault(k, {})[text] = h
+        grams: dict[int, dict[str, list[int]]] = {}
+        per_item = [0] * len(items)
+        for k, by_text in found.items():
+            for text, owners in by_text.items():
+                if len(owners) < BOILERPLATE_ITEMS:
+                    grams.setdefault(k, {})[text] = sorted(owners)
+                    for r in owners:
+                        per_item[r] += 1
+        tokens = [table.tokens.slice(int(a), int(b - a)).to_list() for a, b in zip(table.offsets[:-1], table.offsets[1:])]
+        bigrams = [set(zip(t, t[1:])) for t in tokens]
+        df: dict[tuple[str, str], int] = {}
+        for bs in bigrams:
+            for b in bs:
+                df[b] = df.get(b, 0) + 1
+        weights = [{b: math.log(len(items) / df[b]) + 1e-6 for b in bs} for bs in bigrams]
         return cls(
-            n, grams, {m: np.unique(np.array(v, dtype=np.uint64)) for m, v in hashes.items()}, {k: len(v) for k, v in per_item.items()}
+            n,
+            items,
+            grams,
+            {k: np.unique(np.array([hashes[k][t] for t in by_text], dtype=np.uint64)) for k, by_text in grams.items()},
+            per_item,
+            weights,
         )
 
+    def coverage(self, item: int, problem_bigrams: set[tuple[str, str]]) -> float:
+        """The weighted share of the item's bigrams that the problem holds (1.0 for a one-token item)."""
+        weights = self.bigram_weights[item]
+        total = sum(weights.values())
+        return sum(w for b, w in weights.items() if b in problem_bigrams) / total if total else 1.0
 
-@dataclass
-class ItemMatch:
-    """What one problem shares with one benchmark item."""
 
-    owner: tuple[str, str, str]
-    grams: set[str]  # the item's n-grams found in the problem
-    first_at: int  # token position of the first of them in the problem
-    first: str
-    whole: bool = False  # the whole (short) item is in the problem
+# A retrieval gram found in this many benchmark items is boilerplate: it retrieves nothing.
+BOILERPLATE_ITEMS = 3
 
-    def coverage(self, item_grams: int) -> float:
-        return 1.0 if self.whole else len(self.grams) / max(1, item_grams)
+
+def retrieval_length(tokens: int, n: int) -> int:
+    """The k of an item's retrieval k-grams: n from 3n tokens up, a third of the length below that
+    (at least 3), the whole item when it has 3 tokens or fewer; 0 for an item without tokens."""
+    return min(n, max(3, tokens // 3)) if tokens > 3 else tokens
 
 
 def contamination(problems: pl.DataFrame, index: BenchmarkIndex, min_matching: int = 1, min_coverage: float = 0.0) -> pl.DataFrame:
-    """One row per contaminated problem, with the benchmark item it matches best: the share of that
-    item's n-grams found in the problem (`item_coverage`), how many (`matching_ngrams`) and the first
-    of them. A problem is contaminated by an item when at least `min_coverage` of the item's n-grams
-    and at least `min_matching` of them (all, when the item has fewer) are in the problem, or when
-    the problem contains the whole item and it is shorter than n tokens. One shared n-gram is a share
-    of 1/len(item): a boilerplate closing shared with a long item is not a copy of it."""
+    """One row per contaminated problem, with the benchmark item it matches best. A candidate shares
+    a retrieval gram with an item; it is contaminated by the item when it holds at least
+    `min_coverage` of the item's weighted bigrams (`item_coverage`) and at least `min_matching` of
+    its retrieval grams (all, when the item has fewer). A shared closing sentence is a large share
+    of nothing: its bigrams weigh little; a copy, edited or not, holds nearly all of the rest."""
     table = TokenTable.of(problems["problem"])
-    found: dict[int, dict[tuple[str, str], ItemMatch]] = {}
-    for m, starts, g in table.grams_by_length(list(index.hashes)):
-        bench_hashes = index.hashes[m]  # sorted, unique
+    found: dict[int, dict[int, list]] = {}  # problem row -> item -> [matched grams, first position, first gram]
+    for k, starts, g in table.grams_by_length(list(index.hashes)):
+        bench_hashes = index.hashes[k]  # sorted, unique
         at = np.minimum(np.searchsorted(bench_hashes, g), len(bench_hashes) - 1)
         hit = starts[bench_hashes[at] == g]
         for s, r in zip(hit.tolist(), table.row_of(hit).tolist()):
-            text = table.text_of(s, m)
-            for owner in index.grams[m].get(text, ()):  # none: a hash collision, not a match
-                match = found.setdefault(r, {}).setdefault(owner[:2], ItemMatch(owner, set(), s, text))
-                match.grams.add(text)
-                match.whole = match.whole or m < index.n
-                if s < match.first_at:
-                    match.first_at, match.first = s, text
+            text = table.text_of(s, k)
+            for item in index.grams[k].get(text, ()):  # none: a hash collision, not a match
+                match = found.setdefault(r, {}).setdefault(item, [set(), s, text])
+                match[0].add(text)
+                if s < match[1]:
+                    match[1], match[2] = s, text
     rows = []
     uuids, sources, texts = problems["uuid"].to_list(), problems["source"].to_list(), problems["problem"].to_list()
     for r in sorted(found):
+        words = table.tokens.slice(int(table.offsets[r]), int(table.offsets[r + 1] - table.offsets[r])).to_list()
+        bigrams = set(zip(words, words[1:]))
         flagged = []
-        for key, match in found[r].items():
-            total = index.grams_per_item.get(key, 0)
-            coverage = match.coverage(total)
-            if match.whole or (coverage >= min_coverage and len(match.grams) >= min(min_matching, total)):
-                flagged.append((coverage, len(match.grams), -match.first_at, match))
+        for item, (grams, first_at, first) in found[r].items():
+            coverage = index.coverage(item, bigrams)
+            if coverage >= min_coverage and len(grams) >= min(min_matching, index.retrieval_grams[item]):
+                flagged.append((coverage, len(grams), -first_at, item, first))
         if not flagged:
             continue
-        coverage, matching, _, best = max(flagged, key=lambda f: f[:3])
-        bench, item, bench_text = best.owner
+        coverage, matching, _, item, first = max(flagged)
+        bench, item_id, bench_text = index.items[item]
         rows.append(
             {
                 "uuid": uuids[r],
                 "source": sources[r],
                 "benchmark": bench,
-                "benchmark_item": item,
-                "ngram": best.first,
+                "benchmark_item": item_id,
+                "ngram": first,
                 "matching_ngrams": matching,
                 "item_coverage": round(coverage, 4),
                 "problem": texts[r],
