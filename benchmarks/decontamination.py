@@ -37,18 +37,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 import polars as pl  # noqa: E402
+from dedupe_scale import BENCH_DIR, BENCHMARKS  # noqa: E402  (the same benchmarks as the dedupe benchmark)
 
-from distillery.config import BenchmarkFile  # noqa: E402
 from distillery.stages import dedupe  # noqa: E402
 
 from support.realistic_math_text import RealisticCorpus  # noqa: E402
 
-BENCH_DIR = REPO.parent / "shared" / "benchmarks"
-BENCHMARKS = {
-    "math500": BenchmarkFile(path=str(BENCH_DIR / "math500.jsonl"), id_field="unique_id"),
-    "aime2024": BenchmarkFile(path=str(BENCH_DIR / "aime2024.jsonl"), id_field="id"),
-    "aime2025": BenchmarkFile(path=str(BENCH_DIR / "aime2025.jsonl"), id_field="id"),
-}
 COVERAGES = [0.0, 0.3, 0.4, 0.5, 0.6, 0.7]
 N = 8
 

@@ -68,3 +68,11 @@ def test_failures_after_retries_are_one_message_naming_the_stage_and_the_journal
     assert msg.startswith("generate: 2 of 2 requests failed after 1 retries (e.g. ")
     assert f"recorded in {tmp_path / 'journal' / 'shard-0-of-1.jsonl'}" in msg and "re-running retries only these" in msg
     assert task.stats.failed_after_retries == 2
+
+
+def test_a_stage_that_does_not_say_what_to_ask_cannot_be_made(tmp_path):
+    class Silent(LLMTask[str]):
+        stage = "generate"
+
+    with pytest.raises(TypeError, match="abstract method messages"):
+        Silent(LLM.model_validate({"model": "m"}), 1, TaskDirs(journal=tmp_path))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,7 +94,7 @@ def journal_record(c: Completion, stage: str) -> dict:
     return {"key": c.key, **{k: v for k, v in c.as_dict().items() if k != "key"}, "t": round(time.time(), 3), "code": code_version(stage)}
 
 
-class LLMTask(Generic[Item]):
+class LLMTask(ABC, Generic[Item]):
     """Subclasses set `stage` (their params section) and implement `messages`; `samples` defaults to one."""
 
     stage: ClassVar[str]
@@ -107,9 +108,9 @@ class LLMTask(Generic[Item]):
         self.stats = RunStats()
 
     # --- hooks ---------------------------------------------------------------------------------
+    @abstractmethod
     def messages(self, item: Item) -> Sequence[tuple[str, str]]:
         """The chat for one item: ((role, content), ...)."""
-        raise NotImplementedError
 
     def samples(self, item: Item) -> int:
         """How many answers to ask for (each its own request key, through its sample index)."""
