@@ -59,10 +59,21 @@ def frame() -> pl.DataFrame:
         ("p4", "  ", True, False),
         # p5: null gold -> never judged
         ("p5", None, True, False),
+        # p6: a hedge (several different boxes for one value) is a form decision, not the judge's
+        ("p6", "3", True, False, "hedged"),
+        # p7: a malformed gold is no reference to judge against
+        ("p7", "\\frac{1}{2", True, False, "gold_malformed"),
     ]
+    rows = [row if len(row) == 5 else (*row, "ok" if row[3] else "mismatch") for row in rows]
     return pl.DataFrame(
         rows,
-        schema={"uuid": pl.String, "answer": pl.String, "is_reasoning_complete": pl.Boolean, "correctness_math_verify": pl.Boolean},
+        schema={
+            "uuid": pl.String,
+            "answer": pl.String,
+            "is_reasoning_complete": pl.Boolean,
+            "correctness_math_verify": pl.Boolean,
+            "verify_status": pl.String,
+        },
         orient="row",
     )
 
@@ -70,12 +81,12 @@ def frame() -> pl.DataFrame:
 def test_select_unsolved_problems():
     chosen = select_for_judging(frame(), "unsolved_problems")
     assert chosen.dtype == pl.Boolean
-    assert chosen.to_list() == [True, False, True, False, False, False, True, False, False]
+    assert chosen.to_list() == [True, False, True, False, False, False, True, False, False, False, False]
 
 
 def test_select_all_failures():
     chosen = select_for_judging(frame(), "all_failures")
-    assert chosen.to_list() == [True, False, True, False, True, False, True, False, False]
+    assert chosen.to_list() == [True, False, True, False, True, False, True, False, False, False, False]
 
 
 def test_select_empty_frame():

@@ -125,12 +125,24 @@ def test_text_answer():
 
 
 def test_unparseable_gold():
-    # The gold `\frac{` is malformed LaTeX: the answer cannot be compared to it, which is the
-    # gold_unparseable status, not a mismatch of the model's answer.
-    r = check_one(r"\frac{", boxed("7"))
-    assert r.correct is False
-    assert r.extracted == "7"
-    assert r.status == "gold_unparseable"
+    # Balanced but meaningless: the answer cannot be compared to it, which is the gold's status,
+    # not a mismatch of the model's answer.
+    r = check_one(r"\frac{}{}", boxed("7"))
+    assert (r.status, r.correct, r.extracted) == ("gold_unparseable", False, "7")
+
+
+@pytest.mark.parametrize("gold", [r"\frac{", r"\boxed{5", r"\frac{1}{2}}", r"\boxed{3}}", r"\sqrt{2"])
+def test_gold_with_unbalanced_braces_is_malformed(gold):
+    """A broken source row says so, and no sympy runs on it: even the gold's own digits are not accepted."""
+    r = check_one(gold, boxed("5"))
+    assert (r.status, r.correct, r.extracted) == ("gold_malformed", False, "5")
+    assert check_one(gold, "no box here").status == "no_answer"
+
+
+@pytest.mark.parametrize("gold", [r"\boxed{5}", r"$\boxed{5}$", r" \fbox{5}. "])
+def test_gold_stored_in_its_box_is_its_contents(gold):
+    assert check_one(gold, boxed("5")).status == "ok"
+    assert check_one(gold, boxed("6")).status == "mismatch"
 
 
 def test_empty_gold_is_unparseable():
@@ -208,11 +220,64 @@ def test_overlong_answers_are_not_parsed():
     assert (r.status, r.correct) == ("answer_too_long", False)
 
 
-def test_all_agree_needs_every_box_after_the_reasoning():
+def test_multiple_boxes_settings():
     gen = "<think>maybe \\boxed{9}</think> First $\\boxed{3}$, finally $\\boxed{4}$."
-    [last] = check_problem("4", [gen])
+    [by_gold] = check_problem("4", [gen])
+    [last] = check_problem("4", [gen], cfg=VerifyConfig(multiple_boxes="last"))
     [agree] = check_problem("4", [gen], cfg=VerifyConfig(multiple_boxes="all_agree"))
-    assert (last.status, agree.status) == ("ok", "mismatch")
+    assert (by_gold.status, last.status, agree.status) == ("hedged", "ok", "mismatch")
+    assert by_gold.extracted == "3; 4"
+
+
+def final(text: str) -> str:
+    return f"<think>Scratch: $\\boxed{{99}}$ is wrong.</think>\nSo {text}."
+
+
+@pytest.mark.parametrize(
+    "gold, answer, status",
+    [
+        # several parts: the boxes are one answer
+        ("-3, 1", "$x = \\boxed{1}$ or $x = \\boxed{-3}$", "ok"),
+        ("(2,1),(1,2)", "$\\boxed{(1,2)}, \\boxed{(2,1)}$", "ok"),
+        ("(3,-1)", "$x = \\boxed{3}$, $y = \\boxed{-1}$", "ok"),
+        ("(3,-1)", "$\\boxed{-1}$ and $\\boxed{3}$", "mismatch"),  # a pair is ordered
+        ("x=2, y=3", "$x = \\boxed{3}$, $y = \\boxed{2}$", "mismatch"),  # the names are kept
+        ("(-\\infty,1)\\cup(3,+\\infty)", "$\\boxed{(-\\infty,1)}$ and $\\boxed{(3,+\\infty)}$", "ok"),
+        ("-2, 3", "$\\boxed{-2}$, $\\boxed{3}$, $\\boxed{4}$", "mismatch"),
+        ("\\{-1, 2\\}", "$\\boxed{-1}$, $\\boxed{2}$, so $\\boxed{\\{-1,2\\}}$", "ok"),  # the whole restated
+        # one value: a hedge unless every box is the gold
+        ("3", "it is $\\boxed{2}$; no wait, $\\boxed{3}$", "hedged"),
+        ("\\frac{1}{2}", "$\\boxed{\\frac12}$, that is, $\\boxed{0.5}$", "ok"),
+        ("\\frac{1}{2}", "$\\boxed{\\frac13}$ or $\\boxed{\\frac14}$", "mismatch"),
+        ("42", "$\\boxed{41}$ or $\\boxed{42}$", "hedged"),  # integers, decided without sympy
+        ("42", "$\\boxed{042}$, $\\boxed{42}$", "ok"),
+        # option letters, as sets of letters
+        ("ACD", "$\\boxed{A}$, $\\boxed{C}$, $\\boxed{D}$", "ok"),
+        ("ACD", "$\\boxed{A, C}$", "mismatch"),
+        ("C", "$\\boxed{A}$ or $\\boxed{C}$", "hedged"),
+        ("B", "$\\boxed{\\textbf{(B)}}$", "ok"),
+    ],
+)
+def test_several_boxes_by_gold(gold, answer, status):
+    r = check_one(gold, final(answer))
+    assert (r.status, r.correct) == (status, status == "ok"), r
+
+
+def test_several_boxes_by_gold_in_worker_processes():
+    """The worker path decides the same as the in-process one (a tuple of boxes crosses the pipe)."""
+    items = [
+        ("(3,-1)", [final("$x = \\boxed{3}$, $y = \\boxed{-1}$"), final("$\\boxed{-1}$ and $\\boxed{3}$")]),
+        ("\\frac{2}{3}", [final("$\\boxed{\\frac23}$ or $\\boxed{\\frac32}$")]),
+    ]
+    out = check_many(items, VerifyConfig(), workers=1)
+    assert [[c.status for c in per] for per in out] == [["ok", "mismatch"], ["hedged"]]
+
+
+def test_named_boxes_keep_their_unknown_but_not_a_coefficient():
+    from distillery.verification import named_boxes
+
+    text = "So $x = \\boxed{3}$, $y_1 = \\boxed{-1}$, $2z = \\boxed{4}$ and \\boxed{w=5}."
+    assert named_boxes(text) == ["x=3", "y_1=-1", "4", "w=5"]
 
 
 @pytest.mark.parametrize(

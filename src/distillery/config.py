@@ -336,9 +336,11 @@ class VerifyConfig(Section):
         description="A power tower, an exponent of 5+ digits, a factorial of a power: `too_complex` at once, where sympy would "
         "only time out after `timeout_s` of CPU (verification.too_complex).",
     )
-    multiple_boxes: Literal["last", "all_agree"] = Field(
-        "last",
-        description="last: the last \\boxed{} after the reasoning is the answer; all_agree: every box there must be right.",
+    multiple_boxes: Literal["by_gold", "last", "all_agree"] = Field(
+        "by_gold",
+        description="Several different \\boxed{} after the reasoning. by_gold: one answer, compared as a whole, where the "
+        "gold has several parts (set, tuple, union, several values); a `hedged` generation where it has one. "
+        "last: the last box is the answer. all_agree: every box must be right.",
     )
     exact_match_first: bool = Field(True, description="Equal normalized strings, or two plain integers, are decided without sympy.")
     wrap_gold: bool = Field(True, description="Wrap the gold in `$...$` before parsing; unwrapped golds miss many matches.")

@@ -4,8 +4,12 @@ Rules, each a deliberate choice (settings: config.VerifyConfig, documented in do
 - Only a `\\boxed{}` final answer counts, taken after the reasoning ends (`</think>`). A generation
   with no box, or with an unclosed `<think>`, has no answer: a truncated trace is never accepted
   because its last number happens to match.
-- With several boxes, the last one is the answer (math-verify alone would merge them into a set);
-  `multiple_boxes: all_agree` requires every box after the reasoning to be right instead.
+- Several different boxes after the reasoning (`multiple_boxes: by_gold`): where the gold has
+  several parts (a set, a tuple, a union, several values) the boxes are one answer, compared with
+  the gold as a whole; where the gold is one value they are a hedge (`hedged`), never accepted,
+  unless every box is the gold. `last` takes the last box; `all_agree` requires every box right.
+- A gold with unbalanced braces is `gold_malformed` (a broken source row, not a wrong answer); a
+  gold written as `\\boxed{...}` is its box's contents.
 - The gold is wrapped in `$...$` before parsing (unwrapped golds miss many true matches) and parsed
   once per problem, not once per generation.
 - An exact match of the normalized strings is accepted before sympy runs: equal strings cannot be
@@ -37,7 +41,18 @@ from distillery.config import Extraction, VerifyConfig
 
 log = logging.getLogger(__name__)
 
-STATUSES = ("ok", "mismatch", "no_answer", "answer_too_long", "too_complex", "timeout", "gold_unparseable", "error")
+STATUSES = (
+    "ok",
+    "mismatch",
+    "hedged",
+    "no_answer",
+    "answer_too_long",
+    "too_complex",
+    "timeout",
+    "gold_malformed",
+    "gold_unparseable",
+    "error",
+)
 _BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _SPACING = re.compile(r"\\[,;:!]|\\ |\s+")
 _TEXT = re.compile(r"\\(?:text|textbf|mathrm|mbox)\{([^{}]*)\}")
@@ -66,8 +81,8 @@ def answer_region(text: str | None) -> str | None:
     return text
 
 
-def boxed_contents(text: str | None) -> list[str]:
-    """Contents of every complete \\boxed{...} / \\fbox{...} (braces matched), in order."""
+def _boxes(text: str | None) -> list[tuple[int, str]]:
+    """(start, contents) of every complete \\boxed{...} / \\fbox{...} (braces matched), in order."""
     if not text:
         return []
     found = []
@@ -81,8 +96,13 @@ def boxed_contents(text: str | None) -> list[str]:
                 depth -= 1
             i += 1
         if depth == 0:
-            found.append(text[m.end() : i - 1].strip())
+            found.append((m.start(), text[m.end() : i - 1].strip()))
     return found
+
+
+def boxed_contents(text: str | None) -> list[str]:
+    """Contents of every complete \\boxed{...} / \\fbox{...} (braces matched), in order."""
+    return [box for _, box in _boxes(text)]
 
 
 def last_boxed(text: str | None) -> str | None:
@@ -94,9 +114,34 @@ def extract_answer(generation: str | None) -> str | None:
     return last_boxed(answer_region(generation))
 
 
-def extract_answers(generation: str | None, multiple_boxes: str = "last") -> list[str]:
-    boxes = boxed_contents(answer_region(generation))
-    return boxes[-1:] if multiple_boxes == "last" else boxes
+# "x = " or "x_1 = " just before a box ("$x = \\boxed{1}$ or $x = \\boxed{-3}$"); not "2x = ".
+_NAMED_BEFORE_BOX = re.compile(r"(?<![\w\\])([a-zA-Z](?:_\{?\w{1,3}\}?)?)\s*=\s*(?:\$|\\\(|\\\[)?\s*$")
+
+
+def named_boxes(text: str | None) -> list[str]:
+    """Every box, with the unknown it is assigned to where the text says so: `x=1` for `x = \\boxed{1}`.
+    Several boxes lose their names otherwise, and a system's `x = 3, y = 2` would read as `3, 2`."""
+    out = []
+    for start, box in _boxes(text):
+        named = _NAMED_BEFORE_BOX.search(text[max(0, start - 24) : start])
+        out.append(f"{named.group(1)}={box}" if named and "=" not in box else box)
+    return out
+
+
+def extract_answers(generation: str | None, multiple_boxes: str = "by_gold") -> list[str | tuple[str, ...]]:
+    """The answers to check: one per box for all_agree; else one, which is a tuple of boxes where
+    by_gold finds several different ones."""
+    region = answer_region(generation)
+    boxes = boxed_contents(region)
+    if multiple_boxes == "all_agree":
+        return boxes
+    if multiple_boxes == "last" or len({normalize_answer(b) for b in boxes}) <= 1:
+        return boxes[-1:]
+    return [tuple(named_boxes(region))]
+
+
+def shown(answer: str | tuple[str, ...]) -> str:
+    return "; ".join(answer) if isinstance(answer, tuple) else answer
 
 
 def normalize_answer(ans: str) -> str:
@@ -107,6 +152,36 @@ def normalize_answer(ans: str) -> str:
 
 
 _MATH_DELIMITER = re.compile(r"(?<!\\)\$|\\boxed|\\\(|\\\[")  # an unescaped $, \boxed, \( or \[
+
+
+def braces_balanced(text: str) -> bool:
+    """Every unescaped `{` closed, in order (`\\{` and `\\}` are set braces, not grouping)."""
+    depth = 0
+    for c in _ESCAPED_BRACE.sub("", text):
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth < 0:
+                return False
+    return depth == 0
+
+
+_ESCAPED_BRACE = re.compile(r"\\\\[{}]")
+
+
+def gold_problem(gold: str) -> str | None:
+    """Why a gold cannot be compared with anything, as a status, or None when it can."""
+    return "gold_malformed" if not braces_balanced(gold) else None
+
+
+_BOXED_GOLD = re.compile(r"\s*\$*\s*\\(?:boxed|fbox)\s*\{(.*)\}\s*\$*\s*\.?\s*", re.S)
+
+
+def unbox_gold(gold: str) -> str:
+    """A gold stored with its box (`\\boxed{5}`, `$\\boxed{5}$`) is the box's contents."""
+    m = _BOXED_GOLD.fullmatch(gold)
+    return m.group(1).strip() if m and braces_balanced(m.group(1)) else gold
 
 
 def wrap_gold(gold: str) -> str:
@@ -175,7 +250,7 @@ class Comparer:
             self._gold_text, self._gold = gold, None
             e = self.cfg.gold
             try:
-                text = respell(gold)
+                text = respell(unbox_gold(gold))
                 parsed = self._parse(
                     wrap_gold(text) if self.cfg.wrap_gold else text,
                     extraction_config=self.gold_cfg,
@@ -224,6 +299,38 @@ class Comparer:
         return "ok" if same else "mismatch"
 
 
+    def joiner(self, gold: str) -> str | None:
+        """How several boxes join into one answer for this gold: None where the gold is one value."""
+        from sympy import FiniteSet, Interval, Tuple, Union
+
+        parsed = self.parse_gold(gold)
+        value = parsed[0] if parsed else None
+        if isinstance(value, Union):
+            return " \\cup "
+        if isinstance(value, (FiniteSet, Tuple)) and len(value) > 1:
+            return ", "
+        if isinstance(value, Interval) and value.left_open and value.right_open and value.measure.is_finite:
+            return ", "  # "(1, 2)" is an ordered pair as often as an open interval
+        return None
+
+    def compare_boxes(self, gold: str, boxes: tuple[str, ...]) -> str:
+        """Several different boxes. A gold of several parts: the boxes joined are the answer (or a
+        final box that states the whole of it). A gold of one value: a hedge unless all are the gold."""
+        if self.parse_gold(gold) is None:
+            return "gold_unparseable"
+        joiner = self.joiner(gold)
+        if joiner is None:
+            statuses = [self.compare(gold, box) for box in boxes]
+            if all(s == "ok" for s in statuses):
+                return "ok"
+            return "hedged" if "ok" in statuses else statuses[-1]
+        whole = self.compare(gold, joiner.join(boxes))
+        return "ok" if whole == "ok" or self.compare(gold, boxes[-1]) == "ok" else whole
+
+    def compare_answer(self, gold: str, answer: str | tuple[str, ...]) -> str:
+        return self.compare_boxes(gold, answer) if isinstance(answer, tuple) else self.compare(gold, answer)
+
+
 def _worker(conn: Connection, cfg: VerifyConfig) -> None:
     """Receives (task id, gold, answers); sends (task id, index, status) per answer, then (task id, None, None)."""
     try:
@@ -243,7 +350,7 @@ def _worker(conn: Connection, cfg: VerifyConfig) -> None:
         task_id, gold, answers = msg
         for i, ans in enumerate(answers):
             try:
-                status = comparer.compare(gold, ans)
+                status = comparer.compare_answer(gold, ans)
             except MemoryError:
                 status = "error"
             conn.send((task_id, i, status))
@@ -258,7 +365,7 @@ class _Task:
     id: int
     problem: int  # index into the caller's items
     gold: str
-    answers: list[tuple[int, str]]  # (slot in the problem's results, answer)
+    answers: list[tuple[int, str | tuple[str, ...]]]  # (slot in the problem's results, answer or several boxes)
 
 
 @dataclass
@@ -370,7 +477,7 @@ class DeadlinePool:
         log.warning(
             "verify: an answer passed the %.0fs deadline; its worker was killed (answer starts %r)",
             self.cfg.item_deadline_s,
-            task.answers[w.position][1][:80],
+            shown(task.answers[w.position][1])[:80],
         )
         self._replace(w, results, queue, "timeout")
 
@@ -427,44 +534,78 @@ def too_complex(answer: str) -> bool:
     return any(int(c) * math.log10(max(int(b), 1)) > 5 for b, c in _TOWER.findall(answer))
 
 
-def plan_checks(gold: str, generations: list[str | None], cfg: VerifyConfig) -> tuple[list[list[str]], list[list[str | None]]]:
-    """Per generation: its answers, and per answer a status already known without sympy (or None).
+_CHOICE_WRAP = re.compile(r"\\(?:text|textbf|mathrm|mathbf)\s*\{([^{}]*)\}")
+_CHOICE_NOISE = re.compile(r"\\[,;: ]|\band\b|[\s,;()$]")
+_CHOICES = re.compile(r"[A-F]{1,6}")
 
-    Known without sympy: an answer too long to parse; equal normalized strings (ok); two plain
-    integers, compared as integers ("025" is 25), which is exactly what sympy would decide; and an
+
+def choice_letters(answer: str) -> frozenset[str] | None:
+    """The option letters an answer names ("B", "(B)", "\\textbf{(A)}", "A, C", "ACD"), or None."""
+    letters = _CHOICE_NOISE.sub("", _CHOICE_WRAP.sub(r"\1", answer))
+    if not _CHOICES.fullmatch(letters) or len(set(letters)) != len(letters):
+        return None
+    return frozenset(letters)
+
+
+def gold_choices(gold: str) -> frozenset[str] | None:
+    """A multiple-choice gold's letters; several only when written in order ("ACD"), as answer keys are."""
+    letters = choice_letters(gold)
+    return letters if letters and "".join(sorted(letters)) == _CHOICE_NOISE.sub("", _CHOICE_WRAP.sub(r"\1", gold)) else None
+
+
+def known_status(answer: str | tuple[str, ...], gold: str, gold_norm: str, gold_int: int | None, choices, cfg: VerifyConfig) -> str | None:
+    """A status decided without sympy, or None.
+
+    An answer too long to parse; equal normalized strings (ok); plain integers compared as integers
+    ("025" is 25), exactly what sympy would decide; option letters compared as sets of letters; an
     answer too complex to evaluate (a power tower), which sympy would only time out on."""
+    if gold_problem(gold):
+        return gold_problem(gold)
+    boxes = answer if isinstance(answer, tuple) else (answer,)
+    if any(len(b) > cfg.max_answer_chars for b in boxes):
+        return "answer_too_long"
+    norms = [normalize_answer(b) for b in boxes]
+    several = isinstance(answer, tuple)
+    if cfg.exact_match_first and not several and norms[0] == gold_norm:
+        return "ok"
+    if gold_int is not None and all(_INTEGER.fullmatch(n) for n in norms):
+        right = [int(n) == gold_int for n in norms]
+        return "ok" if all(right) else "hedged" if any(right) else "mismatch"
+    if cfg.exact_match_first and choices is not None:
+        named = [choice_letters(b) for b in boxes]
+        if all(named):
+            union = frozenset().union(*named)
+            if union == choices:
+                return "ok"
+            return "hedged" if several and len(choices) == 1 and choices <= union else "mismatch"
+    if cfg.precheck_complexity and any(too_complex(b) for b in boxes):
+        return "too_complex"
+    return None
+
+
+def plan_checks(
+    gold: str, generations: list[str | None], cfg: VerifyConfig
+) -> tuple[list[list[str | tuple[str, ...]]], list[list[str | None]]]:
+    """Per generation: its answers (a tuple of boxes is one answer), and per answer a status
+    already known without sympy (or None)."""
     answers_of, known_of = [], []
+    gold = unbox_gold(gold)
     gold_norm = normalize_answer(gold)
     gold_int = int(gold_norm) if cfg.exact_match_first and _INTEGER.fullmatch(gold_norm) else None
+    choices = gold_choices(gold)
     for g in generations:
         answers = extract_answers(g, cfg.multiple_boxes)
-        known: list[str | None] = []
-        for a in answers:
-            norm = normalize_answer(a) if len(a) <= cfg.max_answer_chars else ""
-            if len(a) > cfg.max_answer_chars:
-                known.append("answer_too_long")
-            elif cfg.exact_match_first and norm == gold_norm:
-                known.append("ok")
-            elif gold_int is not None and _INTEGER.fullmatch(norm):
-                known.append("ok" if int(norm) == gold_int else "mismatch")
-            elif cfg.precheck_complexity and too_complex(a):
-                known.append("too_complex")
-            else:
-                known.append(None)
         answers_of.append(answers)
-        known_of.append(known)
+        known_of.append([known_status(a, gold, gold_norm, gold_int, choices, cfg) for a in answers])
     return answers_of, known_of
 
 
-def combine(answers: list[str], statuses: list[str]) -> Check:
+def combine(answers: list[str | tuple[str, ...]], statuses: list[str]) -> Check:
     """One generation's Check from the statuses of its answers (one, unless all_agree)."""
     if not answers:
         return Check("no_answer", False, None)
-    shown = answers[-1]
     bad = [s for s in statuses if s != "ok"]
-    if not bad:
-        return Check("ok", True, shown)
-    return Check(bad[0], False, shown)
+    return Check(bad[0] if bad else "ok", not bad, shown(answers[-1]))
 
 
 def check_many(
@@ -521,7 +662,7 @@ def check_problem(
         for a, k in zip(answers, known):
             if k is None:
                 comparer = comparer or Comparer(cfg)
-                k = comparer.compare(gold, a)
+                k = comparer.compare_answer(gold, a)
             statuses.append(k)
         out.append(combine(answers, statuses))
     return out

@@ -45,6 +45,15 @@ CUT_AFTER_THINK = "cut_after_think"  # </think> then the summary stops before an
 FBOX = "fbox"  # \fbox{} instead of \boxed{}
 SAME_LINE_BOXES = "same_line_boxes"  # the answer is a list: boxes in one final sentence, joined by "and"
 NESTED = "nested"  # \boxed{\boxed{...}}
+# Several boxes in the final answer (the answer is a list; "x=3" renders as "$x = \boxed{3}$").
+NAMED_AND = "named_and"  # "So $x = \boxed{3}$ and $y = \boxed{-1}$."
+NAMED_OR = "named_or"  # "Hence $x = \boxed{1}$ or $x = \boxed{-3}$."
+COMMA_BOXES = "comma_boxes"  # "The solutions are $\boxed{(2,1)}, \boxed{(1,2)}$."
+PARTS = "parts"  # a multi-question problem: "**Final Answer**\n(1) $\boxed{..}$\n(2) $\boxed{..}$"
+RESTATED = "restated"  # the parts boxed, then the whole answer boxed again: the last item is the whole
+HEDGE_NO_WAIT = "hedge_no_wait"  # "... so it is $\boxed{2}$; no wait, $\boxed{3}$."
+HEDGE_OR = "hedge_or"  # "The answer is $\boxed{A}$ or $\boxed{C}$, depending on how the question is read."
+SAME_VALUE = "same_value"  # "The answer is $\boxed{a}$, that is, $\boxed{b}$."
 
 # --- the cases -------------------------------------------------------------------------------------
 
@@ -397,9 +406,9 @@ TRAPS = [
     ("42", "42", False, "**Final Answer** heading without a box", NO_BOX_FINAL_ANSWER),
     ("42", "42", False, "box only inside the reasoning, none after </think>", THINK_ONLY),
     ("42", "", False, "empty box", FINAL),
-    ("42", ["41", "42"], True, "two boxes after </think>: the last (a correction) is right", BOXES),
+    ("42", ["41", "42"], False, "policy (hedges): two different boxes after </think> for a one-value gold", BOXES),
     ("42", ["42", "41"], False, "two boxes after </think>: the last is wrong", BOXES),
-    ("3", ["x=2", "x=3", "3"], True, "three boxes: the last is right", BOXES),
+    ("3", ["x=2", "x=3", "3"], False, "policy (hedges): a wrong box beside the right ones after </think>", BOXES),
     ("42", ["24", "42"], True, "wrong scratch box in the reasoning, right final box", THINK_DIFFERS),
     ("42", ["42", "24"], False, "right scratch box in the reasoning, wrong final box", THINK_DIFFERS),
     ("42", "42", True, "no <think> tags at all: a complete solution with a final box", NO_TAGS),
@@ -415,6 +424,118 @@ TRAPS = [
     ("42", "42", False, "pre-filled <think>, cut off mid-reasoning after a tentative box", PREFILLED_TRUNCATED),
     ("\\frac{1}{2}", ["\\frac{1}{3}", "\\dfrac{1}{2}"], True, "wrong scratch box, right final \\dfrac", THINK_DIFFERS),
     ("42", "42", True, "nested \\boxed{\\boxed{42}}", NESTED),
+]
+
+# Multi-part answers in NuminaMath-1.5's styles: the gold has several parts and the generation boxes
+# them separately. The boxes together are the answer: as a set where the gold is unordered (roots,
+# solution pairs, letters), in order where it is ordered (a tuple, a point).
+MULTI = [
+    ("-3, 1", ["1", "-3"], True, "both roots boxed separately, in another order", SAME_LINE_BOXES),
+    ("x=1 \\text{ or } x=-3", ["x=1", "x=-3"], True, "x = [1] or x = [-3]", NAMED_OR),
+    ("x=1 \\text{ or } x=-3", ["x=1", "x=3"], False, "one root's sign wrong", NAMED_OR),
+    ("\\{-2, 3\\}", ["3", "-2"], True, "the set's elements boxed separately", SAME_LINE_BOXES),
+    ("\\{-2, 3\\}", "3", False, "one box, one root missing"),
+    ("-2, 3", ["-2", "3", "4"], False, "an extra root", SAME_LINE_BOXES),
+    ("x_1=2, x_2=5", ["x_1=2", "x_2=5"], True, "named roots", NAMED_AND),
+    ("x_1=2, x_2=5", ["2", "5"], True, "roots without their names", SAME_LINE_BOXES),
+    ("1, 2, 3", ["1", "2", "3"], True, "three solutions in three boxes", COMMA_BOXES),
+    ("\\pm 2", ["2", "-2"], True, "plus-or-minus gold, both signs boxed", SAME_LINE_BOXES),
+    ("\\pm 2", ["2", "2"], False, "only the positive root, boxed twice", SAME_LINE_BOXES),
+    ("0, \\frac{1}{2}", ["0", "\\frac12"], True, "a fraction among the roots", SAME_LINE_BOXES),
+    ("\\frac{\\pi}{6}, \\frac{5\\pi}{6}", ["\\frac{\\pi}{6}", "\\frac{5\\pi}{6}"], True, "two angles", COMMA_BOXES),
+    ("\\frac{\\pi}{6}, \\frac{5\\pi}{6}", ["\\frac{\\pi}{6}", "\\frac{7\\pi}{6}"], False, "second angle wrong", COMMA_BOXES),
+    ("(2,1),(1,2)", ["(2,1)", "(1,2)"], True, "solution pairs boxed separately", COMMA_BOXES),
+    ("(2,1),(1,2)", ["(1,2)", "(2,1)"], True, "solution pairs in another order", COMMA_BOXES),
+    ("(2,1),(1,2)", "(2,1)", False, "one box, one solution pair missing"),
+    ("(2,1),(1,2)", ["(2,1)", "(2,2)"], False, "one solution pair wrong", COMMA_BOXES),
+    ("(3,-1)", ["x=3", "y=-1"], True, "a system's solution: x = [3], y = [-1]", NAMED_AND),
+    ("(3,-1)", ["x=-1", "y=3"], False, "unknowns swapped", NAMED_AND),
+    ("(3,-1)", ["3", "-1"], True, "the pair's coordinates boxed bare, in order", SAME_LINE_BOXES),
+    ("(3,-1)", ["-1", "3"], False, "the pair's coordinates in the wrong order", SAME_LINE_BOXES),
+    ("(1,2)", ["x=1", "y=2"], True, "an ordered pair that also reads as an open interval", NAMED_AND),
+    ("(1,2)", ["x=2", "y=1"], False, "unknowns swapped", NAMED_AND),
+    ("x=2, y=3", ["x=2", "y=3"], True, "a system of two unknowns", NAMED_AND),
+    ("x=2, y=3", ["x=3", "y=2"], False, "values swapped between the unknowns", NAMED_AND),
+    ("x=2, y=3", ["y=3", "x=2"], True, "unknowns boxed in another order", NAMED_AND),
+    ("x=1, y=2, z=3", ["x=1", "y=2", "z=3"], True, "three unknowns", NAMED_AND),
+    ("x=1, y=2, z=3", ["x=1", "y=3", "z=2"], False, "two values swapped", NAMED_AND),
+    ("a=2, b=-3", ["a=2", "b=-3"], True, "two parameters", NAMED_AND),
+    ("a=2, b=-3", "a=2", False, "one box, one parameter missing"),
+    ("(-\\infty,1)\\cup(3,+\\infty)", ["(-\\infty,1)", "(3,+\\infty)"], True, "the union's intervals boxed separately", SAME_LINE_BOXES),
+    ("(-\\infty,1)\\cup(3,+\\infty)", ["(-\\infty,1)", "(4,+\\infty)"], False, "one endpoint wrong", SAME_LINE_BOXES),
+    ("(-\\infty,-2]\\cup[2,+\\infty)", ["(-\\infty,-2]", "[2,+\\infty)"], True, "closed endpoints", SAME_LINE_BOXES),
+    ("(-\\infty,-2]\\cup[2,+\\infty)", ["(-\\infty,-2)", "(2,+\\infty)"], False, "endpoints excluded", SAME_LINE_BOXES),
+    ("[0,1]\\cup[2,3]", ["[2,3]", "[0,1]"], True, "intervals in another order", SAME_LINE_BOXES),
+    ("(-\\infty,1)\\cup(3,+\\infty)", "(-\\infty,1)", False, "one box, one interval missing"),
+    ("ACD", ["A", "C", "D"], True, "several correct options boxed separately", SAME_LINE_BOXES),
+    ("ACD", ["A", "C"], False, "one correct option missing", SAME_LINE_BOXES),
+    ("ACD", "ACD", True, "the options in one box"),
+    ("ACD", "A, C, D", True, "the options in one box, with commas"),
+    ("ACD", "\\text{ACD}", True, "the options in \\text"),
+    ("BD", ["B", "D"], True, "two options", COMMA_BOXES),
+    ("BD", ["B", "C", "D"], False, "an extra option", COMMA_BOXES),
+    ("AB", "BA", True, "the options in another order"),
+    ("BC", "\\text{B and C}", True, "the options joined by 'and'"),
+    ("a_n=2n-1, S_n=n^2", ["a_n=2n-1", "S_n=n^2"], True, "two parts: the general term and the sum", PARTS),
+    ("a_n=2n-1, S_n=n^2", ["a_n=2n+1", "S_n=n^2"], False, "first part wrong", PARTS),
+    ("a_n=2n-1, S_n=n^2", ["2n-1", "n^2"], True, "two parts without their names", PARTS),
+    ("3, 5", ["3", "5"], True, "two parts, two numbers", PARTS),
+    ("3, 5", ["3", "6"], False, "second part wrong", PARTS),
+    ("\\frac{1}{2}, 2", ["\\frac{1}{2}", "2"], True, "a fraction and an integer", PARTS),
+    ("\\frac{1}{2}, 2", ["2", "\\frac{1}{2}"], False, "the two parts' answers swapped", PARTS),
+    ("2, 3", ["2", "3"], True, "two values in two boxes", COMMA_BOXES),
+    ("1; 2", ["1", "2"], True, "gold parts separated by a semicolon", PARTS),
+    ("-3, 1", ["x=1", "x=-3", "x=1 \\text{ or } x=-3"], True, "the roots, then both restated", RESTATED),
+    ("(2,1),(1,2)", ["(2,1)", "(1,2)", "(2,1),(1,2)"], True, "the pairs, then the list restated", RESTATED),
+    ("\\{-1, 2\\}", ["-1", "2", "\\{-1,2\\}"], True, "the roots, then the set", RESTATED),
+    ("\\{-1, 2\\}", ["-1", "2", "\\{-1,3\\}"], False, "the roots, then a wrong set", RESTATED),
+    ("x=2, y=3", ["2", "3"], True, "a system's values boxed bare, in the gold's order", SAME_LINE_BOXES),
+    ("(0,0),(1,1),(2,4)", ["(0,0)", "(1,1)"], False, "one of three points missing", COMMA_BOXES),
+    ("(0,0),(1,1),(2,4)", ["(2,4)", "(0,0)", "(1,1)"], True, "three points in another order", COMMA_BOXES),
+]
+
+# A gold of one value against several different boxes after the reasoning: a hedge, never accepted
+# (policy: the generation did not commit to one answer); the same value boxed twice is not a hedge.
+HEDGES = [
+    ("3", ["2", "3"], False, "so it is [2]; no wait, [3]", HEDGE_NO_WAIT),
+    ("3", ["3", "2"], False, "so it is [3]; no wait, [2]", HEDGE_NO_WAIT),
+    ("\\frac{1}{2}", ["\\frac{1}{2}", "\\frac{1}{3}"], False, "two candidate fractions", HEDGE_OR),
+    ("\\frac{1}{2}", ["\\frac{1}{2}", "0.5"], True, "the same value as a fraction and a decimal", SAME_VALUE),
+    ("3", ["x=3", "3"], True, "the same value named, then bare", SAME_VALUE),
+    ("42", ["42", "042"], True, "the same integer, once padded", SAME_VALUE),
+    ("C", ["A", "C"], False, "either (A) or (C)", HEDGE_OR),
+    ("C", ["C", "\\text{C}"], True, "the same letter in two spellings", SAME_VALUE),
+    ("7", ["6", "7", "8"], False, "three candidates", HEDGE_OR),
+    ("2\\sqrt{3}", ["2\\sqrt{3}", "\\sqrt{12}"], True, "the same radical in two forms", SAME_VALUE),
+    ("2\\sqrt{3}", ["2\\sqrt{3}", "3\\sqrt{2}"], False, "two candidate radicals", HEDGE_OR),
+    ("12", ["12", "14"], False, "two answers for two readings of the problem", HEDGE_OR),
+    ("\\frac{\\pi}{3}", ["\\frac{\\pi}{3}", "\\frac{2\\pi}{3}"], False, "two candidate angles", HEDGE_OR),
+    ("y=2x+1", ["y=2x+1", "y=2x-1"], False, "two candidate lines", HEDGE_NO_WAIT),
+    ("y=2x+1", ["2x+1", "y=2x+1"], True, "the same line, right side then equation", SAME_VALUE),
+    ("5", ["5", "x=5"], True, "the same value, then named", SAME_VALUE),
+    ("100", ["99", "100"], False, "off by one, then corrected in the final answer", HEDGE_NO_WAIT),
+    ("\\text{Wednesday}", ["\\text{Tuesday}", "\\text{Wednesday}"], False, "two candidate days", HEDGE_OR),
+    ("(2,5]", ["(2,5]", "[2,5]"], False, "two candidate intervals", HEDGE_OR),
+    ("1", ["0", "1"], False, "two candidates", HEDGE_OR),
+    ("-1", ["1", "-1"], False, "sign hedged", HEDGE_NO_WAIT),
+    ("\\frac{3}{4}", ["\\frac{3}{4}", "0.75"], True, "fraction, then decimal", SAME_VALUE),
+    ("6", ["5", "7"], False, "two wrong candidates", HEDGE_OR),
+]
+
+# Golds as broken source rows store them. Unbalanced braces: nothing can be compared with them, and
+# no answer is accepted (policy); a gold stored inside its own \boxed{} is that box's contents.
+MALFORMED_GOLDS = [
+    ("\\boxed{5", "5", False, "policy: unbalanced \\boxed{ in the gold; nothing is accepted against it"),
+    ("\\frac{1}{2", "\\frac{1}{2}", False, "policy: unbalanced braces in the gold"),
+    ("\\boxed{5}", "5", True, "gold stored with its box"),
+    ("$\\boxed{\\frac{1}{2}}$", "0.5", True, "gold stored with its box, in $...$"),
+    ("\\boxed{5}", "6", False, "gold stored with its box; wrong answer"),
+    ("\\frac{1}{2}}", "\\frac{1}{2}", False, "policy: an extra closing brace in the gold"),
+    ("\\{1, 2\\}", "1, 2", True, "escaped set braces are balanced: not malformed"),
+    ("\\boxed{3}}", "3", False, "policy: an extra closing brace after the box"),
+    ("\\sqrt{2", "\\sqrt{2}", False, "policy: unbalanced braces in the gold"),
+    ("\\boxed{x=1", "1", False, "policy: unbalanced \\boxed{ around an equation"),
+    ("\\boxed{(1,2)}", "(1, 2)", True, "a pair stored with its box"),
 ]
 
 CATEGORIES = [
@@ -434,6 +555,9 @@ CATEGORIES = [
     ("num", "scientific_rounding", NUMBERS),
     ("unit", "units", UNITS),
     ("trap", "traps", TRAPS),
+    ("multi", "multi_part_answers", MULTI),
+    ("hedge", "hedges", HEDGES),
+    ("gold", "malformed_golds", MALFORMED_GOLDS),
 ]
 
 # --- R1-style wrapping -----------------------------------------------------------------------------
@@ -570,8 +694,40 @@ def generation(case_id: str, answer, shape: str) -> str:
     if shape == SAME_LINE_BOXES:
         boxed = " and ".join(f"$\\boxed{{{a}}}$" for a in answer)
         return f"<think>\n{think}\n</think>\n\n{summary}\n\nThe solutions are {boxed}."
+    if shape in (NAMED_AND, NAMED_OR, COMMA_BOXES, PARTS, RESTATED, HEDGE_NO_WAIT, HEDGE_OR, SAME_VALUE):
+        return f"<think>\n{think}\n</think>\n\n{summary}\n\n{several_boxes(answer, shape)}"
     if shape == NESTED:
         return f"<think>\n{think}\n</think>\n\n{summary}\n\nThe answer is $\\boxed{{\\boxed{{{answer}}}}}$."
+    raise ValueError(f"unknown shape {shape!r}")
+
+
+def boxed(item: str) -> str:
+    """`x=3` as R1 writes an assigned unknown, `$x = \\boxed{3}$`; anything else as `$\\boxed{...}$`."""
+    name, _, value = item.partition("=")
+    if value and len(name) <= 4 and "\\" not in name and "(" not in name:
+        return f"${name} = \\boxed{{{value}}}$"
+    return f"$\\boxed{{{item}}}$"
+
+
+def several_boxes(answer: list[str], shape: str) -> str:
+    if shape == NAMED_AND:
+        return "So " + ", ".join(boxed(a) for a in answer[:-1]) + f" and {boxed(answer[-1])}."
+    if shape == NAMED_OR:
+        return "Hence " + " or ".join(boxed(a) for a in answer) + "."
+    if shape == COMMA_BOXES:
+        return "The solutions are $" + ", ".join(f"\\boxed{{{a}}}" for a in answer) + "$."
+    if shape == PARTS:
+        return "**Final Answer**\n" + "\n".join(f"({n}) {boxed(a)}" for n, a in enumerate(answer, 1))
+    if shape == RESTATED:
+        *parts, whole = answer
+        return " or ".join(boxed(a) for a in parts) + f", so the answer is $\\boxed{{{whole}}}$."
+    if shape == HEDGE_NO_WAIT:
+        first, *rest = answer
+        return f"So it is {boxed(first)}" + "".join(f"; no wait, {boxed(a)}" for a in rest) + "."
+    if shape == HEDGE_OR:
+        return "The answer is " + " or ".join(boxed(a) for a in answer) + ", depending on how the question is read."
+    if shape == SAME_VALUE:
+        return f"The answer is {boxed(answer[0])}, that is, " + ", ".join(boxed(a) for a in answer[1:]) + "."
     raise ValueError(f"unknown shape {shape!r}")
 
 

@@ -43,9 +43,13 @@ def candidate_text(generation: str, tail_chars: int) -> str:
     return region[-tail_chars:]
 
 
+# The judge re-checks equivalence only: a hedge is the answer's form, a malformed gold no reference.
+NOT_FOR_THE_JUDGE = ("hedged", "gold_malformed")
+
+
 def select_for_judging(df: pl.DataFrame, policy: str) -> pl.Series:
     has_gold = pl.col("answer").fill_null("").str.strip_chars() != ""
-    failed = pl.col("is_reasoning_complete") & ~pl.col("correctness_math_verify")
+    failed = pl.col("is_reasoning_complete") & ~pl.col("correctness_math_verify") & ~pl.col("verify_status").is_in(NOT_FOR_THE_JUDGE)
     if policy == "all_failures":
         return df.select(failed & has_gold).to_series()
     solved = (pl.col("is_reasoning_complete") & pl.col("correctness_math_verify")).any().over("uuid")

@@ -1,7 +1,7 @@
 """verify: check every generation's boxed final answer against the gold with Math-Verify.
 
 Adds per generation: extracted_answer, is_reasoning_complete, correctness_math_verify and
-verify_status (ok, mismatch, no_answer, timeout, gold_unparseable, error).
+verify_status (one of verification.STATUSES: ok, mismatch, hedged, no_answer, ..., gold_malformed).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from distillery.config import VerifyConfig
 from distillery.metrics import write_metrics
 from distillery.provenance import library_version, stamp
 from distillery.tables import GENERATIONS, PROBLEMS, VERIFIED, read_table, write_table
-from distillery.verification import STATUSES, PoolStats, check_many
+from distillery.verification import STATUSES, PoolStats, check_many, gold_problem
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,14 @@ def run(cfg: VerifyConfig, paths: Paths) -> pl.DataFrame:
         STATUSES[r]: n for r, n in zip(*best.group_by("r").len().to_dict(as_series=False).values())
     }
     problems = out["uuid"].n_unique()
+    malformed = [row["uuid"] for row in grouped.iter_rows(named=True) if gold_problem(row["answer"] or "")]
+    if malformed:
+        log.warning(
+            "verify: %d problems have a gold with unbalanced braces (e.g. %s); none of their generations can be "
+            "accepted (gold_malformed). Fix the answer in the source data or drop those problems.",
+            len(malformed),
+            ", ".join(malformed[:5]),
+        )
     write_metrics(
         paths.metrics,
         "verify",
@@ -79,6 +87,7 @@ def run(cfg: VerifyConfig, paths: Paths) -> pl.DataFrame:
         problems=problems,
         problems_with_correct_generation=solved,
         problem_pass_rate=round(solved / problems, 4) if problems else 0.0,
+        problems_with_malformed_gold=len(malformed),
         workers_killed_at_deadline=pool.killed,
     )
     log.info(
