@@ -156,7 +156,9 @@ def test_docs_list_the_known_wrong_cases_exactly():
     section = docs.split("## Labelled cases the verifier still gets wrong", 1)[1]
     listed = {line.split("|")[1].strip() for line in section.splitlines() if line.startswith("| ") and "-" in line.split("|")[1]}
     listed.discard("---")
-    assert listed == set(KNOWN_WRONG), f"docs/verify.md lists {sorted(listed - set(KNOWN_WRONG))} too many, {sorted(set(KNOWN_WRONG) - listed)} missing"
+    assert listed == set(KNOWN_WRONG), (
+        f"docs/verify.md lists {sorted(listed - set(KNOWN_WRONG))} too many, {sorted(set(KNOWN_WRONG) - listed)} missing"
+    )
     assert f"({len(KNOWN_WRONG)} of {len(CASES)})" in docs, "update the count in the docs/verify.md heading"
 
 

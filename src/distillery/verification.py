@@ -298,7 +298,6 @@ class Comparer:
             return "mismatch"  # latex2sympy/sympy could not make sense of the answer: it is not the gold
         return "ok" if same else "mismatch"
 
-
     def joiner(self, gold: str) -> str | None:
         """How several boxes join into one answer for this gold: None where the gold is one value."""
         from sympy import FiniteSet, Interval, Tuple, Union
