@@ -205,7 +205,7 @@ def test_a_pathological_answer_costs_one_deadline_not_the_shard():
     # math-verify's own timeout is set past the deadline, so the outer deadline is what stops it
     # (as it must for a computation that ignores the signal).
     cfg = VerifyConfig(workers=1, item_deadline_s=3, timeout_s=60, precheck_complexity=False)
-    items = [("1", [boxed(POWER_TOWER), boxed("1"), boxed("2")]), ("3", [boxed("3.0"), boxed("4")])]
+    items = [("1", [boxed(POWER_TOWER), boxed("1"), boxed("2")]), ("3", [boxed(r"\frac{6}{2}"), boxed("4")])]
     stats = PoolStats()
     started = __import__("time").monotonic()
     out = check_many(items, cfg, stats=stats)

@@ -32,7 +32,7 @@ import math
 import multiprocessing as mp
 import re
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
@@ -58,6 +58,7 @@ _SPACING = re.compile(r"\\[,;:!]|\\ |\s+")
 _TEXT = re.compile(r"\\(?:text|textbf|mathrm|mbox)\{([^{}]*)\}")
 WORKER_MEMORY_BYTES = 4 << 30  # a worker that wants more is a pathological answer, not a real one
 MAX_TASKS_PER_WORKER = 2000  # recycle workers: sympy's caches only grow
+GOLDS_KEPT = 4096  # parsed golds a worker keeps (least recently used out)
 
 
 @dataclass(frozen=True)
@@ -233,7 +234,8 @@ def extraction_configs(e: Extraction) -> list:
 
 
 class Comparer:
-    """math-verify with one VerifyConfig; the gold of the current problem is parsed once."""
+    """math-verify with one VerifyConfig. Each gold is parsed once per worker: golds repeat across
+    problems ("\\frac{1}{2}", "2\\sqrt{2}"), and a cold LaTeX parse costs ~8 ms, more than the answer's."""
 
     def __init__(self, cfg: VerifyConfig):
         from math_verify import parse, verify
@@ -241,29 +243,33 @@ class Comparer:
         self.cfg, self._parse, self._verify = cfg, parse, verify
         self.gold_cfg = extraction_configs(cfg.gold)
         self.pred_cfg = extraction_configs(cfg.prediction)
-        self._gold_text: str | None = None
-        self._gold: list | None = None
+        self._golds: OrderedDict[str, list | None] = OrderedDict()
 
     def parse_gold(self, gold: str) -> list | None:
         """The parsed gold, or None when math-verify can only return it as raw text."""
-        if gold != self._gold_text:
-            self._gold_text, self._gold = gold, None
-            e = self.cfg.gold
-            try:
-                text = respell(unbox_gold(gold))
-                parsed = self._parse(
-                    wrap_gold(text) if self.cfg.wrap_gold else text,
-                    extraction_config=self.gold_cfg,
-                    extraction_mode=e.extraction_mode,
-                    fallback_mode=e.fallback_mode,
-                    parsing_timeout=self.cfg.timeout_s,
-                    raise_on_error=True,
-                )
-                if any(not isinstance(g, str) for g in parsed):
-                    self._gold = parsed
-            except Exception:  # a timeout included: either way there is no gold to compare with
-                pass
-        return self._gold
+        if gold in self._golds:
+            self._golds.move_to_end(gold)
+            return self._golds[gold]
+        parsed_gold = None
+        e = self.cfg.gold
+        try:
+            text = respell(unbox_gold(gold))
+            parsed = self._parse(
+                wrap_gold(text) if self.cfg.wrap_gold else text,
+                extraction_config=self.gold_cfg,
+                extraction_mode=e.extraction_mode,
+                fallback_mode=e.fallback_mode,
+                parsing_timeout=self.cfg.timeout_s,
+                raise_on_error=True,
+            )
+            if any(not isinstance(g, str) for g in parsed):
+                parsed_gold = parsed
+        except Exception:  # a timeout included: either way there is no gold to compare with
+            pass
+        self._golds[gold] = parsed_gold
+        if len(self._golds) > GOLDS_KEPT:
+            self._golds.popitem(last=False)
+        return parsed_gold
 
     def compare(self, gold: str, answer: str) -> str:
         from math_verify.errors import TimeoutException
@@ -319,7 +325,8 @@ class Comparer:
             return "gold_unparseable"
         joiner = self.joiner(gold)
         if joiner is None:
-            statuses = [self.compare(gold, box) for box in boxes]
+            exact = normalize_answer(unbox_gold(gold)) if self.cfg.exact_match_first else None
+            statuses = ["ok" if normalize_answer(box) == exact else self.compare(gold, box) for box in boxes]
             if all(s == "ok" for s in statuses):
                 return "ok"
             return "hedged" if "ok" in statuses else statuses[-1]
@@ -339,6 +346,7 @@ def _worker(conn: Connection, cfg: VerifyConfig) -> None:
     except (ImportError, ValueError, OSError):
         pass
     comparer = Comparer(cfg)
+    comparer.compare("1", "\\frac{1}{2}")  # loads the LaTeX parser now, not inside the first answer's deadline
     while True:
         try:
             msg = conn.recv()
@@ -514,7 +522,11 @@ class DeadlinePool:
 # --- the public entry points ---------------------------------------------------------------------
 
 
-_INTEGER = re.compile(r"[+-]?\d{1,100}")
+_INTEGER = re.compile(r"[+-]?\d{1,100}(?:\.0{1,20})?")  # "12.0" is the integer 12, as sympy decides too
+
+
+def as_integer(norm: str) -> int | None:
+    return int(norm.split(".", 1)[0]) if _INTEGER.fullmatch(norm) else None
 # Answers sympy would spend its whole timeout (or, in one C call, longer) evaluating: an exponent of
 # 5+ digits, a power tower three high, a^{b^c} whose outer exponent b^c passes 10^5, a factorial of
 # a 5+ digit number or of a power with a 2+ digit exponent. No competition answer is written that
@@ -567,8 +579,9 @@ def known_status(answer: str | tuple[str, ...], gold: str, gold_norm: str, gold_
     several = isinstance(answer, tuple)
     if cfg.exact_match_first and not several and norms[0] == gold_norm:
         return "ok"
-    if gold_int is not None and all(_INTEGER.fullmatch(n) for n in norms):
-        right = [int(n) == gold_int for n in norms]
+    values = [as_integer(n) for n in norms]
+    if gold_int is not None and None not in values:
+        right = [v == gold_int for v in values]
         return "ok" if all(right) else "hedged" if any(right) else "mismatch"
     if cfg.exact_match_first and choices is not None:
         named = [choice_letters(b) for b in boxes]
@@ -590,7 +603,7 @@ def plan_checks(
     answers_of, known_of = [], []
     gold = unbox_gold(gold)
     gold_norm = normalize_answer(gold)
-    gold_int = int(gold_norm) if cfg.exact_match_first and _INTEGER.fullmatch(gold_norm) else None
+    gold_int = as_integer(gold_norm) if cfg.exact_match_first else None
     choices = gold_choices(gold)
     for g in generations:
         answers = extract_answers(g, cfg.multiple_boxes)
