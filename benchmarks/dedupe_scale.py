@@ -4,10 +4,16 @@ side by side in one run.
     .venv/bin/pip install -c constraints/pipeline.txt '.[benchmarks]'   # datasketch, for the comparison
     .venv/bin/python benchmarks/dedupe_scale.py [--problems 400000]
 
-Corpus (tests/support/synthetic_problems.py): --problems synthetic problems of 30-90 words with
-shared boilerplate; 5% exact duplicates (case, whitespace, LaTeX spacing respelled), 5% near
-duplicates (one or two numbers reworded), and 200 MATH-500/AIME problems planted, half verbatim,
-half lightly edited (case, spacing, punctuation).
+Corpus (tests/support/realistic_math_text.py, as benchmarks/decontamination.py): --problems clean
+problems with MATH-500's word frequencies and sentence lengths (a long tail), a third ending with the
+benchmarks' own closing sentences; then, of those,
+- 5% exact duplicates (case changed, or spacing and line breaks changed);
+- 5% near duplicates, a quarter each: sentences reordered, LaTeX respelled (`\\dfrac`, `\\(...\\)`),
+  a number changed, one sentence paraphrased (two words replaced by synonyms or swapped);
+- 400 MATH-500/AIME problems planted, 200 verbatim and 200 lightly edited (two of: case, spacing and
+  punctuation, LaTeX respelled, numbers formatted, one sentence reworded, a "Problem 7." prefix).
+Recall is reported per kind of near duplicate; "unrelated rows removed" are clean problems that are
+nobody's duplicate and no benchmark's copy, yet removed (a false merge or a false flag).
 
 Each measurement runs in its own process, so its wall time and peak memory (ru_maxrss) are its own:
 
@@ -21,8 +27,10 @@ Each measurement runs in its own process, so its wall time and peak memory (ru_m
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import random
+import re
 import resource
 import subprocess
 import sys
@@ -39,7 +47,13 @@ import polars as pl  # noqa: E402
 from distillery.config import BenchmarkFile, DedupeConfig  # noqa: E402
 from distillery.stages import dedupe  # noqa: E402
 
-from support.synthetic_problems import synthetic_problems  # noqa: E402
+from support.realistic_math_text import (  # noqa: E402
+    RealisticCorpus,
+    change_case,
+    respell_latex,
+    reword_sentence,
+    sentences,
+)
 
 BENCH_DIR = REPO.parent / "shared" / "benchmarks"
 BENCHMARKS = {
@@ -50,18 +64,73 @@ BENCHMARKS = {
 SEED = 0
 
 
-def light_edit(rng: random.Random, text: str) -> str:
-    return rng.choice([str.upper, str.lower])(text).replace(", ", " ,  ").replace(". ", "; ") + " ."
+NEAR_KINDS = ("reorder", "latex", "number", "paraphrase")
+
+
+def exact_copy(rng: random.Random, text: str) -> str:
+    """What the stage's exact step must see through: case, spacing, line breaks."""
+    return change_case(rng, text) if rng.random() < 0.5 else re.sub(r" ", lambda m: rng.choice([" ", "  ", "\n"]), text)
+
+
+# What each kind of near copy needs of its original: two sentences to reorder, LaTeX to respell, a number.
+ELIGIBLE = {
+    "reorder": lambda text: len(sentences(text)) > 1,
+    "latex": lambda text: "$" in text,
+    "number": lambda text: re.search(r"\d", text) is not None,
+    "paraphrase": lambda text: True,
+}
+
+
+def near_copy(rng: random.Random, kind: str, text: str) -> str:
+    if kind == "reorder":
+        parts = sentences(text)
+        return " ".join(parts[1:] + parts[:1])
+    if kind == "latex":
+        return respell_latex(rng, text)
+    if kind == "number":
+        return re.sub(r"\d+", lambda m: str(int(m.group()) + 1), text, count=1)
+    return reword_sentence(rng, text)
 
 
 def make_corpus(n: int, work: Path) -> tuple[Path, Path, Path]:
     rng = random.Random(SEED)
-    items = []
-    for name, bench in BENCHMARKS.items():
-        items += [(name, str(r[bench.id_field]), r["problem"]) for r in map(json.loads, Path(bench.path).read_text().splitlines())]
-    planted = [(b, i, t if k % 2 == 0 else light_edit(rng, t)) for k, (b, i, t) in enumerate(rng.sample(items, 200))]
-    rows, roles = synthetic_problems(n, seed=SEED, exact_rate=0.05, near_rate=0.05, planted=planted)
-    problems = pl.DataFrame(rows)
+    corpus = RealisticCorpus.from_benchmarks(BENCH_DIR, seed=SEED)
+    clean = [text for text, role in corpus.clean_problems(n) if role == "clean"]
+    uuids = [f"p{i:07d}" for i in range(len(clean))]
+    rows, roles = list(zip(uuids, clean)), dict.fromkeys(uuids, "unique")
+    order = list(range(len(clean)))
+    rng.shuffle(order)
+    used: set[int] = set()
+
+    # One pass over the shuffled rows per kind: each kind takes the next eligible row not yet used.
+    def eligible(kind: str | None):
+        return (j for j in order if kind is None or ELIGIBLE[kind](clean[j]))
+
+    pools = {kind: eligible(kind) for kind in (None, *NEAR_KINDS)}
+
+    def original(kind: str | None) -> int:
+        return next(j for j in pools[kind] if j not in used)
+
+    for k in range(len(clean) // 10):
+        uuid = f"d{k:07d}"
+        kind = None if k % 2 == 0 else NEAR_KINDS[(k // 2) % len(NEAR_KINDS)]
+        i = original(kind)
+        used.add(i)
+        if kind is None:
+            rows.append((uuid, exact_copy(rng, clean[i])))
+            roles[uuid] = f"exact_of:{uuids[i]}"
+        else:
+            rows.append((uuid, near_copy(rng, kind, clean[i])))
+            roles[uuid] = f"near_of:{kind}:{uuids[i]}"
+    for k, (text, role) in enumerate(corpus.planted(verbatim=200, edited=200)):
+        uuid = f"b{k:07d}"
+        rows.append((uuid, text))
+        roles[uuid] = f"planted:{role}"
+    order = list(range(len(rows)))
+    rng.shuffle(order)  # duplicates are not next to their originals, as in a real merge of sources
+    problems = pl.DataFrame(
+        {"uuid": [rows[i][0] for i in order], "problem": [rows[i][1] for i in order], "source": "synthetic"},
+    )
     paths = work / "problems.parquet", work / "judged.parquet", work / "roles.parquet"
     problems.write_parquet(paths[0])
     pl.DataFrame(schema={"uuid": pl.String, "correctness_math_verify": pl.Boolean, "correctness_llama": pl.Boolean}).write_parquet(paths[1])
@@ -72,8 +141,15 @@ def make_corpus(n: int, work: Path) -> tuple[Path, Path, Path]:
 # --- children: one measurement each -----------------------------------------------------------------
 
 
-def child_stage(work: Path) -> dict:
-    cfg = DedupeConfig.model_validate({"benchmarks": list(BENCHMARKS)})
+# The near-duplicate settings shipped before this benchmark existed: every shingle counts, 0.7.
+BEFORE = {"threshold": 0.7, "boilerplate_share": 1.0, "min_shingles": 1}
+
+
+def child_stage(work: Path, variant: str) -> dict:
+    near = BEFORE if variant == "before" else {}
+    cfg = DedupeConfig.model_validate({"benchmarks": list(BENCHMARKS), "near": near})
+    out = work / variant
+    out.mkdir(exist_ok=True)
     steps: dict[str, float] = {}
     timed = {}
     for name in ("contamination", "exact_duplicates", "near_duplicate_pairs"):
@@ -95,11 +171,11 @@ def child_stage(work: Path) -> dict:
         dedupe.Paths(
             problems=work / "problems.parquet",
             judged=work / "judged.parquet",
-            kept=work / "kept.parquet",
-            rejected=work / "rejected.parquet",
-            contamination=work / "contamination.parquet",
-            metrics=work / "metrics.json",
-            near_duplicates=work / "near.parquet",
+            kept=out / "kept.parquet",
+            rejected=out / "rejected.parquet",
+            contamination=out / "contamination.parquet",
+            metrics=out / "metrics.json",
+            near_duplicates=out / "near.parquet",
         ),
         seed=SEED,
     )
@@ -152,26 +228,32 @@ def _run_child(mode: str, work: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def recall(work: Path) -> dict:
+def recall(work: Path, variant: str) -> dict:
     roles = dict(pl.read_parquet(work / "roles.parquet").iter_rows())
-    kept = set(pl.read_parquet(work / "kept.parquet")["uuid"].to_list())
-    rejected = dict(pl.read_parquet(work / "rejected.parquet").select("uuid", "reason").iter_rows())
-    groups: dict[str, dict[str, set[str]]] = {}
+    kept = set(pl.read_parquet(work / variant / "kept.parquet")["uuid"].to_list())
+    rejected = dict(pl.read_parquet(work / variant / "rejected.parquet").select("uuid", "reason").iter_rows())
+    pairs: dict[str, list[bool]] = {}  # kind -> per copy: did exactly one of (original, copy) stay?
+    origins = set()
     for uuid, role in roles.items():
         if role.startswith(("exact_of:", "near_of:")):
-            kind, original = role.split(":", 1)
-            groups.setdefault(original, {}).setdefault(kind, set()).add(uuid)
-    exact_groups = [({o} | g["exact_of"]) for o, g in groups.items() if "exact_of" in g and "near_of" not in g]
-    near_groups = [({o} | g["near_of"] | g.get("exact_of", set())) for o, g in groups.items() if "near_of" in g]
+            *kind, original = role.split(":")
+            origins.add(original)
+            pairs.setdefault(":".join(kind), []).append(len({uuid, original} & kept) == 1)
     planted = [u for u, r in roles.items() if r.startswith("planted:")]
-    uniques = [u for u, r in roles.items() if r == "unique" and u not in groups]
+    unrelated = [u for u, r in roles.items() if r == "unique" and u not in origins]
     return {
-        "exact_groups_left_with_one": sum(len(g & kept) == 1 for g in exact_groups) / max(1, len(exact_groups)),
-        "near_groups_left_with_one": sum(len(g & kept) == 1 for g in near_groups) / max(1, len(near_groups)),
-        "planted_flagged": sum(rejected.get(u) == "contaminated" for u in planted) / len(planted),
-        "unrelated_rows_removed": sum(u not in kept for u in uniques),
-        "unrelated_rows": len(uniques),
+        "pairs_left_with_one": {kind: round(sum(v) / len(v), 4) for kind, v in sorted(pairs.items())},
+        "pairs": {kind: len(v) for kind, v in sorted(pairs.items())},
+        "planted_verbatim_flagged": _share(rejected, [u for u in planted if ":verbatim:" in roles[u]]),
+        "planted_edited_flagged": _share(rejected, [u for u in planted if ":edited:" in roles[u]]),
+        "unrelated_rows_removed": sum(u not in kept for u in unrelated),
+        "unrelated_rows_flagged_contaminated": sum(rejected.get(u) == "contaminated" for u in unrelated),
+        "unrelated_rows": len(unrelated),
     }
+
+
+def _share(rejected: dict, uuids: list[str]) -> float:
+    return round(sum(rejected.get(u) == "contaminated" for u in uuids) / max(1, len(uuids)), 4)
 
 
 def main() -> None:
@@ -185,7 +267,13 @@ def main() -> None:
             make_corpus(args.problems, args.work)
             print(json.dumps({}))
             return
-        result = {"stage": child_stage, "rensa": child_rensa, "datasketch": child_datasketch}[args.child](args.work)
+        children = {
+            "stage": lambda work: child_stage(work, "now"),
+            "stage_before": lambda work: child_stage(work, "before"),
+            "rensa": child_rensa,
+            "datasketch": child_datasketch,
+        }
+        result = children[args.child](args.work)
         result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(result))
         return
@@ -204,16 +292,22 @@ def main() -> None:
             raise SystemExit(out.stderr[-3000:])
         print(f"corpus: {args.problems:,} problems written in {time.perf_counter() - t:.1f} s")
         stage = _run_child("stage", work)
-        rec = recall(work)
+        rec = recall(work, "now")
+        before = _run_child("stage_before", work)
+        rec_before = recall(work, "before")
         rensa = _run_child("rensa", work)
-        ds = _run_child("datasketch", work)
+        ds = _run_child("datasketch", work) if importlib.util.find_spec("datasketch") else None
+        if ds is None:
+            print("datasketch is not installed (pip install '.[benchmarks]'): its comparison is left out")
     report = {
         "problems": args.problems,
         "stage": stage,
         "recall": rec,
+        "stage_with_settings_before": {**before, "near": BEFORE},
+        "recall_with_settings_before": rec_before,
         "near_dup_rensa": rensa,
         "near_dup_datasketch": ds,
-        "datasketch_over_rensa_wall": ds["wall_s"] / rensa["wall_s"],
+        "datasketch_over_rensa_wall": ds["wall_s"] / rensa["wall_s"] if ds else None,
     }
     print(json.dumps(report, indent=2))
     s = stage["steps_s"]
@@ -222,15 +316,24 @@ def main() -> None:
         f"{stage['wall_s']:.1f} s wall (decontamination {s.get('contamination', 0):.1f} s, exact {s.get('exact_duplicates', 0):.1f} s, "
         f"near-dup {s.get('near_duplicate_pairs', 0):.1f} s), peak {stage['peak_rss_mb']:.0f} MB"
     )
-    print(
-        f"recall: exact {rec['exact_groups_left_with_one']:.4f}, near {rec['near_groups_left_with_one']:.4f}, planted benchmark "
-        f"{rec['planted_flagged']:.4f}; unrelated rows removed {rec['unrelated_rows_removed']} of {rec['unrelated_rows']:,}"
-    )
-    print(
-        f"near-dup step: rensa {rensa['wall_s']:.1f} s / {rensa['peak_rss_mb']:.0f} MB, {rensa['pairs']} pairs; "
-        f"datasketch {ds['wall_s']:.1f} s / {ds['peak_rss_mb']:.0f} MB, {ds['pairs']} pairs; "
-        f"datasketch/rensa wall = {report['datasketch_over_rensa_wall']:.1f}x"
-    )
+    for label, r, run in (("now", rec, stage), (f"before {BEFORE}", rec_before, before)):
+        left = ", ".join(f"{kind} {share:.4f}" for kind, share in r["pairs_left_with_one"].items())
+        print(f"[{label}] {run['wall_s']:.1f} s, peak {run['peak_rss_mb']:.0f} MB; duplicate pairs left with one row: {left}")
+        print(
+            f"[{label}] planted benchmark copies flagged: verbatim {r['planted_verbatim_flagged']:.4f}, "
+            f"edited {r['planted_edited_flagged']:.4f}; unrelated rows removed {r['unrelated_rows_removed']:,} of "
+            f"{r['unrelated_rows']:,} ({100 * r['unrelated_rows_removed'] / r['unrelated_rows']:.3f}%; "
+            f"{r['unrelated_rows_flagged_contaminated']} as contaminated)"
+        )
+    print(f"pairs per kind: {rec['pairs']}")
+    print(f"near-dup step: rensa {rensa['wall_s']:.1f} s / {rensa['peak_rss_mb']:.0f} MB, {rensa['pairs']} pairs", end="")
+    if ds:
+        print(
+            f"; datasketch {ds['wall_s']:.1f} s / {ds['peak_rss_mb']:.0f} MB, {ds['pairs']} pairs; "
+            f"datasketch/rensa wall = {report['datasketch_over_rensa_wall']:.1f}x",
+            end="",
+        )
+    print()
     out = REPO / "benchmarks" / "results" / "dedupe_scale.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")

@@ -9,11 +9,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from distillery.config import BenchmarkFile, DedupeConfig
+from distillery.config import BenchmarkFile, DedupeConfig, NearDedupeConfig
 from distillery.errors import DistilleryError
 from distillery.keys import problem_key
 from distillery.stages import dedupe
-from distillery.stages.dedupe import tokens
+from distillery.stages.dedupe import near_duplicate_pairs, tokens
 
 from support.synthetic_problems import synthetic_problems
 
@@ -496,3 +496,17 @@ def test_latex_and_number_respellings_are_the_same_tokens():
     assert dedupe.tokens(r"Find \dfrac{1}{2} \left( x \right) \times 1,000,000 and 0.5, \le 3") == dedupe.tokens(
         r"find \frac{1}{2} ( x ) \cdot 1000000 and .5 \leq 3"
     )
+
+
+def test_near_duplicates_ignore_boilerplate_and_short_texts():
+    """80 one-word problems sharing a long closing were all "near duplicates" of each other with the
+    settings shipped before; the closing is boilerplate now, and what is left is too short to compare,
+    while a real near duplicate (a number changed) is still found."""
+    closing = "Express your answer as a common fraction in lowest terms and in simplest form."
+    names = [a + b + c for a in "bcdfg" for b in "aeiou" for c in "klmnp"][:80]
+    long = "A bag holds 7 red marbles and 5 blue marbles, and two of them are drawn without replacement"
+    texts = pl.Series([f"Find {name}. {closing}" for name in names] + [f"{long}. {closing}", f"{long.replace('7', '8')}. {closing}"])
+    before = near_duplicate_pairs(texts, NearDedupeConfig(threshold=0.7, boilerplate_share=1.0, min_shingles=1), seed=0)
+    now = near_duplicate_pairs(texts, NearDedupeConfig(), seed=0)
+    assert before.height > 1000
+    assert now.select("a", "b").rows() == [(80, 81)]

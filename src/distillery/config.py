@@ -384,12 +384,31 @@ class NearDedupeConfig(Section):
     shingle_size: int = Field(
         2,
         ge=1,
-        description="Tokens per shingle. On synthetic problems with one or two numbers reworded, 2 (with threshold 0.7) found "
-        "966 of 967 planted pairs with no false pair (3: 944).",
+        description="Tokens per shingle. On realistic math text (benchmarks/dedupe_scale.py) 2 beats 1 (false pairs) and 3 "
+        "(paraphrases and changed numbers missed).",
     )
     num_perm: int = Field(128, ge=8, description="MinHash permutations; bands must divide it.")
     bands: int = Field(32, ge=1, description="LSH bands; rows per band = num_perm / bands.")
-    threshold: float = Field(0.7, gt=0, le=1, description="Estimated Jaccard similarity of the shingles that makes a near duplicate.")
+    threshold: float = Field(
+        0.6,
+        gt=0,
+        le=1,
+        description="Estimated Jaccard similarity of the non-boilerplate shingles that makes a near duplicate (docs/design.md, "
+        "dedupe: 0.7 missed 45% of one-sentence paraphrases).",
+    )
+    min_shingles: int = Field(
+        5,
+        ge=1,
+        description="A text with fewer non-boilerplate shingles is left to exact dedupe: two such short texts share most of "
+        "them by chance.",
+    )
+    boilerplate_share: float = Field(
+        0.005,
+        gt=0,
+        le=1,
+        description="A shingle found more often than this share of the rows (and than 50 rows) is boilerplate ('express your "
+        "answer as a common fraction') and does not count; 1 counts every shingle.",
+    )
 
     @model_validator(mode="after")
     def _bands_divide_perms(self) -> NearDedupeConfig:

@@ -527,6 +527,8 @@ _INTEGER = re.compile(r"[+-]?\d{1,100}(?:\.0{1,20})?")  # "12.0" is the integer 
 
 def as_integer(norm: str) -> int | None:
     return int(norm.split(".", 1)[0]) if _INTEGER.fullmatch(norm) else None
+
+
 # Answers sympy would spend its whole timeout (or, in one C call, longer) evaluating: an exponent of
 # 5+ digits, a power tower three high, a^{b^c} whose outer exponent b^c passes 10^5, a factorial of
 # a 5+ digit number or of a power with a 2+ digit exponent. No competition answer is written that

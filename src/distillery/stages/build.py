@@ -255,8 +255,11 @@ def _decontamination(stage_metrics: dict[str, Any]) -> str:
     if near:
         lines += [
             "",
-            f"Near duplicates (MinHash LSH, Jaccard >= {near.get('threshold')}): {near.get('pairs')} pairs in "
-            f"{near.get('clusters')} clusters; pairs in data/dedupe/near_duplicates.parquet.",
+            f"Near duplicates (MinHash LSH over {near.get('shingle_size')}-token shingles, estimated Jaccard >= "
+            f"{near.get('threshold')}; a shingle in more than {near.get('boilerplate_share')} of the rows (and 50) is "
+            f"boilerplate and does not count; a text with fewer than {near.get('min_shingles')} other shingles is only "
+            f"exact-deduped): {near.get('pairs')} pairs in {near.get('clusters')} clusters; pairs in "
+            "data/dedupe/near_duplicates.parquet.",
         ]
     return "\n".join(lines)
 

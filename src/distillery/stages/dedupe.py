@@ -339,16 +339,32 @@ def _bucket_pairs(keys: np.ndarray) -> np.ndarray:
     return np.concatenate(pairs) if pairs else np.zeros((0, 2), np.int64)
 
 
+# On small inputs a shingle in a handful of rows is a coincidence, not boilerplate.
+BOILERPLATE_MIN_ROWS = 50
+
+
+def without_boilerplate(flat: np.ndarray, offsets: np.ndarray, share: float) -> tuple[np.ndarray, np.ndarray]:
+    """The shingles that are not boilerplate: one found more often than `share` of the rows (and
+    than BOILERPLATE_MIN_ROWS) is a closing such as "express your answer as a common fraction", which
+    unrelated problems share and near duplicates do not need."""
+    n = len(offsets) - 1
+    unique, inverse, count = np.unique(flat, return_inverse=True, return_counts=True)
+    keep = count[inverse.ravel()] <= max(BOILERPLATE_MIN_ROWS, share * n)
+    rows = np.repeat(np.arange(n), np.diff(offsets.astype(np.int64)))
+    return flat[keep], np.concatenate([[0], np.cumsum(np.bincount(rows[keep], minlength=n))]).astype(np.uint64)
+
+
 def near_duplicate_pairs(texts: pl.Series, cfg: NearDedupeConfig, seed: int) -> pl.DataFrame:
     """Confirmed pairs (a, b, estimated Jaccard >= threshold) among the texts, by row index."""
     from rensa import RMinHash, RMinHashLSH
 
     empty = pl.DataFrame(schema={"a": pl.Int64, "b": pl.Int64, "similarity": pl.Float64})
     table = TokenTable.of(texts, keep_tokens=False)
-    rows = np.nonzero(table.lengths > 0)[0]  # a text without tokens has nothing to compare
+    flat, offsets = without_boilerplate(*shingle_hashes(table, cfg.shingle_size), cfg.boilerplate_share)
+    # Too few distinctive shingles is too little to compare: two 4-word texts share most of theirs by chance.
+    rows = np.nonzero(np.diff(offsets.astype(np.int64)) >= cfg.min_shingles)[0]
     if len(rows) < 2:
         return empty
-    flat, offsets = shingle_hashes(table, cfg.shingle_size)
     flat, offsets = _subset(flat, offsets, rows)
     # Pass 1, all rows: rensa's MinHash and LSH say which rows share a band with any other row.
     digests = RMinHash.digest_matrix_from_flat_token_hashes(flat, offsets, cfg.num_perm, seed)
@@ -510,6 +526,8 @@ def run(cfg: DedupeConfig, benchmarks: dict[str, BenchmarkFile], paths: Paths, s
         min_matching_ngrams=cfg.min_matching_ngrams,
         min_item_coverage=cfg.min_item_coverage,
         exact=exact,
-        near_duplicates={**near, "threshold": cfg.near.threshold} if cfg.near.enabled else {},
+        near_duplicates={**near, **cfg.near.model_dump(include={"shingle_size", "threshold", "boilerplate_share", "min_shingles"})}
+        if cfg.near.enabled
+        else {},
     )
     return counts
