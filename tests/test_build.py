@@ -327,7 +327,14 @@ def test_card_has_filters_decontamination_and_revision(tmp_path):
             "ngram": 8,
             "min_matching_ngrams": 1,
             "min_item_coverage": 0.5,
-            "near_duplicates": {"pairs": 1, "clusters": 1, "threshold": 0.7},
+            "near_duplicates": {
+                "pairs": 1,
+                "clusters": 1,
+                "shingle_size": 2,
+                "threshold": 0.6,
+                "boilerplate_share": 0.005,
+                "min_shingles": 5,
+            },
         },
     }
     paths = make_inputs(tmp_path / "in")
@@ -354,6 +361,8 @@ def test_card_has_filters_decontamination_and_revision(tmp_path):
     assert "judged per benchmark item" in card and "1 pairs in 1 clusters" in card
     # The card names the rule as it ran: n, the matches it needs, the share of an item.
     assert "shares at least 1 of the item's token 8-grams" in card and "holds 50% of the item's token bigrams" in card
+    assert "2-token shingles, estimated Jaccard >= 0.6; a shingle in more than 0.005 of the rows" in card
+    assert "fewer than 5 other shingles is only exact-deduped" in card
     import hashlib
 
     assert hashlib.md5(paths["judged"].read_bytes()).hexdigest() in card

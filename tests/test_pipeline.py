@@ -37,7 +37,11 @@ def test_snakemake_runs_the_whole_dag(repo_copy):
     assert all(set(per) == {"math500", "aime2024", "aime2025"} for per in evaluate.values())
     assert (repo_copy / "data/evaluate/model_card.md").read_text().count("## Evaluation") == 1
     near = json.loads((repo_copy / "metrics/dedupe.json").read_text())["near_duplicates"]
-    assert near["threshold"] == 0.7 and (repo_copy / "data/dedupe/near_duplicates.parquet").exists()
+    shipped = yaml.safe_load((repo_copy / "params.yaml").read_text())["dedupe"]["near"]
+    assert {k: near[k] for k in ("threshold", "boilerplate_share", "min_shingles")} == {
+        k: shipped[k] for k in ("threshold", "boilerplate_share", "min_shingles")
+    }
+    assert (repo_copy / "data/dedupe/near_duplicates.parquet").exists()
     card = (repo_copy / "data/build/dataset/README.md").read_text()
     assert "## Decontamination" in card and "| dedupe |" in card and '"code"' in card and not re.search(r"\bgit\b", card)
     assert (repo_copy / "data/sft/model/model.safetensors").exists()

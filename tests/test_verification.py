@@ -303,3 +303,10 @@ def test_too_complex_answers_are_decided_without_sympy(answer, flagged):
     if flagged:
         [r] = check_problem("1", [boxed(answer)])
         assert (r.status, r.correct) == ("too_complex", False)
+
+
+def test_equal_answers_of_a_problem_share_one_comparison():
+    """Each distinct answer of a problem crosses to a worker once; every generation still gets its verdict."""
+    gens = [boxed("0.5"), boxed("0.25"), boxed("0.5"), boxed(r"\dfrac{2}{4}"), boxed("0.25")]
+    [checks] = check_many([(r"\frac{1}{2}", gens)], VerifyConfig(workers=1))
+    assert [c.status for c in checks] == ["ok", "mismatch", "ok", "ok", "mismatch"]

@@ -637,8 +637,10 @@ def check_many(
             if k is None
         ]
         if todo:
-            slots = {slot: n for n, (slot, _) in enumerate(todo)}
-            tasks.append(_Task(len(tasks), p, gold, [(n, a) for n, (_, a) in enumerate(todo)]))
+            # A problem's generations often agree on an answer: each distinct one is compared once.
+            distinct: dict[str | tuple[str, ...], int] = {}
+            slots = {slot: distinct.setdefault(a, len(distinct)) for slot, a in todo}
+            tasks.append(_Task(len(tasks), p, gold, [(n, a) for a, n in distinct.items()]))
             plans[p] = (answers_of, known_of, slots)
         else:
             plans[p] = (answers_of, known_of, {})
