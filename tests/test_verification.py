@@ -139,6 +139,13 @@ def test_gold_with_unbalanced_braces_is_malformed(gold):
     assert check_one(gold, "no box here").status == "no_answer"
 
 
+def test_set_braces_are_not_grouping_braces():
+    from distillery.verification import braces_balanced
+
+    assert braces_balanced(r"\left\{ x \mid x > 0 \right.") and braces_balanced(r"\{1, \frac{1}{2}\}")
+    assert not braces_balanced(r"\{1, \frac{1}{2\}")
+
+
 @pytest.mark.parametrize("gold", [r"\boxed{5}", r"$\boxed{5}$", r" \fbox{5}. "])
 def test_gold_stored_in_its_box_is_its_contents(gold):
     assert check_one(gold, boxed("5")).status == "ok"

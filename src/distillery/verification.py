@@ -155,6 +155,9 @@ def normalize_answer(ans: str) -> str:
 _MATH_DELIMITER = re.compile(r"(?<!\\)\$|\\boxed|\\\(|\\\[")  # an unescaped $, \boxed, \( or \[
 
 
+_ESCAPED_BRACE = re.compile(r"\\[{}]")  # \{ and \} are set braces, not grouping
+
+
 def braces_balanced(text: str) -> bool:
     """Every unescaped `{` closed, in order (`\\{` and `\\}` are set braces, not grouping)."""
     depth = 0
@@ -166,9 +169,6 @@ def braces_balanced(text: str) -> bool:
             if depth < 0:
                 return False
     return depth == 0
-
-
-_ESCAPED_BRACE = re.compile(r"\\\\[{}]")
 
 
 def gold_problem(gold: str) -> str | None:
@@ -552,9 +552,13 @@ _CHOICE_NOISE = re.compile(r"\\[,;: ]|\band\b|[\s,;()$]")
 _CHOICES = re.compile(r"[A-F]{1,6}")
 
 
+def _letters_written(answer: str) -> str:
+    return _CHOICE_NOISE.sub("", _CHOICE_WRAP.sub(r"\1", answer))
+
+
 def choice_letters(answer: str) -> frozenset[str] | None:
     """The option letters an answer names ("B", "(B)", "\\textbf{(A)}", "A, C", "ACD"), or None."""
-    letters = _CHOICE_NOISE.sub("", _CHOICE_WRAP.sub(r"\1", answer))
+    letters = _letters_written(answer)
     if not _CHOICES.fullmatch(letters) or len(set(letters)) != len(letters):
         return None
     return frozenset(letters)
@@ -563,17 +567,15 @@ def choice_letters(answer: str) -> frozenset[str] | None:
 def gold_choices(gold: str) -> frozenset[str] | None:
     """A multiple-choice gold's letters; several only when written in order ("ACD"), as answer keys are."""
     letters = choice_letters(gold)
-    return letters if letters and "".join(sorted(letters)) == _CHOICE_NOISE.sub("", _CHOICE_WRAP.sub(r"\1", gold)) else None
+    return letters if letters and "".join(sorted(letters)) == _letters_written(gold) else None
 
 
-def known_status(answer: str | tuple[str, ...], gold: str, gold_norm: str, gold_int: int | None, choices, cfg: VerifyConfig) -> str | None:
+def known_status(answer: str | tuple[str, ...], gold_norm: str, gold_int: int | None, choices, cfg: VerifyConfig) -> str | None:
     """A status decided without sympy, or None.
 
     An answer too long to parse; equal normalized strings (ok); plain integers compared as integers
     ("025" is 25), exactly what sympy would decide; option letters compared as sets of letters; an
     answer too complex to evaluate (a power tower), which sympy would only time out on."""
-    if gold_problem(gold):
-        return gold_problem(gold)
     boxes = answer if isinstance(answer, tuple) else (answer,)
     if any(len(b) > cfg.max_answer_chars for b in boxes):
         return "answer_too_long"
@@ -607,10 +609,11 @@ def plan_checks(
     gold_norm = normalize_answer(gold)
     gold_int = as_integer(gold_norm) if cfg.exact_match_first else None
     choices = gold_choices(gold)
+    broken = gold_problem(gold)  # the same for every answer: nothing is compared with a broken gold
     for g in generations:
         answers = extract_answers(g, cfg.multiple_boxes)
         answers_of.append(answers)
-        known_of.append([known_status(a, gold, gold_norm, gold_int, choices, cfg) for a in answers])
+        known_of.append([broken or known_status(a, gold_norm, gold_int, choices, cfg) for a in answers])
     return answers_of, known_of
 
 
