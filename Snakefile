@@ -24,6 +24,9 @@ include: "rules/judge.smk"
 include: "rules/dedupe.smk"
 include: "rules/build.smk"
 include: "rules/sft.smk"
+include: "rules/preferences.smk"
+include: "rules/dpo.smk"
+include: "rules/grpo.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
 include: "rules/lighteval.smk"  # opt-in: snakemake --use-conda data/lighteval/results.json
@@ -33,6 +36,8 @@ rule all:
     input:
         "data/build/dataset/README.md",
         "data/sft/model",
+        "data/dpo/model",
+        "data/grpo/model",
         "metrics/evaluate.json",
         rules.report.output,
     default_target: True

@@ -339,42 +339,94 @@ def _lighteval(ns):
     lighteval.run(cfg, _paths(lighteval.Paths, ns))
 
 
-@command(
-    "sft",
-    "fine-tune the student with TRL",
-    CONFIG,
-    P("--dataset-dir"),
-    P("--model"),
-    P("--metrics"),
-    ("--checkpoints", {"type": Path, "default": None, "help": "checkpoint root (default: beside --model)"}),
-    ("--run-figures", {"type": Path, "default": None, "help": "wall time and resume step (a log, JSON)"}),
-)
+CHECKPOINTS = ("--checkpoints", {"type": Path, "default": None, "help": "checkpoint root (default: beside --model)"})
+RUN_FIGURES = ("--run-figures", {"type": Path, "default": None, "help": "wall time, steps/s and resume step (a log, JSON)"})
+
+
+def _relaunched(stage: str, cfg: Any, ns: argparse.Namespace) -> bool:
+    """A training stage with an accelerate config: start `accelerate launch` of this same command
+    on every node (distillery.sft_launch), which then trains; True when that happened."""
+    if not cfg.launch.accelerate_config or os.environ.get("DISTILLERY_SFT_LAUNCHED"):
+        return False
+    from distillery.sft_launch import launch
+
+    argv = [stage]
+    for flag, _ in COMMANDS[stage][1]:
+        value = getattr(ns, flag.lstrip("-").replace("-", "_"))
+        if value is not None:
+            argv += [flag, str(value)]
+    launch(cfg.launch, argv)
+    return True
+
+
+@command("sft", "fine-tune the student with TRL", CONFIG, P("--dataset-dir"), P("--model"), P("--metrics"), CHECKPOINTS, RUN_FIGURES)
 def _sft(ns):
     cfg, extra = _cfg("sft", ns)
-    if cfg.launch.accelerate_config and not os.environ.get("DISTILLERY_SFT_LAUNCHED"):
-        from distillery.sft_launch import launch
-
-        argv = (
-            [
-                "sft",
-                "--config",
-                ns.config,
-                "--dataset-dir",
-                str(ns.dataset_dir),
-                "--model",
-                str(ns.model),
-                "--metrics",
-                str(ns.metrics),
-            ]
-            + (["--checkpoints", str(ns.checkpoints)] if ns.checkpoints else [])
-            + (["--run-figures", str(ns.run_figures)] if ns.run_figures else [])
-        )
-        launch(cfg.launch, argv)
+    if _relaunched("sft", cfg, ns):
         return
     from distillery.stages import sft
 
     _exit_on_sigterm()
     sft.run(cfg, extra.seed, _paths(sft.Paths, ns))
+
+
+@command(
+    "preferences",
+    "chosen/rejected pairs for DPO from the judged generations",
+    CONFIG,
+    P("--judged"),
+    P("--problems"),
+    P("--kept"),
+    P("--pairs"),
+    P("--unpaired"),
+    P("--metrics"),
+)
+def _preferences(ns):
+    from distillery.stages import preferences
+
+    cfg, extra = _cfg("preferences", ns)
+    preferences.run(cfg, extra.seed, _paths(preferences.Paths, ns))
+
+
+@command(
+    "dpo",
+    "train the student on the preference pairs with TRL",
+    CONFIG,
+    P("--pairs"),
+    P("--model"),
+    P("--metrics"),
+    CHECKPOINTS,
+    RUN_FIGURES,
+)
+def _dpo(ns):
+    cfg, extra = _cfg("dpo", ns)
+    if _relaunched("dpo", cfg, ns):
+        return
+    from distillery.stages import dpo
+
+    _exit_on_sigterm()
+    dpo.run(cfg, extra.seed, _paths(dpo.Paths, ns))
+
+
+@command(
+    "grpo",
+    "train the student with verifiable rewards (TRL's GRPO)",
+    CONFIG,
+    P("--dataset-dir"),
+    P("--model"),
+    P("--metrics"),
+    P("--steps"),
+    CHECKPOINTS,
+    RUN_FIGURES,
+)
+def _grpo(ns):
+    cfg, extra = _cfg("grpo", ns)
+    if _relaunched("grpo", cfg, ns):
+        return
+    from distillery.stages import grpo
+
+    _exit_on_sigterm()
+    grpo.run(cfg, extra.seed, extra.verify, _paths(grpo.Paths, ns))
 
 
 @command(

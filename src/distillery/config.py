@@ -467,8 +467,8 @@ class BuildConfig(Section):
 
 
 class SFTLaunch(Section):
-    """How the sft stage runs: in this process (null accelerate_config), or under `accelerate launch`
-    with the given config on every node of the job's Slurm allocation (one launcher per node)."""
+    """How a training stage runs: in this process (null accelerate_config), or under `accelerate
+    launch` with the given config on every node of the job's Slurm allocation (one launcher per node)."""
 
     accelerate_config: str | None = Field(
         None, description="accelerate config file, e.g. configs/accelerate/zero3.yaml. null: train in this process."
@@ -477,32 +477,183 @@ class SFTLaunch(Section):
     main_process_port: int = Field(29500, ge=1, le=65535, description="Port of accelerate's main process.")
 
 
-class SFTConfig(Section):
-    model: str = Field(description="The student: hub id or local model directory to fine-tune.")
-    revision: str | None = Field(None, description="Hub commit, branch or tag of the student. null: the latest.")
-    splits: list[Literal["default", "extended"]] = Field(["default"], description="The dataset configs trained on.")
+class Training(Section):
+    """What the training stages (sft, dpo, grpo) share: the model trained, the optimizer and schedule,
+    checkpoints and launch. Each is mapped onto the installed TRL's config class by its stage."""
+
+    model: str = Field(description="The model trained: hub id or local model directory.")
+    revision: str | None = Field(None, description="Hub commit, branch or tag of the model. null: the latest.")
     learning_rate: float = Field(5e-5, gt=0, description="Peak learning rate.")
-    num_train_epochs: float = Field(3, gt=0, description="Epochs over the dataset (fractions allowed).")
-    max_length: int = Field(32768, ge=16, description="Longest training sequence, in tokens; longer ones are truncated.")
+    num_train_epochs: float = Field(3, gt=0, description="Epochs over the data (fractions allowed).")
+    max_steps: int | None = Field(None, ge=1, description="Stop after this many optimizer steps. null: num_train_epochs decides.")
     warmup_ratio: float = Field(0.1, ge=0, lt=1, description="Fraction of the training steps spent warming the learning rate up.")
     lr_scheduler_type: str = Field("linear", description="transformers learning-rate schedule (linear, cosine, ...).")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
+    optim: str = Field("adamw_torch", description="transformers optimizer name (adamw_torch, adamw_torch_fused, ...).")
     per_device_train_batch_size: int = Field(1, ge=1, description="Sequences per device per step.")
     gradient_accumulation_steps: int = Field(2, ge=1, description="Steps accumulated per optimizer step.")
     bf16: bool = Field(False, description="Train in bfloat16 mixed precision.")
-    packing: bool = Field(False, description="Pack several examples into one sequence of max_length.")
-    assistant_only_loss: bool = Field(True, description="Loss on the assistant's tokens only, not on the prompt.")
-    use_liger_kernel: bool = Field(False, description="Use Liger's fused kernels.")
+    attn_implementation: str | None = Field(
+        None, description="transformers attention kernel (sdpa, flash_attention_2, eager). null: the model's default."
+    )
     gradient_checkpointing: bool = Field(False, description="Recompute activations in the backward pass: less memory, more compute.")
+    gradient_checkpointing_use_reentrant: bool = Field(
+        False, description="torch's reentrant checkpointing (open-r1 sets use_reentrant: false, which DeepSpeed ZeRO-3 needs)."
+    )
+    use_liger_kernel: bool = Field(False, description="Use Liger's fused kernels (when liger-kernel and CUDA are there).")
     logging_steps: int = Field(10, ge=1, description="Log the training metrics every this many optimizer steps.")
     save_steps: int = Field(500, ge=1, description="A checkpoint every save_steps optimizer steps; a killed run resumes from the last one.")
     save_total_limit: int = Field(2, ge=1, description="Checkpoints kept; older ones are deleted.")
-    launch: SFTLaunch = Field(SFTLaunch(), description="How the training runs: in this process or under `accelerate launch`.")
+    launch: SFTLaunch = Field(
+        SFTLaunch(),
+        description="How the training runs: in this process or under `accelerate launch`.",
+        json_schema_extra={"execution": True},
+    )
+
+
+class SFTConfig(Training):
+    splits: list[Literal["default", "extended"]] = Field(["default"], description="The dataset configs trained on.")
+    max_length: int = Field(32768, ge=16, description="Longest training sequence, in tokens; longer ones are truncated.")
+    packing: bool = Field(False, description="Pack several examples into one sequence of max_length.")
+    assistant_only_loss: bool = Field(True, description="Loss on the assistant's tokens only, not on the prompt.")
     rope_theta: float | None = Field(
         None, description="RoPE base set on the model config by code (OpenR1 users hand-edited config.json for this). null: unchanged."
     )
     max_position_embeddings: int | None = Field(
         None, description="Context length set on the model config by code, in tokens. null: unchanged."
+    )
+
+
+class PreferencesConfig(Section):
+    selection: Literal["math_verify", "judge", "either"] = Field(
+        "either", description="What makes a generation correct (as build.selection): math_verify, the judge, or either."
+    )
+    rejected_kinds: list[Literal["wrong", "truncated"]] = Field(
+        ["wrong", "truncated"],
+        min_length=1,
+        description="What may be rejected: wrong (complete, not correct) and truncated (stopped by the length limit) generations.",
+    )
+    pairing: Literal["one_per_problem", "all_pairs", "hardest_negative"] = Field(
+        "one_per_problem",
+        description="one_per_problem: one seeded random correct and one seeded random rejected generation; all_pairs: every "
+        "correct with every rejected one (capped by max_pairs_per_problem); hardest_negative: a seeded random correct one "
+        "with the most plausible rejected one (a complete wrong answer before a truncated one, then the nearest in length).",
+    )
+    max_pairs_per_problem: int | None = Field(
+        None, ge=1, description="all_pairs: at most this many pairs per problem, a seeded sample. null: all."
+    )
+
+
+class DPOConfig(Training):
+    beta: float = Field(0.1, gt=0, description="DPO's beta: how far the policy may move from the reference model.")
+    loss_type: str = Field("sigmoid", description="TRL's DPO loss (sigmoid is the DPO paper's; ipo, hinge, ...).")
+    max_length: int = Field(32768, ge=16, description="Longest prompt + completion, in tokens; longer ones are truncated.")
+
+
+class GRPOGeneration(Section):
+    """How GRPO samples its completions: plain generation (CPU, tests), or TRL's vLLM integration."""
+
+    num_generations: int = Field(16, ge=2, description="Completions per prompt (the group whose rewards are compared).")
+    max_completion_length: int = Field(1024, ge=1, description="Longest completion, in tokens; longer ones are truncated (clipped).")
+    max_prompt_tokens: int = Field(
+        1024, ge=1, description="Problems whose prompt is longer, in the model's tokens, are left out (counted by reason)."
+    )
+    temperature: float = Field(0.7, ge=0, description="Sampling temperature.")
+    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling.")
+    use_vllm: bool = Field(False, description="Generate with vLLM (GPU) instead of the model's own generate().")
+    vllm_mode: Literal["colocate", "server"] = Field(
+        "colocate",
+        description="colocate: vLLM shares the training GPUs; server: a `trl vllm-serve` on vllm_server_gpus GPUs of the node, "
+        "started by the stage, and training on the others.",
+    )
+    vllm_gpu_memory_utilization: float = Field(
+        0.3, gt=0, le=1, description="GPU memory share vLLM takes (colocate: of the training GPUs; server: of its own)."
+    )
+    vllm_tensor_parallel_size: int = Field(1, ge=1, description="vLLM's tensor parallelism (colocate: per training process).")
+    vllm_server_gpus: int = Field(1, ge=1, description="server mode: GPUs of the node given to `trl vllm-serve`.")
+    vllm_server_port: int = Field(8000, ge=1, le=65535, description="server mode: the port `trl vllm-serve` listens on.")
+    vllm_server_timeout_s: int = Field(600, ge=1, description="server mode: how long to wait for `trl vllm-serve` to answer.")
+
+
+class AccuracyReward(Section):
+    weight: float | None = Field(1.0, description="Weight in the summed reward; 0: computed and logged only; null: off.")
+
+
+class CosineReward(Section):
+    """Yeo et al. (arXiv 2502.03373): r = min + 0.5 (max - min) (1 + cos(pi * L / max_len)), with (min, max) =
+    (min_correct, max_correct) for a correct answer and (max_wrong, min_wrong) for a wrong one."""
+
+    weight: float | None = Field(None, description="Weight in the summed reward; 0: computed and logged only; null: off.")
+    min_correct: float = Field(1.0, description="A correct answer's reward at max_len (the paper: 1).")
+    max_correct: float = Field(2.0, description="A correct answer's reward at length 0 (the paper: 2).")
+    min_wrong: float = Field(-10.0, description="A wrong answer's reward at length 0 (the paper: -10).")
+    max_wrong: float = Field(0.0, description="A wrong answer's reward at max_len (the paper: 0).")
+    max_len: int = Field(14336, ge=1, description="L_max, in completion tokens; longer completions count as max_len (the paper: 14336).")
+    exceed_length: float | None = Field(
+        -10.0, description="The reward of a truncated completion (the paper: -10). null: scored as a wrong answer."
+    )
+
+
+class RepetitionReward(Section):
+    weight: float | None = Field(None, description="Weight in the summed reward; 0: computed and logged only; null: off.")
+    unit: Literal["words", "tokens"] = Field("words", description="n-grams of whitespace-split lowercased words (open-r1) or of tokens.")
+    ngram_size: int = Field(3, ge=1, description="n (open-r1: 3 words; the paper's dense variant: 40 tokens).")
+    variant: Literal["share", "per_repeat"] = Field(
+        "share",
+        description="share: (1 - unique/total n-grams) * penalty (open-r1); per_repeat: penalty per repeated n-gram, summed "
+        "(the paper's per-token penalty, as one reward per completion).",
+    )
+    penalty: float = Field(
+        -1.0, le=0, description="share: the penalty of a fully repeated text (open-r1: -1); per_repeat: per repeat (the paper: -0.05)."
+    )
+
+
+class OverlongReward(Section):
+    """DAPO's soft overlong punishment: 0 up to max_len - cache tokens, then linear to -1 at max_len, -1 beyond."""
+
+    weight: float | None = Field(None, description="Weight in the summed reward; 0: computed and logged only; null: off.")
+    max_len: int | None = Field(None, ge=1, description="In tokens. null: generation.max_completion_length.")
+    cache: int = Field(512, ge=1, description="The soft zone's width, in tokens.")
+
+
+class FormatReward(Section):
+    weight: float | None = Field(None, description="Weight in the summed reward; 0: computed and logged only; null: off.")
+
+
+class Rewards(Section):
+    accuracy: AccuracyReward = Field(
+        AccuracyReward(),
+        description="1 when the answer after </think> matches the gold under verify's settings, 0 otherwise; truncated "
+        "completions are never correct; an unusable gold gives no reward (None).",
+    )
+    cosine: CosineReward = Field(CosineReward(), description="Correctness scaled by length (Yeo et al.).")
+    repetition: RepetitionReward = Field(RepetitionReward(), description="A penalty for repeated n-grams (reward hacking by repetition).")
+    overlong: OverlongReward = Field(OverlongReward(), description="DAPO's soft overlong punishment.")
+    format: FormatReward = Field(FormatReward(), description="1 when <think>...</think> appears exactly once, before the answer.")
+
+    @model_validator(mode="after")
+    def _one_reward_on(self) -> Rewards:
+        if all(getattr(self, name).weight is None for name in type(self).model_fields):
+            raise ValueError("every reward is off (weight: null): give at least one a weight")
+        return self
+
+
+class GRPOConfig(Training):
+    splits: list[Literal["default", "extended"]] = Field(
+        ["default"], description="The dataset configs whose problems (with a gold answer) are trained on."
+    )
+    generation: GRPOGeneration = Field(GRPOGeneration(), description="How completions are sampled.")
+    rewards: Rewards = Field(Rewards(), description="The reward functions, each with its weight.")
+    beta: float = Field(0.0, ge=0, description="KL coefficient against the reference model (0: no reference model is loaded).")
+    loss_type: str = Field("dapo", description="TRL's GRPO loss normalisation (grpo, bnpo, dr_grpo, dapo).")
+    scale_rewards: Literal["group", "batch", "none"] = Field(
+        "group", description="Advantages divided by the group's (or batch's) std, or not."
+    )
+    num_iterations: int = Field(1, ge=1, description="Optimisation passes per generated batch (mu in the GRPO paper).")
+    epsilon: float = Field(0.2, gt=0, description="PPO-style clipping of the policy ratio.")
+    mask_truncated_completions: bool = Field(False, description="Leave truncated completions out of the loss (DAPO).")
+    verify_workers: int = Field(
+        2, ge=1, description="Worker processes that check answers for the accuracy reward.", json_schema_extra={"execution": True}
     )
 
 
@@ -609,6 +760,9 @@ class Params(Section):
     dedupe: DedupeConfig = Field(description="dedupe: exact and near duplicates and benchmark contamination dropped.")
     build: BuildConfig = Field(description="build: the dataset, in the OpenR1-Math-220k schema.")
     sft: SFTConfig = Field(description="sft: the student fine-tuned on the dataset.")
+    preferences: PreferencesConfig = Field(description="preferences: chosen/rejected pairs from the judged generations, for DPO.")
+    dpo: DPOConfig = Field(description="dpo: the student trained on the preference pairs (TRL's DPOTrainer).")
+    grpo: GRPOConfig = Field(description="grpo: the student trained with verifiable rewards (TRL's GRPOTrainer).")
     evaluate: EvaluateConfig = Field(description="evaluate: the student's scores on the benchmarks.")
     report: ReportConfig = Field(description="report: plot data and figures.")
     lighteval: LightevalConfig = Field(description="lighteval: lighteval's own numbers for the student (opt-in).")
@@ -630,6 +784,8 @@ class Params(Section):
             ("generate.llm.model", self.generate.llm.model),
             ("judge.llm.model", self.judge.llm.model),
             ("sft.model", self.sft.model),
+            ("dpo.model", self.dpo.model),
+            ("grpo.model", self.grpo.model),
         ):
             if Path(model).parts[:2] == ("data", "models"):
                 raise ValueError(
@@ -649,6 +805,9 @@ STAGE_MODELS: dict[str, type[Section]] = {
     "dedupe": DedupeConfig,
     "build": BuildConfig,
     "sft": SFTConfig,
+    "preferences": PreferencesConfig,
+    "dpo": DPOConfig,
+    "grpo": GRPOConfig,
     "evaluate": EvaluateConfig,
     "report": ReportConfig,
 }
@@ -784,7 +943,12 @@ class BuildExtras(StageExtras):
     card_settings: dict[str, Any] = Field(description="The teacher, judge and verifier settings the dataset card records.")
 
 
+class GRPOExtras(StageExtras):
+    verify: VerifyConfig = Field(description="verify's section: the accuracy reward checks answers as verify does.")
+
+
 STAGE_EXTRAS: dict[str, type[StageExtras]] = {
+    "grpo": GRPOExtras,
     "models": ModelsExtras,
     "dedupe": BenchmarkExtras,
     "evaluate": BenchmarkExtras,

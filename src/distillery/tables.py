@@ -178,6 +178,34 @@ ROW_PROVENANCE = Table(
         **provenance("build"),
     },
 )
+MESSAGES = pl.List(pl.Struct({"content": S, "role": S}))
+PREFERENCE_PAIRS = Table(
+    "preference pairs",
+    "preferences",
+    "data/preferences/pairs.parquet",
+    {
+        "uuid": S,
+        "pair_index": I64,
+        # TRL's conversational preference format: the prompt, then one assistant message each.
+        "prompt": MESSAGES,
+        "chosen": MESSAGES,
+        "rejected": MESSAGES,
+        "rejected_kind": S,  # wrong | truncated
+        "chosen_sample_index": I64,
+        "rejected_sample_index": I64,
+        "chosen_request_key": S,
+        "rejected_request_key": S,
+        "chosen_completion_tokens": I64,
+        "rejected_completion_tokens": I64,
+        **provenance("preferences"),
+    },
+)
+PREFERENCES_UNPAIRED = Table(
+    "problems without a preference pair",
+    "preferences",
+    "data/preferences/unpaired.parquet",
+    {"uuid": S, "reason": S, "detail": S, **provenance("preferences")},
+)
 EVALUATION_SAMPLES = Table(
     "evaluation samples",
     "evaluate",
@@ -214,6 +242,8 @@ TABLES = (
     NEAR_DUPLICATES,
     BUILD_REJECTED,
     ROW_PROVENANCE,
+    PREFERENCE_PAIRS,
+    PREFERENCES_UNPAIRED,
     EVALUATION_SAMPLES,
 )
 

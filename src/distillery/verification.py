@@ -418,9 +418,11 @@ class DeadlinePool:
         w.proc.join(5)
         w.conn.close()
 
-    def run(self, tasks: list[_Task]) -> dict[tuple[int, int], str]:
-        """Status per (problem, slot) for every answer of every task."""
+    def run(self, tasks: list[_Task], keep_open: bool = False) -> dict[tuple[int, int], str]:
+        """Status per (problem, slot) for every answer of every task. `keep_open`: the workers stay
+        up for the next call (a trainer's reward calls them every step); `close()` stops them."""
         results: dict[tuple[int, int], str] = {}
+        finished = False
         queue = deque(tasks)
         self.stats.tasks += len(tasks)
         deadline_s = self.cfg.item_deadline_s
@@ -441,8 +443,10 @@ class DeadlinePool:
                 for w in list(self.workers):
                     if w.task and now - w.since > deadline_s:
                         self._expire(w, results, queue)
+            finished = True
         finally:
-            self.close()
+            if not (keep_open and finished):
+                self.close()
         return results
 
     def _add(self) -> _Worker:
@@ -626,9 +630,14 @@ def combine(answers: list[str | tuple[str, ...]], statuses: list[str]) -> Check:
 
 
 def check_many(
-    items: Iterable[tuple[str, list[str | None]]], cfg: VerifyConfig, workers: int | None = None, stats: PoolStats | None = None
+    items: Iterable[tuple[str, list[str | None]]],
+    cfg: VerifyConfig,
+    workers: int | None = None,
+    stats: PoolStats | None = None,
+    pool: DeadlinePool | None = None,
 ) -> list[list[Check]]:
-    """Check every generation of every (gold, generations) item; results in input order."""
+    """Check every generation of every (gold, generations) item; results in input order. With
+    `pool`, its workers do the checking and stay up afterwards."""
     items = list(items)
     plans = [plan_checks(gold, gens, cfg) for gold, gens in items]
     tasks: list[_Task] = []
@@ -648,7 +657,9 @@ def check_many(
         else:
             plans[p] = (answers_of, known_of, {})
     results: dict[tuple[int, int], str] = {}
-    if tasks:
+    if tasks and pool is not None:
+        results = pool.run(tasks, keep_open=True)
+    elif tasks:
         pool = DeadlinePool(cfg, min(workers or cfg.workers, len(tasks)))
         results = pool.run(tasks)
         if stats is not None:

@@ -22,7 +22,7 @@ from distillery.config import Params
 
 LOCAL_DATA_SUFFIXES = (".jsonl", ".json", ".parquet")
 # Outputs of stages that other stages name as models: a model under one of them depends on the stage.
-MODEL_OUTPUTS = ("data/models", "data/sft/model")
+MODEL_OUTPUTS = ("data/models", "data/sft/model", "data/dpo/model", "data/grpo/model")
 
 
 def is_local_file(path: str) -> bool:
@@ -64,9 +64,10 @@ def named_inputs(params: Params, stage: str) -> dict[str, str]:
         return {"prompt_template": p.judge.prompt_template, **_model("models", p.judge.llm.model)}
     if stage == "dedupe":
         return _benchmarks(p, p.dedupe.benchmarks) if p.dedupe.decontaminate else {}
-    if stage == "sft":
-        accelerate = p.sft.launch.accelerate_config
-        return {**_model("models", p.sft.model), **({"accelerate_config": accelerate} if accelerate else {})}
+    if stage in ("sft", "dpo", "grpo"):
+        train = getattr(p, stage)
+        accelerate = train.launch.accelerate_config
+        return {**_model("models" if stage == "sft" else "model", train.model), **({"accelerate_config": accelerate} if accelerate else {})}
     if stage == "evaluate":
         return {**_model("model", p.evaluate.llm.model), **_benchmarks(p, p.evaluate.benchmarks)}
     return {}
@@ -82,8 +83,10 @@ def unpinned_hub_ids(params: Params) -> list[str]:
     for where, llm in (("generate.llm", p.generate.llm), ("judge.llm", p.judge.llm), ("evaluate.llm", p.evaluate.llm)):
         if local_model(llm.model) is None and not llm.revision:
             found.append((f"{where}.model", llm.model, f"{where}.revision"))
-    if local_model(p.sft.model) is None and not p.sft.revision:
-        found.append(("sft.model", p.sft.model, "sft.revision"))
+    for stage in ("sft", "dpo", "grpo"):
+        train = getattr(p, stage)
+        if local_model(train.model) is None and not train.revision:
+            found.append((f"{stage}.model", train.model, f"{stage}.revision"))
     used = set(p.evaluate.benchmarks) | (set(p.dedupe.benchmarks) if p.dedupe.decontaminate else set())
     for name in sorted(used):
         b = p.base.benchmarks[name]
@@ -235,6 +238,45 @@ STAGES: dict[str, DvcStage] = {
         metrics=("metrics/sft.json",),
         reads=("data/build/dataset",),
         params=("base.seed", "sft"),
+        extra_code=("src/distillery/sft_launch.py",),
+    ),
+    "preferences": DvcStage(
+        rules=("preferences",),
+        targets=("data/preferences/pairs.parquet", "data/preferences/unpaired.parquet", "metrics/preferences.json"),
+        outs=("data/preferences/pairs.parquet", "data/preferences/unpaired.parquet"),
+        metrics=("metrics/preferences.json",),
+        reads=("data/judge/judged.parquet", "data/sample/problems.parquet", "data/dedupe/kept.parquet"),
+        params=("base.seed", "preferences"),
+    ),
+    "dpo": DvcStage(
+        rules=("dpo",),
+        targets=("data/dpo/model", "metrics/dpo.json"),
+        outs=("data/dpo/model",),
+        metrics=("metrics/dpo.json",),
+        reads=("data/preferences/pairs.parquet",),
+        params=("base.seed", "dpo"),
+        extra_code=("src/distillery/sft_launch.py",),
+    ),
+    "grpo": DvcStage(
+        rules=("grpo",),
+        targets=("data/grpo/model", "metrics/grpo.json", "plots/grpo/steps.json"),
+        outs=("data/grpo/model",),
+        metrics=("metrics/grpo.json",),
+        plots=(
+            (
+                "plots/grpo/steps.json",
+                {
+                    "cache": False,
+                    "x": "step",
+                    "y": "reward",
+                    "title": "GRPO: mean reward per step",
+                    "x_label": "step",
+                    "y_label": "mean reward",
+                },
+            ),
+        ),
+        reads=("data/build/dataset",),
+        params=("base.seed", "grpo", "verify"),
         extra_code=("src/distillery/sft_launch.py",),
     ),
     "evaluate": DvcStage(

@@ -22,7 +22,14 @@ def load_tokenizer(model: str, revision: str | None = None) -> Any:
         raise DistilleryError(f"could not load the tokenizer of {model!r} (revision {revision}): {exc}") from None
 
 
-def load_causal_lm(model: str, revision: str | None = None, dtype: str = "auto", device: str = "cpu", config: Any = None) -> Any:
+def load_causal_lm(
+    model: str,
+    revision: str | None = None,
+    dtype: str = "auto",
+    device: str = "cpu",
+    config: Any = None,
+    attn_implementation: str | None = None,
+) -> Any:
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -31,6 +38,8 @@ def load_causal_lm(model: str, revision: str | None = None, dtype: str = "auto",
     kwargs: dict[str, Any] = {"revision": revision, "dtype": torch_dtype}
     if config is not None:
         kwargs["config"] = config
+    if attn_implementation is not None:
+        kwargs["attn_implementation"] = attn_implementation
     try:
         lm = AutoModelForCausalLM.from_pretrained(model, **kwargs)
     except OSError as exc:

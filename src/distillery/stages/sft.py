@@ -2,93 +2,48 @@
 
 rope_theta and max_position_embeddings are applied to the model config by code (OpenR1's users had
 to hand-edit config.json for the 32k context). Options are mapped onto the installed TRL's
-SFTConfig here, so a renamed option fails at config time with a message, not mid-run.
-
-Checkpoints go every `save_steps` to `<checkpoints>/<run key>/`, outside the stage's declared
-outputs (Snakemake and DVC delete those before a re-run). The run key hashes the settings, the seed
-and the dataset's bytes, so a re-run of the same training resumes from its last complete checkpoint
-and a changed one starts fresh. The checkpoints are deleted once the model is saved.
+SFTConfig, checkpoints and resume as every training stage has them (distillery.training).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import logging
 import math
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from distillery.config import SFTConfig
-from distillery.errors import ConfigError, DistilleryError
+from distillery.errors import DistilleryError
 from distillery.io import file_md5, require, write_json
-from distillery.keys import stable_hash
 from distillery.llm.loading import load_tokenizer
 from distillery.metrics import write_metrics
 from distillery.published import PUBLISHED
+from distillery.training import (
+    common_args,
+    finish,
+    last_checkpoint,
+    load_model,
+    logged,
+    resume_point,
+    run_key,
+    sweep_other_runs,
+    trl_config,
+)
 
-
-def liger_available() -> bool:
-    import importlib.util
-
-    import torch
-
-    ok = importlib.util.find_spec("liger_kernel") is not None and torch.cuda.is_available()
-    if not ok:
-        logging.getLogger(__name__).warning("sft.use_liger_kernel: liger-kernel or CUDA is not available here; training without it")
-    return ok
+__all__ = ["last_checkpoint", "run", "run_key", "trl_args"]
 
 
 def trl_args(cfg: SFTConfig, seed: int, output_dir: Path) -> Any:
-    import torch
     from trl import SFTConfig as TRLConfig
 
     wanted = {
-        "output_dir": str(output_dir),
-        "learning_rate": cfg.learning_rate,
-        "num_train_epochs": cfg.num_train_epochs,
+        **common_args(cfg, seed, output_dir),
         "max_length": cfg.max_length,
-        # transformers 5 dropped warmup_ratio: a float below 1 in warmup_steps is the ratio.
-        "warmup_steps": cfg.warmup_ratio,
-        "lr_scheduler_type": cfg.lr_scheduler_type,
-        "weight_decay": cfg.weight_decay,
-        "per_device_train_batch_size": cfg.per_device_train_batch_size,
-        "gradient_accumulation_steps": cfg.gradient_accumulation_steps,
-        "bf16": cfg.bf16,
         "packing": cfg.packing,
         "assistant_only_loss": cfg.assistant_only_loss,
-        # "when available": Liger's kernels need CUDA (Triton) and the liger-kernel package.
-        "use_liger_kernel": cfg.use_liger_kernel and liger_available(),
-        "gradient_checkpointing": cfg.gradient_checkpointing,
-        "logging_steps": cfg.logging_steps,
-        "seed": seed,
-        "data_seed": seed,
-        "save_strategy": "steps",
-        "save_steps": cfg.save_steps,
-        "save_total_limit": cfg.save_total_limit,
-        "report_to": "none",
-        "dataloader_num_workers": 0,
-        "use_cpu": not torch.cuda.is_available(),
     }
-    known = {f.name for f in dataclasses.fields(TRLConfig)}
-    if "activation_checkpointing" in known:  # transformers 5 renamed gradient_checkpointing
-        wanted["activation_checkpointing"] = wanted.pop("gradient_checkpointing")
-    unknown = sorted(set(wanted) - known)
-    if unknown:
-        import trl
-
-        raise ConfigError(
-            f"the installed TRL {trl.__version__} has no SFTConfig option(s) {unknown}; "
-            "pin the TRL version in constraints/ or update distillery/stages/sft.py's mapping"
-        )
-    if cfg.bf16 and not (torch.cuda.is_available() and torch.cuda.is_bf16_supported()):
-        raise ConfigError("sft.bf16 = true needs a GPU with bf16; set sft.bf16: false for CPU runs")
-    try:
-        return TRLConfig(**wanted)
-    except ValueError as exc:
-        raise ConfigError(f"sft settings rejected by TRL's SFTConfig: {exc}") from None
+    return trl_config(TRLConfig, wanted, "sft", cfg.bf16)
 
 
 def model_config(cfg: SFTConfig) -> Any:
@@ -102,28 +57,6 @@ def model_config(cfg: SFTConfig) -> Any:
     if cfg.max_position_embeddings is not None:
         conf.max_position_embeddings = cfg.max_position_embeddings
     return conf
-
-
-def run_key(cfg: SFTConfig, seed: int, data_md5: dict[str, str]) -> str:
-    """What makes two trainings the same one (how it is launched and logged does not)."""
-    return stable_hash({"sft": cfg.model_dump(mode="json", exclude={"launch", "logging_steps"}), "seed": seed, "data": data_md5})[:16]
-
-
-def sweep_other_runs(checkpoint_root: Path, keep: Path) -> None:
-    """Checkpoints of other trainings (a killed run with other settings or data) can never be
-    resumed by this one: remove them, so a killed run leaves nothing behind once training succeeds."""
-    if checkpoint_root.is_dir():
-        for other in checkpoint_root.iterdir():
-            if other != keep and other.is_dir():
-                shutil.rmtree(other, ignore_errors=True)
-
-
-def last_checkpoint(run_dir: Path) -> Path | None:
-    """The newest complete checkpoint: trainer_state.json is written after the weights and optimizer."""
-    found = sorted(
-        (p for p in run_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()), key=lambda p: int(p.name.split("-")[-1]), reverse=True
-    )
-    return next((p for p in found if (p / "trainer_state.json").is_file()), None)
 
 
 @dataclass(frozen=True)
@@ -144,8 +77,6 @@ def run(cfg: SFTConfig, seed: int, paths: Paths) -> dict[str, Any]:
     import pyarrow.parquet as pq
     from trl import SFTTrainer
 
-    from distillery.llm.loading import load_causal_lm
-
     files = [require(paths.dataset_dir / s / "train-00000-of-00001.parquet", "dataset split") for s in cfg.splits]
     if sum(pq.ParquetFile(f).metadata.num_rows for f in files) == 0:
         raise DistilleryError(
@@ -159,22 +90,19 @@ def run(cfg: SFTConfig, seed: int, paths: Paths) -> dict[str, Any]:
     train = datasets.load_dataset("parquet", data_files=[str(f) for f in files], split="train").select_columns(["messages"])
     args = trl_args(cfg, seed, run_dir)
     tokenizer = load_tokenizer(cfg.model, cfg.revision)
-    model = load_causal_lm(cfg.model, cfg.revision, dtype="bfloat16" if cfg.bf16 else "float32", device="cpu", config=model_config(cfg))
-    model.train()
+    model = load_model(cfg, config=model_config(cfg))
     try:
         trainer = SFTTrainer(model=model, args=args, train_dataset=train, processing_class=tokenizer)
     except (ValueError, RuntimeError) as exc:
         raise DistilleryError(f"SFTTrainer rejected the setup for model {cfg.model}: {exc}") from None
-    resume = last_checkpoint(run_dir)
-    if resume is not None:
-        logging.getLogger(__name__).info("resuming from %s", resume)
+    resume = resume_point(run_dir)
     result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     paths.model.mkdir(parents=True, exist_ok=True)
     trainer.save_model(str(paths.model))  # under DeepSpeed ZeRO-3 this gathers the shards
     if not trainer.is_world_process_zero():
         return {}
     tokenizer.save_pretrained(str(paths.model))  # with its chat template
-    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    losses = logged(trainer, "loss")
     report = {
         "rows": len(train),
         "steps": trainer.state.global_step,
@@ -196,9 +124,7 @@ def run(cfg: SFTConfig, seed: int, paths: Paths) -> dict[str, Any]:
     }
     if paths.run_figures:
         write_json({"stage": "sft", **figures}, paths.run_figures)
-    shutil.rmtree(run_dir, ignore_errors=True)
-    if checkpoint_root.is_dir() and not any(checkpoint_root.iterdir()):
-        checkpoint_root.rmdir()
+    finish(run_dir, checkpoint_root)
     return {**report, **figures}
 
 

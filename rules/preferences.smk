@@ -1,0 +1,20 @@
+rule preferences:
+    input:
+        judged="data/judge/judged.parquet",
+        problems="data/sample/problems.parquet",
+        kept="data/dedupe/kept.parquet",
+    output:
+        pairs="data/preferences/pairs.parquet",
+        unpaired="data/preferences/unpaired.parquet",
+        metrics="metrics/preferences.json",
+    params:
+        config=lambda wildcards: stage_json("preferences"),
+    log:
+        "logs/preferences/preferences.log",
+    benchmark:
+        "logs/preferences/preferences.benchmark.tsv"
+    conda:
+        "../envs/cpu.yaml"
+    shell:
+        "distillery preferences --config {params.config:q} --judged {input.judged:q} --problems {input.problems:q} "
+        "--kept {input.kept:q} --pairs {output.pairs:q} --unpaired {output.unpaired:q} --metrics {output.metrics:q} > {log:q} 2>&1"

@@ -1,0 +1,160 @@
+"""preferences: chosen/rejected pairs for DPO from the judged generations of the problems dedupe kept.
+
+OpenR1 made two to four generations per problem so that the data would serve preference
+optimisation as well as SFT. chosen = a correct (under `selection`, as build decides) and complete
+generation; rejected = a wrong one (complete, not correct) or a truncated one (stopped by the
+length limit), as `rejected_kinds` allows. Failed requests are neither. The pairs are in TRL's
+conversational preference format (`prompt`, `chosen`, `rejected`) with the request keys of both
+sides, and every problem of the judged table either has pairs or is counted by why it has none.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from distillery.config import PreferencesConfig
+from distillery.keys import derive_seed
+from distillery.metrics import FilterCounts, write_metrics
+from distillery.provenance import stamp
+from distillery.stages.build import is_correct
+from distillery.tables import JUDGED, KEPT, PREFERENCE_PAIRS, PREFERENCES_UNPAIRED, PROBLEMS, read_table, write_table
+
+UNPAIRED_COLUMNS = {"uuid": pl.String, "reason": pl.String, "detail": pl.String}
+
+
+@dataclass(frozen=True)
+class Side:
+    """One generation that may take a side of a pair."""
+
+    sample_index: int
+    text: str
+    request_key: str
+    completion_tokens: int
+    kind: str  # correct | wrong | truncated
+
+
+def sides(g: dict[str, list], selection: str) -> list[Side]:
+    """A problem's generations that can be chosen or rejected (failed requests are neither)."""
+    out = []
+    for i, text in enumerate(g["generation"]):
+        if g["error"][i] is not None or text is None:
+            continue
+        complete = bool(g["is_reasoning_complete"][i]) and g["finish_reason"][i] == "stop"
+        if g["finish_reason"][i] == "length":
+            kind = "truncated"
+        elif is_correct(g["correctness_math_verify"][i], g["correctness_llama"][i], complete, selection):
+            kind = "correct"
+        elif complete:
+            kind = "wrong"
+        else:
+            continue  # stopped without finishing its reasoning, for another reason: no clear label
+        out.append(Side(g["sample_index"][i], text, g["request_key"][i], g["completion_tokens"][i] or 0, kind))
+    return out
+
+
+def pair_up(chosen: list[Side], rejected: list[Side], cfg: PreferencesConfig, rng: random.Random) -> list[tuple[Side, Side]]:
+    if cfg.pairing == "all_pairs":
+        pairs = [(c, r) for c in chosen for r in rejected]
+        if cfg.max_pairs_per_problem is not None and len(pairs) > cfg.max_pairs_per_problem:
+            picked = sorted(rng.sample(range(len(pairs)), cfg.max_pairs_per_problem))
+            pairs = [pairs[i] for i in picked]
+        return pairs
+    c = rng.choice(chosen)
+    if cfg.pairing == "hardest_negative":
+        # The most plausible wrong answer: a finished one before a truncated one, then the one whose
+        # length is nearest the chosen's, so that length is not what tells the two apart.
+        r = min(rejected, key=lambda r: (r.kind != "wrong", abs(r.completion_tokens - c.completion_tokens), r.sample_index))
+        return [(c, r)]
+    return [(c, rng.choice(rejected))]
+
+
+@dataclass(frozen=True)
+class Paths:
+    """The preferences stage's files, by the names rules/preferences.smk gives them."""
+
+    judged: Path
+    problems: Path
+    kept: Path
+    pairs: Path
+    unpaired: Path
+    metrics: Path
+
+
+def run(cfg: PreferencesConfig, seed: int, paths: Paths) -> FilterCounts:
+    kept = set(read_table(paths.kept, KEPT, ["uuid"])["uuid"].to_list())
+    problems = {r["uuid"]: r["problem"] for r in read_table(paths.problems, PROBLEMS, ["uuid", "problem"]).iter_rows(named=True)}
+    columns = [
+        "uuid",
+        "sample_index",
+        "request_key",
+        "generation",
+        "finish_reason",
+        "completion_tokens",
+        "error",
+        "is_reasoning_complete",
+        "correctness_math_verify",
+        "correctness_llama",
+    ]
+    grouped = read_table(paths.judged, JUDGED, columns).sort("uuid", "sample_index").group_by("uuid", maintain_order=True).agg(pl.all())
+
+    counts = FilterCounts(rows_in=grouped.height)  # rows: problems of the judged table
+    pairs: list[dict[str, Any]] = []
+    kinds = {"wrong": 0, "truncated": 0}
+    for g in grouped.iter_rows(named=True):
+        uuid = g["uuid"]
+        if uuid not in kept or uuid not in problems:
+            counts.reject("removed_by_dedupe", uuid=uuid, detail="dedupe dropped the problem (see data/dedupe/rejected.parquet)")
+            continue
+        found = sides(g, cfg.selection)
+        chosen = [s for s in found if s.kind == "correct"]
+        rejected = [s for s in found if s.kind in cfg.rejected_kinds]
+        detail = f"{len(g['generation'])} generations: " + ", ".join(
+            f"{k} {sum(s.kind == k for s in found)}" for k in ("correct", "wrong", "truncated")
+        )
+        if not chosen:
+            counts.reject("no_correct_generation", uuid=uuid, detail=f"{detail}; selection={cfg.selection}")
+            continue
+        if not rejected:
+            counts.reject("no_rejected_generation", uuid=uuid, detail=f"{detail}; rejected_kinds={cfg.rejected_kinds}")
+            continue
+        prompt = [{"content": problems[uuid], "role": "user"}]
+        for index, (c, r) in enumerate(pair_up(chosen, rejected, cfg, random.Random(derive_seed(seed, "preferences", uuid)))):
+            kinds[r.kind] += 1
+            pairs.append(
+                {
+                    "uuid": uuid,
+                    "pair_index": index,
+                    "prompt": prompt,
+                    "chosen": [{"content": c.text, "role": "assistant"}],
+                    "rejected": [{"content": r.text, "role": "assistant"}],
+                    "rejected_kind": r.kind,
+                    "chosen_sample_index": c.sample_index,
+                    "rejected_sample_index": r.sample_index,
+                    "chosen_request_key": c.request_key,
+                    "rejected_request_key": r.request_key,
+                    "chosen_completion_tokens": c.completion_tokens,
+                    "rejected_completion_tokens": r.completion_tokens,
+                }
+            )
+        counts.keep()
+    counts.check("preferences")
+
+    settings = {**cfg.model_dump(mode="json"), "seed": seed}
+    frame = pl.DataFrame(pairs, schema={c: t for c, t in PREFERENCE_PAIRS.schema.items() if c in PREFERENCE_PAIRS.columns[:-2]})
+    write_table(stamp(frame, "preferences", settings), paths.pairs, PREFERENCE_PAIRS)
+    write_table(stamp(counts.rejected_rows(UNPAIRED_COLUMNS), "preferences", settings), paths.unpaired, PREFERENCES_UNPAIRED)
+    write_metrics(
+        paths.metrics,
+        "preferences",
+        problems=counts.as_dict(),
+        pairs=len(pairs),
+        pairs_by_rejected_kind=kinds,
+        pairing=cfg.pairing,
+        selection=cfg.selection,
+    )
+    return counts
