@@ -7,7 +7,22 @@ import dataclasses
 import pytest
 
 from distillery import cli
-from distillery.stages import build, dedupe, evaluate, generate, judge, lighteval, models, report, sample, sft, verify
+from distillery.stages import (
+    build,
+    dedupe,
+    dpo,
+    evaluate,
+    generate,
+    grpo,
+    judge,
+    lighteval,
+    models,
+    preferences,
+    report,
+    sample,
+    sft,
+    verify,
+)
 
 COMMAND_PATHS = {
     "sample": sample.Paths,
@@ -19,6 +34,9 @@ COMMAND_PATHS = {
     "dedupe": dedupe.Paths,
     "build": build.Paths,
     "sft": sft.Paths,
+    "preferences": preferences.Paths,
+    "dpo": dpo.Paths,
+    "grpo": grpo.Paths,
     "evaluate": evaluate.Paths,
     "report": report.Paths,
     "lighteval": lighteval.Paths,
@@ -56,3 +74,18 @@ def test_the_paths_are_filled_by_name_never_by_position(tmp_path):
 def test_every_stage_command_is_covered():
     stage_commands = {name for name, (_, args, _) in cli.COMMANDS.items() if any(flag == "--config" for flag, _ in args)}
     assert stage_commands - {"dvc-yaml"} <= set(COMMAND_PATHS)
+
+
+def test_a_training_stage_relaunches_itself_with_every_flag(monkeypatch, tmp_path):
+    """Under an accelerate config, the training stages start `accelerate launch` of the same command."""
+    import json
+
+    from distillery import sft_launch
+
+    seen = {}
+    monkeypatch.setattr(sft_launch, "launch", lambda launch, argv: seen.update(argv=argv))
+    monkeypatch.delenv("DISTILLERY_SFT_LAUNCHED", raising=False)
+    cfg = json.dumps({"model": "m", "seed": 1, "launch": {"accelerate_config": "configs/accelerate/cpu.yaml"}})
+    argv = ["dpo", "--config", cfg, "--pairs", "p.parquet", "--model", "out", "--metrics", "m.json", "--run-figures", "r.json"]
+    assert cli.main(argv) == 0
+    assert seen["argv"] == argv

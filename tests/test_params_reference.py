@@ -102,6 +102,7 @@ def test_schema_marks_execution_keys():
     marked = sorted(f"{m}.{k}" for m, d in defs.items() for k, p in d.get("properties", {}).items() if p.get("x-execution"))
     assert marked == [
         "EvaluateConfig.workers",
+        "GRPOConfig.verify_workers",
         "GenerateConfig.num_shards",
         "LLM.batch_size",
         "LLM.openai",
@@ -118,6 +119,7 @@ def test_execution_only_is_derived_from_the_marks():
         "judge": llm,
         "evaluate": sorted(["workers", *llm]),
         "verify": ["workers"],
+        "grpo": ["verify_workers"],
     }
     assert {stage: sorted(paths) for stage, paths in EXECUTION_ONLY.items() if paths} == expected
     assert all(EXECUTION_ONLY[s] == [] for s in ("sample", "models", "dedupe", "build", "sft", "report", "lighteval"))

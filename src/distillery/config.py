@@ -504,11 +504,7 @@ class Training(Section):
     logging_steps: int = Field(10, ge=1, description="Log the training metrics every this many optimizer steps.")
     save_steps: int = Field(500, ge=1, description="A checkpoint every save_steps optimizer steps; a killed run resumes from the last one.")
     save_total_limit: int = Field(2, ge=1, description="Checkpoints kept; older ones are deleted.")
-    launch: SFTLaunch = Field(
-        SFTLaunch(),
-        description="How the training runs: in this process or under `accelerate launch`.",
-        json_schema_extra={"execution": True},
-    )
+    launch: SFTLaunch = Field(SFTLaunch(), description="How the training runs: in this process or under `accelerate launch`.")
 
 
 class SFTConfig(Training):
