@@ -154,6 +154,36 @@ REPORT_PLOTS = (
 REPORT_FIGURES = tuple(f"reports/figures/{Path(p).stem}.svg" for p, _ in REPORT_PLOTS)
 STAGE_METRICS = tuple(f"metrics/{s}.json" for s in ("sample", "generate", "verify", "judge", "dedupe"))
 
+# Plots of several columns of one file (a stage's own plot entry takes one y): what users of GRPO
+# watch for reward hacking and length collapse, step by step. The rewards that are off are absent.
+GRPO_STEPS = "plots/grpo/steps.json"
+TOP_PLOTS = {
+    "grpo_rewards": {
+        "template": "linear",
+        "x": "step",
+        "y": {GRPO_STEPS: ["reward", "accuracy_mean", "cosine_mean", "repetition_mean", "overlong_mean", "format_mean"]},
+        "title": "GRPO: mean reward per step, in all and by reward function",
+        "x_label": "step",
+        "y_label": "mean reward",
+    },
+    "grpo_lengths": {
+        "template": "linear",
+        "x": "step",
+        "y": {GRPO_STEPS: ["completion_mean_length", "completion_max_length"]},
+        "title": "GRPO: completion length per step (tokens)",
+        "x_label": "step",
+        "y_label": "tokens",
+    },
+    "grpo_clipped_and_correct": {
+        "template": "linear",
+        "x": "step",
+        "y": {GRPO_STEPS: ["clipped_share", "correct_share"]},
+        "title": "GRPO: share of completions clipped at the limit, and correct",
+        "x_label": "step",
+        "y_label": "share",
+    },
+}
+
 STAGES: dict[str, DvcStage] = {
     "sample": DvcStage(
         rules=("sample",),
@@ -264,7 +294,7 @@ STAGES: dict[str, DvcStage] = {
         metrics=("metrics/grpo.json",),
         plots=(
             (
-                "plots/grpo/steps.json",
+                GRPO_STEPS,
                 {
                     "cache": False,
                     "x": "step",
@@ -356,7 +386,11 @@ def render(params: Params) -> str:
         yaml.dump({name: spec}, Dumper=_IndentedDumper, sort_keys=False, width=200, default_flow_style=False)
         for name, spec in dvc_stages(params).items()
     ]
-    return HEADER + "\nstages:\n" + "\n".join("\n".join("  " + line if line else line for line in s.splitlines()) + "\n" for s in stages)
+    out = HEADER + "\nstages:\n" + "\n".join("\n".join("  " + line if line else line for line in s.splitlines()) + "\n" for s in stages)
+    if "grpo" in dvc_stages(params):
+        plots = yaml.dump({"plots": [{k: v} for k, v in TOP_PLOTS.items()]}, Dumper=_IndentedDumper, sort_keys=False, width=200)
+        out += "\n" + plots
+    return out
 
 
 def stale_dvc_yaml(params: Params, path: str | Path = "dvc.yaml") -> str | None:
