@@ -16,7 +16,7 @@ from support.slurm_cluster import SlurmCluster, slurm_available
 
 pytestmark = pytest.mark.skipif(slurm_available() is not None, reason=f"no Slurm here: {slurm_available()}")
 
-GPU_RULES = {"generate_shard", "judge", "sft", "evaluate"}
+GPU_RULES = {"generate_shard", "judge", "sft", "dpo", "grpo", "evaluate"}
 
 
 def merge(base: dict, overlay: dict) -> dict:
@@ -106,6 +106,9 @@ def test_the_bundled_dag_runs_as_slurm_jobs_with_the_profiles_resources(cluster,
         "dedupe": 1,
         "build": 1,
         "sft": 1,
+        "preferences": 1,
+        "dpo": 1,
+        "grpo": 1,
         "evaluate": 1,
         "report": 1,
     }
