@@ -1,5 +1,5 @@
 # Plot data for `dvc plots` (plots/report/) and the figures and per-stage counts of `snakemake --report` (reports/).
-REPORT_PLOTS = ["generation_lengths", "pass_rate_by_source", "verify_vs_judge", "eval_scores"]
+REPORT_PLOTS = ["generation_lengths", "pass_rate_by_source", "verify_vs_judge", "eval_scores", "scaling_curve"]
 REPORT_STAGES = ["sample", "generate", "verify", "judge", "dedupe", "build"]
 
 
@@ -15,6 +15,7 @@ rule report:
         pass_rate_by_source=report("reports/figures/pass_rate_by_source.svg", category="Verification", caption="../report/pass_rate_by_source.rst", labels={"figure": "pass rate by source"}),
         verify_vs_judge=report("reports/figures/verify_vs_judge.svg", category="Verification", caption="../report/verify_vs_judge.rst", labels={"figure": "math-verify vs judge"}),
         eval_scores=report("reports/figures/eval_scores.svg", category="Evaluation", caption="../report/eval_scores.rst", labels={"figure": "eval scores vs published"}),
+        scaling_curve=report("reports/figures/scaling_curve.svg", category="Evaluation", caption="../report/scaling_curve.rst", labels={"figure": "test-time scaling (budget forcing)"}),
         stage_counts=report("reports/stage_counts.html", category="Rows per stage", caption="../report/stage_counts.rst", labels={"table": "rows in, kept, rejected by reason"}),
     params:
         config=lambda wildcards: stage_json("report"),

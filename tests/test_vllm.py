@@ -16,11 +16,13 @@ import polars as pl
 import pytest
 from test_openai_backend import free_port
 
-from distillery.config import LLM, GenerateConfig, Sampling, stage_config
+from distillery.budget_forcing import ids_of
+from distillery.config import LLM, BenchmarkFile, EvaluateConfig, GenerateConfig, Sampling, stage_config
 from distillery.llm import Request
+from distillery.llm.loading import load_tokenizer
 from distillery.llm.openai_backend import OpenAIBackend
 from distillery.llm.serving import serve
-from distillery.stages import generate
+from distillery.stages import evaluate, generate
 
 from conftest import BIN, REPO, run_env
 from support.fault_proxy import FaultProxy
@@ -292,3 +294,90 @@ def test_a_server_that_always_fails_fails_the_shard_loudly_and_a_rerun_finishes(
     healthy = shard_config(tiny_models / "teacher", vllm_server, num_generations=1)
     out = generate.run_shard(healthy, 42, 0, generate.ShardPaths(problems=problems, generations=tmp_path / "out.parquet"))
     assert_every_request_once(out, problems, 1)
+
+
+# --- budget forcing through vLLM -----------------------------------------------------------------
+
+
+def budget_forcing_config(llm: dict) -> EvaluateConfig:
+    return EvaluateConfig.model_validate(
+        {
+            "llm": llm,
+            "modes": ["budget_forcing"],
+            "budget_forcing": {"budgets": [6, 24], "num_ignore": 2, "ignore_string": "Wait", "answer_max_tokens": 12},
+            "benchmarks": {"toy": {"n": 1}},
+            "prompt_template": "{problem}",
+            "workers": 1,
+        }
+    )
+
+
+def check_traces(traces, budget: int, tokenizer) -> None:
+    """Token by token: the thinking is within its budget, and holds the ignore string's ids exactly
+    as many times as it was appended (the tiny teacher never writes "Wait" itself)."""
+    wait = ids_of(tokenizer, "Wait")
+    for t in traces:
+        assert t.failed is None and t.answer is not None, t.failed
+        assert len(t.thinking) <= budget and 0 <= t.ignores <= 2
+        found = sum(t.thinking[i : i + len(wait)] == wait for i in range(len(t.thinking) - len(wait) + 1))
+        assert found == t.ignores
+        assert t.rounds == t.ignores + 2  # a round per "Wait", the round that ended the thinking, the answer
+
+
+def test_budget_forcing_through_the_openai_completions_endpoint(vllm_server, tiny_models):
+    cfg = budget_forcing_config(
+        {"backend": "openai", "model": str(tiny_models / "teacher"), "openai": {"base_urls": [vllm_server], "max_retries": 2}}
+    )
+    items = [evaluate.Item("toy", str(i), f"Compute {i} + 1.", str(i + 1), "math") for i in range(6)]
+    for budget in cfg.budget_forcing.budgets:
+        task = evaluate.EvaluateTask(cfg, 42, f"budget_forcing_{budget}")
+        traces = task.force_budget(items, budget)
+        check_traces(traces, budget, task.tokenizer)
+        if budget == 6:
+            assert all(t.capped for t in traces)  # 6 tokens cannot hold the teacher's reasoning
+        else:
+            assert any(t.ignores for t in traces), "the teacher never ended its thinking early: nothing was forced"
+        again = evaluate.EvaluateTask(cfg, 42, f"budget_forcing_{budget}")
+        assert [t.thinking for t in again.force_budget(items, budget)] == [t.thinking for t in traces]
+        assert again.stats.generated == 0  # every round came from the journal
+
+
+def test_budget_forcing_through_the_offline_vllm_engine(tiny_models, tmp_path):
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text("".join(json.dumps({"problem": f"Compute {i} + 1.", "answer": str(i + 1), "id": f"q{i}"}) + "\n" for i in range(6)))
+    cfg = budget_forcing_config(
+        {
+            "backend": "vllm",
+            "model": str(tiny_models / "teacher"),
+            "dtype": "float32",
+            "batch_size": 8,
+            "vllm": {"max_model_len": 512, "enforce_eager": True, "engine_args": {"enable_chunked_prefill": False}},
+        }
+    )
+    files = {"toy": BenchmarkFile.model_validate({"path": str(bench), "id_field": "id"})}
+    cmd = [
+        str(VLLM_VENV / "bin/distillery"),
+        "evaluate",
+        "--config",
+        stage_config("evaluate", cfg, seed=42, benchmark_files={k: v.model_dump(mode="json") for k, v in files.items()}),
+        "--samples",
+        str(tmp_path / "samples.parquet"),
+        "--metrics",
+        str(tmp_path / "m.json"),
+    ]
+    env = run_env() | {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    samples = pl.read_parquet(tmp_path / "samples.parquet")
+    tokenizer = load_tokenizer(str(tiny_models / "teacher"))
+    for budget in (6, 24):
+        part = samples.filter(pl.col("mode") == f"budget_forcing_{budget}")
+        assert part.height == 6 and (part["thinking_tokens"] <= budget).all() and (part["ignores_appended"] <= 2).all()
+        for g, n in zip(part["generation"], part["ignores_appended"]):
+            thinking = g[len("<think>\n") :].split("</think>")[0]
+            assert thinking.count("Wait") == n and len(ids_of(tokenizer, thinking)) <= budget + n
+    assert (samples.filter(pl.col("mode") == "budget_forcing_6")["thinking_capped"]).all()
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert [p["budget"] for p in metrics["scaling_curve"]] == [6, 24]
+    rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0 and pl.read_parquet(tmp_path / "samples.parquet").equals(samples)

@@ -668,17 +668,49 @@ MULTIPLE_CHOICE_TEMPLATE = (
 )
 
 
+class BudgetForcing(Section):
+    """s1's budget forcing (arXiv 2501.19393): the thinking held to each budget in turn, each budget a
+    protocol of its own. Greedy, as s1 evaluates."""
+
+    budgets: list[int] = Field(
+        [500, 1000, 2000, 4000, 8000, 16000], min_length=1, description="Thinking budgets, in the model's tokens (s1: 500 to 16k)."
+    )
+    num_ignore: int = Field(
+        1, ge=0, description="How many times an early end of thinking is replaced by ignore_string (s1 ran 1, 2, 4 and 6)."
+    )
+    ignore_string: str = Field("Wait", description='Appended instead of the delimiter to keep the model thinking (s1: "Wait").')
+    thinking_prefix: str = Field(
+        "<think>\n", description="Appended to the rendered prompt so the model starts thinking; empty when the chat template adds it."
+    )
+    end_of_thinking: str = Field(
+        "</think>", min_length=1, description="The model's end-of-thinking delimiter (R1-style: </think>; s1: <|im_start|>answer)."
+    )
+    answer_prefix: str = Field(
+        "\nFinal Answer:", description="Appended after the delimiter when the budget ended the thinking, so the model answers."
+    )
+    answer_max_tokens: int = Field(1024, ge=1, description="The answer's own token limit.")
+
+    @field_validator("budgets")
+    @classmethod
+    def _positive(cls, budgets: list[int]) -> list[int]:
+        if any(b < 1 for b in budgets) or len(set(budgets)) != len(budgets):
+            raise ValueError(f"budgets must be distinct positive token counts, not {budgets}")
+        return budgets
+
+
 class EvaluateConfig(ProblemPrompt):
     llm: LLM = Field(description="The model evaluated: the student.")
     sampling: Sampling = Field(
         Sampling(max_new_tokens=32768), description="How the model samples in mode sampled; greedy uses its max_new_tokens."
     )
-    modes: list[Literal["sampled", "greedy"]] = Field(
+    modes: list[Literal["sampled", "greedy", "budget_forcing"]] = Field(
         ["sampled"],
         min_length=1,
         description="sampled: `sampling` with each benchmark's n samples (pass@1 averaged over them, as published); greedy: "
-        "temperature 0, one sample. Each mode is reported on its own, never mixed.",
+        "temperature 0, one sample; budget_forcing: greedy, with the thinking held to each of budget_forcing.budgets (one "
+        "protocol per budget). Each is reported on its own, never mixed.",
     )
+    budget_forcing: BudgetForcing = Field(BudgetForcing(), description="The budget_forcing mode's settings.")
     multiple_choice_template: str = Field(
         MULTIPLE_CHOICE_TEMPLATE,
         description="The prompt of multiple_choice benchmarks, with {letters}, {problem} and {choices}: OpenR1's GPQA prompt "

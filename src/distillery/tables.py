@@ -222,6 +222,12 @@ EVALUATION_SAMPLES = Table(
         "gold": S,
         "correct": B,
         "verify_status": S,
+        # budget_forcing modes (null in the others): thinking tokens used, "Wait"s appended, whether
+        # the budget ended the thinking, requests (rounds + the answer).
+        "thinking_tokens": I64,
+        "ignores_appended": I64,
+        "thinking_capped": B,
+        "requests": I64,
         "evaluate_code": S,
         # The model's contents (local directory), the verifier, the settings that shape an answer.
         "model_fingerprint": S,

@@ -150,6 +150,18 @@ REPORT_PLOTS = (
         },
     ),
     ("plots/report/eval_scores.json", _bars("pass@1", "model", "Evaluation pass@1 (%) beside published scores", "pass@1 (%)", "model")),
+    (
+        "plots/report/scaling_curve.json",
+        {
+            "cache": False,
+            "template": "distillery_lines",
+            "x": "mean_thinking_tokens",
+            "y": "pass@1",
+            "title": "Test-time scaling: pass@1 (%) against mean thinking tokens (budget forcing), per benchmark",
+            "x_label": "mean thinking tokens",
+            "y_label": "pass@1 (%)",
+        },
+    ),
 )
 REPORT_FIGURES = tuple(f"reports/figures/{Path(p).stem}.svg" for p, _ in REPORT_PLOTS)
 STAGE_METRICS = tuple(f"metrics/{s}.json" for s in ("sample", "generate", "verify", "judge", "dedupe"))

@@ -28,9 +28,23 @@ class Request:
     key: str  # request key (see keys.request_key)
     messages: tuple[tuple[str, str], ...]  # ((role, content), ...)
     seed: int
+    # Raw continuation (budget forcing): these token ids are the whole prompt, sent as they are
+    # (no chat template), and the reply continues them. None: `messages` through the chat template.
+    prompt_ids: tuple[int, ...] | None = None
+    stop: tuple[str, ...] = ()  # strings that end the reply (not part of its text)
+    min_tokens: int = 0
+    max_tokens: int | None = None  # this request's limit; None: the sampling's max_new_tokens
 
     def chat(self) -> list[dict[str, str]]:
         return [{"role": r, "content": c} for r, c in self.messages]
+
+    @property
+    def prompt(self) -> tuple:
+        """What makes two requests samples of one prompt (one native request with n can ask for all)."""
+        return (self.messages, self.prompt_ids, self.stop, self.min_tokens, self.max_tokens)
+
+    def limit(self, sampling: Sampling) -> int:
+        return self.max_tokens if self.max_tokens is not None else sampling.max_new_tokens
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ def group_by_prompt(requests: list[Request]) -> list[list[Request]]:
     """The samples of one prompt, in order: one native request asks for all of them."""
     groups: dict[tuple, list[Request]] = {}
     for r in requests:
-        groups.setdefault(r.messages, []).append(r)
+        groups.setdefault(r.prompt, []).append(r)
     return list(groups.values())
 
 
@@ -182,24 +182,28 @@ class OpenAIBackend:
                     busy[i] += 1
                     self.requests_sent += 1
                     try:
-                        resp = await clients[i].chat.completions.create(
-                            model=self.cfg.model,
-                            messages=unit[0].chat(),
-                            temperature=sampling.temperature,
-                            top_p=sampling.top_p,
-                            max_tokens=sampling.max_new_tokens,
-                            seed=unit[0].seed,
-                            n=len(unit),
-                        )
+                        resp = await self._create(clients[i], unit, sampling)
                     finally:
                         busy[i] -= 1
+        except openai.NotFoundError as exc:
+            error = error_text(exc)
+            if unit[0].prompt_ids is not None:
+                error = (
+                    f"{self.cfg.openai.base_urls} has no completions endpoint (/v1/completions): raw prompt continuation "
+                    "(evaluate's budget_forcing mode) needs one, and a chat-only server cannot continue a prompt. Serve the "
+                    f"model with vLLM or SGLang, or use backend vllm or transformers ({error})"
+                )
+            return [Completion(r.key, None, "error", None, None, error) for r in unit]
         except openai.APIError as exc:
             retryable = is_retryable(exc)
             return [Completion(r.key, None, "error", None, None, error_text(exc), retryable=retryable) for r in unit]
         latency = time.monotonic() - started
         choices = sorted(resp.choices or [], key=lambda ch: ch.index)[: len(unit)]
         usage = resp.usage
-        texts = [message_text(ch.message, ch.finish_reason or "missing") for ch in choices]
+        if unit[0].prompt_ids is not None:
+            texts = [ch.text or "" for ch in choices]
+        else:
+            texts = [message_text(ch.message, ch.finish_reason or "missing") for ch in choices]
         tokens = split_tokens(usage.completion_tokens if usage else None, texts)
         out: list[Completion | None] = [None] * len(unit)
         for j, ch in enumerate(choices):
@@ -212,6 +216,23 @@ class OpenAIBackend:
                 latency_s=round(latency, 3),
             )
         return out
+
+    async def _create(self, client, unit: list[Request], sampling: Sampling):
+        first = unit[0]
+        common = {
+            "model": self.cfg.model,
+            "temperature": sampling.temperature,
+            "top_p": sampling.top_p,
+            "max_tokens": first.limit(sampling),
+            "seed": first.seed,
+            "n": len(unit),
+        }
+        if first.prompt_ids is None:
+            return await client.chat.completions.create(messages=first.chat(), **common)
+        # Raw continuation: the token ids are the prompt (the completions endpoint takes them as they
+        # are); min_tokens is vLLM's and SGLang's extension, sent only when asked for.
+        extra = {"min_tokens": first.min_tokens} if first.min_tokens else None
+        return await client.completions.create(prompt=list(first.prompt_ids), stop=list(first.stop) or None, extra_body=extra, **common)
 
 
 def split_tokens(total: int | None, texts: list[str]) -> list[int | None]:

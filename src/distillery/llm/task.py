@@ -27,7 +27,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from distillery.config import LLM, Sampling, Section
 from distillery.errors import DistilleryError
 from distillery.journal import ShardJournal, journal_dir
-from distillery.keys import derive_seed, model_fingerprint, request_key
+from distillery.keys import derive_seed, model_fingerprint, request_key, stable_hash
 from distillery.llm import Completion, Request, backend_session
 from distillery.progress import Progress
 from distillery.provenance import code_version, params_hash
@@ -121,6 +121,23 @@ class LLMTask(ABC, Generic[Item]):
         chat = [{"role": r, "content": c} for r, c in messages]
         key = request_key(self.llm.model, self.llm.revision, chat, sampling.model_dump(), sample_index)
         return Request(key=key, messages=tuple(messages), seed=derive_seed(self.seed, key))
+
+    def raw_request(
+        self, prompt_ids: Sequence[int], sampling: Sampling, sample_index: int = 0, *, max_tokens: int, stop: Sequence[str], min_tokens: int
+    ) -> Request:
+        """A raw continuation of `prompt_ids` (no chat template): budget forcing's rounds."""
+        ids = tuple(prompt_ids)
+        shape = {**sampling.model_dump(), "max_tokens": max_tokens, "stop": list(stop), "min_tokens": min_tokens}
+        key = request_key(self.llm.model, self.llm.revision, [{"role": "raw", "content": stable_hash(list(ids))}], shape, sample_index)
+        return Request(
+            key=key,
+            messages=(("raw", f"{len(ids)} token ids"),),
+            seed=derive_seed(self.seed, key),
+            prompt_ids=ids,
+            stop=tuple(stop),
+            min_tokens=min_tokens,
+            max_tokens=max_tokens,
+        )
 
     def ask(self, items: Sequence[Item], sampling: Sampling) -> list[Asked[Item]]:
         """Every item's answers, in item then sample order."""

@@ -30,8 +30,11 @@ class TransformersBackend:
     def generate(self, requests: Iterable[Request], sampling: Sampling) -> Iterator[Completion]:
         ready: list[tuple[Request, list[int]]] = []
         for req in requests:
-            text = self.tokenizer.apply_chat_template(req.chat(), tokenize=False, add_generation_prompt=True)
-            ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+            if req.prompt_ids is not None:
+                ids = list(req.prompt_ids)  # raw continuation: the ids are the prompt
+            else:
+                text = self.tokenizer.apply_chat_template(req.chat(), tokenize=False, add_generation_prompt=True)
+                ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
             if not any(c.strip() for _, c in req.messages):
                 yield Completion(req.key, None, "error", len(ids), 0, "empty prompt")
             elif len(ids) >= self.context:
@@ -40,16 +43,25 @@ class TransformersBackend:
                 )
             else:
                 ready.append((req, ids))
-        # Similar lengths together: less padding per batch.
-        ready.sort(key=lambda item: len(item[1]))
-        for start in range(0, len(ready), self.cfg.batch_size):
-            yield from self._batch(ready[start : start + self.cfg.batch_size], sampling)
+        # Similar lengths together: less padding per batch; one stop rule per batch.
+        ready.sort(key=lambda item: (item[0].stop, item[0].min_tokens, len(item[1])))
+        batches: list[list[tuple[Request, list[int]]]] = []
+        for item in ready:
+            last = batches[-1] if batches else None
+            if last and len(last) < self.cfg.batch_size and (last[0][0].stop, last[0][0].min_tokens) == (item[0].stop, item[0].min_tokens):
+                last.append(item)
+            else:
+                batches.append([item])
+        for batch in batches:
+            yield from self._batch(batch, sampling)
 
     def _batch(self, batch: list[tuple[Request, list[int]]], sampling: Sampling) -> Iterator[Completion]:
         import torch
 
         longest = max(len(ids) for _, ids in batch)
-        max_new = min(sampling.max_new_tokens, self.context - longest)
+        max_new = min(max(r.limit(sampling) for r, _ in batch), self.context - longest)
+        first = batch[0][0]
+        stops = {"stop_strings": list(first.stop), "tokenizer": self.tokenizer} if first.stop else {}
         enc = self.tokenizer.pad({"input_ids": [ids for _, ids in batch]}, return_tensors="pt").to(self.model.device)
         # One seed per batch, derived from its requests: the same batch always samples the same tokens.
         torch.manual_seed(derive_seed(batch[0][0].seed, *[r.key for r, _ in batch]))
@@ -64,20 +76,43 @@ class TransformersBackend:
                 top_k=None if greedy else 0,
                 pad_token_id=self.tokenizer.pad_token_id,
                 eos_token_id=self.stop_ids,
+                min_new_tokens=first.min_tokens or None,
+                **stops,
             )
         new_tokens = out[:, enc["input_ids"].shape[1] :].tolist()
         for (req, ids), toks in zip(batch, new_tokens):
+            toks = toks[: req.limit(sampling)]  # a batch generates to its longest limit; each keeps its own
             stop_at = next((i for i, t in enumerate(toks) if t in self.stop_ids), None)
             used = toks if stop_at is None else toks[:stop_at]
             # Trailing pads after a stop are not generated tokens.
             text = self.tokenizer.decode(used, skip_special_tokens=True)
+            tokens = len(used) + (1 if stop_at is not None else 0)
+            if req.stop:
+                cut = self._first_stop(used, req.stop)
+                if cut is not None:  # the reply ends before its stop string, as servers return it
+                    text, tokens, stop_at = cut[0], cut[1], cut[1]
             yield Completion(
                 key=req.key,
                 text=text,
                 finish_reason="stop" if stop_at is not None else "length",
                 prompt_tokens=len(ids),
-                completion_tokens=len(used) + (1 if stop_at is not None else 0),
+                completion_tokens=tokens,
             )
+
+    def _first_stop(self, toks: list[int], stop: tuple[str, ...]) -> tuple[str, int] | None:
+        """(text before the first stop string, tokens generated up to the one that completed it)."""
+        text = self.tokenizer.decode(toks, skip_special_tokens=True)
+        at = min((i for i in (text.find(s) for s in stop) if i >= 0), default=None)
+        if at is None:
+            return None
+        lo, hi = 1, len(toks)  # the fewest tokens whose text contains a stop string (binary search: it only grows)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if any(s in self.tokenizer.decode(toks[:mid], skip_special_tokens=True) for s in stop):
+                hi = mid
+            else:
+                lo = mid + 1
+        return text[:at], lo
 
 
 def _stop_token_ids(model, tokenizer) -> list[int]:

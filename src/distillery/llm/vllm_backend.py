@@ -55,9 +55,12 @@ class VLLMBackend:
             if not any(c.strip() for _, c in first.messages):
                 yield from (Completion(r.key, None, "error", 0, 0, "empty prompt") for r in unit)
                 continue
-            # Rendered to text, then tokenized: the same two steps as the transformers backend.
-            text = self.tokenizer.apply_chat_template(first.chat(), tokenize=False, add_generation_prompt=True)
-            ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+            if first.prompt_ids is not None:
+                ids = list(first.prompt_ids)  # raw continuation: the ids are the prompt
+            else:
+                # Rendered to text, then tokenized: the same two steps as the transformers backend.
+                text = self.tokenizer.apply_chat_template(first.chat(), tokenize=False, add_generation_prompt=True)
+                ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
             if len(ids) >= self.context:
                 error = f"prompt of {len(ids)} tokens does not fit the model's context of {self.context}"
                 yield from (Completion(r.key, None, "error", len(ids), 0, error) for r in unit)
@@ -81,7 +84,13 @@ class VLLMBackend:
         prompts = [TokensPrompt(prompt_token_ids=ids) for _, ids in batch]
         params = [
             SamplingParams(
-                n=len(unit), seed=unit[0].seed, temperature=sampling.temperature, top_p=sampling.top_p, max_tokens=sampling.max_new_tokens
+                n=len(unit),
+                seed=unit[0].seed,
+                temperature=sampling.temperature,
+                top_p=sampling.top_p,
+                max_tokens=unit[0].limit(sampling),
+                min_tokens=unit[0].min_tokens,
+                stop=list(unit[0].stop) or None,
             )
             for unit, _ in batch
         ]

@@ -19,16 +19,20 @@ import logging
 import math
 import random
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
+from distillery.budget_forcing import Reply, Round, Trace, force, ids_of
 from distillery.config import BenchmarkFile, EvaluateConfig, Sampling, VerifyConfig
 from distillery.errors import DistilleryError
 from distillery.io import load_rows
 from distillery.keys import derive_seed
-from distillery.llm.task import Asked, LLMTask, TaskDirs
+from distillery.llm import Request
+from distillery.llm.loading import load_tokenizer
+from distillery.llm.task import Answer, Asked, LLMTask, TaskDirs
 from distillery.metrics import write_metrics
 from distillery.prompts import render_choice_prompt, render_problem_prompt
 from distillery.provenance import library_version
@@ -122,8 +126,27 @@ def extract_choice(text: str | None, n_options: int) -> str | None:
     return found[-1] if found else None
 
 
+BUDGET_MODE = "budget_forcing_"
+
+
+def protocols(cfg: EvaluateConfig) -> list[str]:
+    """The reported protocols: each mode, and budget_forcing once per budget (budget_forcing_<tokens>)."""
+    out = []
+    for mode in cfg.modes:
+        out += [f"{BUDGET_MODE}{b}" for b in cfg.budget_forcing.budgets] if mode == "budget_forcing" else [mode]
+    return out
+
+
+def budget_of(mode: str) -> int | None:
+    return int(mode[len(BUDGET_MODE) :]) if mode.startswith(BUDGET_MODE) else None
+
+
 def mode_sampling(cfg: EvaluateConfig, mode: str) -> Sampling:
-    return cfg.sampling if mode == "sampled" else Sampling(temperature=0.0, top_p=1.0, max_new_tokens=cfg.sampling.max_new_tokens)
+    if mode == "sampled":
+        return cfg.sampling
+    if budget_of(mode) is not None:  # greedy, as s1 evaluates; each request carries its own limit
+        return Sampling(temperature=0.0, top_p=1.0, max_new_tokens=budget_of(mode) + cfg.budget_forcing.answer_max_tokens)
+    return Sampling(temperature=0.0, top_p=1.0, max_new_tokens=cfg.sampling.max_new_tokens)
 
 
 def samples_per_problem(cfg: EvaluateConfig, name: str, mode: str) -> int:
@@ -148,10 +171,67 @@ def score(samples: pl.DataFrame, modes: list[str], benchmarks: list[str]) -> dic
     return results
 
 
+def scored(t: Trace, cfg: EvaluateConfig) -> Answer:
+    """A budget-forced generation as the scorer reads it: its answer after the thinking."""
+    a = t.answer
+    return Answer(t.scored_text(cfg.budget_forcing), a.finish_reason if a else t.failed, None, None, None, a.code if a else None)
+
+
+def protocol_of(cfg: EvaluateConfig, mode: str) -> dict:
+    budget = budget_of(mode)
+    if budget is None:
+        return {
+            **mode_sampling(cfg, mode).model_dump(),
+            "samples_per_problem": {b: samples_per_problem(cfg, b, mode) for b in cfg.benchmarks},
+        }
+    bf = cfg.budget_forcing
+    return {
+        "temperature": 0.0,
+        "top_p": 1.0,
+        "thinking_budget": budget,
+        **bf.model_dump(
+            include={"num_ignore", "ignore_string", "thinking_prefix", "end_of_thinking", "answer_prefix", "answer_max_tokens"}
+        ),
+        "samples_per_problem": {b: 1 for b in cfg.benchmarks},
+    }
+
+
+def scaling_curve(samples: pl.DataFrame, results: dict) -> list[dict]:
+    """Per budget-forcing protocol and benchmark: the thinking actually used, the share that hit the
+    budget, the requests it took (added to `results`), and the curve's points (returned)."""
+    curve = []
+    for mode, per in results.items():
+        budget = budget_of(mode)
+        if budget is None:
+            continue
+        for name, r in per.items():
+            part = samples.filter((pl.col("mode") == mode) & (pl.col("benchmark") == name))
+            r["mean_thinking_tokens"] = round(float(part["thinking_tokens"].mean() or 0.0), 1)
+            r["hit_budget_share"] = round(float(part["thinking_capped"].mean() or 0.0), 4)
+            r["requests"] = int(part["requests"].sum() or 0)
+            curve.append({"benchmark": name, "budget": budget, "mean_thinking_tokens": r["mean_thinking_tokens"], "pass@1": r["pass@1"]})
+    return curve
+
+
 def results_table(model: str, protocol: dict, results: dict) -> str:
     lines = [f"# Evaluation of `{model}`", ""]
     for mode, per in results.items():
         p = protocol[mode]
+        if budget_of(mode) is not None:
+            lines += [
+                f"## {mode}: greedy, thinking held to {p['thinking_budget']} tokens, {p['ignore_string']!r} up to {p['num_ignore']} "
+                f"times, then {p['end_of_thinking']!r} and an answer of up to {p['answer_max_tokens']} tokens",
+                "",
+                "| benchmark | pass@1 (%) | ± stderr | problems | mean thinking tokens | share at the budget | requests |",
+                "| --- | --- | --- | --- | --- | --- | --- |",
+            ]
+            lines += [
+                f"| {b} | {r['pass@1']} | {r['stderr']} | {r['problems']} | {r['mean_thinking_tokens']} | {r['hit_budget_share']} "
+                f"| {r['requests']} |"
+                for b, r in per.items()
+            ]
+            lines.append("")
+            continue
         lines += [
             f"## {mode}: temperature {p['temperature']}, top_p {p['top_p']}, {p['max_new_tokens']} new tokens",
             "",
@@ -195,6 +275,27 @@ class EvaluateTask(LLMTask[Item]):
 
     def samples(self, item: Item) -> int:
         return samples_per_problem(self.cfg, item.benchmark, self.mode)
+
+    def force_budget(self, items: list[Item], budget: int) -> list[Trace]:
+        """Every item's budget-forced generation; each round is a journaled raw continuation."""
+        bf, sampling = self.cfg.budget_forcing, mode_sampling(self.cfg, self.mode)
+        tokenizer = load_tokenizer(self.llm.model, self.llm.revision)
+        prompts = [
+            ids_of(
+                tokenizer,
+                tokenizer.apply_chat_template([{"role": "user", "content": it.prompt}], tokenize=False, add_generation_prompt=True),
+            )
+            + ids_of(tokenizer, bf.thinking_prefix)
+            for it in items
+        ]
+
+        def ask(rounds: Sequence[Round]) -> list[Reply]:
+            reqs = [self.raw_request(r.prompt_ids, sampling, max_tokens=r.max_tokens, stop=r.stop, min_tokens=r.min_tokens) for r in rounds]
+            answers = self.answer(reqs, sampling)
+            return [Reply(answers[q.key].text, answers[q.key].finish_reason, q.key, answers[q.key].code) for q in reqs]
+
+        self.tokenizer = tokenizer
+        return force(prompts, budget, bf, tokenizer, ask)
 
 
 @dataclass(frozen=True)
@@ -240,10 +341,20 @@ def run(cfg: EvaluateConfig, seed: int, benchmarks: dict[str, BenchmarkFile], pa
     ]
     n_options = {name: 1 + len(benchmarks[name].incorrect_fields) for name in cfg.benchmarks}
     rows = []
-    for mode in cfg.modes:
+    modes = protocols(cfg)
+    for mode in modes:
         # The student's weights are in its request keys, so a retrained student is asked again.
         task = EvaluateTask(cfg, seed, mode, TaskDirs(journal=paths.journal, server_logs=paths.server_logs))
-        asked = task.ask(items, mode_sampling(cfg, mode))
+        budget = budget_of(mode)
+        traces: list[Trace | None]
+        if budget is not None:
+            traces = list(task.force_budget(items, budget))
+            asked = [
+                Asked(it, 0, Request(t.answer.key if t.answer else "", (("raw", ""),), 0), scored(t, cfg)) for it, t in zip(items, traces)
+            ]
+        else:
+            asked = task.ask(items, mode_sampling(cfg, mode))
+            traces = [None] * len(asked)
         # Provenance: the model's contents (local directory), the verifier, the settings that shape an answer.
         provenance = {
             "model_fingerprint": task.model_fingerprint(),
@@ -252,7 +363,7 @@ def run(cfg: EvaluateConfig, seed: int, benchmarks: dict[str, BenchmarkFile], pa
                 cfg, benchmarks={k: benchmarks[k].model_dump(mode="json") for k in sorted(cfg.benchmarks)}
             ),
         }
-        for a, (extracted, correct, status) in zip(asked, score_answers(asked, cfg, n_options)):
+        for a, t, (extracted, correct, status) in zip(asked, traces, score_answers(asked, cfg, n_options)):
             rows.append(
                 {
                     "benchmark": a.item.benchmark,
@@ -260,27 +371,27 @@ def run(cfg: EvaluateConfig, seed: int, benchmarks: dict[str, BenchmarkFile], pa
                     "item": a.item.item,
                     "sample_index": a.sample_index,
                     "request_key": a.request.key,
-                    "generation": a.answer.text,
+                    "generation": a.answer.text if t is None else t.text(task.tokenizer, cfg.budget_forcing),
                     "finish_reason": a.answer.finish_reason,
                     "extracted_answer": extracted,
                     "gold": a.item.gold,
                     "correct": correct,
                     "verify_status": status,
+                    "thinking_tokens": None if t is None else len(t.thinking),
+                    "ignores_appended": None if t is None else t.ignores,
+                    "thinking_capped": None if t is None else t.capped,
+                    "requests": None if t is None else t.rounds,
                     "evaluate_code": a.answer.code,
                     **provenance,
                 }
             )
     samples = pl.DataFrame(rows, schema=EVALUATION_SAMPLES.schema)
     write_table(samples, paths.samples, EVALUATION_SAMPLES)
-    results = score(samples, cfg.modes, list(cfg.benchmarks))
-    protocol = {
-        mode: {
-            **mode_sampling(cfg, mode).model_dump(),
-            "samples_per_problem": {b: samples_per_problem(cfg, b, mode) for b in cfg.benchmarks},
-        }
-        for mode in cfg.modes
-    }
-    write_metrics(paths.metrics, "evaluate", model=cfg.llm.model, protocol=protocol, results=results, published=PUBLISHED)
+    results = score(samples, modes, list(cfg.benchmarks))
+    protocol = {mode: protocol_of(cfg, mode) for mode in modes}
+    curve = scaling_curve(samples, results)
+    extra = {"scaling_curve": curve} if curve else {}
+    write_metrics(paths.metrics, "evaluate", model=cfg.llm.model, protocol=protocol, results=results, published=PUBLISHED, **extra)
     table = results_table(cfg.llm.model, protocol, results)
     if paths.results is not None:
         paths.results.parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """report: small, precomputed plot data for `dvc plots` and figures for `snakemake --report`.
 
-Four plots, each a JSON list of a few dozen rows at most (never one row per generation: the real
+Five plots, each a JSON list of a few dozen rows at most (never one row per generation: the real
 run has 1.6M generations), written to plots/report/ for DVC, and each drawn to SVG with
 vl-convert (no browser, no network) for the Snakemake report:
 
@@ -9,7 +9,9 @@ vl-convert (no browser, no network) for the Snakemake report:
 - pass_rate_by_source: per source, % of generations correct by math-verify, by the judge, by
   either, and % of problems with at least one correct generation;
 - verify_vs_judge: generations per (math-verify status, judge verdict), `not_judged` included;
-- eval_scores: pass@1 per benchmark and mode beside the published scores of `report.compare_with`.
+- eval_scores: pass@1 per benchmark and mode beside the published scores of `report.compare_with`;
+- scaling_curve: pass@1 against the mean thinking tokens used, one line per benchmark, one point per
+  thinking budget of evaluate's budget_forcing mode (empty without it).
 
 It also writes the per-stage counts (rows in, kept, rejected by reason) as an HTML table.
 """
@@ -33,7 +35,7 @@ from distillery.tables import JUDGED, PROBLEMS, read_table
 log = logging.getLogger(__name__)
 
 Rows = list[dict[str, Any]]
-PLOTS = ("generation_lengths", "pass_rate_by_source", "verify_vs_judge", "eval_scores")
+PLOTS = ("generation_lengths", "pass_rate_by_source", "verify_vs_judge", "eval_scores", "scaling_curve")
 ALL_SOURCES = "all sources"
 VL_VERSION = "5.21"  # the Vega-Lite major DVC's templates are written for ($schema v5)
 
@@ -128,7 +130,8 @@ def eval_scores(evaluate: dict[str, Any], compare_with: list[str]) -> Rows:
     results: dict[str, dict[str, dict[str, Any]]] = evaluate.get("results", {})
     benchmarks = sorted({b for per in results.values() for b in per})
     rows: Rows = []
-    modes = sorted(results, key=lambda m: (m != "sampled", m))  # sampled first: the published protocol
+    # sampled first: the published protocol; budget-forcing protocols are drawn as the scaling curve.
+    modes = sorted((m for m in results if not m.startswith("budget_forcing_")), key=lambda m: (m != "sampled", m))
     for j, bench in enumerate(benchmarks):
         scores = [
             (f"ours ({mode})", results[mode][bench]["pass@1"], results[mode][bench].get("stderr"))
@@ -220,6 +223,15 @@ td.n {{ text-align: right; font-variant-numeric: tabular-nums; }}
 COLORS = {"correct": "#4c78a8", "not correct": "#e45756"}
 
 
+def scaling_curve(evaluate: dict[str, Any]) -> Rows:
+    """pass@1 (%) against the mean thinking tokens actually used, per benchmark and thinking budget
+    (evaluate's budget_forcing mode; empty without it)."""
+    return [
+        {"benchmark": p["benchmark"], "budget": p["budget"], "mean_thinking_tokens": p["mean_thinking_tokens"], "pass@1": p["pass@1"]}
+        for p in evaluate.get("scaling_curve", [])
+    ]
+
+
 def figure_specs(data: dict[str, Rows]) -> dict[str, dict[str, Any]]:
     """One Vega-Lite spec per plot: the same titles and axes as dvc.yaml's plot definitions."""
     return {
@@ -273,6 +285,21 @@ def figure_specs(data: dict[str, Rows]) -> dict[str, dict[str, Any]]:
                 },
                 {"mark": {"type": "text", "fontSize": 12}, "encoding": {"text": {"field": "generations", "type": "quantitative"}}},
             ],
+        },
+        "scaling_curve": {
+            "title": {
+                "text": "Test-time scaling (budget forcing)",
+                "subtitle": "pass@1 (%) against the mean thinking tokens used, one point per budget",
+            },
+            "data": {"values": data["scaling_curve"]},
+            "width": 320,
+            "mark": {"type": "line", "point": True, "tooltip": True},
+            "encoding": {
+                "x": {"field": "mean_thinking_tokens", "type": "quantitative", "title": "mean thinking tokens"},
+                "y": {"field": "pass@1", "type": "quantitative", "title": "pass@1 (%)"},
+                "color": {"field": "benchmark", "type": "nominal"},
+                "order": {"field": "mean_thinking_tokens", "type": "quantitative"},
+            },
         },
         "eval_scores": {
             "title": {"text": "Evaluation", "subtitle": "pass@1 (%) of the student beside published scores"},
@@ -370,6 +397,7 @@ def run(cfg: ReportConfig, paths: Paths) -> None:
         "pass_rate_by_source": pass_rates(gens, problems),
         "verify_vs_judge": agreement(gens),
         "eval_scores": eval_scores(evaluate, cfg.compare_with),
+        "scaling_curve": scaling_curve(evaluate),
     }
     paths.figures_dir.mkdir(parents=True, exist_ok=True)
     for name, spec in finished_specs(data).items():
