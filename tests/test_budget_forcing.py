@@ -10,6 +10,7 @@ import pytest
 
 from distillery.budget_forcing import Reply, Round, force, ids_of
 from distillery.config import LLM, BudgetForcing, EvaluateConfig
+from distillery.errors import DistilleryError
 from distillery.llm.loading import load_tokenizer
 from distillery.llm.task import Answer
 from distillery.stages import evaluate
@@ -84,12 +85,17 @@ def test_no_room_for_the_ignore_string_ends_the_thinking(tok):
     assert (t.ignores, t.capped, t.rounds, len(t.thinking)) == (0, False, 2, budget - 1)
 
 
-def test_a_failed_round_is_not_answered(tok):
-    prompt = ids_of(tok, "Q<think>\n")
+def test_a_failed_round_is_not_answered_and_an_all_failed_round_is_an_error(tok):
+    prompts = [ids_of(tok, "Q<think>\n"), ids_of(tok, "R, other<think>\n")]
+    model = Scripted([[(None, "error")], [(" fine", "length"), (" \\boxed{2}", "stop")]])
+    model.prompt_of = {tuple(p): i for i, p in enumerate(prompts)}
+    failed, ok = force(prompts, 16, BF, tok, model)
+    assert failed.failed == "error" and failed.answer is None and failed.scored_text(BF) is None
+    assert ok.answer is not None and len(model.asked) == 2  # the failed one is not asked for an answer
     model = Scripted([[(None, "error")]])
-    model.prompt_of = {tuple(prompt): 0}
-    [t] = force([prompt], 16, BF, tok, model)
-    assert t.failed == "error" and t.answer is None and t.scored_text(BF) is None and len(model.asked) == 2
+    model.prompt_of = {tuple(prompts[0]): 0}
+    with pytest.raises(DistilleryError, match="every request of a round failed"):
+        force(prompts[:1], 16, BF, tok, model)
 
 
 def test_the_evaluate_stage_reports_each_budget_and_the_curve(tiny_models, tmp_path, monkeypatch):

@@ -80,3 +80,25 @@ def test_samples_a_server_leaves_out_of_n_are_asked_for_one_by_one(server, tiny_
     out = {c.key: c for c in backend.generate(reqs, Sampling(max_new_tokens=8))}
     assert set(out) == {"k0", "k1", "k2"} and all(c.error is None for c in out.values())
     assert backend.requests_sent == 3  # one native request, two single ones
+
+
+def test_budget_forcing_against_a_chat_only_server_is_one_clear_error(server, tiny_models):
+    """`transformers serve` has no completions endpoint that takes token ids (it answers 422): a raw
+    continuation cannot be asked of it, and the user is told what to serve instead."""
+    from distillery.config import EvaluateConfig
+    from distillery.errors import DistilleryError
+    from distillery.stages import evaluate
+
+    cfg = EvaluateConfig.model_validate(
+        {
+            "llm": {"backend": "openai", "model": str(tiny_models / "student_base"), "openai": {"base_urls": [server], "max_retries": 0}},
+            "modes": ["budget_forcing"],
+            "budget_forcing": {"budgets": [8]},
+        }
+    )
+    task = evaluate.EvaluateTask(cfg, 42, "budget_forcing_8")
+    items = [evaluate.Item("toy", "0", "What is 1+1?", "2", "math")]
+    with pytest.raises(
+        DistilleryError, match=r"no completions endpoint \(/v1/completions\) that continues.*Serve the model with vLLM or SGLang"
+    ):
+        task.force_budget(items, 8)

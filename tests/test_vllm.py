@@ -304,7 +304,15 @@ def budget_forcing_config(llm: dict) -> EvaluateConfig:
         {
             "llm": llm,
             "modes": ["budget_forcing"],
-            "budget_forcing": {"budgets": [6, 24], "num_ignore": 2, "ignore_string": "Wait", "answer_max_tokens": 12},
+            # "$" ends the tiny teacher's thinking early and often (it never learnt to close </think> in a few
+            # tokens), so "Wait" is appended for real; 4 tokens cut every thinking off.
+            "budget_forcing": {
+                "budgets": [4, 24],
+                "num_ignore": 2,
+                "ignore_string": "Wait",
+                "end_of_thinking": "$",
+                "answer_max_tokens": 12,
+            },
             "benchmarks": {"toy": {"n": 1}},
             "prompt_template": "{problem}",
             "workers": 1,
@@ -333,8 +341,8 @@ def test_budget_forcing_through_the_openai_completions_endpoint(vllm_server, tin
         task = evaluate.EvaluateTask(cfg, 42, f"budget_forcing_{budget}")
         traces = task.force_budget(items, budget)
         check_traces(traces, budget, task.tokenizer)
-        if budget == 6:
-            assert all(t.capped for t in traces)  # 6 tokens cannot hold the teacher's reasoning
+        if budget == 4:
+            assert all(t.capped and len(t.thinking) == 4 for t in traces)
         else:
             assert any(t.ignores for t in traces), "the teacher never ended its thinking early: nothing was forced"
         again = evaluate.EvaluateTask(cfg, 42, f"budget_forcing_{budget}")
@@ -370,14 +378,15 @@ def test_budget_forcing_through_the_offline_vllm_engine(tiny_models, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     samples = pl.read_parquet(tmp_path / "samples.parquet")
     tokenizer = load_tokenizer(str(tiny_models / "teacher"))
-    for budget in (6, 24):
+    for budget in (4, 24):
         part = samples.filter(pl.col("mode") == f"budget_forcing_{budget}")
         assert part.height == 6 and (part["thinking_tokens"] <= budget).all() and (part["ignores_appended"] <= 2).all()
         for g, n in zip(part["generation"], part["ignores_appended"]):
-            thinking = g[len("<think>\n") :].split("</think>")[0]
+            thinking = g[len("<think>\n") :].split("$")[0]
             assert thinking.count("Wait") == n and len(ids_of(tokenizer, thinking)) <= budget + n
-    assert (samples.filter(pl.col("mode") == "budget_forcing_6")["thinking_capped"]).all()
+    assert (samples.filter(pl.col("mode") == "budget_forcing_4")["thinking_capped"]).all()
+    assert (samples.filter(pl.col("mode") == "budget_forcing_24")["ignores_appended"] > 0).any()
     metrics = json.loads((tmp_path / "m.json").read_text())
-    assert [p["budget"] for p in metrics["scaling_curve"]] == [6, 24]
+    assert [p["budget"] for p in metrics["scaling_curve"]] == [4, 24]
     rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0 and pl.read_parquet(tmp_path / "samples.parquet").equals(samples)

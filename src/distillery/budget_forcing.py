@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from distillery.config import BudgetForcing
+from distillery.errors import DistilleryError
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Reply:
     finish_reason: str | None
     key: str | None = None
     code: str | None = None
+    error: str | None = None
 
 
 Ask = Callable[[Sequence[Round]], list[Reply]]
@@ -87,6 +89,10 @@ def force(prompts: Sequence[list[int]], budget: int, cfg: BudgetForcing, tokeniz
         if not active:
             break
         replies = ask([Round(tuple(t.prompt_ids + t.thinking), t.budget - len(t.thinking), (cfg.end_of_thinking,), 1) for t in active])
+        if all(r.text is None for r in replies):
+            # Nothing could be continued (a chat-only server, a model that does not load): one clear
+            # error, not an evaluation of empty answers.
+            raise DistilleryError(f"budget forcing: every request of a round failed, e.g. {replies[0].error or replies[0].finish_reason}")
         for t, reply in zip(active, replies):
             t.rounds += 1
             if reply.text is None:

@@ -185,13 +185,15 @@ class OpenAIBackend:
                         resp = await self._create(clients[i], unit, sampling)
                     finally:
                         busy[i] -= 1
-        except openai.NotFoundError as exc:
+        except (openai.NotFoundError, openai.UnprocessableEntityError) as exc:
             error = error_text(exc)
             if unit[0].prompt_ids is not None:
+                # 404: no such route; 422: a completions route that does not take token ids (transformers serve).
                 error = (
-                    f"{self.cfg.openai.base_urls} has no completions endpoint (/v1/completions): raw prompt continuation "
-                    "(evaluate's budget_forcing mode) needs one, and a chat-only server cannot continue a prompt. Serve the "
-                    f"model with vLLM or SGLang, or use backend vllm or transformers ({error})"
+                    f"{self.cfg.openai.base_urls} has no completions endpoint (/v1/completions) that continues a prompt of "
+                    "token ids, which raw prompt continuation (evaluate's budget_forcing mode) needs: a chat endpoint "
+                    "cannot continue a prompt. Serve the model with vLLM or SGLang, or use backend vllm or transformers "
+                    f"({error})"
                 )
             return [Completion(r.key, None, "error", None, None, error) for r in unit]
         except openai.APIError as exc:

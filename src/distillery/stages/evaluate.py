@@ -292,7 +292,9 @@ class EvaluateTask(LLMTask[Item]):
         def ask(rounds: Sequence[Round]) -> list[Reply]:
             reqs = [self.raw_request(r.prompt_ids, sampling, max_tokens=r.max_tokens, stop=r.stop, min_tokens=r.min_tokens) for r in rounds]
             answers = self.answer(reqs, sampling)
-            return [Reply(answers[q.key].text, answers[q.key].finish_reason, q.key, answers[q.key].code) for q in reqs]
+            return [
+                Reply(answers[q.key].text, answers[q.key].finish_reason, q.key, answers[q.key].code, answers[q.key].error) for q in reqs
+            ]
 
         self.tokenizer = tokenizer
         return force(prompts, budget, bf, tokenizer, ask)
