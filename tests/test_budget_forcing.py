@@ -182,3 +182,35 @@ def test_budgets_are_never_exceeded_through_the_transformers_backend(tiny_models
         assert all(r.max_tokens >= 1 for r in sent if r.stop)
         assert any(t.capped and len(t.thinking) == budget for t in traces)
     assert LLM  # the backend came from evaluate.llm: transformers
+
+
+def test_a_run_killed_mid_rounds_resumes_from_the_journal(tiny_models):
+    """Each round is journaled: after a kill between rounds, the re-run asks only what is left."""
+    cfg = EvaluateConfig.model_validate(
+        {
+            "llm": {"backend": "transformers", "model": str(tiny_models / "teacher"), "batch_size": 4},
+            "modes": ["budget_forcing"],
+            "budget_forcing": {"budgets": [24], "num_ignore": 2, "end_of_thinking": "$", "answer_max_tokens": 8},
+        }
+    )
+    items = [evaluate.Item("toy", str(i), f"Compute {i} + 1.", str(i + 1), "math") for i in range(4)]
+    killed = evaluate.EvaluateTask(cfg, 42, "budget_forcing_24")
+    real, calls = killed.answer, []
+
+    def dies_in_the_second_round(requests, sampling):
+        calls.append(len(requests))
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # as a SIGKILL would stop it: the first round is on disk
+        return real(requests, sampling)
+
+    killed.answer = dies_in_the_second_round
+    with pytest.raises(KeyboardInterrupt):
+        killed.force_budget(items, 24)
+    first_round = killed.stats.generated
+    assert first_round == len(items)
+
+    resumed = evaluate.EvaluateTask(cfg, 42, "budget_forcing_24")
+    traces = resumed.force_budget(items, 24)
+    assert resumed.stats.reused_from_journal == len(items) and resumed.stats.generated == sum(t.rounds for t in traces) - len(items)
+    straight = evaluate.EvaluateTask(cfg, 42, "budget_forcing_24").force_budget(items, 24)
+    assert [(t.thinking, t.answer.text) for t in traces] == [(t.thinking, t.answer.text) for t in straight]
