@@ -32,9 +32,21 @@ def test_snakemake_runs_the_whole_dag(repo_copy):
     assert sum(judge.get(v, 0) for v in ("EQUIVALENT", "DIFFERENT", "AMBIGUOUS")) > 0
     dedupe = json.loads((repo_copy / "metrics/dedupe.json").read_text())["counts"]
     assert dedupe["rejected_by_reason"]["exact_duplicate"] >= 1 and dedupe["rejected_by_reason"]["contaminated"] >= 2
-    evaluate = json.loads((repo_copy / "metrics/evaluate.json").read_text())["results"]
-    assert set(evaluate) == {"sampled", "greedy"}
+    evaluated = json.loads((repo_copy / "metrics/evaluate.json").read_text())
+    evaluate = evaluated["results"]
+    budgets = yaml.safe_load((repo_copy / "params.yaml").read_text())["evaluate"]["budget_forcing"]["budgets"]
+    assert set(evaluate) == {"sampled", "greedy", *(f"budget_forcing_{b}" for b in budgets)}
     assert all(set(per) == {"math500", "aime2024", "aime2025"} for per in evaluate.values())
+    # The scaling curve: a point per benchmark and budget, never more thinking than the budget.
+    curve = evaluated["scaling_curve"]
+    assert sorted((p["budget"], p["benchmark"]) for p in curve) == sorted(
+        (b, n) for b in budgets for n in ("math500", "aime2024", "aime2025")
+    )
+    assert all(p["mean_thinking_tokens"] <= p["budget"] for p in curve)
+    grpo = json.loads((repo_copy / "metrics/grpo.json").read_text())
+    assert len(grpo["per_step"]) == grpo["steps"] > 0 and all("clipped_share" in s for s in grpo["per_step"])
+    prefs = json.loads((repo_copy / "metrics/preferences.json").read_text())["problems"]
+    assert prefs["rows_in"] == prefs["kept"] + sum(prefs["rejected_by_reason"].values())
     assert (repo_copy / "data/evaluate/model_card.md").read_text().count("## Evaluation") == 1
     near = json.loads((repo_copy / "metrics/dedupe.json").read_text())["near_duplicates"]
     shipped = yaml.safe_load((repo_copy / "params.yaml").read_text())["dedupe"]["near"]
