@@ -1,5 +1,6 @@
 rule build:
     input:
+        unpack(inputs_named_by_params("build")),  # reward_model, when build.choice is reward_model and it is local
         judged="data/judge/judged.parquet",
         problems="data/sample/problems.parquet",
         kept="data/dedupe/kept.parquet",

@@ -370,3 +370,75 @@ def test_card_has_filters_decontamination_and_revision(tmp_path):
     from distillery.provenance import code_version
 
     assert context["revision"]["code"]["build"] == code_version("build") in card and "git" not in json.dumps(context["revision"])
+
+
+@pytest.fixture(scope="module")
+def tiny_reward_model(tiny_models, tmp_path_factory) -> Path:
+    """A sequence-classification model with one label on the tiny student's architecture and
+    tokenizer, randomly initialised (seeded): its scores differ between generations, which is all
+    the choice needs."""
+    import torch
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+    src = tiny_models / "student_base"
+    tok = AutoTokenizer.from_pretrained(src)
+    conf = AutoConfig.from_pretrained(src, num_labels=1)
+    conf.pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("rm") / "reward_model"
+    AutoModelForSequenceClassification.from_config(conf).save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+def test_choice_reward_model_takes_the_best_scoring_correct_generation(tmp_path, tiny_reward_model):
+    from distillery.config import RewardModel
+    from distillery.reward_model import Scorer
+
+    rm = {"model": str(tiny_reward_model), "batch_size": 2, "max_length": 256}
+    counts, rows, _, metrics, _ = run_build(tmp_path, choice="reward_model", reward_model=rm)
+    scorer = Scorer(RewardModel.model_validate(rm))
+    # A has three correct generations (positions 1-3): the one the reward model scores highest is the message.
+    text_a = PROBLEMS["A"][0]
+    correct = [g[0] for g in GENS["A"] if g[4]]
+    scores = scorer([(text_a, g) for g in correct])
+    assert len(set(scores)) == 3, "the tiny reward model should tell the three apart"
+    assert assistant(rows[U["A"]]) == correct[scores.index(max(scores))]
+    assert metrics["choice"] == "reward_model" and metrics["reward_model"]["generations_scored"] == 3 + 1 + 1
+    # Scores are journaled under their own keys: a re-build scores nothing again and chooses the same.
+    _, again, _, _, _ = run_build(tmp_path / "again", choice="reward_model", reward_model=rm)
+    assert {u: assistant(r) for u, r in again.items()} == {u: assistant(r) for u, r in rows.items()}
+
+
+def test_choice_reward_model_needs_a_model():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="choice: reward_model needs reward_model.model"):
+        BuildConfig.model_validate({"choice": "reward_model"})
+
+
+def test_reward_scores_are_recorded_in_the_row_provenance(tmp_path, tiny_reward_model):
+    cfg = BuildConfig.model_validate(
+        {"splits": {"default_sources": DEFAULT_SOURCES}, "choice": "reward_model", "reward_model": {"model": str(tiny_reward_model)}}
+    )
+    paths = make_inputs(tmp_path / "in")
+    out = tmp_path / "out"
+    build.run(
+        cfg,
+        42,
+        {"stage_metrics": {}, "settings": {}},
+        build.Paths(
+            judged=paths["judged"],
+            problems=paths["problems"],
+            kept=paths["kept"],
+            dataset_dir=out / "dataset",
+            rejected=out / "rejected.parquet",
+            metrics=out / "metrics.json",
+            provenance=out / "provenance.parquet",
+        ),
+    )
+    prov = {r["uuid"]: r for r in tables.read_table(out / "provenance.parquet", tables.ROW_PROVENANCE).to_dicts()}
+    a = prov[U["A"]]
+    assert a["reward_scores"][0] is None and all(isinstance(x, float) for x in a["reward_scores"][1:])  # the wrong one is not scored
+    chosen = a["messages_sample_index"]
+    assert a["reward_scores"][chosen] == max(x for x in a["reward_scores"] if x is not None)

@@ -174,6 +174,7 @@ ROW_PROVENANCE = Table(
         "judge_fingerprint": S,
         "judge_params": S,
         "messages_sample_index": I64,
+        "reward_scores": pl.List(F64),  # build.choice reward_model: each generation's score (null otherwise)
         **provenance("dedupe"),
         **provenance("build"),
     },

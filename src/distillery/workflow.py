@@ -64,6 +64,8 @@ def named_inputs(params: Params, stage: str) -> dict[str, str]:
         return {"prompt_template": p.judge.prompt_template, **_model("models", p.judge.llm.model)}
     if stage == "dedupe":
         return _benchmarks(p, p.dedupe.benchmarks) if p.dedupe.decontaminate else {}
+    if stage == "build":
+        return _model("reward_model", p.build.reward_model.model or "") if p.build.choice == "reward_model" else {}
     if stage in ("sft", "dpo", "grpo"):
         train = getattr(p, stage)
         accelerate = train.launch.accelerate_config

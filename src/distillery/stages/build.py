@@ -23,7 +23,7 @@ from distillery.config import BuildConfig
 from distillery.io import file_md5
 from distillery.keys import derive_seed
 from distillery.metrics import FilterCounts, write_metrics
-from distillery.provenance import code_version, stamp
+from distillery.provenance import code_version, library_version, stamp
 from distillery.tables import BUILD_REJECTED, JUDGED, KEPT, PROBLEMS, ROW_PROVENANCE, read_table, write_table
 
 log = logging.getLogger(__name__)
@@ -66,13 +66,37 @@ def is_correct(mv: bool | None, llama: bool | None, complete: bool, selection: s
     return bool(mv) or bool(llama)
 
 
-def choose(candidates: list[tuple[int, str]], how: str, seed: int, key: str) -> tuple[int, str]:
+def choose(candidates: list[tuple[int, str]], how: str, seed: int, key: str, scores: dict[int, float] | None = None) -> tuple[int, str]:
     """(sample_index, text) of the generation that becomes the assistant message."""
     if how == "first":
         return candidates[0]
     if how == "shortest":
         return min(candidates, key=lambda c: (len(c[1]), c[0]))
+    if how == "reward_model":
+        assert scores is not None
+        return max(candidates, key=lambda c: (scores[c[0]], -c[0]))  # the best score; the first of equals
     return random.Random(derive_seed(seed, key)).choice(candidates)
+
+
+def reward_scores(cfg: BuildConfig, problems: pl.DataFrame, grouped: dict[str, dict]) -> dict[str, dict[int, float]]:
+    """uuid -> {position of a correct generation: its reward-model score} (choice reward_model only)."""
+    from distillery.reward_model import scores
+
+    pairs, where = [], []
+    for p in problems.iter_rows(named=True):
+        g = grouped.get(p["uuid"])
+        if g is None:
+            continue
+        for i, (text, mv, ll, c) in enumerate(
+            zip(g["generation"], g["correctness_math_verify"], g["correctness_llama"], g["is_reasoning_complete"])
+        ):
+            if is_correct(mv, ll, c, cfg.selection):
+                pairs.append((p["problem"], text or ""))
+                where.append((p["uuid"], i))
+    out: dict[str, dict[int, float]] = {}
+    for (uuid, i), score in zip(where, scores(cfg.reward_model, pairs)):
+        out.setdefault(uuid, {})[i] = score
+    return out
 
 
 @dataclass(frozen=True)
@@ -98,6 +122,7 @@ def run(cfg: BuildConfig, seed: int, card_context: dict[str, Any], paths: Paths)
     counts = FilterCounts(rows_in=problems.height)
     rows: dict[str, list[dict]] = {s: [] for s in SPLITS}
     chosen: dict[str, int] = {}  # uuid -> sample_index of the assistant message
+    scored = reward_scores(cfg, problems, grouped) if cfg.choice == "reward_model" else {}
     for p in problems.sort("uuid").iter_rows(named=True):
         g = grouped.get(p["uuid"])
         if g is None:
@@ -113,7 +138,7 @@ def run(cfg: BuildConfig, seed: int, card_context: dict[str, Any], paths: Paths)
             counts.reject("no_correct_generation", uuid=p["uuid"], detail=detail)
             continue
         candidates = [(i, text) for i, (text, ok) in enumerate(zip(g["generation"], flags)) if ok]
-        chosen_index, chosen_text = choose(candidates, cfg.choice, seed, p["uuid"])
+        chosen_index, chosen_text = choose(candidates, cfg.choice, seed, p["uuid"], scored.get(p["uuid"]))
         chosen[p["uuid"]] = g["sample_index"][chosen_index]
         judged_any = any(v != "not_judged" for v in g["judge_verdict"])
         split = "default" if p["source"] in cfg.splits.default_sources else "extended"
@@ -151,7 +176,8 @@ def run(cfg: BuildConfig, seed: int, card_context: dict[str, Any], paths: Paths)
         index = pl.DataFrame(
             [{"split": s, "uuid": r["uuid"]} for s in SPLITS for r in rows[s]], schema={"split": pl.String, "uuid": pl.String}
         )
-        write_table(stamp(row_provenance(index, problems, gens, kept_rows, chosen), "build", settings), paths.provenance, ROW_PROVENANCE)
+        provenance = row_provenance(index, problems, gens, kept_rows, chosen, scored)
+        write_table(stamp(provenance, "build", settings), paths.provenance, ROW_PROVENANCE)
     split_counts = {s: len(rows[s]) for s in SPLITS}
     by_source: dict[str, int] = {}
     for split in SPLITS:
@@ -164,13 +190,30 @@ def run(cfg: BuildConfig, seed: int, card_context: dict[str, Any], paths: Paths)
         "selection": cfg.selection,
         "choice": cfg.choice,
     }
+    if scored:
+        best = [scored[u][i] for u, i in ((u, _position(grouped[u], chosen[u])) for u in chosen)]
+        report["reward_model"] = {
+            "model": cfg.reward_model.model,
+            "transformers": library_version("transformers"),
+            "generations_scored": sum(len(v) for v in scored.values()),
+            "mean_chosen_score": round(sum(best) / len(best), 6) if best else None,
+        }
     write_metrics(paths.metrics, "build", **report)
     (paths.dataset_dir / "README.md").write_text(dataset_card(report, cfg, card_context))
     return counts
 
 
+def _position(g: dict[str, list], sample_index: int) -> int:
+    return list(g["sample_index"]).index(sample_index)
+
+
 def row_provenance(
-    index: pl.DataFrame, problems: pl.DataFrame, gens: pl.DataFrame, kept: pl.DataFrame, chosen: dict[str, int]
+    index: pl.DataFrame,
+    problems: pl.DataFrame,
+    gens: pl.DataFrame,
+    kept: pl.DataFrame,
+    chosen: dict[str, int],
+    scored: dict[str, dict[int, float]] | None = None,
 ) -> pl.DataFrame:
     """One row per dataset row (split, uuid): where the problem came from, the request keys of its
     generations and judge calls, which generation became `messages`, and each earlier stage's
@@ -198,9 +241,17 @@ def row_provenance(
             *(pl.col(c).drop_nulls().first() for c in constant),
         )
     )
+    counts = gens.group_by("uuid").len()
+    n_of = dict(zip(counts["uuid"], counts["len"]))
+    scored = scored or {}
     messages_from = pl.DataFrame(
-        {"uuid": list(chosen), "messages_sample_index": list(chosen.values())},
-        schema={"uuid": pl.String, "messages_sample_index": pl.Int64},
+        {
+            "uuid": list(chosen),
+            "messages_sample_index": list(chosen.values()),
+            # per generation of the problem: the reward model's score (correct ones only), when it chose
+            "reward_scores": [[scored[u].get(i) for i in range(n_of[u])] if u in scored else None for u in chosen],
+        },
+        schema={"uuid": pl.String, "messages_sample_index": pl.Int64, "reward_scores": pl.List(pl.Float64)},
     )
     return (
         index.join(problems.select("uuid", "source_row", "source_version", "sample_params", "sample_code"), on="uuid", how="left")
