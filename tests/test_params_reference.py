@@ -108,6 +108,7 @@ def test_schema_marks_execution_keys():
         "LLM.openai",
         "LLM.serve",
         "LLM.vllm",
+        "RewardModel.batch_size",
         "VerifyConfig.workers",
     ]
 
@@ -120,6 +121,7 @@ def test_execution_only_is_derived_from_the_marks():
         "evaluate": sorted(["workers", *llm]),
         "verify": ["workers"],
         "grpo": ["verify_workers"],
+        "build": ["reward_model.batch_size"],
     }
     assert {stage: sorted(paths) for stage, paths in EXECUTION_ONLY.items() if paths} == expected
-    assert all(EXECUTION_ONLY[s] == [] for s in ("sample", "models", "dedupe", "build", "sft", "report", "lighteval"))
+    assert all(EXECUTION_ONLY[s] == [] for s in ("sample", "models", "dedupe", "sft", "report", "lighteval"))

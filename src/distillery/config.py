@@ -461,9 +461,7 @@ class RewardModel(Section):
     revision: str | None = Field(None, description="Hub commit, branch or tag of the reward model. null: the latest.")
     batch_size: int = Field(8, ge=1, description="Conversations scored at once.", json_schema_extra={"execution": True})
     max_length: int = Field(4096, ge=16, description="Longest scored conversation, in tokens; longer ones are cut.")
-    device: Literal["cpu", "auto"] = Field(
-        "cpu", description="cpu, or auto (a GPU when there is one).", json_schema_extra={"execution": True}
-    )
+    device: Literal["cpu", "auto"] = Field("cpu", description="cpu, or auto (a GPU when there is one; its floats differ from the CPU's).")
 
 
 class BuildConfig(Section):
