@@ -155,27 +155,16 @@ def _sft_cmd(tiny_models, tmp_path, **over):
 
 def test_a_killed_training_resumes_from_its_last_checkpoint(tiny_models, tmp_path):
     import json
-    import signal
     import subprocess
     import sys
-    import time
 
     from conftest import run_env
+    from support.training import kill_at_first_checkpoint
 
     write_dataset(tmp_path / "ds", [row(i) for i in range(48)])
     cmd = [sys.executable, *_sft_cmd(tiny_models, tmp_path)]
-    proc = subprocess.Popen(cmd, env=run_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None:
-        done = list((tmp_path / "ckpt").glob("*/checkpoint-*/trainer_state.json"))
-        if done:
-            proc.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.05)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "the training finished before a checkpoint could be killed"
+    killed_at = kill_at_first_checkpoint(cmd, tmp_path / "ckpt", run_env())
     assert not (tmp_path / "m.json").exists()
-    killed_at = max(int(p.parent.name.split("-")[1]) for p in (tmp_path / "ckpt").glob("*/checkpoint-*/trainer_state.json"))
 
     again = subprocess.run(cmd, env=run_env(), capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
