@@ -17,12 +17,15 @@ report: "report/workflow.rst"  # snakemake --profile profiles/local --report rep
 
 include: "rules/common.smk"
 include: "rules/sample.smk"
+include: "rules/ingest.smk"  # when ingest.corpora names a corpus
+include: "rules/mix.smk"  # idem: verify and later stages then read mix's tables
 include: "rules/models.smk"
 include: "rules/generate.smk"
 include: "rules/verify.smk"
 include: "rules/judge.smk"
 include: "rules/dedupe.smk"
 include: "rules/build.smk"
+include: "rules/curate.smk"
 include: "rules/sft.smk"
 include: "rules/preferences.smk"
 include: "rules/dpo.smk"
@@ -35,6 +38,7 @@ include: "rules/lighteval.smk"  # opt-in: snakemake --use-conda data/lighteval/r
 rule all:
     input:
         "data/build/dataset/README.md",
+        "data/curate/selection.parquet",
         "data/sft/model",
         "data/dpo/model",
         "data/grpo/model",

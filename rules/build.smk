@@ -2,7 +2,7 @@ rule build:
     input:
         unpack(inputs_named_by_params("build")),  # reward_model, when build.choice is reward_model and it is local
         judged="data/judge/judged.parquet",
-        problems="data/sample/problems.parquet",
+        problems=PROBLEMS_TABLE,  # sample's, or mix's when ingest names a corpus
         kept="data/dedupe/kept.parquet",
         stage_metrics=expand("metrics/{stage}.json", stage=["sample", "generate", "verify", "judge", "dedupe"]),
     output:

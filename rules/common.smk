@@ -1,12 +1,13 @@
 # Helpers shared by the rules: validated params, the JSON each stage receives, and the files that
 # params.yaml names for each stage (distillery.workflow: the same answer dvc.yaml is generated from).
 import os
+import shlex
 import sys
 from pathlib import Path
 
 from distillery.config import stage_config, validate_params_file
 from distillery.errors import ConfigError
-from distillery.workflow import named_inputs, stale_dvc_yaml, unpinned_hub_ids
+from distillery.workflow import generations_table, mixing, named_inputs, problems_table, stale_dvc_yaml, unpinned_hub_ids
 
 try:
     PARAMS = validate_params_file(config, "params.yaml")
@@ -16,6 +17,11 @@ except ConfigError as exc:
 
 for _warning in unpinned_hub_ids(PARAMS):
     print(f"distillery: warning: {_warning}", file=sys.stderr)
+
+
+# What verify and every later stage read: sample's and generate's tables, or mix's (distillery.workflow).
+PROBLEMS_TABLE = problems_table(PARAMS)
+GENERATIONS_TABLE = generations_table(PARAMS)
 
 
 def _check_dvc_yaml():
@@ -58,9 +64,20 @@ def generate_shards(wildcards):
     return expand("data/generate/shards/shard-{shard}.parquet", shard=range(PARAMS.generate.num_shards))
 
 
+def mix_inputs(wildcards):
+    """mix reads the ingested corpora, and sample's and generate's tables when mix.own is true."""
+    own = {"own_problems": "data/sample/problems.parquet", "own_generations": "data/generate/generations.parquet"}
+    return own if PARAMS.mix.own else {}
+
+
 def card_settings():
     g, j, v = PARAMS.generate, PARAMS.judge, PARAMS.verify
+    corpora = {
+        name: {**c.model_dump(include={"layout", "path", "config", "split", "revision", "licence"}), "cap": PARAMS.mix.caps.get(name)}
+        for name, c in sorted(PARAMS.ingest.corpora.items())
+    }
     return {
+        **({"corpora": corpora, "own_generations": PARAMS.mix.own} if corpora else {}),
         "teacher": g.llm.model_dump(include={"backend", "model", "revision"}),
         "teacher_sampling": {**g.sampling.model_dump(), "n": g.num_generations},
         "prompt_template": g.prompt_template,

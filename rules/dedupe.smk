@@ -1,7 +1,7 @@
 rule dedupe:
     input:
         unpack(inputs_named_by_params("dedupe")),  # benchmark_<name>: the benchmark files decontaminated against
-        problems="data/sample/problems.parquet",
+        problems=PROBLEMS_TABLE,  # sample's, or mix's when ingest names a corpus
         judged="data/judge/judged.parquet",
     output:
         kept="data/dedupe/kept.parquet",

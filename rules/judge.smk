@@ -2,7 +2,7 @@ rule judge:
     input:
         unpack(inputs_named_by_params("judge")),  # prompt_template; models when the judge is a tiny model
         verified="data/verify/verified.parquet",
-        problems="data/sample/problems.parquet",
+        problems=PROBLEMS_TABLE,  # sample's, or mix's when ingest names a corpus
     output:
         judged="data/judge/judged.parquet",
         disagreements="data/judge/disagreements.md",

@@ -1,7 +1,7 @@
 rule preferences:
     input:
         judged="data/judge/judged.parquet",
-        problems="data/sample/problems.parquet",
+        problems=PROBLEMS_TABLE,  # sample's, or mix's when ingest names a corpus
         kept="data/dedupe/kept.parquet",
     output:
         pairs="data/preferences/pairs.parquet",

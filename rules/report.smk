@@ -6,7 +6,7 @@ REPORT_STAGES = ["sample", "generate", "verify", "judge", "dedupe", "build"]
 rule report:
     input:
         judged="data/judge/judged.parquet",
-        problems="data/sample/problems.parquet",
+        problems=PROBLEMS_TABLE,  # sample's, or mix's when ingest names a corpus
         stage_metrics=expand("metrics/{stage}.json", stage=REPORT_STAGES),
         evaluate="metrics/evaluate.json",
     output:

@@ -1,7 +1,7 @@
 rule verify:
     input:
-        generations="data/generate/generations.parquet",
-        problems="data/sample/problems.parquet",
+        generations=GENERATIONS_TABLE,  # generate's, or mix's
+        problems=PROBLEMS_TABLE,  # sample's, or mix's when ingest names a corpus
     output:
         verified="data/verify/verified.parquet",
         metrics="metrics/verify.json",

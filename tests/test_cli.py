@@ -9,13 +9,16 @@ import pytest
 from distillery import cli
 from distillery.stages import (
     build,
+    curate,
     dedupe,
     dpo,
     evaluate,
     generate,
     grpo,
+    ingest,
     judge,
     lighteval,
+    mix,
     models,
     preferences,
     report,
@@ -26,6 +29,9 @@ from distillery.stages import (
 
 COMMAND_PATHS = {
     "sample": sample.Paths,
+    "ingest": ingest.Paths,
+    "mix": mix.Paths,
+    "curate": curate.Paths,
     "models": models.Paths,
     "generate-shard": generate.ShardPaths,
     "generate-gather": generate.GatherPaths,

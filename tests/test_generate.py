@@ -5,6 +5,7 @@ import pytest
 
 from distillery.config import GenerateConfig, Sampling
 from distillery.errors import DistilleryError
+from distillery.io import utf8_text
 from distillery.keys import shard_of
 from distillery.llm import Request
 from distillery.llm.transformers_backend import TransformersBackend
@@ -161,7 +162,7 @@ def test_missing_model_names_the_stage_that_makes_it(bundled_problems, tmp_path,
 
 
 def test_text_parquet_cannot_hold_is_replaced_not_a_crash():
-    assert generate.utf8_text("ok \u00e9") == "ok \u00e9"
-    cleaned = generate.utf8_text("42\udcff")
+    assert utf8_text("ok \u00e9") == "ok \u00e9"
+    cleaned = utf8_text("42\udcff")
     assert cleaned.startswith("42") and "\ufffd" in cleaned
     pl.DataFrame({"g": [cleaned]}).write_parquet(__import__("io").BytesIO())

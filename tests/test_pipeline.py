@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 import yaml
 
+from distillery.corpora import Mapped, map_row
 from distillery.workflow import SNAKEMAKE
 
 from conftest import REPO, sh
@@ -58,7 +59,7 @@ def test_snakemake_runs_the_whole_dag(repo_copy):
     assert "## Decontamination" in card and "| dedupe |" in card and '"code"' in card and not re.search(r"\bgit\b", card)
     assert (repo_copy / "data/sft/model/model.safetensors").exists()
     # Every filtering stage accounts for every row.
-    for stage in ("sample", "dedupe", "build"):
+    for stage in ("sample", "ingest", "mix", "dedupe", "build", "curate"):
         c = json.loads((repo_copy / f"metrics/{stage}.json").read_text())["counts"]
         assert c["rows_in"] == c["kept"] + c["rejected"] == c["kept"] + sum(c["rejected_by_reason"].values())
     again = sh(["snakemake", "--profile", "profiles/local", "-n"], repo_copy)
@@ -73,8 +74,18 @@ def check_row_provenance(repo):
     dataset = read_dataset(repo)
     assert sorted(prov.select("split", "uuid").rows()) == sorted(dataset.select("split", "uuid").rows())
     judged = pl.read_parquet(repo / "data/judge/judged.parquet")
-    problems = {r["uuid"]: r for r in pl.read_parquet(repo / "data/sample/problems.parquet").iter_rows(named=True)}
-    source = [json.loads(line) for line in (repo / "data/bundled/numina_sample.jsonl").read_text().splitlines() if line.strip()]
+    # The bundled run mixes published corpora in (params.yaml ingest, mix): a row's source is the
+    # file of its corpus, read through that corpus's adapter.
+    mixed = pl.read_parquet(repo / "data/mix/problems.parquet")
+    problems = {r["uuid"]: r for r in mixed.iter_rows(named=True)}
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+
+    def lines(path):
+        return [json.loads(line) for line in (repo / path).read_text().splitlines() if line.strip()]
+
+    sources = {"own": [r["problem"] for r in lines("data/bundled/numina_sample.jsonl")]}
+    for name, c in params["ingest"]["corpora"].items():
+        sources[name] = [m.problem if isinstance(m := map_row(c["layout"], r), Mapped) else None for r in lines(c["path"])]
     rows = prov.join(dataset.select("split", "uuid", "messages"), on=["split", "uuid"])
     for row in rows.iter_rows(named=True):
         gens = judged.filter(pl.col("uuid") == row["uuid"]).sort("sample_index")
@@ -82,14 +93,22 @@ def check_row_provenance(repo):
         assert row["judge_request_keys"] == gens["judge_request_key"].to_list()
         chosen = gens.filter(pl.col("sample_index") == row["messages_sample_index"])["generation"][0]
         assert row["messages"][1]["content"] == chosen
-        assert source[row["source_row"]]["problem"] == problems[row["uuid"]]["problem"]
+        problem = problems[row["uuid"]]
+        assert sources[problem["corpus"]][row["source_row"]] == problem["problem"]
     from distillery.provenance import code_version
 
+    prov = prov.join(mixed.select("uuid", "corpus"), on="uuid")
+    own, corpora = prov.filter(pl.col("corpus") == "own"), prov.filter(pl.col("corpus") != "own")
+    assert own.height and corpora.height  # the dataset holds both
     for stage in ("sample", "generate", "verify", "judge", "dedupe", "build"):
-        assert prov[f"{stage}_params"].null_count() == 0 and prov[f"{stage}_params"].n_unique() == 1
-    for stage in ("sample", "verify", "dedupe", "build"):  # the code by its content, never a git commit
+        assert prov[f"{stage}_params"].null_count() == 0 and own[f"{stage}_params"].n_unique() == 1
+    for stage in ("verify", "dedupe", "build"):  # the code by its content, never a git commit
         assert prov[f"{stage}_code"].unique().to_list() == [code_version(stage)]
-    assert {c for codes in prov["generate_codes"] for c in codes} == {code_version("generate")}
+    # A corpus row was read by ingest, not sampled or generated: its sample_* and generate_* say so.
+    assert own["sample_code"].unique().to_list() == [code_version("sample")]
+    assert corpora["sample_code"].unique().to_list() == [code_version("ingest")]
+    assert {c for codes in own["generate_codes"] for c in codes} == {code_version("generate")}
+    assert {c for codes in corpora["generate_codes"] for c in codes} == {code_version("ingest")}
     assert prov["verifier"][0].startswith("math-verify 0.") and prov["teacher_fingerprint"].null_count() == 0
     assert prov["source_version"][0].startswith("md5 ")
 
@@ -99,6 +118,9 @@ def test_dvc_repro_builds_once_then_reruns_only_what_a_param_touches(repo_copy):
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     every = [
         "sample",
+        "ingest",
+        "mix",
+        "curate",
         "models",
         "generate",
         "verify",
@@ -141,7 +163,7 @@ def test_dvc_repro_builds_once_then_reruns_only_what_a_param_touches(repo_copy):
     assert third.returncode == 0, third.stdout[-3000:]
     ran = ran_stages(third.stdout)
     assert ran[0] == "judge"
-    assert not set(ran) & {"sample", "models", "generate", "verify"}
+    assert not set(ran) & {"sample", "ingest", "models", "generate", "mix", "verify"}
     assert "dedupe" in ran  # the judged rows changed, so what follows re-ran
     commit(repo_copy, "version B")
 

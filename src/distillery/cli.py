@@ -389,6 +389,60 @@ def _preferences(ns):
 
 
 @command(
+    "ingest",
+    "read published reasoning corpora into the problems and generations tables",
+    CONFIG,
+    P("--problems"),
+    P("--generations"),
+    P("--rejected"),
+    P("--metrics"),
+)
+def _ingest(ns):
+    from distillery.stages import ingest
+
+    cfg, extra = _cfg("ingest", ns)
+    ingest.run(cfg, extra.seed, _paths(ingest.Paths, ns))
+
+
+@command(
+    "mix",
+    "combine the ingested corpora with the own problems and generations, with per-source caps",
+    CONFIG,
+    P("--ingested-problems"),
+    P("--ingested-generations"),
+    ("--own-problems", {"type": Path, "default": None, "help": "sample's problems (mix.own)"}),
+    ("--own-generations", {"type": Path, "default": None, "help": "generate's generations (mix.own)"}),
+    P("--mixed-problems"),
+    P("--mixed-generations"),
+    P("--left-out"),
+    P("--metrics"),
+)
+def _mix(ns):
+    from distillery.stages import mix
+
+    cfg, extra = _cfg("mix", ns)
+    mix.run(cfg, extra.seed, _paths(mix.Paths, ns))
+
+
+@command(
+    "curate",
+    "cut a small subset from the built dataset by a recorded method (s1k, limo)",
+    CONFIG,
+    P("--dataset"),
+    P("--card"),
+    P("--subset-dir"),
+    P("--selection"),
+    P("--metrics"),
+    P("--plots-dir"),
+)
+def _curate(ns):
+    from distillery.stages import curate
+
+    cfg, extra = _cfg("curate", ns)
+    curate.run(cfg, extra.seed, _paths(curate.Paths, ns))
+
+
+@command(
     "dpo",
     "train the student on the preference pairs with TRL",
     CONFIG,

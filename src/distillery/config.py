@@ -197,6 +197,71 @@ class SampleConfig(Section):
     exclude: ColumnFilter = Field(ColumnFilter(), description="Drop rows whose column value is listed.")
 
 
+# The published corpora distillery.corpora maps (one adapter each); tests/test_corpora.py checks the lists agree.
+CorpusLayout = Literal["openr1_math", "openthoughts", "bespoke_stratos", "dolphin_r1", "limo", "s1k", "s1k_1_1"]
+RESERVED_SOURCE = "own"  # the project's own sample + generate, as mix names it
+
+
+class Corpus(Section):
+    """A published reasoning corpus read into the generation schema, so verify, judge, dedupe and build
+    re-check it with this project's own verifier."""
+
+    layout: CorpusLayout = Field(
+        description="Its published layout: openr1_math (open-r1/OpenR1-Math-220k), openthoughts (open-thoughts/OpenThoughts-114k), "
+        "bespoke_stratos (bespokelabs/Bespoke-Stratos-17k), dolphin_r1 (cognitivecomputations/dolphin-r1), limo (GAIR/LIMO), "
+        "s1k (simplescaling/s1K), s1k_1_1 (simplescaling/s1K-1.1)."
+    )
+    path: str = Field(description="A local .jsonl/.json/.parquet file in that layout, or the hub dataset id.")
+    config: str | None = Field(
+        None, description="Hub dataset config (OpenR1-Math-220k: default, extended, all; dolphin-r1: reasoning-deepseek). null: none."
+    )
+    split: str = Field("train", description="Dataset split to read; hub ids only.")
+    revision: str | None = Field(None, description="Hub commit, branch or tag to read; pin a commit sha for a reproducible read.")
+    licence: str = Field(description="The corpus's licence (e.g. apache-2.0, mit): recorded in the card of any dataset built from it.")
+    max_rows: int | None = Field(None, ge=1, description="Read only the first max_rows rows (a trial run). null: all.")
+
+
+class IngestConfig(Section):
+    corpora: dict[str, Corpus] = Field(
+        {},
+        description="Corpora to ingest, by a short name (the `corpus` of their rows; lowercase letters, digits, _ and -). "
+        "Empty: no ingest and no mix; verify reads the project's own generations.",
+    )
+
+    @field_validator("corpora")
+    @classmethod
+    def _names(cls, corpora: dict[str, Corpus]) -> dict[str, Corpus]:
+        import re
+
+        for name in corpora:
+            if name == RESERVED_SOURCE or not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name):
+                raise ValueError(
+                    f"corpus name {name!r}: use lowercase letters, digits, _ and - (and not {RESERVED_SOURCE!r}, mix's name for "
+                    "the project's own generations)"
+                )
+        return corpora
+
+
+class MixConfig(Section):
+    """How the ingested corpora and the project's own generations are combined before verify (only
+    when ingest.corpora names one)."""
+
+    own: bool = Field(True, description="Include the project's own problems and generations (sample, generate). false: only the corpora.")
+    caps: dict[str, int] = Field(
+        {},
+        description="At most this many problems from a source (`own` or an ingest.corpora name): a seeded draw, nested like "
+        "sample.n (a larger cap keeps the smaller cap's problems). A source not named: all its problems.",
+    )
+
+    @field_validator("caps")
+    @classmethod
+    def _positive(cls, caps: dict[str, int]) -> dict[str, int]:
+        bad = {k: v for k, v in caps.items() if v < 1}
+        if bad:
+            raise ValueError(f"caps must be at least 1 (got {bad}); leave a source out to keep all of it, or set own: false")
+        return caps
+
+
 class TinyModelsConfig(Section):
     """Smoke-test models built locally: a BPE tokenizer and Qwen2-architecture models."""
 
@@ -483,6 +548,54 @@ class BuildConfig(Section):
         if self.choice == "reward_model" and not self.reward_model.model:
             raise ValueError("choice: reward_model needs reward_model.model (a hub id or a local sequence-classification model)")
         return self
+
+
+class S1KCuration(Section):
+    """s1K's method (Muennighoff et al. 2025, s1: quality, difficulty, diversity)."""
+
+    size: int = Field(1000, ge=1, description="Problems to select (s1K: 1,000).")
+    max_pass_rate: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Difficulty: drop problems whose correct share of generations is above this (too_easy). s1 dropped problems "
+        "either of two weaker models solved; the teacher's own pass rate over its n generations stands in (ours).",
+    )
+    domain_field: Literal["problem_type", "source", "question_type"] = Field(
+        "problem_type",
+        description="The column whose value is a problem's domain; domains are drawn uniformly (s1 classified questions by "
+        "Mathematics Subject Classification, 50 domains in s1K; NuminaMath's problem_type is the label at hand).",
+    )
+
+
+class LimoCuration(Section):
+    """LIMO's method (Ye et al. 2025): rarely solved problems, the best-reasoned chains."""
+
+    size: int = Field(817, ge=1, description="Problems to select (LIMO: 817).")
+    min_correct: int = Field(1, ge=0, description="Keep problems with at least this many correct generations (LIMO: 1 of k).")
+    max_correct: int = Field(3, ge=0, description="... and at most this many (LIMO: 3 of k=32 samples).")
+    weights: dict[Literal["self_verification", "exploration", "elaboration", "length"], float] = Field(
+        {"self_verification": 1.0, "exploration": 1.0, "elaboration": 0.5, "length": 0.5},
+        description="Weights of the rule-based signs of quality the chains are ranked by. LIMO v3 published shares (length 30%, "
+        "verification 20%, exploration 25%, connectives 25%) but not its keyword lists or scales; on ours (hits per 1,000 words, "
+        "log(1 + words)) these weights are ours (distillery.curation).",
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> LimoCuration:
+        if self.min_correct > self.max_correct:
+            raise ValueError(f"min_correct {self.min_correct} is above max_correct {self.max_correct}")
+        return self
+
+
+class CurateConfig(Section):
+    method: Literal["s1k", "limo"] = Field("s1k", description="How the subset is cut: s1k (quality, difficulty, diversity) or limo.")
+    split: Literal["default", "extended"] = Field("default", description="The built dataset config the subset is cut from.")
+    selection: Literal["math_verify", "judge", "either"] = Field(
+        "either", description="What makes a generation correct, for the pass rates (as build.selection)."
+    )
+    s1k: S1KCuration = Field(S1KCuration(), description="Settings of method s1k.")
+    limo: LimoCuration = Field(LimoCuration(), description="Settings of method limo.")
 
 
 class SFTLaunch(Section):
@@ -800,12 +913,15 @@ class BaseConfig(Section):
 class Params(Section):
     base: BaseConfig = Field(description="Settings every stage shares.")
     sample: SampleConfig = Field(description="sample: the problems drawn from the source.")
+    ingest: IngestConfig = Field(description="ingest: published reasoning corpora read into the generation schema.")
+    mix: MixConfig = Field(description="mix: the corpora and the project's own generations combined, with per-source caps.")
     models: ModelsConfig = Field(description="models: the smoke-test models built locally.")
     generate: GenerateConfig = Field(description="generate: the teacher's reasoning traces.")
     verify: VerifyConfig = Field(description="verify: math-verify's check of each generation against the gold.")
     judge: JudgeConfig = Field(description="judge: an LLM's check of the generations math-verify did not pass.")
     dedupe: DedupeConfig = Field(description="dedupe: exact and near duplicates and benchmark contamination dropped.")
     build: BuildConfig = Field(description="build: the dataset, in the OpenR1-Math-220k schema.")
+    curate: CurateConfig = Field(description="curate: a small subset cut from the dataset by a recorded method (s1K, LIMO).")
     sft: SFTConfig = Field(description="sft: the student fine-tuned on the dataset.")
     preferences: PreferencesConfig = Field(description="preferences: chosen/rejected pairs from the judged generations, for DPO.")
     dpo: DPOConfig = Field(description="dpo: the student trained on the preference pairs (TRL's DPOTrainer).")
@@ -821,6 +937,18 @@ class Params(Section):
             unknown = sorted(set(names) - known)
             if unknown:
                 raise ValueError(f"{where} names {unknown}, which base.benchmarks does not define (defined: {sorted(known)})")
+        return self
+
+    @model_validator(mode="after")
+    def _mix_sources(self) -> Params:
+        corpora = self.ingest.corpora
+        if not corpora and (self.mix.caps or not self.mix.own):
+            raise ValueError("mix.caps and mix.own apply only when ingest.corpora names a corpus; leave mix at its defaults")
+        unknown = sorted(set(self.mix.caps) - {RESERVED_SOURCE, *corpora})
+        if unknown:
+            raise ValueError(
+                f"mix.caps names {unknown}, which is neither {RESERVED_SOURCE!r} nor an ingest.corpora name ({sorted(corpora)})"
+            )
         return self
 
     @model_validator(mode="after")
@@ -845,12 +973,15 @@ class Params(Section):
 STAGE_MODELS: dict[str, type[Section]] = {
     "lighteval": LightevalConfig,
     "sample": SampleConfig,
+    "ingest": IngestConfig,
+    "mix": MixConfig,
     "models": ModelsConfig,
     "generate": GenerateConfig,
     "verify": VerifyConfig,
     "judge": JudgeConfig,
     "dedupe": DedupeConfig,
     "build": BuildConfig,
+    "curate": CurateConfig,
     "sft": SFTConfig,
     "preferences": PreferencesConfig,
     "dpo": DPOConfig,

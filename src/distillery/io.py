@@ -108,8 +108,11 @@ def write_json(obj: Any, path: str | Path) -> None:
     os.replace(tmp, path)
 
 
-def load_rows(source: str, split: str = "train", revision: str | None = None, what: str = "input") -> list[dict[str, Any]]:
-    """Rows from a local file or a hub dataset id; `what` names the setting in errors.
+def load_rows(
+    source: str, split: str = "train", revision: str | None = None, what: str = "input", config: str | None = None
+) -> list[dict[str, Any]]:
+    """Rows from a local file or a hub dataset id (`config`: the hub dataset's config name); `what`
+    names the setting in errors.
 
     Parquet files and hub ids go through `datasets.load_dataset`, the same call either way. JSON
     lines are read with the json module: datasets' JSON builder stores a mixed-type column as a
@@ -129,11 +132,12 @@ def load_rows(source: str, split: str = "train", revision: str | None = None, wh
     elif path.exists() or "/" not in source or source.startswith((".", "/")):
         raise DistilleryError(f"{what} = {source!r} is neither a .jsonl/.json/.parquet file nor a hub dataset id (owner/name)")
     else:
-        kwargs = {"path": source, "revision": revision}
+        kwargs = {"path": source, "revision": revision, **({"name": config} if config else {})}
     try:
         ds = datasets.load_dataset(**kwargs, split=split)
     except Exception as exc:  # hub/network/format errors: name the source and the setting
-        raise DistilleryError(f"could not load {what} = {source!r} (split {split!r}): {exc}") from None
+        which = f"config {config!r}, split {split!r}" if config else f"split {split!r}"
+        raise DistilleryError(f"could not load {what} = {source!r} ({which}): {exc}") from None
     return ds.to_list()
 
 
@@ -144,3 +148,15 @@ def file_md5(path: str | Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def utf8_text(text: str | None) -> str | None:
+    """Text as parquet can hold it: a server's JSON may carry lone surrogates ("\\ud800"), which
+    are not UTF-8; each becomes U+FFFD. The journal keeps the text exactly as it came."""
+    if not text:
+        return text
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")

@@ -62,12 +62,15 @@ class FilterCounts:
 # step's outputs). A library that is not installed is left out: the stage did not run it.
 STAGE_LIBRARIES: dict[str, tuple[str, ...]] = {
     "sample": ("polars", "datasets"),
+    "ingest": ("polars", "datasets"),
+    "mix": ("polars",),
     "models": ("torch", "transformers", "tokenizers"),
     "generate": ("torch", "transformers", "vllm", "openai"),
     "verify": ("math-verify", "latex2sympy2_extended", "sympy"),
     "judge": ("torch", "transformers", "vllm", "openai"),
     "dedupe": ("polars", "rensa", "numpy"),
     "build": ("polars", "pyarrow"),
+    "curate": ("polars", "pyarrow"),
     "sft": ("torch", "transformers", "trl", "accelerate", "datasets", "liger-kernel", "deepspeed"),
     "preferences": ("polars",),
     "dpo": ("torch", "transformers", "trl", "accelerate", "datasets", "liger-kernel", "deepspeed"),

@@ -91,6 +91,26 @@ GENERATIONS = Table(
     },
 )
 GENERATION_SHARD = Table("a generation shard", "generate", "data/generate/shards/shard-<k>.parquet", GENERATIONS.schema)
+# A published corpus read by ingest, and what mix combines: the sample's and generate's columns, so
+# verify, judge, dedupe and build read them unchanged. On a corpus row the sample_* and generate_*
+# provenance columns name the ingest stage that read it; teacher_backend is "corpus".
+CORPUS_COLUMNS = {"corpus": S, "answer_origin": S, "licence": S}
+INGESTED_PROBLEMS = PROBLEMS.extend("ingested problems", "ingest", "data/ingest/problems.parquet", CORPUS_COLUMNS)
+INGESTED_GENERATIONS = Table("ingested generations", "ingest", "data/ingest/generations.parquet", GENERATIONS.schema)
+INGEST_REJECTED = Table(
+    "ingest rejections",
+    "ingest",
+    "data/ingest/rejected.parquet",
+    {"corpus": S, "source_row": I64, "reason": S, "detail": S, "preview": S, **provenance("ingest")},
+)
+MIXED_PROBLEMS = PROBLEMS.extend("mixed problems", "mix", "data/mix/problems.parquet", CORPUS_COLUMNS)
+MIXED_GENERATIONS = Table("mixed generations", "mix", "data/mix/generations.parquet", GENERATIONS.schema)
+MIX_LEFT_OUT = Table(
+    "problems left out of the mix",
+    "mix",
+    "data/mix/left_out.parquet",
+    {"uuid": S, "corpus": S, "reason": S, "detail": S, **provenance("mix")},
+)
 VERIFIED = GENERATIONS.extend(
     "verified generations",
     "verify",
@@ -207,6 +227,24 @@ PREFERENCES_UNPAIRED = Table(
     "data/preferences/unpaired.parquet",
     {"uuid": S, "reason": S, "detail": S, **provenance("preferences")},
 )
+CURATE_SELECTION = Table(
+    "curation choices",
+    "curate",
+    "data/curate/selection.parquet",
+    {
+        "uuid": S,
+        "selected": B,
+        "reason": S,  # selected, or the first filter the problem failed (distillery.curation)
+        "domain": S,
+        "trace_words": I64,
+        "pass_rate": F64,
+        "correct": I64,
+        "generations": I64,
+        "score": F64,  # limo's quality score (null for s1k)
+        "draw_order": I64,  # 1-based order of selection (null: not selected)
+        **provenance("curate"),
+    },
+)
 EVALUATION_SAMPLES = Table(
     "evaluation samples",
     "evaluate",
@@ -240,6 +278,10 @@ EVALUATION_SAMPLES = Table(
 TABLES = (
     PROBLEMS,
     SAMPLE_REJECTED,
+    INGESTED_PROBLEMS,
+    INGEST_REJECTED,
+    MIXED_PROBLEMS,
+    MIX_LEFT_OUT,
     GENERATIONS,
     VERIFIED,
     JUDGED,
@@ -251,6 +293,7 @@ TABLES = (
     ROW_PROVENANCE,
     PREFERENCE_PAIRS,
     PREFERENCES_UNPAIRED,
+    CURATE_SELECTION,
     EVALUATION_SAMPLES,
 )
 

@@ -56,6 +56,8 @@ def named_inputs(params: Params, stage: str) -> dict[str, str]:
     p = params
     if stage == "sample":
         return {"source": p.sample.source} if is_local_file(p.sample.source) else {}
+    if stage == "ingest":
+        return {f"corpus_{name}": c.path for name, c in sorted(p.ingest.corpora.items()) if is_local_file(c.path)}
     if stage == "models":
         return {"corpus": p.models.tiny.corpus, "judge_template": p.judge.prompt_template}
     if stage == "generate":
@@ -75,6 +77,25 @@ def named_inputs(params: Params, stage: str) -> dict[str, str]:
     return {}
 
 
+# What verify and every later stage read as "the problems" and "the generations": sample's and
+# generate's, or mix's when ingest names a corpus (Snakemake's conditional inputs, decided once here
+# for the rules and for dvc.yaml alike).
+OWN_PROBLEMS, OWN_GENERATIONS = "data/sample/problems.parquet", "data/generate/generations.parquet"
+MIXED_PROBLEMS, MIXED_GENERATIONS = "data/mix/problems.parquet", "data/mix/generations.parquet"
+
+
+def mixing(params: Params) -> bool:
+    return bool(params.ingest.corpora)
+
+
+def problems_table(params: Params) -> str:
+    return MIXED_PROBLEMS if mixing(params) else OWN_PROBLEMS
+
+
+def generations_table(params: Params) -> str:
+    return MIXED_GENERATIONS if mixing(params) else OWN_GENERATIONS
+
+
 def unpinned_hub_ids(params: Params) -> list[str]:
     """One warning per setting that names a hub id with no revision: a new upload would change what
     is read, and neither DVC nor Snakemake could see it."""
@@ -82,6 +103,9 @@ def unpinned_hub_ids(params: Params) -> list[str]:
     found: list[tuple[str, str, str]] = []  # (setting, value, its revision key)
     if not is_local_file(p.sample.source) and not p.sample.revision:
         found.append(("sample.source", p.sample.source, "sample.revision"))
+    for name, corpus in sorted(p.ingest.corpora.items()):
+        if not is_local_file(corpus.path) and not corpus.revision:
+            found.append((f"ingest.corpora.{name}.path", corpus.path, f"ingest.corpora.{name}.revision"))
     for where, llm in (("generate.llm", p.generate.llm), ("judge.llm", p.judge.llm), ("evaluate.llm", p.evaluate.llm)):
         if local_model(llm.model) is None and not llm.revision:
             found.append((f"{where}.model", llm.model, f"{where}.revision"))
@@ -167,6 +191,22 @@ REPORT_PLOTS = (
 )
 REPORT_FIGURES = tuple(f"reports/figures/{Path(p).stem}.svg" for p, _ in REPORT_PLOTS)
 STAGE_METRICS = tuple(f"metrics/{s}.json" for s in ("sample", "generate", "verify", "judge", "dedupe"))
+CURATE_PLOTS = (
+    (
+        "plots/curate/domains.json",
+        _bars("problems", "domain", "Curate: problems per domain, before and after selection", "problems", "domain"),
+    ),
+    (
+        "plots/curate/trace_lengths.json",
+        _bars("problems", "bin", "Curate: chosen trace length (words, fixed bins), before and after selection", "problems", "words"),
+    ),
+    (
+        "plots/curate/difficulty.json",
+        _bars(
+            "problems", "pass_rate", "Curate: pass rate of the teacher's generations, before and after selection", "problems", "pass rate"
+        ),
+    ),
+)
 
 # Plots of several columns of one file (a stage's own plot entry takes one y): what users of GRPO
 # watch for reward hacking and length collapse, step by step. The rewards that are off are absent.
@@ -206,6 +246,14 @@ STAGES: dict[str, DvcStage] = {
         metrics=("metrics/sample.json",),
         params=("base.seed", "sample"),
     ),
+    "ingest": DvcStage(
+        rules=("ingest",),
+        targets=("data/ingest/problems.parquet", "data/ingest/generations.parquet", "data/ingest/rejected.parquet", "metrics/ingest.json"),
+        outs=("data/ingest/problems.parquet", "data/ingest/generations.parquet", "data/ingest/rejected.parquet"),
+        metrics=("metrics/ingest.json",),
+        params=("base.seed", "ingest"),
+        wanted=mixing,
+    ),
     "models": DvcStage(
         rules=("models",),
         targets=("data/models", "metrics/models.json"),
@@ -221,6 +269,15 @@ STAGES: dict[str, DvcStage] = {
         metrics=("metrics/generate.json",),
         reads=("data/sample/problems.parquet",),
         params=("base.seed", "generate"),
+    ),
+    "mix": DvcStage(
+        rules=("mix",),
+        targets=(MIXED_PROBLEMS, MIXED_GENERATIONS, "data/mix/left_out.parquet", "metrics/mix.json"),
+        outs=(MIXED_PROBLEMS, MIXED_GENERATIONS, "data/mix/left_out.parquet"),
+        metrics=("metrics/mix.json",),
+        reads=("data/ingest/problems.parquet", "data/ingest/generations.parquet"),  # and the own tables: stage_deps
+        params=("base.seed", "mix"),
+        wanted=mixing,
     ),
     "verify": DvcStage(
         rules=("verify",),
@@ -274,6 +331,15 @@ STAGES: dict[str, DvcStage] = {
             "judge.policy",
             "verify",
         ),
+    ),
+    "curate": DvcStage(
+        rules=("curate",),
+        targets=("data/curate/subset", "data/curate/selection.parquet", "metrics/curate.json", *(p for p, _ in CURATE_PLOTS)),
+        outs=("data/curate/subset", "data/curate/selection.parquet"),
+        metrics=("metrics/curate.json",),
+        plots=CURATE_PLOTS,
+        reads=("data/build/dataset",),
+        params=("base.seed", "curate"),
     ),
     "sft": DvcStage(
         rules=("sft",),
@@ -368,7 +434,12 @@ def stage_deps(params: Params, name: str) -> list[str]:
     spec = STAGES[name]
     named = list(named_inputs(params, name).values())
     code = [f"rules/{name}.smk", *relative_code_files(name), *spec.extra_code]
-    return list(dict.fromkeys([*spec.reads, *named, *code]))
+    reads = list(spec.reads)
+    if name == "mix" and params.mix.own:
+        reads += [OWN_PROBLEMS, OWN_GENERATIONS]
+    elif name not in ("generate", "mix"):  # the stages after mix read its tables when there is one
+        reads = [{OWN_PROBLEMS: problems_table(params), OWN_GENERATIONS: generations_table(params)}.get(r, r) for r in reads]
+    return list(dict.fromkeys([*reads, *named, *code]))
 
 
 def dvc_stages(params: Params) -> dict[str, dict[str, Any]]:

@@ -315,6 +315,26 @@ def _decontamination(stage_metrics: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _sources(settings: dict[str, Any]) -> str:
+    """The published corpora mixed in (ingest, mix), with their licences: a dataset built from them
+    is bound by every one of them."""
+    corpora = settings.get("corpora") or {}
+    if not corpora:
+        return "Only the project's own generations (no published corpus was mixed in)."
+    own = "and the project's own generations" if settings.get("own_generations") else "without the project's own generations"
+    lines = [
+        f"Published corpora mixed in (re-verified and judged here like the own generations), {own}. "
+        "Each licence applies to the rows that come from its corpus:",
+        "",
+        "| corpus | layout | read from | revision | licence | problems cap |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, c in sorted(corpora.items()):
+        where = c["path"] + (f" ({c['config']})" if c.get("config") else "")
+        lines.append(f"| {name} | {c['layout']} | {where} | {c.get('revision') or 'unpinned'} | {c['licence']} | {c.get('cap') or 'all'} |")
+    return "\n".join(lines)
+
+
 def dataset_card(report: dict, cfg: BuildConfig, context: dict[str, Any]) -> str:
     configs = "\n".join(f"- config_name: {s}\n  data_files:\n  - split: train\n    path: {s}/train-*.parquet" for s in SPLITS)
     stage_metrics = context.get("stage_metrics", {})
@@ -349,6 +369,10 @@ A problem is kept when at least one complete generation is correct by `{cfg.sele
 `messages` holds one correct generation chosen by `{cfg.choice}`.
 
 Rows per source: {json.dumps(report["rows_by_source"], sort_keys=True)}
+
+## Sources and licences
+
+{_sources(context.get("settings", {}))}
 
 Build filter: {json.dumps(report["counts"], sort_keys=True)}
 

@@ -19,7 +19,7 @@ import polars as pl
 
 from distillery.config import GenerateConfig
 from distillery.errors import DistilleryError
-from distillery.io import write_json
+from distillery.io import utf8_text, write_json
 from distillery.keys import shard_of
 from distillery.llm.task import Answer, LLMTask, TaskDirs
 from distillery.metrics import write_metrics
@@ -56,18 +56,6 @@ class GenerateTask(LLMTask[dict]):
 
     def samples(self, problem: dict) -> int:
         return self.cfg.num_generations
-
-
-def utf8_text(text: str | None) -> str | None:
-    """Text as parquet can hold it: a server's JSON may carry lone surrogates ("\\ud800"), which
-    are not UTF-8; each becomes U+FFFD. The journal keeps the text exactly as it came."""
-    if not text:
-        return text
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
 
 
 def row_status(answer: Answer) -> str:
