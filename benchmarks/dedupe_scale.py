@@ -2,7 +2,7 @@
 side by side in one run.
 
     .venv/bin/pip install -c constraints/pipeline.txt '.[benchmarks]'   # datasketch, for the comparison
-    .venv/bin/python benchmarks/dedupe_scale.py [--problems 400000]
+    .venv/bin/python benchmarks/dedupe_scale.py [--problems 400000] [--duplicate-share 0.1] [--only stage]
 
 Corpus (tests/support/realistic_math_text.py, as benchmarks/decontamination.py): --problems clean
 problems with MATH-500's word frequencies and sentence lengths (a long tail), a third ending with the
@@ -12,16 +12,28 @@ benchmarks' own closing sentences; then, of those,
   a number changed, one sentence paraphrased (two words replaced by synonyms or swapped);
 - 400 MATH-500/AIME problems planted, 200 verbatim and 200 lightly edited (two of: case, spacing and
   punctuation, LaTeX respelled, numbers formatted, one sentence reworded, a "Problem 7." prefix).
-Recall is reported per kind of near duplicate; "unrelated rows removed" are clean problems that are
+Rows are labelled with the corpora of a mix (OpenR1-Math, OpenThoughts, NuminaMath, s1K), each copy
+from another corpus than its original: the same competition problems reach a mix through several
+corpora. `--duplicate-share` is the share of the clean problems that get a copy (default 0.1, the 5%
++ 5% above; half exact, half near, the four kinds alike); raise it for a mix with more cross-corpus
+copies (0.3: 30% of the problems come twice). Each problem gets one copy at most, so the corpus has
+about problems x (1 + share) + 400 rows, and the share stops where a kind runs out of originals
+(above about 0.8). Recall is reported per kind of near duplicate; "unrelated rows removed" are clean problems that are
 nobody's duplicate and no benchmark's copy, yet removed (a false merge or a false flag).
 
 Each measurement runs in its own process, so its wall time and peak memory (ru_maxrss) are its own:
 
 - stage: `dedupe.run` exactly as the pipeline calls it (decontamination + exact + near-dup), with
-  the time of each step, and recall of every planted case;
+  the time and peak memory of each step, and recall of every planted case (peak per step: the
+  kernel's high-water mark, VmHWM, reset before each step, so a step's peak is its own);
 - rensa / datasketch: the near-duplicate step alone on the exact-deduped rows, from the same shingle
   hashes, with the same permutations, bands and threshold: MinHash signatures, LSH candidates, pairs
   confirmed by estimated Jaccard.
+
+`--only stage` measures the stage alone (the settings-before, rensa and datasketch runs take long at
+millions of rows). The results go to benchmarks/results/dedupe_scale.json for the default run (400,000
+problems, share 0.1, everything); any other run writes dedupe_scale_<problems>[_stage][_dup<share>].json,
+so it leaves the committed results alone.
 """
 
 from __future__ import annotations
@@ -29,6 +41,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import random
 import re
 import resource
@@ -62,6 +75,10 @@ BENCHMARKS = {
     "aime2025": BenchmarkFile(path=str(BENCH_DIR / "aime2025.jsonl"), id_field="id"),
 }
 SEED = 0
+DEFAULT_PROBLEMS = 400_000
+DEFAULT_DUPLICATE_SHARE = 0.1
+# The corpora a mix draws on; a copy comes from another corpus than its original.
+CORPORA = ("openr1-math", "openthoughts", "numina-math", "s1k")
 
 
 NEAR_KINDS = ("reorder", "latex", "number", "paraphrase")
@@ -92,7 +109,7 @@ def near_copy(rng: random.Random, kind: str, text: str) -> str:
     return reword_sentence(rng, text)
 
 
-def make_corpus(n: int, work: Path) -> tuple[Path, Path, Path]:
+def make_corpus(n: int, work: Path, duplicate_share: float = DEFAULT_DUPLICATE_SHARE) -> tuple[Path, Path, Path]:
     rng = random.Random(SEED)
     corpus = RealisticCorpus.from_benchmarks(BENCH_DIR, seed=SEED)
     clean = [text for text, role in corpus.clean_problems(n) if role == "clean"]
@@ -109,9 +126,12 @@ def make_corpus(n: int, work: Path) -> tuple[Path, Path, Path]:
     pools = {kind: eligible(kind) for kind in (None, *NEAR_KINDS)}
 
     def original(kind: str | None) -> int:
-        return next(j for j in pools[kind] if j not in used)
+        j = next((j for j in pools[kind] if j not in used), None)
+        if j is None:
+            raise SystemExit(f"--duplicate-share {duplicate_share}: no original left for a {kind or 'exact'} copy; lower the share")
+        return j
 
-    for k in range(len(clean) // 10):
+    for k in range(int(len(clean) * duplicate_share + 1e-9)):
         uuid = f"d{k:07d}"
         kind = None if k % 2 == 0 else NEAR_KINDS[(k // 2) % len(NEAR_KINDS)]
         i = original(kind)
@@ -128,8 +148,20 @@ def make_corpus(n: int, work: Path) -> tuple[Path, Path, Path]:
         roles[uuid] = f"planted:{role}"
     order = list(range(len(rows)))
     rng.shuffle(order)  # duplicates are not next to their originals, as in a real merge of sources
+    # Corpus labels from their own generator, so the texts are the same whatever the labels.
+    source_rng = random.Random(SEED + 2)
+    source = {u: source_rng.randrange(len(CORPORA)) for u in uuids}
+    for uuid, role in roles.items():
+        if role.startswith(("exact_of:", "near_of:")):
+            source[uuid] = (source[role.rsplit(":", 1)[1]] + source_rng.randrange(1, len(CORPORA))) % len(CORPORA)
+        elif role.startswith("planted:"):
+            source[uuid] = source_rng.randrange(len(CORPORA))
     problems = pl.DataFrame(
-        {"uuid": [rows[i][0] for i in order], "problem": [rows[i][1] for i in order], "source": "synthetic"},
+        {
+            "uuid": [rows[i][0] for i in order],
+            "problem": [rows[i][1] for i in order],
+            "source": [CORPORA[source[rows[i][0]]] for i in order],
+        },
     )
     paths = work / "problems.parquet", work / "judged.parquet", work / "roles.parquet"
     problems.write_parquet(paths[0])
@@ -145,20 +177,50 @@ def make_corpus(n: int, work: Path) -> tuple[Path, Path, Path]:
 BEFORE = {"threshold": 0.7, "boilerplate_share": 1.0, "min_shingles": 1}
 
 
+def _vm_hwm_mb() -> float:
+    """This process's peak resident memory since start or since the last reset (VmHWM), in MB."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
+
+
+def _reset_vm_hwm() -> bool:
+    """Reset VmHWM to the current RSS (Linux >= 4.0). It lowers ru_maxrss too, so the caller keeps
+    the overall peak itself."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
 def child_stage(work: Path, variant: str) -> dict:
     near = BEFORE if variant == "before" else {}
     cfg = DedupeConfig.model_validate({"benchmarks": list(BENCHMARKS), "near": near})
     out = work / variant
     out.mkdir(exist_ok=True)
     steps: dict[str, float] = {}
+    # Peak RSS per step (its own when VmHWM can be reset, else the peak so far); "other" is the rest
+    # of the stage (reading, ranking, building the index, clusters' details, writing).
+    steps_rss: dict[str, float] = {}
+    overall = [0.0]
+
+    def segment_peak(label: str) -> None:
+        peak = _vm_hwm_mb()
+        overall[0] = max(overall[0], peak)
+        steps_rss[label] = max(steps_rss.get(label, 0.0), peak)
+
     timed = {}
-    for name in ("contamination", "exact_duplicates", "near_duplicate_pairs"):
+    for name in ("contamination", "exact_duplicates", "near_duplicate_pairs", "clusters"):
         original = getattr(dedupe, name)
 
         def wrapper(*a, _f=original, _n=name, **k):
+            segment_peak("other")
+            _reset_vm_hwm()
             t = time.perf_counter()
             out = _f(*a, **k)
             steps[_n] = steps.get(_n, 0) + time.perf_counter() - t
+            segment_peak(_n)
+            _reset_vm_hwm()
             return out
 
         timed[name] = wrapper
@@ -179,7 +241,15 @@ def child_stage(work: Path, variant: str) -> dict:
         ),
         seed=SEED,
     )
-    return {"wall_s": time.perf_counter() - t, "steps_s": steps}
+    wall = time.perf_counter() - t
+    segment_peak("other")
+    return {
+        "wall_s": wall,
+        "steps_s": steps,
+        "steps_peak_rss_mb": steps_rss,
+        "steps_peak_rss_own": _reset_vm_hwm(),
+        "peak_rss_mb": overall[0],
+    }
 
 
 def exact_deduped(work: Path) -> pl.DataFrame:
@@ -221,6 +291,10 @@ def child_datasketch(work: Path) -> dict:
     return {"wall_s": time.perf_counter() - t, "rows": len(rows), "pairs": pairs}
 
 
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _run_child(mode: str, work: Path) -> dict:
     out = subprocess.run([sys.executable, __file__, "--child", mode, "--work", str(work)], capture_output=True, text=True)
     if out.returncode != 0:
@@ -258,13 +332,22 @@ def _share(rejected: dict, uuids: list[str]) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--problems", type=int, default=400_000)
+    ap.add_argument("--problems", type=int, default=DEFAULT_PROBLEMS, help="clean problems (copies and planted rows come on top)")
+    ap.add_argument(
+        "--duplicate-share",
+        type=float,
+        default=DEFAULT_DUPLICATE_SHARE,
+        help="share of the clean problems that get a copy from another corpus, half exact, half near (default 0.1)",
+    )
+    ap.add_argument("--only", choices=["stage"], help="measure only the stage (no settings-before, rensa or datasketch runs)")
     ap.add_argument("--child")
     ap.add_argument("--work", type=Path)
     args = ap.parse_args()
+    if not 0 <= args.duplicate_share <= 1:
+        ap.error("--duplicate-share is a share of the clean problems, 0 to 1")
     if args.child:
         if args.child == "corpus":
-            make_corpus(args.problems, args.work)
+            make_corpus(args.problems, args.work, args.duplicate_share)
             print(json.dumps({}))
             return
         children = {
@@ -274,7 +357,7 @@ def main() -> None:
             "datasketch": child_datasketch,
         }
         result = children[args.child](args.work)
-        result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        result["peak_rss_mb"] = max(result.get("peak_rss_mb", 0.0), _peak_rss_mb())
         print(json.dumps(result))
         return
 
@@ -284,39 +367,65 @@ def main() -> None:
         # In another process: Linux carries a process's peak RSS across fork and exec, so the
         # measured children must come from a parent that never held the corpus.
         out = subprocess.run(
-            [sys.executable, __file__, "--child", "corpus", "--problems", str(args.problems), "--work", str(work)],
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                "corpus",
+                "--problems",
+                str(args.problems),
+                "--duplicate-share",
+                repr(args.duplicate_share),
+                "--work",
+                str(work),
+            ],
             capture_output=True,
             text=True,
         )
         if out.returncode:
             raise SystemExit(out.stderr[-3000:])
-        print(f"corpus: {args.problems:,} problems written in {time.perf_counter() - t:.1f} s")
+        rows = pl.scan_parquet(work / "problems.parquet").select(pl.len()).collect().item()
+        print(f"corpus: {args.problems:,} problems, {rows:,} rows written in {time.perf_counter() - t:.1f} s", flush=True)
         stage = _run_child("stage", work)
         rec = recall(work, "now")
-        before = _run_child("stage_before", work)
-        rec_before = recall(work, "before")
-        rensa = _run_child("rensa", work)
-        ds = _run_child("datasketch", work) if importlib.util.find_spec("datasketch") else None
-        if ds is None:
-            print("datasketch is not installed (pip install '.[benchmarks]'): its comparison is left out")
+        if args.only != "stage":
+            before = _run_child("stage_before", work)
+            rec_before = recall(work, "before")
+            rensa = _run_child("rensa", work)
+            ds = _run_child("datasketch", work) if importlib.util.find_spec("datasketch") else None
+            if ds is None:
+                print("datasketch is not installed (pip install '.[benchmarks]'): its comparison is left out")
     report = {
         "problems": args.problems,
+        "rows": rows,
+        "duplicate_share": args.duplicate_share,
+        "cores": len(os.sched_getaffinity(0)),
         "stage": stage,
+        "stage_peak_rss_bytes_per_row": round(stage["peak_rss_mb"] * 2**20 / rows),
         "recall": rec,
-        "stage_with_settings_before": {**before, "near": BEFORE},
-        "recall_with_settings_before": rec_before,
-        "near_dup_rensa": rensa,
-        "near_dup_datasketch": ds,
-        "datasketch_over_rensa_wall": ds["wall_s"] / rensa["wall_s"] if ds else None,
     }
+    if args.only != "stage":
+        report |= {
+            "stage_with_settings_before": {**before, "near": BEFORE},
+            "recall_with_settings_before": rec_before,
+            "near_dup_rensa": rensa,
+            "near_dup_datasketch": ds,
+            "datasketch_over_rensa_wall": ds["wall_s"] / rensa["wall_s"] if ds else None,
+        }
     print(json.dumps(report, indent=2))
-    s = stage["steps_s"]
+    s, m = stage["steps_s"], stage["steps_peak_rss_mb"]
     print(
-        f"\nstage, {args.problems:,} problems on {len(__import__('os').sched_getaffinity(0))} cores: "
+        f"\nstage, {args.problems:,} problems ({rows:,} rows) on {report['cores']} cores: "
         f"{stage['wall_s']:.1f} s wall (decontamination {s.get('contamination', 0):.1f} s, exact {s.get('exact_duplicates', 0):.1f} s, "
-        f"near-dup {s.get('near_duplicate_pairs', 0):.1f} s), peak {stage['peak_rss_mb']:.0f} MB"
+        f"near-dup {s.get('near_duplicate_pairs', 0):.1f} s, clusters {s.get('clusters', 0):.1f} s), "
+        f"peak {stage['peak_rss_mb']:.0f} MB ({report['stage_peak_rss_bytes_per_row']:,} bytes a row)"
     )
-    for label, r, run in (("now", rec, stage), (f"before {BEFORE}", rec_before, before)):
+    print(
+        f"peak per step{'' if stage['steps_peak_rss_own'] else ' (so far: VmHWM could not be reset)'}: "
+        + ", ".join(f"{step} {mb:.0f} MB" for step, mb in m.items())
+    )
+    runs = [("now", rec, stage)] + ([(f"before {BEFORE}", rec_before, before)] if args.only != "stage" else [])
+    for label, r, run in runs:
         left = ", ".join(f"{kind} {share:.4f}" for kind, share in r["pairs_left_with_one"].items())
         print(f"[{label}] {run['wall_s']:.1f} s, peak {run['peak_rss_mb']:.0f} MB; duplicate pairs left with one row: {left}")
         print(
@@ -326,6 +435,20 @@ def main() -> None:
             f"{r['unrelated_rows_flagged_contaminated']} as contaminated)"
         )
     print(f"pairs per kind: {rec['pairs']}")
+    if args.only != "stage":
+        _print_comparison(rensa, ds, report)
+    default = (args.problems, args.duplicate_share, args.only) == (DEFAULT_PROBLEMS, DEFAULT_DUPLICATE_SHARE, None)
+    name = "dedupe_scale" if default else f"dedupe_scale_{args.problems}"
+    if not default:
+        name += "_stage" if args.only == "stage" else ""
+        name += f"_dup{args.duplicate_share:g}" if args.duplicate_share != DEFAULT_DUPLICATE_SHARE else ""
+    out = REPO / "benchmarks" / "results" / f"{name}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"written to {out.relative_to(REPO)}")
+
+
+def _print_comparison(rensa: dict, ds: dict | None, report: dict) -> None:
     print(f"near-dup step: rensa {rensa['wall_s']:.1f} s / {rensa['peak_rss_mb']:.0f} MB, {rensa['pairs']} pairs", end="")
     if ds:
         print(
@@ -334,9 +457,6 @@ def main() -> None:
             end="",
         )
     print()
-    out = REPO / "benchmarks" / "results" / "dedupe_scale.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -9,14 +9,13 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
+from test_curation import row
 
 from distillery.config import CurateConfig, LimoCuration, S1KCuration
 from distillery.errors import DistilleryError
 from distillery.stages import curate
 from distillery.stages.build import DATASET_SCHEMA
 from distillery.tables import CURATE_SELECTION, read_table
-
-from test_curation import row
 
 SOURCE_CARD = "# Built\n\n## Sources and licences\n\n| corpus | licence |\n| limo | apache-2.0 |\n\n## Filters\n"
 
