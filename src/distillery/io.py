@@ -16,13 +16,19 @@ from distillery.errors import DistilleryError, MissingInputError
 # Which stage makes each stage output, for "run that stage first" messages.
 MADE_BY = {
     "data/sample": "sample",
+    "data/ingest": "ingest",
+    "data/mix": "mix",
     "data/models": "models",
     "data/generate": "generate",
     "data/verify": "verify",
     "data/judge": "judge",
     "data/dedupe": "dedupe",
     "data/build": "build",
+    "data/curate": "curate",
     "data/sft": "sft",
+    "data/preferences": "preferences",
+    "data/dpo": "dpo",
+    "data/grpo": "grpo",
     "data/evaluate": "evaluate",
 }
 
