@@ -230,3 +230,19 @@ def test_mix_caps_must_name_a_source():
     raw["mix"]["own"] = False
     with pytest.raises(Exception, match="apply only when ingest.corpora names a corpus"):
         validate_params(raw)
+
+
+def test_a_corpus_is_streamed_in_batches_with_the_same_rows(tmp_path, monkeypatch):
+    whole = run_ingest(tmp_path / "whole", {"c": corpus("openr1_math")})
+    monkeypatch.setattr(ingest, "BATCH_ROWS", 1)  # every trace its own batch
+    batched = run_ingest(tmp_path / "batched", {"c": corpus("openr1_math")})
+    assert read_table(batched.generations, GENERATIONS).equals(read_table(whole.generations, GENERATIONS))
+
+
+def test_undecodable_and_non_object_rows_are_rejected_with_their_reason(tmp_path):
+    good = (CORPORA / "limo.jsonl").read_bytes().splitlines()[0]
+    path = tmp_path / "limo.jsonl"
+    path.write_bytes(good + b"\n" + good.replace(b"Find", b"F\xffind", 1) + b"\n")
+    paths = run_ingest(tmp_path, {"c": Corpus(layout="limo", path=str(path), licence="mit")})
+    rejected = read_table(paths.rejected, INGEST_REJECTED)
+    assert rejected["reason"].to_list() == ["undecodable_text"] and "is not UTF-8" in rejected["detail"][0]

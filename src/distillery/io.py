@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -76,34 +77,37 @@ def read_records(path: str | Path, what: str = "input") -> list[dict[str, Any]]:
     if suffix == ".parquet":
         return read_parquet(path, what).to_dicts()
     if suffix == ".jsonl":
-        rows = []
-        with path.open("rb") as fh:
-            for lineno, raw in enumerate(fh, 1):
-                try:
-                    line, bad = raw.decode("utf-8"), None
-                except UnicodeDecodeError as exc:
-                    line, bad = (
-                        raw.decode("utf-8", errors="replace"),
-                        f"line {lineno}: byte 0x{raw[exc.start]:02x} at offset {exc.start} is not UTF-8",
-                    )
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DistilleryError(f"{path} line {lineno} is not valid JSON ({exc.msg}); fix or remove that line") from None
-                if not isinstance(row, dict):
-                    raise DistilleryError(f"{path} line {lineno} is a JSON {type(row).__name__}, not an object")
-                if bad:
-                    row[UNDECODABLE] = bad
-                rows.append(row)
-        return rows
+        return list(iter_json_lines(path))
     if suffix == ".json":
         data = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(data, list):
             raise DistilleryError(f"{path} must hold a JSON list of objects")
         return data
     raise DistilleryError(f"{path}: unsupported file type {suffix!r}; use .jsonl, .json or .parquet")
+
+
+def iter_json_lines(path: Path) -> Iterator[dict[str, Any]]:
+    """The objects of a JSON-lines file one at a time (a corpus of traces need not fit in memory)."""
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            try:
+                line, bad = raw.decode("utf-8"), None
+            except UnicodeDecodeError as exc:
+                line, bad = (
+                    raw.decode("utf-8", errors="replace"),
+                    f"line {lineno}: byte 0x{raw[exc.start]:02x} at offset {exc.start} is not UTF-8",
+                )
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DistilleryError(f"{path} line {lineno} is not valid JSON ({exc.msg}); fix or remove that line") from None
+            if not isinstance(row, dict):
+                raise DistilleryError(f"{path} line {lineno} is a JSON {type(row).__name__}, not an object")
+            if bad:
+                row[UNDECODABLE] = bad
+            yield row
 
 
 def write_json(obj: Any, path: str | Path) -> None:
@@ -118,7 +122,14 @@ def load_rows(
     source: str, split: str = "train", revision: str | None = None, what: str = "input", config: str | None = None
 ) -> list[dict[str, Any]]:
     """Rows from a local file or a hub dataset id (`config`: the hub dataset's config name); `what`
-    names the setting in errors.
+    names the setting in errors. `iter_rows` gives them one at a time."""
+    return list(iter_rows(source, split, revision, what, config))
+
+
+def iter_rows(
+    source: str, split: str = "train", revision: str | None = None, what: str = "input", config: str | None = None
+) -> Iterator[dict[str, Any]]:
+    """The rows of `load_rows`, one at a time: a corpus of long traces need not fit in memory.
 
     Parquet files and hub ids go through `datasets.load_dataset`, the same call either way. JSON
     lines are read with the json module: datasets' JSON builder stores a mixed-type column as a
@@ -126,8 +137,12 @@ def load_rows(
     non-string answer could no longer be told apart and rejected.
     """
     path = Path(source)
-    if path.suffix.lower() in (".jsonl", ".json"):
-        return read_records(path, what)
+    if path.suffix.lower() == ".jsonl":
+        yield from iter_json_lines(require(path, what))
+        return
+    if path.suffix.lower() == ".json":
+        yield from read_records(path, what)
+        return
     import datasets  # heavy; only for parquet and hub sources
 
     if path.suffix.lower() == ".parquet":
@@ -144,7 +159,7 @@ def load_rows(
     except Exception as exc:  # hub/network/format errors: name the source and the setting
         which = f"config {config!r}, split {split!r}" if config else f"split {split!r}"
         raise DistilleryError(f"could not load {what} = {source!r} ({which}): {exc}") from None
-    return ds.to_list()
+    yield from ds  # Arrow-backed: rows are decoded as they are read
 
 
 def file_md5(path: str | Path) -> str:

@@ -330,6 +330,44 @@ def read_table(path: str | Path, table: Table, columns: list[str] | None = None)
         raise DistilleryError(f"{table.name} {path} is not a readable parquet file ({exc}); re-run the {table.stage} stage") from None
 
 
+class TableWriter:
+    """`write_table` in batches, for a table too large to hold at once: each batch is checked and
+    cast as write_table does and appended as row groups; the file appears (atomically) on close."""
+
+    def __init__(self, path: str | Path, table: Table):
+        import pyarrow.parquet as pq
+
+        self.path, self.table, self.rows = Path(path), table, 0
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = self.path.with_name(self.path.name + ".tmp")
+        schema = pl.DataFrame(schema=table.schema).to_arrow().schema
+        self._writer = pq.ParquetWriter(self._tmp, schema, compression="zstd")
+
+    def write(self, df: pl.DataFrame) -> None:
+        if df.columns != self.table.columns:
+            raise DistilleryError(
+                f"bug: a batch of {self.table.name} has columns {df.columns}, not {self.table.columns} (distillery.tables)"
+            )
+        self._writer.write_table(df.cast(self.table.schema, strict=True).to_arrow())
+        self.rows += df.height
+
+    def close(self) -> None:
+        import os
+
+        self._writer.close()
+        os.replace(self._tmp, self.path)
+
+    def __enter__(self) -> TableWriter:
+        return self
+
+    def __exit__(self, exc_type, *_) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self._writer.close()
+            self._tmp.unlink(missing_ok=True)
+
+
 def write_table(df: pl.DataFrame, path: str | Path, table: Table) -> pl.DataFrame:
     """`df` cast to `table`'s declared columns and types, written to `path` (atomically); returned."""
     if df.columns != table.columns:

@@ -6,14 +6,17 @@ Each corpus row goes through its layout's adapter (distillery.corpora): a row be
 with its traces as generations, or one rejection with a reason. A row without a gold answer (after
 the reference-solution fallback the adapter documents) is rejected `no_gold`: verify can say
 nothing about it, and a model's own final answer is never taken as the gold. Rows in = problems +
-rejections, per corpus.
+rejections, per corpus. The corpus is read row by row and its generations written in batches, so
+memory holds the problems, not the traces.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +25,16 @@ import polars as pl
 from distillery.config import Corpus, IngestConfig
 from distillery.corpora import Mapped, Rejected, map_row
 from distillery.errors import DistilleryError
-from distillery.io import load_rows, utf8_text
+from distillery.io import UNDECODABLE, iter_rows, utf8_text
 from distillery.keys import problem_key, stable_hash
 from distillery.metrics import FilterCounts, write_metrics
 from distillery.provenance import source_version, stamp
-from distillery.tables import INGEST_REJECTED, INGESTED_GENERATIONS, INGESTED_PROBLEMS, write_table
+from distillery.tables import INGEST_REJECTED, INGESTED_GENERATIONS, INGESTED_PROBLEMS, TableWriter, write_table
 
 log = logging.getLogger(__name__)
 
 BACKEND = "corpus"  # teacher_backend of an ingested generation
+BATCH_ROWS = 4096  # generations written at once: a corpus is streamed, never held whole
 # stamp() adds the provenance columns; the sample_*/generate_* ones are renamed from ingest_*.
 PROBLEM_COLUMNS = {c: t for c, t in INGESTED_PROBLEMS.schema.items() if c not in ("sample_params", "sample_code", "source_version")}
 GENERATION_COLUMNS = {c: t for c, t in INGESTED_GENERATIONS.schema.items() if c not in ("generate_params", "generate_code")}
@@ -71,17 +75,21 @@ def generation_rows(name: str, corpus: Corpus, version: str, uuid: str, row: int
     ]
 
 
-def ingest_corpus(name: str, corpus: Corpus, counts: FilterCounts) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
-    """(problems, generations, version) of one corpus; its rejections go to `counts`."""
-    rows = load_rows(corpus.path, corpus.split, corpus.revision, f"ingest.corpora.{name}.path", config=corpus.config)
-    if corpus.max_rows is not None:
-        rows = rows[: corpus.max_rows]
+def ingest_corpus(name: str, corpus: Corpus, counts: FilterCounts, sink: Callable[[list[dict[str, Any]]], None]) -> list[dict[str, Any]]:
+    """The problems of one corpus. Its generations go to `sink` in batches as the rows are read, so
+    a corpus of long traces is never held whole; its rejections go to `counts`."""
+    rows = iter_rows(corpus.path, corpus.split, corpus.revision, f"ingest.corpora.{name}.path", config=corpus.config)
     version = source_version(corpus.path, corpus.revision)
-    counts.rows_in += len(rows)
     problems: dict[str, dict[str, Any]] = {}
-    generations: list[dict[str, Any]] = []
-    for i, row in enumerate(rows):
-        mapped = map_row(corpus.layout, row) if isinstance(row, dict) else Rejected("not_a_row", f"a {type(row).__name__}, not an object")
+    batch: list[dict[str, Any]] = []
+    for i, row in enumerate(islice(rows, corpus.max_rows)):
+        counts.rows_in += 1
+        if not isinstance(row, dict):
+            mapped: Mapped | Rejected = Rejected("not_a_row", f"a {type(row).__name__}, not an object")
+        elif UNDECODABLE in row:
+            mapped = Rejected("undecodable_text", row[UNDECODABLE])
+        else:
+            mapped = map_row(corpus.layout, row)
         if isinstance(mapped, Rejected):
             counts.reject(mapped.reason, corpus=name, source_row=i, detail=mapped.detail, preview=str(row)[:200])
             continue
@@ -109,9 +117,14 @@ def ingest_corpus(name: str, corpus: Corpus, counts: FilterCounts) -> tuple[list
             "answer_origin": mapped.answer_origin,
             "licence": corpus.licence,
         }
-        generations += generation_rows(name, corpus, version, key, i, mapped)
+        batch += generation_rows(name, corpus, version, key, i, mapped)
+        if len(batch) >= BATCH_ROWS:
+            sink(batch)
+            batch = []
+    if batch:
+        sink(batch)
     counts.keep(len(problems))
-    return list(problems.values()), generations, version
+    return list(problems.values())
 
 
 def run(cfg: IngestConfig, seed: int, paths: Paths) -> FilterCounts:
@@ -119,46 +132,44 @@ def run(cfg: IngestConfig, seed: int, paths: Paths) -> FilterCounts:
         raise DistilleryError("ingest: ingest.corpora names no corpus; name one (its layout, path and licence) or leave ingest out")
     counts = FilterCounts()
     settings = {**cfg.model_dump(mode="json"), "seed": seed}
-    problem_frames, generation_frames, by_corpus = [], [], {}
-    for name, corpus in sorted(cfg.corpora.items()):
-        before_in, before_kept, before_rejected = counts.rows_in, counts.kept, dict(counts.rejected)
-        problems, generations, version = ingest_corpus(name, corpus, counts)
-        rejected = {r: n - before_rejected.get(r, 0) for r, n in counts.rejected.items() if n - before_rejected.get(r, 0)}
-        by_corpus[name] = {
-            "rows_in": counts.rows_in - before_in,
-            "problems": counts.kept - before_kept,
-            "generations": len(generations),
-            "rejected_by_reason": dict(sorted(rejected.items())),
-            "answer_origins": dict(sorted(pl.Series([p["answer_origin"] for p in problems], dtype=pl.String).value_counts().rows())),
-            "licence": corpus.licence,
-            "version": version,
-        }
-        if not problems and rejected.get("no_gold"):
-            raise DistilleryError(
-                f"ingest: corpus {name} ({corpus.path}, layout {corpus.layout}) has no row with a gold answer "
-                f"(rejections: {rejected}): verify can re-check only what it can compare with a gold, and a model's own "
-                "answer is never one. Remove it from ingest.corpora, or ingest a release with golds (OpenThoughts-114k's "
-                "`metadata` config has ground_truth_solution; distillery.corpora lists what each layout carries)"
-            )
-        if not problems:
-            raise DistilleryError(
-                f"ingest: no row of corpus {name} ({corpus.path}) could be read as layout {corpus.layout} "
-                f"(rejections: {rejected}); check ingest.corpora.{name}.layout against the file"
-            )
-        versions = {"source_version": version}
-        frame = pl.DataFrame(problems, schema=PROBLEM_COLUMNS)
-        problem_frames.append(
-            stamp(frame, "ingest", settings, **versions).rename({"ingest_params": "sample_params", "ingest_code": "sample_code"})
-        )
-        frame = pl.DataFrame(generations, schema=GENERATION_COLUMNS)
-        generation_frames.append(
-            stamp(frame, "ingest", settings).rename({"ingest_params": "generate_params", "ingest_code": "generate_code"})
-        )
-        log.info("ingest: %s: %s", name, by_corpus[name])
+    problem_frames, by_corpus = [], {}
+    with TableWriter(paths.generations, INGESTED_GENERATIONS) as generations:
+
+        def sink(rows: list[dict[str, Any]]) -> None:
+            frame = stamp(pl.DataFrame(rows, schema=GENERATION_COLUMNS), "ingest", settings)
+            generations.write(frame.rename({"ingest_params": "generate_params", "ingest_code": "generate_code"}))
+
+        for name, corpus in sorted(cfg.corpora.items()):
+            before_in, before_kept, before_rejected, before_written = counts.rows_in, counts.kept, dict(counts.rejected), generations.rows
+            problems = ingest_corpus(name, corpus, counts, sink)
+            rejected = {r: n - before_rejected.get(r, 0) for r, n in counts.rejected.items() if n - before_rejected.get(r, 0)}
+            version = source_version(corpus.path, corpus.revision)
+            by_corpus[name] = {
+                "rows_in": counts.rows_in - before_in,
+                "problems": counts.kept - before_kept,
+                "generations": generations.rows - before_written,
+                "rejected_by_reason": dict(sorted(rejected.items())),
+                "answer_origins": dict(sorted(pl.Series([p["answer_origin"] for p in problems], dtype=pl.String).value_counts().rows())),
+                "licence": corpus.licence,
+                "version": version,
+            }
+            if not problems and rejected.get("no_gold"):
+                raise DistilleryError(
+                    f"ingest: corpus {name} ({corpus.path}, layout {corpus.layout}) has no row with a gold answer "
+                    f"(rejections: {rejected}): verify can re-check only what it can compare with a gold, and a model's own "
+                    "answer is never one. Remove it from ingest.corpora, or ingest a release with golds (OpenThoughts-114k's "
+                    "`metadata` config has ground_truth_solution; distillery.corpora lists what each layout carries)"
+                )
+            if not problems:
+                raise DistilleryError(
+                    f"ingest: no row of corpus {name} ({corpus.path}) could be read as layout {corpus.layout} "
+                    f"(rejections: {rejected}); check ingest.corpora.{name}.layout against the file"
+                )
+            frame = stamp(pl.DataFrame(problems, schema=PROBLEM_COLUMNS), "ingest", settings, source_version=version)
+            problem_frames.append(frame.rename({"ingest_params": "sample_params", "ingest_code": "sample_code"}))
+            log.info("ingest: %s: %s", name, by_corpus[name])
     counts.check("ingest")
-    problems_df = pl.concat(problem_frames).select(INGESTED_PROBLEMS.columns)
-    write_table(problems_df, paths.problems, INGESTED_PROBLEMS)
-    write_table(pl.concat(generation_frames).select(INGESTED_GENERATIONS.columns), paths.generations, INGESTED_GENERATIONS)
+    write_table(pl.concat(problem_frames).select(INGESTED_PROBLEMS.columns), paths.problems, INGESTED_PROBLEMS)
     rejected = counts.rejected_rows(REJECTED_COLUMNS)
     write_table(stamp(rejected, "ingest", settings), paths.rejected, INGEST_REJECTED)
     write_metrics(paths.metrics, "ingest", counts=counts.as_dict(), corpora=by_corpus)
