@@ -138,7 +138,6 @@ def test_correct_count_follows_builds_rule_for_every_verdict():
 
     verdicts = [True, False, None]
     for mv, ll, done, selection in itertools.product(verdicts, verdicts, [True, False], curation.SELECTIONS):
-        assert curation.is_correct(mv, ll, done, selection) == is_correct(mv, ll, done, selection)
         assert curation.correct_count([mv], [ll], [done], 1, selection) == int(is_correct(mv, ll, done, selection))
 
 

@@ -64,6 +64,8 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from distillery.stages.build import is_correct  # the one rule of what counts as correct (preferences uses it too)
+
 METHODS = ("limo", "s1k")
 SELECTIONS = ("math_verify", "judge", "either")
 QUALITY_REASONS = ("missing_field", "image_reference", "odd_format")
@@ -197,18 +199,6 @@ class LimoSettings:
 
 
 # --- pieces ----------------------------------------------------------------------------------------
-
-
-def is_correct(mv: bool | None, llama: bool | None, complete: bool | None, selection: str) -> bool:
-    """build.is_correct's rule (kept here so curation imports no stage): complete and, by selection,
-    math_verify, the judge (correctness_llama), or either."""
-    if not complete:
-        return False
-    if selection == "math_verify":
-        return bool(mv)
-    if selection == "judge":
-        return bool(llama)
-    return bool(mv) or bool(llama)
 
 
 def assistant_text(messages: Sequence[Mapping] | None) -> str | None:

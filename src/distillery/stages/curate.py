@@ -31,9 +31,6 @@ from distillery.tables import CURATE_SELECTION, write_table
 log = logging.getLogger(__name__)
 
 SELECTION_COLUMNS = {c: t for c, t in CURATE_SELECTION.schema.items() if c not in ("curate_params", "curate_code")}
-# Fixed bins (words of the chosen trace's thinking), so two versions' plots overlay bin for bin.
-WORD_BINS = (0, 250, 500, 1000, 2000, 4000, 8000, 16000)
-PASS_RATE_BINS = (0.0, 0.25, 0.5, 0.75, 1.0)
 PANELS = ("all rows", "after quality and difficulty", "selected")
 
 
@@ -71,24 +68,20 @@ def method_settings(cfg: CurateConfig) -> curation.S1KSettings | curation.LimoSe
     )
 
 
-def _bin(value: float, edges: tuple[float, ...], fmt: str) -> str:
-    i = max(j for j, e in enumerate(edges) if value >= e)
-    return fmt.format(edges[i]) + (f"-{fmt.format(edges[i + 1])}" if i + 1 < len(edges) else "+")
+FINAL_CUT = ("selected", "not_drawn", "not_selected")  # reasons of the rows that passed every filter
 
 
-def plot_rows(selection: pl.DataFrame, column: str, label: str) -> list[dict[str, Any]]:
-    """Counts of `column`'s values in each panel (all rows, after the filters, selected), for the
-    distillery_bars template: one panel each, bars in a fixed order."""
-    panels = (
-        selection,
-        selection.filter(pl.col("reason").is_in(["selected", "not_drawn", "not_selected"])),
-        selection.filter(pl.col("selected")),
-    )
-    order = sorted(selection[column].unique().to_list())
+def plot_rows(selection: pl.DataFrame, column: str, key: str) -> list[dict[str, Any]]:
+    """Counts of `column` (a domain, or curation.distribution's fixed bins) in each panel (all rows,
+    after the filters, selected), for the distillery_bars template: one panel each, the same bars in
+    the same order in every panel."""
+    frames = (selection, selection.filter(pl.col("reason").is_in(FINAL_CUT)), selection.filter(pl.col("selected")))
+    label = "domain" if column == "domain" else "bin"
+    order = curation.distribution(selection, column, selected_only=False)[label].to_list()
     rows = []
-    for p, (name, frame) in enumerate(zip(PANELS, panels)):
-        found = dict(frame.group_by(column).len().rows()) if frame.height else {}
-        rows += [{label: v, "problems": found.get(v, 0), "panel": name, "panel_order": p, "order": order.index(v)} for v in order]
+    for p, (name, frame) in enumerate(zip(PANELS, frames)):
+        found = dict(curation.distribution(frame, column, selected_only=False).select(label, "count").rows())
+        rows += [{key: v, "problems": found.get(v, 0), "panel": name, "panel_order": p, "order": i} for i, v in enumerate(order)]
     return rows
 
 
@@ -151,33 +144,28 @@ def run(cfg: CurateConfig, seed: int, paths: Paths) -> FilterCounts:
     source_card = paths.card.read_text() if paths.card.is_file() else ""
     (paths.subset_dir / "README.md").write_text(subset_card(cfg, sizes, source_card, subset.height))
 
-    binned = selection.with_columns(
-        pl.col("trace_words").map_elements(lambda w: _bin(w, WORD_BINS, "{:d}"), return_dtype=pl.String).alias("words"),
-        pl.col("pass_rate")
-        .fill_null(0.0)
-        .map_elements(lambda r: _bin(r, PASS_RATE_BINS, "{:.2f}"), return_dtype=pl.String)
-        .alias("pass_rate_bin"),
-    )
-    write_json(plot_rows(binned, "domain", "domain"), paths.plots_dir / "domains.json")
-    write_json(plot_rows(binned, "words", "bin"), paths.plots_dir / "trace_lengths.json")
-    write_json(plot_rows(binned, "pass_rate_bin", "pass_rate"), paths.plots_dir / "difficulty.json")
+    write_json(plot_rows(selection, "domain", "domain"), paths.plots_dir / "domains.json")
+    write_json(plot_rows(selection, "trace_words", "bin"), paths.plots_dir / "trace_lengths.json")
+    write_json(plot_rows(selection, "pass_rate", "pass_rate"), paths.plots_dir / "difficulty.json")
 
     def by(frame: pl.DataFrame, column: str) -> dict[str, int]:
-        return dict(sorted(frame.group_by(column).len().rows()))
+        label = "domain" if column == "domain" else "bin"
+        counts = curation.distribution(frame, column, selected_only=False).select(label, "count").rows()
+        return dict(sorted(counts)) if column == "domain" else {k: n for k, n in counts if n}
 
-    picked = binned.filter(pl.col("selected"))
+    picked = selection.filter(pl.col("selected"))
     write_metrics(
         paths.metrics,
         "curate",
         method=cfg.method,
         counts=counts.as_dict(),
         sizes=sizes,
-        domains_before=by(binned, "domain"),
+        domains_before=by(selection, "domain"),
         domains_selected=by(picked, "domain"),
-        trace_words_median_before=binned["trace_words"].median(),
+        trace_words_median_before=selection["trace_words"].median(),
         trace_words_median_selected=picked["trace_words"].median() if picked.height else None,
-        pass_rate_before=by(binned, "pass_rate_bin"),
-        pass_rate_selected=by(picked, "pass_rate_bin"),
+        pass_rate_before=by(selection, "pass_rate"),
+        pass_rate_selected=by(picked, "pass_rate"),
     )
     if subset.height < method_settings(cfg).size:
         log.warning(
