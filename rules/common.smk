@@ -60,8 +60,14 @@ def inputs_named_by_params(stage):
     return lambda wildcards: named_inputs(PARAMS, stage)
 
 
-def generate_shards(wildcards):
-    return expand("data/generate/shards/shard-{shard}.parquet", shard=range(PARAMS.generate.num_shards))
+def shard_files(pattern):
+    """An input function: `pattern` for every shard of generate.num_shards (what a gather reads)."""
+    return lambda wildcards: expand(pattern, shard=range(PARAMS.generate.num_shards))
+
+
+def verify_shard_generations(wildcards):
+    """A verify job reads its generate shard; with a mix, the mixed table (it keeps its shard's problems)."""
+    return GENERATIONS_TABLE if mixing(PARAMS) else f"data/generate/shards/shard-{wildcards.shard}.parquet"
 
 
 def mix_inputs(wildcards):

@@ -30,7 +30,7 @@ rule generate_shard:
 
 rule generate_gather:
     input:
-        shards=generate_shards,
+        shards=shard_files("data/generate/shards/shard-{shard}.parquet"),
     output:
         generations="data/generate/generations.parquet",
         metrics="metrics/generate.json",

@@ -1,25 +1,45 @@
-rule judge:
+rule judge_shard:
     input:
         unpack(inputs_named_by_params("judge")),  # prompt_template; models when the judge is a tiny model
-        verified="data/verify/verified.parquet",
+        verified="data/verify/shards/shard-{shard}.parquet",
         problems=PROBLEMS_TABLE,  # sample's, or mix's when ingest names a corpus
+    output:
+        judged="data/judge/shards/shard-{shard}.parquet",
+    params:
+        config=lambda wildcards: stage_json("judge"),
+        num_shards=PARAMS.generate.num_shards,
+        # A server started by the job (judge.llm.serve) writes its own logs here. The journal is
+        # $DISTILLERY_JOURNAL_DIR/judge: outside the DAG, so where it lives is not a param.
+        server_logs=lambda wildcards: f"logs/judge/servers/shard-{wildcards.shard}",
+    log:
+        "logs/judge/shard-{shard}.log",
+    benchmark:
+        "logs/judge/shard-{shard}.benchmark.tsv"
+    threads: 2
+    conda:
+        "../envs/generate.yaml"
+    shell:
+        "distillery judge-shard --config {params.config:q} --shard {wildcards.shard} --num-shards {params.num_shards} "
+        "--verified {input.verified:q} --problems {input.problems:q} --judged {output.judged:q} "
+        "--server-logs {params.server_logs:q} > {log:q} 2>&1"
+
+
+rule judge_gather:
+    input:
+        shards=shard_files("data/judge/shards/shard-{shard}.parquet"),
+        problems=PROBLEMS_TABLE,
     output:
         judged="data/judge/judged.parquet",
         disagreements="data/judge/disagreements.md",
         metrics="metrics/judge.json",
     params:
         config=lambda wildcards: stage_json("judge"),
-        # A server started by the job (judge.llm.serve) writes its own logs here. The journal is
-        # $DISTILLERY_JOURNAL_DIR/judge: outside the DAG, so where it lives is not a param.
-        server_logs="logs/judge/servers",
     log:
-        "logs/judge/judge.log",
+        "logs/judge/gather.log",
     benchmark:
-        "logs/judge/judge.benchmark.tsv"
-    threads: 2
+        "logs/judge/gather.benchmark.tsv"
     conda:
-        "../envs/generate.yaml"
+        "../envs/cpu.yaml"
     shell:
-        "distillery judge --config {params.config:q} --verified {input.verified:q} "
-        "--problems {input.problems:q} --judged {output.judged:q} --disagreements {output.disagreements:q} "
-        "--metrics {output.metrics:q} --server-logs {params.server_logs:q} > {log:q} 2>&1"
+        "distillery judge-gather --config {params.config:q} --shards {input.shards:q} --problems {input.problems:q} "
+        "--judged {output.judged:q} --disagreements {output.disagreements:q} --metrics {output.metrics:q} > {log:q} 2>&1"

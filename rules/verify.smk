@@ -1,20 +1,40 @@
-rule verify:
+rule verify_shard:
     input:
-        generations=GENERATIONS_TABLE,  # generate's, or mix's
+        generations=verify_shard_generations,  # generate's shard, or mix's whole table (the shard's problems are read)
         problems=PROBLEMS_TABLE,  # sample's, or mix's when ingest names a corpus
     output:
-        verified="data/verify/verified.parquet",
-        metrics="metrics/verify.json",
+        verified="data/verify/shards/shard-{shard}.parquet",
+        figures="data/verify/shards/shard-{shard}.json",
     params:
         config=lambda wildcards: stage_json("verify"),
+        num_shards=PARAMS.generate.num_shards,
     log:
-        "logs/verify/verify.log",
+        "logs/verify/shard-{shard}.log",
     benchmark:
-        "logs/verify/verify.benchmark.tsv"
+        "logs/verify/shard-{shard}.benchmark.tsv"
     threads: 2
     conda:
         "../envs/cpu.yaml"
     shell:
-        "distillery verify --config {params.config:q} --generations {input.generations:q} "
-        "--problems {input.problems:q} --verified {output.verified:q} --metrics {output.metrics:q} "
-        "--threads {threads} > {log:q} 2>&1"
+        "distillery verify-shard --config {params.config:q} --shard {wildcards.shard} --num-shards {params.num_shards} "
+        "--generations {input.generations:q} --problems {input.problems:q} --verified {output.verified:q} "
+        "--figures {output.figures:q} --threads {threads} > {log:q} 2>&1"
+
+
+rule verify_gather:
+    input:
+        shards=shard_files("data/verify/shards/shard-{shard}.parquet"),
+        figures=shard_files("data/verify/shards/shard-{shard}.json"),
+        problems=PROBLEMS_TABLE,
+    output:
+        verified="data/verify/verified.parquet",
+        metrics="metrics/verify.json",
+    log:
+        "logs/verify/gather.log",
+    benchmark:
+        "logs/verify/gather.benchmark.tsv"
+    conda:
+        "../envs/cpu.yaml"
+    shell:
+        "distillery verify-gather --shards {input.shards:q} --figures {input.figures:q} --problems {input.problems:q} "
+        "--verified {output.verified:q} --metrics {output.metrics:q} > {log:q} 2>&1"

@@ -106,7 +106,7 @@ def make_inputs(tmp_path: Path) -> dict[str, Path]:
                     "judge_verdict": verdict,
                 }
             )
-    judged.reverse()  # build must order by (uuid, sample_index) itself
+    judged.sort(key=lambda j: (j["uuid"], j["sample_index"]))  # as the judge stage writes it (build streams it in this order)
     paths = {"problems": tmp_path / "problems.parquet", "judged": tmp_path / "judged.parquet", "kept": tmp_path / "kept.parquet"}
     table_frame(tables.PROBLEMS, {k: [p[k] for p in problems] for k in problems[0]}).write_parquet(paths["problems"])
     table_frame(tables.JUDGED, {k: [j[k] for j in judged] for k in judged[0]}).write_parquet(paths["judged"])

@@ -30,7 +30,9 @@ def test_shards_partition_the_problems_and_gather_keeps_every_request(tiny_model
     problems = pl.read_parquet(bundled_problems)
     for i, df in enumerate(frames):
         assert all(shard_of(u, 2) == i for u in df["uuid"])
-    out = generate.gather(generate.GatherPaths(shards=shards, generations=tmp_path / "all.parquet", metrics=tmp_path / "m.json"))
+    generate.gather(generate.GatherPaths(shards=shards, generations=tmp_path / "all.parquet", metrics=tmp_path / "m.json"))
+    out = pl.read_parquet(tmp_path / "all.parquet")
+    assert out.select("uuid", "sample_index").equals(out.select("uuid", "sample_index").sort("uuid", "sample_index"))
     assert out.height == 2 * problems.height
     assert out["request_key"].n_unique() == out.height
     assert set(out["finish_reason"]) <= {"stop", "length"}

@@ -199,10 +199,57 @@ def _journal(ns):
 def _verify(ns):
     from distillery.stages import verify
 
+    verify.run(_verify_cfg(ns), _paths(verify.Paths, ns))
+
+
+def _verify_cfg(ns):
     cfg, _ = _cfg("verify", ns)
     if ns.threads:  # the rule's threads bound the worker pool
         cfg = cfg.model_copy(update={"workers": min(cfg.workers, ns.threads)})
-    verify.run(cfg, _paths(verify.Paths, ns))
+    return cfg
+
+
+SHARD = ("--shard", {"type": int, "required": True})
+NUM_SHARDS = ("--num-shards", {"type": int, "required": True, "help": "generate.num_shards: the shards a problem key hashes into"})
+
+
+@command(
+    "verify-shard",
+    "check one generation shard's answers with Math-Verify",
+    CONFIG,
+    SHARD,
+    NUM_SHARDS,
+    P("--generations", help="generate's shard, or the whole mixed table (only the shard's problems are read)"),
+    P("--problems"),
+    P("--verified"),
+    P("--figures"),
+    ("--threads", {"type": int, "default": None}),
+)
+def _verify_shard(ns):
+    from distillery.stages import verify
+
+    _check_shard(ns)
+    verify.run_shard(_verify_cfg(ns), ns.shard, ns.num_shards, _paths(verify.ShardPaths, ns))
+
+
+def _check_shard(ns) -> None:
+    if not 0 <= ns.shard < ns.num_shards:
+        raise DistilleryError(f"shard {ns.shard} does not exist: there are {ns.num_shards} shards (0..{ns.num_shards - 1})")
+
+
+@command(
+    "verify-gather",
+    "gather verify's shards and count",
+    ("--shards", {"required": True, "nargs": "+", "type": Path}),
+    ("--figures", {"required": True, "nargs": "+", "type": Path}),
+    P("--problems"),
+    P("--verified"),
+    P("--metrics"),
+)
+def _verify_gather(ns):
+    from distillery.stages import verify
+
+    verify.gather(_paths(verify.GatherPaths, ns))
 
 
 @command(
@@ -223,6 +270,44 @@ def _judge(ns):
     _exit_on_sigterm()
     cfg, extra = _cfg("judge", ns)
     judge.run(cfg, extra.seed, _paths(judge.Paths, ns))
+
+
+@command(
+    "judge-shard",
+    "LLM judge for one verify shard's math-verify failures",
+    CONFIG,
+    SHARD,
+    NUM_SHARDS,
+    P("--verified"),
+    P("--problems"),
+    P("--judged"),
+    JOURNAL,
+    SERVER_LOGS,
+)
+def _judge_shard(ns):
+    from distillery.stages import judge
+
+    _exit_on_sigterm()
+    _check_shard(ns)
+    cfg, extra = _cfg("judge", ns)
+    judge.run_shard(cfg, extra.seed, ns.shard, ns.num_shards, _paths(judge.ShardPaths, ns))
+
+
+@command(
+    "judge-gather",
+    "gather the judge's shards, count, and write the disagreements report",
+    CONFIG,
+    ("--shards", {"required": True, "nargs": "+", "type": Path}),
+    P("--problems"),
+    P("--judged"),
+    P("--metrics"),
+    ("--disagreements", {"type": Path, "default": None, "help": "a readable report of where the judge overturned math-verify"}),
+)
+def _judge_gather(ns):
+    from distillery.stages import judge
+
+    cfg, _ = _cfg("judge", ns)
+    judge.gather(cfg, _paths(judge.GatherPaths, ns))
 
 
 @command(

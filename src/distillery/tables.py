@@ -11,6 +11,7 @@ The published dataset's schema (OpenR1-Math-220k's columns) is `distillery.stage
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -305,6 +306,16 @@ def looks_like(columns: dict[str, pl.DataType]) -> Table | None:
 
 def read_table(path: str | Path, table: Table, columns: list[str] | None = None) -> pl.DataFrame:
     """`columns` (default: all the declared ones) of `table` read from `path`, with their declared types."""
+    path, wanted = check_table(path, table, columns)
+    try:
+        return pl.read_parquet(path, columns=wanted)
+    except Exception as exc:
+        raise DistilleryError(f"{table.name} {path} is not a readable parquet file ({exc}); re-run the {table.stage} stage") from None
+
+
+def check_table(path: str | Path, table: Table, columns: list[str] | None = None) -> tuple[Path, list[str]]:
+    """(path, columns) once `path` is known to hold `columns` (default: all) of `table` with their
+    declared types; otherwise the one message read_table gives."""
     path = require(path, table.name)
     wanted = columns or table.columns
     undeclared = [c for c in wanted if c not in table.schema]
@@ -324,10 +335,101 @@ def read_table(path: str | Path, table: Table, columns: list[str] | None = None)
             f"{path} {problem}; the {table.stage} stage writes them, as its {table.name} ({table.path}).{hint} "
             f"Pass the {table.name} file, or re-run `dvc repro {table.stage}` if it is an old one."
         )
+    return Path(path), wanted
+
+
+# Generation rows per batch when a stage streams a table: ~100 MB of R1-length traces, whatever the total.
+BATCH_ROWS = 4096
+
+
+def iter_table(path: str | Path, table: Table, columns: list[str] | None = None, batch_rows: int = BATCH_ROWS) -> Iterator[pl.DataFrame]:
+    """`read_table` in batches of at most `batch_rows` rows, in file order, for a table too large to hold."""
+    import pyarrow.parquet as pq
+
+    path, wanted = check_table(path, table, columns)
     try:
-        return pl.read_parquet(path, columns=wanted)
-    except Exception as exc:
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows, columns=wanted):
+            if batch.num_rows:
+                yield pl.from_arrow(batch).cast({c: table.schema[c] for c in wanted})
+    except DistilleryError:
+        raise
+    except Exception as exc:  # pyarrow raises several types for a truncated or corrupt file
         raise DistilleryError(f"{table.name} {path} is not a readable parquet file ({exc}); re-run the {table.stage} stage") from None
+
+
+def iter_groups(batches: Iterable[pl.DataFrame], key: str, where: str) -> Iterator[pl.DataFrame]:
+    """The batches again, cut so that the rows of one `key` value are always in the same batch: the
+    rows of the last key of a batch wait for the next one. The input must be sorted by `key`, as the
+    gathered and per-shard tables are (else a DistilleryError naming `where`)."""
+    held: pl.DataFrame | None = None
+    last: str | None = None
+    for batch in batches:
+        keys = batch[key]
+        if (last is not None and keys[0] < last) or not keys.is_sorted():
+            raise DistilleryError(f"{where} is not sorted by {key}; it was not written by this version's stage: re-run it")
+        last = keys[-1]
+        batch = batch if held is None else pl.concat([held, batch])
+        complete = batch.filter(pl.col(key) != last)
+        held = batch.filter(pl.col(key) == last)
+        if complete.height:
+            yield complete
+    if held is not None and held.height:
+        yield held
+
+
+def row_count(path: str | Path) -> int:
+    """Rows in a parquet file, from its footer."""
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(path).metadata.num_rows
+
+
+def _in_key_order(df: pl.DataFrame) -> bool:
+    uuid, index = pl.col("uuid"), pl.col("sample_index")
+    after = (uuid > uuid.shift()) | ((uuid == uuid.shift()) & (index > index.shift()))
+    return bool(df.select(after.fill_null(True).all()).item())
+
+
+def gather_sorted(shards: Sequence[str | Path], table: Table, out: str | Path, batch_rows: int = BATCH_ROWS) -> Iterator[pl.DataFrame]:
+    """Merge shards, each sorted by (uuid, sample_index), into `out` sorted the same way, holding about
+    one batch per shard: the gathered file is the same bytes for any number of shards. Yields each
+    merged batch as it is written (for the caller's counts); `out` appears when the iterator ends."""
+    readers = [iter_table(p, table, batch_rows=batch_rows) for p in shards]
+    held: list[pl.DataFrame | None] = [None] * len(readers)
+    loaded_upto: list[tuple[str, int] | None] = [None] * len(readers)
+
+    def last_key(df: pl.DataFrame) -> tuple[str, int]:
+        return df["uuid"][-1], df["sample_index"][-1]
+
+    def load(s: int) -> pl.DataFrame | None:
+        batch = next(readers[s], None)
+        if batch is None:
+            return None
+        first = (batch["uuid"][0], batch["sample_index"][0])
+        if not _in_key_order(batch) or (loaded_upto[s] is not None and first <= loaded_upto[s]):
+            raise DistilleryError(
+                f"{shards[s]} is not sorted by (uuid, sample_index): it was not written by this version of the "
+                f"{table.stage} stage; re-run it"
+            )
+        loaded_upto[s] = last_key(batch)
+        return batch
+
+    held = [load(s) for s in range(len(readers))]
+    with TableWriter(out, table) as writer:
+        while any(h is not None for h in held):
+            # Every row up to the smallest of the shards' last held keys is final: no shard can hold a smaller one.
+            uuid, index = min(last_key(h) for h in held if h is not None)
+            upto = (pl.col("uuid") < uuid) | ((pl.col("uuid") == uuid) & (pl.col("sample_index") <= index))
+            parts = []
+            for s, h in enumerate(held):
+                if h is None:
+                    continue
+                parts.append(h.filter(upto))
+                rest = h.filter(~upto)
+                held[s] = rest if rest.height else load(s)
+            merged = pl.concat(parts).sort("uuid", "sample_index")
+            writer.write(merged)
+            yield merged
 
 
 class TableWriter:

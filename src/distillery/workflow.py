@@ -280,19 +280,19 @@ STAGES: dict[str, DvcStage] = {
         wanted=mixing,
     ),
     "verify": DvcStage(
-        rules=("verify",),
+        rules=("verify_shard", "verify_gather"),  # one job per generate shard, then one that merges them
         targets=("data/verify/verified.parquet", "metrics/verify.json"),
-        outs=("data/verify/verified.parquet",),
+        outs=("data/verify/shards", "data/verify/verified.parquet"),
         metrics=("metrics/verify.json",),
         reads=("data/generate/generations.parquet", "data/sample/problems.parquet"),
         params=("verify",),
     ),
     "judge": DvcStage(
-        rules=("judge",),
+        rules=("judge_shard", "judge_gather"),  # one job per verify shard, then one that merges them
         targets=("data/judge/judged.parquet", "data/judge/disagreements.md", "metrics/judge.json"),
-        outs=("data/judge/judged.parquet", "data/judge/disagreements.md"),
+        outs=("data/judge/shards", "data/judge/judged.parquet", "data/judge/disagreements.md"),
         metrics=("metrics/judge.json",),
-        reads=("data/verify/verified.parquet", "data/sample/problems.parquet"),
+        reads=("data/verify/shards", "data/sample/problems.parquet"),
         params=("base.seed", "judge"),
     ),
     "dedupe": DvcStage(

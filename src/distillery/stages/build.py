@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,11 +22,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from distillery.config import BuildConfig
+from distillery.errors import DistilleryError
 from distillery.io import file_md5
 from distillery.keys import derive_seed
 from distillery.metrics import FilterCounts, write_metrics
 from distillery.provenance import code_version, library_version, stamp
-from distillery.tables import BUILD_REJECTED, JUDGED, KEPT, PROBLEMS, ROW_PROVENANCE, read_table, write_table
+from distillery.tables import BUILD_REJECTED, JUDGED, KEPT, PROBLEMS, ROW_PROVENANCE, Table, read_table, write_table
 
 log = logging.getLogger(__name__)
 
@@ -112,77 +115,241 @@ class Paths:
     provenance: Path | None = None
 
 
-def run(cfg: BuildConfig, seed: int, card_context: dict[str, Any], paths: Paths) -> FilterCounts:
+# The judged columns each problem's row is made of, and the short ones its row provenance takes.
+GENERATION_COLUMNS = [
+    "uuid",
+    "sample_index",
+    "generation",
+    "finish_reason",
+    "error",
+    "is_reasoning_complete",
+    "correctness_math_verify",
+    "correctness_llama",
+    "judge_verdict",
+]
+PROVENANCE_PER_ROW = ["request_key", "judge_request_key", "generate_code", "judge_code"]
+PROVENANCE_CONSTANT = [
+    "teacher_model",
+    "teacher_revision",
+    "teacher_fingerprint",
+    "generate_params",
+    "verifier",
+    "verify_params",
+    "verify_code",
+    "judge_model",
+    "judge_revision",
+    "judge_fingerprint",
+    "judge_params",
+]
+MESSAGES_FROM = {"uuid": pl.String, "messages_sample_index": pl.Int64, "reward_scores": pl.List(pl.Float64)}
+
+
+def _check_columns(path: Path, table: Table, columns: list[str]) -> None:
+    """`path` holds `columns` of `table` with their declared types; else read_table's message (it
+    raises before reading any data, so this costs the footer only)."""
+    try:
+        found = pl.read_parquet_schema(path)
+        ok = all(found.get(c) == table.schema[c] for c in columns)
+    except Exception:  # a missing or unreadable file: read_table says which
+        ok = False
+    if not ok:
+        read_table(path, table, columns)
+
+
+def _judged_in_order(path: Path, columns: list[str], batch_rows: int) -> Iterator[pl.DataFrame]:
+    """The judged rows, a problem's generations always together, in pieces of about `batch_rows`
+    generations: each pyarrow batch, less the rows of its last uuid, which go with the next one
+    (the file is sorted by uuid, sample_index; a file that is not is an error, not a wrong dataset)."""
+    carry: pl.DataFrame | None = None
+    for batch in pq.ParquetFile(path, buffer_size=1 << 20).iter_batches(batch_size=batch_rows, columns=columns):
+        frame = pl.from_arrow(batch)
+        assert isinstance(frame, pl.DataFrame)
+        frame = frame.filter(pl.col("uuid").is_not_null())  # no problem has a null uuid
+        if carry is not None:
+            frame = pl.concat([carry, frame])
+        if frame.height == 0:
+            continue
+        _require_sorted(frame, path)
+        last = frame["uuid"][-1]
+        cut = frame["uuid"].search_sorted(last, side="left")
+        carry = frame.slice(cut)
+        if cut:
+            yield frame.slice(0, cut)
+    if carry is not None and carry.height:
+        yield carry
+
+
+def _require_sorted(frame: pl.DataFrame, path: Path) -> None:
+    uuid, index = pl.col("uuid"), pl.col("sample_index")
+    before = (uuid < uuid.shift(1)) | ((uuid == uuid.shift(1)) & (index < index.shift(1)))
+    bad = frame.with_row_index("_i").filter(before.fill_null(False)).head(1)
+    if bad.height:
+        i = bad["_i"][0]
+        raise DistilleryError(
+            f"{path} is not sorted by uuid, sample_index (uuid {frame['uuid'][i]} sample {frame['sample_index'][i]} comes after "
+            f"uuid {frame['uuid'][i - 1]} sample {frame['sample_index'][i - 1]}), as the judge stage writes it; "
+            "re-run the judge stage (`dvc repro judge`)"
+        )
+
+
+class _SplitWriters:
+    """One parquet file per split, in DATASET_SCHEMA, written a batch at a time under a temporary
+    name; on `commit` each appears at once (os.replace), on an error none is left behind."""
+
+    def __init__(self, dataset_dir: Path):
+        self.targets = {s: split_file(dataset_dir, s) for s in SPLITS}
+        self.tmps = {s: t.with_name(t.name + ".tmp") for s, t in self.targets.items()}
+        self.writers: dict[str, pq.ParquetWriter] = {}
+        try:
+            for s, tmp in self.tmps.items():
+                tmp.parent.mkdir(parents=True, exist_ok=True)
+                self.writers[s] = pq.ParquetWriter(tmp, DATASET_SCHEMA, compression="zstd")
+        except BaseException:
+            self.abort()
+            raise
+
+    def write(self, split: str, rows: list[dict]) -> None:
+        if rows:
+            self.writers[split].write_table(pa.Table.from_pylist(rows, schema=DATASET_SCHEMA))
+
+    def commit(self) -> None:
+        for w in self.writers.values():
+            w.close()
+        for s in SPLITS:
+            os.replace(self.tmps[s], self.targets[s])
+
+    def abort(self) -> None:
+        for w in self.writers.values():
+            w.close()
+        for tmp in self.tmps.values():
+            tmp.unlink(missing_ok=True)
+
+
+def run(cfg: BuildConfig, seed: int, card_context: dict[str, Any], paths: Paths, *, batch_rows: int = 4096) -> FilterCounts:
+    """The dataset from the judged generations, streamed a problem at a time (in batches of about
+    `batch_rows` generations): memory holds the kept problems' columns, a batch of generations and
+    the per-problem ids of the row provenance, however many generations there are."""
+    if batch_rows < 1:
+        raise ValueError(f"batch_rows must be at least 1, not {batch_rows}")
     kept_rows = read_table(paths.kept, KEPT)
     kept = kept_rows["uuid"]
-    problems = read_table(paths.problems, PROBLEMS).filter(pl.col("uuid").is_in(kept.implode()))
-    gens = read_table(paths.judged, JUDGED).sort("uuid", "sample_index")
-    grouped = {row["uuid"]: row for row in gens.group_by("uuid", maintain_order=True).agg(pl.all()).iter_rows(named=True)}
+    problems = read_table(paths.problems, PROBLEMS).filter(pl.col("uuid").is_in(kept.implode())).sort("uuid")
+    with_provenance = paths.provenance is not None
+    columns = GENERATION_COLUMNS + (PROVENANCE_PER_ROW + PROVENANCE_CONSTANT if with_provenance else [])
+    _check_columns(paths.judged, JUDGED, columns)
 
     counts = FilterCounts(rows_in=problems.height)
-    rows: dict[str, list[dict]] = {s: [] for s in SPLITS}
-    chosen: dict[str, int] = {}  # uuid -> sample_index of the assistant message
-    scored = reward_scores(cfg, problems, grouped) if cfg.choice == "reward_model" else {}
-    for p in problems.sort("uuid").iter_rows(named=True):
-        g = grouped.get(p["uuid"])
-        if g is None:
-            counts.reject("no_generations", uuid=p["uuid"], detail="no generation rows for this problem")
-            continue
-        flags = [
-            is_correct(mv, ll, c, cfg.selection)
-            for mv, ll, c in zip(g["correctness_math_verify"], g["correctness_llama"], g["is_reasoning_complete"])
-        ]
-        if not any(flags):
-            failed = sum(e is not None for e in g["error"])
-            detail = f"{len(flags)} generations, {failed} failed requests, selection={cfg.selection}"
-            counts.reject("no_correct_generation", uuid=p["uuid"], detail=detail)
-            continue
-        candidates = [(i, text) for i, (text, ok) in enumerate(zip(g["generation"], flags)) if ok]
-        chosen_index, chosen_text = choose(candidates, cfg.choice, seed, p["uuid"], scored.get(p["uuid"]))
-        chosen[p["uuid"]] = g["sample_index"][chosen_index]
-        judged_any = any(v != "not_judged" for v in g["judge_verdict"])
-        split = "default" if p["source"] in cfg.splits.default_sources else "extended"
-        rows[split].append(
-            {
-                "problem": p["problem"],
-                "solution": p["solution"],
-                "answer": p["answer"],
-                "problem_type": p["problem_type"],
-                "question_type": p["question_type"],
-                "source": p["source"],
-                "uuid": p["uuid"],
-                "is_reasoning_complete": list(g["is_reasoning_complete"]),
-                "generations": [t if t is not None else "" for t in g["generation"]],
-                "correctness_math_verify": list(g["correctness_math_verify"]),
-                "correctness_llama": list(g["correctness_llama"]) if judged_any else None,
-                "finish_reasons": list(g["finish_reason"]),
-                "correctness_count": sum(flags),
-                "messages": [
-                    {"content": p["problem"], "role": "user"},
-                    {"content": chosen_text, "role": "assistant"},
-                ],
-            }
-        )
-        counts.keep()
-    counts.check("build")
+    split_counts = dict.fromkeys(SPLITS, 0)
+    by_source: dict[str, int] = {}
+    provenance_parts: dict[str, list[pl.DataFrame]] = {s: [] for s in SPLITS}
+    best: list[float] = []  # reward_model: the chosen generation's score, per row, in uuid order
+    generations_scored = 0
+    done = 0  # problems (sorted by uuid) handled so far
+    uuids = problems["uuid"]
 
-    for split in SPLITS:
-        target = split_file(paths.dataset_dir, split)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(pa.Table.from_pylist(rows[split], schema=DATASET_SCHEMA), target, compression="zstd")
+    def handle(gens: pl.DataFrame | None) -> None:
+        """The problems up to the last uuid of `gens` (every problem when None), with their generations."""
+        nonlocal done, generations_scored
+        until = problems.height if gens is None else uuids.search_sorted(gens["uuid"][-1], side="right")
+        part = problems.slice(done, until - done)
+        done = until
+        if part.height == 0:
+            return
+        grouped: dict[str, dict] = {}
+        if gens is not None:
+            g_rows = gens.select(GENERATION_COLUMNS).group_by("uuid", maintain_order=True).agg(pl.all())
+            grouped = {row["uuid"]: row for row in g_rows.iter_rows(named=True)}
+        scored = reward_scores(cfg, part, grouped) if cfg.choice == "reward_model" and grouped else {}
+        generations_scored += sum(len(v) for v in scored.values())
+        rows: dict[str, list[dict]] = {s: [] for s in SPLITS}
+        chosen: dict[str, int] = {}  # uuid -> sample_index of the assistant message
+        for p in part.iter_rows(named=True):
+            g = grouped.get(p["uuid"])
+            if g is None:
+                counts.reject("no_generations", uuid=p["uuid"], detail="no generation rows for this problem")
+                continue
+            flags = [
+                is_correct(mv, ll, c, cfg.selection)
+                for mv, ll, c in zip(g["correctness_math_verify"], g["correctness_llama"], g["is_reasoning_complete"])
+            ]
+            if not any(flags):
+                failed = sum(e is not None for e in g["error"])
+                detail = f"{len(flags)} generations, {failed} failed requests, selection={cfg.selection}"
+                counts.reject("no_correct_generation", uuid=p["uuid"], detail=detail)
+                continue
+            candidates = [(i, text) for i, (text, ok) in enumerate(zip(g["generation"], flags)) if ok]
+            chosen_index, chosen_text = choose(candidates, cfg.choice, seed, p["uuid"], scored.get(p["uuid"]))
+            chosen[p["uuid"]] = g["sample_index"][chosen_index]
+            if scored:
+                best.append(scored[p["uuid"]][_position(g, chosen[p["uuid"]])])
+            judged_any = any(v != "not_judged" for v in g["judge_verdict"])
+            split = "default" if p["source"] in cfg.splits.default_sources else "extended"
+            rows[split].append(
+                {
+                    "problem": p["problem"],
+                    "solution": p["solution"],
+                    "answer": p["answer"],
+                    "problem_type": p["problem_type"],
+                    "question_type": p["question_type"],
+                    "source": p["source"],
+                    "uuid": p["uuid"],
+                    "is_reasoning_complete": list(g["is_reasoning_complete"]),
+                    "generations": [t if t is not None else "" for t in g["generation"]],
+                    "correctness_math_verify": list(g["correctness_math_verify"]),
+                    "correctness_llama": list(g["correctness_llama"]) if judged_any else None,
+                    "finish_reasons": list(g["finish_reason"]),
+                    "correctness_count": sum(flags),
+                    "messages": [
+                        {"content": p["problem"], "role": "user"},
+                        {"content": chosen_text, "role": "assistant"},
+                    ],
+                }
+            )
+            by_source[p["source"]] = by_source.get(p["source"], 0) + 1
+            counts.keep()
+        for split in SPLITS:
+            writers.write(split, rows[split])
+            split_counts[split] += len(rows[split])
+        if with_provenance and chosen:
+            index = pl.DataFrame(
+                [{"split": s, "uuid": r["uuid"]} for s in SPLITS for r in rows[s]], schema={"split": pl.String, "uuid": pl.String}
+            )
+            assert gens is not None
+            n_of = {u: len(grouped[u]["sample_index"]) for u in chosen}
+            piece = row_provenance(
+                index,
+                part,
+                gens.filter(pl.col("uuid").is_in(list(chosen))).select("uuid", "sample_index", *PROVENANCE_PER_ROW, *PROVENANCE_CONSTANT),
+                kept_rows.filter(pl.col("uuid").is_in(list(chosen))),
+                _messages_from(chosen, scored, n_of),
+            )
+            for split in SPLITS:
+                if rows[split]:
+                    provenance_parts[split].append(piece.filter(pl.col("split") == split))
+
+    writers = _SplitWriters(paths.dataset_dir)
+    try:
+        for gens in _judged_in_order(paths.judged, columns, batch_rows):
+            handle(gens)
+        handle(None)  # the kept problems after the last judged uuid: no generations
+        counts.check("build")
+    except BaseException:
+        writers.abort()
+        raise
+    writers.commit()
+
     settings = {**cfg.model_dump(mode="json"), "seed": seed}
     write_table(stamp(counts.rejected_rows(REJECTED_COLUMNS), "build", settings), paths.rejected, BUILD_REJECTED)
     if paths.provenance is not None:
-        index = pl.DataFrame(
-            [{"split": s, "uuid": r["uuid"]} for s in SPLITS for r in rows[s]], schema={"split": pl.String, "uuid": pl.String}
+        empty = row_provenance(
+            pl.DataFrame(schema={"split": pl.String, "uuid": pl.String}),
+            problems.clear(),
+            pl.DataFrame(schema={c: JUDGED.schema[c] for c in ["uuid", "sample_index", *PROVENANCE_PER_ROW, *PROVENANCE_CONSTANT]}),
+            kept_rows.clear(),
+            pl.DataFrame(schema=MESSAGES_FROM),
         )
-        provenance = row_provenance(index, problems, gens, kept_rows, chosen, scored)
+        provenance = pl.concat([empty, *(p for s in SPLITS for p in provenance_parts[s])]).rechunk()
         write_table(stamp(provenance, "build", settings), paths.provenance, ROW_PROVENANCE)
-    split_counts = {s: len(rows[s]) for s in SPLITS}
-    by_source: dict[str, int] = {}
-    for split in SPLITS:
-        for r in rows[split]:
-            by_source[r["source"]] = by_source.get(r["source"], 0) + 1
     report = {
         "counts": counts.as_dict(),
         "rows_by_split": split_counts,
@@ -190,12 +357,11 @@ def run(cfg: BuildConfig, seed: int, card_context: dict[str, Any], paths: Paths)
         "selection": cfg.selection,
         "choice": cfg.choice,
     }
-    if scored:
-        best = [scored[u][i] for u, i in ((u, _position(grouped[u], chosen[u])) for u in chosen)]
+    if generations_scored:
         report["reward_model"] = {
             "model": cfg.reward_model.model,
             "transformers": library_version("transformers"),
-            "generations_scored": sum(len(v) for v in scored.values()),
+            "generations_scored": generations_scored,
             "mean_chosen_score": round(sum(best) / len(best), 6) if best else None,
         }
     write_metrics(paths.metrics, "build", **report)
@@ -207,52 +373,47 @@ def _position(g: dict[str, list], sample_index: int) -> int:
     return list(g["sample_index"]).index(sample_index)
 
 
+def _messages_from(chosen: dict[str, int], scored: dict[str, dict[int, float]], n_of: dict[str, int]) -> pl.DataFrame:
+    """Per dataset row: the sample_index of its `messages` generation, and per generation of the
+    problem the reward model's score (correct ones only) when it chose."""
+    return pl.DataFrame(
+        {
+            "uuid": list(chosen),
+            "messages_sample_index": list(chosen.values()),
+            "reward_scores": [[scored[u].get(i) for i in range(n_of[u])] if u in scored else None for u in chosen],
+        },
+        schema=MESSAGES_FROM,
+    )
+
+
 def row_provenance(
     index: pl.DataFrame,
     problems: pl.DataFrame,
     gens: pl.DataFrame,
     kept: pl.DataFrame,
-    chosen: dict[str, int],
+    chosen: dict[str, int] | pl.DataFrame,
     scored: dict[str, dict[int, float]] | None = None,
 ) -> pl.DataFrame:
     """One row per dataset row (split, uuid): where the problem came from, the request keys of its
     generations and judge calls, which generation became `messages`, and each earlier stage's
-    settings hash and code version. Ids and hashes only: the published schema stays OpenR1's."""
+    settings hash and code version. Ids and hashes only: the published schema stays OpenR1's.
 
-    per_row = ["request_key", "judge_request_key", "generate_code", "judge_code"]
-    constant = [
-        "teacher_model",
-        "teacher_revision",
-        "teacher_fingerprint",
-        "generate_params",
-        "verifier",
-        "verify_params",
-        "verify_code",
-        "judge_model",
-        "judge_revision",
-        "judge_fingerprint",
-        "judge_params",
-    ]
+    `gens` needs uuid, sample_index and the request keys, code and settings columns (never the
+    texts); `chosen` is uuid -> messages sample_index, or a frame of MESSAGES_FROM's columns."""
+
     by_problem = (
         gens.sort("uuid", "sample_index")
         .group_by("uuid", maintain_order=True)
         .agg(
-            *(pl.col(c).alias(f"{c}s") for c in per_row),
-            *(pl.col(c).drop_nulls().first() for c in constant),
+            *(pl.col(c).alias(f"{c}s") for c in PROVENANCE_PER_ROW),
+            *(pl.col(c).drop_nulls().first() for c in PROVENANCE_CONSTANT),
         )
     )
-    counts = gens.group_by("uuid").len()
-    n_of = dict(zip(counts["uuid"], counts["len"]))
-    scored = scored or {}
-    messages_from = pl.DataFrame(
-        {
-            "uuid": list(chosen),
-            "messages_sample_index": list(chosen.values()),
-            # per generation of the problem: the reward model's score (correct ones only), when it chose
-            "reward_scores": [[scored[u].get(i) for i in range(n_of[u])] if u in scored else None for u in chosen],
-        },
-        schema={"uuid": pl.String, "messages_sample_index": pl.Int64, "reward_scores": pl.List(pl.Float64)},
-    )
+    if isinstance(chosen, pl.DataFrame):
+        messages_from = chosen
+    else:
+        counts = gens.group_by("uuid").len()
+        messages_from = _messages_from(chosen, scored or {}, dict(zip(counts["uuid"], counts["len"])))
     return (
         index.join(problems.select("uuid", "source_row", "source_version", "sample_params", "sample_code"), on="uuid", how="left")
         .join(by_problem, on="uuid", how="left")

@@ -24,7 +24,7 @@ from distillery.keys import shard_of
 from distillery.llm.task import Answer, LLMTask, TaskDirs
 from distillery.metrics import write_metrics
 from distillery.prompts import render_problem_prompt
-from distillery.tables import GENERATION_SHARD, GENERATIONS, PROBLEMS, read_table, write_table
+from distillery.tables import GENERATION_SHARD, GENERATIONS, PROBLEMS, gather_sorted, read_table, row_count, write_table
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,9 @@ def run_shard(cfg: GenerateConfig, seed: int, shard: int, paths: ShardPaths) -> 
         }
         for a in asked
     ]
-    df = write_table(pl.DataFrame(rows, schema=GENERATION_SHARD.schema), paths.generations, GENERATION_SHARD)
+    # In key order, as every per-shard table is: gathers merge them in bounded memory (tables.gather_sorted).
+    rows_in_key_order = pl.DataFrame(rows, schema=GENERATION_SHARD.schema).sort("uuid", "sample_index")
+    df = write_table(rows_in_key_order, paths.generations, GENERATION_SHARD)
     st = task.stats
     log.info(
         "%s: done in %.1fs (%d reused, %d generated, %d backend requests)",
@@ -160,13 +162,15 @@ class GatherPaths:
     shard_figures: list[Path] | None = None
 
 
-def gather(paths: GatherPaths) -> pl.DataFrame:
+def gather(paths: GatherPaths) -> None:
     """All shards in one file. `paths.metrics` describes the generations only (the same generations give
     the same bytes, whatever was reused); `paths.throughput` (a log) sums this run's figures of the shards
     that ran: reuse, requests sent, tokens per second."""
-    frames = [read_table(p, GENERATION_SHARD) for p in paths.shards]
-    df = pl.concat(frames).sort("uuid", "sample_index") if frames else pl.DataFrame(schema=GENERATIONS.schema)
-    write_table(df, paths.generations, GENERATIONS)
+    # Merged in key order a batch at a time; only the short columns the counts need are kept.
+    counted = ["uuid", "finish_reason", "status", "error", "prompt_tokens", "completion_tokens"]
+    empty = pl.col("generation").is_null() | (pl.col("generation") == "")
+    parts = [b.select(*counted, empty.alias("empty")) for b in gather_sorted(paths.shards, GENERATIONS, paths.generations)]
+    df = pl.concat(parts) if parts else pl.DataFrame(schema={**{c: GENERATIONS.schema[c] for c in counted}, "empty": pl.Boolean})
     finish = df.group_by("finish_reason").len().sort("finish_reason")
     status = df.group_by("status").len()
     write_metrics(
@@ -177,10 +181,10 @@ def gather(paths: GatherPaths) -> pl.DataFrame:
         by_status={s: 0 for s in STATUSES} | dict(zip(status["status"], status["len"])),
         finish_reasons=dict(zip(finish["finish_reason"].fill_null("none"), finish["len"])),
         rejected_requests=int(df["error"].is_not_null().sum()),
-        empty_completions=int(((df["generation"] == "") | df["generation"].is_null()).sum()),
+        empty_completions=int(df["empty"].sum()),
         prompt_tokens=int(df["prompt_tokens"].fill_null(0).sum()),
         completion_tokens=int(df["completion_tokens"].fill_null(0).sum()),
-        shards={Path(p).stem: f.height for p, f in zip(paths.shards, frames)},
+        shards={Path(p).stem: row_count(p) for p in paths.shards},
     )
     if paths.throughput:
         # A shard that DVC or Snakemake did not re-run has no fresh figures: it sent nothing this run.
@@ -202,4 +206,3 @@ def gather(paths: GatherPaths) -> pl.DataFrame:
             },
             paths.throughput,
         )
-    return df

@@ -5,12 +5,17 @@ math-verify-correct complete generation. The judge sees the problem, the referen
 end of the generation (after the reasoning, at most `candidate_tail_chars`), never the whole trace.
 Verdicts are parsed strictly; AMBIGUOUS and unparseable replies are kept as such and never count
 as correct. correctness_llama is null where the judge did not run or its reply was unparseable.
+
+One job per verify shard (`run_shard`): a shard's judge starts when its generations are verified.
+It holds the shard's short columns and the questions it asks, never the traces, which it streams;
+`gather` merges the shards in key order, counts and writes the disagreements report.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +25,7 @@ from distillery.config import JudgeConfig
 from distillery.llm.task import LLMTask, TaskDirs
 from distillery.metrics import write_metrics
 from distillery.prompts import load_judge_template, render_judge_prompt
-from distillery.tables import JUDGED, PROBLEMS, VERIFIED, read_table, write_table
+from distillery.tables import JUDGED, PROBLEMS, VERIFIED, TableWriter, gather_sorted, iter_table, read_table
 from distillery.verification import answer_region
 
 log = logging.getLogger(__name__)
@@ -58,68 +63,146 @@ def select_for_judging(df: pl.DataFrame, policy: str) -> pl.Series:
 
 class JudgeTask(LLMTask[dict]):
     """The judge's question about one verified generation: the problem, the reference answer and the
-    end of the generation."""
+    end of the generation (`candidate`, cut by `candidate_text`)."""
 
     stage = "judge"
 
-    def __init__(self, cfg: JudgeConfig, seed: int, dirs: TaskDirs | None = None):
-        super().__init__(cfg.llm, seed, dirs)
+    def __init__(self, cfg: JudgeConfig, seed: int, dirs: TaskDirs | None = None, *, shard: int = 0, num_shards: int = 1):
+        label = f"judge shard {shard}/{num_shards}" if num_shards > 1 else ""
+        super().__init__(cfg.llm, seed, dirs, shard=shard, num_shards=num_shards, label=label)
         self.cfg, self.template = cfg, load_judge_template(cfg.prompt_template)
 
     def messages(self, row: dict) -> list[tuple[str, str]]:
-        candidate = candidate_text(row["generation"], self.cfg.candidate_tail_chars)
+        candidate = row["candidate"] if "candidate" in row else candidate_text(row["generation"], self.cfg.candidate_tail_chars)
         return [("user", render_judge_prompt(self.template, row["problem"], row["answer"], candidate))]
 
 
 @dataclass(frozen=True)
+class ShardPaths:
+    """One judge job's files, by the names rules/judge.smk gives them."""
+
+    verified: Path  # verify's shard
+    problems: Path
+    judged: Path
+    journal: Path | None = None  # None: $DISTILLERY_JOURNAL_DIR/judge
+    server_logs: Path | None = None  # None: logs/judge/servers
+
+
+@dataclass(frozen=True)
+class GatherPaths:
+    """judge_gather's files."""
+
+    shards: list[Path]
+    problems: Path
+    judged: Path
+    metrics: Path
+    disagreements: Path | None = None
+
+
+@dataclass(frozen=True)
 class Paths:
-    """The judge stage's files, by the names rules/judge.smk gives them."""
+    """judge in one process (one shard and its gather)."""
 
     verified: Path
     problems: Path
     judged: Path
     metrics: Path
     disagreements: Path | None = None
-    journal: Path | None = None  # None: $DISTILLERY_JOURNAL_DIR/judge
-    server_logs: Path | None = None  # None: logs/judge/servers
+    journal: Path | None = None
+    server_logs: Path | None = None
+
+
+# What select_for_judging and the counts need of every row: short columns only.
+SELECTED_BY = ["uuid", "sample_index", "is_reasoning_complete", "correctness_math_verify", "verify_status"]
+COUNTED = ["uuid", "verify_status", "judge_verdict", "correctness_llama"]
+
+
+def run_shard(cfg: JudgeConfig, seed: int, shard: int, num_shards: int, paths: ShardPaths) -> None:
+    """The judge's verdicts on one verify shard: its rows in the same order, with the judge's columns."""
+    task = JudgeTask(cfg, seed, TaskDirs(journal=paths.journal, server_logs=paths.server_logs), shard=shard, num_shards=num_shards)
+    problems = read_table(paths.problems, PROBLEMS, columns=["uuid", "problem", "answer"])
+    short = read_table(paths.verified, VERIFIED, columns=SELECTED_BY).join(
+        problems.select("uuid", "answer"), on="uuid", how="left", maintain_order="left"
+    )
+    chosen = set(short.with_row_index("row").filter(select_for_judging(short, cfg.policy))["row"].to_list())
+    del short
+    # The questions: the problem, the gold and the end of each chosen generation, read a batch at a time.
+    questions, start = [], 0
+    for batch in iter_table(paths.verified, VERIFIED, columns=["uuid", "generation"]):
+        rows = [r for r in range(start, start + batch.height) if r in chosen]
+        for r in rows:
+            questions.append(
+                {
+                    "row": r,
+                    "uuid": batch["uuid"][r - start],
+                    "candidate": candidate_text(batch["generation"][r - start] or "", cfg.candidate_tail_chars),
+                }
+            )
+        start += batch.height
+    texts = problems.filter(pl.col("uuid").is_in([q["uuid"] for q in questions])).rows_by_key("uuid", named=True, unique=True)
+    for q in questions:
+        q.update(problem=texts[q["uuid"]]["problem"], answer=texts[q["uuid"]]["answer"])
+    del problems, texts
+    # Journaled like generation: a re-run, or a run after a change that leaves prompts alone, asks nothing twice.
+    asked = {a.item["row"]: a for a in task.ask(questions, cfg.sampling)}
+    del questions
+    constant = {
+        "judge_model": cfg.llm.model if asked else None,
+        "judge_revision": cfg.llm.revision,
+        # Provenance: the judge's contents (local directory), the settings that decide which rows
+        # are judged and how, and the code that asked (judged rows only, from the journal).
+        "judge_fingerprint": task.model_fingerprint() if asked else None,
+        "judge_params": task.settings_hash(cfg),
+    }
+    start = 0
+    with TableWriter(paths.judged, JUDGED) as writer:
+        for batch in iter_table(paths.verified, VERIFIED):
+            mine = [asked.get(r) for r in range(start, start + batch.height)]
+            start += batch.height
+            verdicts = ["not_judged" if a is None else "error" if a.answer.error else parse_verdict(a.answer.text) for a in mine]
+            writer.write(
+                batch.with_columns(
+                    pl.Series("judge_verdict", verdicts, dtype=pl.String),
+                    pl.Series(
+                        "correctness_llama",
+                        [None if v in ("unparseable", "error", "not_judged") else v == "EQUIVALENT" for v in verdicts],
+                        dtype=pl.Boolean,
+                    ),
+                    pl.Series("judge_reply", [a and a.answer.text for a in mine], dtype=pl.String),
+                    pl.Series("judge_request_key", [a and a.request.key for a in mine], dtype=pl.String),
+                    pl.lit(constant["judge_model"], dtype=pl.String).alias("judge_model"),
+                    pl.lit(constant["judge_revision"], dtype=pl.String).alias("judge_revision"),
+                    pl.lit(constant["judge_fingerprint"], dtype=pl.String).alias("judge_fingerprint"),
+                    pl.lit(constant["judge_params"], dtype=pl.String).alias("judge_params"),
+                    pl.Series("judge_code", [a and a.answer.code for a in mine], dtype=pl.String),
+                )
+            )
+    log.info("%s: %d of %d generations judged", task.label, len(asked), start)
+
+
+def gather(cfg: JudgeConfig, paths: GatherPaths) -> None:
+    """The shards merged in key order; metrics and the disagreements report, a batch at a time."""
+    sources = read_table(paths.problems, PROBLEMS, columns=["uuid", "problem", "answer", "source"])
+    counted = []
+    with Disagreements(paths.disagreements, cfg) as report:
+        for batch in gather_sorted(paths.shards, JUDGED, paths.judged):
+            counted.append(batch.select(COUNTED))
+            report.add(batch, sources)
+    out = pl.concat(counted) if counted else pl.DataFrame(schema={c: JUDGED.schema[c] for c in COUNTED})
+    by_source = out.select("uuid").join(sources.select("uuid", "source"), on="uuid", how="left", maintain_order="left")["source"]
+    write_metrics(paths.metrics, "judge", **judge_report(out, by_source))
 
 
 def run(cfg: JudgeConfig, seed: int, paths: Paths) -> pl.DataFrame:
-    task = JudgeTask(cfg, seed, TaskDirs(journal=paths.journal, server_logs=paths.server_logs))
-    verified = read_table(paths.verified, VERIFIED)
-    problems = read_table(paths.problems, PROBLEMS, columns=["uuid", "problem", "answer", "source"])
-    df = verified.join(problems, on="uuid", how="left").sort("uuid", "sample_index")
-    chosen = df.with_row_index("row").filter(select_for_judging(df, cfg.policy))
-    # Journaled like generation: a re-run, or a run after a change that leaves prompts alone, asks nothing twice.
-    asked = {a.item["row"]: a for a in task.ask(chosen.to_dicts(), cfg.sampling)}
-    verdicts = ["not_judged"] * df.height
-    for i, a in asked.items():
-        verdicts[i] = "error" if a.answer.error else parse_verdict(a.answer.text)
-
-    def per_row(value) -> list:
-        return [value(asked[i]) if i in asked else None for i in range(df.height)]
-
-    out = df.drop("problem", "answer", "source").with_columns(
-        pl.Series("judge_verdict", verdicts, dtype=pl.String),
-        pl.Series(
-            "correctness_llama",
-            [None if v in ("unparseable", "error", "not_judged") else v == "EQUIVALENT" for v in verdicts],
-            dtype=pl.Boolean,
-        ),
-        pl.Series("judge_reply", per_row(lambda a: a.answer.text), dtype=pl.String),
-        pl.Series("judge_request_key", per_row(lambda a: a.request.key), dtype=pl.String),
-        pl.lit(cfg.llm.model if asked else None, dtype=pl.String).alias("judge_model"),
-        pl.lit(cfg.llm.revision, dtype=pl.String).alias("judge_revision"),
-        # Provenance: the judge's contents (local directory), the settings that decide which rows
-        # are judged and how, and the code that asked (judged rows only, from the journal).
-        pl.lit(task.model_fingerprint() if asked else None, dtype=pl.String).alias("judge_fingerprint"),
-        pl.lit(task.settings_hash(cfg), dtype=pl.String).alias("judge_params"),
-        pl.Series("judge_code", per_row(lambda a: a.answer.code), dtype=pl.String),
-    )
-    write_table(out, paths.judged, JUDGED)
-    write_metrics(paths.metrics, "judge", **judge_report(out, df["source"]))
-    if paths.disagreements:
-        write_disagreements(out.with_columns(df["problem"], df["answer"], df["source"]), cfg, paths.disagreements)
+    """One shard holding everything, then its report: the judged table, returned."""
+    run_shard(cfg, seed, 0, 1, ShardPaths(paths.verified, paths.problems, paths.judged, paths.journal, paths.server_logs))
+    sources = read_table(paths.problems, PROBLEMS, columns=["uuid", "problem", "answer", "source"])
+    with Disagreements(paths.disagreements, cfg) as report:
+        for batch in iter_table(paths.judged, JUDGED):
+            report.add(batch, sources)
+    out = read_table(paths.judged, JUDGED)
+    by_source = out.select("uuid").join(sources.select("uuid", "source"), on="uuid", how="left", maintain_order="left")["source"]
+    write_metrics(paths.metrics, "judge", **judge_report(out, by_source))
     return out
 
 
@@ -151,21 +234,38 @@ def judge_report(out: pl.DataFrame, sources: pl.Series) -> dict:
     }
 
 
-def write_disagreements(df: pl.DataFrame, cfg: JudgeConfig, path: Path) -> None:
+DISAGREEING = ["EQUIVALENT", "AMBIGUOUS", "unparseable", "error"]
+
+
+class Disagreements:
     """Every generation where the judge did not simply confirm math-verify's rejection, for a person
-    to read: the problem, the gold, the extracted answer, what the judge saw and what it said."""
-    rows = df.filter(pl.col("judge_verdict").is_in(["EQUIVALENT", "AMBIGUOUS", "unparseable", "error"])).sort(
-        "source", "uuid", "sample_index"
-    )
-    lines = [
-        f"# Judge disagreements with math-verify ({rows.height})",
-        "",
-        "Generations math-verify rejected that the judge called EQUIVALENT (overturned), AMBIGUOUS, or answered "
-        "unparseably. Sorted by source.",
-        "",
-    ]
-    for r in rows.iter_rows(named=True):
-        lines += [
+    to read: the problem, the gold, the extracted answer, what the judge saw and what it said. Sorted
+    by source, then key: batches come in key order, so each source's sections go to its own spool
+    file and the report is the spools in source order (bounded memory, any number of rows)."""
+
+    def __init__(self, path: Path | None, cfg: JudgeConfig):
+        self.path, self.cfg, self.rows = path, cfg, 0
+        self._spools: dict[str, object] = {}
+
+    def __enter__(self) -> Disagreements:
+        return self
+
+    def add(self, batch: pl.DataFrame, problems: pl.DataFrame) -> None:
+        if self.path is None:
+            return
+        rows = batch.filter(pl.col("judge_verdict").is_in(DISAGREEING))
+        if not rows.height:
+            return
+        rows = rows.join(problems, on="uuid", how="left", maintain_order="left")
+        for r in rows.iter_rows(named=True):
+            spool = self._spools.get(r["source"])
+            if spool is None:
+                spool = self._spools[r["source"]] = tempfile.TemporaryFile("w+", encoding="utf-8")
+            spool.write("\n".join(self.section(r)) + "\n")
+            self.rows += 1
+
+    def section(self, r: dict) -> list[str]:
+        return [
             f"## {r['judge_verdict']}: {r['source']} / {r['uuid']} / sample {r['sample_index']}",
             "",
             f"- gold: `{r['answer']}`",
@@ -178,7 +278,7 @@ def write_disagreements(df: pl.DataFrame, cfg: JudgeConfig, path: Path) -> None:
             "Candidate (what the judge saw):",
             "",
             "```",
-            candidate_text(r["generation"] or "", cfg.candidate_tail_chars),
+            candidate_text(r["generation"] or "", self.cfg.candidate_tail_chars),
             "```",
             "",
             "Judge reply:",
@@ -188,5 +288,31 @@ def write_disagreements(df: pl.DataFrame, cfg: JudgeConfig, path: Path) -> None:
             "```",
             "",
         ]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    def __exit__(self, exc_type, *_) -> None:
+        try:
+            if exc_type is None and self.path is not None:
+                self.write()
+        finally:
+            for spool in self._spools.values():
+                spool.close()
+
+    def write(self) -> None:
+        header = [
+            f"# Judge disagreements with math-verify ({self.rows})",
+            "",
+            "Generations math-verify rejected that the judge called EQUIVALENT (overturned), AMBIGUOUS, or answered "
+            "unparseably. Sorted by source.",
+            "",
+        ]
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as out:
+            out.write("\n".join(header) + "\n")
+            # None (no source) sorts first, as polars sorted it.
+            for source in sorted(self._spools, key=lambda s: (s is not None, s or "")):
+                spool = self._spools[source]
+                spool.seek(0)
+                while chunk := spool.read(1 << 20):
+                    out.write(chunk)
+        tmp.replace(self.path)
