@@ -88,7 +88,7 @@ import polars as pl  # noqa: E402
 import yaml  # noqa: E402
 
 from distillery.keys import problem_key, shard_of  # noqa: E402
-from distillery.tables import GENERATION_SHARD, PROBLEMS, SAMPLE_REJECTED, TableWriter  # noqa: E402
+from distillery.tables import GENERATION_SHARD, PROBLEMS, SAMPLE_REJECTED, TableWriter, shard_row_group_rows  # noqa: E402
 
 from support.realistic_math_text import RealisticCorpus  # noqa: E402
 
@@ -340,6 +340,14 @@ def write_inputs(work: Path, generations: int, shards: int) -> InputStats:
         stats.trace_chars += sum(len(t) for t in gens)
     for w in [problems_writer, *writers]:
         w.close()
+    # generate writes each shard in key order (uuid, sample_index), which the gathers' merge relies on.
+    for k in range(shards):
+        path = shard_dir / f"shard-{k}.parquet"
+        sorted_rows = pl.read_parquet(path).sort("uuid", "sample_index")
+        with TableWriter(path, GENERATION_SHARD, shard_row_group_rows(shards)) as w:
+            for offset in range(0, sorted_rows.height, 4096):
+                w.write(sorted_rows.slice(offset, 4096))
+        del sorted_rows
     # The rest of sample's outputs, so that Snakemake sees a finished sample.
     TableWriter(work / "data" / "sample" / "rejected.parquet", SAMPLE_REJECTED).close()
     write_json(
@@ -655,14 +663,13 @@ def start_stub() -> tuple[subprocess.Popen, str]:
 
 
 def run_size(generations: int, args: argparse.Namespace, judge_url: str, root: Path) -> dict:
+    shards = -(-generations // args.generations_per_shard) if args.generations_per_shard else args.shards
     work = root / f"g{generations}"
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
-    print(
-        f"\n== {generations:,} generations ({generations // GENERATIONS_PER_PROBLEM:,} problems), {args.shards} shards: {work}", flush=True
-    )
-    stats = write_inputs(work, generations, args.shards)
+    print(f"\n== {generations:,} generations ({generations // GENERATIONS_PER_PROBLEM:,} problems), {shards} shards: {work}", flush=True)
+    stats = write_inputs(work, generations, shards)
     s = stats.as_dict()
     print(
         f"inputs: {s['trace_text_mb']:,} MB of traces (mean {s['mean_trace_kb']} KB), {stats.correct:,} correct answers, "
@@ -670,7 +677,7 @@ def run_size(generations: int, args: argparse.Namespace, judge_url: str, root: P
         f"generator peak RSS {s['generator_peak_rss_mb']} MB",
         flush=True,
     )
-    write_params(work, args.shards, judge_url)
+    write_params(work, shards, judge_url)
     jobs = plan_jobs(work, args.cores)
     print(f"jobs (snakemake -n): {', '.join(j.name for j in jobs)}", flush=True)
     env = snakemake_env() | {
@@ -679,10 +686,13 @@ def run_size(generations: int, args: argparse.Namespace, judge_url: str, root: P
         "NO_PROXY": "127.0.0.1,localhost",
         "no_proxy": "127.0.0.1,localhost",
     }
-    results = []
-    for job in jobs:
+    results, peak_disk = [], 0
+    for n, job in enumerate(jobs):
         r = run_job(job, work, env)
         results.append(r)
+        peak_disk = max(peak_disk, disk_bytes(work))
+        if not args.keep:
+            free_disk(work, jobs[n + 1 :])
         print(
             f"  {r['job']:<28} {r['wall_s']:>9.1f} s wall {r['cpu_s']:>9.1f} s CPU {r['peak_rss_mb']:>9.0f} MB peak RSS"
             f" {r['tree_rss_mb']:>9.0f} MB tree",
@@ -690,11 +700,32 @@ def run_size(generations: int, args: argparse.Namespace, judge_url: str, root: P
         )
     outcome = stage_counts(work)
     print(f"outcome: {json.dumps(outcome)}", flush=True)
-    disk = sum(p.stat().st_size for p in work.rglob("*") if p.is_file())
-    print(f"work directory: {disk / 1e6:,.0f} MB", flush=True)
+    disk = peak_disk
+    print(f"work directory at its largest: {disk / 1e6:,.0f} MB", flush=True)
     if not args.keep:
         shutil.rmtree(work)
-    return {"inputs": s, "jobs": results, "rules": by_rule(results), "outcome": outcome, "work_dir_mb": round(disk / 1e6)}
+    return {
+        "shards": shards,
+        "inputs": s,
+        "jobs": results,
+        "rules": by_rule(results),
+        "outcome": outcome,
+        "work_dir_peak_mb": round(disk / 1e6),
+    }
+
+
+def disk_bytes(work: Path) -> int:
+    return sum(p.stat().st_size for p in work.rglob("*") if p.is_file())
+
+
+def free_disk(work: Path, remaining: list[Job]) -> None:
+    """Delete the parquet tables no remaining job reads (the dataset excepted): at 800,000 generations
+    every copy of the traces is ~10 GB, and all of them together would not fit this machine's disk."""
+    wanted = {i for j in remaining for i in j.inputs}
+    for path in (work / "data").rglob("*.parquet"):
+        rel = str(path.relative_to(work))
+        if rel not in wanted and not rel.startswith(("data/build/", "data/sample/", "data/dedupe/")):
+            path.unlink()
 
 
 def stage_counts(work: Path) -> dict:
@@ -790,6 +821,12 @@ def main() -> None:
         "--sizes", default=",".join(map(str, DEFAULT_SIZES)), help="generations per run, comma-separated (default 200000,800000)"
     )
     ap.add_argument("--shards", type=int, default=DEFAULT_SHARDS, help="generate.num_shards: the synthetic shards (default 8)")
+    ap.add_argument(
+        "--generations-per-shard",
+        type=int,
+        default=None,
+        help="shards = generations / this, as a team sizes generate.num_shards to its data (default: --shards at every size)",
+    )
     ap.add_argument("--cores", type=int, default=os.cpu_count() or 2, help="snakemake --cores: caps each rule's threads")
     ap.add_argument("--work-dir", type=Path, default=None, help="where the runs' files go (default a new directory under /tmp)")
     ap.add_argument("--keep", action="store_true", help="keep each size's work directory")
@@ -816,7 +853,8 @@ def main() -> None:
     result = {
         "machine": machine(),
         "settings": {
-            "shards": args.shards,
+            "shards": args.shards if not args.generations_per_shard else None,
+            "generations_per_shard": args.generations_per_shard,
             "cores": args.cores,
             "generations_per_problem": GENERATIONS_PER_PROBLEM,
             "trace_median_chars": TRACE_MEDIAN_CHARS,

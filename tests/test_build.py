@@ -288,6 +288,122 @@ def test_deterministic_output(tmp_path):
         assert pl.read_parquet(build.split_file(d1, split)).equals(pl.read_parquet(build.split_file(d2, split)))
 
 
+# --- streaming -----------------------------------------------------------------------------------
+
+
+def many_inputs(tmp_path: Path, n: int = 40) -> tuple[dict[str, Path], dict[str, int]]:
+    """`n` problems with 0-5 generations each (so they straddle any batch boundary), a few removed
+    by dedupe; judged sorted by (uuid, sample_index) as the judge stage writes it. Also returns the
+    number of generations of each kept problem."""
+    import random
+
+    r = random.Random(3)
+    uuids = [problem_key(f"Compute {i} * 3.", "olympiads") for i in range(n)]
+    problems = {
+        "uuid": uuids,
+        "problem": [f"Compute {i} * 3." for i in range(n)],
+        "solution": [f"solution {i}" for i in range(n)],
+        "answer": [str(3 * i) for i in range(n)],
+        "source": [r.choice(["olympiads", "cn_k12", "aops_forum"]) for _ in range(n)],
+        "source_row": list(range(n)),
+    }
+    judged = []
+    for u in uuids:
+        for k in range(r.choice([0, 1, 2, 3, 4, 5])):
+            judged.append(
+                {
+                    "uuid": u,
+                    "sample_index": k,
+                    "generation": f"<think>{'step ' * r.randint(1, 9)}</think> \\boxed{{{k}}}",
+                    "finish_reason": "stop",
+                    "is_reasoning_complete": r.random() < 0.9,
+                    "correctness_math_verify": r.random() < 0.4,
+                    "correctness_llama": r.choice([True, False, None]),
+                    "judge_verdict": r.choice(["not_judged", "EQUIVALENT", "DIFFERENT"]),
+                    "request_key": f"rk-{u}-{k}",
+                    "teacher_fingerprint": r.choice(["fp1", None]),
+                }
+            )
+    judged.sort(key=lambda j: (j["uuid"], j["sample_index"]))
+    kept = [u for i, u in enumerate(uuids) if i % 7]
+    paths = {"problems": tmp_path / "problems.parquet", "judged": tmp_path / "judged.parquet", "kept": tmp_path / "kept.parquet"}
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    table_frame(tables.PROBLEMS, problems).write_parquet(paths["problems"])
+    table_frame(tables.JUDGED, {k: [j[k] for j in judged] for k in judged[0]}).write_parquet(paths["judged"])
+    table_frame(tables.KEPT, {"uuid": kept}).write_parquet(paths["kept"])
+    n_gens = {u: sum(j["uuid"] == u for j in judged) for u in kept}
+    return paths, n_gens
+
+
+def build_files(paths: dict[str, Path], out: Path, **kwargs) -> dict[str, object]:
+    cfg = BuildConfig.model_validate({"splits": {"default_sources": DEFAULT_SOURCES}, "selection": "either", "choice": "random"})
+    build.run(
+        cfg,
+        7,
+        {"stage_metrics": {}, "settings": {}},
+        build.Paths(
+            judged=paths["judged"],
+            problems=paths["problems"],
+            kept=paths["kept"],
+            dataset_dir=out / "dataset",
+            rejected=out / "rejected.parquet",
+            metrics=out / "metrics.json",
+            provenance=out / "provenance.parquet",
+        ),
+        **kwargs,
+    )
+    files: dict[str, object] = {s: pl.read_parquet(build.split_file(out / "dataset", s)) for s in build.SPLITS}
+    for name in ("rejected.parquet", "provenance.parquet", "metrics.json", "dataset/README.md"):
+        files[name] = (out / name).read_bytes()
+    return files
+
+
+def test_batch_size_changes_no_output(tmp_path):
+    """Problems whose generations straddle batch boundaries come out whole, and the same whatever
+    the batch size: the split files, the rejections, the row provenance and the metrics."""
+    paths, n_gens = many_inputs(tmp_path / "in")
+    default = build_files(paths, tmp_path / "default")
+    for batch_rows in (1, 3):
+        files = build_files(paths, tmp_path / f"b{batch_rows}", batch_rows=batch_rows)
+        for name, value in default.items():
+            if isinstance(value, pl.DataFrame):
+                assert files[name].equals(value), f"{name} differs with batch_rows={batch_rows}"
+            else:
+                assert files[name] == value, f"{name} differs with batch_rows={batch_rows}"
+    # ...and what they all made is right: every generation of a kept row, every kept problem accounted for.
+    rows = pl.concat([default[s] for s in build.SPLITS])
+    assert rows.height > 5
+    for s in build.SPLITS:
+        assert default[s]["uuid"].to_list() == sorted(default[s]["uuid"].to_list())
+    assert {u: len(g) for u, g in zip(rows["uuid"], rows["generations"])} == {u: n_gens[u] for u in rows["uuid"]}
+    rejected = pl.read_parquet(tmp_path / "default" / "rejected.parquet")
+    no_generations = set(rejected.filter(pl.col("reason") == "no_generations")["uuid"])
+    assert no_generations == {u for u, n in n_gens.items() if n == 0}
+    assert rows.height + rejected.height == len(n_gens)
+    assert rejected["uuid"].to_list() == sorted(rejected["uuid"].to_list())
+
+
+@pytest.mark.parametrize("batch_rows", [1, 4096])
+@pytest.mark.parametrize("disorder", ["reversed", "uuid comes back"])
+def test_judged_not_sorted_by_uuid_is_an_error(tmp_path, disorder, batch_rows):
+    from distillery.errors import DistilleryError
+
+    paths, _ = many_inputs(tmp_path / "in")
+    judged = pl.read_parquet(paths["judged"])
+    if disorder == "reversed":
+        judged = judged.reverse()
+    else:  # the first problem's last generation moved to the end
+        first = judged.filter(pl.col("uuid") == judged["uuid"][0])
+        judged = pl.concat([first.head(first.height - 1), judged.filter(pl.col("uuid") != first["uuid"][0]), first.tail(1)])
+    judged.write_parquet(paths["judged"])
+    out = tmp_path / "out"
+    with pytest.raises(DistilleryError, match="is not sorted by uuid, sample_index") as info:
+        build_files(paths, out, batch_rows=batch_rows)
+    assert "re-run the judge stage" in str(info.value) and str(paths["judged"]) in str(info.value)
+    assert "\n" not in str(info.value)
+    assert not [p for p in out.rglob("*") if p.is_file()], "a failed build leaves no file behind"
+
+
 def test_features_are_openr1_math_220k_schema(tmp_path):
     import datasets
     from datasets import Features, List, Value

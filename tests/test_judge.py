@@ -211,3 +211,83 @@ def test_judge_run_is_journaled_and_writes_a_readable_disagreements_report(tiny_
     overturned = first.filter(pl.col("judge_verdict") != "DIFFERENT").height
     assert report.startswith(f"# Judge disagreements with math-verify ({overturned})")
     assert report.count("\n## ") == overturned
+
+
+def test_judge_per_shard_then_gathered_is_the_judge_in_one_process(tiny_models, tmp_path):
+    """A judge job per verify shard, each with its own journal shard, then the gather: the same table,
+    counts and disagreements report as the judge in one process, which finds every answer in the
+    shards' journals and asks nothing. (The tiny model's replies depend on what it is batched with, so
+    the answers come from the journal, as a re-run's do.)"""
+    import json
+
+    from distillery.config import JudgeConfig
+    from distillery.keys import shard_of
+    from distillery.stages import judge
+    from distillery.tables import PROBLEMS, VERIFIED
+
+    from support.tables import table_frame
+
+    uuids = [f"q{i}" for i in range(6)]
+    problems = table_frame(
+        PROBLEMS,
+        {
+            "uuid": uuids,
+            "problem": [f"Compute {i}+{i}." for i in range(6)],
+            "answer": [str(2 * i) for i in range(6)],
+            "source": ["olympiads", "amc_aime", None, "olympiads", "cn_contest", "amc_aime"],
+        },
+    )
+    rows = [(u, s) for u in uuids for s in range(2)]
+    verified = table_frame(
+        VERIFIED,
+        {
+            "uuid": [u for u, _ in rows],
+            "sample_index": [s for _, s in rows],
+            "generation": [f"<think>adding {u}</think> $\\boxed{{{s + 7}}}$" for u, s in rows],
+            "finish_reason": ["stop"] * len(rows),
+            "extracted_answer": [str(s + 7) for _, s in rows],
+            "is_reasoning_complete": [True] * len(rows),
+            "correctness_math_verify": [u == "q0" and s == 1 for u, s in rows],  # q0 is solved: not judged by default
+            "verify_status": ["ok" if u == "q0" and s == 1 else "mismatch" for u, s in rows],
+        },
+    ).sort("uuid", "sample_index")
+    problems.write_parquet(tmp_path / "problems.parquet")
+    verified.write_parquet(tmp_path / "verified.parquet")
+    cfg = JudgeConfig.model_validate(
+        {
+            "llm": {"model": str(tiny_models / "judge")},
+            "sampling": {"max_new_tokens": 16},
+            "prompt_template": str(ROOT / "prompts/judge.txt"),
+        }
+    )
+    shards = []
+    for k in range(2):
+        part = tmp_path / f"verified-{k}.parquet"
+        verified.filter(pl.col("uuid").map_elements(lambda u, k=k: shard_of(u, 2) == k, return_dtype=pl.Boolean)).write_parquet(part)
+        shards.append(tmp_path / f"judged-{k}.parquet")
+        judge.run_shard(cfg, 42, k, 2, judge.ShardPaths(part, tmp_path / "problems.parquet", shards[-1], journal=tmp_path / "j-shards"))
+    assert sorted(p.name for p in (tmp_path / "j-shards").glob("*.jsonl")) == ["shard-0-of-2.jsonl", "shard-1-of-2.jsonl"]
+    asked = sum(p.read_text().count("\n") for p in (tmp_path / "j-shards").glob("*.jsonl"))
+    whole = judge.run(
+        cfg,
+        42,
+        judge.Paths(
+            tmp_path / "verified.parquet",
+            tmp_path / "problems.parquet",
+            tmp_path / "whole.parquet",
+            tmp_path / "whole.json",
+            tmp_path / "whole.md",
+            journal=tmp_path / "j-shards",
+        ),
+    )
+    assert sum(p.read_text().count("\n") for p in (tmp_path / "j-shards").glob("*.jsonl")) == asked == 10  # nothing asked twice
+    judge.gather(
+        cfg,
+        judge.GatherPaths(
+            shards, tmp_path / "problems.parquet", tmp_path / "gathered.parquet", tmp_path / "gathered.json", tmp_path / "gathered.md"
+        ),
+    )
+    assert pl.read_parquet(tmp_path / "gathered.parquet").equals(whole)
+    assert whole.filter(pl.col("uuid") == "q0")["judge_verdict"].to_list() == ["not_judged"] * 2
+    assert json.loads((tmp_path / "gathered.json").read_text()) == json.loads((tmp_path / "whole.json").read_text())
+    assert (tmp_path / "gathered.md").read_text() == (tmp_path / "whole.md").read_text()

@@ -16,7 +16,7 @@ from support.slurm_cluster import SlurmCluster, slurm_available
 
 pytestmark = pytest.mark.skipif(slurm_available() is not None, reason=f"no Slurm here: {slurm_available()}")
 
-GPU_RULES = {"generate_shard", "judge", "sft", "dpo", "grpo", "evaluate"}
+GPU_RULES = {"generate_shard", "judge_shard", "sft", "dpo", "grpo", "evaluate"}
 
 
 def merge(base: dict, overlay: dict) -> dict:
@@ -103,8 +103,10 @@ def test_the_bundled_dag_runs_as_slurm_jobs_with_the_profiles_resources(cluster,
         "models": 1,
         "generate_shard": shards,
         "generate_gather": 1,
-        "verify": 1,
-        "judge": 1,
+        "verify_shard": shards,
+        "verify_gather": 1,
+        "judge_shard": shards,
+        "judge_gather": 1,
         "dedupe": 1,
         "build": 1,
         "curate": 1,

@@ -114,3 +114,59 @@ def test_one_call_counts_and_records_a_rejected_row():
     rows = counts.rejected_rows({"uuid": pl.String, "reason": pl.String, "detail": pl.String})
     assert rows.rows() == [("a", "empty", ""), ("b", "dup", "of a"), ("c", "dup", "of a"), ("d", "long", "9 chars")]
     assert counts.as_dict()["rejected_by_reason"] == {"dup": 2, "empty": 1, "long": 1}  # a filter that rejected nothing is no reason
+
+
+# --- streaming: batches that keep a problem's rows together, and the key-order merge of shards ----
+
+
+def generation_rows(n_problems: int, seed: int) -> pl.DataFrame:
+    import random
+
+    rng = random.Random(seed)
+    rows = [(f"p{rng.randrange(10**6):06d}-{i}", s, f"text {i}.{s}") for i in range(n_problems) for s in range(rng.randint(1, 4))]
+    rng.shuffle(rows)
+    return table_frame(
+        tables.GENERATIONS, {"uuid": [r[0] for r in rows], "sample_index": [r[1] for r in rows], "generation": [r[2] for r in rows]}
+    )
+
+
+def test_gather_sorted_merges_shards_into_key_order_a_batch_at_a_time(tmp_path):
+    from distillery.keys import shard_of
+
+    df = generation_rows(40, seed=1)
+    shards = []
+    for k in range(3):
+        path = tmp_path / f"shard-{k}.parquet"
+        df.filter(pl.col("uuid").map_elements(lambda u, k=k: shard_of(u, 3) == k, return_dtype=pl.Boolean)).sort(
+            "uuid", "sample_index"
+        ).write_parquet(path)
+        shards.append(path)
+    empty = tmp_path / "empty.parquet"
+    df.head(0).write_parquet(empty)
+    out = tmp_path / "all.parquet"
+    batches = list(tables.gather_sorted([*shards, empty], tables.GENERATIONS, out, batch_rows=4))
+    merged = pl.read_parquet(out)
+    assert merged.equals(df.sort("uuid", "sample_index"))
+    assert pl.concat(batches).equals(merged) and len(batches) > 5  # written as it was merged, never all at once
+    # The same bytes whatever the number of shards.
+    one = tmp_path / "one.parquet"
+    df.sort("uuid", "sample_index").write_parquet(one)
+    list(tables.gather_sorted([one], tables.GENERATIONS, tmp_path / "from_one.parquet", batch_rows=4))
+    assert pl.read_parquet(tmp_path / "from_one.parquet").equals(merged)
+
+
+def test_a_shard_out_of_key_order_is_refused_naming_it(tmp_path):
+    path = tmp_path / "shard-0.parquet"
+    generation_rows(10, seed=2).write_parquet(path)  # shuffled
+    with pytest.raises(DistilleryError, match=r"shard-0.parquet is not sorted by \(uuid, sample_index\).*re-run it"):
+        list(tables.gather_sorted([path], tables.GENERATIONS, tmp_path / "out.parquet", batch_rows=4))
+    assert not (tmp_path / "out.parquet").exists()
+
+
+def test_iter_groups_never_splits_a_problem_across_batches(tmp_path):
+    df = generation_rows(30, seed=3).sort("uuid", "sample_index")
+    df.write_parquet(tmp_path / "g.parquet")
+    groups = list(tables.iter_groups(tables.iter_table(tmp_path / "g.parquet", tables.GENERATIONS, batch_rows=3), "uuid", "g"))
+    assert pl.concat(groups).equals(df)
+    seen = [set(g["uuid"]) for g in groups]
+    assert all(not (a & b) for i, a in enumerate(seen) for b in seen[i + 1 :])

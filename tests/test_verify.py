@@ -49,3 +49,51 @@ def test_the_stage_labels_every_generation_and_counts_problems(tmp_path):
     assert metrics["problems_with_correct_generation"] == 1 and metrics["problems"] == 3
     assert metrics["problems_by_best_status"]["ok"] == 1 and metrics["generations_by_status"]["mismatch"] == 1
     assert metrics["versions"]["math-verify"] == out["verifier"][0].split()[1]
+
+
+def test_verify_per_shard_then_gathered_is_verify_in_one_process(tmp_path):
+    """A verify job per shard of the problem keys, each reading the whole (mixed) table and keeping its
+    own problems, then the gather: the same table and counts as one process, every row in one shard."""
+    import polars as pl
+
+    from distillery.keys import shard_of
+    from distillery.tables import VERIFIED
+
+    think = "<think>\nwork\n</think>\n\n"
+    answers = ["\\frac{1}{2}", "0.5", "3", "\\boxed", "x+1", "1/2"]
+    uuids = [f"problem-{i:02d}" for i in range(15)]
+    rows = [(u, s, think + f"So $\\boxed{{{answers[(i + s) % len(answers)]}}}$.") for i, u in enumerate(uuids) for s in range(3)]
+    gens = {
+        "uuid": [r[0] for r in rows],
+        "sample_index": [r[1] for r in rows],
+        "generation": [r[2] for r in rows],
+        "finish_reason": ["stop"] * len(rows),
+    }
+    write_table_file(tmp_path / "gens.parquet", GENERATIONS, gens)
+    write_table_file(tmp_path / "problems.parquet", PROBLEMS, {"uuid": uuids, "answer": ["0.5"] * 14 + ["{1"]})
+    cfg = VerifyConfig(workers=1)
+    whole = verify.run(
+        cfg, verify.Paths(tmp_path / "gens.parquet", tmp_path / "problems.parquet", tmp_path / "whole.parquet", tmp_path / "whole.json")
+    )
+    shards = [
+        verify.ShardPaths(tmp_path / "gens.parquet", tmp_path / "problems.parquet", tmp_path / f"v-{k}.parquet", tmp_path / f"v-{k}.json")
+        for k in range(3)
+    ]
+    figures = [verify.run_shard(cfg, k, 3, p) for k, p in enumerate(shards)]
+    for k, p in enumerate(shards):
+        assert all(shard_of(u, 3) == k for u in pl.read_parquet(p.verified)["uuid"])
+    assert sum(f["generations"] for f in figures) == whole.height  # rows in = rows out, summed over shards
+    verify.gather(
+        verify.GatherPaths(
+            [p.verified for p in shards],
+            [p.figures for p in shards],
+            tmp_path / "problems.parquet",
+            tmp_path / "gathered.parquet",
+            tmp_path / "gathered.json",
+        )
+    )
+    assert pl.read_parquet(tmp_path / "gathered.parquet").equals(whole.cast(VERIFIED.schema))
+    per_shard, one = (json.loads((tmp_path / f).read_text()) for f in ("gathered.json", "whole.json"))
+    assert per_shard.pop("shards") == {f"shard-{k}": f["generations"] for k, f in enumerate(figures)}
+    one.pop("shards")
+    assert per_shard == one and one["problems_with_malformed_gold"] == 1

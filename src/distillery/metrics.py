@@ -94,3 +94,15 @@ def library_versions(stage: str) -> dict[str, str]:
 def write_metrics(path: str | Path, stage: str, **sections: Any) -> None:
     """A stage's DVC metrics, with the versions of the libraries it ran."""
     write_json({"stage": stage, **sections, "versions": library_versions(stage)}, path)
+
+
+def add_counts(total: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:
+    """`total` plus `part`, key by key and into nested dicts: counts made a batch at a time (each
+    batch holding whole problems) add up to the counts of the whole table."""
+    out = dict(total)
+    for key, value in part.items():
+        if isinstance(value, dict):
+            out[key] = add_counts(out.get(key, {}), value)
+        else:
+            out[key] = out.get(key, 0) + value
+    return out

@@ -338,8 +338,26 @@ def check_table(path: str | Path, table: Table, columns: list[str] | None = None
     return Path(path), wanted
 
 
+def read_rows_of(path: str | Path, table: Table, columns: list[str], uuids: Iterable[str]) -> pl.DataFrame:
+    """`read_table` of the rows whose uuid is in `uuids` only, filtered while the file is scanned: a
+    shard's problems without the whole problems table in memory."""
+    path, wanted = check_table(path, table, columns)
+    keys = pl.Series("uuid", list(uuids), dtype=pl.String)
+    try:
+        return pl.scan_parquet(path).select(wanted).filter(pl.col("uuid").is_in(keys.implode())).collect(engine="streaming")
+    except Exception as exc:
+        raise DistilleryError(f"{table.name} {path} is not a readable parquet file ({exc}); re-run the {table.stage} stage") from None
+
+
 # Generation rows per batch when a stage streams a table: ~100 MB of R1-length traces, whatever the total.
-BATCH_ROWS = 4096
+BATCH_ROWS = 1024
+
+
+def shard_row_group_rows(num_shards: int) -> int:
+    """Rows per parquet row group of a per-shard table. A gather's merge reads every shard at once,
+    a row group at a time, so the groups are BATCH_ROWS / num_shards rows: it then holds about one
+    batch in all, whatever the number of shards."""
+    return max(64, BATCH_ROWS // max(1, num_shards))
 
 
 def iter_table(path: str | Path, table: Table, columns: list[str] | None = None, batch_rows: int = BATCH_ROWS) -> Iterator[pl.DataFrame]:
@@ -348,7 +366,8 @@ def iter_table(path: str | Path, table: Table, columns: list[str] | None = None,
 
     path, wanted = check_table(path, table, columns)
     try:
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows, columns=wanted):
+        # pre_buffer off: on, pyarrow reads ahead across row groups and its memory grows with the file.
+        for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=batch_rows, columns=wanted):
             if batch.num_rows:
                 yield pl.from_arrow(batch).cast({c: table.schema[c] for c in wanted})
     except DistilleryError:
@@ -384,6 +403,17 @@ def row_count(path: str | Path) -> int:
     return pq.ParquetFile(path).metadata.num_rows
 
 
+def sorted_copy(path: str | Path, table: Table, directory: str | Path) -> Path:
+    """`path` if its rows are in key order (uuid, sample_index), else a sorted copy in `directory`:
+    for the one-process runs of stages whose jobs stream key-ordered shards (tests, small tables)."""
+    keys = read_table(path, table, columns=["uuid", "sample_index"])
+    if keys.equals(keys.sort("uuid", "sample_index")):
+        return Path(path)
+    copy = Path(directory) / f"sorted-{Path(path).name}"
+    write_table(read_table(path, table).sort("uuid", "sample_index"), copy, table)
+    return copy
+
+
 def _in_key_order(df: pl.DataFrame) -> bool:
     uuid, index = pl.col("uuid"), pl.col("sample_index")
     after = (uuid > uuid.shift()) | ((uuid == uuid.shift()) & (index > index.shift()))
@@ -394,7 +424,8 @@ def gather_sorted(shards: Sequence[str | Path], table: Table, out: str | Path, b
     """Merge shards, each sorted by (uuid, sample_index), into `out` sorted the same way, holding about
     one batch per shard: the gathered file is the same bytes for any number of shards. Yields each
     merged batch as it is written (for the caller's counts); `out` appears when the iterator ends."""
-    readers = [iter_table(p, table, batch_rows=batch_rows) for p in shards]
+    per_shard = max(min(64, batch_rows), batch_rows // max(1, len(shards)))  # about one batch held in all (shard_row_group_rows)
+    readers = [iter_table(p, table, batch_rows=per_shard) for p in shards]
     held: list[pl.DataFrame | None] = [None] * len(readers)
     loaded_upto: list[tuple[str, int] | None] = [None] * len(readers)
 
@@ -436,10 +467,10 @@ class TableWriter:
     """`write_table` in batches, for a table too large to hold at once: each batch is checked and
     cast as write_table does and appended as row groups; the file appears (atomically) on close."""
 
-    def __init__(self, path: str | Path, table: Table):
+    def __init__(self, path: str | Path, table: Table, row_group_rows: int | None = None):
         import pyarrow.parquet as pq
 
-        self.path, self.table, self.rows = Path(path), table, 0
+        self.path, self.table, self.rows, self.row_group_rows = Path(path), table, 0, row_group_rows
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = self.path.with_name(self.path.name + ".tmp")
         schema = pl.DataFrame(schema=table.schema).to_arrow().schema
@@ -450,7 +481,7 @@ class TableWriter:
             raise DistilleryError(
                 f"bug: a batch of {self.table.name} has columns {df.columns}, not {self.table.columns} (distillery.tables)"
             )
-        self._writer.write_table(df.cast(self.table.schema, strict=True).to_arrow())
+        self._writer.write_table(df.cast(self.table.schema, strict=True).to_arrow(), row_group_size=self.row_group_rows)
         self.rows += df.height
 
     def close(self) -> None:

@@ -115,7 +115,7 @@ class Paths:
     provenance: Path | None = None
 
 
-# The judged columns each problem's row is made of, and the short ones its row provenance takes.
+# The judged columns each problem's row is made of (streamed), and the short ones its row provenance takes.
 GENERATION_COLUMNS = [
     "uuid",
     "sample_index",
@@ -141,12 +141,13 @@ PROVENANCE_CONSTANT = [
     "judge_fingerprint",
     "judge_params",
 ]
-MESSAGES_FROM = {"uuid": pl.String, "messages_sample_index": pl.Int64, "reward_scores": pl.List(pl.Float64)}
+PROVENANCE_COLUMNS = ["uuid", "sample_index", *PROVENANCE_PER_ROW, *PROVENANCE_CONSTANT]
+PROBLEM_PROVENANCE = ["uuid", "source_row", "source_version", "sample_params", "sample_code"]
 
 
 def _check_columns(path: Path, table: Table, columns: list[str]) -> None:
-    """`path` holds `columns` of `table` with their declared types; else read_table's message (it
-    raises before reading any data, so this costs the footer only)."""
+    """`path` holds `columns` of `table` with their declared types; else read_table's message, which
+    it gives before reading any data (so this reads the footer only, never the texts)."""
     try:
         found = pl.read_parquet_schema(path)
         ok = all(found.get(c) == table.schema[c] for c in columns)
@@ -156,22 +157,55 @@ def _check_columns(path: Path, table: Table, columns: list[str]) -> None:
         read_table(path, table, columns)
 
 
-def _judged_in_order(path: Path, columns: list[str], batch_rows: int) -> Iterator[pl.DataFrame]:
-    """The judged rows, a problem's generations always together, in pieces of about `batch_rows`
-    generations: each pyarrow batch, less the rows of its last uuid, which go with the next one
-    (the file is sorted by uuid, sample_index; a file that is not is an error, not a wrong dataset)."""
-    carry: pl.DataFrame | None = None
-    for batch in pq.ParquetFile(path, buffer_size=1 << 20).iter_batches(batch_size=batch_rows, columns=columns):
+# Rows per pyarrow read: its reader grows a buffer per column by doubling, so a read of `batch_rows`
+# texts of 25 KB costs several times their size; small reads, put together, cost them once.
+READ_ROWS = 256
+
+
+def _batches(path: Path, columns: list[str], batch_rows: int) -> Iterator[pl.DataFrame]:
+    """The judged file's `columns`, `batch_rows` rows at a time (the last batch shorter)."""
+    pending: list[pl.DataFrame] = []
+    rows = 0
+    try:
+        reader = pq.ParquetFile(path, buffer_size=1 << 20, pre_buffer=False)
+        batches = reader.iter_batches(batch_size=min(batch_rows, READ_ROWS), columns=columns)
+    except (pa.ArrowException, OSError) as exc:
+        raise _unreadable(path, exc) from None
+    while True:
+        try:
+            batch = next(batches, None)
+        except (pa.ArrowException, OSError) as exc:  # a file cut short or corrupt past its footer
+            raise _unreadable(path, exc) from None
+        if batch is None:
+            break
         frame = pl.from_arrow(batch)
         assert isinstance(frame, pl.DataFrame)
+        pending.append(frame)
+        rows += frame.height
+        if rows >= batch_rows:
+            yield pl.concat(pending)
+            pending, rows = [], 0
+    if pending:
+        yield pl.concat(pending)
+
+
+def _unreadable(path: Path, exc: Exception) -> DistilleryError:
+    return DistilleryError(f"{JUDGED.name} {path} is not a readable parquet file ({exc}); re-run the {JUDGED.stage} stage")
+
+
+def _judged_in_order(path: Path, columns: list[str], batch_rows: int) -> Iterator[pl.DataFrame]:
+    """The judged rows, a problem's generations always together, in pieces of about `batch_rows`
+    generations: each batch, less the rows of its last uuid, which go with the next one (the file
+    is sorted by uuid, sample_index; a file that is not is an error, not a wrong dataset)."""
+    carry: pl.DataFrame | None = None
+    for frame in _batches(path, columns, batch_rows):
         frame = frame.filter(pl.col("uuid").is_not_null())  # no problem has a null uuid
         if carry is not None:
             frame = pl.concat([carry, frame])
         if frame.height == 0:
             continue
         _require_sorted(frame, path)
-        last = frame["uuid"][-1]
-        cut = frame["uuid"].search_sorted(last, side="left")
+        cut = frame["uuid"].search_sorted(frame["uuid"][-1], side="left")
         carry = frame.slice(cut)
         if cut:
             yield frame.slice(0, cut)
@@ -182,7 +216,7 @@ def _judged_in_order(path: Path, columns: list[str], batch_rows: int) -> Iterato
 def _require_sorted(frame: pl.DataFrame, path: Path) -> None:
     uuid, index = pl.col("uuid"), pl.col("sample_index")
     before = (uuid < uuid.shift(1)) | ((uuid == uuid.shift(1)) & (index < index.shift(1)))
-    bad = frame.with_row_index("_i").filter(before.fill_null(False)).head(1)
+    bad = frame.select("uuid", "sample_index").with_row_index("_i").filter(before.fill_null(False)).head(1)
     if bad.height:
         i = bad["_i"][0]
         raise DistilleryError(
@@ -192,14 +226,44 @@ def _require_sorted(frame: pl.DataFrame, path: Path) -> None:
         )
 
 
+class _InOrder:
+    """A batch's generations grouped by problem (lists per column), looked up in uuid order without
+    holding the batch's texts as Python strings: the groups are read as the lookups reach them."""
+
+    def __init__(self, gens: pl.DataFrame | None, grouped: dict[str, dict] | None = None):
+        self._grouped = grouped
+        self._rows: Iterator[dict] = iter(())
+        if gens is not None:
+            self._rows = gens.group_by("uuid", maintain_order=True).agg(pl.all()).iter_rows(named=True, buffer_size=64)
+        self._current = next(self._rows, None)
+
+    def get(self, uuid: str) -> dict | None:
+        """The group of `uuid`; each call's uuid is larger than the one before."""
+        if self._grouped is not None:
+            return self._grouped.get(uuid)
+        while self._current is not None and self._current["uuid"] < uuid:
+            self._current = next(self._rows, None)
+        return self._current if self._current is not None and self._current["uuid"] == uuid else None
+
+    def rest(self) -> Iterator[dict]:
+        if self._current is not None:
+            yield self._current
+            yield from self._rows
+
+
 class _SplitWriters:
-    """One parquet file per split, in DATASET_SCHEMA, written a batch at a time under a temporary
-    name; on `commit` each appears at once (os.replace), on an error none is left behind."""
+    """One parquet file per split, in DATASET_SCHEMA, written a batch of generations at a time (a row
+    group) under a temporary name; on `commit` each appears at once (os.replace), on an error none is
+    left behind. Rows become Arrow a few at a time, so their texts are not held twice."""
+
+    ROWS_PER_CHUNK = 64
 
     def __init__(self, dataset_dir: Path):
         self.targets = {s: split_file(dataset_dir, s) for s in SPLITS}
         self.tmps = {s: t.with_name(t.name + ".tmp") for s, t in self.targets.items()}
         self.writers: dict[str, pq.ParquetWriter] = {}
+        self.rows: dict[str, list[dict]] = {s: [] for s in SPLITS}
+        self.chunks: dict[str, list[pa.RecordBatch]] = {s: [] for s in SPLITS}
         try:
             for s, tmp in self.tmps.items():
                 tmp.parent.mkdir(parents=True, exist_ok=True)
@@ -208,9 +272,23 @@ class _SplitWriters:
             self.abort()
             raise
 
-    def write(self, split: str, rows: list[dict]) -> None:
-        if rows:
-            self.writers[split].write_table(pa.Table.from_pylist(rows, schema=DATASET_SCHEMA))
+    def add(self, split: str, row: dict) -> None:
+        self.rows[split].append(row)
+        if len(self.rows[split]) >= self.ROWS_PER_CHUNK:
+            self._chunk(split)
+
+    def _chunk(self, split: str) -> None:
+        if self.rows[split]:
+            self.chunks[split].append(pa.RecordBatch.from_pylist(self.rows[split], schema=DATASET_SCHEMA))
+            self.rows[split] = []
+
+    def flush(self) -> None:
+        """The rows added since the last flush, written: one row group per split."""
+        for split in SPLITS:
+            self._chunk(split)
+            if self.chunks[split]:
+                self.writers[split].write_table(pa.Table.from_batches(self.chunks[split], schema=DATASET_SCHEMA))
+                self.chunks[split] = []
 
     def commit(self) -> None:
         for w in self.writers.values():
@@ -226,45 +304,46 @@ class _SplitWriters:
 
 
 def run(cfg: BuildConfig, seed: int, card_context: dict[str, Any], paths: Paths, *, batch_rows: int = 4096) -> FilterCounts:
-    """The dataset from the judged generations, streamed a problem at a time (in batches of about
-    `batch_rows` generations): memory holds the kept problems' columns, a batch of generations and
-    the per-problem ids of the row provenance, however many generations there are."""
+    """The dataset from the judged generations, streamed a problem at a time in batches of about
+    `batch_rows` generations. Memory holds the kept problems' columns, one batch of generations and
+    a few ids per problem, never every generation's text."""
     if batch_rows < 1:
         raise ValueError(f"batch_rows must be at least 1, not {batch_rows}")
     kept_rows = read_table(paths.kept, KEPT)
     kept = kept_rows["uuid"]
-    problems = read_table(paths.problems, PROBLEMS).filter(pl.col("uuid").is_in(kept.implode())).sort("uuid")
-    with_provenance = paths.provenance is not None
-    columns = GENERATION_COLUMNS + (PROVENANCE_PER_ROW + PROVENANCE_CONSTANT if with_provenance else [])
-    _check_columns(paths.judged, JUDGED, columns)
-
-    counts = FilterCounts(rows_in=problems.height)
-    split_counts = dict.fromkeys(SPLITS, 0)
-    by_source: dict[str, int] = {}
-    provenance_parts: dict[str, list[pl.DataFrame]] = {s: [] for s in SPLITS}
-    best: list[float] = []  # reward_model: the chosen generation's score, per row, in uuid order
-    generations_scored = 0
-    done = 0  # problems (sorted by uuid) handled so far
+    problems = read_table(paths.problems, PROBLEMS).filter(pl.col("uuid").is_in(kept.implode()))
+    _check_columns(paths.judged, JUDGED, JUDGED.columns)  # the file as a whole: the checks read_table makes
+    # row_provenance's columns of the problems, as they were read (its file's bytes follow the layout)
+    problem_ids = problems.select(PROBLEM_PROVENANCE)
+    problems = problems.sort("uuid")
     uuids = problems["uuid"]
 
+    counts = FilterCounts(rows_in=problems.height)
+    row_uuids: dict[str, list[str]] = {s: [] for s in SPLITS}  # per split, the uuid of each row, in order
+    by_source: dict[str, int] = {}
+    chosen: dict[str, int] = {}  # uuid -> sample_index of the assistant message
+    scored: dict[str, dict[int, float]] = {}  # reward_model: uuid -> {position of a correct generation: score}
+    best: list[float] = []  # reward_model: the chosen generation's score, per row, in uuid order
+    done = 0  # problems (in uuid order) handled so far
+
     def handle(gens: pl.DataFrame | None) -> None:
-        """The problems up to the last uuid of `gens` (every problem when None), with their generations."""
-        nonlocal done, generations_scored
+        """The problems up to the last uuid of `gens` (all that are left when None), with their generations."""
+        nonlocal done
         until = problems.height if gens is None else uuids.search_sorted(gens["uuid"][-1], side="right")
         part = problems.slice(done, until - done)
         done = until
         if part.height == 0:
             return
-        grouped: dict[str, dict] = {}
-        if gens is not None:
-            g_rows = gens.select(GENERATION_COLUMNS).group_by("uuid", maintain_order=True).agg(pl.all())
-            grouped = {row["uuid"]: row for row in g_rows.iter_rows(named=True)}
-        scored = reward_scores(cfg, part, grouped) if cfg.choice == "reward_model" and grouped else {}
-        generations_scored += sum(len(v) for v in scored.values())
-        rows: dict[str, list[dict]] = {s: [] for s in SPLITS}
-        chosen: dict[str, int] = {}  # uuid -> sample_index of the assistant message
+        groups = _InOrder(gens)
+        if cfg.choice == "reward_model":  # the scores of the part's correct generations, in one call
+            grouped = {g["uuid"]: g for g in groups.rest()}
+            part_scored = reward_scores(cfg, part, grouped) if grouped else {}
+            groups = _InOrder(None, grouped)
+        else:
+            part_scored = {}
+        scored.update(part_scored)
         for p in part.iter_rows(named=True):
-            g = grouped.get(p["uuid"])
+            g = groups.get(p["uuid"])
             if g is None:
                 counts.reject("no_generations", uuid=p["uuid"], detail="no generation rows for this problem")
                 continue
@@ -278,13 +357,14 @@ def run(cfg: BuildConfig, seed: int, card_context: dict[str, Any], paths: Paths,
                 counts.reject("no_correct_generation", uuid=p["uuid"], detail=detail)
                 continue
             candidates = [(i, text) for i, (text, ok) in enumerate(zip(g["generation"], flags)) if ok]
-            chosen_index, chosen_text = choose(candidates, cfg.choice, seed, p["uuid"], scored.get(p["uuid"]))
+            chosen_index, chosen_text = choose(candidates, cfg.choice, seed, p["uuid"], part_scored.get(p["uuid"]))
             chosen[p["uuid"]] = g["sample_index"][chosen_index]
-            if scored:
-                best.append(scored[p["uuid"]][_position(g, chosen[p["uuid"]])])
+            if part_scored:
+                best.append(part_scored[p["uuid"]][_position(g, chosen[p["uuid"]])])
             judged_any = any(v != "not_judged" for v in g["judge_verdict"])
             split = "default" if p["source"] in cfg.splits.default_sources else "extended"
-            rows[split].append(
+            writers.add(
+                split,
                 {
                     "problem": p["problem"],
                     "solution": p["solution"],
@@ -303,33 +383,16 @@ def run(cfg: BuildConfig, seed: int, card_context: dict[str, Any], paths: Paths,
                         {"content": p["problem"], "role": "user"},
                         {"content": chosen_text, "role": "assistant"},
                     ],
-                }
+                },
             )
+            row_uuids[split].append(p["uuid"])
             by_source[p["source"]] = by_source.get(p["source"], 0) + 1
             counts.keep()
-        for split in SPLITS:
-            writers.write(split, rows[split])
-            split_counts[split] += len(rows[split])
-        if with_provenance and chosen:
-            index = pl.DataFrame(
-                [{"split": s, "uuid": r["uuid"]} for s in SPLITS for r in rows[s]], schema={"split": pl.String, "uuid": pl.String}
-            )
-            assert gens is not None
-            n_of = {u: len(grouped[u]["sample_index"]) for u in chosen}
-            piece = row_provenance(
-                index,
-                part,
-                gens.filter(pl.col("uuid").is_in(list(chosen))).select("uuid", "sample_index", *PROVENANCE_PER_ROW, *PROVENANCE_CONSTANT),
-                kept_rows.filter(pl.col("uuid").is_in(list(chosen))),
-                _messages_from(chosen, scored, n_of),
-            )
-            for split in SPLITS:
-                if rows[split]:
-                    provenance_parts[split].append(piece.filter(pl.col("split") == split))
+        writers.flush()
 
     writers = _SplitWriters(paths.dataset_dir)
     try:
-        for gens in _judged_in_order(paths.judged, columns, batch_rows):
+        for gens in _judged_in_order(paths.judged, GENERATION_COLUMNS, batch_rows):
             handle(gens)
         handle(None)  # the kept problems after the last judged uuid: no generations
         counts.check("build")
@@ -337,31 +400,35 @@ def run(cfg: BuildConfig, seed: int, card_context: dict[str, Any], paths: Paths,
         writers.abort()
         raise
     writers.commit()
+    problems, uuids = problems.clear(), uuids.clear()  # the texts go before the provenance is read
+    pa.default_memory_pool().release_unused()  # and the batches' memory, which Arrow's pool keeps for reuse
 
     settings = {**cfg.model_dump(mode="json"), "seed": seed}
     write_table(stamp(counts.rejected_rows(REJECTED_COLUMNS), "build", settings), paths.rejected, BUILD_REJECTED)
     if paths.provenance is not None:
-        empty = row_provenance(
-            pl.DataFrame(schema={"split": pl.String, "uuid": pl.String}),
-            problems.clear(),
-            pl.DataFrame(schema={c: JUDGED.schema[c] for c in ["uuid", "sample_index", *PROVENANCE_PER_ROW, *PROVENANCE_CONSTANT]}),
-            kept_rows.clear(),
-            pl.DataFrame(schema=MESSAGES_FROM),
+        index = pl.DataFrame(
+            [{"split": s, "uuid": u} for s in SPLITS for u in row_uuids[s]], schema={"split": pl.String, "uuid": pl.String}
         )
-        provenance = pl.concat([empty, *(p for s in SPLITS for p in provenance_parts[s])]).rechunk()
+        # The ids and hashes of every generation (short strings, never the texts), read once the
+        # generations are written: the whole file in one frame, laid out as the one-frame build read
+        # it (polars writes a list column's pages by that layout: this keeps the file's bytes). The
+        # streaming found it sorted.
+        ids = read_table(paths.judged, JUDGED, columns=PROVENANCE_COLUMNS)
+        provenance = row_provenance(index, problem_ids, ids, kept_rows, chosen, scored, presorted=True)
+        del ids
         write_table(stamp(provenance, "build", settings), paths.provenance, ROW_PROVENANCE)
     report = {
         "counts": counts.as_dict(),
-        "rows_by_split": split_counts,
+        "rows_by_split": {s: len(row_uuids[s]) for s in SPLITS},
         "rows_by_source": dict(sorted(by_source.items())),
         "selection": cfg.selection,
         "choice": cfg.choice,
     }
-    if generations_scored:
+    if scored:
         report["reward_model"] = {
             "model": cfg.reward_model.model,
             "transformers": library_version("transformers"),
-            "generations_scored": generations_scored,
+            "generations_scored": sum(len(v) for v in scored.values()),
             "mean_chosen_score": round(sum(best) / len(best), 6) if best else None,
         }
     write_metrics(paths.metrics, "build", **report)
@@ -373,49 +440,44 @@ def _position(g: dict[str, list], sample_index: int) -> int:
     return list(g["sample_index"]).index(sample_index)
 
 
-def _messages_from(chosen: dict[str, int], scored: dict[str, dict[int, float]], n_of: dict[str, int]) -> pl.DataFrame:
-    """Per dataset row: the sample_index of its `messages` generation, and per generation of the
-    problem the reward model's score (correct ones only) when it chose."""
-    return pl.DataFrame(
-        {
-            "uuid": list(chosen),
-            "messages_sample_index": list(chosen.values()),
-            "reward_scores": [[scored[u].get(i) for i in range(n_of[u])] if u in scored else None for u in chosen],
-        },
-        schema=MESSAGES_FROM,
-    )
-
-
 def row_provenance(
     index: pl.DataFrame,
     problems: pl.DataFrame,
     gens: pl.DataFrame,
     kept: pl.DataFrame,
-    chosen: dict[str, int] | pl.DataFrame,
+    chosen: dict[str, int],
     scored: dict[str, dict[int, float]] | None = None,
+    *,
+    presorted: bool = False,
 ) -> pl.DataFrame:
     """One row per dataset row (split, uuid): where the problem came from, the request keys of its
     generations and judge calls, which generation became `messages`, and each earlier stage's
     settings hash and code version. Ids and hashes only: the published schema stays OpenR1's.
-
-    `gens` needs uuid, sample_index and the request keys, code and settings columns (never the
-    texts); `chosen` is uuid -> messages sample_index, or a frame of MESSAGES_FROM's columns."""
+    `gens` needs only PROVENANCE_COLUMNS (never the texts); `presorted`: it is sorted by uuid,
+    sample_index already (a sort would copy it)."""
 
     by_problem = (
-        gens.sort("uuid", "sample_index")
+        (gens if presorted else gens.sort("uuid", "sample_index"))
         .group_by("uuid", maintain_order=True)
         .agg(
             *(pl.col(c).alias(f"{c}s") for c in PROVENANCE_PER_ROW),
             *(pl.col(c).drop_nulls().first() for c in PROVENANCE_CONSTANT),
         )
     )
-    if isinstance(chosen, pl.DataFrame):
-        messages_from = chosen
-    else:
-        counts = gens.group_by("uuid").len()
-        messages_from = _messages_from(chosen, scored or {}, dict(zip(counts["uuid"], counts["len"])))
+    counts = gens.group_by("uuid").len()
+    n_of = dict(zip(counts["uuid"], counts["len"]))
+    scored = scored or {}
+    messages_from = pl.DataFrame(
+        {
+            "uuid": list(chosen),
+            "messages_sample_index": list(chosen.values()),
+            # per generation of the problem: the reward model's score (correct ones only), when it chose
+            "reward_scores": [[scored[u].get(i) for i in range(n_of[u])] if u in scored else None for u in chosen],
+        },
+        schema={"uuid": pl.String, "messages_sample_index": pl.Int64, "reward_scores": pl.List(pl.Float64)},
+    )
     return (
-        index.join(problems.select("uuid", "source_row", "source_version", "sample_params", "sample_code"), on="uuid", how="left")
+        index.join(problems.select(PROBLEM_PROVENANCE), on="uuid", how="left")
         .join(by_problem, on="uuid", how="left")
         .join(messages_from, on="uuid", how="left")
         .join(kept, on="uuid", how="left")

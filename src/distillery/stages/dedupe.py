@@ -470,7 +470,7 @@ def run(cfg: DedupeConfig, benchmarks: dict[str, BenchmarkFile], paths: Paths, s
     near = {"pairs": 0, "clusters": 0}
     if cfg.near.enabled:
         pairs = near_duplicate_pairs(problems["problem"], cfg.near, seed)
-        uuids, texts = problems["uuid"].to_list(), problems["problem"].to_list()
+        uuids = problems["uuid"].to_list()
         # Rows are in representative order, so each component's root (lowest index) is its keeper.
         root = clusters(problems.height, pairs)
         sim_to_root = {}
@@ -496,8 +496,8 @@ def run(cfg: DedupeConfig, benchmarks: dict[str, BenchmarkFile], paths: Paths, s
                 "uuid_a": [uuids[a] for a in pairs["a"]],
                 "uuid_b": [uuids[b] for b in pairs["b"]],
                 "similarity": pairs["similarity"],
-                "problem_a": [texts[a] for a in pairs["a"]],
-                "problem_b": [texts[b] for b in pairs["b"]],
+                "problem_a": problems["problem"].gather(pairs["a"]),
+                "problem_b": problems["problem"].gather(pairs["b"]),
             },
             schema=NEAR_DUPLICATE_SCHEMA,
         ).sort(["similarity", "uuid_a", "uuid_b"], descending=[True, False, False])

@@ -22,9 +22,19 @@ from distillery.errors import DistilleryError
 from distillery.io import utf8_text, write_json
 from distillery.keys import shard_of
 from distillery.llm.task import Answer, LLMTask, TaskDirs
-from distillery.metrics import write_metrics
+from distillery.metrics import add_counts, write_metrics
 from distillery.prompts import render_problem_prompt
-from distillery.tables import GENERATION_SHARD, GENERATIONS, PROBLEMS, gather_sorted, read_table, row_count, write_table
+from distillery.tables import (
+    GENERATION_SHARD,
+    GENERATIONS,
+    PROBLEMS,
+    TableWriter,
+    gather_sorted,
+    iter_groups,
+    read_table,
+    row_count,
+    shard_row_group_rows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +128,9 @@ def run_shard(cfg: GenerateConfig, seed: int, shard: int, paths: ShardPaths) -> 
         for a in asked
     ]
     # In key order, as every per-shard table is: gathers merge them in bounded memory (tables.gather_sorted).
-    rows_in_key_order = pl.DataFrame(rows, schema=GENERATION_SHARD.schema).sort("uuid", "sample_index")
-    df = write_table(rows_in_key_order, paths.generations, GENERATION_SHARD)
+    df = pl.DataFrame(rows, schema=GENERATION_SHARD.schema).sort("uuid", "sample_index")
+    with TableWriter(paths.generations, GENERATION_SHARD, shard_row_group_rows(cfg.num_shards)) as writer:
+        writer.write(df)
     st = task.stats
     log.info(
         "%s: done in %.1fs (%d reused, %d generated, %d backend requests)",
@@ -166,24 +177,36 @@ def gather(paths: GatherPaths) -> None:
     """All shards in one file. `paths.metrics` describes the generations only (the same generations give
     the same bytes, whatever was reused); `paths.throughput` (a log) sums this run's figures of the shards
     that ran: reuse, requests sent, tokens per second."""
-    # Merged in key order a batch at a time; only the short columns the counts need are kept.
-    counted = ["uuid", "finish_reason", "status", "error", "prompt_tokens", "completion_tokens"]
-    empty = pl.col("generation").is_null() | (pl.col("generation") == "")
-    parts = [b.select(*counted, empty.alias("empty")) for b in gather_sorted(paths.shards, GENERATIONS, paths.generations)]
-    df = pl.concat(parts) if parts else pl.DataFrame(schema={**{c: GENERATIONS.schema[c] for c in counted}, "empty": pl.Boolean})
-    finish = df.group_by("finish_reason").len().sort("finish_reason")
-    status = df.group_by("status").len()
+    # Merged in key order a batch at a time (each holding whole problems), counted as it goes.
+    counts: dict = {
+        "requests": 0,
+        "problems": 0,
+        "rejected_requests": 0,
+        "empty_completions": 0,
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+    }
+    for batch in iter_groups(gather_sorted(paths.shards, GENERATIONS, paths.generations), "uuid", "the merged generate shards"):
+        finish = batch.group_by("finish_reason").len()
+        status = batch.group_by("status").len()
+        part = {
+            "requests": batch.height,
+            "problems": batch["uuid"].n_unique(),
+            "by_status": dict(zip(status["status"], status["len"])),
+            "finish_reasons": dict(zip(finish["finish_reason"].fill_null("none"), finish["len"])),
+            "rejected_requests": int(batch["error"].is_not_null().sum()),
+            "empty_completions": int((batch["generation"].is_null() | (batch["generation"] == "")).sum()),
+            "prompt_tokens": int(batch["prompt_tokens"].fill_null(0).sum()),
+            "completion_tokens": int(batch["completion_tokens"].fill_null(0).sum()),
+        }
+        counts = add_counts(counts, part)
+    by_status, finish_reasons = counts.pop("by_status", {}), counts.pop("finish_reasons", {})
     write_metrics(
         paths.metrics,
         STAGE,
-        requests=df.height,
-        problems=df["uuid"].n_unique(),
-        by_status={s: 0 for s in STATUSES} | dict(zip(status["status"], status["len"])),
-        finish_reasons=dict(zip(finish["finish_reason"].fill_null("none"), finish["len"])),
-        rejected_requests=int(df["error"].is_not_null().sum()),
-        empty_completions=int(df["empty"].sum()),
-        prompt_tokens=int(df["prompt_tokens"].fill_null(0).sum()),
-        completion_tokens=int(df["completion_tokens"].fill_null(0).sum()),
+        **counts,
+        by_status={s: 0 for s in STATUSES} | by_status,
+        finish_reasons=finish_reasons,
         shards={Path(p).stem: row_count(p) for p in paths.shards},
     )
     if paths.throughput:

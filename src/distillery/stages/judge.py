@@ -13,19 +13,36 @@ It holds the shard's short columns and the questions it asks, never the traces, 
 
 from __future__ import annotations
 
+import itertools
+import json
 import logging
 import re
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import polars as pl
 
 from distillery.config import JudgeConfig
 from distillery.llm.task import LLMTask, TaskDirs
-from distillery.metrics import write_metrics
+from distillery.metrics import add_counts, write_metrics
 from distillery.prompts import load_judge_template, render_judge_prompt
-from distillery.tables import JUDGED, PROBLEMS, VERIFIED, TableWriter, gather_sorted, iter_table, read_table
+from distillery.tables import (
+    JUDGED,
+    PROBLEMS,
+    VERIFIED,
+    TableWriter,
+    check_table,
+    gather_sorted,
+    iter_groups,
+    iter_table,
+    read_rows_of,
+    read_table,
+    shard_row_group_rows,
+    sorted_copy,
+)
 from distillery.verification import answer_region
 
 log = logging.getLogger(__name__)
@@ -120,10 +137,9 @@ COUNTED = ["uuid", "verify_status", "judge_verdict", "correctness_llama"]
 def run_shard(cfg: JudgeConfig, seed: int, shard: int, num_shards: int, paths: ShardPaths) -> None:
     """The judge's verdicts on one verify shard: its rows in the same order, with the judge's columns."""
     task = JudgeTask(cfg, seed, TaskDirs(journal=paths.journal, server_logs=paths.server_logs), shard=shard, num_shards=num_shards)
-    problems = read_table(paths.problems, PROBLEMS, columns=["uuid", "problem", "answer"])
-    short = read_table(paths.verified, VERIFIED, columns=SELECTED_BY).join(
-        problems.select("uuid", "answer"), on="uuid", how="left", maintain_order="left"
-    )
+    short = read_table(paths.verified, VERIFIED, columns=SELECTED_BY)
+    problems = read_rows_of(paths.problems, PROBLEMS, ["uuid", "problem", "answer"], short["uuid"].unique())
+    short = short.join(problems.select("uuid", "answer"), on="uuid", how="left", maintain_order="left")
     chosen = set(short.with_row_index("row").filter(select_for_judging(short, cfg.policy))["row"].to_list())
     del short
     # The questions: the problem, the gold and the end of each chosen generation, read a batch at a time.
@@ -155,7 +171,7 @@ def run_shard(cfg: JudgeConfig, seed: int, shard: int, num_shards: int, paths: S
         "judge_params": task.settings_hash(cfg),
     }
     start = 0
-    with TableWriter(paths.judged, JUDGED) as writer:
+    with TableWriter(paths.judged, JUDGED, shard_row_group_rows(num_shards)) as writer:
         for batch in iter_table(paths.verified, VERIFIED):
             mine = [asked.get(r) for r in range(start, start + batch.height)]
             start += batch.height
@@ -182,36 +198,44 @@ def run_shard(cfg: JudgeConfig, seed: int, shard: int, num_shards: int, paths: S
 
 def gather(cfg: JudgeConfig, paths: GatherPaths) -> None:
     """The shards merged in key order; metrics and the disagreements report, a batch at a time."""
-    sources = read_table(paths.problems, PROBLEMS, columns=["uuid", "problem", "answer", "source"])
-    counted = []
-    with Disagreements(paths.disagreements, cfg) as report:
-        for batch in gather_sorted(paths.shards, JUDGED, paths.judged):
-            counted.append(batch.select(COUNTED))
-            report.add(batch, sources)
-    out = pl.concat(counted) if counted else pl.DataFrame(schema={c: JUDGED.schema[c] for c in COUNTED})
-    by_source = out.select("uuid").join(sources.select("uuid", "source"), on="uuid", how="left", maintain_order="left")["source"]
-    write_metrics(paths.metrics, "judge", **judge_report(out, by_source))
+    merged = iter_groups(gather_sorted(paths.shards, JUDGED, paths.judged), "uuid", "the merged judge shards")
+    report(merged, cfg, paths.problems, paths.metrics, paths.disagreements)
 
 
 def run(cfg: JudgeConfig, seed: int, paths: Paths) -> pl.DataFrame:
     """One shard holding everything, then its report: the judged table, returned."""
-    run_shard(cfg, seed, 0, 1, ShardPaths(paths.verified, paths.problems, paths.judged, paths.journal, paths.server_logs))
-    sources = read_table(paths.problems, PROBLEMS, columns=["uuid", "problem", "answer", "source"])
-    with Disagreements(paths.disagreements, cfg) as report:
-        for batch in iter_table(paths.judged, JUDGED):
-            report.add(batch, sources)
-    out = read_table(paths.judged, JUDGED)
-    by_source = out.select("uuid").join(sources.select("uuid", "source"), on="uuid", how="left", maintain_order="left")["source"]
-    write_metrics(paths.metrics, "judge", **judge_report(out, by_source))
-    return out
+    check_table(paths.verified, VERIFIED)
+    paths.judged.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=paths.judged.parent) as tmp:
+        verified = sorted_copy(paths.verified, VERIFIED, tmp)
+        run_shard(cfg, seed, 0, 1, ShardPaths(verified, paths.problems, paths.judged, paths.journal, paths.server_logs))
+    report(
+        iter_groups(iter_table(paths.judged, JUDGED), "uuid", str(paths.judged)), cfg, paths.problems, paths.metrics, paths.disagreements
+    )
+    return read_table(paths.judged, JUDGED)
 
 
-def judge_report(out: pl.DataFrame, sources: pl.Series) -> dict:
+def report(batches: Iterable[pl.DataFrame], cfg: JudgeConfig, problems: Path, metrics: Path, disagreements: Path | None) -> None:
+    """metrics/judge.json and the disagreements report from judged batches that hold whole problems."""
+    sources = read_table(problems, PROBLEMS, columns=["uuid", "source"])
+    counts: dict = {}
+    with Disagreements(disagreements, cfg, problems) as readable:
+        for batch in batches:
+            batch = batch.join(sources, on="uuid", how="left", maintain_order="left")
+            counts = add_counts(counts, judge_report(batch.select(*COUNTED, "source")))
+            readable.add(batch)
+    write_metrics(
+        metrics, "judge", **(judge_report(pl.DataFrame(schema={**JUDGED.schema, "source": pl.String}).select(*COUNTED, "source")) | counts)
+    )
+
+
+def judge_report(out: pl.DataFrame) -> dict:
     """Verify and judge side by side: generations by verify status, and per source how often the
-    judge agreed with math-verify's rejection (DIFFERENT) or overturned it (EQUIVALENT)."""
+    judge agreed with math-verify's rejection (DIFFERENT) or overturned it (EQUIVALENT). Counts only,
+    so that the reports of batches holding whole problems add up (metrics.add_counts)."""
     verdicts = out.group_by("judge_verdict").len()
-    statuses = out.group_by("verify_status").len() if "verify_status" in out.columns else None
-    judged = out.with_columns(sources.alias("source")).filter(pl.col("judge_verdict") != "not_judged")
+    statuses = out.group_by("verify_status").len()
+    judged = out.filter(pl.col("judge_verdict") != "not_judged")
     recovered = judged.filter(pl.col("correctness_llama").fill_null(False))
     per_source = {}
     for src in sorted(judged["source"].fill_null("unknown").unique().to_list()):
@@ -225,7 +249,7 @@ def judge_report(out: pl.DataFrame, sources: pl.Series) -> dict:
         }
     return {
         "generations": out.height,
-        "generations_by_verify_status": dict(zip(statuses["verify_status"], statuses["len"])) if statuses is not None else {},
+        "generations_by_verify_status": dict(zip(statuses["verify_status"], statuses["len"])),
         "judged": judged.height,
         "verdicts": {v: 0 for v in (*VERDICTS, "unparseable", "error")} | dict(zip(verdicts["judge_verdict"], verdicts["len"])),
         "recovered_generations": recovered.height,
@@ -240,54 +264,59 @@ DISAGREEING = ["EQUIVALENT", "AMBIGUOUS", "unparseable", "error"]
 class Disagreements:
     """Every generation where the judge did not simply confirm math-verify's rejection, for a person
     to read: the problem, the gold, the extracted answer, what the judge saw and what it said. Sorted
-    by source, then key: batches come in key order, so each source's sections go to its own spool
-    file and the report is the spools in source order (bounded memory, any number of rows)."""
+    by source, then key. Batches come in key order, so each source's rows (without the problem text)
+    go to its own spool file; the report is the spools in source order, their problems read a chunk
+    at a time: bounded memory, however many rows disagree."""
 
-    def __init__(self, path: Path | None, cfg: JudgeConfig):
-        self.path, self.cfg, self.rows = path, cfg, 0
-        self._spools: dict[str, object] = {}
+    CHUNK = 2000
+
+    def __init__(self, path: Path | None, cfg: JudgeConfig, problems: Path):
+        self.path, self.cfg, self.problems, self.rows = path, cfg, problems, 0
+        self._spools: dict[str | None, IO[str]] = {}
 
     def __enter__(self) -> Disagreements:
         return self
 
-    def add(self, batch: pl.DataFrame, problems: pl.DataFrame) -> None:
+    def add(self, batch: pl.DataFrame) -> None:
+        """Spool the disagreeing rows of `batch` (judged rows with their `source`)."""
         if self.path is None:
             return
-        rows = batch.filter(pl.col("judge_verdict").is_in(DISAGREEING))
-        if not rows.height:
-            return
-        rows = rows.join(problems, on="uuid", how="left", maintain_order="left")
-        for r in rows.iter_rows(named=True):
+        for r in batch.filter(pl.col("judge_verdict").is_in(DISAGREEING)).iter_rows(named=True):
             spool = self._spools.get(r["source"])
             if spool is None:
                 spool = self._spools[r["source"]] = tempfile.TemporaryFile("w+", encoding="utf-8")
-            spool.write("\n".join(self.section(r)) + "\n")
+            keep = {k: r[k] for k in ("source", "uuid", "sample_index", "judge_verdict", "extracted_answer", "verify_status")}
+            candidate = candidate_text(r["generation"] or "", self.cfg.candidate_tail_chars)
+            spool.write(json.dumps({**keep, "candidate": candidate, "reply": r["judge_reply"]}) + "\n")
             self.rows += 1
 
-    def section(self, r: dict) -> list[str]:
-        return [
-            f"## {r['judge_verdict']}: {r['source']} / {r['uuid']} / sample {r['sample_index']}",
-            "",
-            f"- gold: `{r['answer']}`",
-            f"- extracted answer: `{r['extracted_answer']}` (verify status: {r['verify_status']})",
-            "",
-            "Problem:",
-            "",
-            "> " + (r["problem"] or "").replace("\n", "\n> "),
-            "",
-            "Candidate (what the judge saw):",
-            "",
-            "```",
-            candidate_text(r["generation"] or "", self.cfg.candidate_tail_chars),
-            "```",
-            "",
-            "Judge reply:",
-            "",
-            "```",
-            (r["judge_reply"] or "").strip(),
-            "```",
-            "",
-        ]
+    @staticmethod
+    def section(r: dict) -> str:
+        return "\n".join(
+            [
+                f"## {r['judge_verdict']}: {r['source']} / {r['uuid']} / sample {r['sample_index']}",
+                "",
+                f"- gold: `{r['answer']}`",
+                f"- extracted answer: `{r['extracted_answer']}` (verify status: {r['verify_status']})",
+                "",
+                "Problem:",
+                "",
+                "> " + (r["problem"] or "").replace("\n", "\n> "),
+                "",
+                "Candidate (what the judge saw):",
+                "",
+                "```",
+                r["candidate"],
+                "```",
+                "",
+                "Judge reply:",
+                "",
+                "```",
+                (r["reply"] or "").strip(),
+                "```",
+                "",
+            ]
+        )
 
     def __exit__(self, exc_type, *_) -> None:
         try:
@@ -309,10 +338,12 @@ class Disagreements:
         tmp = self.path.with_name(self.path.name + ".tmp")
         with open(tmp, "w", encoding="utf-8") as out:
             out.write("\n".join(header) + "\n")
-            # None (no source) sorts first, as polars sorted it.
-            for source in sorted(self._spools, key=lambda s: (s is not None, s or "")):
+            for source in sorted(self._spools, key=lambda s: (s is not None, s or "")):  # no source first, as polars sorts
                 spool = self._spools[source]
                 spool.seek(0)
-                while chunk := spool.read(1 << 20):
-                    out.write(chunk)
+                while chunk := [json.loads(line) for line in itertools.islice(spool, self.CHUNK)]:
+                    texts = read_rows_of(self.problems, PROBLEMS, ["uuid", "problem", "answer"], {r["uuid"] for r in chunk})
+                    by_uuid = texts.rows_by_key("uuid", named=True, unique=True)
+                    for r in chunk:
+                        out.write(self.section({**r, **by_uuid.get(r["uuid"], {"problem": None, "answer": None})}) + "\n")
         tmp.replace(self.path)

@@ -23,7 +23,7 @@ import polars as pl
 from distillery.config import VerifyConfig
 from distillery.io import write_json
 from distillery.keys import shard_of
-from distillery.metrics import write_metrics
+from distillery.metrics import add_counts, write_metrics
 from distillery.provenance import library_version, stamp
 from distillery.tables import (
     GENERATIONS,
@@ -34,8 +34,10 @@ from distillery.tables import (
     gather_sorted,
     iter_groups,
     iter_table,
+    read_rows_of,
     read_table,
-    write_table,
+    shard_row_group_rows,
+    sorted_copy,
 )
 from distillery.verification import STATUSES, DeadlinePool, check_many, gold_problem
 
@@ -111,17 +113,37 @@ def verify_batch(batch: pl.DataFrame, golds: pl.DataFrame, cfg: VerifyConfig, po
 
 def run_shard(cfg: VerifyConfig, shard: int, num_shards: int, paths: ShardPaths) -> dict:
     """Shard `shard` of `num_shards`: its verified rows in key order, and its figures."""
-    golds = read_table(paths.problems, PROBLEMS, columns=["uuid", "answer"])
+    keys = read_table(paths.problems, PROBLEMS, columns=["uuid"])["uuid"].to_list()
+    mine = [u for u in keys if shard_of(u, num_shards) == shard] if num_shards > 1 else keys
+    golds = read_rows_of(paths.problems, PROBLEMS, ["uuid", "answer"], mine)
+    del keys, mine
+    malformed = sorted(u for u, a in golds.iter_rows() if gold_problem(a or ""))
     pool = DeadlinePool(cfg, cfg.workers)
-    started, rows = time.monotonic(), 0
+    started, rows, seen = time.monotonic(), 0, set()
     try:
-        with TableWriter(paths.verified, VERIFIED) as writer:
+        with TableWriter(paths.verified, VERIFIED, shard_row_group_rows(num_shards)) as writer:
             for batch in shard_batches(paths.generations, shard, num_shards):
                 writer.write(verify_batch(batch, golds, cfg, pool))
                 rows += batch.height
+                if malformed:
+                    seen.update(set(malformed) & set(batch["uuid"].unique().to_list()))
     finally:
         pool.close()
-    figures = {"shard": shard, "num_shards": num_shards, "generations": rows, "workers_killed_at_deadline": pool.stats.killed}
+    malformed = [u for u in malformed if u in seen]  # a gold counts where the problem has generations
+    if malformed:
+        log.warning(
+            "verify: %d problems have a gold with unbalanced braces (e.g. %s); none of their generations can be "
+            "accepted (gold_malformed). Fix the answer in the source data or drop those problems.",
+            len(malformed),
+            ", ".join(malformed[:5]),
+        )
+    figures = {
+        "shard": shard,
+        "num_shards": num_shards,
+        "generations": rows,
+        "workers_killed_at_deadline": pool.stats.killed,
+        "problems_with_malformed_gold": len(malformed),
+    }
     write_json(figures, paths.figures)
     log.info(
         "verify shard %d/%d: %d generations in %.1fs with %d workers; slowest answer %.2fs; %d workers killed at the %.0fs deadline",
@@ -138,9 +160,10 @@ def run_shard(cfg: VerifyConfig, shard: int, num_shards: int, paths: ShardPaths)
 
 
 def gather(paths: GatherPaths) -> None:
-    counted = [b.select(COUNTED) for b in gather_sorted(paths.shards, VERIFIED, paths.verified)]
-    figures = [json.loads(Path(f).read_text()) for f in paths.figures]
-    write_report(counted, figures, paths.problems, paths.metrics)
+    counts: dict = {}
+    for batch in iter_groups(gather_sorted(paths.shards, VERIFIED, paths.verified), "uuid", "the merged verify shards"):
+        counts = add_counts(counts, batch_counts(batch))
+    write_report(counts, [json.loads(Path(f).read_text()) for f in paths.figures], paths.metrics)
 
 
 def run(cfg: VerifyConfig, paths: Paths) -> pl.DataFrame:
@@ -149,53 +172,49 @@ def run(cfg: VerifyConfig, paths: Paths) -> pl.DataFrame:
     check_table(paths.problems, PROBLEMS, columns=["uuid", "answer"])
     paths.verified.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=paths.verified.parent) as tmp:
-        generations, figures = paths.generations, Path(tmp) / "figures.json"
-        keys = read_table(generations, GENERATIONS, columns=["uuid", "sample_index"])
-        if not keys.equals(keys.sort("uuid", "sample_index")):  # shards are in key order; any other table is put in it
-            generations = Path(tmp) / "generations.parquet"
-            write_table(read_table(paths.generations, GENERATIONS).sort("uuid", "sample_index"), generations, GENERATIONS)
+        generations, figures = sorted_copy(paths.generations, GENERATIONS, tmp), Path(tmp) / "figures.json"
         run_shard(cfg, 0, 1, ShardPaths(generations=generations, problems=paths.problems, verified=paths.verified, figures=figures))
-        write_report(
-            [read_table(paths.verified, VERIFIED, columns=COUNTED)], [json.loads(figures.read_text())], paths.problems, paths.metrics
-        )
+        counts = batch_counts(read_table(paths.verified, VERIFIED, columns=COUNTED))
+        write_report(counts, [json.loads(figures.read_text())], paths.metrics)
     return read_table(paths.verified, VERIFIED)
 
 
-def write_report(counted: list[pl.DataFrame], figures: list[dict], problems_path: Path, metrics: Path) -> None:
-    """metrics/verify.json from the short columns of every verified row and the shards' figures."""
-    out = pl.concat(counted) if counted else pl.DataFrame(schema={c: VERIFIED.schema[c] for c in COUNTED})
-    status = out.group_by("verify_status").len()
-    counts = {s: 0 for s in STATUSES} | dict(zip(status["verify_status"], status["len"]))
-    solved = out.filter(pl.col("correctness_math_verify") & pl.col("is_reasoning_complete"))["uuid"].n_unique()
+def batch_counts(df: pl.DataFrame) -> dict:
+    """The counts of rows holding whole problems (they add up over such batches: metrics.add_counts)."""
+    status = df.group_by("verify_status").len()
     # A problem's status is its best generation's, in the order of STATUSES (ok first).
     rank = {s: i for i, s in enumerate(STATUSES)}
-    best = out.group_by("uuid").agg(pl.col("verify_status").replace_strict(rank, return_dtype=pl.Int64).min().alias("r"))
-    problem_counts = {s: 0 for s in STATUSES} | {
-        STATUSES[r]: n for r, n in zip(*best.group_by("r").len().to_dict(as_series=False).values())
+    best = df.group_by("uuid").agg(pl.col("verify_status").replace_strict(rank, return_dtype=pl.Int64).min().alias("r"))
+    solved = pl.col("correctness_math_verify") & pl.col("is_reasoning_complete")
+    return {
+        "generations": df.height,
+        "generations_by_status": dict(zip(status["verify_status"], status["len"])),
+        "problems_by_best_status": {STATUSES[r]: n for r, n in best.group_by("r").len().iter_rows()},
+        "generations_correct": int(df["correctness_math_verify"].sum()),
+        "generations_complete": int(df["is_reasoning_complete"].sum()),
+        "problems": df["uuid"].n_unique(),
+        "problems_with_correct_generation": df.filter(solved)["uuid"].n_unique(),
     }
-    problems = out["uuid"].n_unique()
-    golds = read_table(problems_path, PROBLEMS, columns=["uuid", "answer"]).join(best.select("uuid"), on="uuid", how="semi")
-    malformed = sorted(u for u, a in golds.iter_rows() if gold_problem(a or ""))
-    if malformed:
-        log.warning(
-            "verify: %d problems have a gold with unbalanced braces (e.g. %s); none of their generations can be "
-            "accepted (gold_malformed). Fix the answer in the source data or drop those problems.",
-            len(malformed),
-            ", ".join(malformed[:5]),
-        )
+
+
+def write_report(counts: dict, figures: list[dict], metrics: Path) -> None:
+    """metrics/verify.json from the counts of every verified row and the shards' figures."""
+    zeros = {s: 0 for s in STATUSES}
+    counts = add_counts({"generations": 0, "problems": 0, "problems_with_correct_generation": 0}, counts)
+    problems, solved = counts["problems"], counts["problems_with_correct_generation"]
     write_metrics(
         metrics,
         "verify",
-        generations=out.height,
-        generations_by_status=counts,
-        problems_by_best_status=problem_counts,
-        generations_correct=int(out["correctness_math_verify"].sum()),
-        generations_complete=int(out["is_reasoning_complete"].sum()),
+        generations=counts["generations"],
+        generations_by_status=zeros | counts.get("generations_by_status", {}),
+        problems_by_best_status=zeros | counts.get("problems_by_best_status", {}),
+        generations_correct=counts.get("generations_correct", 0),
+        generations_complete=counts.get("generations_complete", 0),
         problems=problems,
         problems_with_correct_generation=solved,
         problem_pass_rate=round(solved / problems, 4) if problems else 0.0,
-        problems_with_malformed_gold=len(malformed),
+        problems_with_malformed_gold=sum(f["problems_with_malformed_gold"] for f in figures),
         workers_killed_at_deadline=sum(f["workers_killed_at_deadline"] for f in figures),
         shards={f"shard-{f['shard']}": f["generations"] for f in figures},
     )
-    log.info("verify: %s", counts)
+    log.info("verify: %s", zeros | counts.get("generations_by_status", {}))
