@@ -4,6 +4,10 @@ dataset card, from the judged generations of the problems that survived dedupe.
 A problem is kept when at least one generation is correct under `selection` (math_verify, judge,
 or either — OpenR1's recommended union). `messages` pairs the problem with one correct generation
 chosen by `choice`; the seeded random choice depends only on the seed and the problem key.
+
+The judged generations (sorted by uuid, sample_index, as the judge stage writes them) are streamed a
+batch at a time and the dataset written as they come: memory holds the kept problems and the short
+ids of the row provenance, never every generation's text.
 """
 
 from __future__ import annotations
