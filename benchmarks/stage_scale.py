@@ -6,8 +6,9 @@ node's memory: every stage streams or runs per shard").
     .venv/bin/python benchmarks/stage_scale.py --sizes 2000,8000          # a quick check, nothing written
 
 Sizes are generations (two per problem). Each size gets its own work directory (`--work-dir`, default
-a new one under /tmp), deleted before the next size starts unless `--keep`: about 6 GB of files per
-100,000 generations, all stages' outputs together, so 800,000 wants ~50 GB free. Writing the inputs
+a new one under /tmp), deleted before the next size starts unless `--keep`. Unless `--keep`, a table
+no later job reads is deleted when its last reader ends: each copy of the traces is ~1.3 GB per
+100,000 generations, and at most ~4 copies are on disk at once (800,000 wants ~45 GB free). Writing the inputs
 takes about 0.25 ms per generation; the generator itself stays under ~1 GB.
 
 Data: what sample and generate would have left, in the exact schemas of distillery.tables, written
@@ -31,8 +32,10 @@ Jobs: the work directory gets params.yaml (this repository's, with generate.num_
 no ingested corpora, the teacher a hub id so the shards count as generate's, and the judge
 `backend: openai` pointed at a stub server), prompts/ and the bundled benchmarks. The jobs are then
 whatever `snakemake -n -p` plans for data/build/dataset/README.md in that directory, with the shell
-commands Snakemake would run, in DAG order: today generate_gather, verify, judge, dedupe and build,
-one job each; per-shard verify and judge jobs, when the rules have them, appear here by themselves.
+commands Snakemake would run, in DAG order: a verify_shard and a judge_shard job per shard,
+generate_gather, verify_gather, judge_gather, dedupe and build. `--generations-per-shard N` sizes
+generate.num_shards to the data, as a team would (25,000: 8 shards at 200,000, 32 at 800,000);
+without it every size gets `--shards`.
 Each job runs alone, as Snakemake runs a shell job (bash, `set -euo pipefail; ` first, the rule's
 threads in OMP_NUM_THREADS and the like, --cores, default this machine's). Per job: wall time; CPU
 time (user + system) of the job and every process it waited for (its verify workers); peak RSS:

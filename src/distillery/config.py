@@ -325,7 +325,11 @@ class GenerateConfig(ProblemPrompt):
     system_prompt: str | None = Field(None, description="A system message before the prompt. null: none.")
     num_generations: int = Field(2, ge=1, description="Generations sampled per problem.")
     num_shards: int = Field(
-        1, ge=1, description="Jobs the problems are split over (one Slurm job each).", json_schema_extra={"execution": True}
+        1,
+        ge=1,
+        description="Jobs the problems are split over, by a hash of their key: generate, verify and judge each run one job "
+        "(one Slurm job) per shard.",
+        json_schema_extra={"execution": True},
     )
 
 
