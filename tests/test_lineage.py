@@ -117,7 +117,7 @@ def test_a_killed_dvc_repro_finishes_on_a_plain_rerun(repo_copy):
     run_until(repo_copy, lambda: answered() > 0 and not (repo_copy / "data/generate/generations.parquet").exists(), "mid-generate")
     answered_before_kill = answered()
     assert 0 < answered_before_kill < 150
-    run_until(repo_copy, lambda: (repo_copy / "logs/verify/verify.log").exists(), "mid-verify")
+    run_until(repo_copy, lambda: (repo_copy / "logs/verify/shard-0.log").exists(), "mid-verify")
     assert not (repo_copy / "data/verify/verified.parquet").exists()
     checkpoints = repo_copy / "data/sft/checkpoints"
     run_until(repo_copy, lambda: any(checkpoints.glob("*/checkpoint-*/trainer_state.json")), "mid-sft")
