@@ -80,7 +80,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -103,6 +103,8 @@ DEFAULT_SIZES = (200_000, 800_000)
 DEFAULT_SHARDS = 8
 GENERATIONS_PER_PROBLEM = 2
 TARGET = "data/build/dataset/README.md"  # build's card: the DAG up to build
+# The jobs `--rerun` can run again on a kept work directory: those whose inputs are small to keep.
+RERUN_RULES = ("dedupe", "build")
 RSS_BAR_MB = 4096  # the issue's bar: every job under 4 GB at both sizes, within 20% between them
 
 # Traces: log-normal lengths, median 25 KB; the cap is the teacher's max_new_tokens at 4 chars a token.
@@ -683,6 +685,8 @@ def run_size(generations: int, args: argparse.Namespace, judge_url: str, root: P
     write_params(work, shards, judge_url)
     jobs = plan_jobs(work, args.cores)
     print(f"jobs (snakemake -n): {', '.join(j.name for j in jobs)}", flush=True)
+    (work / ".stage_scale").mkdir(exist_ok=True)
+    (work / ".stage_scale" / "jobs.json").write_text(json.dumps([asdict(j) for j in jobs], indent=1))
     env = snakemake_env() | {
         API_KEY_ENV: "stage-scale-dummy-key",
         "DISTILLERY_JOURNAL_DIR": str(work / ".distillery" / "journal"),
@@ -695,7 +699,7 @@ def run_size(generations: int, args: argparse.Namespace, judge_url: str, root: P
         results.append(r)
         peak_disk = max(peak_disk, disk_bytes(work))
         if not args.keep:
-            free_disk(work, jobs[n + 1 :])
+            free_disk(work, jobs[n + 1 :], keep=jobs if args.rerunnable else [])
         print(
             f"  {r['job']:<28} {r['wall_s']:>9.1f} s wall {r['cpu_s']:>9.1f} s CPU {r['peak_rss_mb']:>9.0f} MB peak RSS"
             f" {r['tree_rss_mb']:>9.0f} MB tree",
@@ -705,7 +709,7 @@ def run_size(generations: int, args: argparse.Namespace, judge_url: str, root: P
     print(f"outcome: {json.dumps(outcome)}", flush=True)
     disk = peak_disk
     print(f"work directory at its largest: {disk / 1e6:,.0f} MB", flush=True)
-    if not args.keep:
+    if not (args.keep or args.rerunnable):
         shutil.rmtree(work)
     return {
         "shards": shards,
@@ -721,10 +725,11 @@ def disk_bytes(work: Path) -> int:
     return sum(p.stat().st_size for p in work.rglob("*") if p.is_file())
 
 
-def free_disk(work: Path, remaining: list[Job]) -> None:
+def free_disk(work: Path, remaining: list[Job], keep: list[Job] = ()) -> None:
     """Delete the parquet tables no remaining job reads (the dataset excepted): at 800,000 generations
-    every copy of the traces is ~10 GB, and all of them together would not fit this machine's disk."""
-    wanted = {i for j in remaining for i in j.inputs}
+    every copy of the traces is ~10 GB, and all of them together would not fit this machine's disk.
+    The inputs of `keep`'s RERUN_RULES jobs stay (`--rerunnable`)."""
+    wanted = {i for j in remaining for i in j.inputs} | {i for j in keep if j.rule in RERUN_RULES for i in j.inputs}
     for path in (work / "data").rglob("*.parquet"):
         rel = str(path.relative_to(work))
         if rel not in wanted and not rel.startswith(("data/build/", "data/sample/", "data/dedupe/")):
@@ -834,6 +839,17 @@ def main() -> None:
     ap.add_argument("--work-dir", type=Path, default=None, help="where the runs' files go (default a new directory under /tmp)")
     ap.add_argument("--keep", action="store_true", help="keep each size's work directory")
     ap.add_argument("--write-results", action="store_true", help=f"write {RESULTS.relative_to(REPO)}")
+    ap.add_argument(
+        "--rerunnable",
+        action="store_true",
+        help=f"keep each size's work directory with the inputs of {', '.join(RERUN_RULES)} (and the plan), for --rerun",
+    )
+    ap.add_argument(
+        "--rerun",
+        default="",
+        help=f"run these rules ({', '.join(RERUN_RULES)}) again in a --rerunnable --work-dir, with this checkout's code, "
+        "and replace their figures in the results",
+    )
     ap.add_argument("--stub-server", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.stub_server:
@@ -842,6 +858,9 @@ def main() -> None:
     sizes = sorted(int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip())
     if any(n < 2 * args.shards or n % GENERATIONS_PER_PROBLEM for n in sizes):
         raise SystemExit(f"--sizes: even numbers of generations, at least {2 * args.shards}")
+    if args.rerun:
+        rerun(sizes, args)
+        return
     root = args.work_dir or Path(tempfile.mkdtemp(prefix="stage_scale_"))
     root.mkdir(parents=True, exist_ok=True)
     stub, judge_url = start_stub()
@@ -871,6 +890,40 @@ def main() -> None:
     }
     if args.write_results:
         write_json(RESULTS, result)
+        print(f"\nwritten: {RESULTS.relative_to(REPO)}")
+
+
+def rerun(sizes: list[int], args: argparse.Namespace) -> None:
+    """Run `--rerun`'s rules again on each size's kept work directory, as planned the first time; their
+    figures replace the old ones in the results (when written), with the code that ran them noted."""
+    rules = [r.strip() for r in args.rerun.split(",") if r.strip()]
+    if not set(rules) <= set(RERUN_RULES) or args.work_dir is None:
+        raise SystemExit(f"--rerun takes rules among {', '.join(RERUN_RULES)} and the --work-dir of a --rerunnable run")
+    saved = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {"sizes": {}}
+    runs = {}
+    for n in sizes:
+        work = args.work_dir / f"g{n}"
+        plan = work / ".stage_scale" / "jobs.json"
+        if not plan.is_file():
+            raise SystemExit(f"{work} has no plan ({plan}): run the benchmark with --rerunnable --work-dir {args.work_dir} first")
+        jobs = [Job(**j) for j in json.loads(plan.read_text())]
+        print(f"\n== {n:,} generations, again: {', '.join(rules)}", flush=True)
+        run = saved["sizes"].get(str(n)) or {"jobs": [], "rules": {}}
+        fresh = []
+        for job in (j for j in jobs if j.rule in rules):
+            r = run_job(job, work, snakemake_env())
+            fresh.append(r)
+            print(f"  {r['job']:<28} {r['wall_s']:>9.1f} s wall {r['cpu_s']:>9.1f} s CPU {r['peak_rss_mb']:>9.0f} MB peak RSS", flush=True)
+        run["jobs"] = [j for j in run["jobs"] if j["rule"] not in rules] + fresh
+        run["rules"] = by_rule(run["jobs"])
+        run["rerun"] = sorted(set(run.get("rerun", [])) | set(rules))
+        runs[n] = run
+    print_tables(sizes, runs)
+    if args.write_results:
+        saved["sizes"].update({str(n): r for n, r in runs.items()})
+        if len(sizes) > 1:
+            saved["growth"] = {f"{sizes[0]}->{sizes[-1]}": growth(runs[sizes[0]], runs[sizes[-1]])}
+        write_json(RESULTS, saved)
         print(f"\nwritten: {RESULTS.relative_to(REPO)}")
 
 
