@@ -209,9 +209,15 @@ def child_stage(work: Path, variant: str) -> dict:
         overall[0] = max(overall[0], peak)
         steps_rss[label] = max(steps_rss.get(label, 0.0), peak)
 
-    timed = {}
-    for name in ("contamination", "exact_duplicates", "near_duplicate_pairs", "clusters"):
-        original = getattr(dedupe, name)
+    # The stage's steps, timed where run() calls them (near-dup: the pairing after the streamed pass).
+    steps_of = {
+        "contamination": (dedupe, "contamination"),
+        "exact_duplicates": (dedupe, "exact_duplicates"),
+        "near_duplicate_pairs": (dedupe.NearDuplicates, "pairs"),
+        "clusters": (dedupe, "clusters"),
+    }
+    for name, (owner, attr) in steps_of.items():
+        original = getattr(owner, attr)
 
         def wrapper(*a, _f=original, _n=name, **k):
             segment_peak("other")
@@ -223,9 +229,7 @@ def child_stage(work: Path, variant: str) -> dict:
             _reset_vm_hwm()
             return out
 
-        timed[name] = wrapper
-    for name, f in timed.items():
-        setattr(dedupe, name, f)
+        setattr(owner, attr, wrapper)
     t = time.perf_counter()
     dedupe.run(
         cfg,

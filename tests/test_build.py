@@ -325,7 +325,7 @@ def many_inputs(tmp_path: Path, n: int = 40) -> tuple[dict[str, Path], dict[str,
                 }
             )
     judged.sort(key=lambda j: (j["uuid"], j["sample_index"]))
-    kept = [u for i, u in enumerate(uuids) if i % 7]
+    kept = sorted(u for i, u in enumerate(uuids) if i % 7)  # as dedupe writes it
     paths = {"problems": tmp_path / "problems.parquet", "judged": tmp_path / "judged.parquet", "kept": tmp_path / "kept.parquet"}
     tmp_path.mkdir(parents=True, exist_ok=True)
     table_frame(tables.PROBLEMS, problems).write_parquet(paths["problems"])
@@ -358,18 +358,27 @@ def build_files(paths: dict[str, Path], out: Path, **kwargs) -> dict[str, object
     return files
 
 
-def test_batch_size_changes_no_output(tmp_path):
+def test_batch_size_changes_no_output(tmp_path, monkeypatch):
     """Problems whose generations straddle batch boundaries come out whole, and the same whatever
-    the batch size: the split files, the rejections, the row provenance and the metrics."""
+    the batch size, and however many buckets the problems are spread over: the split files, the
+    rejections, the row provenance and the metrics."""
+    import io
+
     paths, n_gens = many_inputs(tmp_path / "in")
     default = build_files(paths, tmp_path / "default")
-    for batch_rows in (1, 3):
+    for batch_rows, per_bucket, group_rows in ((1, None, None), (3, None, None), (5, 2, 3)):
+        if per_bucket:  # buckets of two kept problems; provenance row groups of three rows
+            monkeypatch.setattr(build, "KEPT_PER_BUCKET", per_bucket)
+            monkeypatch.setattr(build, "PROVENANCE_GROUP_ROWS", group_rows)
         files = build_files(paths, tmp_path / f"b{batch_rows}", batch_rows=batch_rows)
         for name, value in default.items():
             if isinstance(value, pl.DataFrame):
                 assert files[name].equals(value), f"{name} differs with batch_rows={batch_rows}"
+            elif name == "provenance.parquet" and group_rows:  # other row groups: the same rows
+                assert pl.read_parquet(io.BytesIO(files[name])).equals(pl.read_parquet(io.BytesIO(value))), name
             else:
                 assert files[name] == value, f"{name} differs with batch_rows={batch_rows}"
+    assert not list(tmp_path.rglob(".build-spool-*")), "the spool is removed"
     # ...and what they all made is right: every generation of a kept row, every kept problem accounted for.
     rows = pl.concat([default[s] for s in build.SPLITS])
     assert rows.height > 5

@@ -510,3 +510,34 @@ def test_near_duplicates_ignore_boilerplate_and_short_texts():
     now = near_duplicate_pairs(texts, NearDedupeConfig(), seed=0)
     assert before.height > 1000
     assert now.select("a", "b").rows() == [(80, 81)]
+
+
+def test_batches_and_partitions_change_no_output(tmp_path, monkeypatch):
+    """The stage reads the problems in batches and counts boilerplate a hash partition at a time:
+    every output is the same with batches of 37 problems and partitions of 500 shingles as with one
+    batch and one partition, contamination, exact and near duplicates, boilerplate and ranking alike."""
+    rows, _ = synthetic_problems(2000, seed=11, exact_rate=0.05, near_rate=0.05)
+    closing = " Express your answer as a common fraction."  # boilerplate: in 300 of the rows
+    rows = [{**r, "problem": r["problem"] + closing} if i % 7 == 0 else r for i, r in enumerate(rows)]
+    rows += [{"uuid": problem_key(r["problem"], "cn_k12"), "problem": r["problem"], "source": "cn_k12"} for r in MATH500[:20]]
+    problems = pl.DataFrame(rows).select("uuid", "problem", "source")
+    judged = build_judged(problems, {u: i % 3 for i, u in enumerate(problems["uuid"])})
+
+    def outputs(name: str) -> dict:
+        run_dedupe(tmp_path / name, problems, judged, keep="most_correct")
+        files = {
+            p.name: pl.read_parquet(p) for p in (tmp_path / name).glob("*.parquet") if p.name not in ("problems.parquet", "judged.parquet")
+        }
+        metrics = json.loads((tmp_path / name / "metrics.json").read_text())
+        return {**files, "metrics": {k: v for k, v in metrics.items() if k != "versions"}}
+
+    whole = outputs("whole")
+    monkeypatch.setattr(dedupe, "PROBLEM_BATCH_ROWS", 37)
+    monkeypatch.setattr(dedupe, "PARTITION_HASHES", 500)
+    pieces = outputs("pieces")
+    assert whole["metrics"]["counts"]["rejected_by_reason"]["contaminated"] >= 20
+    assert whole["metrics"]["near_duplicates"]["pairs"] > 50 and whole["metrics"]["exact"]["groups_with_duplicates"] > 50
+    assert pieces.keys() == whole.keys()
+    for name, value in whole.items():
+        assert pieces[name].equals(value) if isinstance(value, pl.DataFrame) else pieces[name] == value, name
+    assert not list(tmp_path.rglob(".dedupe-spool-*")), "the spool is removed"

@@ -72,6 +72,19 @@ class Scorer:
         return out
 
 
+# The loaded model, per configuration: build calls `scores` once per batch of generations, and a
+# model loaded once a batch would cost more than the scoring.
+_SCORERS: dict[str, Scorer] = {}
+
+
+def scorer(cfg: RewardModel) -> Scorer:
+    key = f"{cfg.model_dump_json()} {model_fingerprint(cfg.model or '')}"  # a model rebuilt in place is another model
+    if key not in _SCORERS:
+        _SCORERS.clear()  # one model at a time
+        _SCORERS[key] = Scorer(cfg)
+    return _SCORERS[key]
+
+
 def scores(cfg: RewardModel, pairs: Sequence[tuple[str, str]]) -> list[float]:
     """The score of each (problem, generation): from the journal when it is there, else computed
     (and journaled at once)."""
@@ -85,10 +98,10 @@ def scores(cfg: RewardModel, pairs: Sequence[tuple[str, str]]) -> list[float]:
                 todo.append(i)
         log.info("reward model: %d scores, %d from the journal, %d to compute", len(set(keys)), len(done), len(todo))
         if todo:
-            scorer = Scorer(cfg)
+            model = scorer(cfg)
             for start in range(0, len(todo), cfg.batch_size):
                 part = todo[start : start + cfg.batch_size]
-                for i, s in zip(part, scorer([pairs[i] for i in part])):
+                for i, s in zip(part, model([pairs[i] for i in part])):
                     rec = {"key": keys[i], "score": s}
                     jn.append(rec)
                     done[keys[i]] = rec

@@ -5,9 +5,11 @@ A problem is kept when at least one generation is correct under `selection` (mat
 or either — OpenR1's recommended union). `messages` pairs the problem with one correct generation
 chosen by `choice`; the seeded random choice depends only on the seed and the problem key.
 
-The judged generations (sorted by uuid, sample_index, as the judge stage writes them) are streamed a
-batch at a time and the dataset written as they come: memory holds the kept problems and the short
-ids of the row provenance, never every generation's text.
+Nothing is held whole. The judged generations (sorted by uuid, sample_index, as the judge stage writes
+them) are streamed a batch at a time and the dataset written as they come. The kept problems are
+met in the same uuid order: the problems table is spread over bucket files by uuid range, and a
+bucket at a time is read back and sorted (`_KeptProblems`). The row provenance is written a batch at
+a time to one spool file per split, then the two are put end to end.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 import logging
 import os
 import random
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +34,19 @@ from distillery.io import file_md5
 from distillery.keys import derive_seed
 from distillery.metrics import FilterCounts, write_metrics
 from distillery.provenance import code_version, library_version, stamp
-from distillery.tables import BUILD_REJECTED, JUDGED, KEPT, PROBLEMS, ROW_PROVENANCE, Table, read_table, write_table
+from distillery.tables import (
+    BUILD_REJECTED,
+    JUDGED,
+    KEPT,
+    PROBLEMS,
+    ROW_PROVENANCE,
+    Table,
+    TableWriter,
+    check_table,
+    iter_table,
+    read_table,
+    write_table,
+)
 
 log = logging.getLogger(__name__)
 
@@ -255,6 +270,117 @@ class _InOrder:
             yield from self._rows
 
 
+# Kept problems per bucket file (~12 MB of problems with NuminaMath's reference solutions), and the
+# rows of each row group of the row provenance file.
+KEPT_PER_BUCKET = 8192
+PROVENANCE_GROUP_ROWS = 16384
+
+
+class _KeptProblems:
+    """The kept problems with their kept rows (dedupe's provenance), in uuid order, a piece at a time:
+    the problems table is spread over bucket files by uuid range, KEPT_PER_BUCKET kept problems to a
+    range (kept.parquet is sorted by uuid, so every KEPT_PER_BUCKET-th of its uuids bounds one), and
+    `upto` reads a bucket back, sorted and matched with the kept rows, when the generations reach it."""
+
+    def __init__(self, problems_path: Path, kept_path: Path, spool: Path):
+        self.kept_path, self.spool = kept_path, spool
+        lows = self._bounds()
+        if lows is None:  # not as dedupe writes it (a table made by hand): a sorted copy, once
+            self.kept_path = spool / "kept-sorted.parquet"
+            write_table(read_table(kept_path, KEPT).unique("uuid", keep="first", maintain_order=True).sort("uuid"), self.kept_path, KEPT)
+            lows = self._bounds()
+        self.lows = pl.Series("low", lows, dtype=pl.String)
+        writers: dict[int, pq.ParquetWriter] = {}
+        try:
+            for problems in iter_table(problems_path, PROBLEMS, batch_rows=KEPT_PER_BUCKET):
+                if not lows:
+                    break
+                bucket = (self.lows.search_sorted(problems["uuid"], side="right") - 1).clip(0, None)
+                for (b,), part in problems.with_columns(bucket.alias("_bucket")).partition_by("_bucket", as_dict=True).items():
+                    table = part.drop("_bucket").to_arrow()
+                    if b not in writers:
+                        writers[b] = pq.ParquetWriter(self._bucket(b), table.schema, compression="lz4")
+                    writers[b].write_table(table)
+        finally:
+            for w in writers.values():
+                w.close()
+        self._buckets = self._read_back()
+        self._frame = pl.DataFrame(schema={**PROBLEMS.schema, **KEPT.schema})
+        self._done = 0
+        self.taken = 0
+
+    def _bounds(self) -> list[str] | None:
+        """Every KEPT_PER_BUCKET-th kept uuid; None when the kept table is not sorted by unique uuids."""
+        lows, last = [], None
+        for kept in iter_table(self.kept_path, KEPT, ["uuid"], KEPT_PER_BUCKET):
+            uuids = kept["uuid"]
+            if uuids.null_count() or not uuids.is_sorted() or (last is not None and uuids[0] <= last) or uuids.n_unique() < len(uuids):
+                return None
+            lows.append(uuids[0])
+            last = uuids[-1]
+        return lows
+
+    def _bucket(self, b: int) -> Path:
+        return self.spool / f"problems-{b}.parquet"
+
+    def _read_back(self) -> Iterator[pl.DataFrame]:
+        for b, kept in enumerate(iter_table(self.kept_path, KEPT, batch_rows=KEPT_PER_BUCKET)):
+            path = self._bucket(b)
+            if path.is_file():
+                problems = pl.read_parquet(path).cast(PROBLEMS.schema)
+                path.unlink()
+                yield problems.join(kept, on="uuid", how="inner").sort("uuid", maintain_order=True)
+
+    def upto(self, last: str | None) -> pl.DataFrame:
+        """The kept problems after those taken before, up to uuid `last` (all that are left when None)."""
+        parts = []
+        while True:
+            frame = self._frame
+            until = frame.height if last is None else frame["uuid"].search_sorted(last, side="right")
+            parts.append(frame.slice(self._done, until - self._done))
+            self._done = until
+            if until < frame.height:
+                break
+            nxt = next(self._buckets, None)
+            if nxt is None:
+                break
+            self._frame, self._done = nxt, 0
+        part = pl.concat(parts)
+        self.taken += part.height
+        return part
+
+
+class _ProvenanceSpool:
+    """The row provenance, written a batch at a time to one spool file per split, then the splits end
+    to end (default first) in row groups of PROVENANCE_GROUP_ROWS, whatever the batches were."""
+
+    def __init__(self, spool: Path):
+        self.writers = {s: TableWriter(spool / f"provenance-{s}.parquet", ROW_PROVENANCE) for s in SPLITS}
+
+    def add(self, rows: pl.DataFrame) -> None:
+        for s in SPLITS:
+            part = rows.filter(pl.col("split") == s)
+            if part.height:
+                self.writers[s].write(part)
+
+    def write(self, out: Path) -> None:
+        for w in self.writers.values():
+            w.close()
+        with TableWriter(out, ROW_PROVENANCE) as writer:
+            pending: list[pl.DataFrame] = []
+            held = 0
+            for s in SPLITS:
+                for batch in iter_table(self.writers[s].path, ROW_PROVENANCE, batch_rows=PROVENANCE_GROUP_ROWS):
+                    pending.append(batch)
+                    held += batch.height
+                    while held >= PROVENANCE_GROUP_ROWS:
+                        rows = pl.concat(pending)
+                        writer.write(rows.slice(0, PROVENANCE_GROUP_ROWS))
+                        pending, held = [rows.slice(PROVENANCE_GROUP_ROWS)], rows.height - PROVENANCE_GROUP_ROWS
+            if held:
+                writer.write(pl.concat(pending))
+
+
 class _SplitWriters:
     """One parquet file per split, in DATASET_SCHEMA, written a batch of generations at a time (a row
     group) under a temporary name; on `commit` each appears at once (os.replace), on an error none is
@@ -309,43 +435,44 @@ class _SplitWriters:
 
 def run(cfg: BuildConfig, seed: int, card_context: dict[str, Any], paths: Paths, *, batch_rows: int = 4096) -> FilterCounts:
     """The dataset from the judged generations, streamed a problem at a time in batches of about
-    `batch_rows` generations. Memory holds the kept problems' columns, one batch of generations and
-    a few ids per problem, never every generation's text."""
+    `batch_rows` generations. Memory holds one batch of generations and their problems, whatever
+    the totals."""
     if batch_rows < 1:
         raise ValueError(f"batch_rows must be at least 1, not {batch_rows}")
-    kept_rows = read_table(paths.kept, KEPT)
-    kept = kept_rows["uuid"]
-    problems = read_table(paths.problems, PROBLEMS).filter(pl.col("uuid").is_in(kept.implode()))
     _check_columns(paths.judged, JUDGED, JUDGED.columns)  # the file as a whole: the checks read_table makes
-    # row_provenance's columns of the problems, as they were read (its file's bytes follow the layout)
-    problem_ids = problems.select(PROBLEM_PROVENANCE)
-    problems = problems.sort("uuid")
-    uuids = problems["uuid"]
+    check_table(paths.kept, KEPT)
+    check_table(paths.problems, PROBLEMS)
+    paths.rejected.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".build-spool-", dir=paths.rejected.parent) as spool:
+        return _build(cfg, seed, card_context, paths, batch_rows, Path(spool))
 
-    counts = FilterCounts(rows_in=problems.height)
-    row_uuids: dict[str, list[str]] = {s: [] for s in SPLITS}  # per split, the uuid of each row, in order
+
+def _build(cfg: BuildConfig, seed: int, card_context: dict[str, Any], paths: Paths, batch_rows: int, spool: Path) -> FilterCounts:
+    problems = _KeptProblems(paths.problems, paths.kept, spool)
+    provenance = _ProvenanceSpool(spool) if paths.provenance is not None else None
+    settings = {**cfg.model_dump(mode="json"), "seed": seed}
+    counts = FilterCounts()
+    rows_by_split = dict.fromkeys(SPLITS, 0)
     by_source: dict[str, int] = {}
-    chosen: dict[str, int] = {}  # uuid -> sample_index of the assistant message
-    scored: dict[str, dict[int, float]] = {}  # reward_model: uuid -> {position of a correct generation: score}
+    scored_count = 0  # reward_model: generations scored
     best: list[float] = []  # reward_model: the chosen generation's score, per row, in uuid order
-    done = 0  # problems (in uuid order) handled so far
 
     def handle(gens: pl.DataFrame | None) -> None:
         """The problems up to the last uuid of `gens` (all that are left when None), with their generations."""
-        nonlocal done
-        until = problems.height if gens is None else uuids.search_sorted(gens["uuid"][-1], side="right")
-        part = problems.slice(done, until - done)
-        done = until
+        nonlocal scored_count
+        part = problems.upto(None if gens is None else gens["uuid"][-1])
         if part.height == 0:
             return
-        groups = _InOrder(gens)
+        groups = _InOrder(None if gens is None else gens.select(GENERATION_COLUMNS))
         if cfg.choice == "reward_model":  # the scores of the part's correct generations, in one call
             grouped = {g["uuid"]: g for g in groups.rest()}
             part_scored = reward_scores(cfg, part, grouped) if grouped else {}
             groups = _InOrder(None, grouped)
         else:
             part_scored = {}
-        scored.update(part_scored)
+        scored_count += sum(len(v) for v in part_scored.values())
+        index: list[tuple[str, str]] = []  # (split, uuid) of each row written, in order
+        chosen: dict[str, int] = {}  # uuid -> sample_index of the assistant message
         for p in part.iter_rows(named=True):
             g = groups.get(p["uuid"])
             if g is None:
@@ -389,50 +516,44 @@ def run(cfg: BuildConfig, seed: int, card_context: dict[str, Any], paths: Paths,
                     ],
                 },
             )
-            row_uuids[split].append(p["uuid"])
+            index.append((split, p["uuid"]))
+            rows_by_split[split] += 1
             by_source[p["source"]] = by_source.get(p["source"], 0) + 1
             counts.keep()
         writers.flush()
+        if provenance is not None and index and gens is not None:
+            rows = pl.DataFrame(index, schema={"split": pl.String, "uuid": pl.String}, orient="row")
+            ids = gens.select(PROVENANCE_COLUMNS)
+            kept = part.select(KEPT.columns)
+            provenance.add(stamp(row_provenance(rows, part, ids, kept, chosen, part_scored, presorted=True), "build", settings))
 
     writers = _SplitWriters(paths.dataset_dir)
     try:
-        for gens in _judged_in_order(paths.judged, GENERATION_COLUMNS, batch_rows):
+        for gens in _judged_in_order(paths.judged, list(dict.fromkeys(GENERATION_COLUMNS + PROVENANCE_COLUMNS)), batch_rows):
             handle(gens)
         handle(None)  # the kept problems after the last judged uuid: no generations
+        counts.rows_in = problems.taken
         counts.check("build")
+        if provenance is not None:
+            provenance.write(paths.provenance)
     except BaseException:
         writers.abort()
         raise
     writers.commit()
-    problems, uuids = problems.clear(), uuids.clear()  # the texts go before the provenance is read
-    pa.default_memory_pool().release_unused()  # and the batches' memory, which Arrow's pool keeps for reuse
 
-    settings = {**cfg.model_dump(mode="json"), "seed": seed}
     write_table(stamp(counts.rejected_rows(REJECTED_COLUMNS), "build", settings), paths.rejected, BUILD_REJECTED)
-    if paths.provenance is not None:
-        index = pl.DataFrame(
-            [{"split": s, "uuid": u} for s in SPLITS for u in row_uuids[s]], schema={"split": pl.String, "uuid": pl.String}
-        )
-        # The ids and hashes of every generation (short strings, never the texts), read once the
-        # generations are written: the whole file in one frame, laid out as the one-frame build read
-        # it (polars writes a list column's pages by that layout: this keeps the file's bytes). The
-        # streaming found it sorted.
-        ids = read_table(paths.judged, JUDGED, columns=PROVENANCE_COLUMNS)
-        provenance = row_provenance(index, problem_ids, ids, kept_rows, chosen, scored, presorted=True)
-        del ids
-        write_table(stamp(provenance, "build", settings), paths.provenance, ROW_PROVENANCE)
     report = {
         "counts": counts.as_dict(),
-        "rows_by_split": {s: len(row_uuids[s]) for s in SPLITS},
+        "rows_by_split": rows_by_split,
         "rows_by_source": dict(sorted(by_source.items())),
         "selection": cfg.selection,
         "choice": cfg.choice,
     }
-    if scored:
+    if scored_count:
         report["reward_model"] = {
             "model": cfg.reward_model.model,
             "transformers": library_version("transformers"),
-            "generations_scored": sum(len(v) for v in scored.values()),
+            "generations_scored": scored_count,
             "mean_chosen_score": round(sum(best) / len(best), 6) if best else None,
         }
     write_metrics(paths.metrics, "build", **report)

@@ -19,14 +19,19 @@ representative of a duplicate group is chosen by `keep`: the smallest uuid, or t
 most correct generations (ties: smallest uuid). Every problem in comes out kept or rejected with a
 reason and a detail.
 
-Hashing is vectorized (polars + numpy) because this stage meets the whole 400k sample at once; only
-the few n-grams that hash-match a benchmark are compared as text.
+Hashing is vectorized (polars + numpy); only the few n-grams that hash-match a benchmark are compared
+as text. The problems are read in batches (PROBLEM_BATCH_ROWS) and never held all at once: what the
+stage keeps per problem is its uuid, a 16-byte digest of its normalized text and its place in
+representative order; shingles, MinHash signatures and band keys are spooled to disk per batch
+(`NearDuplicates`), so memory does not grow with the texts.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +43,18 @@ from distillery.errors import DistilleryError
 from distillery.io import load_rows
 from distillery.metrics import FilterCounts, write_metrics
 from distillery.provenance import stamp
-from distillery.tables import CONTAMINATION, DEDUPE_REJECTED, JUDGED, KEPT, NEAR_DUPLICATES, PROBLEMS, read_table, write_table
+from distillery.tables import (
+    CONTAMINATION,
+    DEDUPE_REJECTED,
+    JUDGED,
+    KEPT,
+    NEAR_DUPLICATES,
+    PROBLEMS,
+    iter_table,
+    read_rows_of,
+    read_table,
+    write_table,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +71,10 @@ _MIX = np.uint64(0x9E3779B97F4A7C15)
 # A band bucket larger than this is compared against its first members only (templated problems
 # can fill one bucket with thousands of rows; all pairs would be quadratic).
 _MAX_BUCKET_PAIRS_WITH = 200
+# Problems per batch when the stage reads the problems table (~10 MB of problem text, whatever the total).
+PROBLEM_BATCH_ROWS = 8192
+# Shingle hashes counted at once when boilerplate is counted (16 MB of them; the rest wait on disk).
+PARTITION_HASHES = 1 << 21
 
 
 def normalized(texts: pl.Expr) -> pl.Expr:
@@ -233,13 +253,16 @@ def retrieval_length(tokens: int, n: int) -> int:
     return min(n, max(3, tokens // 3)) if tokens > 3 else tokens
 
 
-def contamination(problems: pl.DataFrame, index: BenchmarkIndex, min_matching: int = 1, min_coverage: float = 0.0) -> pl.DataFrame:
+def contamination(
+    problems: pl.DataFrame, index: BenchmarkIndex, min_matching: int = 1, min_coverage: float = 0.0, table: TokenTable | None = None
+) -> pl.DataFrame:
     """One row per contaminated problem, with the benchmark item it matches best. A candidate shares
     a retrieval gram with an item; it is contaminated by the item when it holds at least
     `min_coverage` of the item's weighted bigrams (`item_coverage`) and at least `min_matching` of
     its retrieval grams (all, when the item has fewer). A shared closing sentence is a large share
-    of nothing: its bigrams weigh little; a copy, edited or not, holds nearly all of the rest."""
-    table = TokenTable.of(problems["problem"])
+    of nothing: its bigrams weigh little; a copy, edited or not, holds nearly all of the rest.
+    `table`: the problems' tokens, when the caller has them already."""
+    table = table if table is not None else TokenTable.of(problems["problem"])
     found: dict[int, dict[int, list]] = {}  # problem row -> item -> [matched grams, first position, first gram]
     for k, starts, g in table.grams_by_length(list(index.hashes)):
         bench_hashes = index.hashes[k]  # sorted, unique
@@ -285,11 +308,20 @@ def contamination(problems: pl.DataFrame, index: BenchmarkIndex, min_matching: i
 # --- exact and near-duplicate dedupe ------------------------------------------------------------
 
 
+def text_digests(texts: pl.Series) -> pl.Series:
+    """A 16-byte digest of each normalized text (case, whitespace, LaTeX spacing): exact dedupe groups
+    problems by these instead of holding their texts."""
+    norm = texts.fill_null("").to_frame("t").select(normalized(pl.col("t")))["t"].to_list()
+    return pl.Series("text_digest", [hashlib.blake2b(t.encode(), digest_size=16).digest() for t in norm], dtype=pl.Binary)
+
+
 def exact_duplicates(ranked: pl.DataFrame) -> pl.DataFrame:
-    """(uuid, representative) for every row whose normalized text an earlier-ranked row has."""
+    """(uuid, representative) for every row whose normalized text an earlier-ranked row has; `ranked`
+    holds uuid and text_digest (or problem, from which the digests are made)."""
+    if "text_digest" not in ranked.columns:
+        ranked = ranked.with_columns(text_digests(ranked["problem"]))
     return (
-        ranked.with_columns(normalized(pl.col("problem")).alias("_norm"))
-        .with_columns(pl.col("uuid").first().over("_norm").alias("representative"))
+        ranked.with_columns(pl.col("uuid").first().over("text_digest").alias("representative"))
         .filter(pl.col("uuid") != pl.col("representative"))
         .select("uuid", "representative")
     )
@@ -339,63 +371,137 @@ def _bucket_pairs(keys: np.ndarray) -> np.ndarray:
     return np.concatenate(pairs) if pairs else np.zeros((0, 2), np.int64)
 
 
-# On small inputs a shingle in a handful of rows is a coincidence, not boilerplate.
+# A shingle found more often than boilerplate_share of the rows (and than this) is a closing such as
+# "express your answer as a common fraction", which unrelated problems share and near duplicates do
+# not need. On small inputs a shingle in a handful of rows is a coincidence, not boilerplate.
 BOILERPLATE_MIN_ROWS = 50
 
 
-def without_boilerplate(flat: np.ndarray, offsets: np.ndarray, share: float) -> tuple[np.ndarray, np.ndarray]:
-    """The shingles that are not boilerplate: one found more often than `share` of the rows (and
-    than BOILERPLATE_MIN_ROWS) is a closing such as "express your answer as a common fraction", which
-    unrelated problems share and near duplicates do not need."""
-    n = len(offsets) - 1
-    unique, inverse, count = np.unique(flat, return_inverse=True, return_counts=True)
-    keep = count[inverse.ravel()] <= max(BOILERPLATE_MIN_ROWS, share * n)
-    rows = np.repeat(np.arange(n), np.diff(offsets.astype(np.int64)))
-    return flat[keep], np.concatenate([[0], np.cumsum(np.bincount(rows[keep], minlength=n))]).astype(np.uint64)
+EMPTY_PAIRS = {"a": pl.Int64, "b": pl.Int64, "similarity": pl.Float64}
+
+
+class NearDuplicates:
+    """Near-duplicate pairs among rows that come in batches, without holding more than a batch of
+    them: `add` spools each batch's shingle hashes to disk; `pairs` then
+    1. counts every shingle among the rows still in, a hash partition at a time (PARTITION_HASHES),
+       to find the boilerplate ones (BOILERPLATE_MIN_ROWS);
+    2. MinHashes the rows with enough other shingles (rensa), batch by batch, spooling the
+       signatures and each band's slice of them;
+    3. buckets the rows band by band (a band's keys are all it holds: 16 bytes a row), and confirms
+       each candidate pair by the estimated Jaccard of the two signatures, read back from disk."""
+
+    def __init__(self, cfg: NearDedupeConfig, seed: int, spool: Path):
+        self.cfg, self.seed, self.spool = cfg, seed, spool
+        self.batches: list[tuple[Path, int]] = []  # (spooled shingles, first row)
+        self.rows = 0
+        self.shingles = 0
+
+    def add(self, table: TokenTable) -> None:
+        """The next rows (row numbers continue from the last batch's)."""
+        flat, offsets = shingle_hashes(table, self.cfg.shingle_size)
+        path = self.spool / f"shingles-{len(self.batches)}.npz"
+        np.savez(path, flat=flat, offsets=offsets)
+        self.batches.append((path, self.rows))
+        self.rows += len(offsets) - 1
+        self.shingles += len(flat)
+
+    def _rows_in(self, position: np.ndarray):
+        """Each batch's rows that are still in: (flat shingles, offsets, their positions)."""
+        for path, first in self.batches:
+            with np.load(path) as spooled:
+                flat, offsets = spooled["flat"], spooled["offsets"]
+            positions = position[first : first + len(offsets) - 1]
+            inside = np.nonzero(positions >= 0)[0]
+            if len(inside):
+                yield (*_subset(flat, offsets, inside), positions[inside])
+
+    def _boilerplate(self, position: np.ndarray, over: float) -> np.ndarray:
+        """The shingles found more than `over` times among the rows still in, sorted; counted exactly,
+        one hash partition at a time."""
+        parts = max(1, -(-self.shingles // PARTITION_HASHES))
+        files = [(self.spool / f"count-{p}.u64").open("wb") for p in range(parts)]
+        for flat, _, _ in self._rows_in(position):
+            part = flat % np.uint64(parts)
+            for p, f in enumerate(files):
+                flat[part == p].tofile(f)
+        found = [np.zeros(0, np.uint64)]
+        for f in files:
+            f.close()
+            unique, count = np.unique(np.fromfile(f.name, dtype=np.uint64), return_counts=True)
+            found.append(unique[count > over])
+            Path(f.name).unlink()
+        return np.sort(np.concatenate(found))
+
+    def pairs(self, position: np.ndarray) -> pl.DataFrame:
+        """Confirmed pairs (a, b, estimated Jaccard >= threshold), a < b, by position: position[row] is
+        the row's place in representative order, -1 for a row no longer in (contaminated, an exact
+        duplicate). A bucket's first rows in that order are the ones it is compared against."""
+        from rensa import RMinHash
+
+        cfg = self.cfg
+        boilerplate = self._boilerplate(position, max(BOILERPLATE_MIN_ROWS, cfg.boilerplate_share * int((position >= 0).sum())))
+        r = cfg.num_perm // cfg.bands
+        signatures = self.spool / "signatures.u32"
+        bands = [self.spool / f"band-{b}.u32" for b in range(cfg.bands)]
+        band_files = [b.open("wb") for b in bands]
+        eligible = [np.zeros(0, np.int64)]
+        with signatures.open("wb") as signature_file:
+            for flat, offsets, positions in self._rows_in(position):
+                keep = ~np.isin(flat, boilerplate)
+                owner = np.repeat(np.arange(len(positions)), np.diff(offsets.astype(np.int64)))
+                counts = np.bincount(owner[keep], minlength=len(positions))
+                # Too few distinctive shingles is too little to compare: two 4-word texts share most of theirs by chance.
+                ok = np.nonzero(counts >= cfg.min_shingles)[0]
+                if not len(ok):
+                    continue
+                kept_offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.uint64)
+                sub_flat, sub_offsets = _subset(flat[keep], kept_offsets, ok)
+                digests = RMinHash.digest_matrix_from_flat_token_hashes(sub_flat, sub_offsets, cfg.num_perm, self.seed)
+                sig = np.array(digests.to_rows(), dtype=np.uint32)
+                sig.tofile(signature_file)
+                for b, f in enumerate(band_files):
+                    np.ascontiguousarray(sig[:, b * r : (b + 1) * r]).tofile(f)
+                eligible.append(positions[ok].astype(np.int64))
+        for f in band_files:
+            f.close()
+        spooled_positions = np.concatenate(eligible)
+        m = len(spooled_positions)
+        if m < 2:
+            return pl.DataFrame(schema=EMPTY_PAIRS)
+        order = np.argsort(spooled_positions, kind="stable")  # i-th eligible row in representative order -> spooled row
+        candidates = []
+        for band_path in bands:
+            band = np.fromfile(band_path, dtype=np.uint32).reshape(m, r)[order]
+            keys = np.unique(band.view(np.dtype((np.void, band.dtype.itemsize * r))).ravel(), return_inverse=True)[1]
+            candidates.append(_bucket_pairs(keys.ravel()))
+        pairs = np.unique(np.concatenate(candidates), axis=0)
+        if not len(pairs):
+            return pl.DataFrame(schema=EMPTY_PAIRS)
+        sig = np.memmap(signatures, dtype=np.uint32, mode="r", shape=(m, cfg.num_perm))
+        similarity = np.concatenate(
+            [
+                (sig[order[chunk[:, 0]]] == sig[order[chunk[:, 1]]]).mean(axis=1)
+                for chunk in np.array_split(pairs, max(1, len(pairs) // 65536))
+            ]
+        )
+        del sig
+        confirmed = similarity >= cfg.threshold
+        in_order = spooled_positions[order]
+        return pl.DataFrame(
+            {
+                "a": in_order[pairs[confirmed, 0]].astype(np.int64),
+                "b": in_order[pairs[confirmed, 1]].astype(np.int64),
+                "similarity": similarity[confirmed].astype(np.float64),
+            }
+        )
 
 
 def near_duplicate_pairs(texts: pl.Series, cfg: NearDedupeConfig, seed: int) -> pl.DataFrame:
     """Confirmed pairs (a, b, estimated Jaccard >= threshold) among the texts, by row index."""
-    from rensa import RMinHash, RMinHashLSH
-
-    empty = pl.DataFrame(schema={"a": pl.Int64, "b": pl.Int64, "similarity": pl.Float64})
-    table = TokenTable.of(texts, keep_tokens=False)
-    flat, offsets = without_boilerplate(*shingle_hashes(table, cfg.shingle_size), cfg.boilerplate_share)
-    # Too few distinctive shingles is too little to compare: two 4-word texts share most of theirs by chance.
-    rows = np.nonzero(np.diff(offsets.astype(np.int64)) >= cfg.min_shingles)[0]
-    if len(rows) < 2:
-        return empty
-    flat, offsets = _subset(flat, offsets, rows)
-    # Pass 1, all rows: rensa's MinHash and LSH say which rows share a band with any other row.
-    digests = RMinHash.digest_matrix_from_flat_token_hashes(flat, offsets, cfg.num_perm, seed)
-    lsh = RMinHashLSH(cfg.threshold, cfg.num_perm, cfg.bands)
-    flagged = np.nonzero(np.asarray(lsh.insert_matrix_and_query_duplicate_flags(digests), dtype=bool))[0]
-    if len(flagged) < 2:
-        return empty
-    # Pass 2, flagged rows only: their digests as an array, the band buckets, the similarity of each pair.
-    sub_flat, sub_offsets = _subset(flat, offsets, flagged)
-    sig = np.array(RMinHash.digest_matrix_from_flat_token_hashes(sub_flat, sub_offsets, cfg.num_perm, seed).to_rows(), dtype=np.uint32)
-    r = cfg.num_perm // cfg.bands
-    candidates = []
-    for b in range(cfg.bands):
-        band = np.ascontiguousarray(sig[:, b * r : (b + 1) * r])
-        keys = np.unique(band.view(np.dtype((np.void, band.dtype.itemsize * r))).ravel(), return_inverse=True)[1]
-        candidates.append(_bucket_pairs(keys.ravel()))
-    pairs = np.unique(np.concatenate(candidates), axis=0)
-    if not len(pairs):
-        return empty
-    similarity = np.concatenate(
-        [(sig[chunk[:, 0]] == sig[chunk[:, 1]]).mean(axis=1) for chunk in np.array_split(pairs, max(1, len(pairs) // 65536))]
-    )
-    confirmed = similarity >= cfg.threshold
-    original = rows[flagged]
-    return pl.DataFrame(
-        {
-            "a": original[pairs[confirmed, 0]].astype(np.int64),
-            "b": original[pairs[confirmed, 1]].astype(np.int64),
-            "similarity": similarity[confirmed].astype(np.float64),
-        }
-    )
+    with tempfile.TemporaryDirectory(prefix="near-dedupe-") as spool:
+        finder = NearDuplicates(cfg, seed, Path(spool))
+        finder.add(TokenTable.of(texts, keep_tokens=False))
+        return finder.pairs(np.arange(texts.len()))
 
 
 def clusters(n: int, pairs: pl.DataFrame) -> np.ndarray:
@@ -449,59 +555,80 @@ class Paths:
 
 
 def run(cfg: DedupeConfig, benchmarks: dict[str, BenchmarkFile], paths: Paths, seed: int = 0) -> FilterCounts:
-    problems = read_table(paths.problems, PROBLEMS, columns=["uuid", "problem", "source"])
-    counts = FilterCounts(rows_in=problems.height)
+    index = BenchmarkIndex.build(benchmarks, cfg.ngram) if cfg.decontaminate and benchmarks else None
+    paths.kept.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".dedupe-spool-", dir=paths.kept.parent) as spool:
+        finder = NearDuplicates(cfg.near, seed, Path(spool)) if cfg.near.enabled else None
+        # One pass over the problems, a batch at a time: what each later step needs of them.
+        uuids, digests, contaminated = [], [], [pl.DataFrame(schema=CONTAMINATION_SCHEMA)]
+        for batch in iter_table(paths.problems, PROBLEMS, ["uuid", "problem", "source"], PROBLEM_BATCH_ROWS):
+            table = TokenTable.of(batch["problem"], keep_tokens=index is not None)
+            if index is not None:
+                contaminated.append(contamination(batch, index, cfg.min_matching_ngrams, cfg.min_item_coverage, table=table))
+            if cfg.exact:
+                digests.append(text_digests(batch["problem"]))
+            if finder is not None:
+                finder.add(table)
+            uuids.append(batch["uuid"])
+        problems = pl.DataFrame({"uuid": pl.concat([pl.Series("uuid", [], pl.String), *uuids])}).with_row_index("row")
+        if cfg.exact:
+            problems = problems.with_columns(pl.concat([pl.Series("text_digest", [], pl.Binary), *digests]))
+        del uuids, digests
+        counts = FilterCounts(rows_in=problems.height)
 
-    contam = pl.DataFrame(schema=CONTAMINATION_SCHEMA)
-    if cfg.decontaminate and benchmarks:
-        contam = contamination(problems, BenchmarkIndex.build(benchmarks, cfg.ngram), cfg.min_matching_ngrams, cfg.min_item_coverage)
+        contam = pl.concat(contaminated)
         counts.reject_all("contaminated", contam.select("uuid", pl.format("{} item {}", "benchmark", "benchmark_item").alias("detail")))
         problems = problems.join(contam.select("uuid"), on="uuid", how="anti")
 
-    problems = rank(problems, paths.judged, cfg.keep)
-    exact = {"groups_with_duplicates": 0}
-    if cfg.exact:
-        dups = exact_duplicates(problems)
-        exact["groups_with_duplicates"] = dups["representative"].n_unique()
-        counts.reject_all("exact_duplicate", dups.select("uuid", pl.format("duplicate of {}", "representative").alias("detail")))
-        problems = problems.join(dups.select("uuid"), on="uuid", how="anti", maintain_order="left")
+        problems = rank(problems, paths.judged, cfg.keep)
+        exact = {"groups_with_duplicates": 0}
+        if cfg.exact:
+            dups = exact_duplicates(problems)
+            exact["groups_with_duplicates"] = dups["representative"].n_unique()
+            counts.reject_all("exact_duplicate", dups.select("uuid", pl.format("duplicate of {}", "representative").alias("detail")))
+            problems = problems.join(dups.select("uuid"), on="uuid", how="anti", maintain_order="left")
 
-    near_pairs = pl.DataFrame(schema=NEAR_DUPLICATE_SCHEMA)
-    near = {"pairs": 0, "clusters": 0}
-    if cfg.near.enabled:
-        pairs = near_duplicate_pairs(problems["problem"], cfg.near, seed)
-        uuids = problems["uuid"].to_list()
-        # Rows are in representative order, so each component's root (lowest index) is its keeper.
-        root = clusters(problems.height, pairs)
-        sim_to_root = {}
-        for a, b, s in pairs.iter_rows():
-            if a == root[b]:
-                sim_to_root[b] = s
-            elif b == root[a]:
-                sim_to_root[a] = s
-        members = np.nonzero(root != np.arange(problems.height))[0].tolist()
-        details = [
-            f"near-duplicate of {uuids[root[i]]} (estimated Jaccard {sim_to_root[i]:.3f})"
-            if i in sim_to_root
-            else f"near-duplicate of {uuids[root[i]]} (through other near-duplicates of it)"
-            for i in members
-        ]
-        counts.reject_all(
-            "near_duplicate",
-            pl.DataFrame({"uuid": [uuids[i] for i in members], "detail": details}, schema={"uuid": pl.String, "detail": pl.String}),
-        )
-        near = {"pairs": pairs.height, "clusters": len({int(root[i]) for i in members})}
-        near_pairs = pl.DataFrame(
-            {
-                "uuid_a": [uuids[a] for a in pairs["a"]],
-                "uuid_b": [uuids[b] for b in pairs["b"]],
-                "similarity": pairs["similarity"],
-                "problem_a": problems["problem"].gather(pairs["a"]),
-                "problem_b": problems["problem"].gather(pairs["b"]),
-            },
-            schema=NEAR_DUPLICATE_SCHEMA,
-        ).sort(["similarity", "uuid_a", "uuid_b"], descending=[True, False, False])
-        problems = problems.filter(pl.Series(root == np.arange(problems.height)))
+        near_pairs = pl.DataFrame(schema=NEAR_DUPLICATE_SCHEMA)
+        near = {"pairs": 0, "clusters": 0}
+        if finder is not None:
+            position = np.full(finder.rows, -1, dtype=np.int64)
+            position[problems["row"].to_numpy()] = np.arange(problems.height)
+            pairs = finder.pairs(position)
+            uuids = problems["uuid"].to_list()
+            # Rows are in representative order, so each component's root (lowest index) is its keeper.
+            root = clusters(problems.height, pairs)
+            sim_to_root = {}
+            for a, b, s in pairs.iter_rows():
+                if a == root[b]:
+                    sim_to_root[b] = s
+                elif b == root[a]:
+                    sim_to_root[a] = s
+            members = np.nonzero(root != np.arange(problems.height))[0].tolist()
+            details = [
+                f"near-duplicate of {uuids[root[i]]} (estimated Jaccard {sim_to_root[i]:.3f})"
+                if i in sim_to_root
+                else f"near-duplicate of {uuids[root[i]]} (through other near-duplicates of it)"
+                for i in members
+            ]
+            counts.reject_all(
+                "near_duplicate",
+                pl.DataFrame({"uuid": [uuids[i] for i in members], "detail": details}, schema={"uuid": pl.String, "detail": pl.String}),
+            )
+            near = {"pairs": pairs.height, "clusters": len({int(root[i]) for i in members})}
+            pair_uuids = pl.DataFrame(
+                {"uuid_a": [uuids[a] for a in pairs["a"]], "uuid_b": [uuids[b] for b in pairs["b"]], "similarity": pairs["similarity"]},
+                schema={"uuid_a": pl.String, "uuid_b": pl.String, "similarity": pl.Float64},
+            )
+            # The pairs' texts, for the audit table: read back for these rows only.
+            texts = read_rows_of(paths.problems, PROBLEMS, ["uuid", "problem"], set(pair_uuids["uuid_a"]) | set(pair_uuids["uuid_b"]))
+            near_pairs = (
+                pair_uuids.join(texts.rename({"uuid": "uuid_a", "problem": "problem_a"}), on="uuid_a", how="left")
+                .join(texts.rename({"uuid": "uuid_b", "problem": "problem_b"}), on="uuid_b", how="left")
+                .select(list(NEAR_DUPLICATE_SCHEMA))
+                .cast(NEAR_DUPLICATE_SCHEMA)
+                .sort(["similarity", "uuid_a", "uuid_b"], descending=[True, False, False])
+            )
+            problems = problems.filter(pl.Series(root == np.arange(problems.height)))
 
     counts.keep(problems.height)
     counts.check("dedupe")
