@@ -31,9 +31,9 @@ in batches of 1,000 problems:
 Jobs: the work directory gets params.yaml (this repository's, with generate.num_shards = --shards,
 no ingested corpora, the teacher a hub id so the shards count as generate's, and the judge
 `backend: openai` pointed at a stub server), prompts/ and the bundled benchmarks. The jobs are then
-whatever `snakemake -n -p` plans for data/build/dataset/README.md in that directory, with the shell
-commands Snakemake would run, in DAG order: a verify_shard and a judge_shard job per shard,
-generate_gather, verify_gather, judge_gather, dedupe and build. `--generations-per-shard N` sizes
+whatever `snakemake -n -p` plans for data/build/dataset/README.md and data/preferences/pairs.parquet
+in that directory, with the shell commands Snakemake would run, in DAG order: a verify_shard and a
+judge_shard job per shard, generate_gather, verify_gather, judge_gather, dedupe, build and preferences. `--generations-per-shard N` sizes
 generate.num_shards to the data, as a team would (25,000: 8 shards at 200,000, 32 at 800,000);
 without it every size gets `--shards`.
 Each job runs alone, as Snakemake runs a shell job (bash, `set -euo pipefail; ` first, the rule's
@@ -62,7 +62,11 @@ Today (the issue, measured on 2 cores / 24 GB before this benchmark existed, one
 Done when (the issue): at 200,000 and 800,000 generations every job's peak RSS is within 20% between
 the sizes and under 4 GB, with per-shard verify and judge jobs.
 
-Results go to benchmarks/results/stage_scale.json with `--write-results` only.
+Results go to benchmarks/results/stage_scale.json with `--write-results` only. `--rerunnable` keeps
+each size's work directory with the inputs of dedupe, build and preferences (the judged table, the
+problems, dedupe's outputs) and the plan; `--rerun dedupe,build,preferences --work-dir D` then runs
+those jobs again there with this checkout's code and puts their figures in place of the old ones:
+a change to them measured on the same inputs without the hour the traces take to remake.
 """
 
 from __future__ import annotations
@@ -102,9 +106,11 @@ SEED = 0
 DEFAULT_SIZES = (200_000, 800_000)
 DEFAULT_SHARDS = 8
 GENERATIONS_PER_PROBLEM = 2
-TARGET = "data/build/dataset/README.md"  # build's card: the DAG up to build
+# build's card and preferences' pairs: the DAG up to build and preferences
+TARGETS = ("data/build/dataset/README.md", "data/preferences/pairs.parquet")
 # The jobs `--rerun` can run again on a kept work directory: those whose inputs are small to keep.
-RERUN_RULES = ("dedupe", "build")
+RERUN_RULES = ("dedupe", "build", "preferences")
+RULE_TARGETS = {"dedupe": "data/dedupe/kept.parquet", "build": TARGETS[0], "preferences": TARGETS[1]}
 RSS_BAR_MB = 4096  # the issue's bar: every job under 4 GB at both sizes, within 20% between them
 
 # Traces: log-normal lengths, median 25 KB; the cap is the teacher's max_new_tokens at 4 chars a token.
@@ -433,10 +439,13 @@ def snakemake_env() -> dict[str, str]:
     return {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
-def plan_jobs(work: Path, cores: int) -> list[Job]:
-    """The jobs `snakemake -n -p` plans for TARGET in `work`, with their shell commands, in DAG order."""
+def plan_jobs(work: Path, cores: int, targets: tuple[str, ...] = TARGETS, only: str | None = None) -> list[Job]:
+    """The jobs `snakemake -n -p` plans for `targets` in `work`, with their shell commands, in DAG
+    order; `only`: that rule's job alone, its inputs taken as they are."""
     cmd = [str(VENV_BIN / "snakemake"), "--snakefile", str(REPO / "Snakefile"), "--directory", str(work)]
-    cmd += ["-n", "-p", "--cores", str(cores), TARGET]
+    cmd += ["-n", "-p", "--cores", str(cores), *targets]
+    if only:
+        cmd += ["--allowed-rules", only, "--forcerun", only]
     out = subprocess.run(cmd, capture_output=True, text=True, env=snakemake_env())
     if out.returncode != 0:
         raise SystemExit(f"snakemake -n failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
@@ -478,7 +487,7 @@ def plan_jobs(work: Path, cores: int) -> list[Job]:
             )
         )
     if not jobs:
-        raise SystemExit(f"snakemake -n planned no jobs for {TARGET}:\n{text[-3000:]}")
+        raise SystemExit(f"snakemake -n planned no jobs for {' '.join(targets)}:\n{text[-3000:]}")
     upstream = {"sample", "generate_shard", "models", "ingest", "mix"} & {j.rule for j in jobs}
     if upstream:
         raise SystemExit(f"snakemake wants to re-run {sorted(upstream)}: the synthetic inputs do not stand for their outputs")
@@ -907,6 +916,8 @@ def rerun(sizes: list[int], args: argparse.Namespace) -> None:
         if not plan.is_file():
             raise SystemExit(f"{work} has no plan ({plan}): run the benchmark with --rerunnable --work-dir {args.work_dir} first")
         jobs = [Job(**j) for j in json.loads(plan.read_text())]
+        for rule in (r for r in rules if r not in {j.rule for j in jobs}):  # not in the plan of the first run
+            jobs += plan_jobs(work, args.cores, (RULE_TARGETS[rule],), only=rule)
         print(f"\n== {n:,} generations, again: {', '.join(rules)}", flush=True)
         run = saved["sizes"].get(str(n)) or {"jobs": [], "rules": {}}
         fresh = []

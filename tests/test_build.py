@@ -368,7 +368,7 @@ def test_batch_size_changes_no_output(tmp_path, monkeypatch):
     default = build_files(paths, tmp_path / "default")
     for batch_rows, per_bucket, group_rows in ((1, None, None), (3, None, None), (5, 2, 3)):
         if per_bucket:  # buckets of two kept problems; provenance row groups of three rows
-            monkeypatch.setattr(build, "KEPT_PER_BUCKET", per_bucket)
+            monkeypatch.setattr(tables, "KEPT_PER_BUCKET", per_bucket)
             monkeypatch.setattr(build, "PROVENANCE_GROUP_ROWS", group_rows)
         files = build_files(paths, tmp_path / f"b{batch_rows}", batch_rows=batch_rows)
         for name, value in default.items():

@@ -47,7 +47,7 @@ GENS = {
 
 @pytest.fixture
 def inputs(tmp_path):
-    rows = [(u, i, *g) for u, gens in GENS.items() for i, g in enumerate(gens)]
+    rows = sorted((u, i, *g) for u, gens in GENS.items() for i, g in enumerate(gens))  # sorted, as the judge stage writes it
     write_table_file(
         tmp_path / "judged.parquet",
         JUDGED,
@@ -141,3 +141,23 @@ def test_rejected_kinds_and_the_seed_decide_reproducibly(inputs):
     a = run(inputs)[1]
     b = run(inputs)[1]
     assert a.equals(b)  # seeded: the same pairs on a re-run
+
+
+def test_judged_not_sorted_by_uuid_is_an_error(inputs):
+    from distillery.errors import DistilleryError
+
+    judged = pl.read_parquet(inputs / "judged.parquet")
+    judged.reverse().write_parquet(inputs / "judged.parquet")
+    with pytest.raises(DistilleryError, match="judged.parquet is not sorted by uuid.*re-run it"):
+        run(inputs)
+
+
+def test_batches_change_no_output(inputs, monkeypatch):
+    """Judged rows read a few at a time and kept problems in buckets of one: the same pairs."""
+    from distillery import tables
+
+    whole = run(inputs)
+    monkeypatch.setattr(preferences, "JUDGED_BATCH_ROWS", 3)
+    monkeypatch.setattr(tables, "KEPT_PER_BUCKET", 1)
+    pieces = run(inputs)
+    assert pieces[1].equals(whole[1]) and pieces[2].equals(whole[2]) and pieces[3] == whole[3]

@@ -463,6 +463,86 @@ def gather_sorted(shards: Sequence[str | Path], table: Table, out: str | Path, b
             yield merged
 
 
+# Kept problems per bucket file of KeptProblems (~12 MB of problems with NuminaMath's reference solutions).
+KEPT_PER_BUCKET = 8192
+
+
+class KeptProblems:
+    """The kept problems with their kept rows (dedupe's provenance), in uuid order, a piece at a time:
+    the problems table is spread over bucket files by uuid range, KEPT_PER_BUCKET kept problems to a
+    range (kept.parquet is sorted by uuid, so every KEPT_PER_BUCKET-th of its uuids bounds one), and
+    `upto` reads a bucket back, sorted and matched with the kept rows, when the generations reach it."""
+
+    def __init__(self, problems_path: Path, kept_path: Path, spool: Path):
+        self.kept_path, self.spool = kept_path, spool
+        lows = self._bounds()
+        if lows is None:  # not as dedupe writes it (a table made by hand): a sorted copy, once
+            self.kept_path = spool / "kept-sorted.parquet"
+            write_table(read_table(kept_path, KEPT).unique("uuid", keep="first", maintain_order=True).sort("uuid"), self.kept_path, KEPT)
+            lows = self._bounds()
+        self.lows = pl.Series("low", lows, dtype=pl.String)
+        import pyarrow.parquet as pq
+
+        writers: dict[int, pq.ParquetWriter] = {}
+        try:
+            for problems in iter_table(problems_path, PROBLEMS, batch_rows=KEPT_PER_BUCKET):
+                if not lows:
+                    break
+                bucket = (self.lows.search_sorted(problems["uuid"], side="right") - 1).clip(0, None)
+                for (b,), part in problems.with_columns(bucket.alias("_bucket")).partition_by("_bucket", as_dict=True).items():
+                    table = part.drop("_bucket").to_arrow()
+                    if b not in writers:
+                        writers[b] = pq.ParquetWriter(self._bucket(b), table.schema, compression="lz4")
+                    writers[b].write_table(table)
+        finally:
+            for w in writers.values():
+                w.close()
+        self._buckets = self._read_back()
+        self._frame = pl.DataFrame(schema={**PROBLEMS.schema, **KEPT.schema})
+        self._done = 0
+        self.taken = 0
+
+    def _bounds(self) -> list[str] | None:
+        """Every KEPT_PER_BUCKET-th kept uuid; None when the kept table is not sorted by unique uuids."""
+        lows, last = [], None
+        for kept in iter_table(self.kept_path, KEPT, ["uuid"], KEPT_PER_BUCKET):
+            uuids = kept["uuid"]
+            if uuids.null_count() or not uuids.is_sorted() or (last is not None and uuids[0] <= last) or uuids.n_unique() < len(uuids):
+                return None
+            lows.append(uuids[0])
+            last = uuids[-1]
+        return lows
+
+    def _bucket(self, b: int) -> Path:
+        return self.spool / f"problems-{b}.parquet"
+
+    def _read_back(self) -> Iterator[pl.DataFrame]:
+        for b, kept in enumerate(iter_table(self.kept_path, KEPT, batch_rows=KEPT_PER_BUCKET)):
+            path = self._bucket(b)
+            if path.is_file():
+                problems = pl.read_parquet(path).cast(PROBLEMS.schema)
+                path.unlink()
+                yield problems.join(kept, on="uuid", how="inner").sort("uuid", maintain_order=True)
+
+    def upto(self, last: str | None) -> pl.DataFrame:
+        """The kept problems after those taken before, up to uuid `last` (all that are left when None)."""
+        parts = []
+        while True:
+            frame = self._frame
+            until = frame.height if last is None else frame["uuid"].search_sorted(last, side="right")
+            parts.append(frame.slice(self._done, until - self._done))
+            self._done = until
+            if until < frame.height:
+                break
+            nxt = next(self._buckets, None)
+            if nxt is None:
+                break
+            self._frame, self._done = nxt, 0
+        part = pl.concat(parts)
+        self.taken += part.height
+        return part
+
+
 class TableWriter:
     """`write_table` in batches, for a table too large to hold at once: each batch is checked and
     cast as write_table does and appended as row groups; the file appears (atomically) on close."""

@@ -469,11 +469,21 @@ class NearDuplicates:
         if m < 2:
             return pl.DataFrame(schema=EMPTY_PAIRS)
         order = np.argsort(spooled_positions, kind="stable")  # i-th eligible row in representative order -> spooled row
-        candidates = []
+        candidates = [np.zeros((0, 2), np.int64)]
         for band_path in bands:
             band = np.fromfile(band_path, dtype=np.uint32).reshape(m, r)[order]
-            keys = np.unique(band.view(np.dtype((np.void, band.dtype.itemsize * r))).ravel(), return_inverse=True)[1]
-            candidates.append(_bucket_pairs(keys.ravel()))
+            # First the rows whose band's 64-bit hash another row shares (a sort of integers: fast),
+            # then the buckets of their exact bands (a sort of bytes: slow, so on those rows only).
+            hashed = band[:, 0].astype(np.uint64)
+            for j in range(1, r):
+                hashed = hashed * _MIX + band[:, j]
+            _, inverse, count = np.unique(hashed, return_inverse=True, return_counts=True)
+            shared = np.nonzero(count[inverse.ravel()] > 1)[0]
+            if len(shared) < 2:
+                continue
+            sub = np.ascontiguousarray(band[shared])
+            keys = np.unique(sub.view(np.dtype((np.void, sub.dtype.itemsize * r))).ravel(), return_inverse=True)[1]
+            candidates.append(shared[_bucket_pairs(keys.ravel())])
         pairs = np.unique(np.concatenate(candidates), axis=0)
         if not len(pairs):
             return pl.DataFrame(schema=EMPTY_PAIRS)

@@ -6,11 +6,16 @@ generation; rejected = a wrong one (complete, not correct) or a truncated one (s
 length limit), as `rejected_kinds` allows. Failed requests are neither. The pairs are in TRL's
 conversational preference format (`prompt`, `chosen`, `rejected`) with the request keys of both
 sides, and every problem of the judged table either has pairs or is counted by why it has none.
+
+The judged generations (sorted by uuid, as the judge stage writes them) are read a batch of whole
+problems at a time, their kept problems met in the same order (`tables.KeptProblems`), and the pairs
+written as they are made: memory does not grow with the table.
 """
 
 from __future__ import annotations
 
 import random
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +27,20 @@ from distillery.keys import derive_seed
 from distillery.metrics import FilterCounts, write_metrics
 from distillery.provenance import stamp
 from distillery.stages.build import is_correct
-from distillery.tables import JUDGED, KEPT, PREFERENCE_PAIRS, PREFERENCES_UNPAIRED, PROBLEMS, read_table, write_table
+from distillery.tables import (
+    BATCH_ROWS,
+    JUDGED,
+    KEPT,
+    PREFERENCE_PAIRS,
+    PREFERENCES_UNPAIRED,
+    PROBLEMS,
+    KeptProblems,
+    TableWriter,
+    check_table,
+    iter_groups,
+    iter_table,
+    write_table,
+)
 
 UNPAIRED_COLUMNS = {"uuid": pl.String, "reason": pl.String, "detail": pl.String}
 
@@ -85,74 +103,92 @@ class Paths:
     metrics: Path
 
 
+# Judged rows per batch (~100 MB of R1-length traces), whatever the total.
+JUDGED_BATCH_ROWS = BATCH_ROWS
+# The judged columns a problem's sides are made of.
+GENERATION_COLUMNS = [
+    "uuid",
+    "sample_index",
+    "request_key",
+    "generation",
+    "finish_reason",
+    "completion_tokens",
+    "error",
+    "is_reasoning_complete",
+    "correctness_math_verify",
+    "correctness_llama",
+]
+
+
 def run(cfg: PreferencesConfig, seed: int, paths: Paths) -> FilterCounts:
-    kept = set(read_table(paths.kept, KEPT, ["uuid"])["uuid"].to_list())
-    problems = {r["uuid"]: r["problem"] for r in read_table(paths.problems, PROBLEMS, ["uuid", "problem"]).iter_rows(named=True)}
-    columns = [
-        "uuid",
-        "sample_index",
-        "request_key",
-        "generation",
-        "finish_reason",
-        "completion_tokens",
-        "error",
-        "is_reasoning_complete",
-        "correctness_math_verify",
-        "correctness_llama",
-    ]
-    grouped = read_table(paths.judged, JUDGED, columns).sort("uuid", "sample_index").group_by("uuid", maintain_order=True).agg(pl.all())
+    check_table(paths.judged, JUDGED, GENERATION_COLUMNS)
+    check_table(paths.kept, KEPT)
+    check_table(paths.problems, PROBLEMS, ["uuid", "problem"])
+    paths.pairs.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".preferences-spool-", dir=paths.pairs.parent) as spool:
+        return _pair(cfg, seed, paths, KeptProblems(paths.problems, paths.kept, Path(spool)))
 
-    counts = FilterCounts(rows_in=grouped.height)  # rows: problems of the judged table
-    pairs: list[dict[str, Any]] = []
-    kinds = {"wrong": 0, "truncated": 0}
-    for g in grouped.iter_rows(named=True):
-        uuid = g["uuid"]
-        if uuid not in kept or uuid not in problems:
-            counts.reject("removed_by_dedupe", uuid=uuid, detail="dedupe dropped the problem (see data/dedupe/rejected.parquet)")
-            continue
-        found = sides(g, cfg.selection)
-        chosen = [s for s in found if s.kind == "correct"]
-        rejected = [s for s in found if s.kind in cfg.rejected_kinds]
-        detail = f"{len(g['generation'])} generations: " + ", ".join(
-            f"{k} {sum(s.kind == k for s in found)}" for k in ("correct", "wrong", "truncated")
-        )
-        if not chosen:
-            counts.reject("no_correct_generation", uuid=uuid, detail=f"{detail}; selection={cfg.selection}")
-            continue
-        if not rejected:
-            counts.reject("no_rejected_generation", uuid=uuid, detail=f"{detail}; rejected_kinds={cfg.rejected_kinds}")
-            continue
-        prompt = [{"content": problems[uuid], "role": "user"}]
-        for index, (c, r) in enumerate(pair_up(chosen, rejected, cfg, random.Random(derive_seed(seed, "preferences", uuid)))):
-            kinds[r.kind] += 1
-            pairs.append(
-                {
-                    "uuid": uuid,
-                    "pair_index": index,
-                    "prompt": prompt,
-                    "chosen": [{"content": c.text, "role": "assistant"}],
-                    "rejected": [{"content": r.text, "role": "assistant"}],
-                    "rejected_kind": r.kind,
-                    "chosen_sample_index": c.sample_index,
-                    "rejected_sample_index": r.sample_index,
-                    "chosen_request_key": c.request_key,
-                    "rejected_request_key": r.request_key,
-                    "chosen_completion_tokens": c.completion_tokens,
-                    "rejected_completion_tokens": r.completion_tokens,
-                }
-            )
-        counts.keep()
-    counts.check("preferences")
 
+def _pair(cfg: PreferencesConfig, seed: int, paths: Paths, problems: KeptProblems) -> FilterCounts:
     settings = {**cfg.model_dump(mode="json"), "seed": seed}
-    frame = pl.DataFrame(pairs, schema={c: t for c, t in PREFERENCE_PAIRS.schema.items() if c in PREFERENCE_PAIRS.columns[:-2]})
-    write_table(stamp(frame, "preferences", settings), paths.pairs, PREFERENCE_PAIRS)
+    schema = {c: t for c, t in PREFERENCE_PAIRS.schema.items() if c in PREFERENCE_PAIRS.columns[:-2]}
+    counts = FilterCounts()  # rows: problems of the judged table
+    n_pairs = 0
+    kinds = {"wrong": 0, "truncated": 0}
+    with TableWriter(paths.pairs, PREFERENCE_PAIRS) as writer:
+        for gens in iter_groups(iter_table(paths.judged, JUDGED, GENERATION_COLUMNS, JUDGED_BATCH_ROWS), "uuid", str(paths.judged)):
+            part = problems.upto(gens["uuid"][-1])  # the kept problems of this batch's uuids (and kept ones without generations)
+            text = dict(zip(part["uuid"].to_list(), part["problem"].to_list()))
+            pairs: list[dict[str, Any]] = []
+            for g in gens.sort("uuid", "sample_index").group_by("uuid", maintain_order=True).agg(pl.all()).iter_rows(named=True):
+                counts.rows_in += 1
+                uuid = g["uuid"]
+                if uuid not in text:
+                    counts.reject("removed_by_dedupe", uuid=uuid, detail="dedupe dropped the problem (see data/dedupe/rejected.parquet)")
+                    continue
+                found = sides(g, cfg.selection)
+                chosen = [s for s in found if s.kind == "correct"]
+                rejected = [s for s in found if s.kind in cfg.rejected_kinds]
+                detail = f"{len(g['generation'])} generations: " + ", ".join(
+                    f"{k} {sum(s.kind == k for s in found)}" for k in ("correct", "wrong", "truncated")
+                )
+                if not chosen:
+                    counts.reject("no_correct_generation", uuid=uuid, detail=f"{detail}; selection={cfg.selection}")
+                    continue
+                if not rejected:
+                    counts.reject("no_rejected_generation", uuid=uuid, detail=f"{detail}; rejected_kinds={cfg.rejected_kinds}")
+                    continue
+                prompt = [{"content": text[uuid], "role": "user"}]
+                for index, (c, r) in enumerate(pair_up(chosen, rejected, cfg, random.Random(derive_seed(seed, "preferences", uuid)))):
+                    kinds[r.kind] += 1
+                    pairs.append(
+                        {
+                            "uuid": uuid,
+                            "pair_index": index,
+                            "prompt": prompt,
+                            "chosen": [{"content": c.text, "role": "assistant"}],
+                            "rejected": [{"content": r.text, "role": "assistant"}],
+                            "rejected_kind": r.kind,
+                            "chosen_sample_index": c.sample_index,
+                            "rejected_sample_index": r.sample_index,
+                            "chosen_request_key": c.request_key,
+                            "rejected_request_key": r.request_key,
+                            "chosen_completion_tokens": c.completion_tokens,
+                            "rejected_completion_tokens": r.completion_tokens,
+                        }
+                    )
+                counts.keep()
+            if pairs:
+                writer.write(stamp(pl.DataFrame(pairs, schema=schema), "preferences", settings))
+                n_pairs += len(pairs)
+        counts.check("preferences")
+
     write_table(stamp(counts.rejected_rows(UNPAIRED_COLUMNS), "preferences", settings), paths.unpaired, PREFERENCES_UNPAIRED)
     write_metrics(
         paths.metrics,
         "preferences",
         problems=counts.as_dict(),
-        pairs=len(pairs),
+        pairs=n_pairs,
         pairs_by_rejected_kind=kinds,
         pairing=cfg.pairing,
         selection=cfg.selection,
