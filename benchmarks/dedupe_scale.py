@@ -258,7 +258,8 @@ def child_stage(work: Path, variant: str) -> dict:
 
 def exact_deduped(work: Path) -> pl.DataFrame:
     problems = pl.read_parquet(work / "problems.parquet").sort("uuid")
-    return problems.join(dedupe.exact_duplicates(problems).select("uuid"), on="uuid", how="anti", maintain_order="left")
+    representative = dedupe.exact_duplicates(dedupe.text_digests(problems["problem"]))
+    return problems.filter(pl.Series(representative == np.arange(problems.height)))
 
 
 def child_rensa(work: Path) -> dict:

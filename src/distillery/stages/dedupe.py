@@ -32,6 +32,7 @@ import hashlib
 import logging
 import math
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +51,10 @@ from distillery.tables import (
     KEPT,
     NEAR_DUPLICATES,
     PROBLEMS,
+    Table,
+    TableWriter,
+    gather_sorted,
+    iter_groups,
     iter_table,
     read_rows_of,
     read_table,
@@ -75,6 +80,8 @@ _MAX_BUCKET_PAIRS_WITH = 200
 PROBLEM_BATCH_ROWS = 8192
 # Shingle hashes counted at once when boilerplate is counted (16 MB of them; the rest wait on disk).
 PARTITION_HASHES = 1 << 21
+# Rows MinHashed at once (rensa hands each signature back as Python ints: 2,048 rows are ~10 MB of them).
+SIGNATURE_CHUNK_ROWS = 2048
 
 
 def normalized(texts: pl.Expr) -> pl.Expr:
@@ -308,23 +315,27 @@ def contamination(
 # --- exact and near-duplicate dedupe ------------------------------------------------------------
 
 
-def text_digests(texts: pl.Series) -> pl.Series:
-    """A 16-byte digest of each normalized text (case, whitespace, LaTeX spacing): exact dedupe groups
-    problems by these instead of holding their texts."""
+def text_digests(texts: pl.Series) -> np.ndarray:
+    """A 16-byte digest of each normalized text (case, whitespace, LaTeX spacing), as two uint64 per
+    text: exact dedupe groups problems by these instead of holding their texts."""
     norm = texts.fill_null("").to_frame("t").select(normalized(pl.col("t")))["t"].to_list()
-    return pl.Series("text_digest", [hashlib.blake2b(t.encode(), digest_size=16).digest() for t in norm], dtype=pl.Binary)
+    return np.frombuffer(b"".join(hashlib.blake2b(t.encode(), digest_size=16).digest() for t in norm), dtype=np.uint64).reshape(-1, 2)
 
 
-def exact_duplicates(ranked: pl.DataFrame) -> pl.DataFrame:
-    """(uuid, representative) for every row whose normalized text an earlier-ranked row has; `ranked`
-    holds uuid and text_digest (or problem, from which the digests are made)."""
-    if "text_digest" not in ranked.columns:
-        ranked = ranked.with_columns(text_digests(ranked["problem"]))
-    return (
-        ranked.with_columns(pl.col("uuid").first().over("text_digest").alias("representative"))
-        .filter(pl.col("uuid") != pl.col("representative"))
-        .select("uuid", "representative")
-    )
+def exact_duplicates(digests: np.ndarray) -> np.ndarray:
+    """For rows in representative order, given their text digests: the position of each row's
+    representative, the first row with its digest (itself when it is the first)."""
+    k = len(digests)
+    if not k:
+        return np.zeros(0, np.int64)
+    by_text = np.lexsort((np.arange(k), digests[:, 1], digests[:, 0]))  # equal texts together, earliest first
+    ordered = digests[by_text]
+    starts = np.ones(k, dtype=bool)
+    starts[1:] = (ordered[1:] != ordered[:-1]).any(axis=1)
+    first = by_text[np.maximum.accumulate(np.where(starts, np.arange(k), 0))]
+    representative = np.empty(k, np.int64)
+    representative[by_text] = first
+    return representative
 
 
 def shingle_hashes(table: TokenTable, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -455,12 +466,14 @@ class NearDuplicates:
                 if not len(ok):
                     continue
                 kept_offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.uint64)
-                sub_flat, sub_offsets = _subset(flat[keep], kept_offsets, ok)
-                digests = RMinHash.digest_matrix_from_flat_token_hashes(sub_flat, sub_offsets, cfg.num_perm, self.seed)
-                sig = np.array(digests.to_rows(), dtype=np.uint32)
-                sig.tofile(signature_file)
-                for b, f in enumerate(band_files):
-                    np.ascontiguousarray(sig[:, b * r : (b + 1) * r]).tofile(f)
+                kept_flat = flat[keep]
+                for chunk in np.array_split(ok, -(-len(ok) // SIGNATURE_CHUNK_ROWS)):  # rensa's rows are Python ints: a few at a time
+                    sub_flat, sub_offsets = _subset(kept_flat, kept_offsets, chunk)
+                    digests = RMinHash.digest_matrix_from_flat_token_hashes(sub_flat, sub_offsets, cfg.num_perm, self.seed)
+                    sig = np.array(digests.to_rows(), dtype=np.uint32)
+                    sig.tofile(signature_file)
+                    for b, f in enumerate(band_files):
+                        np.ascontiguousarray(sig[:, b * r : (b + 1) * r]).tofile(f)
                 eligible.append(positions[ok].astype(np.int64))
         for f in band_files:
             f.close()
@@ -469,7 +482,7 @@ class NearDuplicates:
         if m < 2:
             return pl.DataFrame(schema=EMPTY_PAIRS)
         order = np.argsort(spooled_positions, kind="stable")  # i-th eligible row in representative order -> spooled row
-        candidates = [np.zeros((0, 2), np.int64)]
+        candidates = np.zeros(0, np.int64)  # each pair (i, j), i < j, as i * m + j: distinct pairs, merged band by band
         for band_path in bands:
             band = np.fromfile(band_path, dtype=np.uint32).reshape(m, r)[order]
             # First the rows whose band's 64-bit hash another row shares (a sort of integers: fast),
@@ -483,16 +496,25 @@ class NearDuplicates:
                 continue
             sub = np.ascontiguousarray(band[shared])
             keys = np.unique(sub.view(np.dtype((np.void, sub.dtype.itemsize * r))).ravel(), return_inverse=True)[1]
-            candidates.append(shared[_bucket_pairs(keys.ravel())])
-        pairs = np.unique(np.concatenate(candidates), axis=0)
+            found = shared[_bucket_pairs(keys.ravel())]
+            candidates = np.union1d(candidates, found[:, 0] * m + found[:, 1])
+        pairs = np.stack([candidates // m, candidates % m], axis=1)
         if not len(pairs):
             return pl.DataFrame(schema=EMPTY_PAIRS)
-        sig = np.memmap(signatures, dtype=np.uint32, mode="r", shape=(m, cfg.num_perm))
+        # The signatures of the rows in a candidate pair only, read in spooled order a block at a time.
+        needed, local = np.unique(order[pairs], return_inverse=True)
+        local = local.reshape(pairs.shape)
+        sig = np.empty((len(needed), cfg.num_perm), dtype=np.uint32)
+        row_bytes = cfg.num_perm * 4
+        for start in range(0, m, PROBLEM_BATCH_ROWS):
+            lo, hi = np.searchsorted(needed, [start, start + PROBLEM_BATCH_ROWS])
+            if lo < hi:
+                block = np.fromfile(
+                    signatures, dtype=np.uint32, count=min(PROBLEM_BATCH_ROWS, m - start) * cfg.num_perm, offset=start * row_bytes
+                )
+                sig[lo:hi] = block.reshape(-1, cfg.num_perm)[needed[lo:hi] - start]
         similarity = np.concatenate(
-            [
-                (sig[order[chunk[:, 0]]] == sig[order[chunk[:, 1]]]).mean(axis=1)
-                for chunk in np.array_split(pairs, max(1, len(pairs) // 65536))
-            ]
+            [(sig[chunk[:, 0]] == sig[chunk[:, 1]]).mean(axis=1) for chunk in np.array_split(local, max(1, len(local) // 8192))]
         )
         del sig
         confirmed = similarity >= cfg.threshold
@@ -528,27 +550,15 @@ def clusters(n: int, pairs: pl.DataFrame) -> np.ndarray:
         ra, rb = find(a), find(b)
         if ra != rb:
             parent[max(ra, rb)] = min(ra, rb)
-    return np.array([find(i) for i in range(n)])
+    # Every row's parent is at or below it: follow the parents until each row points at its root.
+    while True:
+        grand = parent[parent]
+        if np.array_equal(grand, parent):
+            return parent
+        parent = grand
 
 
 # --- the stage ------------------------------------------------------------------------------------
-
-
-def rank(problems: pl.DataFrame, judged_path: Path, keep: str) -> pl.DataFrame:
-    """The problems in representative order: the first of a duplicate group is the one kept."""
-    if keep == "first_by_key":
-        return problems.sort("uuid")
-    correct = (
-        read_table(judged_path, JUDGED, columns=["uuid", "correctness_math_verify", "correctness_llama"])
-        .group_by("uuid")
-        .agg((pl.col("correctness_math_verify").fill_null(False) | pl.col("correctness_llama").fill_null(False)).sum().alias("n_correct"))
-    )
-    return (
-        problems.join(correct, on="uuid", how="left")
-        .with_columns(pl.col("n_correct").fill_null(0))
-        .sort(["n_correct", "uuid"], descending=[True, False])
-        .drop("n_correct")
-    )
 
 
 @dataclass(frozen=True)
@@ -564,83 +574,220 @@ class Paths:
     near_duplicates: Path | None = None
 
 
+# (uuid, file row) sorted by uuid: the runs of the external sort of the problems' uuids.
+UUID_RUN = Table("problem uuids in key order", "dedupe", "data/dedupe/.spool/uuids.parquet", {"uuid": pl.String, "sample_index": pl.Int64})
+# Rows of the merged uuid order per block (a uuid and a number each: ~5 MB).
+UUID_MERGE_ROWS = 65536
+CORRECT_COLUMNS = ["uuid", "correctness_math_verify", "correctness_llama"]
+
+
+class UuidOrder:
+    """The problems' file rows in uuid order, without the uuids in memory: each batch's (uuid, row)
+    is sorted into a run file as the problems are read (`add`); `merge` merges the runs into one
+    sorted file a block at a time, which later passes read again (`blocks`)."""
+
+    def __init__(self, spool: Path):
+        self.spool, self.runs, self.rows = spool, [], 0
+        self.merged = spool / "uuids-sorted.parquet"
+
+    def add(self, uuids: pl.Series) -> None:
+        rows = pl.int_range(self.rows, self.rows + uuids.len(), eager=True, dtype=pl.Int64)
+        run = pl.DataFrame({"uuid": uuids, "sample_index": rows}).sort("uuid", "sample_index")
+        path = self.spool / f"uuids-{len(self.runs)}.parquet"
+        write_table(run, path, UUID_RUN)
+        self.runs.append(path)
+        self.rows += uuids.len()
+
+    def merge(self) -> Iterator[pl.DataFrame]:
+        if not self.runs:
+            write_table(pl.DataFrame(schema=UUID_RUN.schema), self.merged, UUID_RUN)
+            return
+        yield from gather_sorted(self.runs, UUID_RUN, self.merged, batch_rows=UUID_MERGE_ROWS)
+        for run in self.runs:
+            run.unlink()
+
+    def blocks(self) -> Iterator[pl.DataFrame]:
+        return iter_table(self.merged, UUID_RUN, batch_rows=UUID_MERGE_ROWS)
+
+
+class _CorrectCounts:
+    """Each problem's correct generations (math-verify or the judge), from the judged table in uuid
+    order, for the uuids of blocks that come in uuid order too (a merge join)."""
+
+    def __init__(self, judged: Path, spool: Path):
+        if not _sorted_by_uuid(judged):  # a table made by hand: its three short columns, sorted, once
+            copy = spool / "judged-sorted.parquet"
+            read_table(judged, JUDGED, CORRECT_COLUMNS).sort("uuid").write_parquet(copy)
+            judged = copy
+        self._groups = iter_groups(iter_table(judged, JUDGED, CORRECT_COLUMNS), "uuid", str(judged))
+        self._held = pl.DataFrame(schema={"uuid": pl.String, "n_correct": pl.UInt32})
+        self._done = False
+
+    def of(self, uuids: pl.Series) -> np.ndarray:
+        """The counts for `uuids` (sorted; each after the last call's), 0 for a uuid without generations."""
+        last = uuids[-1]
+        while not self._done and (not self._held.height or self._held["uuid"][-1] <= last):
+            batch = next(self._groups, None)
+            if batch is None:
+                self._done = True
+                break
+            correct = pl.col("correctness_math_verify").fill_null(False) | pl.col("correctness_llama").fill_null(False)
+            counted = batch.group_by("uuid", maintain_order=True).agg(correct.sum().cast(pl.UInt32).alias("n_correct"))
+            self._held = pl.concat([self._held, counted])
+        cut = self._held["uuid"].search_sorted(last, side="right")
+        found, self._held = self._held.slice(0, cut), self._held.slice(cut)
+        joined = uuids.to_frame("uuid").join(found, on="uuid", how="left", maintain_order="left")
+        return joined["n_correct"].fill_null(0).to_numpy().astype(np.int64)
+
+
+def _sorted_by_uuid(path: Path) -> bool:
+    last = None
+    for batch in iter_table(path, JUDGED, ["uuid"], UUID_MERGE_ROWS):
+        uuids = batch["uuid"].drop_nulls()
+        if uuids.len() and (not uuids.is_sorted() or (last is not None and uuids[0] < last)):
+            return False
+        last = uuids[-1] if uuids.len() else last
+    return True
+
+
+def _uuids_of(path: Path, rows: np.ndarray) -> dict[int, str]:
+    """file row -> uuid for `rows`, read from the problems table a batch at a time."""
+    wanted = np.unique(rows)
+    found: dict[int, str] = {}
+    start = 0
+    for batch in iter_table(path, PROBLEMS, ["uuid"], UUID_MERGE_ROWS):
+        lo, hi = np.searchsorted(wanted, [start, start + batch.height])
+        if lo < hi:
+            found.update(zip(wanted[lo:hi].tolist(), batch["uuid"].gather(wanted[lo:hi] - start).to_list()))
+        start += batch.height
+    return found
+
+
 def run(cfg: DedupeConfig, benchmarks: dict[str, BenchmarkFile], paths: Paths, seed: int = 0) -> FilterCounts:
     index = BenchmarkIndex.build(benchmarks, cfg.ngram) if cfg.decontaminate and benchmarks else None
     paths.kept.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".dedupe-spool-", dir=paths.kept.parent) as spool:
-        finder = NearDuplicates(cfg.near, seed, Path(spool)) if cfg.near.enabled else None
-        # One pass over the problems, a batch at a time: what each later step needs of them.
-        uuids, digests, contaminated = [], [], [pl.DataFrame(schema=CONTAMINATION_SCHEMA)]
-        for batch in iter_table(paths.problems, PROBLEMS, ["uuid", "problem", "source"], PROBLEM_BATCH_ROWS):
-            table = TokenTable.of(batch["problem"], keep_tokens=index is not None)
-            if index is not None:
-                contaminated.append(contamination(batch, index, cfg.min_matching_ngrams, cfg.min_item_coverage, table=table))
-            if cfg.exact:
-                digests.append(text_digests(batch["problem"]))
-            if finder is not None:
-                finder.add(table)
-            uuids.append(batch["uuid"])
-        problems = pl.DataFrame({"uuid": pl.concat([pl.Series("uuid", [], pl.String), *uuids])}).with_row_index("row")
+        return _dedupe(cfg, benchmarks, paths, seed, index, Path(spool))
+
+
+def _dedupe(
+    cfg: DedupeConfig, benchmarks: dict[str, BenchmarkFile], paths: Paths, seed: int, index: BenchmarkIndex | None, spool: Path
+) -> FilterCounts:
+    """The stage on arrays indexed by the problems' file rows: what it holds per problem is a few
+    numbers (its place in uuid order, its text digest, its correct generations), never its uuid or text."""
+    finder = NearDuplicates(cfg.near, seed, spool) if cfg.near.enabled else None
+    by_uuid = UuidOrder(spool)
+    digests, contaminated_rows, contaminated = (
+        [np.zeros((0, 2), np.uint64)],
+        [np.zeros(0, np.int64)],
+        [pl.DataFrame(schema=CONTAMINATION_SCHEMA)],
+    )
+    # One pass over the problems, a batch at a time: what each later step needs of them.
+    for batch in iter_table(paths.problems, PROBLEMS, ["uuid", "problem", "source"], PROBLEM_BATCH_ROWS):
+        table = TokenTable.of(batch["problem"], keep_tokens=index is not None)
+        if index is not None:
+            found = contamination(batch, index, cfg.min_matching_ngrams, cfg.min_item_coverage, table=table)
+            contaminated.append(found)
+            hit = batch["uuid"].is_in(found["uuid"].implode()).to_numpy()
+            contaminated_rows.append(by_uuid.rows + np.nonzero(hit)[0])
         if cfg.exact:
-            problems = problems.with_columns(pl.concat([pl.Series("text_digest", [], pl.Binary), *digests]))
-        del uuids, digests
-        counts = FilterCounts(rows_in=problems.height)
-
-        contam = pl.concat(contaminated)
-        counts.reject_all("contaminated", contam.select("uuid", pl.format("{} item {}", "benchmark", "benchmark_item").alias("detail")))
-        problems = problems.join(contam.select("uuid"), on="uuid", how="anti")
-
-        problems = rank(problems, paths.judged, cfg.keep)
-        exact = {"groups_with_duplicates": 0}
-        if cfg.exact:
-            dups = exact_duplicates(problems)
-            exact["groups_with_duplicates"] = dups["representative"].n_unique()
-            counts.reject_all("exact_duplicate", dups.select("uuid", pl.format("duplicate of {}", "representative").alias("detail")))
-            problems = problems.join(dups.select("uuid"), on="uuid", how="anti", maintain_order="left")
-
-        near_pairs = pl.DataFrame(schema=NEAR_DUPLICATE_SCHEMA)
-        near = {"pairs": 0, "clusters": 0}
+            digests.append(text_digests(batch["problem"]))
         if finder is not None:
-            position = np.full(finder.rows, -1, dtype=np.int64)
-            position[problems["row"].to_numpy()] = np.arange(problems.height)
-            pairs = finder.pairs(position)
-            uuids = problems["uuid"].to_list()
-            # Rows are in representative order, so each component's root (lowest index) is its keeper.
-            root = clusters(problems.height, pairs)
-            sim_to_root = {}
-            for a, b, s in pairs.iter_rows():
-                if a == root[b]:
-                    sim_to_root[b] = s
-                elif b == root[a]:
-                    sim_to_root[a] = s
-            members = np.nonzero(root != np.arange(problems.height))[0].tolist()
-            details = [
-                f"near-duplicate of {uuids[root[i]]} (estimated Jaccard {sim_to_root[i]:.3f})"
-                if i in sim_to_root
-                else f"near-duplicate of {uuids[root[i]]} (through other near-duplicates of it)"
-                for i in members
-            ]
-            counts.reject_all(
-                "near_duplicate",
-                pl.DataFrame({"uuid": [uuids[i] for i in members], "detail": details}, schema={"uuid": pl.String, "detail": pl.String}),
-            )
-            near = {"pairs": pairs.height, "clusters": len({int(root[i]) for i in members})}
-            pair_uuids = pl.DataFrame(
-                {"uuid_a": [uuids[a] for a in pairs["a"]], "uuid_b": [uuids[b] for b in pairs["b"]], "similarity": pairs["similarity"]},
-                schema={"uuid_a": pl.String, "uuid_b": pl.String, "similarity": pl.Float64},
-            )
-            # The pairs' texts, for the audit table: read back for these rows only.
-            texts = read_rows_of(paths.problems, PROBLEMS, ["uuid", "problem"], set(pair_uuids["uuid_a"]) | set(pair_uuids["uuid_b"]))
-            near_pairs = (
-                pair_uuids.join(texts.rename({"uuid": "uuid_a", "problem": "problem_a"}), on="uuid_a", how="left")
-                .join(texts.rename({"uuid": "uuid_b", "problem": "problem_b"}), on="uuid_b", how="left")
-                .select(list(NEAR_DUPLICATE_SCHEMA))
-                .cast(NEAR_DUPLICATE_SCHEMA)
-                .sort(["similarity", "uuid_a", "uuid_b"], descending=[True, False, False])
-            )
-            problems = problems.filter(pl.Series(root == np.arange(problems.height)))
+            finder.add(table)
+        by_uuid.add(batch["uuid"])
+    n = by_uuid.rows
+    counts = FilterCounts(rows_in=n)
+    contam = pl.concat(contaminated)
+    counts.reject_all("contaminated", contam.select("uuid", pl.format("{} item {}", "benchmark", "benchmark_item").alias("detail")))
+    out = np.zeros(n, dtype=bool)
+    out[np.concatenate(contaminated_rows)] = True
 
-    counts.keep(problems.height)
+    # Representative order: by uuid (first_by_key), or most correct generations first, then uuid.
+    uuid_rank = np.empty(n, np.int64)
+    n_correct = np.zeros(n, np.int64)
+    correct = _CorrectCounts(paths.judged, spool) if cfg.keep == "most_correct" else None
+    done = 0
+    for block in by_uuid.merge():
+        rows = block["sample_index"].to_numpy()
+        uuid_rank[rows] = np.arange(done, done + len(rows))
+        done += len(rows)
+        if correct is not None:
+            n_correct[rows] = correct.of(block["uuid"])
+    order = np.lexsort((uuid_rank, -n_correct)) if correct is not None else np.argsort(uuid_rank)
+    del uuid_rank, n_correct
+    ranked = order[~out[order]]  # file rows still in, in representative order
+    rejections: list[tuple[str, np.ndarray, np.ndarray, list[str]]] = []  # (reason, rows, the rows they refer to, detail templates)
+
+    exact = {"groups_with_duplicates": 0}
+    if cfg.exact:
+        representative = exact_duplicates(np.concatenate(digests)[ranked])
+        del digests
+        dup = representative != np.arange(len(ranked))
+        referred = ranked[representative[dup]]
+        exact["groups_with_duplicates"] = len(np.unique(referred))
+        rejections.append(("exact_duplicate", ranked[dup], referred, ["duplicate of {}"] * int(dup.sum())))
+        ranked = ranked[~dup]
+
+    near = {"pairs": 0, "clusters": 0}
+    pair_rows = pl.DataFrame(schema={"a": pl.Int64, "b": pl.Int64, "similarity": pl.Float64})
+    if finder is not None:
+        position = np.full(n, -1, dtype=np.int64)
+        position[ranked] = np.arange(len(ranked))
+        pairs = finder.pairs(position)
+        del position
+        # Rows are in representative order, so each component's root (lowest index) is its keeper.
+        root = clusters(len(ranked), pairs)
+        sim_to_root = {}
+        for a, b, s in pairs.iter_rows():
+            if a == root[b]:
+                sim_to_root[b] = s
+            elif b == root[a]:
+                sim_to_root[a] = s
+        members = np.nonzero(root != np.arange(len(ranked)))[0]
+        details = [
+            f"near-duplicate of {{}} (estimated Jaccard {sim_to_root[i]:.3f})"
+            if i in sim_to_root
+            else "near-duplicate of {} (through other near-duplicates of it)"
+            for i in members.tolist()
+        ]
+        rejections.append(("near_duplicate", ranked[members], ranked[root[members]], details))
+        near = {"pairs": pairs.height, "clusters": len(np.unique(root[members]))}
+        pair_rows = pairs.with_columns(pl.Series("a", ranked[pairs["a"].to_numpy()]), pl.Series("b", ranked[pairs["b"].to_numpy()]))
+        ranked = ranked[root == np.arange(len(ranked))]
+
+    # The uuids of the rows named in rejections and pairs, read back for those rows only.
+    named = [np.zeros(0, np.int64), pair_rows["a"].to_numpy(), pair_rows["b"].to_numpy()]
+    named += [r for _, rows, referred, _ in rejections for r in (rows, referred)]
+    uuid_of = _uuids_of(paths.problems, np.concatenate(named))
+    for reason, rows, referred, details in rejections:
+        counts.reject_all(
+            reason,
+            pl.DataFrame(
+                {"uuid": [uuid_of[r] for r in rows.tolist()], "detail": [d.format(uuid_of[r]) for d, r in zip(details, referred.tolist())]},
+                schema={"uuid": pl.String, "detail": pl.String},
+            ),
+        )
+    near_pairs = pl.DataFrame(schema=NEAR_DUPLICATE_SCHEMA)
+    if pair_rows.height:
+        pair_uuids = pl.DataFrame(
+            {
+                "uuid_a": [uuid_of[r] for r in pair_rows["a"].to_list()],
+                "uuid_b": [uuid_of[r] for r in pair_rows["b"].to_list()],
+                "similarity": pair_rows["similarity"],
+            },
+            schema={"uuid_a": pl.String, "uuid_b": pl.String, "similarity": pl.Float64},
+        )
+        # The pairs' texts, for the audit table: read back for these rows only.
+        texts = read_rows_of(paths.problems, PROBLEMS, ["uuid", "problem"], set(pair_uuids["uuid_a"]) | set(pair_uuids["uuid_b"]))
+        near_pairs = (
+            pair_uuids.join(texts.rename({"uuid": "uuid_a", "problem": "problem_a"}), on="uuid_a", how="left")
+            .join(texts.rename({"uuid": "uuid_b", "problem": "problem_b"}), on="uuid_b", how="left")
+            .select(list(NEAR_DUPLICATE_SCHEMA))
+            .cast(NEAR_DUPLICATE_SCHEMA)
+            .sort(["similarity", "uuid_a", "uuid_b"], descending=[True, False, False])
+        )
+
+    counts.keep(len(ranked))
     counts.check("dedupe")
     # Provenance: the dedupe settings and benchmarks that decided each row, and the code.
     settings = {
@@ -648,7 +795,12 @@ def run(cfg: DedupeConfig, benchmarks: dict[str, BenchmarkFile], paths: Paths, s
         "seed": seed,
         "benchmarks": {k: v.model_dump(mode="json") for k, v in sorted(benchmarks.items())},
     }
-    write_table(stamp(problems.select("uuid").sort("uuid"), "dedupe", settings), paths.kept, KEPT)
+    # The kept problems' uuids in uuid order: the merged order again, less the rows that went.
+    kept = np.zeros(n, dtype=bool)
+    kept[ranked] = True
+    with TableWriter(paths.kept, KEPT) as writer:
+        for block in by_uuid.blocks():
+            writer.write(stamp(block.filter(pl.Series(kept[block["sample_index"].to_numpy()])).select("uuid"), "dedupe", settings))
     write_table(stamp(counts.rejected_rows(REJECTED_COLUMNS), "dedupe", settings), paths.rejected, DEDUPE_REJECTED)
     write_table(stamp(contam, "dedupe", settings), paths.contamination, CONTAMINATION)
     if paths.near_duplicates is not None:
