@@ -95,7 +95,7 @@ import polars as pl  # noqa: E402
 import yaml  # noqa: E402
 
 from distillery.keys import problem_key, shard_of  # noqa: E402
-from distillery.tables import GENERATION_SHARD, PROBLEMS, SAMPLE_REJECTED, TableWriter, shard_row_group_rows  # noqa: E402
+from distillery.tables import GENERATION_SHARD, GROUP_ROWS, PROBLEMS, SAMPLE_REJECTED, TableWriter  # noqa: E402
 
 from support.realistic_math_text import RealisticCorpus  # noqa: E402
 
@@ -355,7 +355,7 @@ def write_inputs(work: Path, generations: int, shards: int) -> InputStats:
     for k in range(shards):
         path = shard_dir / f"shard-{k}.parquet"
         sorted_rows = pl.read_parquet(path).sort("uuid", "sample_index")
-        with TableWriter(path, GENERATION_SHARD, shard_row_group_rows(shards)) as w:
+        with TableWriter(path, GENERATION_SHARD, GROUP_ROWS) as w:
             for offset in range(0, sorted_rows.height, 4096):
                 w.write(sorted_rows.slice(offset, 4096))
         del sorted_rows

@@ -148,11 +148,18 @@ def test_gather_sorted_merges_shards_into_key_order_a_batch_at_a_time(tmp_path):
     merged = pl.read_parquet(out)
     assert merged.equals(df.sort("uuid", "sample_index"))
     assert pl.concat(batches).equals(merged) and len(batches) > 5  # written as it was merged, never all at once
-    # The same bytes whatever the number of shards.
+    # The same bytes whatever the number of shards: whole row groups of batch_rows, the last one short.
+    assert [b.height for b in batches[:-1]] == [4] * (len(batches) - 1) and 0 < batches[-1].height <= 4
     one = tmp_path / "one.parquet"
     df.sort("uuid", "sample_index").write_parquet(one)
     list(tables.gather_sorted([one], tables.GENERATIONS, tmp_path / "from_one.parquet", batch_rows=4))
-    assert pl.read_parquet(tmp_path / "from_one.parquet").equals(merged)
+    assert (tmp_path / "from_one.parquet").read_bytes() == out.read_bytes()
+    # Two shards open at a time: merged in pairs into temporary files first, then those; the same bytes.
+    paired = list(tables.gather_sorted([*shards, empty], tables.GENERATIONS, tmp_path / "paired.parquet", batch_rows=4, fan_in=2))
+    assert (tmp_path / "paired.parquet").read_bytes() == out.read_bytes() and pl.concat(paired).equals(merged)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["all.parquet", "empty.parquet", "one.parquet", "from_one.parquet", "paired.parquet", *(s.name for s in shards)]
+    )
 
 
 def test_a_shard_out_of_key_order_is_refused_naming_it(tmp_path):
@@ -161,12 +168,18 @@ def test_a_shard_out_of_key_order_is_refused_naming_it(tmp_path):
     with pytest.raises(DistilleryError, match=r"shard-0.parquet is not sorted by \(uuid, sample_index\).*re-run it"):
         list(tables.gather_sorted([path], tables.GENERATIONS, tmp_path / "out.parquet", batch_rows=4))
     assert not (tmp_path / "out.parquet").exists()
+    # Named as well when it is merged into a temporary file first, which goes with the error.
+    with pytest.raises(DistilleryError, match=r"shard-0.parquet is not sorted"):
+        list(tables.gather_sorted([path, path, path], tables.GENERATIONS, tmp_path / "out.parquet", batch_rows=4, fan_in=2))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shard-0.parquet"]
 
 
 def test_iter_groups_never_splits_a_problem_across_batches(tmp_path):
     df = generation_rows(30, seed=3).sort("uuid", "sample_index")
     df.write_parquet(tmp_path / "g.parquet")
-    groups = list(tables.iter_groups(tables.iter_table(tmp_path / "g.parquet", tables.GENERATIONS, batch_rows=3), "uuid", "g"))
-    assert pl.concat(groups).equals(df)
-    seen = [set(g["uuid"]) for g in groups]
-    assert all(not (a & b) for i, a in enumerate(seen) for b in seen[i + 1 :])
+    # Batches of one row: a problem's rows span several batches and wait whole for the next key.
+    for batch_rows in (3, 1):
+        groups = list(tables.iter_groups(tables.iter_table(tmp_path / "g.parquet", tables.GENERATIONS, batch_rows=batch_rows), "uuid", "g"))
+        assert pl.concat(groups).equals(df)
+        seen = [set(g["uuid"]) for g in groups]
+        assert all(not (a & b) for i, a in enumerate(seen) for b in seen[i + 1 :])

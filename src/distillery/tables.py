@@ -11,6 +11,7 @@ The published dataset's schema (OpenR1-Math-220k's columns) is `distillery.stage
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -349,15 +350,17 @@ def read_rows_of(path: str | Path, table: Table, columns: list[str], uuids: Iter
         raise DistilleryError(f"{table.name} {path} is not a readable parquet file ({exc}); re-run the {table.stage} stage") from None
 
 
-# Generation rows per batch when a stage streams a table: ~100 MB of R1-length traces, whatever the total.
+# Generation rows per batch when a stage streams a table: ~30 MB of R1-length traces, whatever the total.
 BATCH_ROWS = 1024
-
-
-def shard_row_group_rows(num_shards: int) -> int:
-    """Rows per parquet row group of a per-shard table. A gather's merge reads every shard at once,
-    a row group at a time, so the groups are BATCH_ROWS / num_shards rows: it then holds about one
-    batch in all, whatever the number of shards."""
-    return max(64, BATCH_ROWS // max(1, num_shards))
+# Rows per parquet row group of a table written in batches. A reader streams a row group's pages
+# (READ_BUFFER_BYTES at a time), so the size bounds no reader's memory; but every row group costs
+# ~20 KB of footer in each process that opens the file, so groups must not shrink as tables grow.
+GROUP_ROWS = BATCH_ROWS
+READ_BUFFER_BYTES = 256 * 1024
+PAGE_VALUES = 64
+# Shards a gather merges at once: each open reader holds its footer and a page per column (~10 MB).
+# A gather of more merges them GATHER_FAN_IN at a time into temporary files first.
+GATHER_FAN_IN = 8
 
 
 def iter_table(path: str | Path, table: Table, columns: list[str] | None = None, batch_rows: int = BATCH_ROWS) -> Iterator[pl.DataFrame]:
@@ -367,7 +370,9 @@ def iter_table(path: str | Path, table: Table, columns: list[str] | None = None,
     path, wanted = check_table(path, table, columns)
     try:
         # pre_buffer off: on, pyarrow reads ahead across row groups and its memory grows with the file.
-        for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=batch_rows, columns=wanted):
+        # buffer_size on: off, it reads a row group's whole column at once (a GROUP_ROWS of traces).
+        reader = pq.ParquetFile(path, pre_buffer=False, buffer_size=READ_BUFFER_BYTES)
+        for batch in reader.iter_batches(batch_size=batch_rows, columns=wanted):
             if batch.num_rows:
                 yield pl.from_arrow(batch).cast({c: table.schema[c] for c in wanted})
     except DistilleryError:
@@ -388,10 +393,11 @@ def iter_groups(batches: Iterable[pl.DataFrame], key: str, where: str) -> Iterat
             raise DistilleryError(f"{where} is not sorted by {key}; it was not written by this version's stage: re-run it")
         last = keys[-1]
         batch = batch if held is None else pl.concat([held, batch])
-        complete = batch.filter(pl.col(key) != last)
-        held = batch.filter(pl.col(key) == last)
-        if complete.height:
-            yield complete
+        # Sorted, so the last key's rows are the tail: slices, which copy no text.
+        complete = int(batch[key].search_sorted(last, side="left"))
+        if complete:
+            yield batch.slice(0, complete)
+        held = batch.slice(complete)
     if held is not None and held.height:
         yield held
 
@@ -420,13 +426,50 @@ def _in_key_order(df: pl.DataFrame) -> bool:
     return bool(df.select(after.fill_null(True).all()).item())
 
 
-def gather_sorted(shards: Sequence[str | Path], table: Table, out: str | Path, batch_rows: int = BATCH_ROWS) -> Iterator[pl.DataFrame]:
-    """Merge shards, each sorted by (uuid, sample_index), into `out` sorted the same way, holding about
-    one batch per shard: the gathered file is the same bytes for any number of shards. Yields each
-    merged batch as it is written (for the caller's counts); `out` appears when the iterator ends."""
-    per_shard = max(min(64, batch_rows), batch_rows // max(1, len(shards)))  # about one batch held in all (shard_row_group_rows)
+def _rows_upto(df: pl.DataFrame, uuid: str, index: int) -> int:
+    """How many of `df`'s leading rows, sorted by (uuid, sample_index), come at or before (uuid, index)."""
+    upto = (pl.col("uuid") < uuid) | ((pl.col("uuid") == uuid) & (pl.col("sample_index") <= index))
+    return int(df.select(upto.sum()).item())
+
+
+def gather_sorted(
+    shards: Sequence[str | Path], table: Table, out: str | Path, batch_rows: int = BATCH_ROWS, fan_in: int = GATHER_FAN_IN
+) -> Iterator[pl.DataFrame]:
+    """Merge shards, each sorted by (uuid, sample_index), into `out` sorted the same way, in row
+    groups of `batch_rows`: the same bytes for any number of shards. Holds about two batches and at
+    most `fan_in` open shards: more are merged `fan_in` at a time into temporary files beside `out`
+    first. Yields each batch of `out` as it is written (for the caller's counts); `out` appears when
+    the iterator ends."""
+    level, out = [Path(p) for p in shards], Path(out)
+    if len(level) <= fan_in:
+        yield from _merge(level, table, out, batch_rows, fan_in)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as tmp:
+        depth = 0
+        while len(level) > fan_in:
+            merged = []
+            for i in range(0, len(level), fan_in):
+                merged.append(Path(tmp) / f"merge-{depth}-{i // fan_in}.parquet")
+                for _ in _merge(level[i : i + fan_in], table, merged[-1], batch_rows, fan_in):
+                    pass
+            for p in level:
+                if p.parent == Path(tmp):
+                    p.unlink()
+            level, depth = merged, depth + 1
+        yield from _merge(level, table, out, batch_rows, fan_in)
+
+
+def _rows_upto(df: pl.DataFrame, uuid: str, index: int) -> int:
+    """How many of `df`'s leading rows, sorted by (uuid, sample_index), come at or before (uuid, index)."""
+    upto = (pl.col("uuid") < uuid) | ((pl.col("uuid") == uuid) & (pl.col("sample_index") <= index))
+    return int(df.select(upto.sum()).item())
+
+
+def _merge(shards: list[Path], table: Table, out: Path, batch_rows: int, fan_in: int) -> Iterator[pl.DataFrame]:
+    """gather_sorted's k-way merge of at most `fan_in` shards, all open at once."""
+    per_shard = max(min(64, batch_rows), batch_rows // fan_in)  # at most about one batch held, however many shards
     readers = [iter_table(p, table, batch_rows=per_shard) for p in shards]
-    held: list[pl.DataFrame | None] = [None] * len(readers)
     loaded_upto: list[tuple[str, int] | None] = [None] * len(readers)
 
     def last_key(df: pl.DataFrame) -> tuple[str, int]:
@@ -446,21 +489,32 @@ def gather_sorted(shards: Sequence[str | Path], table: Table, out: str | Path, b
         return batch
 
     held = [load(s) for s in range(len(readers))]
+    final: list[pl.DataFrame] = []  # merged rows not yet written: slices of the held batches, copying nothing
+    final_rows = 0
     with TableWriter(out, table) as writer:
         while any(h is not None for h in held):
             # Every row up to the smallest of the shards' last held keys is final: no shard can hold a smaller one.
             uuid, index = min(last_key(h) for h in held if h is not None)
-            upto = (pl.col("uuid") < uuid) | ((pl.col("uuid") == uuid) & (pl.col("sample_index") <= index))
-            parts = []
             for s, h in enumerate(held):
                 if h is None:
                     continue
-                parts.append(h.filter(upto))
-                rest = h.filter(~upto)
-                held[s] = rest if rest.height else load(s)
-            merged = pl.concat(parts).sort("uuid", "sample_index")
-            writer.write(merged)
-            yield merged
+                n = _rows_upto(h, uuid, index)
+                if n:
+                    final.append(h.slice(0, n))
+                    final_rows += n
+                held[s] = h.slice(n) if n < h.height else load(s)
+            # Whole batches only, so that the row groups (and the file's bytes) do not depend on the shards.
+            last = all(h is None for h in held)
+            if final_rows >= batch_rows or (last and final_rows):
+                merged = pl.concat(final).sort("uuid", "sample_index")
+                final, final_rows = [], 0
+                for start in range(0, merged.height, batch_rows):
+                    part = merged.slice(start, batch_rows)
+                    if part.height < batch_rows and not last:
+                        final, final_rows = [part], part.height
+                        break
+                    writer.write(part)
+                    yield part
 
 
 # Kept problems per bucket file of KeptProblems (~12 MB of problems with NuminaMath's reference solutions).
@@ -554,7 +608,9 @@ class TableWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = self.path.with_name(self.path.name + ".tmp")
         schema = pl.DataFrame(schema=table.schema).to_arrow().schema
-        self._writer = pq.ParquetWriter(self._tmp, schema, compression="zstd")
+        # Pages of at most PAGE_VALUES values: a page is what a streaming reader holds (pyarrow
+        # checks a page's size only every write_batch_size values, default 1024: a GROUP_ROWS of traces).
+        self._writer = pq.ParquetWriter(self._tmp, schema, compression="zstd", write_batch_size=PAGE_VALUES)
 
     def write(self, df: pl.DataFrame) -> None:
         if df.columns != self.table.columns:

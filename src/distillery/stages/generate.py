@@ -27,13 +27,13 @@ from distillery.prompts import render_problem_prompt
 from distillery.tables import (
     GENERATION_SHARD,
     GENERATIONS,
+    GROUP_ROWS,
     PROBLEMS,
     TableWriter,
     gather_sorted,
     iter_groups,
     read_table,
     row_count,
-    shard_row_group_rows,
 )
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ def run_shard(cfg: GenerateConfig, seed: int, shard: int, paths: ShardPaths) -> 
     ]
     # In key order, as every per-shard table is: gathers merge them in bounded memory (tables.gather_sorted).
     df = pl.DataFrame(rows, schema=GENERATION_SHARD.schema).sort("uuid", "sample_index")
-    with TableWriter(paths.generations, GENERATION_SHARD, shard_row_group_rows(cfg.num_shards)) as writer:
+    with TableWriter(paths.generations, GENERATION_SHARD, GROUP_ROWS) as writer:
         writer.write(df)
     st = task.stats
     log.info(

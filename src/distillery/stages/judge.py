@@ -30,6 +30,7 @@ from distillery.llm.task import LLMTask, TaskDirs
 from distillery.metrics import add_counts, write_metrics
 from distillery.prompts import load_judge_template, render_judge_prompt
 from distillery.tables import (
+    GROUP_ROWS,
     JUDGED,
     PROBLEMS,
     VERIFIED,
@@ -40,7 +41,6 @@ from distillery.tables import (
     iter_table,
     read_rows_of,
     read_table,
-    shard_row_group_rows,
     sorted_copy,
 )
 from distillery.verification import answer_region
@@ -171,7 +171,7 @@ def run_shard(cfg: JudgeConfig, seed: int, shard: int, num_shards: int, paths: S
         "judge_params": task.settings_hash(cfg),
     }
     start = 0
-    with TableWriter(paths.judged, JUDGED, shard_row_group_rows(num_shards)) as writer:
+    with TableWriter(paths.judged, JUDGED, GROUP_ROWS) as writer:
         for batch in iter_table(paths.verified, VERIFIED):
             mine = [asked.get(r) for r in range(start, start + batch.height)]
             start += batch.height

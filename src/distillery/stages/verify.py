@@ -27,6 +27,7 @@ from distillery.metrics import add_counts, write_metrics
 from distillery.provenance import library_version, stamp
 from distillery.tables import (
     GENERATIONS,
+    GROUP_ROWS,
     PROBLEMS,
     VERIFIED,
     TableWriter,
@@ -36,7 +37,6 @@ from distillery.tables import (
     iter_table,
     read_rows_of,
     read_table,
-    shard_row_group_rows,
     sorted_copy,
 )
 from distillery.verification import STATUSES, DeadlinePool, check_many, gold_problem
@@ -121,7 +121,7 @@ def run_shard(cfg: VerifyConfig, shard: int, num_shards: int, paths: ShardPaths)
     pool = DeadlinePool(cfg, cfg.workers)
     started, rows, seen = time.monotonic(), 0, set()
     try:
-        with TableWriter(paths.verified, VERIFIED, shard_row_group_rows(num_shards)) as writer:
+        with TableWriter(paths.verified, VERIFIED, GROUP_ROWS) as writer:
             for batch in shard_batches(paths.generations, shard, num_shards):
                 writer.write(verify_batch(batch, golds, cfg, pool))
                 rows += batch.height
