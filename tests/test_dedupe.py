@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -535,6 +536,7 @@ def test_batches_and_partitions_change_no_output(tmp_path, monkeypatch):
     monkeypatch.setattr(dedupe, "PROBLEM_BATCH_ROWS", 37)
     monkeypatch.setattr(dedupe, "PARTITION_HASHES", 500)
     monkeypatch.setattr(dedupe, "UUID_MERGE_ROWS", 50)  # the uuid runs merged, and the judged counts joined, 50 rows at a time
+    monkeypatch.setattr(dedupe, "BAND_BLOCK_ROWS", 29)  # each band's spool read back 29 rows at a time
     pieces = outputs("pieces")
     judged = judged.sort("uuid")  # as the judge stage writes it: counted as it streams, not from a sorted copy
     sorted_judged = outputs("sorted_judged")
@@ -547,3 +549,11 @@ def test_batches_and_partitions_change_no_output(tmp_path, monkeypatch):
     for name, value in whole.items():
         assert pieces[name].equals(value) if isinstance(value, pl.DataFrame) else pieces[name] == value, name
     assert not list(tmp_path.rglob(".dedupe-spool-*")), "the spool is removed"
+
+
+def test_rows_sharing_a_band_found_from_its_hashes_alone():
+    rng = np.random.default_rng(5)
+    hashed = rng.integers(0, 50, size=300).astype(np.uint64)
+    counts = np.bincount(hashed.astype(np.int64))
+    assert dedupe._sharing_rows(hashed).tolist() == [i for i, h in enumerate(hashed.tolist()) if counts[h] > 1]
+    assert dedupe._sharing_rows(np.arange(10, dtype=np.uint64)).tolist() == []

@@ -391,6 +391,45 @@ BOILERPLATE_MIN_ROWS = 50
 EMPTY_PAIRS = {"a": pl.Int64, "b": pl.Int64, "similarity": pl.Float64}
 
 
+# Band rows read at a time from a band's spool file (4 values of 4 bytes each by default: 1 MB).
+BAND_BLOCK_ROWS = 65536
+
+
+def _band_hashes(path: Path, m: int, r: int) -> np.ndarray:
+    """A 64-bit hash of each of the m spooled rows' band of r values, read a block at a time."""
+    hashed = np.empty(m, np.uint64)
+    with path.open("rb") as f:
+        for lo in range(0, m, BAND_BLOCK_ROWS):
+            block = np.fromfile(f, dtype=np.uint32, count=min(BAND_BLOCK_ROWS, m - lo) * r).reshape(-1, r)
+            h = block[:, 0].astype(np.uint64)
+            for j in range(1, r):
+                h = h * _MIX + block[:, j]
+            hashed[lo : lo + len(block)] = h
+    return hashed
+
+
+def _sharing_rows(hashed: np.ndarray) -> np.ndarray:
+    """The rows, ascending, whose hash another row shares."""
+    ordered = np.sort(hashed)
+    repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    del ordered
+    if not len(repeated):
+        return np.zeros(0, np.int64)
+    at = np.minimum(np.searchsorted(repeated, hashed), len(repeated) - 1)
+    return np.nonzero(repeated[at] == hashed)[0]
+
+
+def _band_rows(path: Path, m: int, r: int, rows: np.ndarray) -> np.ndarray:
+    """The bands of `rows` (ascending), read a block at a time."""
+    out = np.empty((len(rows), r), np.uint32)
+    with path.open("rb") as f:
+        for lo in range(0, m, BAND_BLOCK_ROWS):
+            a, b = np.searchsorted(rows, [lo, lo + BAND_BLOCK_ROWS])
+            block = np.fromfile(f, dtype=np.uint32, count=min(BAND_BLOCK_ROWS, m - lo) * r).reshape(-1, r)
+            out[a:b] = block[rows[a:b] - lo]
+    return out
+
+
 class NearDuplicates:
     """Near-duplicate pairs among rows that come in batches, without holding more than a batch of
     them: `add` spools each batch's shingle hashes to disk; `pairs` then
@@ -481,20 +520,18 @@ class NearDuplicates:
         m = len(spooled_positions)
         if m < 2:
             return pl.DataFrame(schema=EMPTY_PAIRS)
-        order = np.argsort(spooled_positions, kind="stable")  # i-th eligible row in representative order -> spooled row
-        candidates = np.zeros(0, np.int64)  # each pair (i, j), i < j, as i * m + j: distinct pairs, merged band by band
+        # Each pair (i, j) of spooled rows, i before j in representative order, as i * m + j: distinct
+        # pairs, merged band by band. What a band holds per row is its 64-bit hash and a sort of it.
+        candidates = np.zeros(0, np.int64)
         for band_path in bands:
-            band = np.fromfile(band_path, dtype=np.uint32).reshape(m, r)[order]
             # First the rows whose band's 64-bit hash another row shares (a sort of integers: fast),
             # then the buckets of their exact bands (a sort of bytes: slow, so on those rows only).
-            hashed = band[:, 0].astype(np.uint64)
-            for j in range(1, r):
-                hashed = hashed * _MIX + band[:, j]
-            _, inverse, count = np.unique(hashed, return_inverse=True, return_counts=True)
-            shared = np.nonzero(count[inverse.ravel()] > 1)[0]
+            shared = _sharing_rows(_band_hashes(band_path, m, r))
             if len(shared) < 2:
                 continue
-            sub = np.ascontiguousarray(band[shared])
+            sub = _band_rows(band_path, m, r, shared)
+            in_order = np.argsort(spooled_positions[shared], kind="stable")  # representative order: the bucket's first rows keep
+            shared, sub = shared[in_order], np.ascontiguousarray(sub[in_order])
             keys = np.unique(sub.view(np.dtype((np.void, sub.dtype.itemsize * r))).ravel(), return_inverse=True)[1]
             found = shared[_bucket_pairs(keys.ravel())]
             candidates = np.union1d(candidates, found[:, 0] * m + found[:, 1])
@@ -502,7 +539,7 @@ class NearDuplicates:
         if not len(pairs):
             return pl.DataFrame(schema=EMPTY_PAIRS)
         # The signatures of the rows in a candidate pair only, read in spooled order a block at a time.
-        needed, local = np.unique(order[pairs], return_inverse=True)
+        needed, local = np.unique(pairs, return_inverse=True)
         local = local.reshape(pairs.shape)
         sig = np.empty((len(needed), cfg.num_perm), dtype=np.uint32)
         row_bytes = cfg.num_perm * 4
@@ -518,14 +555,13 @@ class NearDuplicates:
         )
         del sig
         confirmed = similarity >= cfg.threshold
-        in_order = spooled_positions[order]
         return pl.DataFrame(
             {
-                "a": in_order[pairs[confirmed, 0]].astype(np.int64),
-                "b": in_order[pairs[confirmed, 1]].astype(np.int64),
+                "a": spooled_positions[pairs[confirmed, 0]].astype(np.int64),
+                "b": spooled_positions[pairs[confirmed, 1]].astype(np.int64),
                 "similarity": similarity[confirmed].astype(np.float64),
             }
-        )
+        ).sort("a", "b")
 
 
 def near_duplicate_pairs(texts: pl.Series, cfg: NearDedupeConfig, seed: int) -> pl.DataFrame:
@@ -576,8 +612,9 @@ class Paths:
 
 # (uuid, file row) sorted by uuid: the runs of the external sort of the problems' uuids.
 UUID_RUN = Table("problem uuids in key order", "dedupe", "data/dedupe/.spool/uuids.parquet", {"uuid": pl.String, "sample_index": pl.Int64})
-# Rows of the merged uuid order per block (a uuid and a number each: ~5 MB).
-UUID_MERGE_ROWS = 65536
+# Rows of the merged uuid order per block (a uuid and a number each: under 1 MB; 65,536 grew the merge's
+# memory with the number of runs, measured).
+UUID_MERGE_ROWS = 8192
 CORRECT_COLUMNS = ["uuid", "correctness_math_verify", "correctness_llama"]
 
 
@@ -716,6 +753,7 @@ def _dedupe(
     order = np.lexsort((uuid_rank, -n_correct)) if correct is not None else np.argsort(uuid_rank)
     del uuid_rank, n_correct
     ranked = order[~out[order]]  # file rows still in, in representative order
+    del order
     rejections: list[tuple[str, np.ndarray, np.ndarray, list[str]]] = []  # (reason, rows, the rows they refer to, detail templates)
 
     exact = {"groups_with_duplicates": 0}
