@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 import yaml
 
+from distillery import tables
 from distillery.config import ReportConfig
 from distillery.stages import report
 
@@ -166,6 +167,43 @@ def test_run_writes_small_plot_files_and_svgs(tmp_path):
         assert svg.startswith("<svg") and "<text" in svg
     assert "Generation length" in (tmp_path / "figures/generation_lengths.svg").read_text()
     assert "<td>sample</td>" in (tmp_path / "counts.html").read_text()
+
+
+def test_run_counts_the_judged_table_a_batch_of_whole_problems_at_a_time(tmp_path, monkeypatch):
+    """Read two rows at a time (a problem's rows waiting for the next batch), the plots are those of the whole table."""
+    judged, problems, evaluate = tmp_path / "judged.parquet", tmp_path / "problems.parquet", tmp_path / "evaluate.json"
+    GENS.write_parquet(judged)
+    PROBLEMS.write_parquet(problems)
+    evaluate.write_text(json.dumps({"results": {}}))
+    batches = []
+
+    def small_batches(path, table, columns=None, batch_rows=0):
+        for batch in tables.iter_table(path, table, columns, batch_rows=2):
+            batches.append(batch.height)
+            yield batch
+
+    monkeypatch.setattr(report, "iter_table", small_batches)
+    paths = report.Paths(judged, problems, [], evaluate, tmp_path / "plots", tmp_path / "figures", tmp_path / "counts.html")
+    report.run(ReportConfig(length_bins=EDGES), paths)
+    assert batches == [2, 2, 2, 1]
+    plot = {name: json.loads((tmp_path / "plots" / f"{name}.json").read_text()) for name in report.PLOTS}
+    assert plot["generation_lengths"] == report.length_histogram(GENS, EDGES)
+    assert plot["pass_rate_by_source"] == report.pass_rates(GENS, PROBLEMS)
+    assert plot["verify_vs_judge"] == report.agreement(GENS)
+    # One problem (c) split across batches is still one problem: 2 of 3 problems with a correct generation (a and c).
+    overall = {r["measure"]: (r["correct"], r["of"]) for r in plot["pass_rate_by_source"] if r["source"] == report.ALL_SOURCES}
+    assert overall["problems: any correct"] == (2, 3) and overall["generations: either"] == (3, 7)
+
+
+def test_an_unsorted_judged_table_is_refused_naming_it(tmp_path):
+    from distillery.errors import DistilleryError
+
+    judged, problems = tmp_path / "judged.parquet", tmp_path / "problems.parquet"
+    GENS.reverse().write_parquet(judged)
+    PROBLEMS.write_parquet(problems)
+    paths = report.Paths(judged, problems, [], tmp_path / "e.json", tmp_path / "plots", tmp_path / "figures", tmp_path / "counts.html")
+    with pytest.raises(DistilleryError, match=r"judged.parquet is not sorted by uuid.*re-run it"):
+        report.run(ReportConfig(length_bins=EDGES), paths)
 
 
 def test_a_judged_file_without_a_needed_column_names_it(tmp_path):

@@ -21,6 +21,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ import polars as pl
 from distillery.config import ReportConfig
 from distillery.io import require, write_json
 from distillery.published import PUBLISHED
-from distillery.tables import JUDGED, PROBLEMS, read_table
+from distillery.tables import JUDGED, PROBLEMS, check_table, iter_groups, iter_table, read_table
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +50,22 @@ def bin_label(edges: list[int], i: int) -> str:
     return f"{edges[i]:,}–{edges[i + 1] - 1:,}"
 
 
-def length_histogram(gens: pl.DataFrame, edges: list[int]) -> Rows:
-    """Generations per completion-token bin and math-verify verdict; every bin is listed, empty or not."""
+def length_counts(gens: pl.DataFrame, edges: list[int]) -> Counter:
+    """Generations per (completion-token bin, math-verify verdict): they add up over batches."""
     tokens = gens.filter(pl.col("completion_tokens").is_not_null())
     # A generation's bin is the number of edges after the first that it reaches (below the first edge: bin 0).
     index = pl.sum_horizontal([(pl.col("completion_tokens") >= e).cast(pl.Int64) for e in edges[1:]]) if len(edges) > 1 else pl.lit(0)
     verdict = pl.when(pl.col("correctness_math_verify").fill_null(False)).then(pl.lit("correct")).otherwise(pl.lit("not correct"))
     which = tokens.select(index.alias("bin"), verdict.alias("math_verify"))
-    counts = {(r["bin"], r["math_verify"]): r["len"] for r in which.group_by("bin", "math_verify").len().to_dicts()}
+    return Counter({(r["bin"], r["math_verify"]): r["len"] for r in which.group_by("bin", "math_verify").len().to_dicts()})
+
+
+def length_histogram(gens: pl.DataFrame, edges: list[int]) -> Rows:
+    """Generations per completion-token bin and math-verify verdict; every bin is listed, empty or not."""
+    return length_rows(length_counts(gens, edges), edges)
+
+
+def length_rows(counts: Counter, edges: list[int]) -> Rows:
     return [
         {
             "bin": bin_label(edges, i),
@@ -76,9 +85,12 @@ def _pct(num: int, den: int) -> float | None:
     return round(100 * num / den, 1) if den else None
 
 
-def pass_rates(gens: pl.DataFrame, problems: pl.DataFrame) -> Rows:
-    """Per source (and over all sources): % of generations correct by math-verify, by the judge and
-    by either, and % of problems with at least one generation correct by either."""
+PASS_COUNTS = ("generations", "math_verify", "judge", "either", "problems", "problems_correct")
+
+
+def pass_counts(gens: pl.DataFrame, problems: pl.DataFrame) -> dict[str, Counter]:
+    """Per source, the counts behind the pass rates (PASS_COUNTS). They add up over batches that
+    hold whole problems, as `iter_groups` cuts them."""
     df = (
         gens.join(problems.select("uuid", "source"), on="uuid", how="left")
         .with_columns(
@@ -88,16 +100,35 @@ def pass_rates(gens: pl.DataFrame, problems: pl.DataFrame) -> Rows:
         )
         .with_columns(either=pl.col("mv") | pl.col("judge"))
     )
-    groups = [(ALL_SOURCES, df)] + [(s, df.filter(pl.col("source") == s)) for s in sorted(df["source"].unique().to_list())]
+    per_problem = df.group_by("source", "uuid").agg(pl.col("either").any())
+    generations = df.group_by("source").agg(
+        pl.len().alias("generations"), pl.col("mv").sum(), pl.col("judge").sum(), pl.col("either").sum()
+    )
+    solved = per_problem.group_by("source").agg(pl.len().alias("problems"), pl.col("either").sum().alias("problems_correct"))
+    out: dict[str, Counter] = {}
+    for r in generations.join(solved, on="source").iter_rows(named=True):
+        out[r["source"]] = Counter(
+            dict(zip(PASS_COUNTS, (r["generations"], r["mv"], r["judge"], r["either"], r["problems"], r["problems_correct"])))
+        )
+    return out
+
+
+def pass_rates(gens: pl.DataFrame, problems: pl.DataFrame) -> Rows:
+    """Per source (and over all sources): % of generations correct by math-verify, by the judge and
+    by either, and % of problems with at least one generation correct by either."""
+    return pass_rows(pass_counts(gens, problems))
+
+
+def pass_rows(by_source: dict[str, Counter]) -> Rows:
+    everything = sum(by_source.values(), Counter())
     rows: Rows = []
-    for order, (source, g) in enumerate(groups):
-        n = g.height
-        per_problem = g.group_by("uuid").agg(pl.col("either").any())
+    for order, (source, c) in enumerate([(ALL_SOURCES, everything), *sorted(by_source.items())]):
+        n = c["generations"]
         measures = [
-            ("generations: math-verify", int(g["mv"].sum()), n),
-            ("generations: judge", int(g["judge"].sum()), n),
-            ("generations: either", int(g["either"].sum()), n),
-            ("problems: any correct", int(per_problem["either"].sum()), per_problem.height),
+            ("generations: math-verify", c["math_verify"], n),
+            ("generations: judge", c["judge"], n),
+            ("generations: either", c["either"], n),
+            ("problems: any correct", c["problems_correct"], c["problems"]),
         ]
         rows += [
             {
@@ -115,14 +146,22 @@ def pass_rates(gens: pl.DataFrame, problems: pl.DataFrame) -> Rows:
     return rows
 
 
-def agreement(gens: pl.DataFrame) -> Rows:
-    """Generations per (math-verify status, judge verdict); generations the judge never saw are `not_judged`."""
+def agreement_counts(gens: pl.DataFrame) -> Counter:
+    """Generations per (math-verify status, judge verdict): they add up over batches."""
     df = gens.select(
         pl.col("verify_status").fill_null("unknown").alias("math_verify"),
         pl.col("judge_verdict").fill_null("not_judged").alias("judge"),
     )
-    counts = df.group_by("math_verify", "judge").len().sort("math_verify", "judge")
-    return [{"math_verify": r["math_verify"], "judge": r["judge"], "generations": r["len"]} for r in counts.to_dicts()]
+    return Counter({(r["math_verify"], r["judge"]): r["len"] for r in df.group_by("math_verify", "judge").len().to_dicts()})
+
+
+def agreement(gens: pl.DataFrame) -> Rows:
+    """Generations per (math-verify status, judge verdict); generations the judge never saw are `not_judged`."""
+    return agreement_rows(agreement_counts(gens))
+
+
+def agreement_rows(counts: Counter) -> Rows:
+    return [{"math_verify": m, "judge": j, "generations": n} for (m, j), n in sorted(counts.items())]
 
 
 def eval_scores(evaluate: dict[str, Any], compare_with: list[str]) -> Rows:
@@ -385,17 +424,21 @@ class Paths:
 
 
 def run(cfg: ReportConfig, paths: Paths) -> None:
-    gens = read_table(
-        paths.judged,
-        JUDGED,
-        columns=["uuid", "completion_tokens", "correctness_math_verify", "correctness_llama", "verify_status", "judge_verdict"],
-    )
+    columns = ["uuid", "completion_tokens", "correctness_math_verify", "correctness_llama", "verify_status", "judge_verdict"]
+    check_table(paths.judged, JUDGED, columns)
     problems = read_table(paths.problems, PROBLEMS, columns=["uuid", "source"])
+    # The judged table a batch of whole problems at a time (it is in uuid order), counted as it goes.
+    lengths, by_source, agree = Counter(), {}, Counter()
+    for batch in iter_groups(iter_table(paths.judged, JUDGED, columns), "uuid", f"{JUDGED.name} {paths.judged}"):
+        lengths.update(length_counts(batch, cfg.length_bins))
+        agree.update(agreement_counts(batch))
+        for source, c in pass_counts(batch, problems).items():
+            by_source.setdefault(source, Counter()).update(c)
     evaluate = json.loads(require(paths.evaluate, "evaluate metrics").read_text())
     data = {
-        "generation_lengths": length_histogram(gens, cfg.length_bins),
-        "pass_rate_by_source": pass_rates(gens, problems),
-        "verify_vs_judge": agreement(gens),
+        "generation_lengths": length_rows(lengths, cfg.length_bins),
+        "pass_rate_by_source": pass_rows(by_source),
+        "verify_vs_judge": agreement_rows(agree),
         "eval_scores": eval_scores(evaluate, cfg.compare_with),
         "scaling_curve": scaling_curve(evaluate),
     }
