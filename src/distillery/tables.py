@@ -357,7 +357,7 @@ BATCH_ROWS = 1024
 # ~20 KB of footer in each process that opens the file, so groups must not shrink as tables grow.
 GROUP_ROWS = BATCH_ROWS
 READ_BUFFER_BYTES = 256 * 1024
-PAGE_VALUES = 64
+PAGE_VALUES = 64  # values per parquet page at most (TableWriter): a page is what a streaming reader holds
 # Shards a gather merges at once: each open reader holds its footer and a page per column (~10 MB).
 # A gather of more merges them GATHER_FAN_IN at a time into temporary files first.
 GATHER_FAN_IN = 8
@@ -424,12 +424,6 @@ def _in_key_order(df: pl.DataFrame) -> bool:
     uuid, index = pl.col("uuid"), pl.col("sample_index")
     after = (uuid > uuid.shift()) | ((uuid == uuid.shift()) & (index > index.shift()))
     return bool(df.select(after.fill_null(True).all()).item())
-
-
-def _rows_upto(df: pl.DataFrame, uuid: str, index: int) -> int:
-    """How many of `df`'s leading rows, sorted by (uuid, sample_index), come at or before (uuid, index)."""
-    upto = (pl.col("uuid") < uuid) | ((pl.col("uuid") == uuid) & (pl.col("sample_index") <= index))
-    return int(df.select(upto.sum()).item())
 
 
 def gather_sorted(
