@@ -438,8 +438,9 @@ class NearDuplicates:
        to find the boilerplate ones (BOILERPLATE_MIN_ROWS);
     2. MinHashes the rows with enough other shingles (rensa), batch by batch, spooling the
        signatures and each band's slice of them;
-    3. buckets the rows band by band (a band's keys are all it holds: 16 bytes a row), and confirms
-       each candidate pair by the estimated Jaccard of the two signatures, read back from disk."""
+    3. buckets the rows band by band (what it holds per row is the band's 64-bit hash and a sort of
+       it, read a block at a time), and confirms each candidate pair by the estimated Jaccard of the
+       two signatures, read back from disk."""
 
     def __init__(self, cfg: NearDedupeConfig, seed: int, spool: Path):
         self.cfg, self.seed, self.spool = cfg, seed, spool
