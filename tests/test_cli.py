@@ -99,3 +99,34 @@ def test_a_training_stage_relaunches_itself_with_every_flag(monkeypatch, tmp_pat
     argv = ["dpo", "--config", cfg, "--pairs", "p.parquet", "--model", "out", "--metrics", "m.json", "--run-figures", "r.json"]
     assert cli.main(argv) == 0
     assert seen["argv"] == argv
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        OSError(28, "Error writing bytes to file. Detail: [errno 28] No space left on device"),  # pyarrow's
+        OSError("failed to write parquet: No space left on device (os error 28)"),  # polars', without errno
+    ],
+)
+def test_a_full_disk_is_one_message_naming_the_disk_and_what_to_do(fault, monkeypatch, tmp_path, capsys):
+    """A full disk is a fault no real part of a test can make here: the writer is made to fail as pyarrow and polars do."""
+    from test_tables import generation_rows
+
+    from distillery import tables
+
+    shard = tmp_path / "shard-0.parquet"
+    generation_rows(5, seed=1).sort("uuid", "sample_index").write_parquet(shard)
+
+    def full(*_args, **_kwargs):
+        raise fault
+
+    monkeypatch.setattr(tables.TableWriter, "write", full)
+    monkeypatch.chdir(tmp_path)
+    argv = ["generate-gather", "--shards", str(shard), "--generations", "g.parquet", "--metrics", "m.json"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("distillery generate-gather: error: the disk is full") and "Traceback" not in err
+    assert f"GB is free on the disk of {tmp_path}" in err and "re-run this step" in err
+    monkeypatch.setattr(tables.TableWriter, "write", lambda *a, **k: (_ for _ in ()).throw(PermissionError(13, "denied")))
+    with pytest.raises(PermissionError):  # any other OSError stays what it is
+        cli.main(argv)

@@ -537,6 +537,9 @@ def test_batches_and_partitions_change_no_output(tmp_path, monkeypatch):
     monkeypatch.setattr(dedupe, "PARTITION_HASHES", 500)
     monkeypatch.setattr(dedupe, "UUID_MERGE_ROWS", 50)  # the uuid runs merged, and the judged counts joined, 50 rows at a time
     monkeypatch.setattr(dedupe, "BAND_BLOCK_ROWS", 29)  # each band's spool read back 29 rows at a time
+    monkeypatch.setattr(dedupe, "EXACT_PARTITION_ROWS", 300)  # exact duplicates grouped in 7 partitions
+    monkeypatch.setattr(dedupe, "CONFIRM_PAIRS", 13)  # candidate pairs' signatures read 13 pairs at a time
+    monkeypatch.setattr(dedupe, "PAIR_TEXT_ROWS", 11)  # the audit table's texts read back 11 pairs at a time
     pieces = outputs("pieces")
     judged = judged.sort("uuid")  # as the judge stage writes it: counted as it streams, not from a sorted copy
     sorted_judged = outputs("sorted_judged")
@@ -557,3 +560,35 @@ def test_rows_sharing_a_band_found_from_its_hashes_alone():
     counts = np.bincount(hashed.astype(np.int64))
     assert dedupe._sharing_rows(hashed).tolist() == [i for i, h in enumerate(hashed.tolist()) if counts[h] > 1]
     assert dedupe._sharing_rows(np.arange(10, dtype=np.uint64)).tolist() == []
+
+
+def test_values_found_more_than_a_count_without_counting():
+    rng = np.random.default_rng(3)
+    hashes = rng.integers(0, 40, size=2000).astype(np.uint64)
+    values, counts = np.unique(hashes, return_counts=True)
+    for over in (0, 1, 49.5, 50, 55.2, 80, 5000):
+        assert dedupe._found_more_than(hashes.copy(), over).tolist() == values[counts > over].tolist(), over
+
+
+def test_exact_duplicates_grouped_in_partitions_as_whole(tmp_path, monkeypatch):
+    rng = np.random.default_rng(4)
+    n = 1000
+    texts = rng.integers(0, 200, size=n).astype(np.uint64)  # 200 texts: most rows repeat one
+    digests = np.stack([texts * np.uint64(7919), texts + np.uint64(1)], axis=1)
+    position = np.full(n, -1, np.int64)
+    still_in = rng.permutation(n)[:800]  # a fifth already out (contaminated), in a shuffled order
+    position[still_in] = np.arange(len(still_in))
+    digests.tofile(tmp_path / "digests.u64")
+    whole = dedupe.exact_duplicates(digests[still_in])
+    dup = np.nonzero(whole != np.arange(len(still_in)))[0]
+    monkeypatch.setattr(dedupe, "EXACT_PARTITION_ROWS", 70)
+    found, representatives = dedupe._exact_duplicates_spooled(tmp_path / "digests.u64", position, tmp_path)
+    assert found.tolist() == dup.tolist() and representatives.tolist() == whole[dup].tolist()
+    assert len(dup) > 400 and not list(tmp_path.glob("exact-*")), "partitions removed"
+
+
+def test_gathered_strings_hold_no_other_text():
+    texts = pl.Series([f"problem {i} " + "x" * 400 for i in range(5000)])
+    gathered = dedupe._compact(texts.gather([3, 4000]))
+    held = sum(b.size for b in gathered.to_arrow(compat_level=pl.CompatLevel.newest()).buffers() if b is not None)
+    assert gathered.to_list() == [texts[3], texts[4000]] and held < 2000

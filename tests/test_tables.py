@@ -155,6 +155,10 @@ def test_gather_sorted_merges_shards_into_key_order_a_batch_at_a_time(tmp_path):
     list(tables.gather_sorted([one], tables.GENERATIONS, tmp_path / "from_one.parquet", batch_rows=4))
     assert (tmp_path / "from_one.parquet").read_bytes() == out.read_bytes()
     # Two shards open at a time: merged in pairs into temporary files first, then those; the same bytes.
+    # A killed gather's temporary directory (a copy of the rows) goes when the gather runs again.
+    killed = tmp_path / ".paired.parquet.k1ll3d"
+    killed.mkdir()
+    (killed / "merge-0-0.parquet").write_bytes(b"half a file")
     paired = list(tables.gather_sorted([*shards, empty], tables.GENERATIONS, tmp_path / "paired.parquet", batch_rows=4, fan_in=2))
     assert (tmp_path / "paired.parquet").read_bytes() == out.read_bytes() and pl.concat(paired).equals(merged)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import logging
 import os
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -649,4 +651,26 @@ def main(argv: list[str] | None = None) -> int:
     except DistilleryError as exc:
         print(f"distillery {ns.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        if not _disk_full(exc):
+            raise
+        print(f"distillery {ns.command}: error: {_disk_full_message(exc)}", file=sys.stderr)
+        return 2
     return 0
+
+
+def _disk_full(exc: OSError) -> bool:
+    """No space left (or over quota), as the OS, pyarrow or polars reports it."""
+    text = str(exc)
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left on device" in text or "os error 28" in text
+
+
+def _disk_full_message(exc: OSError) -> str:
+    # Stages write beside their outputs (spools, a gather's merges), under the working directory.
+    here = Path.cwd()
+    free = shutil.disk_usage(here).free / 1e9
+    where = f" writing {exc.filename}" if exc.filename else ""
+    return (
+        f"the disk is full{where} ({exc.strerror or exc}); {free:.1f} GB is free on the disk of {here}. "
+        "Free space there, or run the workflow in a directory on a larger disk, then re-run this step"
+    )

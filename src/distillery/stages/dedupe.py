@@ -57,7 +57,6 @@ from distillery.tables import (
     gather_sorted,
     iter_groups,
     iter_table,
-    read_rows_of,
     read_table,
     write_table,
 )
@@ -79,8 +78,9 @@ _MIX = np.uint64(0x9E3779B97F4A7C15)
 _MAX_BUCKET_PAIRS_WITH = 200
 # Problems per batch when the stage reads the problems table (~10 MB of problem text, whatever the total).
 PROBLEM_BATCH_ROWS = 8192
-# Shingle hashes counted at once when boilerplate is counted (16 MB of them; the rest wait on disk).
-PARTITION_HASHES = 1 << 21
+# Shingle hashes per partition when boilerplate is counted (8 MB of them, sorted in place; the rest
+# wait on disk). Partitions of the most it takes keep the count's memory the same whatever the total.
+PARTITION_HASHES = 1 << 19
 # Rows MinHashed at once (rensa hands each signature back as Python ints: 2,048 rows are ~10 MB of them).
 SIGNATURE_CHUNK_ROWS = 2048
 
@@ -392,32 +392,48 @@ BOILERPLATE_MIN_ROWS = 50
 EMPTY_PAIRS = {"a": pl.Int64, "b": pl.Int64, "similarity": pl.Float64}
 
 
+def _found_more_than(hashes: np.ndarray, over: float) -> np.ndarray:
+    """The values found more than `over` times in `hashes`, sorted (`hashes` is sorted in place).
+    Sorted, a value found k times or more is one equal to the value k - 1 places on: no counts are
+    made, so the memory is the hashes' own and a flag each."""
+    hashes.sort()
+    k = math.floor(over) + 1
+    if len(hashes) < k:
+        return np.zeros(0, hashes.dtype)
+    return np.unique(hashes[k - 1 :][hashes[k - 1 :] == hashes[: len(hashes) - k + 1]])
+
+
 # Band rows read at a time from a band's spool file (4 values of 4 bytes each by default: 1 MB).
 BAND_BLOCK_ROWS = 65536
 
 
 def _band_hashes(path: Path, m: int, r: int) -> np.ndarray:
-    """A 64-bit hash of each of the m spooled rows' band of r values, read a block at a time."""
-    hashed = np.empty(m, np.uint64)
+    """A 32-bit hash of each of the m spooled rows' band of r values, read a block at a time. Rows
+    whose hashes collide without equal bands only cost a look: buckets are made of the exact bands."""
+    hashed = np.empty(m, np.uint32)
     with path.open("rb") as f:
         for lo in range(0, m, BAND_BLOCK_ROWS):
             block = np.fromfile(f, dtype=np.uint32, count=min(BAND_BLOCK_ROWS, m - lo) * r).reshape(-1, r)
             h = block[:, 0].astype(np.uint64)
             for j in range(1, r):
                 h = h * _MIX + block[:, j]
-            hashed[lo : lo + len(block)] = h
+            hashed[lo : lo + len(block)] = h >> np.uint64(32)  # the high bits: the best mixed
     return hashed
 
 
 def _sharing_rows(hashed: np.ndarray) -> np.ndarray:
-    """The rows, ascending, whose hash another row shares."""
+    """The rows, ascending, whose hash another row shares (looked up a block of rows at a time)."""
     ordered = np.sort(hashed)
     repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
     del ordered
     if not len(repeated):
         return np.zeros(0, np.int64)
-    at = np.minimum(np.searchsorted(repeated, hashed), len(repeated) - 1)
-    return np.nonzero(repeated[at] == hashed)[0]
+    found = [np.zeros(0, np.int64)]
+    for lo in range(0, len(hashed), BAND_BLOCK_ROWS):
+        block = hashed[lo : lo + BAND_BLOCK_ROWS]
+        at = np.minimum(np.searchsorted(repeated, block), len(repeated) - 1)
+        found.append(lo + np.nonzero(repeated[at] == block)[0])
+    return np.concatenate(found)
 
 
 def _band_rows(path: Path, m: int, r: int, rows: np.ndarray) -> np.ndarray:
@@ -429,6 +445,29 @@ def _band_rows(path: Path, m: int, r: int, rows: np.ndarray) -> np.ndarray:
             block = np.fromfile(f, dtype=np.uint32, count=min(BAND_BLOCK_ROWS, m - lo) * r).reshape(-1, r)
             out[a:b] = block[rows[a:b] - lo]
     return out
+
+
+# Candidate pairs confirmed at a time: the signatures of their rows alone are read (8,192 pairs: at
+# most 16,384 signatures, 8 MB at 128 permutations).
+CONFIRM_PAIRS = 8192
+
+
+def _similarities(signatures: Path, num_perm: int, pairs: np.ndarray) -> np.ndarray:
+    """Each pair's estimated Jaccard, the share of equal MinHash values, a chunk of pairs at a time;
+    each row's signature is read from the spool where it lies."""
+    similarity = np.empty(len(pairs))
+    row_bytes = num_perm * 4
+    with signatures.open("rb") as f:
+        for lo in range(0, len(pairs), CONFIRM_PAIRS):
+            chunk = pairs[lo : lo + CONFIRM_PAIRS]
+            rows, local = np.unique(chunk, return_inverse=True)
+            local = local.reshape(chunk.shape)
+            sig = np.empty((len(rows), num_perm), np.uint32)
+            for i, row in enumerate(rows.tolist()):
+                f.seek(row * row_bytes)
+                f.readinto(sig[i])
+            similarity[lo : lo + len(chunk)] = (sig[local[:, 0]] == sig[local[:, 1]]).mean(axis=1)
+    return similarity
 
 
 class NearDuplicates:
@@ -479,8 +518,7 @@ class NearDuplicates:
         found = [np.zeros(0, np.uint64)]
         for f in files:
             f.close()
-            unique, count = np.unique(np.fromfile(f.name, dtype=np.uint64), return_counts=True)
-            found.append(unique[count > over])
+            found.append(_found_more_than(np.fromfile(f.name, dtype=np.uint64), over))
             Path(f.name).unlink()
         return np.sort(np.concatenate(found))
 
@@ -540,22 +578,7 @@ class NearDuplicates:
         pairs = np.stack([candidates // m, candidates % m], axis=1)
         if not len(pairs):
             return pl.DataFrame(schema=EMPTY_PAIRS)
-        # The signatures of the rows in a candidate pair only, read in spooled order a block at a time.
-        needed, local = np.unique(pairs, return_inverse=True)
-        local = local.reshape(pairs.shape)
-        sig = np.empty((len(needed), cfg.num_perm), dtype=np.uint32)
-        row_bytes = cfg.num_perm * 4
-        for start in range(0, m, PROBLEM_BATCH_ROWS):
-            lo, hi = np.searchsorted(needed, [start, start + PROBLEM_BATCH_ROWS])
-            if lo < hi:
-                block = np.fromfile(
-                    signatures, dtype=np.uint32, count=min(PROBLEM_BATCH_ROWS, m - start) * cfg.num_perm, offset=start * row_bytes
-                )
-                sig[lo:hi] = block.reshape(-1, cfg.num_perm)[needed[lo:hi] - start]
-        similarity = np.concatenate(
-            [(sig[chunk[:, 0]] == sig[chunk[:, 1]]).mean(axis=1) for chunk in np.array_split(local, max(1, len(local) // 8192))]
-        )
-        del sig
+        similarity = _similarities(signatures, cfg.num_perm, pairs)
         confirmed = similarity >= cfg.threshold
         return pl.DataFrame(
             {
@@ -698,17 +721,79 @@ def _return_freed_memory() -> None:
         pass
 
 
-def _uuids_of(path: Path, rows: np.ndarray) -> dict[int, str]:
-    """file row -> uuid for `rows`, read from the problems table a batch at a time."""
-    wanted = np.unique(rows)
-    found: dict[int, str] = {}
-    start = 0
-    for batch in iter_table(path, PROBLEMS, ["uuid"], UUID_MERGE_ROWS):
-        lo, hi = np.searchsorted(wanted, [start, start + batch.height])
-        if lo < hi:
-            found.update(zip(wanted[lo:hi].tolist(), batch["uuid"].gather(wanted[lo:hi] - start).to_list()))
-        start += batch.height
-    return found
+def _compact(strings: pl.Series) -> pl.Series:
+    """`strings` in buffers of their own. A gathered polars string column points into the buffers of
+    the column it came from, and so keeps all of that batch's text alive (measured: 40 MB for three of
+    100,000 texts); a round trip through Arrow's plain strings copies out the gathered ones alone."""
+    return pl.from_arrow(strings.to_arrow(compat_level=pl.CompatLevel.oldest()))
+
+
+class RowValues:
+    """One column of the problems table at some of its file rows, read a batch at a time and held as
+    one Arrow column (a uuid is its 64 bytes, not a Python object): `at(rows)` looks them up."""
+
+    def __init__(self, path: Path, column: str, rows: np.ndarray):
+        self.rows = np.unique(rows)
+        found, start = [pl.Series(column, [], dtype=pl.String)], 0
+        for batch in iter_table(path, PROBLEMS, [column], UUID_MERGE_ROWS):
+            lo, hi = np.searchsorted(self.rows, [start, start + batch.height])
+            if lo < hi:
+                found.append(_compact(batch[column].gather(self.rows[lo:hi] - start)))
+            start += batch.height
+        self.values = pl.concat(found)
+
+    def at(self, rows: np.ndarray) -> pl.Series:
+        return self.values.gather(np.searchsorted(self.rows, rows))
+
+
+@dataclass
+class Rejection:
+    """Rows rejected for one reason, each referring to another row (the one kept in its place):
+    detail = prefix + the referred row's uuid + suffix."""
+
+    reason: str
+    rows: np.ndarray
+    referred: np.ndarray
+    prefix: str
+    suffix: pl.Series | None = None
+
+    def frame(self, uuids: RowValues) -> pl.DataFrame:
+        parts = [pl.lit(self.prefix), uuids.at(self.referred)] + ([self.suffix] if self.suffix is not None else [])
+        return pl.DataFrame({"uuid": uuids.at(self.rows)}).select("uuid", pl.concat_str(parts).alias("detail"))
+
+
+# Digest rows per partition when exact duplicates are grouped (~6 MB of work, whatever the total).
+EXACT_PARTITION_ROWS = 1 << 16
+
+
+def _exact_duplicates_spooled(digests: Path, position: np.ndarray, spool: Path) -> tuple[np.ndarray, np.ndarray]:
+    """exact_duplicates for the rows still in, from their digests spooled in file-row order: each
+    row's (digest, position) goes to a partition by digest, and each partition is grouped alone.
+    Returns the positions of the duplicates, ascending, and of their representatives."""
+    n, still_in = len(position), int((position >= 0).sum())
+    parts = max(1, -(-still_in // EXACT_PARTITION_ROWS))
+    files = [(spool / f"exact-{p}.u64").open("wb") for p in range(parts)]
+    with digests.open("rb") as f:
+        for lo in range(0, n, PROBLEM_BATCH_ROWS):
+            block = np.fromfile(f, dtype=np.uint64, count=min(PROBLEM_BATCH_ROWS, n - lo) * 2).reshape(-1, 2)
+            at = position[lo : lo + len(block)]
+            records = np.column_stack([block, at.astype(np.uint64)])[at >= 0]  # (digest high, low, position)
+            part = records[:, 0] % np.uint64(parts)
+            for p, out in enumerate(files):
+                records[part == p].tofile(out)
+    duplicates, representatives = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+    for out in files:
+        out.close()
+        records = np.fromfile(out.name, dtype=np.uint64).reshape(-1, 3)
+        Path(out.name).unlink()
+        records = records[np.argsort(records[:, 2])]  # representative order within the partition
+        representative = exact_duplicates(records[:, :2])
+        dup = representative != np.arange(len(records))
+        duplicates.append(records[dup, 2].astype(np.int64))
+        representatives.append(records[representative[dup], 2].astype(np.int64))
+    duplicates, representatives = np.concatenate(duplicates), np.concatenate(representatives)
+    order = np.argsort(duplicates)
+    return duplicates[order], representatives[order]
 
 
 def run(cfg: DedupeConfig, benchmarks: dict[str, BenchmarkFile], paths: Paths, seed: int = 0) -> FilterCounts:
@@ -718,31 +803,46 @@ def run(cfg: DedupeConfig, benchmarks: dict[str, BenchmarkFile], paths: Paths, s
         return _dedupe(cfg, benchmarks, paths, seed, index, Path(spool))
 
 
+# Near-duplicate pairs written at a time: their texts are read back for them alone (two problems
+# each: ~7 MB of text at 8,192 pairs, whatever the total).
+PAIR_TEXT_ROWS = 2048
+
+
+def _write_near_pairs(pairs: pl.DataFrame, problems: Path, out: Path, settings: dict) -> None:
+    """The audit table of the near-duplicate pairs (file rows a and b, their uuids and similarity, in
+    the table's order), each pair with its two problems' texts, a chunk of pairs at a time."""
+    with TableWriter(out, NEAR_DUPLICATES) as writer:
+        for lo in range(0, pairs.height, PAIR_TEXT_ROWS):
+            chunk = pairs.slice(lo, PAIR_TEXT_ROWS)
+            a, b = chunk["a"].to_numpy(), chunk["b"].to_numpy()
+            texts = RowValues(problems, "problem", np.concatenate([a, b]))
+            chunk = chunk.with_columns(texts.at(a).alias("problem_a"), texts.at(b).alias("problem_b"))
+            writer.write(stamp(chunk.select(list(NEAR_DUPLICATE_SCHEMA)).cast(NEAR_DUPLICATE_SCHEMA), "dedupe", settings))
+
+
 def _dedupe(
     cfg: DedupeConfig, benchmarks: dict[str, BenchmarkFile], paths: Paths, seed: int, index: BenchmarkIndex | None, spool: Path
 ) -> FilterCounts:
     """The stage on arrays indexed by the problems' file rows: what it holds per problem is a few
-    numbers (its place in uuid order, its text digest, its correct generations), never its uuid or text."""
+    numbers (its place in representative order, a flag), never its uuid, text or digest."""
     finder = NearDuplicates(cfg.near, seed, spool) if cfg.near.enabled else None
     by_uuid = UuidOrder(spool)
-    digests, contaminated_rows, contaminated = (
-        [np.zeros((0, 2), np.uint64)],
-        [np.zeros(0, np.int64)],
-        [pl.DataFrame(schema=CONTAMINATION_SCHEMA)],
-    )
+    digests = spool / "digests.u64"  # two uint64 per problem, in file-row order
+    contaminated_rows, contaminated = [np.zeros(0, np.int64)], [pl.DataFrame(schema=CONTAMINATION_SCHEMA)]
     # One pass over the problems, a batch at a time: what each later step needs of them.
-    for batch in iter_table(paths.problems, PROBLEMS, ["uuid", "problem", "source"], PROBLEM_BATCH_ROWS):
-        table = TokenTable.of(batch["problem"], keep_tokens=index is not None)
-        if index is not None:
-            found = contamination(batch, index, cfg.min_matching_ngrams, cfg.min_item_coverage, table=table)
-            contaminated.append(found)
-            hit = batch["uuid"].is_in(found["uuid"].implode()).to_numpy()
-            contaminated_rows.append(by_uuid.rows + np.nonzero(hit)[0])
-        if cfg.exact:
-            digests.append(text_digests(batch["problem"]))
-        if finder is not None:
-            finder.add(table)
-        by_uuid.add(batch["uuid"])
+    with digests.open("wb") as digest_file:
+        for batch in iter_table(paths.problems, PROBLEMS, ["uuid", "problem", "source"], PROBLEM_BATCH_ROWS):
+            table = TokenTable.of(batch["problem"], keep_tokens=index is not None)
+            if index is not None:
+                found = contamination(batch, index, cfg.min_matching_ngrams, cfg.min_item_coverage, table=table)
+                contaminated.append(found)
+                hit = batch["uuid"].is_in(found["uuid"].implode()).to_numpy()
+                contaminated_rows.append(by_uuid.rows + np.nonzero(hit)[0])
+            if cfg.exact:
+                text_digests(batch["problem"]).tofile(digest_file)
+            if finder is not None:
+                finder.add(table)
+            by_uuid.add(batch["uuid"])
     n = by_uuid.rows
     counts = FilterCounts(rows_in=n)
     contam = pl.concat(contaminated)
@@ -751,91 +851,76 @@ def _dedupe(
     out[np.concatenate(contaminated_rows)] = True
 
     # Representative order: by uuid (first_by_key), or most correct generations first, then uuid.
-    uuid_rank = np.empty(n, np.int64)
-    n_correct = np.zeros(n, np.int64)
-    correct = _CorrectCounts(paths.judged, spool) if cfg.keep == "most_correct" else None
+    order = np.empty(n, np.int64)  # file rows in uuid order
+    n_correct = np.zeros(n, np.int64) if cfg.keep == "most_correct" else None
+    correct = _CorrectCounts(paths.judged, spool) if n_correct is not None else None
     done = 0
     for block in by_uuid.merge():
         rows = block["sample_index"].to_numpy()
-        uuid_rank[rows] = np.arange(done, done + len(rows))
+        order[done : done + len(rows)] = rows
         done += len(rows)
         if correct is not None:
             n_correct[rows] = correct.of(block["uuid"])
-    order = np.lexsort((uuid_rank, -n_correct)) if correct is not None else np.argsort(uuid_rank)
-    del uuid_rank, n_correct
+    if n_correct is not None:
+        order = order[np.argsort(-n_correct[order], kind="stable")]  # stable: uuid order among equals
+        del n_correct
     ranked = order[~out[order]]  # file rows still in, in representative order
     del order
-    rejections: list[tuple[str, np.ndarray, np.ndarray, list[str]]] = []  # (reason, rows, the rows they refer to, detail templates)
+    position = np.full(n, -1, dtype=np.int64)  # each file row's place in `ranked`; -1 once it is out
+    position[ranked] = np.arange(len(ranked))
+    rejections: list[Rejection] = []
 
     exact = {"groups_with_duplicates": 0}
     if cfg.exact:
-        representative = exact_duplicates(np.concatenate(digests)[ranked])
-        del digests
-        dup = representative != np.arange(len(ranked))
-        referred = ranked[representative[dup]]
+        dup, representative = _exact_duplicates_spooled(digests, position, spool)
+        referred = ranked[representative]
         exact["groups_with_duplicates"] = len(np.unique(referred))
-        rejections.append(("exact_duplicate", ranked[dup], referred, ["duplicate of {}"] * int(dup.sum())))
-        ranked = ranked[~dup]
+        rejections.append(Rejection("exact_duplicate", ranked[dup], referred, "duplicate of "))
+        still_in = np.ones(len(ranked), dtype=bool)
+        still_in[dup] = False
+        ranked = ranked[still_in]
+        del still_in
+        position.fill(-1)
+        position[ranked] = np.arange(len(ranked))
+    digests.unlink()
 
     near = {"pairs": 0, "clusters": 0}
     pair_rows = pl.DataFrame(schema={"a": pl.Int64, "b": pl.Int64, "similarity": pl.Float64})
     if finder is not None:
-        position = np.full(n, -1, dtype=np.int64)
-        position[ranked] = np.arange(len(ranked))
         pairs = finder.pairs(position)
-        del position
         # Rows are in representative order, so each component's root (lowest index) is its keeper.
         root = clusters(len(ranked), pairs)
-        sim_to_root = {}
-        for a, b, s in pairs.iter_rows():
-            if a == root[b]:
-                sim_to_root[b] = s
-            elif b == root[a]:
-                sim_to_root[a] = s
         members = np.nonzero(root != np.arange(len(ranked)))[0]
-        details = [
-            f"near-duplicate of {{}} (estimated Jaccard {sim_to_root[i]:.3f})"
-            if i in sim_to_root
-            else "near-duplicate of {} (through other near-duplicates of it)"
-            for i in members.tolist()
-        ]
-        rejections.append(("near_duplicate", ranked[members], ranked[root[members]], details))
+        # A member paired with its root directly has that pair's similarity (a < b, and a root is the
+        # lowest of its component: only (root, member) pairs name one).
+        a, b, similarity = pairs["a"].to_numpy(), pairs["b"].to_numpy(), pairs["similarity"].to_numpy()
+        direct = root[b] == a
+        sim_to_root = dict(zip(b[direct].tolist(), similarity[direct].tolist()))
+        suffixes = pl.Series(
+            [
+                f" (estimated Jaccard {sim_to_root[i]:.3f})" if i in sim_to_root else " (through other near-duplicates of it)"
+                for i in members.tolist()
+            ],
+            dtype=pl.String,
+        )
+        del sim_to_root
+        rejections.append(Rejection("near_duplicate", ranked[members], ranked[root[members]], "near-duplicate of ", suffixes))
         near = {"pairs": pairs.height, "clusters": len(np.unique(root[members]))}
-        pair_rows = pairs.with_columns(pl.Series("a", ranked[pairs["a"].to_numpy()]), pl.Series("b", ranked[pairs["b"].to_numpy()]))
+        pair_rows = pairs.with_columns(pl.Series("a", ranked[a]), pl.Series("b", ranked[b]))
         ranked = ranked[root == np.arange(len(ranked))]
+    del position
 
     _return_freed_memory()  # the bucketing's freed arrays, before the outputs are read and written
     # The uuids of the rows named in rejections and pairs, read back for those rows only.
     named = [np.zeros(0, np.int64), pair_rows["a"].to_numpy(), pair_rows["b"].to_numpy()]
-    named += [r for _, rows, referred, _ in rejections for r in (rows, referred)]
-    uuid_of = _uuids_of(paths.problems, np.concatenate(named))
-    for reason, rows, referred, details in rejections:
-        counts.reject_all(
-            reason,
-            pl.DataFrame(
-                {"uuid": [uuid_of[r] for r in rows.tolist()], "detail": [d.format(uuid_of[r]) for d, r in zip(details, referred.tolist())]},
-                schema={"uuid": pl.String, "detail": pl.String},
-            ),
-        )
-    near_pairs = pl.DataFrame(schema=NEAR_DUPLICATE_SCHEMA)
-    if pair_rows.height:
-        pair_uuids = pl.DataFrame(
-            {
-                "uuid_a": [uuid_of[r] for r in pair_rows["a"].to_list()],
-                "uuid_b": [uuid_of[r] for r in pair_rows["b"].to_list()],
-                "similarity": pair_rows["similarity"],
-            },
-            schema={"uuid_a": pl.String, "uuid_b": pl.String, "similarity": pl.Float64},
-        )
-        # The pairs' texts, for the audit table: read back for these rows only.
-        texts = read_rows_of(paths.problems, PROBLEMS, ["uuid", "problem"], set(pair_uuids["uuid_a"]) | set(pair_uuids["uuid_b"]))
-        near_pairs = (
-            pair_uuids.join(texts.rename({"uuid": "uuid_a", "problem": "problem_a"}), on="uuid_a", how="left")
-            .join(texts.rename({"uuid": "uuid_b", "problem": "problem_b"}), on="uuid_b", how="left")
-            .select(list(NEAR_DUPLICATE_SCHEMA))
-            .cast(NEAR_DUPLICATE_SCHEMA)
-            .sort(["similarity", "uuid_a", "uuid_b"], descending=[True, False, False])
-        )
+    named += [r for rejection in rejections for r in (rejection.rows, rejection.referred)]
+    uuids = RowValues(paths.problems, "uuid", np.concatenate(named))
+    for rejection in rejections:
+        counts.reject_all(rejection.reason, rejection.frame(uuids))
+    a, b = pair_rows["a"].to_numpy(), pair_rows["b"].to_numpy()
+    near_pairs = pair_rows.with_columns(uuids.at(a).alias("uuid_a"), uuids.at(b).alias("uuid_b"))
+    near_pairs = near_pairs.sort(["similarity", "uuid_a", "uuid_b"], descending=[True, False, False])
+    del uuids, named
 
     counts.keep(len(ranked))
     counts.check("dedupe")
@@ -854,7 +939,7 @@ def _dedupe(
     write_table(stamp(counts.rejected_rows(REJECTED_COLUMNS), "dedupe", settings), paths.rejected, DEDUPE_REJECTED)
     write_table(stamp(contam, "dedupe", settings), paths.contamination, CONTAMINATION)
     if paths.near_duplicates is not None:
-        write_table(stamp(near_pairs, "dedupe", settings), paths.near_duplicates, NEAR_DUPLICATES)
+        _write_near_pairs(near_pairs, paths.problems, paths.near_duplicates, settings)
     per_bench = {name: int((contam["benchmark"] == name).sum()) for name in benchmarks} if cfg.decontaminate else {}
     write_metrics(
         paths.metrics,
