@@ -540,6 +540,7 @@ def test_batches_and_partitions_change_no_output(tmp_path, monkeypatch):
     monkeypatch.setattr(dedupe, "EXACT_PARTITION_ROWS", 300)  # exact duplicates grouped in 7 partitions
     monkeypatch.setattr(dedupe, "CONFIRM_PAIRS", 13)  # candidate pairs' signatures read 13 pairs at a time
     monkeypatch.setattr(dedupe, "PAIR_TEXT_ROWS", 11)  # the audit table's texts read back 11 pairs at a time
+    monkeypatch.setattr(dedupe, "REJECTED_CHUNK_ROWS", 17)  # rejected rows written 17 at a time, their uuids read back for them
     pieces = outputs("pieces")
     judged = judged.sort("uuid")  # as the judge stage writes it: counted as it streams, not from a sorted copy
     sorted_judged = outputs("sorted_judged")

@@ -6,6 +6,7 @@ as datatrove's filters do, so the count and the table cannot disagree."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -22,6 +23,9 @@ class FilterCounts:
     kept: int = 0
     rejected: Counter = field(default_factory=Counter)
     _parts: list[pl.DataFrame | list[dict]] = field(default_factory=list, repr=False)
+    # Where reject_all's rows go as they come, for a stage whose rejected rows are too many to hold
+    # (dedupe): a writer of (uuid, reason, detail, ...) frames. None: they are held for rejected_rows.
+    exclusions: Callable[[pl.DataFrame], None] | None = field(default=None, repr=False)
 
     def keep(self, n: int = 1) -> None:
         self.kept += n
@@ -37,7 +41,11 @@ class FilterCounts:
         """Every row of `rows` rejected for `reason`, counted and recorded in one call."""
         if rows.height:
             self.rejected[reason] += rows.height
-            self._parts.append(rows.with_columns(pl.lit(reason, dtype=pl.String).alias("reason")))
+            rows = rows.with_columns(pl.lit(reason, dtype=pl.String).alias("reason"))
+            if self.exclusions is not None:
+                self.exclusions(rows)
+            else:
+                self._parts.append(rows)
 
     def rejected_rows(self, schema: dict[str, pl.DataType]) -> pl.DataFrame:
         """The recorded rows, in the order they were rejected, as a frame of `schema`'s columns."""

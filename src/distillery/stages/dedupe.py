@@ -36,6 +36,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import polars as pl
@@ -721,45 +722,81 @@ def _return_freed_memory() -> None:
         pass
 
 
-def _compact(strings: pl.Series) -> pl.Series:
-    """`strings` in buffers of their own. A gathered polars string column points into the buffers of
+T = TypeVar("T", pl.Series, pl.DataFrame)
+
+
+def _compact(strings: T) -> T:
+    """`strings` (a Series or a DataFrame) in buffers of their own. A gathered polars string column points into the buffers of
     the column it came from, and so keeps all of that batch's text alive (measured: 40 MB for three of
     100,000 texts); a round trip through Arrow's plain strings copies out the gathered ones alone."""
     return pl.from_arrow(strings.to_arrow(compat_level=pl.CompatLevel.oldest()))
 
 
 class RowValues:
-    """One column of the problems table at some of its file rows, read a batch at a time and held as
-    one Arrow column (a uuid is its 64 bytes, not a Python object): `at(rows)` looks them up."""
+    """Columns of the problems table at some of its file rows, read a batch at a time and held in
+    Arrow columns (a uuid is its 64 bytes, not a Python object): `at(rows)` looks them up."""
 
-    def __init__(self, path: Path, column: str, rows: np.ndarray):
+    def __init__(self, path: Path, columns: list[str], rows: np.ndarray):
         self.rows = np.unique(rows)
-        found, start = [pl.Series(column, [], dtype=pl.String)], 0
-        for batch in iter_table(path, PROBLEMS, [column], UUID_MERGE_ROWS):
+        found, start = [pl.DataFrame(schema={c: PROBLEMS.schema[c] for c in columns})], 0
+        for batch in iter_table(path, PROBLEMS, columns, UUID_MERGE_ROWS):
             lo, hi = np.searchsorted(self.rows, [start, start + batch.height])
             if lo < hi:
-                found.append(_compact(batch[column].gather(self.rows[lo:hi] - start)))
+                found.append(_compact(batch[self.rows[lo:hi] - start]))
             start += batch.height
         self.values = pl.concat(found)
 
-    def at(self, rows: np.ndarray) -> pl.Series:
-        return self.values.gather(np.searchsorted(self.rows, rows))
+    def at(self, rows: np.ndarray) -> pl.DataFrame:
+        return self.values[np.searchsorted(self.rows, rows)]
+
+
+# Rejected rows written at a time: their uuids and those of the rows they refer to are read back for
+# them alone (two 64-character uuids and a detail each: a few MB at 16,384, whatever the total).
+REJECTED_CHUNK_ROWS = 16384
 
 
 @dataclass
 class Rejection:
     """Rows rejected for one reason, each referring to another row (the one kept in its place):
-    detail = prefix + the referred row's uuid + suffix."""
+    detail = prefix + the referred row's uuid, and for a near duplicate paired with it directly,
+    their estimated Jaccard similarity (NaN: through other near duplicates)."""
 
     reason: str
     rows: np.ndarray
     referred: np.ndarray
     prefix: str
-    suffix: pl.Series | None = None
+    similarity: np.ndarray | None = None
 
-    def frame(self, uuids: RowValues) -> pl.DataFrame:
-        parts = [pl.lit(self.prefix), uuids.at(self.referred)] + ([self.suffix] if self.suffix is not None else [])
-        return pl.DataFrame({"uuid": uuids.at(self.rows)}).select("uuid", pl.concat_str(parts).alias("detail"))
+    def frames(self, problems: Path) -> Iterator[pl.DataFrame]:
+        """(uuid, detail) of the rows, REJECTED_CHUNK_ROWS at a time."""
+        for lo in range(0, len(self.rows), REJECTED_CHUNK_ROWS):
+            rows, referred = self.rows[lo : lo + REJECTED_CHUNK_ROWS], self.referred[lo : lo + REJECTED_CHUNK_ROWS]
+            uuids = RowValues(problems, ["uuid"], np.concatenate([rows, referred]))
+            detail = [pl.lit(self.prefix), uuids.at(referred)["uuid"]]
+            if self.similarity is not None:
+                similarity = self.similarity[lo : lo + REJECTED_CHUNK_ROWS].tolist()
+                detail.append(
+                    pl.Series(
+                        [
+                            " (through other near-duplicates of it)" if math.isnan(s) else f" (estimated Jaccard {s:.3f})"
+                            for s in similarity
+                        ],
+                        dtype=pl.String,
+                    )
+                )
+            yield uuids.at(rows).select("uuid", pl.concat_str(detail).alias("detail"))
+
+
+def _uuid_ranks(by_uuid: UuidOrder, rows: np.ndarray) -> np.ndarray:
+    """Each of `rows`' place in uuid order, from the merged uuid order read a block at a time."""
+    wanted = np.unique(rows)
+    rank, done = np.zeros(len(wanted), np.int64), 0
+    for block in by_uuid.blocks():
+        in_block = block["sample_index"].to_numpy()
+        hit = np.nonzero(np.isin(in_block, wanted))[0]
+        rank[np.searchsorted(wanted, in_block[hit])] = done + hit
+        done += len(in_block)
+    return rank[np.searchsorted(wanted, rows)]
 
 
 # Digest rows per partition when exact duplicates are grouped (~6 MB of work, whatever the total).
@@ -808,16 +845,28 @@ def run(cfg: DedupeConfig, benchmarks: dict[str, BenchmarkFile], paths: Paths, s
 PAIR_TEXT_ROWS = 2048
 
 
-def _write_near_pairs(pairs: pl.DataFrame, problems: Path, out: Path, settings: dict) -> None:
-    """The audit table of the near-duplicate pairs (file rows a and b, their uuids and similarity, in
-    the table's order), each pair with its two problems' texts, a chunk of pairs at a time."""
+def _write_near_pairs(pairs: pl.DataFrame, by_uuid: UuidOrder, problems: Path, out: Path, settings: dict) -> None:
+    """The audit table of the near-duplicate pairs (file rows a and b, similarity): most similar
+    first, then by the two uuids, each pair with its uuids and texts read back a chunk of pairs at a
+    time. The uuid order is the rows' ranks in the merged uuid order: numbers, not the uuids."""
+    a, b, similarity = pairs["a"].to_numpy(), pairs["b"].to_numpy(), pairs["similarity"].to_numpy()
+    order = np.lexsort((_uuid_ranks(by_uuid, b), _uuid_ranks(by_uuid, a), -similarity))
+    a, b, similarity = a[order], b[order], similarity[order]
     with TableWriter(out, NEAR_DUPLICATES) as writer:
-        for lo in range(0, pairs.height, PAIR_TEXT_ROWS):
-            chunk = pairs.slice(lo, PAIR_TEXT_ROWS)
-            a, b = chunk["a"].to_numpy(), chunk["b"].to_numpy()
-            texts = RowValues(problems, "problem", np.concatenate([a, b]))
-            chunk = chunk.with_columns(texts.at(a).alias("problem_a"), texts.at(b).alias("problem_b"))
-            writer.write(stamp(chunk.select(list(NEAR_DUPLICATE_SCHEMA)).cast(NEAR_DUPLICATE_SCHEMA), "dedupe", settings))
+        for lo in range(0, len(a), PAIR_TEXT_ROWS):
+            chunk = slice(lo, lo + PAIR_TEXT_ROWS)
+            found = RowValues(problems, ["uuid", "problem"], np.concatenate([a[chunk], b[chunk]]))
+            first, second = found.at(a[chunk]), found.at(b[chunk])
+            frame = pl.DataFrame(
+                {
+                    "uuid_a": first["uuid"],
+                    "uuid_b": second["uuid"],
+                    "similarity": similarity[chunk],
+                    "problem_a": first["problem"],
+                    "problem_b": second["problem"],
+                }
+            )
+            writer.write(stamp(frame.cast(NEAR_DUPLICATE_SCHEMA), "dedupe", settings))
 
 
 def _dedupe(
@@ -846,7 +895,6 @@ def _dedupe(
     n = by_uuid.rows
     counts = FilterCounts(rows_in=n)
     contam = pl.concat(contaminated)
-    counts.reject_all("contaminated", contam.select("uuid", pl.format("{} item {}", "benchmark", "benchmark_item").alias("detail")))
     out = np.zeros(n, dtype=bool)
     out[np.concatenate(contaminated_rows)] = True
 
@@ -892,54 +940,43 @@ def _dedupe(
         root = clusters(len(ranked), pairs)
         members = np.nonzero(root != np.arange(len(ranked)))[0]
         # A member paired with its root directly has that pair's similarity (a < b, and a root is the
-        # lowest of its component: only (root, member) pairs name one).
+        # lowest of its component: only (root, member) pairs name one); NaN: through others.
         a, b, similarity = pairs["a"].to_numpy(), pairs["b"].to_numpy(), pairs["similarity"].to_numpy()
         direct = root[b] == a
-        sim_to_root = dict(zip(b[direct].tolist(), similarity[direct].tolist()))
-        suffixes = pl.Series(
-            [
-                f" (estimated Jaccard {sim_to_root[i]:.3f})" if i in sim_to_root else " (through other near-duplicates of it)"
-                for i in members.tolist()
-            ],
-            dtype=pl.String,
-        )
-        del sim_to_root
-        rejections.append(Rejection("near_duplicate", ranked[members], ranked[root[members]], "near-duplicate of ", suffixes))
+        to_root = np.full(len(members), np.nan)
+        to_root[np.searchsorted(members, b[direct])] = similarity[direct]
+        rejections.append(Rejection("near_duplicate", ranked[members], ranked[root[members]], "near-duplicate of ", to_root))
         near = {"pairs": pairs.height, "clusters": len(np.unique(root[members]))}
         pair_rows = pairs.with_columns(pl.Series("a", ranked[a]), pl.Series("b", ranked[b]))
         ranked = ranked[root == np.arange(len(ranked))]
+        del pairs, root, members, a, b, similarity, direct
     del position
-
     _return_freed_memory()  # the bucketing's freed arrays, before the outputs are read and written
-    # The uuids of the rows named in rejections and pairs, read back for those rows only.
-    named = [np.zeros(0, np.int64), pair_rows["a"].to_numpy(), pair_rows["b"].to_numpy()]
-    named += [r for rejection in rejections for r in (rejection.rows, rejection.referred)]
-    uuids = RowValues(paths.problems, "uuid", np.concatenate(named))
-    for rejection in rejections:
-        counts.reject_all(rejection.reason, rejection.frame(uuids))
-    a, b = pair_rows["a"].to_numpy(), pair_rows["b"].to_numpy()
-    near_pairs = pair_rows.with_columns(uuids.at(a).alias("uuid_a"), uuids.at(b).alias("uuid_b"))
-    near_pairs = near_pairs.sort(["similarity", "uuid_a", "uuid_b"], descending=[True, False, False])
-    del uuids, named
 
-    counts.keep(len(ranked))
-    counts.check("dedupe")
     # Provenance: the dedupe settings and benchmarks that decided each row, and the code.
     settings = {
         **cfg.model_dump(mode="json"),
         "seed": seed,
         "benchmarks": {k: v.model_dump(mode="json") for k, v in sorted(benchmarks.items())},
     }
+    # Each rejected row counted and written in one call, a chunk at a time (their uuids read back then).
+    with TableWriter(paths.rejected, DEDUPE_REJECTED) as rejected:
+        counts.exclusions = lambda frame: rejected.write(stamp(frame.select(list(REJECTED_COLUMNS)), "dedupe", settings))
+        counts.reject_all("contaminated", contam.select("uuid", pl.format("{} item {}", "benchmark", "benchmark_item").alias("detail")))
+        for rejection in rejections:
+            for frame in rejection.frames(paths.problems):
+                counts.reject_all(rejection.reason, frame)
+        counts.keep(len(ranked))
+        counts.check("dedupe")
     # The kept problems' uuids in uuid order: the merged order again, less the rows that went.
     kept = np.zeros(n, dtype=bool)
     kept[ranked] = True
     with TableWriter(paths.kept, KEPT) as writer:
         for block in by_uuid.blocks():
             writer.write(stamp(block.filter(pl.Series(kept[block["sample_index"].to_numpy()])).select("uuid"), "dedupe", settings))
-    write_table(stamp(counts.rejected_rows(REJECTED_COLUMNS), "dedupe", settings), paths.rejected, DEDUPE_REJECTED)
-    write_table(stamp(contam, "dedupe", settings), paths.contamination, CONTAMINATION)
     if paths.near_duplicates is not None:
-        _write_near_pairs(near_pairs, paths.problems, paths.near_duplicates, settings)
+        _write_near_pairs(pair_rows, by_uuid, paths.problems, paths.near_duplicates, settings)
+    write_table(stamp(contam, "dedupe", settings), paths.contamination, CONTAMINATION)
     per_bench = {name: int((contam["benchmark"] == name).sum()) for name in benchmarks} if cfg.decontaminate else {}
     write_metrics(
         paths.metrics,
