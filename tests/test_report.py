@@ -179,10 +179,12 @@ def test_run_counts_the_judged_table_a_batch_of_whole_problems_at_a_time(tmp_pat
 
     def small_batches(path, table, columns=None, batch_rows=0):
         for batch in tables.iter_table(path, table, columns, batch_rows=2):
-            batches.append(batch.height)
+            if table is tables.JUDGED:
+                batches.append(batch.height)
             yield batch
 
     monkeypatch.setattr(report, "iter_table", small_batches)
+    monkeypatch.setattr(report, "PROBLEM_BATCH_ROWS", 1)  # the problems' uuids sorted in runs of one, merged a row at a time
     paths = report.Paths(judged, problems, [], evaluate, tmp_path / "plots", tmp_path / "figures", tmp_path / "counts.html")
     report.run(ReportConfig(length_bins=EDGES), paths)
     assert batches == [2, 2, 2, 1]
@@ -256,3 +258,33 @@ def test_dvc_plots_show_reads_the_report_plots(repo_copy):
         encoding = spec["spec"]["encoding"]
         assert encoding["x"]["title"] == declared[path]["x_label"] and encoding["y"]["title"] == declared[path]["y_label"]
         assert spec["data"]["values"] and all(v["rev"] == "workspace" for v in spec["data"]["values"])
+
+
+def test_sources_are_met_in_uuid_order_as_a_join_would_meet_them(tmp_path, monkeypatch):
+    """Problems in any order, some without generations, generations of uuids that no problem has
+    (source "unknown"), a source that is null: the streamed counts are the join's."""
+    import random
+
+    rng = random.Random(7)
+    uuids = [f"{i:03d}-{rng.random():.6f}" for i in range(60)]
+    problems = pl.DataFrame({"uuid": uuids, "source": [rng.choice(["olympiads", "cn_k12", "amc_aime", None]) for _ in uuids]}).sample(
+        fraction=1.0, shuffle=True, seed=3
+    )
+    judged_uuids = sorted(rng.sample(uuids, 40) + ["zzz-no-problem", "000-no-problem"])
+    rows = [
+        (u, i, rng.randint(1, 500), rng.random() < 0.5, rng.choice([True, False, None]), "ok", None)
+        for u in judged_uuids
+        for i in range(rng.randint(1, 3))
+    ]
+    judged = gens(rows)
+    judged_path, problems_path, evaluate = tmp_path / "judged.parquet", tmp_path / "problems.parquet", tmp_path / "evaluate.json"
+    judged.write_parquet(judged_path)
+    problems.write_parquet(problems_path)
+    evaluate.write_text(json.dumps({"results": {}}))
+    monkeypatch.setattr(report, "PROBLEM_BATCH_ROWS", 7)
+    paths = report.Paths(judged_path, problems_path, [], evaluate, tmp_path / "plots", tmp_path / "figures", tmp_path / "counts.html")
+    report.run(ReportConfig(length_bins=EDGES), paths)
+    plot = json.loads((tmp_path / "plots" / "pass_rate_by_source.json").read_text())
+    assert plot == report.pass_rates(judged, problems)
+    assert {r["source"] for r in plot} >= {"unknown", "olympiads", report.ALL_SOURCES}
+    assert not list(tmp_path.glob(".report-spool-*")), "the spool is removed"

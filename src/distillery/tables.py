@@ -649,3 +649,38 @@ def write_table(df: pl.DataFrame, path: str | Path, table: Table) -> pl.DataFram
         raise DistilleryError(f"bug: the {table.stage} stage's {table.name} does not cast to its declared types ({exc})") from None
     write_parquet(df, path)
     return df
+
+
+# (uuid, file row) sorted by uuid: the runs of an external sort of a table's uuids (dedupe, report).
+UUID_RUN = Table(
+    "problem uuids in key order", "dedupe or report", "<spool>/uuids-<k>.parquet", {"uuid": pl.String, "sample_index": pl.Int64}
+)
+
+
+class UuidOrder:
+    """A table's file rows in uuid order, without its uuids in memory: each batch's (uuid, row) is
+    sorted into a run file as the table is read (`add`); `merge` merges the runs into one sorted file
+    `block_rows` at a time (what it yields), which later passes read again (`blocks`)."""
+
+    def __init__(self, spool: Path, block_rows: int):
+        self.spool, self.block_rows, self.runs, self.rows = spool, block_rows, [], 0
+        self.merged = spool / "uuids-sorted.parquet"
+
+    def add(self, uuids: pl.Series) -> None:
+        rows = pl.int_range(self.rows, self.rows + uuids.len(), eager=True, dtype=pl.Int64)
+        run = pl.DataFrame({"uuid": uuids, "sample_index": rows}).sort("uuid", "sample_index")
+        path = self.spool / f"uuids-{len(self.runs)}.parquet"
+        write_table(run, path, UUID_RUN)
+        self.runs.append(path)
+        self.rows += uuids.len()
+
+    def merge(self) -> Iterator[pl.DataFrame]:
+        if not self.runs:
+            write_table(pl.DataFrame(schema=UUID_RUN.schema), self.merged, UUID_RUN)
+            return
+        yield from gather_sorted(self.runs, UUID_RUN, self.merged, batch_rows=self.block_rows)
+        for run in self.runs:
+            run.unlink()
+
+    def blocks(self) -> Iterator[pl.DataFrame]:
+        return iter_table(self.merged, UUID_RUN, batch_rows=self.block_rows)

@@ -53,9 +53,8 @@ from distillery.tables import (
     KEPT,
     NEAR_DUPLICATES,
     PROBLEMS,
-    Table,
     TableWriter,
-    gather_sorted,
+    UuidOrder,
     iter_groups,
     iter_table,
     read_table,
@@ -636,41 +635,10 @@ class Paths:
     near_duplicates: Path | None = None
 
 
-# (uuid, file row) sorted by uuid: the runs of the external sort of the problems' uuids.
-UUID_RUN = Table("problem uuids in key order", "dedupe", "data/dedupe/.spool/uuids.parquet", {"uuid": pl.String, "sample_index": pl.Int64})
 # Rows of the merged uuid order per block (a uuid and a number each: under 1 MB; 65,536 grew the merge's
 # memory with the number of runs, measured).
 UUID_MERGE_ROWS = 8192
 CORRECT_COLUMNS = ["uuid", "correctness_math_verify", "correctness_llama"]
-
-
-class UuidOrder:
-    """The problems' file rows in uuid order, without the uuids in memory: each batch's (uuid, row)
-    is sorted into a run file as the problems are read (`add`); `merge` merges the runs into one
-    sorted file a block at a time, which later passes read again (`blocks`)."""
-
-    def __init__(self, spool: Path):
-        self.spool, self.runs, self.rows = spool, [], 0
-        self.merged = spool / "uuids-sorted.parquet"
-
-    def add(self, uuids: pl.Series) -> None:
-        rows = pl.int_range(self.rows, self.rows + uuids.len(), eager=True, dtype=pl.Int64)
-        run = pl.DataFrame({"uuid": uuids, "sample_index": rows}).sort("uuid", "sample_index")
-        path = self.spool / f"uuids-{len(self.runs)}.parquet"
-        write_table(run, path, UUID_RUN)
-        self.runs.append(path)
-        self.rows += uuids.len()
-
-    def merge(self) -> Iterator[pl.DataFrame]:
-        if not self.runs:
-            write_table(pl.DataFrame(schema=UUID_RUN.schema), self.merged, UUID_RUN)
-            return
-        yield from gather_sorted(self.runs, UUID_RUN, self.merged, batch_rows=UUID_MERGE_ROWS)
-        for run in self.runs:
-            run.unlink()
-
-    def blocks(self) -> Iterator[pl.DataFrame]:
-        return iter_table(self.merged, UUID_RUN, batch_rows=UUID_MERGE_ROWS)
 
 
 class _CorrectCounts:
@@ -875,7 +843,7 @@ def _dedupe(
     """The stage on arrays indexed by the problems' file rows: what it holds per problem is a few
     numbers (its place in representative order, a flag), never its uuid, text or digest."""
     finder = NearDuplicates(cfg.near, seed, spool) if cfg.near.enabled else None
-    by_uuid = UuidOrder(spool)
+    by_uuid = UuidOrder(spool, UUID_MERGE_ROWS)
     digests = spool / "digests.u64"  # two uint64 per problem, in file-row order
     contaminated_rows, contaminated = [np.zeros(0, np.int64)], [pl.DataFrame(schema=CONTAMINATION_SCHEMA)]
     # One pass over the problems, a batch at a time: what each later step needs of them.

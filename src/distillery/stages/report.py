@@ -21,17 +21,19 @@ from __future__ import annotations
 import html
 import json
 import logging
+import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from distillery.config import ReportConfig
 from distillery.io import require, write_json
 from distillery.published import PUBLISHED
-from distillery.tables import JUDGED, PROBLEMS, check_table, iter_groups, iter_table, read_table
+from distillery.tables import JUDGED, PROBLEMS, UuidOrder, check_table, iter_groups, iter_table
 
 log = logging.getLogger(__name__)
 
@@ -423,17 +425,62 @@ class Paths:
     stage_counts: Path
 
 
+# Problems read at a time, and uuids per block of their merged uuid order (a uuid and a number each).
+PROBLEM_BATCH_ROWS = 8192
+
+
+class SourcesInUuidOrder:
+    """The problems' sources for uuids that come in uuid order (the judged table's), without the
+    problems' uuids in memory: each problem's source is held as a number (a corpus has a handful of
+    sources), its uuid goes to an external sort (`tables.UuidOrder`), and `of` walks the merged
+    order beside the judged batches (a merge join)."""
+
+    def __init__(self, problems: Path, spool: Path):
+        self.order = UuidOrder(spool, PROBLEM_BATCH_ROWS)
+        number: dict[str | None, int] = {}
+        codes = [np.zeros(0, np.uint32)]
+        for batch in iter_table(problems, PROBLEMS, ["uuid", "source"], PROBLEM_BATCH_ROWS):
+            self.order.add(batch["uuid"])
+            codes.append(np.fromiter((number.setdefault(s, len(number)) for s in batch["source"].to_list()), np.uint32, batch.height))
+        self.codes = np.concatenate(codes)
+        self.names = pl.Series("source", list(number), dtype=pl.String)
+        self._blocks = self.order.merge()
+        self._held = pl.DataFrame(schema={"uuid": pl.String, "source": pl.String})
+        self._done = False
+
+    def of(self, last: str) -> pl.DataFrame:
+        """(uuid, source) of the problems after the last call's, up to uuid `last`."""
+        while not self._done and (not self._held.height or self._held["uuid"][-1] <= last):
+            block = next(self._blocks, None)
+            if block is None:
+                self._done = True
+                break
+            source = self.names.gather(self.codes[block["sample_index"].to_numpy()])
+            self._held = pl.concat([self._held, block.select("uuid").with_columns(source)])
+        cut = self._held["uuid"].search_sorted(last, side="right")
+        found, self._held = self._held.slice(0, cut), self._held.slice(cut)
+        return found
+
+    def close(self) -> None:
+        self._blocks.close()
+
+
 def run(cfg: ReportConfig, paths: Paths) -> None:
     columns = ["uuid", "completion_tokens", "correctness_math_verify", "correctness_llama", "verify_status", "judge_verdict"]
     check_table(paths.judged, JUDGED, columns)
-    problems = read_table(paths.problems, PROBLEMS, columns=["uuid", "source"])
-    # The judged table a batch of whole problems at a time (it is in uuid order), counted as it goes.
-    lengths, by_source, agree = Counter(), {}, Counter()
-    for batch in iter_groups(iter_table(paths.judged, JUDGED, columns), "uuid", f"{JUDGED.name} {paths.judged}"):
-        lengths.update(length_counts(batch, cfg.length_bins))
-        agree.update(agreement_counts(batch))
-        for source, c in pass_counts(batch, problems).items():
-            by_source.setdefault(source, Counter()).update(c)
+    paths.plots_dir.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".report-spool-", dir=paths.plots_dir.parent) as spool:
+        sources = SourcesInUuidOrder(paths.problems, Path(spool))
+        # The judged table a batch of whole problems at a time (it is in uuid order), counted as it goes.
+        lengths, by_source, agree = Counter(), {}, Counter()
+        try:
+            for batch in iter_groups(iter_table(paths.judged, JUDGED, columns), "uuid", f"{JUDGED.name} {paths.judged}"):
+                lengths.update(length_counts(batch, cfg.length_bins))
+                agree.update(agreement_counts(batch))
+                for source, c in pass_counts(batch, sources.of(batch["uuid"][-1])).items():
+                    by_source.setdefault(source, Counter()).update(c)
+        finally:
+            sources.close()
     evaluate = json.loads(require(paths.evaluate, "evaluate metrics").read_text())
     data = {
         "generation_lengths": length_rows(lengths, cfg.length_bins),
