@@ -684,3 +684,22 @@ class UuidOrder:
 
     def blocks(self) -> Iterator[pl.DataFrame]:
         return iter_table(self.merged, UUID_RUN, batch_rows=self.block_rows)
+
+
+class UuidCursor:
+    """Frames sorted by uuid, handed out in uuid order: `upto(last)` is the rows after those handed
+    out before, up to uuid `last`. One side of a merge join whose other side comes in uuid order too."""
+
+    def __init__(self, frames: Iterator[pl.DataFrame], schema: dict[str, pl.DataType]):
+        self._frames, self._held, self._done = frames, pl.DataFrame(schema=schema), False
+
+    def upto(self, last: str) -> pl.DataFrame:
+        while not self._done and (not self._held.height or self._held["uuid"][-1] <= last):
+            frame = next(self._frames, None)
+            if frame is None:
+                self._done = True
+                break
+            self._held = pl.concat([self._held, frame])
+        cut = self._held["uuid"].search_sorted(last, side="right")
+        found, self._held = self._held.slice(0, cut), self._held.slice(cut)
+        return found

@@ -54,6 +54,7 @@ from distillery.tables import (
     NEAR_DUPLICATES,
     PROBLEMS,
     TableWriter,
+    UuidCursor,
     UuidOrder,
     iter_groups,
     iter_table,
@@ -477,7 +478,7 @@ class NearDuplicates:
        to find the boilerplate ones (BOILERPLATE_MIN_ROWS);
     2. MinHashes the rows with enough other shingles (rensa), batch by batch, spooling the
        signatures and each band's slice of them;
-    3. buckets the rows band by band (what it holds per row is the band's 64-bit hash and a sort of
+    3. buckets the rows band by band (what it holds per row is the band's 32-bit hash and a sort of
        it, read a block at a time), and confirms each candidate pair by the estimated Jaccard of the
        two signatures, read back from disk."""
 
@@ -561,10 +562,10 @@ class NearDuplicates:
         if m < 2:
             return pl.DataFrame(schema=EMPTY_PAIRS)
         # Each pair (i, j) of spooled rows, i before j in representative order, as i * m + j: distinct
-        # pairs, merged band by band. What a band holds per row is its 64-bit hash and a sort of it.
+        # pairs, merged band by band. What a band holds per row is its 32-bit hash and a sort of it.
         candidates = np.zeros(0, np.int64)
         for band_path in bands:
-            # First the rows whose band's 64-bit hash another row shares (a sort of integers: fast),
+            # First the rows whose band's 32-bit hash another row shares (a sort of integers: fast),
             # then the buckets of their exact bands (a sort of bytes: slow, so on those rows only).
             shared = _sharing_rows(_band_hashes(band_path, m, r))
             if len(shared) < 2:
@@ -650,23 +651,16 @@ class _CorrectCounts:
             copy = spool / "judged-sorted.parquet"
             read_table(judged, JUDGED, CORRECT_COLUMNS).sort("uuid").write_parquet(copy)
             judged = copy
-        self._groups = iter_groups(iter_table(judged, JUDGED, CORRECT_COLUMNS), "uuid", str(judged))
-        self._held = pl.DataFrame(schema={"uuid": pl.String, "n_correct": pl.UInt32})
-        self._done = False
+        correct = pl.col("correctness_math_verify").fill_null(False) | pl.col("correctness_llama").fill_null(False)
+        counted = (
+            batch.group_by("uuid", maintain_order=True).agg(correct.sum().cast(pl.UInt32).alias("n_correct"))
+            for batch in iter_groups(iter_table(judged, JUDGED, CORRECT_COLUMNS), "uuid", str(judged))
+        )
+        self._counts = UuidCursor(counted, {"uuid": pl.String, "n_correct": pl.UInt32})
 
     def of(self, uuids: pl.Series) -> np.ndarray:
         """The counts for `uuids` (sorted; each after the last call's), 0 for a uuid without generations."""
-        last = uuids[-1]
-        while not self._done and (not self._held.height or self._held["uuid"][-1] <= last):
-            batch = next(self._groups, None)
-            if batch is None:
-                self._done = True
-                break
-            correct = pl.col("correctness_math_verify").fill_null(False) | pl.col("correctness_llama").fill_null(False)
-            counted = batch.group_by("uuid", maintain_order=True).agg(correct.sum().cast(pl.UInt32).alias("n_correct"))
-            self._held = pl.concat([self._held, counted])
-        cut = self._held["uuid"].search_sorted(last, side="right")
-        found, self._held = self._held.slice(0, cut), self._held.slice(cut)
+        found = self._counts.upto(uuids[-1])
         joined = uuids.to_frame("uuid").join(found, on="uuid", how="left", maintain_order="left")
         return joined["n_correct"].fill_null(0).to_numpy().astype(np.int64)
 
@@ -818,7 +812,8 @@ def _write_near_pairs(pairs: pl.DataFrame, by_uuid: UuidOrder, problems: Path, o
     first, then by the two uuids, each pair with its uuids and texts read back a chunk of pairs at a
     time. The uuid order is the rows' ranks in the merged uuid order: numbers, not the uuids."""
     a, b, similarity = pairs["a"].to_numpy(), pairs["b"].to_numpy(), pairs["similarity"].to_numpy()
-    order = np.lexsort((_uuid_ranks(by_uuid, b), _uuid_ranks(by_uuid, a), -similarity))
+    ranks = _uuid_ranks(by_uuid, np.concatenate([a, b]))
+    order = np.lexsort((ranks[len(a) :], ranks[: len(a)], -similarity))
     a, b, similarity = a[order], b[order], similarity[order]
     with TableWriter(out, NEAR_DUPLICATES) as writer:
         for lo in range(0, len(a), PAIR_TEXT_ROWS):

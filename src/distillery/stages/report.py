@@ -33,7 +33,7 @@ import polars as pl
 from distillery.config import ReportConfig
 from distillery.io import require, write_json
 from distillery.published import PUBLISHED
-from distillery.tables import JUDGED, PROBLEMS, UuidOrder, check_table, iter_groups, iter_table
+from distillery.tables import JUDGED, PROBLEMS, UuidCursor, UuidOrder, check_table, iter_groups, iter_table
 
 log = logging.getLogger(__name__)
 
@@ -445,21 +445,14 @@ class SourcesInUuidOrder:
         self.codes = np.concatenate(codes)
         self.names = pl.Series("source", list(number), dtype=pl.String)
         self._blocks = self.order.merge()
-        self._held = pl.DataFrame(schema={"uuid": pl.String, "source": pl.String})
-        self._done = False
+        in_order = (
+            block.select("uuid").with_columns(self.names.gather(self.codes[block["sample_index"].to_numpy()])) for block in self._blocks
+        )
+        self._sources = UuidCursor(in_order, {"uuid": pl.String, "source": pl.String})
 
     def of(self, last: str) -> pl.DataFrame:
         """(uuid, source) of the problems after the last call's, up to uuid `last`."""
-        while not self._done and (not self._held.height or self._held["uuid"][-1] <= last):
-            block = next(self._blocks, None)
-            if block is None:
-                self._done = True
-                break
-            source = self.names.gather(self.codes[block["sample_index"].to_numpy()])
-            self._held = pl.concat([self._held, block.select("uuid").with_columns(source)])
-        cut = self._held["uuid"].search_sorted(last, side="right")
-        found, self._held = self._held.slice(0, cut), self._held.slice(cut)
-        return found
+        return self._sources.upto(last)
 
     def close(self) -> None:
         self._blocks.close()
