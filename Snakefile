@@ -16,6 +16,7 @@ report: "report/workflow.rst"  # snakemake --profile profiles/local --report rep
 
 
 include: "rules/common.smk"
+include: "rules/check_params.smk"  # what dvc repro runs first: the whole params.yaml validated
 include: "rules/sample.smk"
 include: "rules/ingest.smk"  # when ingest.corpora names a corpus
 include: "rules/mix.smk"  # idem: verify and later stages then read mix's tables

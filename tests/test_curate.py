@@ -44,7 +44,7 @@ def run(tmp_path: Path, cfg: CurateConfig, seed: int = 5, source: Path | None = 
 
 
 def test_s1k_cuts_a_seeded_subset_and_explains_every_row(tmp_path):
-    cfg = CurateConfig(method="s1k", s1k=S1KCuration(size=9, max_pass_rate=0.5))
+    cfg = CurateConfig(method="s1k", s1k=S1KCuration(subset_rows=9, max_pass_rate=0.5))
     paths = run(tmp_path, cfg)
     selection = read_table(paths.selection, CURATE_SELECTION)
     subset = pl.read_parquet(paths.subset_dir / "train-00000-of-00001.parquet")
@@ -72,7 +72,7 @@ def test_s1k_cuts_a_seeded_subset_and_explains_every_row(tmp_path):
 
 
 def test_limo_keeps_the_rarely_solved_and_best_reasoned(tmp_path):
-    cfg = CurateConfig(method="limo", limo=LimoCuration(size=4, min_correct=1, max_correct=1))
+    cfg = CurateConfig(method="limo", limo=LimoCuration(subset_rows=4, min_correct=1, max_correct=1))
     paths = run(tmp_path, cfg)
     selection = read_table(paths.selection, CURATE_SELECTION)
     assert dict(selection.group_by("reason").len().rows()) == {"selected": 4, "too_easy": 6, "image_reference": 1, "not_selected": 20}

@@ -149,6 +149,31 @@ def test_dvc_repro_builds_once_then_reruns_only_what_a_param_touches(repo_copy):
     second = sh(["dvc", "repro"], repo_copy)
     assert second.returncode == 0 and ran_stages(second.stdout) == []
     assert "up to date" in second.stdout
+
+    # A changed param re-runs its stage, never answered from the run cache with the old value's
+    # outputs (DVC's run cache ignored a param named `size`: curate kept 4 rows, dvc.lock said 3).
+    committed_params = (repo_copy / "params.yaml").read_text()
+    smaller = committed_params.replace("s1k: {subset_rows: 4,", "s1k: {subset_rows: 3,")
+    assert smaller != committed_params
+    (repo_copy / "params.yaml").write_text(smaller)
+    cut = sh(["dvc", "repro"], repo_copy)
+    assert cut.returncode == 0 and "curate" in ran_stages(cut.stdout), cut.stdout[-2000:]
+    assert "Stage 'curate' is cached" not in cut.stdout
+    assert pl.read_parquet(repo_copy / "data/curate/subset/train-00000-of-00001.parquet").height == 3
+    # What only the config models reject stops `dvc repro` before any stage runs or is declared up
+    # to date: an unknown section no stage lists, and the old name of a renamed key.
+    for bad, message in (
+        (committed_params + "sampel: {n: 3}\n", "sampel: unknown key"),
+        (committed_params.replace("s1k: {subset_rows:", "s1k: {size:"), "curate.s1k.size: renamed to curate.s1k.subset_rows"),
+    ):
+        (repo_copy / "params.yaml").write_text(bad)
+        stopped = sh(["dvc", "repro"], repo_copy)
+        assert stopped.returncode != 0 and message in stopped.stdout + stopped.stderr, stopped.stdout[-2000:]
+        assert ran_stages(stopped.stdout) == ["check_params"] and "up to date" not in stopped.stdout
+    (repo_copy / "params.yaml").write_text(committed_params)
+    back_to_four = sh(["dvc", "repro"], repo_copy)
+    assert back_to_four.returncode == 0, back_to_four.stdout[-2000:]
+    assert out_md5s(repo_copy) == out_md5s(REPO) and sh(["git", "status", "--porcelain"], repo_copy).stdout == ""
     remote = repo_copy.parent / "dvc-remote"  # a directory remote, as docs/remotes.md sets up
     assert sh(["dvc", "remote", "add", "-d", "storage", str(remote)], repo_copy).returncode == 0
     commit(repo_copy, "version A")

@@ -59,13 +59,17 @@ SERVER_LOGS = (
 )
 
 
-@command("check-params", "validate a params file (default params.yaml)", ("params", {"nargs": "?", "default": "params.yaml"}))
+@command(
+    "check-params",
+    "validate a params file (default params.yaml)",
+    ("params", {"nargs": "?", "default": "params.yaml"}),
+    ("--stamp", {"type": Path, "default": None, "help": "write this file when valid (the check_params stage, which every stage follows)"}),
+)
 def _check_params(ns):
-    from distillery.workflow import unpinned_hub_ids
+    from distillery.stages import check_params
 
-    params = load_params(ns.params)
-    for setting in unpinned_hub_ids(params):
-        print(f"warning: {setting}", file=sys.stderr)
+    for warning in check_params.run(Path(ns.params), ns.stamp):
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"{ns.params}: valid")
 
 

@@ -272,13 +272,13 @@ class TinyModelsConfig(Section):
     )
     vocab_size: int = Field(1024, ge=300, description="BPE tokenizer vocabulary size, in tokens.")
     hidden_size: int = Field(
-        128, description="Hidden size; hidden_size / num_heads (the head dim) must be a multiple of 16 and at least 32."
+        128, ge=32, description="Hidden size; hidden_size / num_heads (the head dim) must be a multiple of 16 and at least 32."
     )
-    intermediate_size: int = Field(256, description="MLP intermediate size.")
+    intermediate_size: int = Field(256, ge=1, description="MLP intermediate size.")
     num_layers: int = Field(2, ge=1, description="Transformer layers.")
-    num_heads: int = Field(4, description="Attention heads; must divide hidden_size (vLLM's CPU attention rejects head dims below 32).")
-    num_kv_heads: int = Field(2, description="Key/value heads (grouped-query attention); must divide num_heads.")
-    max_position_embeddings: int = Field(2048, description="Longest sequence the models take, in tokens.")
+    num_heads: int = Field(4, ge=1, description="Attention heads; must divide hidden_size (vLLM's CPU attention rejects head dims below 32).")
+    num_kv_heads: int = Field(2, ge=1, description="Key/value heads (grouped-query attention); must divide num_heads.")
+    max_position_embeddings: int = Field(2048, ge=16, description="Longest sequence the models take, in tokens.")
     teacher_epochs: int = Field(40, ge=0, description="Training epochs of the teacher over the corpus.")
     judge_epochs: int = Field(6, ge=0, description="Training epochs of the judge.")
     learning_rate: float = Field(3e-3, gt=0, description="AdamW learning rate of the teacher and judge training.")
@@ -557,7 +557,7 @@ class BuildConfig(Section):
 class S1KCuration(Section):
     """s1K's method (Muennighoff et al. 2025, s1: quality, difficulty, diversity)."""
 
-    size: int = Field(1000, ge=1, description="Problems to select (s1K: 1,000).")
+    subset_rows: int = Field(1000, ge=1, description="Problems to select (s1K: 1,000).")
     max_pass_rate: float = Field(
         0.5,
         ge=0,
@@ -575,7 +575,7 @@ class S1KCuration(Section):
 class LimoCuration(Section):
     """LIMO's method (Ye et al. 2025): rarely solved problems, the best-reasoned chains."""
 
-    size: int = Field(817, ge=1, description="Problems to select (LIMO: 817).")
+    subset_rows: int = Field(817, ge=1, description="Problems to select (LIMO: 817).")
     min_correct: int = Field(1, ge=0, description="Keep problems with at least this many correct generations (LIMO: 1 of k).")
     max_correct: int = Field(3, ge=0, description="... and at most this many (LIMO: 3 of k=32 samples).")
     weights: dict[Literal["self_verification", "exploration", "elaboration", "length"], float] = Field(
@@ -1022,9 +1022,43 @@ def format_validation_error(exc: ValidationError, source: str, prefix: str = "")
     return "\n".join(lines)
 
 
+# DVC's run cache hashes a stage's params without any key named `size` or `nfiles`, at any depth
+# (they are file metadata elsewhere in dvc.lock; treeverse/dvc#10296): changing such a key would
+# restore the outputs of the old value. No params key may have these names; those that did say theirs.
+DVC_UNHASHED_KEYS = ("size", "nfiles")
+RENAMED_KEYS = {"curate.s1k.size": "curate.s1k.subset_rows", "curate.limo.size": "curate.limo.subset_rows"}
+
+
+def keys_dvc_cannot_hash(raw: Any, prefix: str = "") -> list[str]:
+    """The dotted keys of `raw` whose last part DVC's run cache leaves out of a stage's hash."""
+    found: list[str] = []
+    if isinstance(raw, dict):
+        for key, value in raw.items():
+            path = f"{prefix}.{key}" if prefix else str(key)
+            if key in DVC_UNHASHED_KEYS:
+                found.append(path)
+            found += keys_dvc_cannot_hash(value, path)
+    elif isinstance(raw, list):
+        for i, value in enumerate(raw):
+            found += keys_dvc_cannot_hash(value, f"{prefix}[{i}]")
+    return found
+
+
+def _unhashed_key_message(key: str) -> str:
+    if key in RENAMED_KEYS:
+        return f"{key}: renamed to {RENAMED_KEYS[key]} (DVC's run cache ignores params named 'size'); rename the key"
+    return (
+        f"{key}: DVC's run cache ignores params named {' or '.join(map(repr, DVC_UNHASHED_KEYS))} (treeverse/dvc#10296), "
+        "so changing it would restore stale outputs instead of re-running the stage; give it another name"
+    )
+
+
 def validate_params(raw: Any, source: str = "params.yaml") -> Params:
     if not isinstance(raw, dict):
         raise ConfigError(f"{source} must be a mapping of sections (base, sample, ...), got {type(raw).__name__}")
+    unhashed = keys_dvc_cannot_hash(raw)
+    if unhashed:
+        raise ConfigError("\n".join([f"{source} is invalid:", *(f"  - {_unhashed_key_message(k)}" for k in unhashed)]))
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:

@@ -142,6 +142,8 @@ class DvcStage:
     plots: tuple[tuple[str, dict[str, Any]], ...] = ()
     extra_code: tuple[str, ...] = ()  # code the rules run besides the stage module's imports
     wanted: Any = field(default=None, compare=False)  # params -> bool: whether the stage exists
+    whole_params_file: bool = False  # tracks every key of params.yaml (check_params), not sections
+    persist: bool = False  # outs DVC neither deletes before a run nor restores from its run cache
 
 
 def _bars(x: str, y: str, title: str, x_label: str, y_label: str) -> dict[str, Any]:
@@ -238,7 +240,19 @@ TOP_PLOTS = {
     },
 }
 
+# Every other stage depends on it, so DVC validates the whole params file before any stage runs or
+# is declared up to date (distillery.stages.check_params says why).
+CHECKED_PARAMS = "data/check_params/valid.txt"
+
 STAGES: dict[str, DvcStage] = {
+    "check_params": DvcStage(
+        rules=("check_params",),
+        targets=(CHECKED_PARAMS,),
+        outs=(CHECKED_PARAMS,),
+        params=(),
+        whole_params_file=True,
+        persist=True,
+    ),
     "sample": DvcStage(
         rules=("sample",),
         targets=("data/sample/problems.parquet", "data/sample/rejected.parquet", "metrics/sample.json"),
@@ -434,7 +448,7 @@ def stage_deps(params: Params, name: str) -> list[str]:
     spec = STAGES[name]
     named = list(named_inputs(params, name).values())
     code = [f"rules/{name}.smk", *relative_code_files(name), *spec.extra_code]
-    reads = list(spec.reads)
+    reads = list(spec.reads) if name == "check_params" else [CHECKED_PARAMS, *spec.reads]
     if name == "mix" and params.mix.own:
         reads += [OWN_PROBLEMS, OWN_GENERATIONS]
     elif name not in ("generate", "mix"):  # the stages after mix read its tables when there is one
@@ -450,8 +464,8 @@ def dvc_stages(params: Params) -> dict[str, dict[str, Any]]:
         entry: dict[str, Any] = {
             "cmd": f"{SNAKEMAKE} --allowed-rules {' '.join(spec.rules)} -- {' '.join(spec.targets)}",
             "deps": stage_deps(params, name),
-            "params": list(spec.params),
-            "outs": list(spec.outs),
+            "params": [{"params.yaml": None}] if spec.whole_params_file else list(spec.params),
+            "outs": [{o: {"persist": True}} for o in spec.outs] if spec.persist else list(spec.outs),
         }
         if spec.metrics:
             entry["metrics"] = [{m: {"cache": False}} for m in spec.metrics]

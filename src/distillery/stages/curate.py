@@ -61,10 +61,10 @@ def read_dataset(path: Path) -> pl.DataFrame:
 def method_settings(cfg: CurateConfig) -> curation.S1KSettings | curation.LimoSettings:
     if cfg.method == "s1k":
         s = cfg.s1k
-        return curation.S1KSettings(size=s.size, max_pass_rate=s.max_pass_rate, domain_field=s.domain_field, selection=cfg.selection)
+        return curation.S1KSettings(size=s.subset_rows, max_pass_rate=s.max_pass_rate, domain_field=s.domain_field, selection=cfg.selection)
     s = cfg.limo
     return curation.LimoSettings(
-        size=s.size, min_correct=s.min_correct, max_correct=s.max_correct, selection=cfg.selection, weights=dict(s.weights)
+        size=s.subset_rows, min_correct=s.min_correct, max_correct=s.max_correct, selection=cfg.selection, weights=dict(s.weights)
     )
 
 

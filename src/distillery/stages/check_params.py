@@ -1,0 +1,32 @@
+"""check_params: the whole params file validated before any stage runs or is declared up to date.
+
+DVC decides staleness from the params sections each stage lists and answers from its run cache
+without running anything, so a key no stage lists (a misspelt top-level section) or a value only
+the config models reject would pass `dvc repro` silently. This stage tracks the whole file, and
+every other DVC stage depends on its stamp, so DVC runs it first whenever any key changes (its
+Snakemake run also regenerates a dvc.yaml that no longer tracks the files params.yaml names, as
+rules/common.smk does for any stage). The stamp holds the same bytes for every valid file: what
+follows re-runs on its own params only. The stamp is a persistent output, which keeps DVC's run
+cache out of this stage: a params file is checked every time it changes, never restored as valid.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from distillery.config import load_params
+from distillery.workflow import unpinned_hub_ids
+
+STAMP = "data/check_params/valid.txt"
+STAMP_TEXT = "params.yaml passed `distillery check-params`\n"
+
+
+def run(params_path: Path, stamp: Path | None = None) -> list[str]:
+    """Validate `params_path` (one ConfigError naming every bad key); write `stamp` when valid.
+    Returns the warnings (unpinned hub ids) for the console."""
+    params = load_params(params_path)
+    warnings = unpinned_hub_ids(params)
+    if stamp is not None:
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(STAMP_TEXT)
+    return warnings
