@@ -191,6 +191,30 @@ REPORT_PLOTS = (
 )
 REPORT_FIGURES = tuple(f"reports/figures/{Path(p).stem}.svg" for p, _ in REPORT_PLOTS)
 STAGE_METRICS = tuple(f"metrics/{s}.json" for s in ("sample", "generate", "verify", "judge", "dedupe"))
+# The stages whose rows the report's counts table shows, in pipeline order (ingest and mix only when
+# ingest names a corpus); models and evaluate read no rows of the data flow, report makes none.
+COUNTED_STAGES = (
+    "sample",
+    "ingest",
+    "mix",
+    "generate",
+    "verify",
+    "judge",
+    "dedupe",
+    "build",
+    "curate",
+    "sft",
+    "preferences",
+    "dpo",
+    "grpo",
+)
+
+
+def report_stage_metrics(params: Params) -> list[str]:
+    """The metrics files the report's counts table reads (rules/report.smk and dvc.yaml alike)."""
+    return [f"metrics/{s}.json" for s in COUNTED_STAGES if mixing(params) or s not in ("ingest", "mix")]
+
+
 CURATE_PLOTS = (
     (
         "plots/curate/domains.json",
@@ -404,8 +428,7 @@ STAGES: dict[str, DvcStage] = {
         reads=(
             "data/judge/judged.parquet",
             "data/sample/problems.parquet",
-            *STAGE_METRICS,
-            "metrics/build.json",
+            *(f"metrics/{s}.json" for s in COUNTED_STAGES),
             "metrics/evaluate.json",
             "report",
         ),
@@ -439,6 +462,8 @@ def stage_deps(params: Params, name: str) -> list[str]:
         reads += [OWN_PROBLEMS, OWN_GENERATIONS]
     elif name not in ("generate", "mix"):  # the stages after mix read its tables when there is one
         reads = [{OWN_PROBLEMS: problems_table(params), OWN_GENERATIONS: generations_table(params)}.get(r, r) for r in reads]
+    if name == "report":  # the counts table reads ingest's and mix's metrics only when they run
+        reads = [r for r in reads if not r.startswith("metrics/") or r in report_stage_metrics(params) or r == "metrics/evaluate.json"]
     return list(dict.fromkeys([*reads, *named, *code]))
 
 
