@@ -19,6 +19,7 @@ import yaml
 
 from distillery.code_identity import relative_code_files
 from distillery.config import Params
+from distillery.metrics import headline_path
 
 LOCAL_DATA_SUFFIXES = (".jsonl", ".json", ".parquet")
 # Outputs of stages that other stages name as models: a model under one of them depends on the stage.
@@ -479,7 +480,10 @@ def dvc_stages(params: Params) -> dict[str, dict[str, Any]]:
             "outs": list(spec.outs),
         }
         if spec.metrics:
-            entry["metrics"] = [{m: {"cache": False}} for m in spec.metrics]
+            # DVC's metric is the headline file; the full counts are a git-tracked output beside it
+            # (distillery.metrics: `dvc metrics show` then fits a terminal).
+            entry["outs"] += [{m: {"cache": False}} for m in spec.metrics]
+            entry["metrics"] = [{headline_path(m).as_posix(): {"cache": False}} for m in spec.metrics]
         if spec.plots:
             entry["plots"] = [{path: dict(options)} for path, options in spec.plots]
         stages[name] = entry
