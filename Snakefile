@@ -40,11 +40,11 @@ include: "rules/lighteval.smk"  # opt-in: snakemake --use-conda data/lighteval/r
 # After a run, the stages' warnings and each failed job's own one-line message (with its log path)
 # are the last lines on the console, not Snakemake's job dump (distillery.console).
 onsuccess:
-    print_at_exit(log, failed=False)
+    print_at_exit(log, failed=False, workflow=workflow)
 
 
 onerror:
-    print_at_exit(log, failed=True)
+    print_at_exit(log, failed=True, workflow=workflow)
 
 
 rule all:

@@ -58,3 +58,27 @@ def test_a_missing_log_is_said(tmp_path: Path):
     assert summary([str(log)], failed=True) == [
         "rule sample failed and its log logs/sample/none.log is empty: see Snakemake's message above"
     ]
+
+
+def test_the_jobs_snakemake_records_are_used_when_its_log_is_quiet(tmp_path: Path):
+    """`--quiet rules` leaves the job blocks out of Snakemake's log: the jobs come from its DAG instead."""
+    from types import SimpleNamespace
+
+    from distillery.console import workflow_jobs
+
+    log = tmp_path / "sample.log"
+    log.write_text("distillery sample: error: data/x.jsonl is empty: it has no rows; point sample.source at a file of problems\n")
+
+    class Job:  # hashable by identity, as Snakemake's jobs are in its scheduler's set
+        def __init__(self, rule: str, log: Path):
+            self.rule, self.log = SimpleNamespace(name=rule), [str(log)]
+
+    job, untouched = Job("sample", log), Job("models", tmp_path / "never_written.log")
+    workflow = SimpleNamespace(dag=SimpleNamespace(jobs=[job, untouched]), scheduler=SimpleNamespace(failed={job}))
+    jobs = workflow_jobs(workflow)
+    assert jobs == ([("sample", str(log))], [("sample", str(log))])
+    quiet_log = tmp_path / "snakemake.log"
+    quiet_log.write_text("")
+    assert summary([str(quiet_log)], failed=True, jobs=jobs) == [
+        f"distillery sample: error: data/x.jsonl is empty: it has no rows; point sample.source at a file of problems (log: {log})"
+    ]

@@ -10,9 +10,12 @@ stage's own words.
 from __future__ import annotations
 
 import atexit
+import os
 import re
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 # A stage's one-line error (distillery.cli prints it on a DistilleryError) and a distillery logger's
 # warning, in the log format distillery.cli sets up.
@@ -66,10 +69,40 @@ def warning_lines(log: str) -> list[str]:
     return [f"distillery: warning: {m.group(1)} (log: {log})" for line in _read(log) if (m := WARNING_LINE.match(line))]
 
 
-def summary(snakemake_logs: list[str], failed: bool) -> list[str]:
-    """The lines to end the run with: the stages' warnings, then each failed job's message."""
-    text = "\n".join("\n".join(_read(str(p))) for p in snakemake_logs)
-    ran, failures = _jobs(text)
+# When this process read the Snakefile: a job log written since is one of this run's.
+RUN_STARTED = time.time()
+
+
+def workflow_jobs(workflow: Any) -> tuple[list[tuple[str, str]], list[tuple[str, str]]] | None:
+    """(rule, log file) of the jobs this run ran (their logs written since it started) and of those
+    that failed, from Snakemake's own records, which a `--quiet` run keeps too; None when this
+    Snakemake does not have them where we look."""
+    try:
+        jobs = list(workflow.dag.jobs)
+        failed_jobs = set(workflow.scheduler.failed) if workflow.scheduler is not None else set()
+    except AttributeError:
+        return None
+
+    def logs(job: Any) -> list[tuple[str, str]]:
+        return [(job.rule.name, str(f)) for f in job.log]
+
+    def written_now(path: str) -> bool:
+        try:
+            return os.path.getmtime(path) >= RUN_STARTED - 1
+        except OSError:
+            return False
+
+    ran = [entry for job in jobs for entry in logs(job) if written_now(entry[1])]
+    failures = [entry for job in jobs if job in failed_jobs for entry in logs(job)]
+    return list(dict.fromkeys(ran)), list(dict.fromkeys(failures))
+
+
+def summary(snakemake_logs: list[str], failed: bool, jobs: tuple[list, list] | None = None) -> list[str]:
+    """The lines to end the run with: the stages' warnings, then each failed job's message. `jobs`:
+    (ran, failed) from workflow_jobs(); else they are read from Snakemake's log."""
+    if jobs is None or (failed and not jobs[1]):
+        jobs = _jobs("\n".join("\n".join(_read(str(p))) for p in snakemake_logs))
+    ran, failures = jobs
     lines: list[str] = []
     for _rule, log in ran:
         lines += warning_lines(log)
@@ -78,8 +111,8 @@ def summary(snakemake_logs: list[str], failed: bool) -> list[str]:
     return list(dict.fromkeys(lines))
 
 
-def print_at_exit(snakemake_logs: list[str], failed: bool) -> None:
+def print_at_exit(snakemake_logs: list[str], failed: bool, workflow: Any = None) -> None:
     """Print `summary()` to stderr when the process exits, after Snakemake's own closing lines."""
-    lines = summary(snakemake_logs, failed)
+    lines = summary(snakemake_logs, failed, workflow_jobs(workflow) if workflow is not None else None)
     if lines:
         atexit.register(lambda: print("\n" + "\n".join(lines), file=sys.stderr, flush=True))
