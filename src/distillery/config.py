@@ -731,12 +731,6 @@ class Training(Section):
 
 class SFTConfig(Training):
     splits: list[Literal["default", "extended"]] = Field(["default"], description="The dataset configs trained on.")
-
-    @field_validator("splits")
-    @classmethod
-    def _some_split(cls, splits: list[str]) -> list[str]:
-        return _named_splits(splits)
-
     max_length: int = Field(32768, ge=16, description="Longest training sequence, in tokens; longer ones are truncated.")
     packing: bool = Field(False, description="Pack several examples into one sequence of max_length.")
     assistant_only_loss: bool = Field(True, description="Loss on the assistant's tokens only, not on the prompt.")
@@ -746,6 +740,11 @@ class SFTConfig(Training):
     max_position_embeddings: int | None = Field(
         None, description="Context length set on the model config by code, in tokens. null: unchanged."
     )
+
+    @field_validator("splits")
+    @classmethod
+    def _some_split(cls, splits: list[str]) -> list[str]:
+        return _named_splits(splits)
 
 
 class PreferencesConfig(Section):
@@ -886,12 +885,6 @@ class GRPOConfig(Training):
     splits: list[Literal["default", "extended"]] = Field(
         ["default"], description="The dataset configs whose problems (with a gold answer) are trained on."
     )
-
-    @field_validator("splits")
-    @classmethod
-    def _some_split(cls, splits: list[str]) -> list[str]:
-        return _named_splits(splits)
-
     generation: GRPOGeneration = Field(GRPOGeneration(), description="How completions are sampled.")
     rewards: Rewards = Field(Rewards(), description="The reward functions, each with its weight.")
     beta: float = Field(0.0, ge=0, description="KL coefficient against the reference model (0: no reference model is loaded).")
@@ -916,6 +909,11 @@ class GRPOConfig(Training):
         from distillery.trl_options import check_choice
 
         return check_choice("grpo", "GRPOConfig", "loss_type", value)
+
+    @field_validator("splits")
+    @classmethod
+    def _some_split(cls, splits: list[str]) -> list[str]:
+        return _named_splits(splits)
 
 
 class EvalBenchmark(Section):
