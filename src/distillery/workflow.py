@@ -197,8 +197,8 @@ STAGE_METRICS = tuple(f"metrics/{s}.json" for s in ("sample", "generate", "verif
 COUNTED_STAGES = (
     "sample",
     "ingest",
-    "mix",
     "generate",
+    "mix",
     "verify",
     "judge",
     "dedupe",
