@@ -80,7 +80,7 @@ def workflow_jobs(workflow: Any) -> tuple[list[tuple[str, str]], list[tuple[str,
     try:
         jobs = list(workflow.dag.jobs)
         failed_jobs = set(workflow.scheduler.failed) if workflow.scheduler is not None else set()
-    except AttributeError:
+    except Exception:  # Snakemake's internals moved (or a job's own process has no scheduler): read its log instead
         return None
 
     def logs(job: Any) -> list[tuple[str, str]]:
