@@ -6,6 +6,8 @@
 
 from snakemake.utils import min_version
 
+from distillery.console import print_at_exit
+
 min_version("9.0")
 
 
@@ -34,6 +36,16 @@ include: "rules/grpo.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
 include: "rules/lighteval.smk"  # opt-in: snakemake --use-conda data/lighteval/results.json
+
+
+# After a run, the stages' warnings and each failed job's own one-line message (with its log path)
+# are the last lines on the console, not Snakemake's job dump (distillery.console).
+onsuccess:
+    print_at_exit(log, failed=False, workflow=workflow)
+
+
+onerror:
+    print_at_exit(log, failed=True, workflow=workflow)
 
 
 rule all:

@@ -12,6 +12,7 @@ rule build:
         rejected="data/build/rejected.parquet",
         provenance="data/build/provenance.parquet",
         metrics="metrics/build.json",
+        headline="metrics/headline/build.json",  # its DVC metric (distillery.metrics.headline)
     params:
         config=lambda wildcards: stage_json("build", card_settings=card_settings()),
         dataset_dir=lambda wildcards, output: Path(output.card).parent,

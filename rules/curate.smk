@@ -9,6 +9,7 @@ rule curate:
         subset=directory("data/curate/subset"),
         selection="data/curate/selection.parquet",
         metrics="metrics/curate.json",
+        headline="metrics/headline/curate.json",  # its DVC metric (distillery.metrics.headline)
         plots=expand("plots/curate/{plot}.json", plot=CURATE_PLOTS),
     params:
         config=lambda wildcards: stage_json("curate"),

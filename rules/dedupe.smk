@@ -9,6 +9,7 @@ rule dedupe:
         contamination="data/dedupe/contamination.parquet",
         near_duplicates="data/dedupe/near_duplicates.parquet",
         metrics="metrics/dedupe.json",
+        headline="metrics/headline/dedupe.json",  # its DVC metric (distillery.metrics.headline)
     params:
         config=lambda wildcards: stage_json("dedupe", benchmark_files=benchmarks_json(PARAMS.dedupe.benchmarks)),
     log:

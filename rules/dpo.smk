@@ -5,6 +5,7 @@ rule dpo:
     output:
         model=directory("data/dpo/model"),
         metrics="metrics/dpo.json",
+        headline="metrics/headline/dpo.json",  # its DVC metric (distillery.metrics.headline)
     params:
         config=lambda wildcards: stage_json("dpo"),
         # Resumable checkpoints, outside the outputs (DVC and Snakemake delete those before a run).

@@ -6,6 +6,7 @@ rule evaluate:
         results="data/evaluate/results.md",
         model_card="data/evaluate/model_card.md",
         metrics="metrics/evaluate.json",
+        headline="metrics/headline/evaluate.json",  # its DVC metric (distillery.metrics.headline)
     params:
         config=lambda wildcards: stage_json("evaluate", benchmark_files=benchmarks_json(PARAMS.evaluate.benchmarks)),
         # A server started by the job (evaluate.llm.serve) writes its own logs here. The journal is

@@ -34,6 +34,7 @@ rule generate_gather:
     output:
         generations="data/generate/generations.parquet",
         metrics="metrics/generate.json",
+        headline="metrics/headline/generate.json",  # its DVC metric (distillery.metrics.headline)
     params:
         shard_figures=lambda wildcards: expand("logs/generate/shard-{shard}.run.json", shard=range(PARAMS.generate.num_shards)),
     log:

@@ -6,6 +6,7 @@ rule grpo:
     output:
         model=directory("data/grpo/model"),
         metrics="metrics/grpo.json",
+        headline="metrics/headline/grpo.json",  # its DVC metric (distillery.metrics.headline)
         steps="plots/grpo/steps.json",
     params:
         # The accuracy reward checks answers with verify's settings.

@@ -6,6 +6,7 @@ rule ingest:
         generations="data/ingest/generations.parquet",
         rejected="data/ingest/rejected.parquet",
         metrics="metrics/ingest.json",
+        headline="metrics/headline/ingest.json",  # its DVC metric (distillery.metrics.headline)
     params:
         config=lambda wildcards: stage_json("ingest"),
     log:

@@ -32,6 +32,7 @@ rule judge_gather:
         judged="data/judge/judged.parquet",
         disagreements="data/judge/disagreements.md",
         metrics="metrics/judge.json",
+        headline="metrics/headline/judge.json",  # its DVC metric (distillery.metrics.headline)
     params:
         config=lambda wildcards: stage_json("judge"),
     log:

@@ -8,6 +8,7 @@ rule mix:
         mixed_generations="data/mix/generations.parquet",
         left_out="data/mix/left_out.parquet",
         metrics="metrics/mix.json",
+        headline="metrics/headline/mix.json",  # its DVC metric (distillery.metrics.headline)
     params:
         config=lambda wildcards: stage_json("mix"),
         own=lambda wildcards, input: (

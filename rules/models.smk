@@ -4,6 +4,7 @@ rule models:
     output:
         models=directory("data/models"),
         metrics="metrics/models.json",
+        headline="metrics/headline/models.json",  # its DVC metric (distillery.metrics.headline)
     params:
         config=lambda wildcards: stage_json("models", prompt_template=PARAMS.generate.prompt_template),
     log:

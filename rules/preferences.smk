@@ -7,6 +7,7 @@ rule preferences:
         pairs="data/preferences/pairs.parquet",
         unpaired="data/preferences/unpaired.parquet",
         metrics="metrics/preferences.json",
+        headline="metrics/headline/preferences.json",  # its DVC metric (distillery.metrics.headline)
     params:
         config=lambda wildcards: stage_json("preferences"),
     log:

@@ -1,13 +1,13 @@
 # Plot data for `dvc plots` (plots/report/) and the figures and per-stage counts of `snakemake --report` (reports/).
 REPORT_PLOTS = ["generation_lengths", "pass_rate_by_source", "verify_vs_judge", "eval_scores", "scaling_curve"]
-REPORT_STAGES = ["sample", "generate", "verify", "judge", "dedupe", "build"]
+from distillery.workflow import report_stage_metrics
 
 
 rule report:
     input:
         judged="data/judge/judged.parquet",
         problems=PROBLEMS_TABLE,  # sample's, or mix's when ingest names a corpus
-        stage_metrics=expand("metrics/{stage}.json", stage=REPORT_STAGES),
+        stage_metrics=report_stage_metrics(PARAMS),  # every stage's rows: the counts table
         evaluate="metrics/evaluate.json",
     output:
         plots=expand("plots/report/{plot}.json", plot=REPORT_PLOTS),

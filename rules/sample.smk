@@ -5,6 +5,7 @@ rule sample:
         problems="data/sample/problems.parquet",
         rejected="data/sample/rejected.parquet",
         metrics="metrics/sample.json",
+        headline="metrics/headline/sample.json",  # its DVC metric (distillery.metrics.headline)
     params:
         config=lambda wildcards: stage_json("sample"),
     log:

@@ -6,6 +6,7 @@ rule sft:
     output:
         model=directory("data/sft/model"),
         metrics="metrics/sft.json",
+        headline="metrics/headline/sft.json",  # its DVC metric (distillery.metrics.headline)
     params:
         config=lambda wildcards: stage_json("sft"),
         dataset_dir=lambda wildcards, input: Path(input.default).parent.parent,

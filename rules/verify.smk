@@ -29,6 +29,7 @@ rule verify_gather:
     output:
         verified="data/verify/verified.parquet",
         metrics="metrics/verify.json",
+        headline="metrics/headline/verify.json",  # its DVC metric (distillery.metrics.headline)
     log:
         "logs/verify/gather.log",
     benchmark:

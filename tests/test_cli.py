@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+from pathlib import Path
 
 import pytest
 
@@ -125,8 +127,44 @@ def test_a_full_disk_is_one_message_naming_the_disk_and_what_to_do(fault, monkey
     argv = ["generate-gather", "--shards", str(shard), "--generations", "g.parquet", "--metrics", "m.json"]
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
-    assert err.startswith("distillery generate-gather: error: the disk is full") and "Traceback" not in err
-    assert f"GB is free on the disk of {tmp_path}" in err and "re-run this step" in err
+    assert err.startswith("distillery generate-gather: error: the disk is full (") and "Traceback" not in err
+    # The library did not say which file: every disk the step writes to, with the paths on it.
+    mount = mount_point_of(tmp_path)
+    assert "on one of the disks this step writes to: " in err and f"GB free on {mount} (" in err
+    assert "g.parquet" in err and "m.json" in err and str(shard) in err and "re-run this step" in err
     monkeypatch.setattr(tables.TableWriter, "write", lambda *a, **k: (_ for _ in ()).throw(PermissionError(13, "denied")))
     with pytest.raises(PermissionError):  # any other OSError stays what it is
         cli.main(argv)
+
+
+def mount_point_of(path: Path) -> Path:
+    path = Path(path).absolute()
+    while not os.path.ismount(path):
+        path = path.parent
+    return path
+
+
+def test_a_full_disk_names_the_disk_of_the_file_that_failed_not_the_workspace(monkeypatch, tmp_path, capsys):
+    """The journal or an output can sit on another disk than the working directory: the message names
+    the disk of the path that failed (here a journal under $DISTILLERY_JOURNAL_DIR)."""
+    from test_tables import generation_rows
+
+    from distillery import tables
+
+    shard = tmp_path / "shard-0.parquet"
+    generation_rows(5, seed=1).sort("uuid", "sample_index").write_parquet(shard)
+    journal = tmp_path / "elsewhere" / "journal" / "generate" / "shard-0-of-1.jsonl"
+
+    def full(*_args, **_kwargs):
+        raise OSError(28, "No space left on device", str(journal))
+
+    monkeypatch.setattr(tables.TableWriter, "write", full)
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    monkeypatch.chdir(workspace)
+    argv = ["generate-gather", "--shards", str(shard), "--generations", "g.parquet", "--metrics", "m.json"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"distillery generate-gather: error: the disk is full writing {journal} (No space left on device); ")
+    assert f"GB is free on the disk of {journal} (mounted at {mount_point_of(tmp_path)})" in err
+    assert str(workspace) not in err

@@ -307,3 +307,110 @@ def test_a_benchmark_without_a_file_is_named():
     files = {k: v.model_dump() for k, v in params.base.benchmarks.items() if k != "aime2025"}
     with pytest.raises(ConfigError, match=r"stage evaluate: evaluate.benchmarks names \['aime2025'\] but benchmark_files has no entry"):
         stage_config("evaluate", params.evaluate, seed=1, benchmark_files=files)
+
+
+# --- silent and misleading cases: each a one-line message at config time --------------------------
+
+
+def test_unknown_placeholder_in_the_generate_prompt_is_rejected(raw_params, tmp_path):
+    path = write_modified(raw_params, tmp_path, lambda d: d["generate"].__setitem__("prompt_template", "Solve {problem} in {lang}."))
+    msg = load_error(path)
+    assert "generate.prompt_template = 'Solve {problem} in {lang}.': has the placeholder(s) {lang}, which nothing fills" in msg
+    assert "the placeholders are {problem}" in msg
+
+
+def test_latex_braces_in_a_prompt_are_not_placeholders(raw_params, tmp_path):
+    template = "Solve {problem}; write \\boxed{answer}, \\frac{a}{b} or x^{n} and x_{i}."
+    path = write_modified(raw_params, tmp_path, lambda d: d["generate"].__setitem__("prompt_template", template))
+    assert load_params(path).generate.prompt_template == template
+
+
+def test_unknown_placeholder_in_the_multiple_choice_prompt_is_rejected(raw_params, tmp_path):
+    path = write_modified(
+        raw_params, tmp_path, lambda d: d["evaluate"].__setitem__("multiple_choice_template", "{problem} {choices} {letter}")
+    )
+    msg = load_error(path)
+    assert "evaluate.multiple_choice_template" in msg and "{letter}, which nothing fills" in msg
+
+
+def test_unknown_placeholder_in_the_judge_prompt_file_is_rejected_at_config_time(raw_params, tmp_path):
+    prompt = tmp_path / "judge.txt"
+    prompt.write_text("Problem: {problem}\nGold: {reference_answer}\nAnswer: {candidate_answer}\nRubric: {foo}\n")
+    path = write_modified(raw_params, tmp_path, lambda d: d["judge"].__setitem__("prompt_template", str(prompt)))
+    msg = load_error(path)
+    assert f"judge.prompt_template {prompt} has the placeholder(s) {{foo}}, which nothing fills" in msg
+
+
+def test_every_grpo_reward_weight_zero_is_rejected(raw_params, tmp_path):
+    def all_zero(d):
+        for reward in d["grpo"]["rewards"].values():
+            reward["weight"] = 0
+
+    msg = load_error(write_modified(raw_params, tmp_path, all_zero))
+    assert "grpo.rewards = {...}: every reward weight is 0 or null" in msg
+    assert "the summed reward is always 0.0" in msg and "give at least one reward a non-zero weight" in msg
+
+
+def test_zero_and_null_reward_weights_are_rejected_and_one_nonzero_is_enough(raw_params, tmp_path):
+    def zero_and_null(d):
+        for reward in d["grpo"]["rewards"].values():
+            reward["weight"] = None
+        d["grpo"]["rewards"]["format"]["weight"] = 0.0
+
+    assert "every reward weight is 0 or null (format: 0.0)" in load_error(write_modified(raw_params, tmp_path, zero_and_null))
+
+    def one_on(d):
+        zero_and_null(d)
+        d["grpo"]["rewards"]["accuracy"]["weight"] = 0.5
+
+    assert load_params(write_modified(raw_params, tmp_path, one_on)).grpo.rewards.accuracy.weight == 0.5
+
+
+@pytest.mark.parametrize("stage", ["sft", "grpo"])
+def test_an_empty_splits_list_says_so(raw_params, tmp_path, stage):
+    msg = load_error(write_modified(raw_params, tmp_path, lambda d: d[stage].__setitem__("splits", [])))
+    assert f"{stage}.splits = []: is empty, so there is nothing to train on" in msg
+    assert "rejected" not in msg
+
+
+@pytest.mark.parametrize("key", ["sample.source", "base.benchmarks.math500.path"])
+def test_a_csv_source_is_an_unsupported_format_not_a_hub_id(raw_params, tmp_path, key):
+    def to_csv(d):
+        *parents, last = key.split(".")
+        node = d
+        for p in parents:
+            node = node[p]
+        node[last] = "data/my_source.csv"
+
+    msg = load_error(write_modified(raw_params, tmp_path, to_csv))
+    assert f"{key} = 'data/my_source.csv': is a .csv file, which is not a supported format" in msg
+    assert ".jsonl, .json or .parquet" in msg and "hub id with no pinned revision" not in msg
+
+
+def test_a_misspelt_dpo_loss_type_is_rejected_at_config_time_with_trls_own_list(raw_params, tmp_path):
+    import dataclasses
+    import re
+
+    from trl import DPOConfig as TRLDPOConfig
+
+    msg = load_error(write_modified(raw_params, tmp_path, lambda d: d["dpo"].__setitem__("loss_type", "sigmiod")))
+    assert "dpo.loss_type = 'sigmiod': 'sigmiod' is not a loss_type of the installed TRL" in msg
+    # The list is the installed TRL's own (its help text, read here through the imported class).
+    help_text = next(f for f in dataclasses.fields(TRLDPOConfig) if f.name == "loss_type").metadata["help"]
+    listed = re.findall(r"`'(\w+)'`", help_text)
+    assert "sigmoid" in listed and "ipo" in listed
+    assert f"lists: {', '.join(listed)})" in msg
+    assert load_params(write_modified(raw_params, tmp_path, lambda d: d["dpo"].__setitem__("loss_type", "ipo"))).dpo.loss_type == "ipo"
+
+
+def test_a_misspelt_grpo_loss_type_is_rejected_at_config_time(raw_params, tmp_path):
+    msg = load_error(write_modified(raw_params, tmp_path, lambda d: d["grpo"].__setitem__("loss_type", "dr-grpo")))
+    assert "grpo.loss_type = 'dr-grpo': 'dr-grpo' is not a loss_type of the installed TRL" in msg and "dr_grpo" in msg
+
+
+def test_a_list_as_params_file_is_our_own_message(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("- base\n- sample\n")
+    r = subprocess.run([sys.executable, "-m", "distillery", "check-params", str(path)], capture_output=True, text=True)
+    assert r.returncode == 2
+    assert r.stderr.strip() == f"distillery check-params: error: {path} must be a mapping of sections (base, sample, ...), got list"

@@ -145,3 +145,88 @@ def test_bad_revisions_and_paths_name_the_fix(tmp_path):
         d.diff(repo, "HEAD", "HEAD")
     with pytest.raises(DistilleryError, match="no parquet files in the workspace"):
         d.diff(repo, "workspace", "workspace")
+
+
+def _commit(repo, git, message):
+    import subprocess
+
+    subprocess.run(git + ["add", "-A"], cwd=repo, check=True)
+    subprocess.run(git + ["commit", "-qm", message], cwd=repo, check=True)
+
+
+def _lock(deps: dict[str, str], outs: dict[str, str]) -> str:
+    import yaml as _yaml
+
+    stage = {"cmd": "x", "deps": [{"path": p, "md5": m} for p, m in deps.items()], "outs": [{"path": p, "md5": m} for p, m in outs.items()]}
+    return _yaml.safe_dump({"schema": "2.0", "stages": {"build": stage}})
+
+
+def test_changed_input_files_and_removed_rows_reasons_are_named(tmp_path):
+    """Two versions whose params are the same but whose source file changed; the newer one drops two
+    problems (build says why for one, dedupe for the other) and one that no table names."""
+    import hashlib
+    import subprocess
+
+    repo = tmp_path / "r"
+    (repo / "data").mkdir(parents=True)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    (repo / "params.yaml").write_text("sample: {n: 5}\n")
+
+    def cached(frame: pl.DataFrame, name: str) -> str:
+        path = tmp_path / name
+        frame.write_parquet(path)
+        md5 = hashlib.md5(path.read_bytes()).hexdigest()
+        obj = repo / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+        obj.parent.mkdir(parents=True, exist_ok=True)
+        obj.write_bytes(path.read_bytes())
+        return md5
+
+    old = cached(pl.DataFrame({"uuid": ["u1", "u2", "u3", "u4"], "problem": ["a", "b", "c", "d"]}), "a.parquet")
+    new = cached(pl.DataFrame({"uuid": ["u1"], "problem": ["a"]}), "b.parquet")
+    build_rejected = cached(pl.DataFrame({"uuid": ["u2"], "reason": ["no_correct_generation"], "detail": [""]}), "br.parquet")
+    dedupe_rejected = cached(
+        pl.DataFrame({"uuid": ["u3", "u9"], "reason": ["near_duplicate", "exact_duplicate"], "detail": ["", ""]}), "dr.parquet"
+    )
+    source_a, source_b = "1" * 32, "2" * 32
+    (repo / "dvc.lock").write_text(
+        _lock(
+            {"data/my_source.jsonl": source_a, "src/x.py": "3" * 32, "data/dedupe/kept.parquet": "4" * 32},
+            {"data/out.parquet": old, "data/dedupe/kept.parquet": "4" * 32},
+        )
+    )
+    _commit(repo, git, "a")
+    lock_b = _lock(
+        {"data/my_source.jsonl": source_b, "src/x.py": "3" * 32, "data/dedupe/kept.parquet": "5" * 32},
+        {
+            "data/out.parquet": new,
+            "data/dedupe/kept.parquet": "5" * 32,
+            "data/build/rejected.parquet": build_rejected,
+            "data/dedupe/rejected.parquet": dedupe_rejected,
+        },
+    )
+    (repo / "dvc.lock").write_text(lock_b)
+    _commit(repo, git, "b")
+
+    result = d.diff(repo, "HEAD~1", "HEAD", path="data/out.parquet")
+    # The source changed; the code did not; dedupe's kept table is made by a stage, not an input.
+    assert result.inputs == {"data/my_source.jsonl": (source_a, source_b)}
+    assert result.removed_by_reason == {
+        "build: no_correct_generation": 1,
+        "dedupe: near_duplicate": 1,
+        "in no rejected table (left out before build, e.g. not sampled)": 1,
+    }
+    text = d.render(result)
+    assert "params that differ\n  none" in text
+    assert "input files that differ (md5)\n  data/my_source.jsonl: 111111111111 -> 222222222222" in text
+    assert "removed rows by reason (rejected tables at B)\n  build: no_correct_generation: 1\n  dedupe: near_duplicate: 1\n" in text
+
+    # The workspace: a file edited since the last `dvc repro` counts against the revision's record.
+    (repo / "data" / "my_source.jsonl").write_text('{"problem": "edited"}\n')
+    (repo / "src").mkdir()
+    (repo / "src" / "x.py").write_text("")
+    (repo / "data" / "out.parquet").write_bytes((tmp_path / "b.parquet").read_bytes())
+    now = d.diff(repo, "HEAD", "workspace", path="data/out.parquet")
+    edited = hashlib.md5(b'{"problem": "edited"}\n').hexdigest()
+    empty = hashlib.md5(b"").hexdigest()
+    assert now.inputs == {"data/my_source.jsonl": (source_b, edited), "src/x.py": ("3" * 32, empty)}

@@ -241,3 +241,12 @@ def test_undecodable_and_non_object_rows_are_rejected_with_their_reason(tmp_path
     paths = run_ingest(tmp_path, {"c": Corpus(layout="limo", path=str(path), licence="mit")})
     rejected = read_table(paths.rejected, INGEST_REJECTED)
     assert rejected["reason"].to_list() == ["undecodable_text"] and "is not UTF-8" in rejected["detail"][0]
+
+
+def test_an_empty_corpus_file_is_said_to_be_empty_not_of_the_wrong_layout(tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    with pytest.raises(DistilleryError) as info:
+        run_ingest(tmp_path, {"c": Corpus(layout="limo", path=str(empty), licence="mit")})
+    assert f"corpus c ({empty}) is empty: it has no rows" in str(info.value)
+    assert "layout" not in str(info.value)

@@ -135,6 +135,49 @@ def test_stage_counts_table():
     assert "rejected: 0" not in html  # zero counts are left out
 
 
+def test_stage_counts_table_covers_the_corpora_curation_and_training_stages():
+    def counts(rows_in, kept, **by):
+        return {"rows_in": rows_in, "kept": kept, "rejected": rows_in - kept, "rejected_by_reason": by}
+
+    metrics = {
+        "ingest": {"counts": counts(12, 9, missing_problem=2, malformed_trace=1)},
+        "mix": {"counts": counts(20, 19, over_cap=1)},
+        "curate": {"counts": counts(31, 9, too_easy=6, image_reference=1, not_drawn=15)},
+        "sft": {"rows": 75, "steps": 38},
+        "preferences": {"pairs": 7, "problems": counts(80, 7, no_rejected_generation=68, no_correct_generation=2, removed_by_dedupe=3)},
+        "dpo": {"pairs": 7, "steps": 6},
+        "grpo": {"problems": counts(75, 70, prompt_too_long=5), "steps": 6},
+    }
+    rows = report.stage_counts(metrics)
+    assert [(r["stage"], r["unit"], r["rows_in"], r["kept"], r["rejected_by_reason"]) for r in rows] == [
+        ("ingest", "corpus rows", 12, 9, {"missing_problem": 2, "malformed_trace": 1}),
+        ("mix", "problems", 20, 19, {"over_cap": 1}),
+        ("curate", "dataset rows (kept: selected)", 31, 9, {"too_easy": 6, "image_reference": 1, "not_drawn": 15}),
+        ("sft", "dataset rows trained on", 75, 75, {}),
+        (
+            "preferences",
+            "problems (kept: paired)",
+            80,
+            7,
+            {"no_rejected_generation": 68, "no_correct_generation": 2, "removed_by_dedupe": 3},
+        ),
+        ("dpo", "preference pairs trained on", 7, 7, {}),
+        ("grpo", "dataset problems (kept: trained on)", 75, 70, {"prompt_too_long": 5}),
+    ]
+
+
+def test_the_counts_table_reads_every_stage_that_makes_or_trains_on_rows():
+    from distillery.config import load_params
+    from distillery.workflow import STAGES, report_stage_metrics
+
+    params = load_params(REPO / "params.yaml")
+    stages = [p.removeprefix("metrics/").removesuffix(".json") for p in report_stage_metrics(params)]
+    # Every pipeline stage but the tiny models, the evaluation, the report itself and opt-in lighteval;
+    # ingest and mix only when ingest names a corpus (the shipped params.yaml names two).
+    assert set(stages) == set(STAGES) - {"models", "evaluate", "report", "lighteval"}
+    assert stages.index("sample") < stages.index("ingest") < stages.index("mix") < stages.index("build") < stages.index("grpo")
+
+
 def test_config_rejects_bad_bins_and_unknown_models():
     with pytest.raises(ValueError, match="strictly increasing"):
         ReportConfig(length_bins=[0, 100, 100])

@@ -189,3 +189,11 @@ def test_overlong_defaults_to_the_completion_limit():
     reward = overlong_reward(OverlongReward(cache=10), max_completion_length=50)
     assert reward(completion_ids=[[1] * 40, [1] * 45, [1] * 50]) == [0.0, -0.5, -1.0]
     assert not math.isnan(reward(completion_ids=[[]])[0])
+
+
+def test_every_reward_weight_zero_is_a_config_error():
+    from pydantic import ValidationError
+
+    zero = {name: {"weight": 0.0} for name in ("accuracy", "cosine", "repetition", "overlong", "format")}
+    with pytest.raises(ValidationError, match="every reward weight is 0 or null"):
+        GRPOConfig.model_validate({"model": "m", "rewards": zero})

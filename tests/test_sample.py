@@ -325,3 +325,33 @@ def test_control_characters_and_undecodable_bytes_are_counted_rejections(tmp_pat
     details = dict(pl.read_parquet(tmp_path / "r.parquet").select("source_row", "detail").iter_rows())
     assert details[1] == "problem holds U+0000 at offset 12" and details[2] == "answer holds U+001B at offset 1"
     assert details[3].startswith("line 4: byte 0xe9") and "UTF-8" in details[3]
+
+
+# --- n beyond the rows, an empty source: said, never silent ------------------------------------
+
+
+def test_n_beyond_the_eligible_rows_is_a_warning_with_the_count(forty, tmp_path, caplog):
+    # 40 good rows and 2 rejected ones; n asks for 1000.
+    rows = [good_row(i) for i in range(40)] + [good_row(99, answer=""), good_row(98, synthetic=True)]
+    source = write_jsonl(tmp_path / "forty_two.jsonl", rows)
+    with caplog.at_level("WARNING", logger="distillery"):
+        counts, problems, _, metrics = run_sample(make_cfg(source, n=1000), tmp_path / "out")
+    assert problems.height == 40 and counts.kept == 40
+    assert metrics["n_requested"] == 1000 and metrics["eligible"] == 40
+    warning = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warning) == 1
+    assert "sample.n = 1000 but only 40 of the 42 rows" in warning[0] and "40 problems are kept" in warning[0]
+
+
+def test_n_within_the_eligible_rows_says_nothing(forty, tmp_path, caplog):
+    with caplog.at_level("WARNING", logger="distillery"):
+        _, _, _, metrics = run_sample(make_cfg(forty, n=10), tmp_path / "out")
+    assert metrics["n_requested"] == 10 and metrics["eligible"] == 40
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+def test_an_empty_source_says_it_is_empty(tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(DistilleryError, match=r"empty.jsonl is empty: it has no rows"):
+        run_sample(make_cfg(empty), tmp_path / "out")

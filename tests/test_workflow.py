@@ -127,3 +127,23 @@ def test_a_failing_stage_shows_its_own_message_on_the_dvc_console(repo_copy):
     # --show-failed-logs: the stage's one-line message, not only "check log file(s)".
     assert "distillery sample: error: sample: no problem of 84 rows" in r.stdout + r.stderr
     assert "loosen sample.include/exclude" in r.stdout + r.stderr
+    # Snakemake's part of the console ends with the stage's own line and its log path, after the job
+    # dump; only DVC's own closing line comes after it.
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    own = next(i for i in range(len(lines) - 1, -1, -1) if lines[i].startswith("distillery sample: error:"))
+    assert lines[own].endswith("loosen sample.include/exclude or fix the input (log: logs/sample/sample.log)"), lines[own]
+    assert all(line.startswith("ERROR: failed to reproduce 'sample'") for line in lines[own + 1 :]), lines[own:]
+
+
+def test_a_stages_warnings_are_on_the_console_after_a_successful_run(repo_copy):
+    params = (repo_copy / "params.yaml").read_text()
+    assert "\n  n: null\n" in params
+    (repo_copy / "params.yaml").write_text(params.replace("\n  n: null\n", "\n  n: 1000\n", 1))
+    r = sh(["snakemake", "--cores", "1", "--nolock", "--allowed-rules", "sample", "--", "data/sample/problems.parquet"], repo_copy)
+    assert r.returncode == 0, r.stderr[-3000:]
+    last = [line for line in r.stderr.splitlines() if line.strip()][-1]
+    assert last == (
+        "distillery: warning: sample: sample.n = 1000 but only 75 of the 84 rows in data/bundled/numina_sample.jsonl pass "
+        "the filters, so 75 problems are kept (metrics/sample.json: eligible); lower sample.n or loosen the filters to "
+        "silence this (log: logs/sample/sample.log)"
+    )

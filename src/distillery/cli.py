@@ -658,7 +658,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         if not _disk_full(exc):
             raise
-        print(f"distillery {ns.command}: error: {_disk_full_message(exc)}", file=sys.stderr)
+        print(f"distillery {ns.command}: error: {_disk_full_message(exc, ns)}", file=sys.stderr)
         return 2
     return 0
 
@@ -669,12 +669,52 @@ def _disk_full(exc: OSError) -> bool:
     return exc.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left on device" in text or "os error 28" in text
 
 
-def _disk_full_message(exc: OSError) -> str:
-    # Stages write beside their outputs (spools, a gather's merges), under the working directory.
-    here = Path.cwd()
-    free = shutil.disk_usage(here).free / 1e9
-    where = f" writing {exc.filename}" if exc.filename else ""
-    return (
-        f"the disk is full{where} ({exc.strerror or exc}); {free:.1f} GB is free on the disk of {here}. "
-        "Free space there, or run the workflow in a directory on a larger disk, then re-run this step"
+def _existing(path: Path) -> Path:
+    """`path`, or its nearest ancestor that exists (an output not yet written lives on its parent's disk)."""
+    path = path.absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _mount_point(path: Path) -> Path:
+    path = _existing(path)
+    device = path.stat().st_dev
+    while path != path.parent and path.parent.stat().st_dev == device:
+        path = path.parent
+    return path
+
+
+def _disk_of(path: Path) -> str:
+    where = _existing(path)
+    return f"{shutil.disk_usage(where).free / 1e9:.1f} GB is free on the disk of {path} (mounted at {_mount_point(where)})"
+
+
+def _written_paths(ns: argparse.Namespace) -> list[Path]:
+    """Where this command writes (and reads): its path arguments, and for an LLM stage its request
+    journal, which may be on another disk ($DISTILLERY_JOURNAL_DIR)."""
+    from distillery.journal import journal_root
+
+    paths = [v for k, v in sorted(vars(ns).items()) if isinstance(v, Path) and k != "config"]
+    paths += [p for v in vars(ns).values() if isinstance(v, list) for p in v if isinstance(p, Path)]
+    if hasattr(ns, "journal") and ns.journal is None:
+        paths.append(journal_root())
+    return paths
+
+
+def _disk_full_message(exc: OSError, ns: argparse.Namespace) -> str:
+    """The disk that filled up, named by the path that failed; when the library did not say which
+    file (polars, pyarrow), each disk the step writes to, with its free space."""
+    fix = (
+        "Free space there, or point the workflow (or DISTILLERY_JOURNAL_DIR, for request journals) at a larger disk, then re-run this step"
     )
+    if exc.filename:
+        return f"the disk is full writing {exc.filename} ({exc.strerror or exc}); {_disk_of(Path(exc.filename))}. {fix}"
+    by_disk: dict[Path, list[str]] = {}
+    for path in _written_paths(ns) or [Path.cwd()]:
+        by_disk.setdefault(_mount_point(path), []).append(str(path))
+    disks = "; ".join(
+        f"{shutil.disk_usage(_existing(Path(paths[0]))).free / 1e9:.1f} GB free on {mount} ({', '.join(paths)})"
+        for mount, paths in sorted(by_disk.items())
+    )
+    return f"the disk is full ({exc.strerror or exc}), on one of the disks this step writes to: {disks}. {fix}"

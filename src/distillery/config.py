@@ -37,7 +37,60 @@ def _one_problem_placeholder(template: str) -> str:
     found = template.count(PROBLEM_PLACEHOLDER)
     if found != 1:
         raise ValueError(f"must contain {PROBLEM_PLACEHOLDER} exactly once (found {found})")
+    unknown_placeholders(template, ("problem",))
     return template
+
+
+def unknown_placeholders(template: str, known: tuple[str, ...]) -> str:
+    """`template`, when every `{name}` in it is one that is filled; a ValueError otherwise (an
+    unknown one would reach the model literally). Braces after a LaTeX command, a closing brace, ^
+    or _ (\\boxed{answer}, \\frac{a}{b}, x^{n}) are LaTeX, not placeholders."""
+    from distillery.prompts import placeholders_in
+
+    unknown = sorted(set(placeholders_in(template)) - set(known))
+    if unknown:
+        raise ValueError(
+            f"has the placeholder(s) {', '.join('{' + u + '}' for u in unknown)}, which nothing fills (it would reach the "
+            f"model as written); the placeholders are {', '.join('{' + k + '}' for k in known)}: rename or remove it"
+        )
+    return template
+
+
+# The data files the stages read; any other file type is refused at config time, not taken for a hub id.
+DATA_FILE_SUFFIXES = (".jsonl", ".json", ".parquet")
+# Suffixes of data files in other formats (a hub id has none of these).
+OTHER_DATA_SUFFIXES = (
+    ".csv",
+    ".tsv",
+    ".txt",
+    ".xlsx",
+    ".xls",
+    ".arrow",
+    ".feather",
+    ".gz",
+    ".bz2",
+    ".xz",
+    ".zst",
+    ".zip",
+    ".tar",
+    ".yaml",
+    ".yml",
+)
+
+
+def _data_source(value: str) -> str:
+    """A .jsonl/.json/.parquet file or a hub dataset id; a file of another format is named as such
+    (not first called a hub id with no pinned revision)."""
+    suffix = Path(value).suffix.lower()
+    if suffix in DATA_FILE_SUFFIXES:
+        return value
+    if suffix in OTHER_DATA_SUFFIXES or Path(value).is_file():
+        kind = f"a {suffix} file" if suffix else "a local file without a suffix"
+        raise ValueError(
+            f"is {kind}, which is not a supported format: convert it to .jsonl, .json or .parquet (polars: "
+            "pl.read_csv(path).write_parquet(...)), or name a hub dataset id (owner/name)"
+        )
+    return value
 
 
 # --- shared blocks -------------------------------------------------------------------------------
@@ -59,6 +112,11 @@ class BenchmarkFile(Section):
         "`incorrect_fields`, shuffled per item with the seed and lettered A, B, C...; the model answers with a letter.",
     )
     incorrect_fields: list[str] = Field([], description="multiple_choice only: the columns holding the wrong options (1 to 25).")
+
+    @field_validator("path")
+    @classmethod
+    def _path_format(cls, v: str) -> str:
+        return _data_source(v)
 
     @model_validator(mode="after")
     def _choices(self) -> BenchmarkFile:
@@ -196,6 +254,11 @@ class SampleConfig(Section):
     include: ColumnFilter = Field(ColumnFilter(), description="Keep only rows whose column value is listed; an empty list: no restriction.")
     exclude: ColumnFilter = Field(ColumnFilter(), description="Drop rows whose column value is listed.")
 
+    @field_validator("source")
+    @classmethod
+    def _source_format(cls, v: str) -> str:
+        return _data_source(v)
+
 
 # The published corpora distillery.corpora maps (one adapter each); tests/test_corpora.py checks the lists agree.
 CorpusLayout = Literal["openr1_math", "openthoughts", "bespoke_stratos", "dolphin_r1", "limo", "s1k", "s1k_1_1"]
@@ -219,6 +282,11 @@ class Corpus(Section):
     revision: str | None = Field(None, description="Hub commit, branch or tag to read; pin a commit sha for a reproducible read.")
     licence: str = Field(description="The corpus's licence (e.g. apache-2.0, mit): recorded in the card of any dataset built from it.")
     max_rows: int | None = Field(None, ge=1, description="Read only the first max_rows rows (a trial run). null: all.")
+
+    @field_validator("path")
+    @classmethod
+    def _path_format(cls, v: str) -> str:
+        return _data_source(v)
 
 
 class IngestConfig(Section):
@@ -445,6 +513,16 @@ class JudgeConfig(Section):
         600, ge=50, description="Characters from the end of the answer the judge sees, not thousands of tokens of thinking."
     )
 
+    @field_validator("prompt_template")
+    @classmethod
+    def _template_placeholders(cls, path: str) -> str:
+        # Checked here when the file is at hand (Snakemake's parse, check-params); the stage checks it again.
+        if Path(path).is_file():
+            from distillery.prompts import load_judge_template
+
+            load_judge_template(path)
+        return path
+
 
 class NearDedupeConfig(Section):
     """MinHash LSH near-duplicate dedupe over token shingles (rensa)."""
@@ -613,6 +691,14 @@ class SFTLaunch(Section):
     main_process_port: int = Field(29500, ge=1, le=65535, description="Port of accelerate's main process.")
 
 
+def _named_splits(splits: list[str]) -> list[str]:
+    if not splits:
+        raise ValueError("is empty, so there is nothing to train on: name the dataset configs to train on, default and/or extended")
+    if len(set(splits)) != len(splits):
+        raise ValueError(f"names a config twice ({splits}): its rows would be trained on twice; name each once")
+    return splits
+
+
 class Training(Section):
     """What the training stages (sft, dpo, grpo) share: the model trained, the optimizer and schedule,
     checkpoints and launch. Each is mapped onto the installed TRL's config class by its stage."""
@@ -655,6 +741,11 @@ class SFTConfig(Training):
         None, description="Context length set on the model config by code, in tokens. null: unchanged."
     )
 
+    @field_validator("splits")
+    @classmethod
+    def _some_split(cls, splits: list[str]) -> list[str]:
+        return _named_splits(splits)
+
 
 class PreferencesConfig(Section):
     selection: Literal["math_verify", "judge", "either"] = Field(
@@ -678,8 +769,19 @@ class PreferencesConfig(Section):
 
 class DPOConfig(Training):
     beta: float = Field(0.1, gt=0, description="DPO's beta: how far the policy may move from the reference model.")
-    loss_type: str = Field("sigmoid", description="TRL's DPO loss (sigmoid is the DPO paper's; ipo, hinge, ...).")
+    loss_type: str = Field(
+        "sigmoid",
+        description="TRL's DPO loss (sigmoid is the DPO paper's; ipo, hinge, ...): one of the values the installed TRL's "
+        "DPOConfig lists, checked at config time.",
+    )
     max_length: int = Field(32768, ge=16, description="Longest prompt + completion, in tokens; longer ones are truncated.")
+
+    @field_validator("loss_type")
+    @classmethod
+    def _trl_loss(cls, value: str) -> str:
+        from distillery.trl_options import check_choice
+
+        return check_choice("dpo", "DPOConfig", "loss_type", value)
 
 
 class GRPOGeneration(Section):
@@ -765,8 +867,17 @@ class Rewards(Section):
 
     @model_validator(mode="after")
     def _one_reward_on(self) -> Rewards:
-        if all(getattr(self, name).weight is None for name in type(self).model_fields):
+        weights = {name: getattr(self, name).weight for name in type(self).model_fields}
+        if all(w is None for w in weights.values()):
             raise ValueError("every reward is off (weight: null): give at least one a weight")
+        if all(not w for w in weights.values()):
+            # 0 logs a reward without training on it: with every weight 0 or null the summed reward is
+            # always 0.0, every advantage is 0 and GRPO learns nothing.
+            on = ", ".join(f"{n}: {w}" for n, w in weights.items() if w is not None)
+            raise ValueError(
+                f"every reward weight is 0 or null ({on}), so the summed reward is always 0.0 and nothing is learned: "
+                "give at least one reward a non-zero weight"
+            )
         return self
 
 
@@ -777,7 +888,11 @@ class GRPOConfig(Training):
     generation: GRPOGeneration = Field(GRPOGeneration(), description="How completions are sampled.")
     rewards: Rewards = Field(Rewards(), description="The reward functions, each with its weight.")
     beta: float = Field(0.0, ge=0, description="KL coefficient against the reference model (0: no reference model is loaded).")
-    loss_type: str = Field("dapo", description="TRL's GRPO loss normalisation (grpo, bnpo, dr_grpo, dapo).")
+    loss_type: str = Field(
+        "dapo",
+        description="TRL's GRPO loss normalisation (grpo, bnpo, dr_grpo, dapo, ...): one of the values the installed TRL's "
+        "GRPOConfig lists, checked at config time.",
+    )
     scale_rewards: Literal["group", "batch", "none"] = Field(
         "group", description="Advantages divided by the group's (or batch's) std, or not."
     )
@@ -787,6 +902,18 @@ class GRPOConfig(Training):
     verify_workers: int = Field(
         2, ge=1, description="Worker processes that check answers for the accuracy reward.", json_schema_extra={"execution": True}
     )
+
+    @field_validator("loss_type")
+    @classmethod
+    def _trl_loss(cls, value: str) -> str:
+        from distillery.trl_options import check_choice
+
+        return check_choice("grpo", "GRPOConfig", "loss_type", value)
+
+    @field_validator("splits")
+    @classmethod
+    def _some_split(cls, splits: list[str]) -> list[str]:
+        return _named_splits(splits)
 
 
 class EvalBenchmark(Section):
@@ -855,6 +982,11 @@ class EvaluateConfig(ProblemPrompt):
     benchmarks: dict[str, EvalBenchmark] = Field({}, description="The benchmarks evaluated: names from base.benchmarks.")
     workers: int = Field(2, ge=1, description="Worker processes that check the answers.", json_schema_extra={"execution": True})
     timeout_s: int = Field(5, ge=1, description="math-verify's timeouts when checking an answer, per parse and per verify, in seconds.")
+
+    @field_validator("multiple_choice_template")
+    @classmethod
+    def _choice_placeholders(cls, template: str) -> str:
+        return unknown_placeholders(template, ("letters", "problem", "choices"))
 
 
 class LightevalConfig(Section):
@@ -1009,7 +1141,7 @@ def _describe(err: dict[str, Any], prefix: str) -> str:
     shown = repr(value) if not isinstance(value, dict) else "{...}"
     if len(shown) > 120:
         shown = shown[:117] + "..."
-    allowed = err["msg"]
+    allowed = err["msg"].removeprefix("Value error, ")  # pydantic's prefix for a validator's own message
     ctx = err.get("ctx") or {}
     if "expected" in ctx:
         allowed = f"expected {ctx['expected']}"

@@ -6,8 +6,10 @@ where there is one); a changed row lists the columns that changed. A row whose c
 and whose provenance columns (distillery.provenance: settings hashes, code versions, request keys)
 changed is counted apart, as re-made: a new judge setting re-stamps every judged row but changes
 the verdicts of only some. Aggregates (rows per source and
-split, pass rates, judge recoveries, generation lengths) and the params that differ between the two
-revisions come with it. Output: plain text, markdown or JSON.
+split, pass rates, judge recoveries, generation lengths), the params that differ between the two
+revisions, the input files that differ (dvc.lock's md5s of the deps no stage makes: a source, a
+benchmark, a prompt, the code) and why the removed rows are gone (the rejected tables at B) come
+with it. Output: plain text, markdown or JSON.
 
     distillery diff HEAD~1 HEAD                               # the final dataset
     distillery diff v1 workspace --path data/judge/judged.parquet --format markdown
@@ -162,6 +164,92 @@ def params_at(repo: Path, rev: str) -> dict[str, Any]:
     return flat
 
 
+def _lock_deps(repo: Path, rev: str) -> dict[str, str]:
+    """path -> md5 of every stage dependency dvc.lock records at `rev` (the workspace: its dvc.lock)."""
+    try:
+        text = (repo / "dvc.lock").read_text() if rev == WORKSPACE else _git(repo, "show", f"{rev}:dvc.lock").decode()
+    except (OSError, DistilleryError):
+        return {}
+    lock = yaml.safe_load(text) or {}
+    deps: dict[str, str] = {}
+    for stage in (lock.get("stages") or {}).values():
+        for dep in stage.get("deps", []):
+            if "md5" in dep:
+                deps[dep["path"]] = dep["md5"]
+    return deps
+
+
+def _stage_outputs(repo: Path, rev: str) -> set[str]:
+    try:
+        return {o["path"] for o in _lock_outs(repo, rev, "")}
+    except DistilleryError:
+        return set()
+
+
+def inputs_that_differ(repo: Path, rev_a: str, rev_b: str) -> dict[str, tuple[str | None, str | None]]:
+    """The input files (stage deps that no stage makes: sources, benchmarks, prompts, code) whose md5
+    differs between the two revisions' dvc.lock; for the workspace, the files' own md5 now (a file
+    changed since the last `dvc repro` counts). A directory dep is compared by dvc.lock's hash."""
+    from distillery.io import file_md5
+
+    made = _stage_outputs(repo, rev_a) | _stage_outputs(repo, rev_b)
+
+    def md5s(rev: str, paths: set[str]) -> dict[str, str | None]:
+        if rev != WORKSPACE:
+            return _lock_deps(repo, rev)
+        recorded = _lock_deps(repo, rev)
+        now: dict[str, str | None] = {}
+        for p in paths | set(recorded):
+            f = repo / p
+            now[p] = file_md5(f) if f.is_file() else (recorded.get(p) if f.is_dir() else None)
+        return now
+
+    a = md5s(rev_a, set(_lock_deps(repo, rev_b)))
+    b = md5s(rev_b, set(a))
+    paths = sorted(p for p in set(a) | set(b) if not any(p == o or p.startswith(o + "/") for o in made))
+    return {p: (a.get(p), b.get(p)) for p in paths if a.get(p) != b.get(p)}
+
+
+# The tables that say why a problem left the data flow, searched in this order for a removed row's
+# uuid at the newer revision: the output's own stage's first (distillery.tables).
+REJECTED_TABLES = (
+    "data/build/rejected.parquet",
+    "data/dedupe/rejected.parquet",
+    "data/mix/left_out.parquet",
+    "data/preferences/unpaired.parquet",
+)
+
+
+def removed_reasons(repo: Path, rev: str, path: str, removed: list[tuple], key: list[str]) -> dict[str, int]:
+    """Why the removed rows are gone, by `<stage>: <reason>` from the rejected tables at `rev`:
+    counts, with the rows no table names counted apart."""
+    if not removed or "uuid" not in key:
+        return {}
+    uuids = pl.DataFrame({"uuid": [k[key.index("uuid")] for k in removed]}).unique()
+    own = f"data/{Path(path).parts[1]}/rejected.parquet" if len(Path(path).parts) > 1 and Path(path).parts[0] == "data" else None
+    found: list[pl.DataFrame] = []
+    left = uuids
+    for table in dict.fromkeys([t for t in (own, *REJECTED_TABLES) if t]):
+        try:
+            files = version_files(repo, rev, table)
+        except DistilleryError:
+            continue
+        frame = pl.concat([pl.read_parquet(f) for f in files.values()], how="diagonal_relaxed")
+        if not {"uuid", "reason"} <= set(frame.columns):
+            continue
+        stage = Path(table).parts[1]
+        hit = left.join(frame.select("uuid", "reason").unique("uuid", keep="first"), on="uuid", how="inner")
+        found.append(hit.with_columns((pl.lit(f"{stage}: ") + pl.col("reason")).alias("reason")))
+        left = left.join(hit.select("uuid"), on="uuid", how="anti")
+    reasons: dict[str, int] = {}
+    for frame in found:
+        for reason, n in frame.group_by("reason").len().iter_rows():
+            reasons[reason] = reasons.get(reason, 0) + n
+    if left.height:
+        reasons["in no rejected table (left out before build, e.g. not sampled)"] = left.height
+    return dict(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 # --- comparing -------------------------------------------------------------------------------------------
 
 
@@ -188,6 +276,8 @@ class Diff:
     aggregates: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {"a", "b"}
     params: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     remade: dict[tuple, list[str]] = field(default_factory=dict)  # key -> changed provenance columns, content the same
+    inputs: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)  # input file -> (md5 at A, md5 at B)
+    removed_by_reason: dict[str, int] = field(default_factory=dict)  # `<stage>: <reason>` -> removed rows
 
     def changed_by_column(self) -> dict[str, int]:
         return _column_counts(self.changed)
@@ -220,6 +310,8 @@ class Diff:
             },
             "aggregates": self.aggregates,
             "params": {k: {"a": a, "b": b} for k, (a, b) in self.params.items()},
+            "inputs": {k: {"a": a, "b": b} for k, (a, b) in self.inputs.items()},
+            "removed_by_reason": self.removed_by_reason,
         }
 
 
@@ -350,6 +442,8 @@ def diff(repo: Path, rev_a: str, rev_b: str = WORKSPACE, path: str = DEFAULT_PAT
         aggs,
         params,
         remade,
+        inputs_that_differ(repo, ca, cb),
+        removed_reasons(repo, cb, path, removed, key),
     )
 
 
@@ -388,6 +482,9 @@ def render(d: Diff, fmt: str = "text", examples: int = 5) -> str:
     for what in ("added", "removed"):
         if j["columns"][what]:
             lines += ["", f"columns {what}: {', '.join(j['columns'][what])}"]
+    if j["removed_by_reason"]:
+        lines += ["", f"{'### ' if md else ''}removed rows by reason (rejected tables at B)"]
+        lines += [f"{'- ' if md else '  '}{reason}: {n}" for reason, n in j["removed_by_reason"].items()]
     for what in ("added", "removed"):
         if j["examples"][what]:
             lines += ["", f"{'### ' if md else ''}{what} (first {min(examples, r[what])})"]
@@ -408,4 +505,12 @@ def render(d: Diff, fmt: str = "text", examples: int = 5) -> str:
     lines += [f"{'- ' if md else '  '}{k}: {_fmt(v['a'])} -> {_fmt(v['b'])}" for k, v in j["params"].items()] or [
         f"{'' if md else '  '}none"
     ]
+    lines += ["", f"{'### ' if md else ''}input files that differ (md5)"]
+    lines += [f"{'- ' if md else '  '}{k}: {_short(v['a'])} -> {_short(v['b'])}" for k, v in j["inputs"].items()] or [
+        f"{'' if md else '  '}none"
+    ]
     return "\n".join(lines) + "\n"
+
+
+def _short(md5: str | None) -> str:
+    return "absent" if md5 is None else md5[:12]

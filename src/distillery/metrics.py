@@ -99,9 +99,85 @@ def library_versions(stage: str) -> dict[str, str]:
     return found
 
 
+# --- headline figures: what `dvc metrics show` prints ---------------------------------------------
+#
+# `dvc metrics show` prints one table: a row per metrics file, a column per flattened key of all of
+# them together. With every stage's full counts that was 550 columns and 15,000 characters wide. So
+# each stage's DVC metric is `metrics/headline/<stage>.json`, a few figures under column names the
+# stages share (rows_in, kept, rejected, steps, loss, ...), which fits a terminal (tests/test_metrics.py
+# measures it with DVC); the full counts stay in `metrics/<stage>.json` (git-tracked, read by the
+# report, `distillery diff` and the tests).
+
+HEADLINE_DIR = "headline"
+
+
+def headline_path(path: str | Path) -> Path:
+    """Where the headline figures of the metrics file at `path` go."""
+    path = Path(path)
+    return path.parent / HEADLINE_DIR / path.name
+
+
+def _round(value: Any) -> Any:
+    return round(value, 4) if isinstance(value, float) else value
+
+
+def _flow(counts: dict[str, Any] | None) -> dict[str, Any]:
+    counts = counts or {}
+    return {k: counts[k] for k in ("rows_in", "kept", "rejected") if k in counts}
+
+
+def _evaluate_headline(m: dict[str, Any]) -> dict[str, Any]:
+    """pass@1 per benchmark, of mode sampled (the published protocol), else the first mode."""
+    results = m.get("results") or {}
+    mode = "sampled" if "sampled" in results else next(iter(sorted(results)), None)
+    return {bench: r.get("pass@1") for bench, r in sorted((results.get(mode) or {}).items())}
+
+
+HEADLINES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "sample": lambda m: _flow(m.get("counts")),
+    "ingest": lambda m: _flow(m.get("counts")),
+    "mix": lambda m: _flow(m.get("counts")),
+    "models": lambda m: {"loss": (m.get("teacher") or {}).get("final_loss")},
+    "generate": lambda m: {
+        "rows_in": m.get("requests"),
+        "kept": (m.get("by_status") or {}).get("ok"),
+        "rejected": (m.get("requests") or 0) - (m.get("by_status") or {}).get("ok", 0),
+    },
+    "verify": lambda m: {
+        "rows_in": m.get("generations"),
+        "kept": m.get("generations_correct"),
+        "rejected": (m.get("generations") or 0) - (m.get("generations_correct") or 0),
+        "pass_rate": m.get("problem_pass_rate"),
+    },
+    "judge": lambda m: {
+        "rows_in": m.get("judged"),
+        "kept": m.get("recovered_generations"),
+        "rejected": (m.get("judged") or 0) - (m.get("recovered_generations") or 0),
+    },
+    "dedupe": lambda m: _flow(m.get("counts")),
+    "build": lambda m: _flow(m.get("counts")),
+    "curate": lambda m: _flow(m.get("counts")),
+    "sft": lambda m: {"rows_in": m.get("rows"), "steps": m.get("steps"), "loss": m.get("train_loss")},
+    "preferences": lambda m: _flow(m.get("problems")),
+    "dpo": lambda m: {"rows_in": m.get("pairs"), "steps": m.get("steps"), "loss": m.get("train_loss")},
+    "grpo": lambda m: {**_flow(m.get("problems")), "steps": m.get("steps"), "reward": (m.get("last_step") or {}).get("reward")},
+    "evaluate": _evaluate_headline,
+}
+
+
+def headline(stage: str, metrics: dict[str, Any]) -> dict[str, Any]:
+    """A stage's headline figures from its full metrics (absent figures left out)."""
+    figures = HEADLINES[stage](metrics) if stage in HEADLINES else {}
+    return {k: _round(v) for k, v in figures.items() if v is not None}
+
+
 def write_metrics(path: str | Path, stage: str, **sections: Any) -> None:
-    """A stage's DVC metrics, with the versions of the libraries it ran."""
-    write_json({"stage": stage, **sections, "versions": library_versions(stage)}, path)
+    """A stage's full metrics at `path`, with the versions of the libraries it ran, and its headline
+    figures (its DVC metric) at headline_path(path)."""
+    full = {"stage": stage, **sections, "versions": library_versions(stage)}
+    write_json(full, path)
+    if stage in HEADLINES:
+        write_json(headline(stage, full), headline_path(path))
 
 
 def add_counts(total: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,14 @@ from distillery.errors import ConfigError
 
 JUDGE_FIELDS = ("problem", "reference_answer", "candidate_answer")
 _PLACEHOLDER = re.compile(r"\{(problem|reference_answer|candidate_answer|choices|letters)\}")
+# Any `{name}`, except where the brace is LaTeX: after a command (\boxed{x}), a closing brace
+# (\frac{a}{b}), ^ or _ (x^{n}).
+_ANY_PLACEHOLDER = re.compile(r"(?<![A-Za-z\\}^_])\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def placeholders_in(template: str) -> list[str]:
+    """The names of the `{name}` placeholders in `template`, in order."""
+    return _ANY_PLACEHOLDER.findall(template)
 
 
 def _render(template: str, values: dict[str, str]) -> str:
@@ -36,4 +44,11 @@ def load_judge_template(path: str | Path) -> str:
     missing = [f for f in JUDGE_FIELDS if "{" + f + "}" not in text]
     if missing:
         raise ConfigError(f"judge.prompt_template {path} lacks the placeholders {['{' + m + '}' for m in missing]}")
+    unknown = sorted(set(placeholders_in(text)) - set(JUDGE_FIELDS))
+    if unknown:
+        raise ConfigError(
+            f"judge.prompt_template {path} has the placeholder(s) {', '.join('{' + u + '}' for u in unknown)}, which nothing "
+            f"fills (the judge would see them as written); the placeholders are {', '.join('{' + f + '}' for f in JUDGE_FIELDS)}: "
+            "rename or remove it"
+        )
     return text

@@ -167,13 +167,18 @@ def run(cfg: CurateConfig, seed: int, paths: Paths) -> FilterCounts:
         pass_rate_before=by(selection, "pass_rate"),
         pass_rate_selected=by(picked, "pass_rate"),
     )
-    if subset.height < method_settings(cfg).size:
+    asked = method_settings(cfg).size  # the subset size the settings of curate.method ask for
+    if subset.height < asked:
+        # Never silent: the console shows this warning (the Snakefile's onsuccess prints stage warnings).
         log.warning(
-            "curate: %d problems selected, fewer than the %d asked for: only %d rows passed the filters (%s)",
+            "curate: curate.%s asks for %d problems but the dataset's %s config has %d rows%s, so %d are selected "
+            "(metrics/curate.json: counts.rejected_by_reason)",
+            cfg.method,
+            asked,
+            cfg.split,
+            dataset.height,
+            "" if subset.height == dataset.height else f" ({subset.height} pass its filters)",
             subset.height,
-            method_settings(cfg).size,
-            subset.height,
-            counts.as_dict()["rejected_by_reason"],
         )
     log.info("curate: %s", counts.as_dict())
     return counts

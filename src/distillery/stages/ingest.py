@@ -153,6 +153,11 @@ def run(cfg: IngestConfig, seed: int, paths: Paths) -> FilterCounts:
                 "licence": corpus.licence,
                 "version": version,
             }
+            if not by_corpus[name]["rows_in"]:
+                raise DistilleryError(
+                    f"ingest: corpus {name} ({corpus.path}) is empty: it has no rows; point ingest.corpora.{name}.path at "
+                    "the corpus file, or remove the corpus from ingest.corpora"
+                )
             if not problems and rejected.get("no_gold"):
                 raise DistilleryError(
                     f"ingest: corpus {name} ({corpus.path}, layout {corpus.layout}) has no row with a gold answer "

@@ -190,43 +190,49 @@ def eval_scores(evaluate: dict[str, Any], compare_with: list[str]) -> Rows:
 # --- per-stage counts ----------------------------------------------------------------------------
 
 
+# What each stage's row counts: its unit. Filtering stages count rows in, kept and rejected by reason;
+# the training stages count what they trained on.
+COUNT_UNITS = {
+    "sample": "problems",
+    "ingest": "corpus rows",
+    "mix": "problems",
+    "generate": "generation requests",
+    "verify": "generations (kept: correct by math-verify)",
+    "judge": "math-verify failures judged (kept: EQUIVALENT, recovered)",
+    "dedupe": "problems",
+    "build": "problems",
+    "curate": "dataset rows (kept: selected)",
+    "sft": "dataset rows trained on",
+    "preferences": "problems (kept: paired)",
+    "dpo": "preference pairs trained on",
+    "grpo": "dataset problems (kept: trained on)",
+}
+
+
+def _count_row(stage: str, rows_in: int, kept: int, by_reason: dict[str, int]) -> dict[str, Any]:
+    return {"stage": stage, "unit": COUNT_UNITS.get(stage, "rows"), "rows_in": rows_in, "kept": kept, "rejected_by_reason": by_reason}
+
+
 def stage_counts(metrics: dict[str, dict[str, Any]]) -> Rows:
     """One row per stage, in pipeline order: what it counts, rows in, kept (passed) and the rest by reason."""
     rows: Rows = []
     for stage, m in metrics.items():
-        if "counts" in m:  # the filtering stages (sample, dedupe, build)
-            c = m["counts"]
-            unit = {"sample": "problems", "dedupe": "problems", "build": "problems"}.get(stage, "rows")
-            rows.append(
-                {"stage": stage, "unit": unit, "rows_in": c["rows_in"], "kept": c["kept"], "rejected_by_reason": c["rejected_by_reason"]}
-            )
+        counts = m.get("counts") or (m.get("problems") if isinstance(m.get("problems"), dict) else None)
+        if counts is not None:  # the filtering stages; preferences and grpo count their problems
+            rows.append(_count_row(stage, counts["rows_in"], counts["kept"], counts["rejected_by_reason"]))
         elif stage == "generate" and "by_status" in m:
             by = dict(m["by_status"])
-            rows.append(
-                {"stage": stage, "unit": "generation requests", "rows_in": m["requests"], "kept": by.pop("ok", 0), "rejected_by_reason": by}
-            )
+            rows.append(_count_row(stage, m["requests"], by.pop("ok", 0), by))
         elif stage == "verify" and "generations_by_status" in m:
             by = dict(m["generations_by_status"])
-            rows.append(
-                {
-                    "stage": stage,
-                    "unit": "generations (correct by math-verify)",
-                    "rows_in": m["generations"],
-                    "kept": by.pop("ok", 0),
-                    "rejected_by_reason": by,
-                }
-            )
+            rows.append(_count_row(stage, m["generations"], by.pop("ok", 0), by))
         elif stage == "judge" and "verdicts" in m:
             by = {k: v for k, v in m["verdicts"].items() if k != "not_judged"}
-            rows.append(
-                {
-                    "stage": stage,
-                    "unit": "math-verify failures judged (EQUIVALENT = recovered)",
-                    "rows_in": m["judged"],
-                    "kept": by.pop("EQUIVALENT", 0),
-                    "rejected_by_reason": by,
-                }
-            )
+            rows.append(_count_row(stage, m["judged"], by.pop("EQUIVALENT", 0), by))
+        elif stage == "sft" and "rows" in m:
+            rows.append(_count_row(stage, m["rows"], m["rows"], {}))
+        elif stage == "dpo" and "pairs" in m:
+            rows.append(_count_row(stage, m["pairs"], m["pairs"], {}))
     return rows
 
 

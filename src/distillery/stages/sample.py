@@ -132,6 +132,19 @@ def run(cfg: SampleConfig, seed: int, paths: Paths) -> FilterCounts:
         detail = f"ranked {rank} of {len(ranked)} eligible problems; sample.n = {cfg.n}"
         counts.reject("not_sampled", source_row=r["source_row"], detail=detail, preview=r["problem"][:200])
     counts.check("sample")
+    if not rows:
+        raise DistilleryError(f"sample: {cfg.source} is empty: it has no rows; point sample.source at a file of problems")
+    if cfg.n is not None and len(ranked) < cfg.n:
+        # Not an error (a filter may be meant to cut deep), but never silent: the console shows it.
+        log.warning(
+            "sample: sample.n = %d but only %d of the %d rows in %s pass the filters, so %d problems are kept "
+            "(metrics/sample.json: eligible); lower sample.n or loosen the filters to silence this",
+            cfg.n,
+            len(ranked),
+            len(rows),
+            cfg.source,
+            len(ranked),
+        )
     if not chosen:
         raise DistilleryError(
             f"sample: no problem of {len(rows)} rows in {cfg.source} passed the filters "
@@ -149,6 +162,10 @@ def run(cfg: SampleConfig, seed: int, paths: Paths) -> FilterCounts:
         paths.metrics,
         "sample",
         counts=counts.as_dict(),
+        # What sample.n asked for and how many problems passed the filters: n_requested > eligible
+        # means the sample is smaller than asked (and the run said so).
+        n_requested=cfg.n,
+        eligible=len(ranked),
         problems_by_source=dict(zip(by_source["source"], by_source["len"])),
     )
     log.info("sample: %s", counts.as_dict())
