@@ -116,9 +116,9 @@ CUDA = Sizes(
 )
 CPU = Sizes(
     large={"hidden_size": 128, "intermediate_size": 256, "num_layers": 2, "num_heads": 4, "num_kv_heads": 2},
-    sft_rows=16,
+    sft_rows=8,
     sft_max_length=256,
-    resume_steps=12,
+    resume_steps=8,
     resume_max_length=128,
     dpo_steps=2,
     dpo_max_length=128,
@@ -196,8 +196,10 @@ def install_missing(wheels: Path, site: Path, cuda: bool) -> dict:
 # --- the orchestrator -----------------------------------------------------------------------------
 
 
-def child_env(work: Path, site: Path) -> dict[str, str]:
+def child_env(work: Path, site: Path, cpu: bool) -> dict[str, str]:
     env = dict(os.environ)
+    if cpu:  # tiny models: one thread each does it, and threads spinning on a busy machine cost more than they give
+        env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), str(site), *filter(None, [env.get("PYTHONPATH")])])
     env["PATH"] = os.pathsep.join([str(site / "bin"), env.get("PATH", "")])
     env.update(
@@ -317,7 +319,7 @@ def orchestrate(args: argparse.Namespace) -> int:
         except RuntimeError as exc:
             report["packages"] = {"error": str(exc)}
             print(f"gpu_check: {exc}", file=sys.stderr)
-        env = child_env(work, site)
+        env = child_env(work, site, args.cpu)
         if "error" not in report["packages"]:
             prep = run_child("prepare", device, work, env, max(1.0, min(sizes.limits_s["prepare"], deadline - time.monotonic())), logs)
             report["prepare"] = prep
@@ -375,9 +377,7 @@ def child_prepare(work: Path, sizes: Sizes, cuda: bool) -> dict:
     from transformers import AutoTokenizer
 
     sys.path.insert(0, str(REPO / "benchmarks"))
-    sys.path.insert(0, str(REPO / "tests"))
     from sft_throughput import make_dataset
-    from test_dpo import write_pairs
 
     from distillery.config import GenerateConfig, ModelsConfig, TinyModelsConfig
     from distillery.stages import models
@@ -408,7 +408,7 @@ def child_prepare(work: Path, sizes: Sizes, cuda: bool) -> dict:
     tiny_params = sum(p.numel() for p in models.new_model(tokenizer, cfg.tiny, SEED).parameters())
     del large
     make_dataset(work / "dataset", sizes.sft_rows)
-    write_pairs(work / "pairs.parquet", 16)
+    write_pairs(work / "dataset", work / "pairs.parquet")
 
     pins = pinned()
     names = ["torch", "transformers", "accelerate", "tokenizers", "huggingface-hub", "safetensors", "numpy", "pyarrow", "fsspec"]
@@ -421,6 +421,39 @@ def child_prepare(work: Path, sizes: Sizes, cuda: bool) -> dict:
         "not_as_pinned": {n: {"here": v, "pinned": pins[n]} for n, v in versions.items() if n in pins and v != pins[n].split("+")[0]},
     }
     return {"tiny_parameters": tiny_params, "large_parameters": shape["parameters"], "large_shape": shape, "environment": env}
+
+
+def write_pairs(dataset: Path, path: Path) -> None:
+    """Preference pairs in the preferences stage's table from the SFT rows: chosen = the row's
+    conversation, rejected = the same reasoning ending in another answer."""
+    import polars as pl
+
+    from distillery.provenance import stamp
+    from distillery.tables import PREFERENCE_PAIRS, write_table
+
+    rows = pl.read_parquet(dataset / "default" / "train-00000-of-00001.parquet").to_dicts()
+    pairs = []
+    for i, r in enumerate(rows):
+        user, assistant = r["messages"]
+        wrong = assistant["content"].replace(f"\\boxed{{{r['answer']}}}", f"\\boxed{{{int(r['answer']) + 1}}}")
+        pairs.append(
+            {
+                "uuid": r["uuid"],
+                "pair_index": 0,
+                "prompt": [user],
+                "chosen": [assistant],
+                "rejected": [{"role": "assistant", "content": wrong}],
+                "rejected_kind": "wrong",
+                "chosen_sample_index": 0,
+                "rejected_sample_index": 1,
+                "chosen_request_key": f"k{i}a",
+                "rejected_request_key": f"k{i}b",
+                "chosen_completion_tokens": 0,
+                "rejected_completion_tokens": 0,
+            }
+        )
+    schema = {c: t for c, t in PREFERENCE_PAIRS.schema.items() if not c.startswith("preferences_")}
+    write_table(stamp(pl.DataFrame(pairs, schema=schema), "preferences", {}), path, PREFERENCE_PAIRS)
 
 
 def recipe():
