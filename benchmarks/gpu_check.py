@@ -10,7 +10,8 @@ temporary target only when missing. Models are built on the node with random wei
 models stage's tiny Qwen2 student and tokenizer, and a Qwen2 with Qwen2.5-1.5B's layer shapes (1.3B
 parameters with the tiny tokenizer's vocabulary) on CUDA.
 
-Each path runs in its own process under a time limit, so one failure hides none of the others:
+Each path runs in its own process under a time limit, so one failure hides none of the others,
+on one GPU (the first of CUDA_VISIBLE_DEVICES, else GPU 0):
 
 - sft: the sft stage (`sft.run`) with the recipe's settings (bf16, gradient checkpointing, sdpa,
   its packing, batch and accumulation, rope) and its lengths scaled down, on the large model:
@@ -156,6 +157,12 @@ def wheel_list() -> dict[str, str]:
     return out
 
 
+def shown(path: Path) -> str:
+    """A path as the report shows it: relative to the checkout when it is inside."""
+    path = path.resolve()
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
 def installed_version(name: str) -> str | None:
     try:
         return metadata.version(name)
@@ -176,7 +183,7 @@ def install_missing(wheels: Path, site: Path, cuda: bool) -> dict:
     installed = {n: installed_version(n) for n in needed}
     chosen, unavailable = wheels_to_install(needed, installed, wheels)
     report = {
-        "wheel_folder": str(wheels),
+        "wheel_folder": shown(wheels),
         "already_installed": {n: v for n, v in installed.items() if v is not None},
         "installed_from_wheels": [p.name for p in chosen],
     }
@@ -200,6 +207,8 @@ def child_env(work: Path, site: Path, cpu: bool) -> dict[str, str]:
     env = dict(os.environ)
     if cpu:  # tiny models: one thread each does it, and threads spinning on a busy machine cost more than they give
         env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    else:  # one GPU, the first visible: the Trainer would spread a process over all of them (DataParallel)
+        env["CUDA_VISIBLE_DEVICES"] = (env.get("CUDA_VISIBLE_DEVICES") or "0").split(",")[0]
     env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), str(site), *filter(None, [env.get("PYTHONPATH")])])
     env["PATH"] = os.pathsep.join([str(site / "bin"), env.get("PATH", "")])
     env.update(
@@ -252,7 +261,7 @@ def run_child(name: str, device: str, work: Path, env: dict, limit_s: float, log
         os.killpg(proc.pid, signal.SIGKILL)  # whatever it left behind (a worker pool, a launcher)
     except ProcessLookupError:
         pass
-    timing = {"wall_s": round(time.monotonic() - started, 1), "cpu_s": round(usage.ru_utime + usage.ru_stime, 1), "log": str(log)}
+    timing = {"wall_s": round(time.monotonic() - started, 1), "cpu_s": round(usage.ru_utime + usage.ru_stime, 1), "log": shown(log)}
     result_file = work / "results" / f"{name}.json"
     if code is None:
         return {"status": "failed", "error": f"stopped at its time limit of {limit_s:.0f} s", **timing}
@@ -307,6 +316,8 @@ def orchestrate(args: argparse.Namespace) -> int:
     out = Path(args.out or REPO / "benchmarks" / "results" / ("gpu_check_cpu" if args.cpu else "gpu_check"))
     logs = out / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    if args.budget_s is None:
+        args.budget_s = 900.0 if args.cpu else 480.0
     started = time.monotonic()
     deadline = started + args.budget_s
     report: dict = {"device": device, "python": sys.version.split()[0], "budget_s": args.budget_s, "paths": {}}
@@ -418,7 +429,9 @@ def child_prepare(work: Path, sizes: Sizes, cuda: bool) -> dict:
         "device_name": torch.cuda.get_device_name(0) if cuda else "CPU",
         "cuda": torch.version.cuda,
         "versions": versions,
-        "not_as_pinned": {n: {"here": v, "pinned": pins[n]} for n, v in versions.items() if n in pins and v != pins[n].split("+")[0]},
+        "not_as_pinned": {
+            n: {"here": v, "pinned": pins[n]} for n, v in versions.items() if n in pins and (v or "").split("+")[0] != pins[n]
+        },
     }
     return {"tiny_parameters": tiny_params, "large_parameters": shape["parameters"], "large_shape": shape, "environment": env}
 
@@ -778,7 +791,9 @@ def child_accelerate(work: Path, sizes: Sizes, cuda: bool) -> dict:
     cfg = tiny_sft_config(
         work, cuda, max_length=sizes.resume_max_length, max_steps=sizes.accelerate_steps, save_steps=10**6, logging_steps=1, launch=launch
     )
-    done = subprocess.run(sft_command(work, cfg, "accelerate"), capture_output=True, text=True)
+    # This node only, even inside a Slurm job of several nodes (the launcher would start one per node).
+    env = {k: v for k, v in os.environ.items() if k not in ("SLURM_JOB_ID", "SLURM_JOB_NODELIST")}
+    done = subprocess.run(sft_command(work, cfg, "accelerate"), capture_output=True, text=True, env=env)
     sys.stderr.write(done.stderr[-20000:])
     if done.returncode:
         raise RuntimeError(f"`distillery sft` under accelerate launch failed (exit {done.returncode}); see this path's log")
@@ -813,7 +828,12 @@ def main() -> None:
     ap.add_argument("--cpu", action="store_true", help="the dry run: every path with tiny sizes on CPU")
     ap.add_argument("--wheels", default=str(REPO / ".gpu-wheels"), help="the folder `make gpu-wheels` fills (default .gpu-wheels)")
     ap.add_argument("--out", default=None, help="where the JSON, the table and the logs go (default benchmarks/results/gpu_check[_cpu])")
-    ap.add_argument("--budget-s", type=float, default=480, help="the whole check's time limit; each path also has its own")
+    ap.add_argument(
+        "--budget-s",
+        type=float,
+        default=None,
+        help="the whole check's time limit (default 480 s, 900 with --cpu); each path also has its own",
+    )
     ap.add_argument("--paths", nargs="+", choices=PATHS, help="run only these paths")
     ap.add_argument("--jobs", type=int, default=1, help="paths run at once (default 1: their timings do not share the device)")
     ap.add_argument("--child", choices=list(CHILDREN), help=argparse.SUPPRESS)
