@@ -110,8 +110,8 @@ CUDA = Sizes(
         "sft_resume": 90,
         "dpo": 75,
         "grpo": 90,
-        "generation": 60,
-        "budget_forcing": 75,
+        "generation": 90,
+        "budget_forcing": 120,  # each round loads the model again (the evaluate task opens its backend per call)
         "accelerate": 120,
     },
 )
