@@ -2,6 +2,7 @@
 # make test   set up (or reuse) the environments, then run the test suite
 # make lint   ruff (lint and format) and snakemake --lint; CI runs it before the tests
 # make params-docs   regenerate docs/params.md and schemas/params.schema.json from src/distillery/config.py
+# make gpu-wheels   the wheels benchmarks/gpu_check.py needs on an air-gapped GPU node, in .gpu-wheels/
 #
 # Three virtual environments: .venv runs the pipeline; .venv-dvc holds DVC, whose dependencies pin
 # an antlr4 runtime that conflicts with math-verify's (`dvc` is linked into .venv/bin); .venv-vllm
@@ -21,7 +22,7 @@ export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 PIP := pip install --quiet --disable-pip-version-check
 
-.PHONY: demo test setup lock lint params-docs clean
+.PHONY: demo test setup lock lint params-docs gpu-wheels clean
 
 demo: $(STAMP)
 	dvc repro
@@ -71,6 +72,24 @@ lint: $(STAMP)
 # tests/test_params_reference.py fails until they are regenerated after a model changes.
 params-docs: $(STAMP)
 	$(VENV)/bin/python -m distillery.params_reference
+
+# For an air-gapped GPU node (Python 3.12, torch, transformers, accelerate; no registry): the wheels
+# benchmarks/gpu_check.py needs beyond the node's own packages, for Python 3.12 on manylinux x86-64,
+# at the versions of constraints/gpu-wheels*.txt; copy .gpu-wheels/ beside the checkout there. Fails
+# past 64 MiB. DeepSpeed has only an sdist: it is built here (pure Python), with .venv's torch, which
+# its setup.py imports. Order-only on the stamp: it needs .venv to exist, never a rebuilt one.
+GPU_WHEELS := .gpu-wheels
+GPU_WHEELS_MAX_BYTES := 67108864
+gpu-wheels: | $(STAMP)
+	rm -rf $(GPU_WHEELS) && mkdir -p $(GPU_WHEELS)
+	$(VENV)/bin/pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+		--python-version 3.12 --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+		--platform manylinux2014_x86_64 -d $(GPU_WHEELS) -r constraints/gpu-wheels.txt
+	DS_BUILD_OPS=0 $(VENV)/bin/pip wheel --quiet --disable-pip-version-check --no-deps --no-build-isolation \
+		--require-hashes -w $(GPU_WHEELS) -r constraints/gpu-wheels-built.txt
+	@ls -l $(GPU_WHEELS)
+	@size=$$(cat $(GPU_WHEELS)/*.whl | wc -c); echo "$(GPU_WHEELS): $$(ls $(GPU_WHEELS) | wc -l) wheels, $$size bytes"; \
+		test $$size -le $(GPU_WHEELS_MAX_BYTES) || { echo "$(GPU_WHEELS) is over 64 MiB ($$size bytes): trim constraints/gpu-wheels.txt"; exit 1; }
 
 clean:
 	rm -rf $(VENV) $(DVC_VENV) $(VLLM_VENV) .snakemake logs
