@@ -7,7 +7,7 @@ from pathlib import Path
 
 from distillery.config import stage_config, validate_params_file
 from distillery.errors import ConfigError
-from distillery.workflow import generations_table, mixing, named_inputs, problems_table, stale_dvc_yaml, unpinned_hub_ids
+from distillery.workflow import card_settings as workflow_card_settings, generations_table, mixing, named_inputs, problems_table, stale_dvc_yaml, unpinned_hub_ids
 
 try:
     PARAMS = validate_params_file(config, "params.yaml")
@@ -77,16 +77,5 @@ def mix_inputs(wildcards):
 
 
 def card_settings():
-    g, j, v = PARAMS.generate, PARAMS.judge, PARAMS.verify
-    corpora = {
-        name: {**c.model_dump(include={"layout", "path", "config", "split", "revision", "licence"}), "cap": PARAMS.mix.caps.get(name)}
-        for name, c in sorted(PARAMS.ingest.corpora.items())
-    }
-    return {
-        **({"corpora": corpora, "own_generations": PARAMS.mix.own} if corpora else {}),
-        "teacher": g.llm.model_dump(include={"backend", "model", "revision"}),
-        "teacher_sampling": {**g.sampling.model_dump(), "n": g.num_generations},
-        "prompt_template": g.prompt_template,
-        "judge": {**j.llm.model_dump(include={"backend", "model", "revision"}), "policy": j.policy},
-        "verifier": {"library": "math-verify", **v.model_dump(exclude={"workers"})},
-    }
+    """What build's dataset card records (distillery.workflow: the same fields DVC tracks for build)."""
+    return workflow_card_settings(PARAMS)

@@ -344,7 +344,9 @@ class TinyModelsConfig(Section):
     )
     intermediate_size: int = Field(256, ge=1, description="MLP intermediate size.")
     num_layers: int = Field(2, ge=1, description="Transformer layers.")
-    num_heads: int = Field(4, ge=1, description="Attention heads; must divide hidden_size (vLLM's CPU attention rejects head dims below 32).")
+    num_heads: int = Field(
+        4, ge=1, description="Attention heads; must divide hidden_size (vLLM's CPU attention rejects head dims below 32)."
+    )
     num_kv_heads: int = Field(2, ge=1, description="Key/value heads (grouped-query attention); must divide num_heads.")
     max_position_embeddings: int = Field(2048, ge=16, description="Longest sequence the models take, in tokens.")
     teacher_epochs: int = Field(40, ge=0, description="Training epochs of the teacher over the corpus.")

@@ -137,7 +137,7 @@ class DvcStage:
     rules: tuple[str, ...]
     targets: tuple[str, ...]  # what the command asks Snakemake for
     outs: tuple[str, ...]
-    params: tuple[str, ...]
+    params: tuple[str, ...] | Any  # the params sections and keys the stage reads, or params -> them
     reads: tuple[str, ...] = ()  # outputs of other stages, and repository files the rules read
     metrics: tuple[str, ...] = ()
     plots: tuple[tuple[str, dict[str, Any]], ...] = ()
@@ -265,6 +265,48 @@ TOP_PLOTS = {
     },
 }
 
+# --- what the dataset card records: build's card settings, and the params DVC tracks for them ----
+
+CARD_LLM_FIELDS = ("backend", "model", "revision")  # who answered: not how or where it ran
+CARD_CORPUS_FIELDS = ("layout", "path", "config", "split", "revision", "licence")
+VERIFY_EXECUTION_FIELDS = frozenset({"workers"})
+
+
+def card_settings(params: Params) -> dict[str, Any]:
+    """The teacher, judge, verifier and corpora settings build's dataset card records."""
+    g, j, v = params.generate, params.judge, params.verify
+    corpora = {
+        name: {**c.model_dump(include=set(CARD_CORPUS_FIELDS)), "cap": params.mix.caps.get(name)}
+        for name, c in sorted(params.ingest.corpora.items())
+    }
+    return {
+        **({"corpora": corpora, "own_generations": params.mix.own} if corpora else {}),
+        "teacher": g.llm.model_dump(include=set(CARD_LLM_FIELDS)),
+        "teacher_sampling": {**g.sampling.model_dump(), "n": g.num_generations},
+        "prompt_template": g.prompt_template,
+        "judge": {**j.llm.model_dump(include=set(CARD_LLM_FIELDS)), "policy": j.policy},
+        "verifier": {"library": "math-verify", **v.model_dump(exclude=set(VERIFY_EXECUTION_FIELDS))},
+    }
+
+
+def build_params(params: Params) -> tuple[str, ...]:
+    """Exactly the keys build reads: its section and what `card_settings` records (not the
+    teacher's batch size or endpoints, which would re-run build for nothing)."""
+    corpora = [f"ingest.corpora.{name}.{field}" for name in sorted(params.ingest.corpora) for field in CARD_CORPUS_FIELDS]
+    return (
+        "base.seed",
+        "build",
+        *(f"generate.llm.{f}" for f in CARD_LLM_FIELDS),
+        "generate.sampling",
+        "generate.num_generations",
+        "generate.prompt_template",
+        *(f"judge.llm.{f}" for f in CARD_LLM_FIELDS),
+        "judge.policy",
+        *(f"verify.{f}" for f in type(params.verify).model_fields if f not in VERIFY_EXECUTION_FIELDS),
+        *((*corpora, "mix") if corpora else ()),
+    )
+
+
 # Every other stage depends on it, so DVC validates the whole params file before any stage runs or
 # is declared up to date (distillery.stages.check_params says why).
 CHECKED_PARAMS = "data/check_params/valid.txt"
@@ -324,7 +366,7 @@ STAGES: dict[str, DvcStage] = {
         outs=("data/verify/shards", "data/verify/verified.parquet"),
         metrics=("metrics/verify.json",),
         reads=("data/generate/generations.parquet", "data/sample/problems.parquet"),
-        params=("verify",),
+        params=("base.seed", "verify", "generate.num_shards"),
     ),
     "judge": DvcStage(
         rules=("judge_shard", "judge_gather"),  # one job per verify shard, then one that merges them
@@ -332,7 +374,7 @@ STAGES: dict[str, DvcStage] = {
         outs=("data/judge/shards", "data/judge/judged.parquet", "data/judge/disagreements.md"),
         metrics=("metrics/judge.json",),
         reads=("data/verify/shards", "data/sample/problems.parquet"),
-        params=("base.seed", "judge"),
+        params=("base.seed", "judge", "generate.num_shards"),
     ),
     "dedupe": DvcStage(
         rules=("dedupe",),
@@ -351,7 +393,7 @@ STAGES: dict[str, DvcStage] = {
         ),
         metrics=("metrics/dedupe.json",),
         reads=("data/sample/problems.parquet", "data/judge/judged.parquet"),
-        params=("base.benchmarks", "dedupe"),
+        params=("base.seed", "base.benchmarks", "dedupe"),
     ),
     "build": DvcStage(
         rules=("build",),
@@ -359,17 +401,7 @@ STAGES: dict[str, DvcStage] = {
         outs=("data/build/dataset", "data/build/rejected.parquet", "data/build/provenance.parquet"),
         metrics=("metrics/build.json",),
         reads=("data/judge/judged.parquet", "data/sample/problems.parquet", "data/dedupe/kept.parquet", *STAGE_METRICS),
-        params=(
-            "base.seed",
-            "build",
-            "generate.llm",
-            "generate.sampling",
-            "generate.num_generations",
-            "generate.prompt_template",
-            "judge.llm",
-            "judge.policy",
-            "verify",
-        ),
+        params=build_params,
     ),
     "curate": DvcStage(
         rules=("curate",),
@@ -447,7 +479,7 @@ STAGES: dict[str, DvcStage] = {
             "metrics/evaluate.json",
             "report",
         ),
-        params=("report",),
+        params=("base.seed", "report"),
     ),
 }
 
@@ -485,6 +517,10 @@ def stage_deps(params: Params, name: str) -> list[str]:
     return list(dict.fromkeys([*reads, *named, *code]))
 
 
+def stage_params(params: Params, spec: DvcStage) -> tuple[str, ...]:
+    return spec.params(params) if callable(spec.params) else spec.params
+
+
 def dvc_stages(params: Params) -> dict[str, dict[str, Any]]:
     stages: dict[str, dict[str, Any]] = {}
     for name, spec in STAGES.items():
@@ -493,7 +529,7 @@ def dvc_stages(params: Params) -> dict[str, dict[str, Any]]:
         entry: dict[str, Any] = {
             "cmd": f"{SNAKEMAKE} --allowed-rules {' '.join(spec.rules)} -- {' '.join(spec.targets)}",
             "deps": stage_deps(params, name),
-            "params": [{"params.yaml": None}] if spec.whole_params_file else list(spec.params),
+            "params": [{"params.yaml": None}] if spec.whole_params_file else list(stage_params(params, spec)),
             "outs": [{o: {"persist": True}} for o in spec.outs] if spec.persist else list(spec.outs),
         }
         if spec.metrics:
