@@ -50,6 +50,7 @@ onerror:
 
 rule all:
     input:
+        rules.check_params.output,
         "data/build/dataset/README.md",
         "data/curate/selection.parquet",
         "data/sft/model",
