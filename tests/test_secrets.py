@@ -10,6 +10,7 @@ from distillery.secrets import scrub, scrub_secrets, secret_values
     [
         ("Incorrect API key provided: sk-proj-AbCdEf0123456789.", "Incorrect API key provided: [redacted]."),
         ("Authorization: Bearer abc.def.ghi-123456", "Authorization: [redacted]"),
+        ("fault (Authorization: Bearer abc.def.ghi-123456) here", "fault (Authorization: [redacted]) here"),
         ('{"authorization": "Basic dXNlcjpwYXNzd29yZA=="}', '{"authorization": "[redacted]"}'),
         ("token rejected: bearer eyJhbGciOiJIUzI1NiJ9x", "token rejected: bearer [redacted]"),
         ("hub said: hf_abcdefghijklmnopqrstuv is revoked", "hub said: [redacted] is revoked"),

@@ -61,10 +61,10 @@ SERVER_LOGS = (
 
 @command("check-params", "validate a params file (default params.yaml)", ("params", {"nargs": "?", "default": "params.yaml"}))
 def _check_params(ns):
-    from distillery.workflow import unpinned_hub_ids
+    from distillery.workflow import unpinned_hub_ids, unversioned_inputs
 
     params = load_params(ns.params)
-    for setting in unpinned_hub_ids(params):
+    for setting in [*unpinned_hub_ids(params), *unversioned_inputs(params)]:
         print(f"warning: {setting}", file=sys.stderr)
     print(f"{ns.params}: valid")
 
@@ -77,9 +77,12 @@ def _check_params(ns):
     ("--check", {"action": "store_true", "help": "only say whether --out is current (exit 1 if not)"}),
 )
 def _dvc_yaml(ns):
-    from distillery.workflow import stale_dvc_yaml
+    from distillery.workflow import stale_dvc_yaml, unversioned_inputs
 
-    expected = stale_dvc_yaml(load_params(ns.params), ns.out)
+    params = load_params(ns.params)
+    for warning in unversioned_inputs(params):  # dvc.lock will hash them; a commit must keep them
+        print(f"warning: {warning}", file=sys.stderr)
+    expected = stale_dvc_yaml(params, ns.out)
     if expected is None:
         print(f"{ns.out}: current")
     elif ns.check:

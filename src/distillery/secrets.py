@@ -21,7 +21,7 @@ MIN_SECRET_CHARS = 8
 
 _CREDENTIAL_SHAPES = (
     # An Authorization header's value, quoted or not, with or without its scheme.
-    re.compile(r"(?i)(\bauthorization[\"']?\s*[:=]\s*[\"']?)(?:(?:bearer|basic|token)\s+)?[^\s\"',;}]+"),
+    re.compile(r"(?i)(\bauthorization[\"']?\s*[:=]\s*[\"']?)(?:(?:bearer|basic|token)\s+)?[^\s\"',;})\]]+"),
     # A bearer token anywhere.
     re.compile(r"(?i)(\bbearer\s+)[A-Za-z0-9._~+/=-]{8,}"),
     # OpenAI-style (sk-..., sk-proj-...) and Hugging Face (hf_...) keys.
