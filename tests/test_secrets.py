@@ -30,6 +30,13 @@ def test_the_key_itself_is_redacted_whatever_its_shape():
     assert scrub_secrets(f"answer: {key} 42", secret_values([key])) == "answer: [redacted] 42"
 
 
+def test_a_known_key_inside_a_credential_shape_is_redacted_once():
+    key = "sk-wrong-fedcba9876543210"
+    said = f"Incorrect API key provided: {key}. Received header Authorization: Bearer {key}"
+    expected = "Incorrect API key provided: [redacted]. Received header Authorization: [redacted]"
+    assert scrub(said, secret_values([key])) == expected
+
+
 def test_placeholder_and_short_values_are_not_secrets():
     # "EMPTY" is the key sent to servers without auth: scrubbing it would mangle ordinary text.
     assert secret_values(["EMPTY", None, "", "abc"]) == ()

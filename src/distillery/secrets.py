@@ -46,7 +46,7 @@ def scrub_secrets(text: str, secrets: Iterable[str]) -> str:
 
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
     """`text` without `secrets` and without anything shaped like a credential."""
-    text = scrub_secrets(text, secrets)
+    # Shapes first: a header whose value is then the known key would otherwise half-match "[redacted]".
     for pattern in _CREDENTIAL_SHAPES:
         text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
-    return text
+    return scrub_secrets(text, secrets)
