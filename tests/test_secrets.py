@@ -15,6 +15,7 @@ from distillery.secrets import scrub, scrub_secrets, secret_values
         ("token rejected: bearer eyJhbGciOiJIUzI1NiJ9x", "token rejected: bearer [redacted]"),
         ("hub said: hf_abcdefghijklmnopqrstuv is revoked", "hub said: [redacted] is revoked"),
         ("bad x-api-key: 9f8e7d6c5b4a3210, retry", "bad x-api-key: [redacted], retry"),
+        ("Authorization: Bearer [redacted]", "Authorization: Bearer [redacted]"),  # already scrubbed
         # Not credentials: left alone.
         ("BadRequestError: maximum context length is 512 tokens", "BadRequestError: maximum context length is 512 tokens"),
         ("the risk-free rate is 5%", "the risk-free rate is 5%"),
@@ -22,6 +23,7 @@ from distillery.secrets import scrub, scrub_secrets, secret_values
 )
 def test_credential_shapes_are_redacted(text, expected):
     assert scrub(text) == expected
+    assert scrub(expected) == expected  # idempotent: a backend scrubs, then the journal does again
 
 
 def test_the_key_itself_is_redacted_whatever_its_shape():
@@ -35,6 +37,7 @@ def test_a_known_key_inside_a_credential_shape_is_redacted_once():
     said = f"Incorrect API key provided: {key}. Received header Authorization: Bearer {key}"
     expected = "Incorrect API key provided: [redacted]. Received header Authorization: [redacted]"
     assert scrub(said, secret_values([key])) == expected
+    assert scrub(expected, secret_values([key])) == expected
 
 
 def test_placeholder_and_short_values_are_not_secrets():

@@ -19,15 +19,18 @@ REDACTED = "[redacted]"
 # replacing them would mangle ordinary text.
 MIN_SECRET_CHARS = 8
 
+# Each leaves an earlier "[redacted]" alone: scrubbing twice (a backend, then the journal) changes nothing.
 _CREDENTIAL_SHAPES = (
     # An Authorization header's value, quoted or not, with or without its scheme.
-    re.compile(r"(?i)(\bauthorization[\"']?\s*[:=]\s*[\"']?)(?:(?:bearer|basic|token)\s+)?[^\s\"',;})\]]+"),
+    re.compile(
+        r"(?i)(\bauthorization[\"']?\s*[:=]\s*[\"']?)(?!(?:(?:bearer|basic|token)\s+)?\[redacted\])(?:(?:bearer|basic|token)\s+)?[^\s\"',;})\]]+"
+    ),
     # A bearer token anywhere.
     re.compile(r"(?i)(\bbearer\s+)[A-Za-z0-9._~+/=-]{8,}"),
     # OpenAI-style (sk-..., sk-proj-...) and Hugging Face (hf_...) keys.
     re.compile(r"()\b(?:sk-[A-Za-z0-9_-]{8,}|hf_[A-Za-z0-9]{16,})"),
     # api_key=..., "api_key": "...", x-api-key: ...
-    re.compile(r"(?i)(\b(?:x-)?api[_-]?key[\"']?\s*[:=]\s*[\"']?)[^\s\"',;}]{8,}"),
+    re.compile(r"(?i)(\b(?:x-)?api[_-]?key[\"']?\s*[:=]\s*[\"']?)(?!\[redacted\])[^\s\"',;})\]]{8,}"),
 )
 
 
