@@ -7,7 +7,16 @@ from pathlib import Path
 
 from distillery.config import stage_config, validate_params_file
 from distillery.errors import ConfigError
-from distillery.workflow import card_settings as workflow_card_settings, generations_table, mixing, named_inputs, problems_table, stale_dvc_yaml, unpinned_hub_ids
+from distillery.workflow import (
+    card_settings as workflow_card_settings,
+    generations_table,
+    mixing,
+    named_inputs,
+    problems_table,
+    stale_dvc_yaml,
+    unpinned_hub_ids,
+    unversioned_inputs,
+)
 
 try:
     PARAMS = validate_params_file(config, "params.yaml")
@@ -17,6 +26,12 @@ except ConfigError as exc:
 
 for _warning in unpinned_hub_ids(PARAMS):
     print(f"distillery: warning: {_warning}", file=sys.stderr)
+
+# Files params name that no commit could bring back; said once per run (not by each job's own
+# Snakemake), and under `dvc repro` for the stage DVC is running only.
+if workflow.is_main_process:
+    for _warning in unversioned_inputs(PARAMS, [os.environ["DVC_STAGE"]] if os.environ.get("DVC_STAGE") else None):
+        print(f"distillery: warning: {_warning}", file=sys.stderr)
 
 
 # What verify and every later stage read: sample's and generate's tables, or mix's (distillery.workflow).

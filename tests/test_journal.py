@@ -28,13 +28,39 @@ def test_records_round_trip_and_later_lines_win(tmp_path):
     assert report.reused == 2 and report.torn == 0
 
 
-def test_retryable_failures_are_not_reused(tmp_path):
+def test_failures_are_never_reused_only_answers(tmp_path):
     with ShardJournal(tmp_path, 0, 1) as j:
-        j.append(rec("a", None, error="APIConnectionError: down", retryable=True))
-        j.append(rec("b", None, error="empty prompt", retryable=False))
+        j.append(rec("a", None, finish_reason="error", error="APIConnectionError: down", retryable=True))
+        j.append(rec("b", None, finish_reason="error", error="empty prompt", retryable=False))
+        j.append(rec("c", "an answer"))
+        j.append(rec("d", None, finish_reason="error", error="APIConnectionError: down", retryable=True))
+        j.append(rec("d", "answered on a later run"))
     with ShardJournal(tmp_path, 0, 1) as j:
-        found, report = j.load({"a", "b"})
-    assert set(found) == {"b"} and report.retryable_errors == 1
+        found, report = j.load({"a", "b", "c", "d"})
+    assert set(found) == {"c", "d"} and found["d"]["text"] == "answered on a later run"
+    assert report.retryable_errors == 2  # a and b: failed, and not answered since
+
+
+def test_a_journaled_401_from_before_refusals_stopped_the_stage_is_asked_again(tmp_path):
+    """Journals written before a 401 stopped the stage hold it as a final record (retryable false):
+    the line below is one such record, as it was on disk. It must not be reused as an answer."""
+    old = {
+        "key": "k1",
+        "text": None,
+        "finish_reason": "error",
+        "prompt_tokens": None,
+        "completion_tokens": None,
+        "error": "AuthenticationError: Error code: 401 - {'error': {'message': 'Incorrect API key provided'}}",
+        "retryable": False,
+        "latency_s": None,
+        "t": 1765000000.0,
+        "code": "abc",
+    }
+    (tmp_path / "shard-0-of-1.jsonl").write_text(json.dumps(old, separators=(",", ":")) + "\n")
+    with ShardJournal(tmp_path, 0, 1) as j:
+        found, report = j.load({"k1"})
+    assert found == {} and report.retryable_errors == 1
+    assert journal.stats(tmp_path)["files"]["shard-0-of-1.jsonl"]["records"] == 0
 
 
 def test_a_torn_last_line_is_skipped_and_the_next_record_starts_clean(tmp_path):

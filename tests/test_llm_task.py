@@ -76,3 +76,33 @@ def test_a_stage_that_does_not_say_what_to_ask_cannot_be_made(tmp_path):
 
     with pytest.raises(TypeError, match="abstract method messages"):
         Silent(LLM.model_validate({"model": "m"}), 1, TaskDirs(journal=tmp_path))
+
+
+def test_a_rejected_request_is_a_row_with_its_error_said_on_the_console_and_asked_again(tiny_models, tmp_path, caplog):
+    """A prompt past the tiny teacher's 512 positions is that request's rejection: the others are
+    answered, the console says how many were rejected, and the next run asks it again (a failure
+    is never an answer)."""
+    llm = LLM.model_validate({"model": str(tiny_models / "teacher")})
+    dirs = TaskDirs(journal=tmp_path / "rhymes", server_logs=tmp_path / "servers")
+    huge = "syllable " * 3000
+    task = RhymeTask(llm, 7, dirs, n=1)
+    with caplog.at_level("WARNING", logger="distillery.llm.task"):
+        asked = {a.item: a.answer for a in task.ask(["cat", huge], SAMPLING)}
+    assert asked["cat"].error is None and asked["cat"].text is not None
+    assert asked[huge].text is None and "does not fit the model's context of 512" in asked[huge].error
+    [warning] = [r.getMessage() for r in caplog.records if r.name == "distillery.llm.task" and r.levelname == "WARNING"]
+    assert warning.startswith("generate: 1 of 2 requests were rejected (e.g. ") and "never answers" in warning
+
+    again = RhymeTask(llm, 7, dirs, n=1)
+    again.ask(["cat", huge], SAMPLING)
+    assert again.stats.reused_from_journal == 1 and again.stats.backend_requests_sent == 1  # the rejection, asked again
+
+
+def test_a_run_where_every_request_is_rejected_fails_with_one_message(tiny_models, tmp_path):
+    llm = LLM.model_validate({"model": str(tiny_models / "teacher")})
+    task = RhymeTask(llm, 7, TaskDirs(journal=tmp_path / "rhymes", server_logs=tmp_path / "servers"), n=2)
+    with pytest.raises(DistilleryError) as info:
+        task.ask(["syllable " * 3000], SAMPLING)
+    msg = str(info.value)
+    assert msg.startswith("generate: all 2 requests were rejected (e.g. ") and "does not fit the model's context of 512" in msg
+    assert "check generate.llm (model, backend, context length), generate.sampling.max_new_tokens" in msg

@@ -145,6 +145,25 @@ def test_openai_backend_sends_n_natively_to_vllm_and_splits_on_request(vllm_serv
             assert 0 <= c.completion_tokens <= 3 * SAMPLING["max_new_tokens"]
 
 
+def test_a_model_the_server_does_not_serve_stops_the_stage_at_once_with_one_message(vllm_server, tiny_models, tmp_path):
+    """vLLM answers a request for a model it does not serve with a 404: the first one stops the shard,
+    naming the server and the key to fix, and nothing is journaled as an answer."""
+    from distillery.errors import EndpointRefused
+
+    problems = tmp_path / "problems.parquet"
+    pl.DataFrame({"uuid": [f"p{i}" for i in range(4)], "problem": [f"Compute {i} + 1." for i in range(4)]}).write_parquet(problems)
+    cfg = shard_config(tiny_models / "teacher", vllm_server, num_generations=1)
+    cfg = cfg.model_copy(update={"llm": cfg.llm.model_copy(update={"model": "no-such-model"})})
+    with pytest.raises(EndpointRefused) as info:
+        generate.run_shard(cfg, 42, 0, generate.ShardPaths(problems=problems, generations=tmp_path / "out.parquet"))
+    assert str(info.value).startswith(
+        f"generate shard 0/1: the server at {vllm_server} has no model 'no-such-model' or no chat endpoint (NotFoundError: Error code: 404"
+    )
+    assert f"set generate.llm.model to a model it serves (GET {vllm_server}/models lists them)" in str(info.value)
+    journaled = "".join(p.read_text() for p in (tmp_path / "journal").rglob("*.jsonl"))
+    assert '"finish_reason":"error"' not in journaled and not (tmp_path / "out.parquet").exists()
+
+
 def test_malformed_rows_are_reasoned_rejections_not_a_crashed_shard(vllm_server, tiny_models, tmp_path):
     problems = tmp_path / "problems.parquet"
     pl.DataFrame({"uuid": ["fine", "blank", "huge"], "problem": ["Compute 2 + 2.", "   ", "seven " * 2000]}).write_parquet(problems)

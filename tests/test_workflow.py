@@ -147,3 +147,81 @@ def test_a_stages_warnings_are_on_the_console_after_a_successful_run(repo_copy):
         "the filters, so 75 problems are kept (metrics/sample.json: eligible); lower sample.n or loosen the filters to "
         "silence this (log: logs/sample/sample.log)"
     )
+
+
+def _warnings(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if "neither git nor DVC" in line]
+
+
+SOURCE_WARNING = (
+    "sample.source names data/my_source.jsonl, which neither git nor DVC versions: no commit can bring this version back; "
+    "version it with `dvc add data/my_source.jsonl` (then commit data/my_source.jsonl.dvc)"
+)
+PROMPT_WARNING = (
+    "judge.prompt_template names prompts/my_judge.txt, which neither git nor DVC versions: no commit can bring this version "
+    "back; version it with `git add prompts/my_judge.txt` (then commit)"
+)
+
+
+def test_a_named_file_no_commit_can_bring_back_is_warned_with_the_command_that_versions_it(repo_copy):
+    """The README's flow in a real git + DVC repository: a source under data/ (git-ignored, so DVC's
+    to version) and a judge prompt git could hold; each is named with its command until it is versioned,
+    by check-params, dvc-yaml and Snakemake, and under `dvc repro` by the stage that reads it only."""
+    params = (repo_copy / "params.yaml").read_text()
+    params = params.replace("source: data/bundled/numina_sample.jsonl", "source: data/my_source.jsonl")
+    params = params.replace("prompt_template: prompts/judge.txt", "prompt_template: prompts/my_judge.txt")
+    (repo_copy / "params.yaml").write_text(params)
+    (repo_copy / "data/my_source.jsonl").write_text((REPO / "data/bundled/numina_sample.jsonl").read_text())
+    (repo_copy / "prompts/my_judge.txt").write_text((REPO / "prompts/judge.txt").read_text())
+
+    check = sh(["distillery", "check-params"], repo_copy)
+    assert check.returncode == 0 and _warnings(check.stderr) == [f"warning: {SOURCE_WARNING}", f"warning: {PROMPT_WARNING}"]
+    dvc_yaml = sh(["distillery", "dvc-yaml"], repo_copy)
+    assert dvc_yaml.returncode == 0 and _warnings(dvc_yaml.stderr) == [f"warning: {SOURCE_WARNING}", f"warning: {PROMPT_WARNING}"]
+    plain = sh(["snakemake", "-n", "data/sample/problems.parquet"], repo_copy)
+    assert plain.returncode == 0 and _warnings(plain.stderr) == [
+        f"distillery: warning: {SOURCE_WARNING}",
+        f"distillery: warning: {PROMPT_WARNING}",
+    ]
+    repro = sh(["dvc", "repro", "sample"], repo_copy)
+    assert repro.returncode == 0, repro.stdout[-2000:] + repro.stderr[-2000:]
+    assert _warnings(repro.stdout + repro.stderr) == [f"distillery: warning: {SOURCE_WARNING}"]  # sample's file only
+
+    added = sh(["dvc", "add", "data/my_source.jsonl"], repo_copy)
+    assert added.returncode == 0, added.stdout + added.stderr
+    assert sh(["git", "add", "prompts/my_judge.txt", "data/my_source.jsonl.dvc"], repo_copy).returncode == 0
+    versioned = sh(["distillery", "check-params"], repo_copy)
+    assert versioned.returncode == 0 and _warnings(versioned.stderr) == [], versioned.stderr
+
+
+def test_a_named_file_outside_the_repository_is_warned(raw, tmp_path, monkeypatch):
+    from distillery.workflow import unversioned_inputs
+
+    repo, outside = tmp_path / "repo", tmp_path / "elsewhere.jsonl"
+    repo.mkdir()
+    assert sh(["git", "init", "-q"], repo).returncode == 0
+    outside.write_text((REPO / "data/bundled/numina_sample.jsonl").read_text())
+    params = with_changes(raw, lambda d: d["sample"].__setitem__("source", str(outside)))
+    assert unversioned_inputs(params, ["sample"], root=repo) == [
+        f"sample.source names {outside}, outside this repository: neither git nor DVC versions it, so no commit can bring "
+        "this version back; copy it into the repository and `dvc add` it there"
+    ]
+    assert unversioned_inputs(params, ["sample"], root=tmp_path / "nowhere") == []  # not a repository: nothing to say
+
+
+def test_a_file_in_an_ignored_folder_is_versioned_by_adding_the_folder(raw, tmp_path):
+    """data/mine/x.jsonl.dvc would be git-ignored (all of data/mine is), so DVC's record must be data/mine.dvc."""
+    from distillery.workflow import unversioned_inputs
+
+    repo = tmp_path / "repo"
+    (repo / "data/mine").mkdir(parents=True)
+    assert sh(["git", "init", "-q"], repo).returncode == 0
+    (repo / ".gitignore").write_text((REPO / ".gitignore").read_text())
+    (repo / "data/mine/x.jsonl").write_text((REPO / "data/bundled/numina_sample.jsonl").read_text())
+    params = with_changes(raw, lambda d: d["sample"].__setitem__("source", "data/mine/x.jsonl"))
+    assert unversioned_inputs(params, ["sample"], root=repo) == [
+        "sample.source names data/mine/x.jsonl, which neither git nor DVC versions: no commit can bring this version back; "
+        "version it with `dvc add data/mine` (then commit data/mine.dvc)"
+    ]
+    (repo / "data/mine.dvc").write_text("outs:\n- path: mine\n")  # what `dvc add data/mine` leaves
+    assert unversioned_inputs(params, ["sample"], root=repo) == []

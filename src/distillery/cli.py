@@ -81,9 +81,12 @@ def _check_params(ns):
     ("--check", {"action": "store_true", "help": "only say whether --out is current (exit 1 if not)"}),
 )
 def _dvc_yaml(ns):
-    from distillery.workflow import stale_dvc_yaml
+    from distillery.workflow import stale_dvc_yaml, unversioned_inputs
 
-    expected = stale_dvc_yaml(load_params(ns.params), ns.out)
+    params = load_params(ns.params)
+    for warning in unversioned_inputs(params):  # dvc.lock will hash them; a commit must keep them
+        print(f"warning: {warning}", file=sys.stderr)
+    expected = stale_dvc_yaml(params, ns.out)
     if expected is None:
         print(f"{ns.out}: current")
     elif ns.check:

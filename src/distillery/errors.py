@@ -14,3 +14,8 @@ class ConfigError(DistilleryError):
 
 class MissingInputError(DistilleryError):
     """A stage's input file does not exist."""
+
+
+class EndpointRefused(DistilleryError):
+    """An LLM server refused the endpoint itself (the key, a permission, the model, the route): no
+    request can succeed, so the stage stops at the first such reply and keeps none as an answer."""

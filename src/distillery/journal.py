@@ -52,9 +52,11 @@ def journal_dir(stage: str) -> Path:
 
 
 def is_final(record: dict) -> bool:
-    """A finished request: an answer, or an error that retrying cannot fix (an empty prompt, a
-    prompt longer than the context). Errors after exhausted retries are retried on the next run."""
-    return not record.get("retryable", False)
+    """An answer, to be reused. A failure never is, whatever it was: errors after exhausted retries,
+    a request's own rejection (an empty prompt, one longer than the context: cheap to ask again, and
+    a larger context may take it), and the refusals that journals written before they stopped the
+    stage hold (a 401 from a wrong key, a 404 from a missing model) are all asked again."""
+    return not record.get("retryable", False) and record.get("error") is None and record.get("finish_reason") != "error"
 
 
 def shares_problems(shard: int, num_shards: int, other: int, other_num: int) -> bool:
@@ -70,7 +72,7 @@ class LoadReport:
     lines: int = 0
     reused: int = 0
     torn: int = 0
-    retryable_errors: int = 0
+    retryable_errors: int = 0  # failed requests read (is_final: all are asked again)
     sources: list[str] = field(default_factory=list)
 
 
@@ -101,6 +103,7 @@ def _line_key(line: bytes) -> str | None:
 def read_records(path: Path, wanted: set[str] | None, report: LoadReport) -> dict[str, dict]:
     """Final records of `path` whose key is in `wanted` (all when None); later lines win."""
     found: dict[str, dict] = {}
+    failed: set[str] = set()
     for line, complete in _read_lines(path):
         report.lines += 1
         key = _line_key(line)
@@ -118,7 +121,8 @@ def read_records(path: Path, wanted: set[str] | None, report: LoadReport) -> dic
         if is_final(record):
             found[key] = record
         else:
-            report.retryable_errors += 1
+            failed.add(key)
+    report.retryable_errors += len(failed - found.keys())  # failed, and not answered since
     return found
 
 
@@ -208,6 +212,8 @@ class ShardJournal:
         report.reused = len(found)
         if report.torn:
             log.warning("journal %s: %d unreadable line(s) skipped (a write cut off by a kill)", self.directory, report.torn)
+        if report.retryable_errors:
+            log.info("journal %s: %d failed request(s) of earlier runs are asked again", self.directory, report.retryable_errors)
         return found, report
 
     # -- writing ----------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ than templated.
 from __future__ import annotations
 
 import os
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -558,6 +559,114 @@ def render(params: Params) -> str:
         plots = yaml.dump({"plots": [{k: v} for k, v in TOP_PLOTS.items()]}, Dumper=_IndentedDumper, sort_keys=False, width=200)
         out += "\n" + plots
     return out
+
+
+# -- the user's own files: versioned, or said --------------------------------------------------------
+
+# Big files and folders (datasets, model weights) belong in DVC's cache, small text in git.
+GIT_ADD_MAX_BYTES = 10 * 1024 * 1024
+
+
+def setting_of(stage: str, input_name: str) -> str:
+    """The params key behind one of `named_inputs(params, stage)`'s names."""
+    if input_name == "source":
+        return "sample.source"
+    if input_name.startswith("corpus_"):
+        return f"ingest.corpora.{input_name.removeprefix('corpus_')}.path"
+    if input_name == "corpus":
+        return "models.tiny.corpus"
+    if input_name in ("prompt_template", "judge_template"):
+        return "judge.prompt_template"
+    if input_name.startswith("benchmark_"):
+        return f"base.benchmarks.{input_name.removeprefix('benchmark_')}.path"
+    if input_name == "accelerate_config":
+        return f"{stage}.launch.accelerate_config"
+    if input_name == "reward_model":
+        return "build.reward_model.model"
+    return f"{stage}.llm.model" if stage in ("generate", "judge", "evaluate") else f"{stage}.model"
+
+
+def _git(root: Path, *args: str) -> subprocess.CompletedProcess | None:
+    try:
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def _dvc_tracked(path: Path, top: Path) -> bool:
+    """`dvc add` of the path or of a folder above it left a `<name>.dvc` file beside it."""
+    for p in (path, *path.parents):
+        if p == top:
+            return False
+        if p.with_name(p.name + ".dvc").is_file():
+            return True
+    return False
+
+
+def _git_tracked(path: Path, top: Path) -> bool:
+    """Every file of `path` (a file, or a folder's files) is in git's index."""
+    r = _git(top, "ls-files", "-z", "--full-name", "--", str(path.relative_to(top)))
+    if r is None or r.returncode != 0:
+        return False
+    tracked = {f for f in r.stdout.split("\0") if f}
+    files = [path] if path.is_file() else [f for f in path.rglob("*") if f.is_file()]
+    return bool(files) and all(str(f.relative_to(top)) in tracked for f in files)
+
+
+def _ignored(path: Path, top: Path) -> bool:
+    return (r := _git(top, "check-ignore", "-q", "--", str(path))) is not None and r.returncode == 0
+
+
+def _version_command(path: Path, shown: str, top: Path) -> str:
+    if not (_ignored(path, top) or path.is_dir() or path.stat().st_size > GIT_ADD_MAX_BYTES):
+        return f"`git add {shown}` (then commit)"
+    # DVC's record, <path>.dvc, must be one git sees: the file's, or a folder's above it.
+    for up, target in enumerate((path, *path.parents)):
+        if target == top or up > len(Path(shown).parents) - 1:
+            break
+        if not _ignored(target.with_name(target.name + ".dvc"), top):
+            name = shown if up == 0 else str(Path(shown).parents[up - 1])
+            return f"`dvc add {name}` (then commit {name}.dvc)"
+    return f"`dvc add {shown}`, after a `!` line in .gitignore that lets git see {shown}.dvc (then commit it)"
+
+
+def unversioned_inputs(params: Params, stages: list[str] | None = None, root: str | Path = ".") -> list[str]:
+    """One warning per file that params name (for `stages`, default all) that neither git nor DVC
+    versions: dvc.lock records its hash, but no commit can bring that version back, so an old
+    version of the dataset could not be rebuilt. Each names the setting and the command that
+    versions it. Outside a git repository nothing can be said, and nothing is."""
+    root = Path(root)
+    r = _git(root, "rev-parse", "--show-toplevel")
+    if r is None or r.returncode != 0:
+        return []
+    top = Path(r.stdout.strip()).resolve()
+    made_by_stages = {os.path.normpath(o) for spec in STAGES.values() for o in spec.outs} | set(MODEL_OUTPUTS)
+    named: dict[str, str] = {}  # path -> the first setting that names it
+    for stage, spec in STAGES.items():
+        if (stages is not None and stage not in stages) or (spec.wanted is not None and not spec.wanted(params)):
+            continue
+        for input_name, path in named_inputs(params, stage).items():
+            norm = os.path.normpath(path)
+            if any(norm == out or norm.startswith(out + "/") for out in made_by_stages):
+                continue  # a stage's output: DVC versions it as one
+            named.setdefault(path, setting_of(stage, input_name))
+    warnings = []
+    for path, setting in named.items():
+        # The folder resolved, not the file: DVC may link a tracked file to its cache.
+        full = Path(os.path.realpath((root / path).parent)) / Path(path).name
+        if not full.exists():
+            continue  # the stage that reads it says so
+        if not full.is_relative_to(top):
+            warnings.append(
+                f"{setting} names {path}, outside this repository: neither git nor DVC versions it, so no commit can "
+                "bring this version back; copy it into the repository and `dvc add` it there"
+            )
+        elif not (_dvc_tracked(full, top) or _git_tracked(full, top)):
+            warnings.append(
+                f"{setting} names {path}, which neither git nor DVC versions: no commit can bring this version back; "
+                f"version it with {_version_command(full, path, top)}"
+            )
+    return warnings
 
 
 def stale_dvc_yaml(params: Params, path: str | Path = "dvc.yaml") -> str | None:

@@ -56,7 +56,9 @@ class Completion:
     completion_tokens: int | None = None
     error: str | None = None
     # True for failures that a later attempt may not repeat (retries exhausted on a connection
-    # error, a timeout, a 5xx); they are retried on the next run. False errors are final.
+    # error, a timeout, a 5xx): they fail the shard. False: this request's own rejection (an empty
+    # prompt, one longer than the context), a row with its reason. Neither is ever reused from the
+    # journal: a failure is not an answer (journal.is_final).
     retryable: bool = False
     latency_s: float | None = None
 
@@ -70,7 +72,8 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
-def make_backend(cfg: LLM) -> Backend:
+def make_backend(cfg: LLM, where: str = "llm") -> Backend:
+    """`where` is the params key of `cfg` (`judge.llm`), for the messages that name keys to fix."""
     if cfg.backend == "transformers":
         from distillery.llm.transformers_backend import TransformersBackend
 
@@ -78,7 +81,7 @@ def make_backend(cfg: LLM) -> Backend:
     if cfg.backend == "openai":
         from distillery.llm.openai_backend import OpenAIBackend
 
-        return OpenAIBackend(cfg)
+        return OpenAIBackend(cfg, where)
     if cfg.backend == "vllm":
         from distillery.llm.vllm_backend import VLLMBackend
 
@@ -92,7 +95,7 @@ def backend_session(cfg: LLM, server_logs: Path, *, where: str) -> Iterator[Back
     (across the job's Slurm allocation) and stopped afterwards, whatever happens in between.
     `where` is the params key of `cfg` (`judge.llm`): every serving error names its own stage's keys."""
     if cfg.serve.engine == "none":
-        backend = make_backend(cfg)
+        backend = make_backend(cfg, where)
         try:
             yield backend
         finally:
@@ -105,7 +108,7 @@ def backend_session(cfg: LLM, server_logs: Path, *, where: str) -> Iterator[Back
         host = base_url.split("//", 1)[1].split(":", 1)[0]
         for var in ("NO_PROXY", "no_proxy"):
             os.environ[var] = ",".join(filter(None, [os.environ.get(var), host]))
-        backend = make_backend(with_base_url(cfg, base_url))
+        backend = make_backend(with_base_url(cfg, base_url), where)
         try:
             yield backend
         finally:

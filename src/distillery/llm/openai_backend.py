@@ -5,7 +5,13 @@
   work moves to the others.
 - Retried with tenacity (exponential backoff with jitter, up to `max_retries`) on connection
   errors, timeouts, 408/409/429 and 5xx. A request that still fails is yielded with its error and
-  `retryable=True`; a 4xx (say a prompt longer than the context) is final and yielded as such.
+  `retryable=True`; another 4xx (say a prompt longer than the context) is this request's rejection
+  and yielded as such.
+- Refused: a 401 or 403 (the key), or a 404 (no such model or route), is the endpoint's answer to
+  every request, not to one: it raises `EndpointRefused` at once, naming the server and the keys
+  to fix, and stops the stage.
+- Scrubbed: every text from a server loses the API key and anything shaped like a credential
+  (distillery.secrets) before it is yielded.
 - Streaming: completions are yielded as they finish, so the caller can journal each one at once;
   a request's slot is freed only after the caller took its answer, so requests sent but not yet
   journaled never exceed `max_in_flight` (what a kill can cost).
@@ -24,7 +30,9 @@ import time
 from collections.abc import Iterable, Iterator
 
 from distillery.config import LLM, Sampling
+from distillery.errors import EndpointRefused
 from distillery.llm import Completion, Request
+from distillery.secrets import scrub, scrub_secrets, secret_values
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +49,46 @@ def is_retryable(exc: BaseException) -> bool:
     return False
 
 
-def error_text(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:500]
+def error_text(exc: BaseException, secrets: tuple[str, ...] = ()) -> str:
+    # Scrubbed before it is cut: a cut could leave part of a key the patterns no longer recognise.
+    return scrub(f"{type(exc).__name__}: {exc}", secrets)[:500]
+
+
+def refusal(exc: BaseException, *, where: str, cfg: LLM, base_url: str, raw: bool, secrets: tuple[str, ...]) -> str | None:
+    """The one message for a response that no request to this endpoint can get past, or None."""
+    import openai
+
+    ep, said = cfg.openai, error_text(exc, secrets)
+    key_env = f"{where}.openai.api_key_env"
+    if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
+        if not os.environ.get(ep.api_key_env):
+            source = f"the environment variable {ep.api_key_env} (named by {key_env}) is not set"
+        else:
+            source = f"the key is read from the environment variable {ep.api_key_env} (named by {key_env})"
+        if isinstance(exc, openai.AuthenticationError):
+            return (
+                f"the server at {base_url} refused the API key ({said}); {source}: set it to a key this server accepts, "
+                "then re-run (a refusal is never kept as an answer)"
+            )
+        return (
+            f"the server at {base_url} refused access to model {cfg.model!r} ({said}); {source}: use a key allowed to use "
+            f"it, or set {where}.model to a model this key may use, then re-run (a refusal is never kept as an answer)"
+        )
+    if raw and isinstance(exc, (openai.NotFoundError, openai.UnprocessableEntityError)):
+        # 404: no such route; 422: a completions route that does not take token ids (transformers serve).
+        return (
+            f"{base_url} has no completions endpoint (/v1/completions) that continues a prompt of "
+            "token ids, which raw prompt continuation (evaluate's budget_forcing mode) needs: a chat endpoint "
+            "cannot continue a prompt. Serve the model with vLLM or SGLang, or use backend vllm or transformers "
+            f"({said})"
+        )
+    if isinstance(exc, openai.NotFoundError):
+        return (
+            f"the server at {base_url} has no model {cfg.model!r} or no chat endpoint ({said}): set {where}.model to a "
+            f"model it serves (GET {base_url.rstrip('/')}/models lists them), or {where}.openai.base_urls to a server "
+            "that serves it, then re-run"
+        )
+    return None
 
 
 def group_by_prompt(requests: list[Request]) -> list[list[Request]]:
@@ -54,10 +100,11 @@ def group_by_prompt(requests: list[Request]) -> list[list[Request]]:
 
 
 class OpenAIBackend:
-    def __init__(self, cfg: LLM):
-        self.cfg = cfg
+    def __init__(self, cfg: LLM, where: str = "llm"):
+        self.cfg, self.where = cfg, where  # where: the params key of cfg (judge.llm), for messages
         # The key comes from the environment only; servers without auth accept any value.
         self.api_key = os.environ.get(cfg.openai.api_key_env) or "EMPTY"
+        self.secrets = secret_values([self.api_key])
         self.requests_sent = 0  # HTTP requests, retries included: what the servers were asked
         self._warned_short_n = False
 
@@ -170,6 +217,7 @@ class OpenAIBackend:
 
         ep = self.cfg.openai
         started = time.monotonic()
+        i = 0
         try:
             async for attempt in AsyncRetrying(
                 retry=retry_if_exception(is_retryable),
@@ -185,20 +233,14 @@ class OpenAIBackend:
                         resp = await self._create(clients[i], unit, sampling)
                     finally:
                         busy[i] -= 1
-        except (openai.NotFoundError, openai.UnprocessableEntityError) as exc:
-            error = error_text(exc)
-            if unit[0].prompt_ids is not None:
-                # 404: no such route; 422: a completions route that does not take token ids (transformers serve).
-                error = (
-                    f"{self.cfg.openai.base_urls} has no completions endpoint (/v1/completions) that continues a prompt of "
-                    "token ids, which raw prompt continuation (evaluate's budget_forcing mode) needs: a chat endpoint "
-                    "cannot continue a prompt. Serve the model with vLLM or SGLang, or use backend vllm or transformers "
-                    f"({error})"
-                )
-            return [Completion(r.key, None, "error", None, None, error) for r in unit]
         except openai.APIError as exc:
+            base_url = str(clients[i].base_url).rstrip("/")
+            raw = unit[0].prompt_ids is not None
+            message = refusal(exc, where=self.where, cfg=self.cfg, base_url=base_url, raw=raw, secrets=self.secrets)
+            if message is not None:
+                raise EndpointRefused(message) from None
             retryable = is_retryable(exc)
-            return [Completion(r.key, None, "error", None, None, error_text(exc), retryable=retryable) for r in unit]
+            return [Completion(r.key, None, "error", None, None, error_text(exc, self.secrets), retryable=retryable) for r in unit]
         latency = time.monotonic() - started
         choices = sorted(resp.choices or [], key=lambda ch: ch.index)[: len(unit)]
         usage = resp.usage
@@ -206,6 +248,7 @@ class OpenAIBackend:
             texts = [ch.text or "" for ch in choices]
         else:
             texts = [message_text(ch.message, ch.finish_reason or "missing") for ch in choices]
+        texts = [scrub_secrets(t, self.secrets) for t in texts]
         tokens = split_tokens(usage.completion_tokens if usage else None, texts)
         out: list[Completion | None] = [None] * len(unit)
         for j, ch in enumerate(choices):

@@ -39,6 +39,7 @@ from typing import IO
 
 from distillery.config import LLM
 from distillery.errors import DistilleryError
+from distillery.secrets import scrub
 
 log = logging.getLogger(__name__)
 
@@ -306,7 +307,8 @@ def process_group_alive(pgid: int) -> bool:
 def _tail(path: Path, n: int = LOG_TAIL_LINES) -> str:
     try:
         with path.open(errors="replace") as f:
-            return "".join(deque(f, maxlen=n)).rstrip() or "(empty)"
+            # A server's log may quote a token (a hub download's header): not into the message.
+            return scrub("".join(deque(f, maxlen=n)).rstrip()) or "(empty)"
     except OSError as exc:
         return f"(cannot read: {exc})"
 

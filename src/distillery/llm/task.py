@@ -8,7 +8,9 @@ for every stage that talks to a model:
   disk the moment it finishes (distillery.journal), with the code that asked it;
 - serving: a server for this stage when `<stage>.llm.serve` asks for one, started only when
   something is left to send, with every error naming `<stage>.llm.serve...`;
-- progress, this run's figures, one failure message after exhausted retries;
+- progress, this run's figures, one failure message after exhausted retries; a failure or a
+  rejection is never an answer: never reused from the journal, and a run that got no answer at all
+  stops with one message (a refused key or a missing model stops it at the first reply);
 - provenance: the model's contents and the stage's settings hash, for the stage's rows.
 
 generate, judge and evaluate are subclasses of a few lines each; so is any new LLM stage.
@@ -17,6 +19,7 @@ generate, judge and evaluate are subclasses of a few lines each; so is any new L
 from __future__ import annotations
 
 import logging
+import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -25,12 +28,13 @@ from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
 from distillery.config import LLM, Sampling, Section
-from distillery.errors import DistilleryError
+from distillery.errors import DistilleryError, EndpointRefused
 from distillery.journal import ShardJournal, journal_dir
 from distillery.keys import derive_seed, model_fingerprint, request_key, stable_hash
 from distillery.llm import Completion, Request, backend_session
 from distillery.progress import Progress
 from distillery.provenance import code_version, params_hash
+from distillery.secrets import scrub, scrub_secrets, secret_values
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +93,16 @@ class RunStats:
         return round(self.generated_tokens / self.generate_s, 1) if self.generate_s else 0.0
 
 
-def journal_record(c: Completion, stage: str) -> dict:
-    """What the journal keeps: the answer, when it came, and the code that asked (its provenance)."""
-    return {"key": c.key, **{k: v for k, v in c.as_dict().items() if k != "key"}, "t": round(time.time(), 3), "code": code_version(stage)}
+def journal_record(c: Completion, stage: str, secrets: tuple[str, ...] = ()) -> dict:
+    """What the journal keeps: the answer, when it came, and the code that asked (its provenance).
+    Never a secret: the error loses anything shaped like a credential, every text the key itself
+    (backends scrub already; this is the last gate before the disk)."""
+    rec = {"key": c.key, **{k: v for k, v in c.as_dict().items() if k != "key"}, "t": round(time.time(), 3), "code": code_version(stage)}
+    if rec["error"] is not None:
+        rec["error"] = scrub(rec["error"], secrets)
+    if rec["text"] is not None and secrets:
+        rec["text"] = scrub_secrets(rec["text"], secrets)
+    return rec
 
 
 class LLMTask(ABC, Generic[Item]):
@@ -166,6 +177,23 @@ class LLMTask(ABC, Generic[Item]):
                 f"(e.g. {example}). They are recorded in {self.journal_path}; every finished request is kept there, so "
                 "re-running retries only these."
             )
+        rejected = [rec for rec in done.values() if rec.get("error") is not None]
+        if rejected and len(rejected) == len(unique):
+            # Not one answer: the endpoint or a setting is wrong, not the data; rows of errors are no result.
+            raise DistilleryError(
+                f"{self.label}: all {len(unique)} requests were rejected (e.g. {rejected[0]['error']}); that is a setting, "
+                f"not the data: check {self.stage}.llm (model, backend, context length), {self.stage}.sampling.max_new_tokens "
+                f"and {self.stage}'s prompt, then re-run (a rejection is never kept as an answer)"
+            )
+        if rejected:
+            log.warning(
+                "%s: %d of %d requests were rejected (e.g. %s); they are rows with that error, never answers, and are "
+                "asked again on the next run",
+                self.label,
+                len(rejected),
+                len(unique),
+                rejected[0]["error"],
+            )
         return {k: Answer.from_record(rec) for k, rec in done.items()}
 
     def _run(self, requests: list[Request], sampling: Sampling) -> tuple[dict[str, dict], dict[str, dict]]:
@@ -188,8 +216,9 @@ class LLMTask(ABC, Generic[Item]):
                 started = time.monotonic()
                 with backend_session(self.llm, self.server_logs, where=f"{self.stage}.llm") as backend:
                     try:
+                        secrets = secret_values([os.environ.get(self.llm.openai.api_key_env)])
                         for c in backend.generate(todo, sampling):
-                            rec = journal_record(c, self.stage)
+                            rec = journal_record(c, self.stage, secrets)
                             jn.append(rec)  # on disk before anything else happens
                             if c.retryable:
                                 failed[c.key] = rec
@@ -198,6 +227,8 @@ class LLMTask(ABC, Generic[Item]):
                                 failed.pop(c.key, None)
                             st.generated_tokens += c.completion_tokens or 0
                             progress.update(c.completion_tokens)
+                    except EndpointRefused as exc:
+                        raise EndpointRefused(f"{self.label}: {exc}") from None
                     finally:
                         st.backend_requests_sent += getattr(backend, "requests_sent", len(todo))
                         progress.close()

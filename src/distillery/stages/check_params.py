@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from distillery.config import load_params
-from distillery.workflow import unpinned_hub_ids
+from distillery.workflow import unpinned_hub_ids, unversioned_inputs
 
 STAMP = "data/check_params/valid.txt"
 STAMP_TEXT = "params.yaml passed `distillery check-params`\n"
@@ -23,9 +23,9 @@ STAMP_TEXT = "params.yaml passed `distillery check-params`\n"
 
 def run(params_path: Path, stamp: Path | None = None) -> list[str]:
     """Validate `params_path` (one ConfigError naming every bad key); write `stamp` when valid.
-    Returns the warnings (unpinned hub ids) for the console."""
+    Returns the warnings (unpinned hub ids, files no commit versions) for the console."""
     params = load_params(params_path)
-    warnings = unpinned_hub_ids(params)
+    warnings = [*unpinned_hub_ids(params), *unversioned_inputs(params, root=params_path.parent)]
     if stamp is not None:
         stamp.parent.mkdir(parents=True, exist_ok=True)
         stamp.write_text(STAMP_TEXT)
