@@ -37,8 +37,19 @@ CHANGED_ONLY_WITH_ANOTHER = {
     "models.build_tiny": "false needs every model setting moved off data/models/",
     "*.llm.serve.engine": "a server the job starts needs llm.backend: openai",
 }
-# A value for a key whose committed value is null, by the key's last part (a file it may name).
-VALUE_FOR_NULL = {"accelerate_config": "configs/accelerate/cpu.yaml"}
+# Values to try first, by the key's last part: a file an unset key may name, TRL's loss names (checked
+# against the installed TRL, so no pattern of ours finds them).
+VALUES_TO_TRY = {"accelerate_config": ["configs/accelerate/cpu.yaml"], "loss_type": ["hinge", "ipo", "grpo", "dr_grpo", "sigmoid"]}
+# The recipe's GPQA-diamond is a site's own file (its authors ask that it not be republished).
+SITE_FILES = {
+    "data/inputs/gpqa_diamond.jsonl": {
+        "Question": "q",
+        "Correct Answer": "a",
+        "Incorrect Answer 1": "b",
+        "Incorrect Answer 2": "c",
+        "Incorrect Answer 3": "d",
+    }
+}
 COPY_PREFIX = "copy_of_"  # another file of the same contents, beside a file the params name
 
 
@@ -75,6 +86,11 @@ def other_file(value: str) -> list[str]:
 
 def candidates(path: tuple, value) -> list:
     """Other values of the same type to try, most ordinary first."""
+    first = [v for v in VALUES_TO_TRY.get(path[-1], []) if v != value]
+    return first + [v for v in ordinary_candidates(value) if v not in first]
+
+
+def ordinary_candidates(value) -> list:
     if isinstance(value, bool):
         return [not value]
     if isinstance(value, int):
@@ -88,7 +104,7 @@ def candidates(path: tuple, value) -> list:
         return [value[:-1], value[:1], texts, value + value] if value else [["x"], [1], ["--x"]]
     if isinstance(value, dict):
         return [{"x": 1}]
-    return [*([VALUE_FOR_NULL[path[-1]]] if path[-1] in VALUE_FOR_NULL else []), 1, 0.5, "x", True, [1]]
+    return [1, 0.5, "x", True, [1]]  # None: whichever type the key takes
 
 
 def literal_choices(exc: ValidationError, path: tuple) -> list:
@@ -178,6 +194,9 @@ def walk(params_file: Path, tmp_path: Path) -> tuple[list[str], dict[str, list[s
     """(keys walked, stages DVC re-runs per key, problems found)."""
     repo = copy_repo(tmp_path / "repo")
     os.chdir(repo)  # params name files relative to the repository, as Snakemake and DVC read them
+    for site_file, row in SITE_FILES.items():
+        (repo / site_file).parent.mkdir(parents=True, exist_ok=True)
+        (repo / site_file).write_text(json.dumps(row) + "\n")
     raw = yaml.safe_load(params_file.read_text())
     for path in leaves(raw):
         for copy_path in other_file(value) if isinstance(value := get(raw, path), str) else []:

@@ -341,7 +341,7 @@ STAGES: dict[str, DvcStage] = {
         targets=("data/models", "metrics/models.json"),
         outs=("data/models",),
         metrics=("metrics/models.json",),
-        params=("base.seed", "models", "generate.prompt_template"),
+        params=("base.seed", "models", "generate.prompt_template", "judge.prompt_template"),
         wanted=lambda p: p.models.build_tiny,
     ),
     "generate": DvcStage(
