@@ -435,18 +435,21 @@ def test_s1s_rules_exactly_on_the_served_teacher(vllm_server, tiny_models):
 
     # No ignores at a fixed budget: one thinking round, kept as the model ended it; "Final Answer:"
     # after the delimiter exactly where that round stopped at its limit.
-    cfg = s1_config(vllm_server, tiny_models)
-    task = evaluate.EvaluateTask(cfg, 42, "budget_forcing_24")
-    log = recorded(task)
-    traces = task.force_budget(items, 24)
-    rounds, answers = log[: len(items)], log[len(items) :]
-    assert all(r.max_tokens == 24 and r.min_tokens == 0 and r.stop == ("$",) for r, _ in rounds)
-    for t, (_, reply) in zip(traces, rounds):
-        assert (t.rounds, t.ignores) == (2, 0)
-        assert t.thinking == ids_of(tok, reply.text)[:24]
-        assert t.tail == ("$\nFinal Answer:" if reply.finish_reason == "length" else "$")
-    assert {reply.finish_reason for _, reply in rounds} == {"stop", "length"}, "both of s1's cases must occur"
-    assert all(r.max_tokens == 12 and r.stop == () for r, _ in answers)
+    cfg = s1_config(vllm_server, tiny_models, budgets=[4, 24])
+    finishes = set()
+    for budget in (4, 24):  # at 4 the teacher is cut off, at 24 it mostly ends its thinking itself
+        task = evaluate.EvaluateTask(cfg, 42, f"budget_forcing_{budget}")
+        log = recorded(task)
+        traces = task.force_budget(items, budget)
+        rounds, answers = log[: len(items)], log[len(items) :]
+        assert all(r.max_tokens == budget and r.min_tokens == 0 and r.stop == ("$",) for r, _ in rounds)
+        for t, (_, reply) in zip(traces, rounds):
+            assert (t.rounds, t.ignores) == (2, 0)
+            assert t.thinking == ids_of(tok, reply.text)[:budget]
+            assert t.tail == ("$\nFinal Answer:" if reply.finish_reason == "length" else "$")
+            finishes.add(reply.finish_reason)
+        assert all(r.max_tokens == 12 and r.stop == () for r, _ in answers)
+    assert finishes == {"stop", "length"}, "both of s1's cases must occur"
 
     # A minimum of 12 thinking tokens: every early end below it gets "Wait" (not counted in num_ignore 0).
     cfg = s1_config(vllm_server, tiny_models, min_thinking_tokens=12)

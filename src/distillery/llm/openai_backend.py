@@ -19,6 +19,7 @@ import asyncio
 import logging
 import os
 import queue
+import re
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -29,6 +30,7 @@ from distillery.llm import Completion, Request
 log = logging.getLogger(__name__)
 
 _DONE = object()
+_STRING_PROMPT_ONLY = re.compile(r"prompt must be a string", re.I)
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -185,10 +187,18 @@ class OpenAIBackend:
                         resp = await self._create(clients[i], unit, sampling)
                     finally:
                         busy[i] -= 1
-        except (openai.NotFoundError, openai.UnprocessableEntityError) as exc:
+        except (openai.NotFoundError, openai.UnprocessableEntityError, openai.BadRequestError) as exc:
             error = error_text(exc)
+            body = str(getattr(exc, "body", None) or "")  # the server's own words: not always in the message
+            refused_ids = isinstance(exc, (openai.NotFoundError, openai.UnprocessableEntityError)) or _STRING_PROMPT_ONLY.search(body)
+            if body and body not in error:
+                error = f"{error} {body}"[:500]
+            if isinstance(exc, openai.BadRequestError) and not refused_ids:
+                return [Completion(r.key, None, "error", None, None, error, retryable=is_retryable(exc)) for r in unit]
             if unit[0].prompt_ids is not None:
-                # 404: no such route; 422: a completions route that does not take token ids (transformers serve).
+                # 404: no such route; 422, or a 400 saying the prompt must be a string: a completions
+                # route that does not take token ids (transformers serve: 422 for vLLM's min_tokens
+                # field, 400 "prompt must be a string." without it).
                 error = (
                     f"{self.cfg.openai.base_urls} has no completions endpoint (/v1/completions) that continues a prompt of "
                     "token ids, which raw prompt continuation (evaluate's budget_forcing mode) needs: a chat endpoint "
