@@ -213,3 +213,175 @@ def test_a_run_killed_mid_rounds_resumes_from_the_journal(tiny_models):
     assert resumed.stats.reused_from_journal == len(items) and resumed.stats.generated == sum(t.rounds for t in traces) - len(items)
     straight = evaluate.EvaluateTask(cfg, 42, "budget_forcing_24").force_budget(items, 24)
     assert [(t.thinking, t.answer.text) for t in traces] == [(t.thinking, t.answer.text) for t in straight]
+
+
+# --- s1's semantics (simplescaling/s1, eval/lm-evaluation-harness/lm_eval/models/vllm_causallms.py) ---
+
+S1 = BudgetForcing(budgets=[64], answer_max_tokens=32)  # every other setting at its default: s1's
+
+
+def run_one(tok, cfg: BudgetForcing, budget: int, script: list[tuple[str | None, str]]):
+    prompt = ids_of(tok, "Q<think>\n")
+    model = Scripted([script])
+    model.prompt_of = {tuple(prompt): 0}
+    [t] = force([prompt], budget, cfg, tok, model)
+    return prompt, t, model
+
+
+def test_the_defaults_are_s1s_fixed_budget_runs(tok):
+    assert (S1.num_ignore, S1.min_thinking_tokens, S1.answer_prefix_when, S1.answer_fallback) == (0, 0, "length", "answer_line")
+    # An early end of thinking is kept: no "Wait" at a fixed budget (s1's commands.sh gives those runs
+    # no thinking_n_ignore), and so no minimum of one token per round either.
+    prompt, t, model = run_one(tok, S1, 64, [(" one", "stop"), (" \\boxed{1}", "stop")])
+    assert t.thinking == ids_of(tok, " one") and (t.ignores, t.rounds, t.capped, t.tail) == (0, 2, False, "</think>")
+    [[first], [answer]] = model.asked
+    assert (first.max_tokens, first.min_tokens, first.stop) == (64, 0, ("</think>",))
+    assert answer.prompt_ids == tuple(prompt + ids_of(tok, " one") + ids_of(tok, "</think>"))
+    # A round cut at its limit gets "Final Answer:" after the delimiter.
+    _, t, model = run_one(tok, S1, 64, [(" x" * 200, "length"), (" 7", "stop")])
+    assert len(t.thinking) == 64 and t.tail == "</think>\nFinal Answer:" and t.rounds == 2
+
+
+def test_a_round_that_uses_up_the_budget_on_the_delimiter_ends_the_thinking_without_a_zero_token_round(tok):
+    text = " y" * 40  # 40 tokens (the tokenizer's count, checked below)
+    assert len(ids_of(tok, text)) == 40
+    for when, tail in (("length", "</think>"), ("budget", "</think>\nFinal Answer:")):
+        cfg = BF.model_copy(update={"answer_prefix_when": when})  # num_ignore 2: "Wait" would be allowed
+        _, t, model = run_one(tok, cfg, 40, [(text, "stop"), (" \\boxed{1}", "stop")])
+        # 40 of 40 used, on a round that stopped at the delimiter: nothing is left to ask for.
+        assert (len(t.thinking), t.ignores, t.rounds, t.capped, t.stopped_at_limit) == (40, 0, 2, True, False)
+        assert t.tail == tail  # s1 appends "Final Answer:" only after a round cut at its limit
+        assert [r.max_tokens for call in model.asked for r in call] == [40, 32]
+
+
+def test_an_ignore_string_that_would_exactly_fill_the_budget_ends_the_thinking(tok):
+    text = " y" * 40
+    wait = ids_of(tok, "Wait")
+    assert len(wait) == 3
+    # 40 + 3 = 43: "Wait" fits with no token left after it; the old rule appended it and asked for 0.
+    _, t, model = run_one(tok, BF, 43, [(text, "stop"), (" \\boxed{1}", "stop")])
+    assert (len(t.thinking), t.ignores, t.rounds, t.capped, t.tail) == (40, 0, 2, False, "</think>")
+    assert [r.max_tokens for call in model.asked for r in call] == [43, 32]
+    # One more token of budget: "Wait" goes in and the next round asks for that one token.
+    _, t, model = run_one(tok, BF, 44, [(text, "stop"), (" y y", "length"), (" \\boxed{1}", "stop")])
+    assert t.thinking == ids_of(tok, text) + wait + ids_of(tok, " y") and len(t.thinking) == 44  # the reply cut to 1 token
+    assert (t.ignores, t.rounds, t.capped, t.tail) == (1, 3, True, "</think>\nFinal Answer:")
+    assert [r.max_tokens for call in model.asked for r in call] == [44, 1, 32]
+
+
+def test_ignores_per_budget(tok):
+    cfg = BudgetForcing(budgets=[16, 64], num_ignore=0, num_ignore_by_budget=[0, 1])
+    assert (cfg.ignores_at(16), cfg.ignores_at(64)) == (0, 1)
+    script = [(" a", "stop"), (" b", "stop"), (" \\boxed{1}", "stop")]
+    _, t, _ = run_one(tok, cfg, 64, list(script))
+    assert t.thinking == ids_of(tok, " a") + ids_of(tok, "Wait") + ids_of(tok, " b") and t.ignores == 1 and t.rounds == 3
+    _, t, _ = run_one(tok, cfg, 16, list(script))
+    assert t.thinking == ids_of(tok, " a") and t.ignores == 0 and t.rounds == 2
+    with pytest.raises(ValueError, match=r"one count of 0 or more per budget \(2 budgets"):
+        BudgetForcing(budgets=[16, 64], num_ignore_by_budget=[1])
+
+
+def test_min_thinking_tokens_appends_the_ignore_string_until_the_minimum(tok):
+    one, two, wait = ids_of(tok, " one"), ids_of(tok, " two two two two"), ids_of(tok, "Wait")
+    assert (len(one), len(two), len(wait)) == (1, 4, 3)
+    # s1's default num_ignore 0, a minimum of 10: " one" (1) + Wait (3) = 4 < 10, so again;
+    # + " two two two two" (4) = 8 < 10, so again; + Wait + " one" = 12: the minimum is reached.
+    cfg = S1.model_copy(update={"min_thinking_tokens": 10})
+    script = [(" one", "stop"), (" two two two two", "stop"), (" one", "stop"), (" \\boxed{1}", "stop")]
+    _, t, model = run_one(tok, cfg, 64, script)
+    assert t.thinking == one + wait + two + wait + one
+    assert (t.ignores, t.ignores_for_minimum, t.rounds, t.capped, t.tail) == (2, 2, 4, False, "</think>")
+    assert [r.min_tokens for call in model.asked[:-1] for r in call] == [1, 1, 1]
+    # The minimum's ignores are not num_ignore's: with num_ignore 1, one more comes after the minimum.
+    cfg = cfg.model_copy(update={"num_ignore": 1})
+    script = [(" one", "stop"), (" two two two two", "stop"), (" one", "stop"), (" one", "stop"), (" \\boxed{1}", "stop")]
+    _, t, _ = run_one(tok, cfg, 64, script)
+    assert t.thinking == one + wait + two + wait + one + wait + one and (t.ignores, t.ignores_for_minimum, t.rounds) == (3, 2, 5)
+
+
+@pytest.mark.parametrize(
+    "answer, fallback, scored",
+    [
+        # No box: the last "Answer:" line, boxed (s1's scorer), its $...$ and full stop off.
+        (
+            " So the answer is 5.\nAnswer: $\\frac{1}{2}$.",
+            "answer_line",
+            "<think></think> So the answer is 5.\nAnswer: $\\frac{1}{2}$.\n\\boxed{\\frac{1}{2}}",
+        ),
+        (" 7\nanswer:\n\n  42\n", "answer_line", "<think></think> 7\nanswer:\n\n  42\n\n\\boxed{42}"),  # the label ends its line
+        (" \\boxed{3}\nAnswer: 4", "answer_line", "<think></think> \\boxed{3}\nAnswer: 4"),  # a box is the answer
+        (" no label here", "answer_line", "<think></think> no label here"),
+        (" Answer: {", "answer_line", "<think></think> Answer: {"),  # could not stand in a box
+        (" Answer: 4", "none", "<think></think> Answer: 4"),
+    ],
+)
+def test_scoring_falls_back_to_the_last_answer_line(answer, fallback, scored):
+    from distillery.budget_forcing import Trace
+
+    t = Trace([], 8, tail="</think>", answer=Reply(answer, "stop"))
+    assert t.scored_text(S1.model_copy(update={"answer_fallback": fallback})) == scored
+
+
+def test_the_answer_prefix_is_read_as_an_answer_line():
+    from distillery.budget_forcing import Trace
+
+    t = Trace([], 8, tail="</think>\nFinal Answer:", answer=Reply(" 12", "stop"))
+    assert t.scored_text(S1) == "<think></think>\nFinal Answer: 12\n\\boxed{12}"
+
+
+def test_a_request_for_no_tokens_is_a_clear_error_from_the_transformers_backend(tiny_models):
+    from distillery.config import LLM, Sampling
+    from distillery.llm import Request
+    from distillery.llm.transformers_backend import TransformersBackend
+
+    backend = TransformersBackend(LLM.model_validate({"backend": "transformers", "model": str(tiny_models / "student_base")}))
+    prompt = tuple(ids_of(backend.tokenizer, "Q<think>\n"))
+    zero = Request("k0", (("raw", "ids"),), 1, prompt_ids=prompt, stop=("</think>",), min_tokens=1, max_tokens=0)
+    over = Request("k1", (("raw", "ids"),), 1, prompt_ids=prompt, min_tokens=5, max_tokens=4)
+    fine = Request("k2", (("raw", "ids"),), 1, prompt_ids=prompt, max_tokens=2)
+    out = {c.key: c for c in backend.generate([zero, over, fine], Sampling(temperature=0.0, top_p=1.0, max_new_tokens=8))}
+    assert (out["k0"].text, out["k0"].finish_reason) == (None, "error")
+    assert out["k0"].error == "max_tokens must be at least 1, not 0: a request for no tokens has nothing to generate"
+    assert out["k1"].error == "min_tokens must be between 0 and max_tokens (4), not 5"
+    assert out["k2"].text is not None and out["k2"].completion_tokens <= 2
+
+
+@pytest.mark.parametrize("fallback, expected", [("answer_line", 66.67), ("none", 0.0)])
+def test_the_evaluate_stage_under_s1s_defaults_scores_answer_lines(tiny_models, tmp_path, monkeypatch, fallback, expected):
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text("".join(json.dumps({"problem": f"What is {i}+{i}?", "answer": str(2 * i), "id": f"q{i}"}) + "\n" for i in range(3)))
+    cfg = EvaluateConfig.model_validate(
+        {
+            "llm": {"backend": "transformers", "model": str(tiny_models / "student_base")},
+            "modes": ["budget_forcing"],
+            "budget_forcing": {"budgets": [16], "answer_max_tokens": 16, "answer_fallback": fallback},
+            "benchmarks": {"toy": {"n": 1}},
+            "workers": 1,
+        }
+    )
+    from distillery.config import BenchmarkFile
+
+    files = {"toy": BenchmarkFile.model_validate({"path": str(bench), "id_field": "id"})}
+    tokenizer = load_tokenizer(str(tiny_models / "student_base"))
+
+    # The fixed-output model ends its thinking at once and answers on an "Answer:" line, no box.
+    def answer(self, requests, sampling):
+        out = {}
+        for r in requests:
+            i = int(tokenizer.decode(list(r.prompt_ids)).split("What is ")[1].split("+")[0])
+            text = " hmm" if r.stop else f" Answer: {2 * i if i < 2 else 99}"
+            out[r.key] = Answer(text, "stop", None, None, None, "code")
+        return out
+
+    monkeypatch.setattr(evaluate.EvaluateTask, "answer", answer)
+    paths = evaluate.Paths(samples=tmp_path / "s.parquet", metrics=tmp_path / "m.json")
+    results = evaluate.run(cfg, 42, files, paths)
+    r = results["budget_forcing_16"]["toy"]
+    assert r["pass@1"] == pytest.approx(expected) and r["requests"] == 3 * 2 and r["hit_budget_share"] == 0.0
+    samples = pl.read_parquet(tmp_path / "s.parquet")
+    assert samples["ignores_appended"].to_list() == [0, 0, 0]
+    assert samples["generation"].to_list() == [f"<think>\n hmm</think> Answer: {a}" for a in (0, 2, 99)]
+    if fallback == "answer_line":
+        assert samples["extracted_answer"].to_list() == ["0", "2", "99"]
+    protocol = json.loads((tmp_path / "m.json").read_text())["protocol"]["budget_forcing_16"]
+    assert (protocol["num_ignore"], protocol["answer_prefix_when"], protocol["answer_fallback"]) == (0, "length", fallback)

@@ -11,6 +11,7 @@ from trl.rewards import get_cosine_scaled_reward, get_repetition_penalty_reward,
 from distillery.config import CosineReward, GRPOConfig, OverlongReward, RepetitionReward, VerifyConfig
 from distillery.rewards import (
     Verdicts,
+    accuracy_reward,
     build_rewards,
     cosine_reward,
     cosine_value,
@@ -18,6 +19,7 @@ from distillery.rewards import (
     overlong_value,
     repetition_reward,
     repetition_value,
+    word_gold,
 )
 
 EOS = 0
@@ -197,3 +199,132 @@ def test_every_reward_weight_zero_is_a_config_error():
     zero = {name: {"weight": 0.0} for name in ("accuracy", "cosine", "repetition", "overlong", "format")}
     with pytest.raises(ValidationError, match="every reward weight is 0 or null"):
         GRPOConfig.model_validate({"model": "m", "rewards": zero})
+
+
+# --- TRL's accuracy-reward test cases (huggingface/trl tests/test_rewards.py), through ours ----------
+
+
+def msg(text):
+    return [{"role": "assistant", "content": text}]
+
+
+def accuracy(verdicts, completions, gold, token_ids=None):
+    token_ids = token_ids or [ids(20)] * len(completions)
+    return accuracy_reward(verdicts)(completions=[msg(c) for c in completions], gold=gold, completion_ids=token_ids)
+
+
+def test_trls_accuracy_cases(verdicts):
+    # test_accuracy_reward_correct_answer / _wrong_answer / _wrong_answer_no_latex
+    assert accuracy(verdicts, [r"\boxed{\frac{63}{400}}", r"\boxed{\frac{63}{400}}"], [r"\frac{63}{400}", "63/400"]) == [1.0, 1.0]
+    assert accuracy(verdicts, [r"\boxed{\frac{64}{400}}"], [r"\frac{63}{400}"]) == [0.0]
+    assert accuracy(verdicts, [r"\boxed{3}"], ["6"]) == [0.0]
+    # test_accuracy_reward_unparsable_gold: word golds are None, box or no box.
+    assert accuracy(
+        verdicts, ["Answer is forty two.", r"Some other content. \boxed{43}."], ["Answer is forty two.", "Answer is forty three."]
+    ) == [
+        None,
+        None,
+    ]
+    # TestReasoningAccuracyReward: the answer after </think> (an opening tag or none), not a box inside the thinking.
+    think = [r"<think> Reasoning content </think> \boxed{\frac{63}{400}}", r"Reasoning content </think> \boxed{\frac{63}{400}}"]
+    assert accuracy(verdicts, think, [r"\frac{63}{400}"] * 2) == [1.0, 1.0]
+    assert accuracy(verdicts, [r"<think> Reasoning content </think> \boxed{\frac{64}{400}}"], [r"\frac{63}{400}"]) == [0.0]
+    in_reasoning = [
+        r"<think> My answer is \boxed{42} </think> Some other text.",
+        r"<think> The answer is \boxed{42} </think> Here's a wrong answer: \boxed{43}.",
+    ]
+    assert accuracy(verdicts, in_reasoning, [r"\boxed{42}", r"\boxed{42}"]) == [0.0, 0.0]
+    incomplete = [
+        r"<think> Incomplete reasoning without closing tag",
+        r"Correct answer \frac{63}{400} but completely missing reasoning content",
+    ]
+    assert accuracy(verdicts, incomplete, [r"\frac{63}{400}"] * 2) == [0.0, 0.0]
+    assert accuracy(verdicts, [r"<think> Reasoning content </think> \boxed{42}"], ["forty two"]) == [None]
+    # TestCosineScaledReward.test_unparsable_gold_yields_none
+    assert cosine_reward(verdicts, TRL_DEFAULTS)(completions=[msg(r"\boxed{42}")], gold=["forty two"], completion_ids=[ids(50)]) == [None]
+
+
+def test_an_unusable_gold_is_none_whatever_the_completions_hold(verdicts):
+    """TRL's contract: None for every completion of a gold that cannot be used. A group with no box,
+    or truncated, is not [0.0, 0.0]; the gold is asked of the verifier on its own."""
+    unparseable = "not a formula ]["
+    assert accuracy(verdicts, ["no box here", "nor here"], [unparseable] * 2) == [None, None]
+    assert accuracy(verdicts, [r"\boxed{7}", "nothing"], [unparseable] * 2) == [None, None]
+    assert accuracy(verdicts, [r"\boxed{7}", r"\boxed{7}"], [unparseable] * 2, [ids(20, finished=False)] * 2) == [None, None]
+    for broken in ("\\frac{1}{2", "", "   ", "$$", None):
+        assert accuracy(verdicts, ["no box", r"\boxed{1}"], [broken] * 2) == [None, None]
+    # A usable gold next to an unusable one in the same batch keeps its own verdicts.
+    assert accuracy(verdicts, ["no box", r"\boxed{2}", r"\boxed{2}"], [unparseable, "2", "x+1"]) == [None, 1.0, 0.0]
+
+
+@pytest.mark.parametrize(
+    "gold, words",
+    [
+        ("forty two", True),
+        ("forty-two", True),
+        ("Answer is forty two.", True),
+        ("Yes", True),
+        ("No", True),  # a capitalised word
+        ("Alice, Bob", True),
+        ("Evelyn", True),
+        ("\\boxed{Yes}", True),
+        ("abc", True),  # three letters: words (write a product as $abc$)
+        ("x", False),
+        ("e", False),
+        ("no", False),  # two lowercase letters: a product of two symbols
+        ("ab", False),
+        ("a b", False),
+        ("x-y", False),
+        ("XY", False),
+        ("B", False),  # option letters
+        ("ACD", False),
+        ("$xyz$", False),  # delimits its math
+        ("\\text{Yes}", False),  # names its text: one symbol, compared as a string
+        ("x+1", False),
+        ("2x", False),
+        ("\\pi", False),
+    ],
+)
+def test_word_golds(gold, words):
+    assert word_gold(gold) is words
+
+
+def test_word_golds_compare_when_asked():
+    v = Verdicts(VerifyConfig(workers=1, timeout_s=5, item_deadline_s=30), 1, STOP, word_golds="compare")
+    try:
+        # Read as math-verify reads "$forty two$": a product of letters, so an anagram is "correct".
+        assert v([answer("forty two"), answer("two forty"), answer("42")], ["forty two"] * 3, [ids(20)] * 3) == [True, True, False]
+    finally:
+        v.close()
+    unwrapped = Verdicts(VerifyConfig(workers=1, timeout_s=5, item_deadline_s=30, wrap_gold=False), 1, STOP, word_golds="compare")
+    try:
+        # Without wrap_gold, math-verify itself finds nothing in a word gold (TRL's case): None.
+        assert unwrapped([answer("forty two")], ["forty two"], [ids(20)]) == [None]
+    finally:
+        unwrapped.close()
+
+
+def test_documented_differences_from_trl(verdicts):
+    """Where ours and TRL's accuracy_reward part, as docs/design.md says: each asserted as a difference."""
+    from trl.rewards import accuracy_reward as trl_accuracy
+    from trl.rewards import reasoning_accuracy_reward as trl_reasoning
+
+    # 1. A truncated completion is never correct here; TRL scores it.
+    cut = [msg(r"<think>x</think> \boxed{5}")]
+    assert trl_accuracy(cut, ["5"]) == [1.0]
+    assert accuracy(verdicts, [r"<think>x</think> \boxed{5}"], ["5"], [ids(20, finished=False)]) == [0.0]
+    # 2. A gold without $...$ is wrapped here (wrap_gold); TRL's parse finds nothing in it: None.
+    assert trl_accuracy([msg(r"\boxed{x+1}")], ["x+1"]) == [None]
+    assert accuracy(verdicts, [r"\boxed{x+1}"], ["x+1"]) == [1.0]
+    # 3. A gold in \text{} is a string compared as one symbol here; TRL: None.
+    assert trl_accuracy([msg(r"\boxed{\text{Yes}}")], [r"\text{Yes}"]) == [None]
+    assert accuracy(verdicts, [r"\boxed{\text{Yes}}"], [r"\text{Yes}"]) == [1.0]
+    # 4. The answer is read after </think> here; TRL's accuracy_reward reads the whole completion, so
+    #    a box inside the thinking counts there (its reasoning_accuracy_reward reads as we do).
+    inside = [msg(r"<think>\boxed{5}</think> Done.")]
+    assert trl_accuracy(inside, ["5"]) == [1.0]
+    assert accuracy(verdicts, [r"<think>\boxed{5}</think> Done."], ["5"]) == [0.0]
+    # 5. TRL's reasoning_accuracy_reward gives an unfinished thinking 0.0 before it looks at the gold;
+    #    here an unusable gold is None whatever the completion holds (accuracy_reward's contract).
+    assert trl_reasoning([msg("<think> never closed")], ["forty two"]) == [0.0]
+    assert accuracy(verdicts, ["<think> never closed"], ["forty two"]) == [None]

@@ -331,6 +331,11 @@ def budget_forcing_config(llm: dict) -> EvaluateConfig:
                 "ignore_string": "Wait",
                 "end_of_thinking": "$",
                 "answer_max_tokens": 12,
+                # Box-only scoring: .venv-vllm is vLLM's CPU build with distillery's core, without
+                # math-verify (envs/generate.yaml, where the stage runs, has it), so the offline run
+                # can score only answers decided without sympy. The "Answer:" fallback is tested in
+                # tests/test_budget_forcing.py.
+                "answer_fallback": "none",
             },
             "benchmarks": {"toy": {"n": 1}},
             "prompt_template": "{problem}",
@@ -409,3 +414,154 @@ def test_budget_forcing_through_the_offline_vllm_engine(tiny_models, tmp_path):
     assert [p["budget"] for p in metrics["scaling_curve"]] == [4, 24]
     rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0 and pl.read_parquet(tmp_path / "samples.parquet").equals(samples)
+
+
+# --- s1's rules, exactly, on the served tiny teacher (greedy: a fixed-output model) ------------------
+
+
+def s1_config(base_url: str, tiny_models: Path, **budget_forcing) -> EvaluateConfig:
+    """s1's defaults (no ignores at a fixed budget, "Final Answer:" only after a length stop), "$" as
+    the delimiter the tiny teacher writes early and often."""
+    return EvaluateConfig.model_validate(
+        {
+            "llm": {"backend": "openai", "model": str(tiny_models / "teacher"), "openai": {"base_urls": [base_url], "max_retries": 2}},
+            "modes": ["budget_forcing"],
+            "budget_forcing": {"budgets": [24], "end_of_thinking": "$", "answer_max_tokens": 12, **budget_forcing},
+            "benchmarks": {"toy": {"n": 1}},
+            "prompt_template": "{problem}",
+            "workers": 1,
+        }
+    )
+
+
+def recorded(task):
+    """The task's rounds, as sent and as answered, in order: (Request, Answer) per request."""
+    real, log = task.answer, []
+
+    def answer(requests, sampling):
+        answers = real(requests, sampling)
+        log.extend((r, answers[r.key]) for r in requests)
+        return answers
+
+    task.answer = answer
+    return log
+
+
+def test_s1s_rules_exactly_on_the_served_teacher(vllm_server, tiny_models):
+    tok = load_tokenizer(str(tiny_models / "teacher"))
+    wait = ids_of(tok, "Wait")
+    items = [evaluate.Item("toy", str(i), f"Compute {i} + 1.", str(i + 1), "math") for i in range(6)]
+
+    # No ignores at a fixed budget: one thinking round, kept as the model ended it; "Final Answer:"
+    # after the delimiter exactly where that round stopped at its limit.
+    cfg = s1_config(vllm_server, tiny_models, budgets=[4, 24])
+    finishes = set()
+    for budget in (4, 24):  # at 4 the teacher is cut off, at 24 it mostly ends its thinking itself
+        task = evaluate.EvaluateTask(cfg, 42, f"budget_forcing_{budget}")
+        log = recorded(task)
+        traces = task.force_budget(items, budget)
+        rounds, answers = log[: len(items)], log[len(items) :]
+        assert all(r.max_tokens == budget and r.min_tokens == 0 and r.stop == ("$",) for r, _ in rounds)
+        for t, (_, reply) in zip(traces, rounds):
+            assert (t.rounds, t.ignores) == (2, 0)
+            assert t.thinking == ids_of(tok, reply.text)[:budget]
+            assert t.tail == ("$\nFinal Answer:" if reply.finish_reason == "length" else "$")
+            finishes.add(reply.finish_reason)
+        assert all(r.max_tokens == 12 and r.stop == () for r, _ in answers)
+    assert finishes == {"stop", "length"}, "both of s1's cases must occur"
+
+    # A minimum of 12 thinking tokens: every early end below it gets "Wait" (not counted in num_ignore 0).
+    cfg = s1_config(vllm_server, tiny_models, min_thinking_tokens=12)
+    task = evaluate.EvaluateTask(cfg, 42, "budget_forcing_24")
+    log = recorded(task)
+    traces = task.force_budget(items, 24)
+    thinking_rounds = [(r, a) for r, a in log if r.stop]
+    assert all(r.min_tokens == 1 for r, _ in thinking_rounds)
+    for t in traces:
+        mine = [(r, a) for r, a in thinking_rounds if r.prompt_ids[: len(t.prompt_ids)] == tuple(t.prompt_ids)]
+        expected: list[int] = []
+        for k, (r, a) in enumerate(mine):
+            assert r.max_tokens == 24 - len(expected) >= 1
+            expected += ids_of(tok, a.text)[: r.max_tokens]
+            if k < len(mine) - 1:  # the model stopped below the minimum, with room for "Wait" and a token
+                assert a.finish_reason == "stop" and len(expected) < 12 and len(expected) + len(wait) < 24
+                expected += wait
+        last = mine[-1][1]
+        assert last.finish_reason == "length" or len(expected) >= 12 or len(expected) + len(wait) >= 24
+        assert t.thinking == expected and t.ignores == t.ignores_for_minimum == len(mine) - 1 and len(t.thinking) <= 24
+    assert any(t.ignores for t in traces), "no thinking ended below the minimum: nothing was forced"
+
+
+def test_a_round_that_fills_the_budget_exactly_ends_the_thinking_and_the_stage_completes(vllm_server, tiny_models, tmp_path, monkeypatch):
+    """The thinking plus "Wait" exactly at the budget: the old rule asked vLLM for max_tokens=0."""
+    tok = load_tokenizer(str(tiny_models / "teacher"))
+    wait = ids_of(tok, "Wait")
+    items = [evaluate.Item("toy", str(i), f"Compute {i} + 1.", str(i + 1), "math") for i in range(6)]
+    probe = evaluate.EvaluateTask(s1_config(vllm_server, tiny_models, num_ignore=2), 42, "budget_forcing_24")
+    log = recorded(probe)
+    probe.force_budget(items, 24)
+    # An item whose first round stopped early, within what its re-run will be allowed: greedy, the
+    # same first round comes back, and then "Wait" would fill the budget exactly.
+    early = [
+        (it, ids_of(tok, a.text))
+        for it, (_, a) in zip(items, log[: len(items)])
+        if a.finish_reason == "stop" and a.completion_tokens <= len(ids_of(tok, a.text)) + len(wait)
+    ]
+    assert early, "the teacher never ended its thinking early"
+    item, first = early[0]
+    budget = len(first) + len(wait)
+
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text(json.dumps({"problem": item.prompt, "answer": item.gold, "id": "q"}) + "\n")
+    files = {"toy": BenchmarkFile.model_validate({"path": str(bench), "id_field": "id"})}
+    cfg = s1_config(vllm_server, tiny_models, budgets=[budget], num_ignore=2)
+    sent = []
+    real = evaluate.EvaluateTask.answer
+
+    def recording(self, requests, sampling):
+        sent.extend(requests)
+        return real(self, requests, sampling)
+
+    monkeypatch.setattr(evaluate.EvaluateTask, "answer", recording)
+    paths = evaluate.Paths(samples=tmp_path / "s.parquet", metrics=tmp_path / "m.json")
+    results = evaluate.run(cfg, 42, files, paths)
+    row = pl.read_parquet(paths.samples).row(0, named=True)
+    assert row["evaluate_code"] is not None and row["finish_reason"] != "error"
+    assert (row["thinking_tokens"], row["ignores_appended"], row["thinking_capped"], row["requests"]) == (len(first), 0, False, 2)
+    assert row["generation"].startswith("<think>\n" + tok.decode(first) + "$")
+    assert [r.max_tokens for r in sent] == [budget, 12] and results[f"budget_forcing_{budget}"]["toy"]["problems"] == 1
+
+
+def test_vllm_rejects_a_bad_request_with_a_clear_error_not_a_traceback(tmp_path):
+    """vLLM's own SamplingParams validation, inside the backend's error handling (the engine is never
+    reached: the one thing not real here is an engine that fails the test if it is asked)."""
+    script = tmp_path / "bad_request.py"
+    script.write_text(
+        """
+import json
+from distillery.config import LLM, Sampling
+from distillery.llm import Request
+from distillery.llm.vllm_backend import VLLMBackend
+
+class NeverAsked:
+    def generate(self, *args, **kwargs):
+        raise AssertionError("a rejected request reached the engine")
+
+backend = object.__new__(VLLMBackend)
+backend.engine, backend.context = NeverAsked(), 512
+backend.cfg = LLM.model_validate({"backend": "vllm", "model": "unused", "batch_size": 4})
+sampling = Sampling(temperature=0.0, top_p=1.0, max_new_tokens=8)
+zero = Request("zero", (("raw", "3 ids"),), 1, prompt_ids=(1, 2, 3), stop=("$",), min_tokens=1, max_tokens=0)
+out = [c.as_dict() for c in backend.generate([zero], sampling)]
+out += [c.as_dict() for c in backend._batch([([zero], [1, 2, 3])], sampling)]  # past the check: SamplingParams itself
+print(json.dumps(out))
+"""
+    )
+    r = subprocess.run([str(VLLM_VENV / "bin/python"), str(script)], env=run_env(), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    checked, constructed = json.loads(r.stdout.strip().splitlines()[-1])
+    assert (checked["text"], checked["finish_reason"], checked["retryable"]) == (None, "error", False)
+    assert checked["error"] == "max_tokens must be at least 1, not 0: a request for no tokens has nothing to generate"
+    assert (constructed["text"], constructed["finish_reason"], constructed["retryable"]) == (None, "error", False)
+    assert constructed["error"].startswith("vLLM rejected the sampling parameters (max_tokens 0, min_tokens 1): ")
+    assert "\n" not in constructed["error"]

@@ -482,7 +482,12 @@ class VerifyConfig(Section):
         "last: the last box is the answer. all_agree: every box must be right.",
     )
     exact_match_first: bool = Field(True, description="Equal normalized strings, or two plain integers, are decided without sympy.")
-    wrap_gold: bool = Field(True, description="Wrap the gold in `$...$` before parsing; unwrapped golds miss many matches.")
+    wrap_gold: bool = Field(
+        True,
+        description="Wrap the gold in `$...$` before parsing; unwrapped golds miss many matches. A gold of bare words is then a "
+        "product of one-letter symbols; GRPO's rewards tell such golds apart (rewards.word_gold: letters only, a word of 3+ "
+        "letters or a capitalised one, not option letters) and give them None (grpo.rewards.accuracy.word_golds).",
+    )
     gold: Extraction = Field(
         GOLD_EXTRACTION,
         description="How the gold answer is parsed: math-verify's parse() default, as OpenR1's accuracy reward parsed golds.",
@@ -813,6 +818,13 @@ class GRPOGeneration(Section):
 
 class AccuracyReward(Section):
     weight: float | None = Field(1.0, description="Weight in the summed reward; 0: computed and logged only; null: off.")
+    word_golds: Literal["unusable", "compare"] = Field(
+        "unusable",
+        description='A gold of bare words ("forty two", "Yes": letters only, with a word of 3+ letters or a capitalised '
+        "one; rewards.word_gold) when verify.wrap_gold is on. unusable: None for every completion, as TRL's accuracy reward "
+        "gives a gold it cannot parse (the accuracy and cosine rewards); compare: compared as math-verify reads it wrapped, "
+        "a product of one-letter symbols (an anagram matches).",
+    )
 
 
 class CosineReward(Section):
@@ -935,15 +947,31 @@ MULTIPLE_CHOICE_TEMPLATE = (
 
 class BudgetForcing(Section):
     """s1's budget forcing (arXiv 2501.19393): the thinking held to each budget in turn, each budget a
-    protocol of its own. Greedy, as s1 evaluates."""
+    protocol of its own. Greedy, as s1 evaluates. The defaults are s1's evaluation code
+    (simplescaling/s1, eval/lm-evaluation-harness/lm_eval/models/vllm_causallms.py, and eval/commands.sh
+    for the fixed-budget runs); where ours differs it is a named option (docs/design.md)."""
 
     budgets: list[int] = Field(
         [500, 1000, 2000, 4000, 8000, 16000], min_length=1, description="Thinking budgets, in the model's tokens (s1: 500 to 16k)."
     )
     num_ignore: int = Field(
-        1, ge=0, description="How many times an early end of thinking is replaced by ignore_string (s1 ran 1, 2, 4 and 6)."
+        0,
+        ge=0,
+        description="How many times an early end of thinking is replaced by ignore_string, at every budget without its own "
+        "count in num_ignore_by_budget. s1's fixed-budget runs: 0 (eval/commands.sh gives them no thinking_n_ignore); s1 ran "
+        "1, 2, 4 and 6 on its `auto` budget.",
+    )
+    num_ignore_by_budget: list[int] | None = Field(
+        None,
+        description="One num_ignore per budget, in budgets' order (e.g. [0, 0, 2] for three budgets). null: num_ignore at every budget.",
     )
     ignore_string: str = Field("Wait", description='Appended instead of the delimiter to keep the model thinking (s1: "Wait").')
+    min_thinking_tokens: int = Field(
+        0,
+        ge=0,
+        description="s1's min_tokens_thinking: thinking that ends before this many tokens gets ignore_string instead of the "
+        "delimiter (not counted in num_ignore) until it reaches them or its budget. 0: no minimum (s1's default).",
+    )
     thinking_prefix: str = Field(
         "<think>\n", description="Appended to the rendered prompt so the model starts thinking; empty when the chat template adds it."
     )
@@ -951,7 +979,17 @@ class BudgetForcing(Section):
         "</think>", min_length=1, description="The model's end-of-thinking delimiter (R1-style: </think>; s1: <|im_start|>answer)."
     )
     answer_prefix: str = Field(
-        "\nFinal Answer:", description="Appended after the delimiter when the budget ended the thinking, so the model answers."
+        "\nFinal Answer:", description="Appended after the delimiter when answer_prefix_when says so, so the model answers."
+    )
+    answer_prefix_when: Literal["length", "budget"] = Field(
+        "length",
+        description="length: only when the last thinking round stopped at its token limit (s1); budget: whenever the thinking "
+        "reached its budget, a round that stopped on the delimiter with the budget used up included.",
+    )
+    answer_fallback: Literal["answer_line", "none"] = Field(
+        "answer_line",
+        description="What is scored when the answer has no \\boxed{}. answer_line: the last `Answer:` line's text (s1's scorer; "
+        "the answer prefix's own line included); none: nothing (a box only).",
     )
     answer_max_tokens: int = Field(1024, ge=1, description="The answer's own token limit.")
 
@@ -961,6 +999,21 @@ class BudgetForcing(Section):
         if any(b < 1 for b in budgets) or len(set(budgets)) != len(budgets):
             raise ValueError(f"budgets must be distinct positive token counts, not {budgets}")
         return budgets
+
+    @model_validator(mode="after")
+    def _ignores_per_budget(self) -> BudgetForcing:
+        per = self.num_ignore_by_budget
+        if per is not None and (len(per) != len(self.budgets) or any(n < 0 for n in per)):
+            raise ValueError(
+                f"num_ignore_by_budget must give one count of 0 or more per budget ({len(self.budgets)} budgets: "
+                f"{self.budgets}), not {per}; or be null for num_ignore at every budget"
+            )
+        return self
+
+    def ignores_at(self, budget: int) -> int:
+        """How many early ends of thinking are replaced by ignore_string at this budget."""
+        per = self.num_ignore_by_budget
+        return self.num_ignore if per is None else per[self.budgets.index(budget)]
 
 
 class EvaluateConfig(ProblemPrompt):

@@ -5,9 +5,14 @@ built from its section of `grpo.rewards`.
 Correctness is the project's verifier with verify's settings (the last boxed answer after
 `</think>`; a truncated completion is never correct), run in verify's worker pool with its deadline
 per answer, never math-verify in the trainer's process, where a pathological completion (a power
-tower, a megabyte inside a box) would stall the step. A gold the verifier cannot use gives None,
-which TRL leaves out of the summed reward. The accuracy and cosine rewards of one batch share one
-round of checking.
+tower, a megabyte inside a box) would stall the step. The accuracy and cosine rewards of one batch
+share one round of checking.
+
+TRL's contract for a gold that cannot be used (its accuracy_reward: the gold does not parse): every
+completion of that gold gets None, whatever the completions hold, and TRL leaves None out of the
+summed reward. Unusable here: no gold, an empty one, a malformed one (braces), one math-verify cannot
+parse (asked of the verifier once per gold and batch, with or without a box among the completions),
+and, with `wrap_gold` and `accuracy.word_golds: unusable`, a gold of bare words (`word_gold`).
 
 Where each formula and default comes from is in docs/design.md ("GRPO rewards") and the recipe.
 """
@@ -15,11 +20,12 @@ Where each formula and default comes from is in docs/design.md ("GRPO rewards") 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from distillery.config import CosineReward, GRPOConfig, OverlongReward, RepetitionReward, VerifyConfig
-from distillery.verification import DeadlinePool, check_many, gold_problem, unbox_gold
+from distillery.verification import DeadlinePool, as_integer, check_many, gold_choices, gold_problem, normalize_answer, unbox_gold
 
 UNUSABLE_GOLD = ("gold_malformed", "gold_unparseable")
 
@@ -36,14 +42,46 @@ def is_truncated(ids: Sequence[int], stop_ids: frozenset[int]) -> bool:
     return not ids or ids[-1] not in stop_ids
 
 
+_WORDS = re.compile(r"[A-Za-z]+(?:[\s,'-]+[A-Za-z]+)*[.!?]?")
+_WORD = re.compile(r"[A-Za-z]+")
+
+# The answer the verifier is asked about, with a gold, to learn whether that gold parses: an empty
+# box, which no gold that parses equals (an empty gold is unusable before it is asked).
+GOLD_PROBE = "\\boxed{}"
+
+
+def word_gold(gold: str) -> bool:
+    """A gold of bare words, not mathematics ("forty two", "Yes", "Alice, Bob", "Answer is forty
+    two."): letters, spaces, commas, hyphens and apostrophes only (no digit, operator, `$`, brace or
+    LaTeX command), with a word of three or more letters or a capitalised word ("No"), and not
+    option letters ("ACD"). Wrapped in `$...$`, math-verify reads such a gold as a product of
+    one-letter symbols, so "forty two" would equal any anagram of it; TRL's unwrapped parse finds
+    nothing in it. Single letters and two-letter products ("x", "ab", "a b", "x-y") stay mathematics,
+    and a gold that delimits its math (`$xyz$`) or names its text (`\\text{Yes}`) is never words."""
+    g = unbox_gold(gold).strip()
+    if not _WORDS.fullmatch(g) or gold_choices(g) is not None:
+        return False
+    return any(len(w) >= 3 or (w[0].isupper() and w[1:].islower() and len(w) >= 2) for w in _WORD.findall(g))
+
+
 class Verdicts:
     """Per completion: True (correct), False (wrong or truncated) or None (the gold is unusable).
     One batch is checked once, whichever reward asks first."""
 
-    def __init__(self, verify: VerifyConfig, workers: int, stop_ids: frozenset[int]):
+    def __init__(self, verify: VerifyConfig, workers: int, stop_ids: frozenset[int], word_golds: str = "unusable"):
         self.verify, self.workers, self.stop_ids = verify, workers, stop_ids
+        self.word_golds = word_golds
         self.pool: DeadlinePool | None = None
         self._last: tuple[tuple, list[bool | None]] | None = None
+
+    def unusable_before_checking(self, gold: str | None) -> bool:
+        """A gold nothing can be compared with, decided without the verifier's workers."""
+        if gold is None:
+            return True
+        g = unbox_gold(gold)
+        if not normalize_answer(g) or gold_problem(g) is not None:
+            return True
+        return self.verify.wrap_gold and self.word_golds == "unusable" and word_gold(gold)
 
     def __call__(self, completions: list, gold: list[str], completion_ids: list[Sequence[int]]) -> list[bool | None]:
         texts = [completion_text(c) for c in completions]
@@ -53,20 +91,31 @@ class Verdicts:
         truncated = [is_truncated(ids, self.stop_ids) for ids in completion_ids]
         by_gold: dict[str, list[int]] = {}
         for i, g in enumerate(gold):
-            if not truncated[i] and g is not None and gold_problem(unbox_gold(g)) is None:
+            if not self.unusable_before_checking(g):
                 by_gold.setdefault(g, []).append(i)
-        if self.pool is None and by_gold:
-            self.pool = DeadlinePool(self.verify, self.workers)
         golds = list(by_gold)
-        checks = check_many([(g, [texts[i] for i in by_gold[g]]) for g in golds], self.verify, pool=self.pool) if golds else []
-        verdict: list[bool | None] = [False] * len(texts)
+        # Each gold's completions that are checked, and the probe that asks whether the gold parses
+        # (a plain integer always does). TRL's None holds whatever the completions hold: a group
+        # with no box, or all truncated, is still None when its gold does not parse.
+        items = []
+        for g in golds:
+            checked = [texts[i] for i in by_gold[g] if not truncated[i]]
+            probe = [] if as_integer(normalize_answer(unbox_gold(g))) is not None else [GOLD_PROBE]
+            items.append((g, checked + probe))
+        if self.pool is None and any(gens for _, gens in items):
+            self.pool = DeadlinePool(self.verify, self.workers)
+        checks = check_many(items, self.verify, pool=self.pool) if any(gens for _, gens in items) else [[] for _ in items]
+        verdict: list[bool | None] = [None] * len(texts)
         for g, found in zip(golds, checks):
             usable = not any(c.status in UNUSABLE_GOLD for c in found)
-            for i, c in zip(by_gold[g], found):
-                verdict[i] = c.correct if usable else None
-        for i, g in enumerate(gold):
-            if g is None or gold_problem(unbox_gold(g)) is not None:
-                verdict[i] = None
+            answers = iter(found)
+            for i in by_gold[g]:
+                if not usable:
+                    verdict[i] = None
+                elif truncated[i]:
+                    verdict[i] = False
+                else:
+                    verdict[i] = next(answers).correct
         self._last = (key, verdict)
         return verdict
 
@@ -170,7 +219,7 @@ def build_rewards(cfg: GRPOConfig, verify: VerifyConfig, stop_ids: frozenset[int
     """The reward functions that are on (weight not null), their weights, and the shared verdicts
     (close() it when training ends: it holds the verifier's worker processes)."""
     r = cfg.rewards
-    verdicts = Verdicts(verify, cfg.verify_workers, stop_ids)
+    verdicts = Verdicts(verify, cfg.verify_workers, stop_ids, r.accuracy.word_golds)
     made = {
         "accuracy": lambda: accuracy_reward(verdicts),
         "cosine": lambda: cosine_reward(verdicts, r.cosine),

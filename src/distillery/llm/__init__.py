@@ -47,6 +47,17 @@ class Request:
         return self.max_tokens if self.max_tokens is not None else sampling.max_new_tokens
 
 
+def request_problem(req: Request, sampling: Sampling) -> str | None:
+    """Why no engine could serve this request, in one line, or None. Checked before a request is
+    sent, so it comes back as a Completion with this error, never an engine's traceback."""
+    limit = req.limit(sampling)
+    if limit < 1:
+        return f"max_tokens must be at least 1, not {limit}: a request for no tokens has nothing to generate"
+    if req.min_tokens < 0 or req.min_tokens > limit:
+        return f"min_tokens must be between 0 and max_tokens ({limit}), not {req.min_tokens}"
+    return None
+
+
 @dataclass(frozen=True)
 class Completion:
     key: str

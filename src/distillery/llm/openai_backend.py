@@ -25,6 +25,7 @@ import asyncio
 import logging
 import os
 import queue
+import re
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -37,6 +38,7 @@ from distillery.secrets import scrub, scrub_secrets, secret_values
 log = logging.getLogger(__name__)
 
 _DONE = object()
+_STRING_PROMPT_ONLY = re.compile(r"prompt must be a string", re.I)
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -74,8 +76,12 @@ def refusal(exc: BaseException, *, where: str, cfg: LLM, base_url: str, raw: boo
             f"the server at {base_url} refused access to model {cfg.model!r} ({said}); {source}: use a key allowed to use "
             f"it, or set {where}.model to a model this key may use, then re-run (a refusal is never kept as an answer)"
         )
-    if raw and isinstance(exc, (openai.NotFoundError, openai.UnprocessableEntityError)):
-        # 404: no such route; 422: a completions route that does not take token ids (transformers serve).
+    body = str(getattr(exc, "body", None) or "")  # the server's own words: not always in the message
+    string_prompt_only = isinstance(exc, openai.BadRequestError) and _STRING_PROMPT_ONLY.search(f"{body} {exc}")
+    if raw and (isinstance(exc, (openai.NotFoundError, openai.UnprocessableEntityError)) or string_prompt_only):
+        # 404: no such route; 422, or a 400 saying the prompt must be a string: a completions route
+        # that does not take token ids (transformers serve: 422 for vLLM's min_tokens field, 400
+        # "prompt must be a string." without it).
         return (
             f"{base_url} has no completions endpoint (/v1/completions) that continues a prompt of "
             "token ids, which raw prompt continuation (evaluate's budget_forcing mode) needs: a chat endpoint "

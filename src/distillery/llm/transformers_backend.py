@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 
 from distillery.config import LLM, Sampling
 from distillery.keys import derive_seed
-from distillery.llm import Completion, Request
+from distillery.llm import Completion, Request, request_problem
 from distillery.llm.loading import load_causal_lm, load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,10 @@ class TransformersBackend:
             else:
                 text = self.tokenizer.apply_chat_template(req.chat(), tokenize=False, add_generation_prompt=True)
                 ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-            if not any(c.strip() for _, c in req.messages):
+            problem = request_problem(req, sampling)
+            if problem is not None:
+                yield Completion(req.key, None, "error", len(ids), 0, problem)
+            elif not any(c.strip() for _, c in req.messages):
                 yield Completion(req.key, None, "error", len(ids), 0, "empty prompt")
             elif len(ids) >= self.context:
                 yield Completion(

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 
 from distillery.config import LLM, Sampling
 from distillery.errors import DistilleryError
-from distillery.llm import Completion, Request
+from distillery.llm import Completion, Request, request_problem
 from distillery.llm.openai_backend import group_by_prompt
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,10 @@ class VLLMBackend:
         groups: list[tuple[list[Request], list[int]]] = []
         for unit in group_by_prompt(list(requests)):
             first = unit[0]
+            problem = request_problem(first, sampling)
+            if problem is not None:
+                yield from (Completion(r.key, None, "error", 0, 0, problem) for r in unit)
+                continue
             if not any(c.strip() for _, c in first.messages):
                 yield from (Completion(r.key, None, "error", 0, 0, "empty prompt") for r in unit)
                 continue
@@ -81,19 +85,33 @@ class VLLMBackend:
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 
+        # The sampling parameters are built one unit at a time inside the error handling: vLLM
+        # validates them in SamplingParams' constructor, and a unit it rejects is that unit's clear
+        # error (its requests fail, final), never a traceback that stops the stage.
+        ready: list[tuple[list[Request], list[int], SamplingParams]] = []
+        for unit, ids in batch:
+            first = unit[0]
+            try:
+                params = SamplingParams(
+                    n=len(unit),
+                    seed=first.seed,
+                    temperature=sampling.temperature,
+                    top_p=sampling.top_p,
+                    max_tokens=first.limit(sampling),
+                    min_tokens=first.min_tokens,
+                    stop=list(first.stop) or None,
+                )
+            except Exception as exc:
+                error = f"vLLM rejected the sampling parameters (max_tokens {first.limit(sampling)}, min_tokens {first.min_tokens}): "
+                error += f"{type(exc).__name__}: {exc}"
+                yield from (Completion(r.key, None, "error", len(ids), 0, error[:500]) for r in unit)
+                continue
+            ready.append((unit, ids, params))
+        if not ready:
+            return
+        batch = [(unit, ids) for unit, ids, _ in ready]
         prompts = [TokensPrompt(prompt_token_ids=ids) for _, ids in batch]
-        params = [
-            SamplingParams(
-                n=len(unit),
-                seed=unit[0].seed,
-                temperature=sampling.temperature,
-                top_p=sampling.top_p,
-                max_tokens=unit[0].limit(sampling),
-                min_tokens=unit[0].min_tokens,
-                stop=list(unit[0].stop) or None,
-            )
-            for unit, _ in batch
-        ]
+        params = [p for _, _, p in ready]
         try:
             outputs = self.engine.generate(prompts, params, use_tqdm=False)
         except Exception as exc:  # the engine failed this batch: record it, let a re-run retry it

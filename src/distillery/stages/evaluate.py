@@ -189,8 +189,18 @@ def protocol_of(cfg: EvaluateConfig, mode: str) -> dict:
         "temperature": 0.0,
         "top_p": 1.0,
         "thinking_budget": budget,
+        "num_ignore": bf.ignores_at(budget),
         **bf.model_dump(
-            include={"num_ignore", "ignore_string", "thinking_prefix", "end_of_thinking", "answer_prefix", "answer_max_tokens"}
+            include={
+                "ignore_string",
+                "min_thinking_tokens",
+                "thinking_prefix",
+                "end_of_thinking",
+                "answer_prefix",
+                "answer_prefix_when",
+                "answer_fallback",
+                "answer_max_tokens",
+            }
         ),
         "samples_per_problem": {b: 1 for b in cfg.benchmarks},
     }
@@ -218,9 +228,10 @@ def results_table(model: str, protocol: dict, results: dict) -> str:
     for mode, per in results.items():
         p = protocol[mode]
         if budget_of(mode) is not None:
+            minimum = f" (and below {p['min_thinking_tokens']} thinking tokens)" if p["min_thinking_tokens"] else ""
             lines += [
                 f"## {mode}: greedy, thinking held to {p['thinking_budget']} tokens, {p['ignore_string']!r} up to {p['num_ignore']} "
-                f"times, then {p['end_of_thinking']!r} and an answer of up to {p['answer_max_tokens']} tokens",
+                f"times{minimum}, then {p['end_of_thinking']!r} and an answer of up to {p['answer_max_tokens']} tokens",
                 "",
                 "| benchmark | pass@1 (%) | ± stderr | problems | mean thinking tokens | share at the budget | requests |",
                 "| --- | --- | --- | --- | --- | --- | --- |",
