@@ -293,7 +293,7 @@ def with_imaginary_unit(gold: list, pred: list) -> tuple[list, list]:
     """Both parsed sides with the symbol `i` read as the imaginary unit, where a side has `i` and
     neither has any other unknown once it is read so (a complex constant, possibly named: z = 1 - i);
     else both unchanged. latex2sympy reads `i` as a plain symbol, so (1+i)^2 was never 2i."""
-    from sympy import Basic, I
+    from sympy import Basic, Eq, I
 
     def has_i(values: list) -> bool:
         return any(isinstance(v, Basic) and any(s.name == "i" for s in v.free_symbols) for v in values)
@@ -302,7 +302,14 @@ def with_imaginary_unit(gold: list, pred: list) -> tuple[list, list]:
         return gold, pred
 
     def sub(values: list) -> list:
-        return [v.xreplace({s: I for s in v.free_symbols if s.name == "i"}) if isinstance(v, Basic) else v for v in values]
+        out = []
+        for v in values:
+            if isinstance(v, Eq) and v.lhs.is_Symbol:  # "i = 5" names an unknown i; only the value is read
+                v = Eq(v.lhs, v.rhs.xreplace({s: I for s in v.rhs.free_symbols if s.name == "i"}), evaluate=False)
+            elif isinstance(v, Basic):
+                v = v.xreplace({s: I for s in v.free_symbols if s.name == "i"})
+            out.append(v)
+        return out
 
     new_gold, new_pred = sub(gold), sub(pred)
     if any(isinstance(v, Basic) and _free_after(v) for v in (*new_gold, *new_pred)):
