@@ -318,7 +318,11 @@ def with_imaginary_unit(gold: list, pred: list) -> tuple[list, list]:
 
 
 # An option letter with its value: "\textbf{(C) } 7", "(C)~7", "\text{(B) } 12" (after unwrapping \text{}).
-_CHOICE_AND_VALUE = re.compile(r"\s*\$?\s*\(\s*([A-F])\s*\)\s*(?:\\[,;:! ]|~|:|\s)*(.*?)\s*\$?\s*\.?\s*", re.S)
+# The value is set apart by spacing and does not start with an operator: "(C)+1" and "(C) - 1" are
+# expressions in a letter, not an option; "(A) -1" is option A, minus one.
+_CHOICE_AND_VALUE = re.compile(
+    r"\s*\$?\s*\(\s*([A-F])\s*\)\s*(?:(?:\\[,;:! ]|\\q?quad|~|:|\s)+(?![+*/^=<>!]|-\s|\\(?:cdot|times|div)\b)(.+?))?\s*\$?\s*\.?\s*", re.S
+)
 
 
 @dataclass(frozen=True)
@@ -336,7 +340,7 @@ def choice_with_value(text: str) -> Choice | None:
     m = _CHOICE_AND_VALUE.fullmatch(_CHOICE_WRAP.sub(r"\1", text))
     if not m:
         return None
-    value = m.group(2).strip()
+    value = (m.group(2) or "").strip()
     if value and (choice_letters(value) or not braces_balanced(value)):
         return None  # "(A)(B)": two letters; a stray brace: not a value
     return Choice(m.group(1), value or None)

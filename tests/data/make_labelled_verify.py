@@ -439,6 +439,8 @@ OPTION_WITH_VALUE = [
     ("$\\textbf{(E)}\\ 1000$", "1,000", True, "gold in $...$; the value with a separator"),
     ("B", "\\textbf{(B)}\\ 12", True, "letter gold; the letter with its option's value"),
     ("B", "\\textbf{(C)}\\ 12", False, "letter gold; another letter with a value"),
+    ("\\text{(C)}", "\\text{(C)}+1", False, "an expression in the letter, not an option with its value"),
+    ("\\textbf{(A)}\\ -1", "-1", True, "a negative option value"),
 ]
 
 # A problem with a blank to fill in (\\boxed{\\phantom{2}}, \\boxed{}, \\boxed{\\quad}), restated in the answer
