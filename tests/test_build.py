@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import polars as pl
 import pytest
+import yaml
 
 from distillery import tables
 from distillery.config import BuildConfig
@@ -247,6 +249,34 @@ def test_loads_with_datasets(tmp_path):
     assert b["messages"][1]["role"] == "assistant"
 
 
+def test_each_config_loads_by_name_from_the_card_offline(tmp_path, monkeypatch):
+    """OpenR1-Math-220k's three configs, read through the card's YAML as the Hub would: default,
+    extended, and all (both), with the card's dataset_info row counts checked by `datasets`."""
+    import datasets
+
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_OFFLINE", True)
+    _, _, _, _, dataset = run_build(tmp_path, selection="either", choice="first")
+    expected = {"default": {U["A"], U["D"]}, "extended": {U["B"]}, "all": {U["A"], U["B"], U["D"]}}
+    for name, uuids in expected.items():
+        ds = datasets.load_dataset(str(dataset), name, split="train", cache_dir=str(tmp_path / "hf_cache"))
+        assert sorted(ds["uuid"]) == sorted(uuids), name
+        assert ds.column_names == COLUMNS
+        info = datasets.load_dataset_builder(str(dataset), name, cache_dir=str(tmp_path / "hf_cache")).info
+        assert info.splits["train"].num_examples == len(uuids)
+        assert info.features == ds.features
+    card = (dataset / "README.md").read_text()
+    header = yaml.safe_load(card.split("---\n", 2)[1])
+    assert [c["config_name"] for c in header["configs"]] == ["default", "extended", "all"]
+    assert {i["config_name"]: i["splits"][0]["num_examples"] for i in header["dataset_info"]} == {"default": 2, "extended": 1, "all": 3}
+    sizes = {s: build.split_file(dataset, s).stat().st_size for s in build.SPLITS}
+    assert {i["config_name"]: i["download_size"] for i in header["dataset_info"]} == {
+        "default": sizes["default"],
+        "extended": sizes["extended"],
+        "all": sizes["default"] + sizes["extended"],
+    }
+
+
 def test_null_generation_becomes_empty_string(tmp_path):
     _, rows, _, _, _ = run_build(tmp_path, selection="either", choice="first")
     for r in rows.values():
@@ -276,7 +306,8 @@ def test_dataset_card(tmp_path):
     assert card.startswith("---\nconfigs:")
     assert "| default | 2 |" in card
     assert "| extended | 1 |" in card
-    assert "config_name: default" in card and "config_name: extended" in card
+    assert "config_name: default" in card and "config_name: extended" in card and "config_name: all" in card
+    assert "| all | 3 |" in card
     assert '"no_correct_generation": 1' in card
     assert '"sample"' in card
 
@@ -358,6 +389,10 @@ def build_files(paths: dict[str, Path], out: Path, **kwargs) -> dict[str, object
     return files
 
 
+def without_byte_sizes(card: bytes) -> bytes:
+    return re.sub(rb"(?m)^ *(?:num_bytes|download_size|dataset_size): \d+\n", b"", card)
+
+
 def test_batch_size_changes_no_output(tmp_path, monkeypatch):
     """Problems whose generations straddle batch boundaries come out whole, and the same whatever
     the batch size, and however many buckets the problems are spread over: the split files, the
@@ -376,6 +411,8 @@ def test_batch_size_changes_no_output(tmp_path, monkeypatch):
                 assert files[name].equals(value), f"{name} differs with batch_rows={batch_rows}"
             elif name == "provenance.parquet" and group_rows:  # other row groups: the same rows
                 assert pl.read_parquet(io.BytesIO(files[name])).equals(pl.read_parquet(io.BytesIO(value))), name
+            elif name == "dataset/README.md":  # the card's byte sizes follow the row groups, as the parquet bytes do
+                assert without_byte_sizes(files[name]) == without_byte_sizes(value), name
             else:
                 assert files[name] == value, f"{name} differs with batch_rows={batch_rows}"
     assert not list(tmp_path.rglob(".build-spool-*")), "the spool is removed"

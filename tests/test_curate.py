@@ -91,7 +91,7 @@ def test_a_file_that_is_not_a_dataset_is_named(tmp_path):
 def test_a_subset_larger_than_the_data_is_a_warning_with_both_numbers(tmp_path, caplog):
     # 31 rows: 6 too easy and 1 image reference, so 24 can be selected of the 1,000 asked for.
     with caplog.at_level("WARNING", logger="distillery"):
-        paths = run(tmp_path, CurateConfig(method="s1k", s1k=S1KCuration(size=1000, max_pass_rate=0.5)))
+        paths = run(tmp_path, CurateConfig(method="s1k", s1k=S1KCuration(subset_rows=1000, max_pass_rate=0.5)))
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert warnings == [
         "curate: curate.s1k asks for 1000 problems but the dataset's default config has 31 rows (24 pass its filters), "
@@ -102,5 +102,5 @@ def test_a_subset_larger_than_the_data_is_a_warning_with_both_numbers(tmp_path, 
 
 def test_a_subset_within_the_data_says_nothing(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="distillery"):
-        run(tmp_path, CurateConfig(method="s1k", s1k=S1KCuration(size=9, max_pass_rate=0.5)))
+        run(tmp_path, CurateConfig(method="s1k", s1k=S1KCuration(subset_rows=9, max_pass_rate=0.5)))
     assert not [r for r in caplog.records if r.levelname == "WARNING"]

@@ -214,6 +214,79 @@ def test_s1k_draw_exhausts_small_domains_and_stops_when_empty():
     assert curation.s1k_draw(candidates, 0, seed=3) == [] and curation.s1k_draw([], 5, seed=3) == []
 
 
+def test_uniform_rows_is_the_share_rounded_half_up():
+    # s1's code: uniform while fewer than 700 of 1,000 are selected.
+    assert curation.uniform_rows(1000, 0.7) == 700
+    assert curation.uniform_rows(4, 0.7) == 3  # 2.8
+    assert curation.uniform_rows(5, 0.7) == 4  # 3.5, half up
+    assert curation.uniform_rows(4, 0.0) == 0 and curation.uniform_rows(4, 1.0) == 4
+
+
+def test_target_mix_scales_each_source_to_its_weight():
+    # s1's rule with its values: AIME weight 1, GPQA 0.5. AIME rows: alg, alg, geo; GPQA rows: phys, alg.
+    # AIME gives alg 2/3, geo 1/3; GPQA (total scaled to 0.5) gives phys 1/4, alg 1/4; sum 1.5.
+    domains = ["alg", "alg", "geo", "phys", "alg", "nt"]
+    sources = ["aime", "aime", "aime", "gpqa", "gpqa", "olympiads"]
+    mix = curation.target_mix(domains, sources, {"aime": 1.0, "gpqa": 0.5})
+    assert mix == pytest.approx({"alg": (2 / 3 + 1 / 4) / 1.5, "geo": (1 / 3) / 1.5, "phys": (1 / 4) / 1.5})
+    assert curation.target_mix(domains, sources, {"amc_aime": 1.0}) == {}  # no rows of the source: no mix
+
+
+def test_s1k_draw_is_uniform_until_the_threshold_then_follows_the_mix():
+    candidates = [(f"{d}{i:02d}", d, 100 + i) for d in ("alg", "geo", "nt") for i in range(30)]
+    drawn = curation.s1k_draw_phases(candidates, 9, seed=5, uniform_until=3, mix={"geo": 1.0})
+    assert [p for _, _, p in drawn] == ["uniform"] * 3 + ["weighted"] * 6
+    assert all(u.startswith("geo") for u, _, p in drawn if p == "weighted")
+    # Two domains weighted 3:1 (nt has no weight): the weighted draws split 3:1.
+    totals = Counter()
+    for seed in range(300):
+        for u, _, phase in curation.s1k_draw_phases(candidates, 4, seed, uniform_until=0, mix={"alg": 0.75, "geo": 0.25}):
+            assert phase == "weighted"
+            totals[u[:3]] += 1
+    assert totals["nt"] == 0 and 0.70 <= totals["alg"] / 1200 <= 0.80, totals
+
+
+def test_s1k_draw_goes_on_uniformly_once_the_mix_is_exhausted():
+    candidates = [("geo1", "geo", 5), ("geo2", "geo", 4)] + [(f"alg{i}", "alg", i) for i in range(5)]
+    drawn = curation.s1k_draw_phases(candidates, 7, seed=1, uniform_until=0, mix={"geo": 1.0})
+    assert {u for u, _, _ in drawn[:2]} == {"geo1", "geo2"}  # the mix's one domain first, until it is empty
+    assert [p for _, _, p in drawn] == ["weighted"] * 2 + ["uniform"] * 5
+    assert curation.s1k_draw(candidates, 7, seed=1) == [(u, o) for u, o, _ in curation.s1k_draw_phases(candidates, 7, seed=1)]
+
+
+BOLD_CASES = {
+    "**3** apples are shared among the children; how many does each of the 3 children get?": "bold_digit",
+    "**Problem**: find the value of 3x when x is the least prime greater than ten.": "bold_digit",  # s1's lookahead
+    "**Problem 3** Find the least prime number greater than one hundred and twenty.": None,  # a space inside the bold
+    "**Note** the answer is the least prime number greater than one hundred.": None,  # no digit
+    "**Note**: find the least prime above one hundred.\nThen add 7 to it and report the sum.": None,  # digit on the next line
+}
+
+
+@pytest.mark.parametrize("problem", list(BOLD_CASES))
+def test_bold_digit_is_s1s_filter_and_is_recorded(problem):
+    df = frame([row("b", problem=problem)])
+    out = curation.select(df, "s1k", S1KSettings(size=1), seed=0)
+    assert out["reason"].to_list() == [BOLD_CASES[problem] or "selected"]
+    kept = curation.select(df, "s1k", S1KSettings(size=1, drop_bold_digit=False), seed=0)
+    assert kept["reason"].to_list() == ["selected"]
+    assert curation.select(df, "limo", LimoSettings(size=1), seed=0)["reason"].to_list() == ["selected"]  # s1's filter only
+
+
+def test_s1k_selection_records_each_rows_phase():
+    # 8 rows drawn of 12: 6 uniform (0.7 * 8 = 5.6 -> 6), then 2 by the mix of amc_aime rows, all Geometry.
+    rows = [row(f"a{i}", problem_type=("Algebra", "Geometry", "Number Theory")[i % 3]) for i in range(12)]
+    for r in rows:
+        r["source"] = "amc_aime" if r["problem_type"] == "Geometry" else "olympiads"
+    out = curation.select(frame(rows), "s1k", S1KSettings(size=8, mix_sources={"amc_aime": 1.0}), seed=3)
+    picked = out.filter("selected").sort("draw_order")
+    assert picked["phase"].to_list() == ["uniform"] * 6 + ["weighted"] * 2
+    assert set(picked.filter(pl.col("phase") == "weighted")["domain"]) == {"Geometry"}
+    assert out.filter(~pl.col("selected"))["phase"].null_count() == 4
+    with pytest.raises(ValueError, match="uniform_share"):
+        curation.select(frame(rows), "s1k", S1KSettings(uniform_share=1.5), seed=0)
+
+
 def test_2_to_the_minus_rank_favours_long_traces():
     # One domain of 10: P(first draw = longest) = 1 / (2 - 2^-9) ~ 0.50, second longest ~ 0.25.
     candidates = [(f"u{i}", "alg", 1000 - 37 * i) for i in range(10)]  # u0 longest, u9 shortest

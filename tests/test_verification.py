@@ -317,3 +317,27 @@ def test_equal_answers_of_a_problem_share_one_comparison():
     gens = [boxed("0.5"), boxed("0.25"), boxed("0.5"), boxed(r"\dfrac{2}{4}"), boxed("0.25")]
     [checks] = check_many([(r"\frac{1}{2}", gens)], VerifyConfig(workers=1))
     assert [c.status for c in checks] == ["ok", "mismatch", "ok", "ok", "mismatch"]
+
+
+def test_each_answer_form_setting_decides_its_class():
+    """Each setting of the forms math-verify does not read, on and off (off: math-verify's own reading)."""
+
+    def status(gold: str, final: str, **settings) -> str:
+        return check_problem(gold, [f"<think>Scratch.</think>\n{final}"], cfg=VerifyConfig(**settings))[0].status
+
+    blank = "Filling in $\\boxed{\\phantom{2}} + 8 = 12$, the missing number is $\\boxed{4}$."
+    assert (status("4", blank), status("4", blank, blank_boxes="count")) == ("ok", "hedged")
+    assert status("4", "So the blank is $\\boxed{\\quad}$.") == "no_answer"
+    radians = "The angle is $\\boxed{\\frac{\\pi}{3}}$."
+    assert (status("60^\\circ", radians), status("60^\\circ", radians, degrees="drop_sign")) == ("ok", "mismatch")
+    assert status("60", radians) == "mismatch"  # no degree sign: 60 is a number
+    repeating = "So $\\boxed{0.1\\overline{6}}$."
+    assert (status("\\frac{1}{6}", repeating), status("\\frac{1}{6}", repeating, repeating_decimals=False)) == ("ok", "mismatch")
+    letter = "The answer is $\\boxed{C}$."
+    assert (status("\\textbf{(C) } 7", letter), status("\\textbf{(C) } 7", letter, choice_with_value=False)) == ("ok", "mismatch")
+    square = "So $\\boxed{(1+i)^2}$."
+    assert (status("2i", square), status("2i", square, imaginary_unit=False)) == ("ok", "mismatch")
+    assert status("5", "So $\\boxed{i = 5}$.") == "ok"  # an unknown named i is not the imaginary unit
+    assert (
+        status("i^2+1", "So $\\boxed{0}$.") == "ok" and status("n i^2", "So $\\boxed{-n}$.") == "mismatch"
+    )  # n beside i: i stays a symbol

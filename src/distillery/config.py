@@ -502,6 +502,31 @@ class VerifyConfig(Section):
     allow_set_relation_comp: bool = Field(
         True, description='true: an interval gold matches the same set written as an inequality ("(2, 5]" vs "2 < x \\le 5").'
     )
+    blank_boxes: Literal["skip", "count"] = Field(
+        "skip",
+        description="A box with nothing in it (\\boxed{}, \\boxed{\\phantom{2}}, \\boxed{\\quad}: a problem's blank restated). "
+        "skip: not an answer, so it never makes a generation `hedged` or stands for its answer. count: a box like any other.",
+    )
+    degrees: Literal["convert", "drop_sign"] = Field(
+        "convert",
+        description="convert: a lone angle in degrees (60^\\circ, 60°) also equals the same angle in radians written with \\pi "
+        "(\\frac{\\pi}{3}); a number without a degree sign is never taken for degrees. drop_sign: math-verify's own "
+        "(60^\\circ is 60).",
+    )
+    repeating_decimals: bool = Field(
+        True, description="Read a repeating decimal (0.1\\overline{6}, 0.\\dot{3}) as its exact fraction (1/6, 1/3), both sides."
+    )
+    choice_with_value: bool = Field(
+        True,
+        description="A gold naming an option and its value (\\textbf{(C) } 7) is answered by the letter, by the value, or by "
+        "both (a wrong letter is wrong whatever the value); an answer of a letter with its value counts by its letter "
+        "against a letter gold.",
+    )
+    imaginary_unit: bool = Field(
+        True,
+        description="Read i as the imaginary unit ((1+i)^2 = 2i, |3+4i| = 5) where a side has i and no other unknown; "
+        "\\mathrm{i} is i. false: latex2sympy's plain symbol i.",
+    )
 
 
 class JudgeConfig(Section):
@@ -652,8 +677,26 @@ class S1KCuration(Section):
     )
     domain_field: Literal["problem_type", "source", "question_type"] = Field(
         "problem_type",
-        description="The column whose value is a problem's domain; domains are drawn uniformly (s1 classified questions by "
-        "Mathematics Subject Classification, 50 domains in s1K; NuminaMath's problem_type is the label at hand).",
+        description="The column whose value is a problem's domain (s1 classified questions by Mathematics Subject "
+        "Classification, 50 domains in s1K; NuminaMath's problem_type is the label at hand).",
+    )
+    uniform_share: float = Field(
+        0.7,
+        ge=0,
+        le=1,
+        description="Share of the rows drawn with domains picked uniformly (s1's code: while fewer than 700 of 1,000 are "
+        "selected; rounded half up); the rest pick domains by the mix of mix_sources. 1: uniform throughout (s1's paper).",
+    )
+    mix_sources: dict[str, float] = Field(
+        {"amc_aime": 1.0},
+        description="The weighted phase's target mix: the domain counts of the candidates whose `source` is listed, each "
+        "source's counts scaled so its total is its weight. s1: AIME 1, GPQA 0.5 (GPQA's counts scaled to half of AIME's "
+        "total); NuminaMath has no GPQA rows, so amc_aime alone. {}: no weighted phase.",
+    )
+    drop_bold_digit: bool = Field(
+        True,
+        description="Drop problems with a bold token holding a digit (reason bold_digit), with s1's own regex "
+        "(distillery.curation.BOLD_DIGIT_RE: the digit may be anywhere later on the same line).",
     )
 
 

@@ -3,11 +3,12 @@ LIMO-style, with every input row's fate explained by one reason.
 
 Pure selection logic (polars + stdlib): no models, no files. `select` returns one row per input row:
 
-    uuid, selected, reason, domain, trace_words, pass_rate, correct, generations, score, draw_order
+    uuid, selected, reason, domain, trace_words, pass_rate, correct, generations, score, draw_order, phase
 
 where `reason` is "selected" or the first filter the row failed, in this order (REASONS):
 
     missing_field > image_reference > odd_format    quality (both methods)
+    > bold_digit                                    quality (s1k, drop_bold_digit)
     > too_easy | unsolved                           difficulty
     > not_drawn (s1k) | not_selected (limo)         the final cut
 
@@ -17,9 +18,19 @@ s1K (Muennighoff et al. 2025, "s1: Simple test-time scaling", arXiv 2501.19393, 
 Algorithm 1 in the appendix): quality filters (API errors; string patterns of formatting issues such
 as ASCII-art diagrams, non-existent image references, inconsistent question numbering), then
 difficulty (drop questions that either Qwen2.5-7B-Instruct or Qwen2.5-32B-Instruct solved, graded by
-Claude 3.5 Sonnet), then diversity: pick a domain uniformly at random, sample a question in it with
-weight 2^-rank where rank orders the domain's questions by thinking length (longest first), remove
-it, drop exhausted domains, repeat until 1,000. What differs here:
+Claude 3.5 Sonnet), then diversity: pick a domain, sample a question in it with weight 2^-rank where
+rank orders the domain's questions by thinking length (longest first), remove it, drop exhausted
+domains, repeat until 1,000. The paper's Algorithm 1 picks every domain uniformly; s1's code
+(data/filter.ipynb, "Powerlaw length sampling") does so only while fewer than 700 rows are selected,
+then picks domains by the benchmark domain mix: the domain counts of the pool's AIME and GPQA
+questions, GPQA's scaled to half of AIME's total. Here: `uniform_share` (0.7: 700 of 1,000) of
+`size` is drawn with uniform domains, the rest by the domain counts of the candidates from
+`mix_sources` (source column -> weight of that source's total; s1: AIME 1, GPQA 0.5; a math corpus
+has no GPQA, so the default is NuminaMath's amc_aime alone). Each drawn row records its `phase`
+(uniform or weighted). Where no domain of the mix has candidates left (s1's code would fail), the
+draw goes on uniformly and the row says `uniform`. s1's code also drops problems with a bold
+token holding a digit (its regex BOLD_DIGIT_RE, kept exactly: the digit may be anywhere later on
+the line); here reason `bold_digit` (s1k's `drop_bold_digit`). What differs here:
   - difficulty: the teacher's own pass rate over the row's n generations stands in for the two weak
     models (too_easy when pass_rate > max_pass_rate). A column of weak-model verdicts could replace
     it later; nothing here depends on where the verdicts come from.
@@ -28,8 +39,10 @@ it, drop exhausted domains, repeat until 1,000. What differs here:
   - length: whitespace-separated words of the thinking, a tokenizer-free proxy for s1's Qwen2.5
     token counts (ranks, which are all the draw uses, barely move between the two).
   - s1K's first 384 rows (all correct AIME/GPQA traces, and MATH ones thinking > 5,600 tokens) were
-    added by hand before the draw; there is no such step here: every row goes through the draw.
-  - "inconsistent question numbering" has no check here.
+    added by hand before the draw (and count towards its 700); there is no such step here: every row
+    goes through the draw.
+  - the mix: s1 rounded GPQA's scaled counts down to integers; here the weights stay exact.
+  - "inconsistent question numbering" (s1's code: "p1." to "p999." anywhere) has no check here.
 
 LIMO (Ye et al. 2025, "LIMO: Less is More for Reasoning", arXiv 2502.03387, section 3.1): keep problems
 that DeepSeek-R1-Distill-Qwen-32B solved in only 1-3 of 32 attempts (after a coarse filter dropping
@@ -59,6 +72,7 @@ import math
 import random
 import re
 from bisect import bisect_right
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -68,9 +82,10 @@ from distillery.stages.build import is_correct  # the one rule of what counts as
 
 METHODS = ("limo", "s1k")
 SELECTIONS = ("math_verify", "judge", "either")
-QUALITY_REASONS = ("missing_field", "image_reference", "odd_format")
+QUALITY_REASONS = ("missing_field", "image_reference", "odd_format", "bold_digit")
 DIFFICULTY_REASONS = ("too_easy", "unsolved")
 REASONS = ("selected", *QUALITY_REASONS, *DIFFICULTY_REASONS, "not_drawn", "not_selected")
+PHASES = ("uniform", "weighted")  # how an s1k row's domain was picked
 
 # --- quality ---------------------------------------------------------------------------------------
 
@@ -90,6 +105,11 @@ IMAGE_PATTERNS: tuple[str, ...] = (
     r"\bpictured\b",
 )
 IMAGE_RE = re.compile("|".join(IMAGE_PATTERNS), re.IGNORECASE)
+
+# s1's drop_weird_string_patterns (data/filter.ipynb), exactly: "**" and a run without spaces or "]"
+# closed by "**", where a digit follows the opening "**" anywhere on the same line (the lookahead
+# is not bounded by the token): "**3**" and "**Problem**: find 3x" match, "**Problem 3**" does not.
+BOLD_DIGIT_RE = re.compile(r"\*\*(?=.*\d)[^\s\]]*\*\*")
 
 MIN_PROBLEM_CHARS = 20  # shorter (after stripping) is a fragment, not a problem
 MAX_NON_ASCII_FRACTION = 0.5  # of non-space characters, in the problem or the thinking: garbage or another language
@@ -171,18 +191,24 @@ OUTPUT_SCHEMA = {
     "generations": pl.Int64,
     "score": pl.Float64,
     "draw_order": pl.Int64,
+    "phase": pl.String,
 }
 
 
 @dataclass(frozen=True)
 class S1KSettings:
     """s1K: 1,000 rows (s1's size); too_easy above max_pass_rate (this module's stand-in for s1's
-    two weak models); domains from domain_field (s1: MSC classes by Claude)."""
+    two weak models); domains from domain_field (s1: MSC classes by Claude); uniform domains for the
+    first uniform_share of the rows (s1: 700 of 1,000), then the domain mix of the candidates from
+    mix_sources (source -> weight; s1: AIME 1, GPQA 0.5); bold_digit dropped (s1)."""
 
     size: int = 1000
     max_pass_rate: float = 0.5
     domain_field: str = "problem_type"
     selection: str = "either"
+    uniform_share: float = 0.7
+    mix_sources: dict[str, float] = field(default_factory=lambda: {"amc_aime": 1.0})
+    drop_bold_digit: bool = True
 
 
 @dataclass(frozen=True)
@@ -267,11 +293,12 @@ def _has_ascii_art(text: str) -> bool:
     return False
 
 
-def quality_reason(problem: str | None, messages: Sequence[Mapping] | None) -> str | None:
+def quality_reason(problem: str | None, messages: Sequence[Mapping] | None, bold_digit: bool = False) -> str | None:
     """The first quality filter a row fails, or None. Precedence: missing_field (nothing to judge),
     then image_reference (the problem is unanswerable as text), then odd_format, whose checks run in
     this order: problem under MIN_PROBLEM_CHARS, non-ASCII-dominated problem, ASCII-art problem,
-    unbalanced think tags, non-ASCII-dominated thinking, no \\boxed{} in the answer part."""
+    unbalanced think tags, non-ASCII-dominated thinking, no \\boxed{} in the answer part; then, with
+    `bold_digit`, s1's bold token with a digit in the problem (BOLD_DIGIT_RE)."""
     trace = assistant_text(messages)
     if problem is None or not problem.strip() or trace is None:
         return "missing_field"
@@ -286,12 +313,14 @@ def quality_reason(problem: str | None, messages: Sequence[Mapping] | None) -> s
         or not BOX_RE.search(answer_part(trace))
     ):
         return "odd_format"
+    if bold_digit and BOLD_DIGIT_RE.search(problem):
+        return "bold_digit"
     return None
 
 
-def quality_reasons(df: pl.DataFrame) -> pl.Series:
+def quality_reasons(df: pl.DataFrame, bold_digit: bool = False) -> pl.Series:
     """quality_reason for each row of a frame with `problem` and `messages`, in row order (null: clean)."""
-    reasons = [quality_reason(p, m) for p, m in zip(df["problem"].to_list(), df["messages"].to_list())]
+    reasons = [quality_reason(p, m, bold_digit) for p, m in zip(df["problem"].to_list(), df["messages"].to_list())]
     return pl.Series("quality_reason", reasons, dtype=pl.String)
 
 
@@ -356,14 +385,51 @@ def _geometric_index(rng: random.Random, m: int) -> int:
     return m - 1  # rounding at the far tail
 
 
+def target_mix(domains: Sequence[str], sources: Sequence[str | None], mix_sources: Mapping[str, float]) -> dict[str, float]:
+    """s1's benchmark domain mix: per source in mix_sources, its candidates' domain counts scaled so
+    the source's total is its weight (s1: AIME 1, GPQA 0.5), summed over sources and normalized to 1.
+    Empty where no candidate comes from those sources."""
+    per_source: dict[str, Counter] = {s: Counter() for s in mix_sources}
+    for domain, source in zip(domains, sources):
+        if source in per_source:
+            per_source[source][domain] += 1
+    mix: dict[str, float] = {}
+    for source, counts in per_source.items():
+        total, weight = sum(counts.values()), float(mix_sources[source])
+        for domain, n in counts.items():
+            if weight > 0:
+                mix[domain] = mix.get(domain, 0.0) + weight * n / total
+    norm = sum(mix.values())
+    return {d: w / norm for d, w in sorted(mix.items())} if norm > 0 else {}
+
+
+def uniform_rows(size: int, uniform_share: float) -> int:
+    """Rows drawn with uniform domains: uniform_share of size, rounded half up (s1: 700 of 1,000)."""
+    return int(math.floor(uniform_share * size + 0.5))
+
+
 def s1k_draw(candidates: pl.DataFrame | Iterable[tuple[str, str, int]], size: int, seed: int) -> list[tuple[str, int]]:
-    """s1's Algorithm 1 draw: until `size` are drawn or none are left, pick a domain uniformly among
-    those with candidates left, then one of its candidates with probability proportional to 2^-rank
+    """s1k_draw_phases with uniform domains throughout (the paper's Algorithm 1): (uuid, draw_order)."""
+    return [(uuid, order) for uuid, order, _ in s1k_draw_phases(candidates, size, seed)]
+
+
+def s1k_draw_phases(
+    candidates: pl.DataFrame | Iterable[tuple[str, str, int]],
+    size: int,
+    seed: int,
+    uniform_until: int | None = None,
+    mix: Mapping[str, float] | None = None,
+) -> list[tuple[str, int, str]]:
+    """s1's draw: until `size` are drawn or none are left, pick a domain among those with candidates
+    left, uniformly while fewer than `uniform_until` are drawn (None: always), then with probability
+    proportional to its weight in `mix` (s1: the benchmark domain mix; uniformly again where no
+    domain of the mix is left); then one of its candidates with probability proportional to 2^-rank
     (rank 0: the longest trace; equal lengths rank by uuid), and remove it.
 
     candidates: (uuid, domain, trace_words) tuples, or a frame with those columns. Returns
-    (uuid, draw_order) with draw_order from 1. Uses random.Random(seed) only, on inputs sorted first,
-    so the result does not depend on the candidates' order."""
+    (uuid, draw_order, phase) with draw_order from 1 and phase uniform or weighted. Uses
+    random.Random(seed) only, on inputs sorted first, so the result does not depend on the
+    candidates' order."""
     if size < 0:
         raise ValueError(f"size must be >= 0, got {size}")
     rows = candidates.select("uuid", "domain", "trace_words").rows() if isinstance(candidates, pl.DataFrame) else list(candidates)
@@ -374,12 +440,25 @@ def s1k_draw(candidates: pl.DataFrame | Iterable[tuple[str, str, int]], size: in
     for uuid, domain, _words in sorted(rows, key=lambda r: (-r[2], r[0])):
         pools.setdefault(domain, []).append(uuid)
     names = sorted(pools)
+    weights = {d: w for d, w in (mix or {}).items() if w > 0}
+    uniform_until = size if uniform_until is None else uniform_until
     rng = random.Random(seed)
-    drawn: list[tuple[str, int]] = []
+    drawn: list[tuple[str, int, str]] = []
     while len(drawn) < size and names:
-        k = rng.randrange(len(names))
+        weighted = [d for d in names if d in weights] if len(drawn) >= uniform_until else []
+        if weighted:
+            phase, u = "weighted", rng.random() * sum(weights[d] for d in weighted)
+            domain = weighted[-1]  # rounding at the far end
+            for d in weighted:
+                if u < weights[d]:
+                    domain = d
+                    break
+                u -= weights[d]
+            k = names.index(domain)
+        else:
+            phase, k = "uniform", rng.randrange(len(names))
         pool = pools[names[k]]
-        drawn.append((pool.pop(_geometric_index(rng, len(pool))), len(drawn) + 1))
+        drawn.append((pool.pop(_geometric_index(rng, len(pool))), len(drawn) + 1, phase))
         if not pool:
             names.pop(k)
     return drawn
@@ -413,8 +492,8 @@ def limo_scores(texts: Sequence[str], weights: Mapping[str, float]) -> list[floa
 # --- the stage's entry point -----------------------------------------------------------------------
 
 
-def _check_input(df: pl.DataFrame, domain_field: str) -> None:
-    missing = [c for c in (*REQUIRED_COLUMNS, domain_field) if c not in df.columns]
+def _check_input(df: pl.DataFrame, domain_field: str, mix: bool = False) -> None:
+    missing = [c for c in (*REQUIRED_COLUMNS, domain_field, *(("source",) if mix else ())) if c not in df.columns]
     if missing:
         raise ValueError(f"the dataset lacks columns {missing}")
     if df["uuid"].null_count():
@@ -434,11 +513,14 @@ def select(df: pl.DataFrame, method: str, settings: S1KSettings | LimoSettings, 
     _check_selection(settings.selection)
     if settings.size < 0:
         raise ValueError(f"size must be >= 0, got {settings.size}")
-    _check_input(df, settings.domain_field)
+    s1k = isinstance(settings, S1KSettings)
+    if s1k and not 0.0 <= settings.uniform_share <= 1.0:
+        raise ValueError(f"uniform_share must be in [0, 1], got {settings.uniform_share}")
+    _check_input(df, settings.domain_field, mix=s1k and bool(settings.mix_sources))
 
     df = df.sort("uuid")
     uuids = df["uuid"].to_list()
-    quality = quality_reasons(df).to_list()
+    quality = quality_reasons(df, bold_digit=s1k and settings.drop_bold_digit).to_list()
     difficulty = pass_rates(df, settings.selection)
     traces = [thinking(assistant_text(m)) for m in df["messages"].to_list()]
     out = pl.DataFrame(
@@ -456,6 +538,7 @@ def select(df: pl.DataFrame, method: str, settings: S1KSettings | LimoSettings, 
     reasons: list[str | None] = list(quality)
     scores: list[float | None] = [None] * df.height
     order: list[int | None] = [None] * df.height
+    phases: list[str | None] = [None] * df.height
 
     if isinstance(settings, S1KSettings):
         if not 0.0 <= settings.max_pass_rate <= 1.0:
@@ -465,9 +548,20 @@ def select(df: pl.DataFrame, method: str, settings: S1KSettings | LimoSettings, 
                 reasons[i] = "too_easy"
         pending = [i for i, r in enumerate(reasons) if r is None]
         words, domain = out["trace_words"].to_list(), out["domain"].to_list()
-        drawn = dict(s1k_draw([(uuids[i], domain[i], words[i]) for i in pending], settings.size, seed))
+        sources = df["source"].to_list() if settings.mix_sources else [None] * df.height
+        mix = target_mix([domain[i] for i in pending], [sources[i] for i in pending], settings.mix_sources)
+        drawn = {
+            uuid: (o, phase)
+            for uuid, o, phase in s1k_draw_phases(
+                [(uuids[i], domain[i], words[i]) for i in pending],
+                settings.size,
+                seed,
+                uniform_until=uniform_rows(settings.size, settings.uniform_share),
+                mix=mix,
+            )
+        }
         for i in pending:
-            order[i] = drawn.get(uuids[i])
+            order[i], phases[i] = drawn.get(uuids[i], (None, None))
             reasons[i] = "selected" if order[i] is not None else "not_drawn"
     else:
         if not 0 <= settings.min_correct <= settings.max_correct:
@@ -493,6 +587,7 @@ def select(df: pl.DataFrame, method: str, settings: S1KSettings | LimoSettings, 
         pl.Series("reason", reasons, dtype=pl.String),
         pl.Series("score", scores, dtype=pl.Float64),
         pl.Series("draw_order", order, dtype=pl.Int64),
+        pl.Series("phase", phases, dtype=pl.String),
     ).with_columns(selected=pl.col("reason") == "selected")
     return out.select(list(OUTPUT_SCHEMA)).cast(OUTPUT_SCHEMA)
 

@@ -1,7 +1,8 @@
-"""`distillery publish`: push a built dataset (card + default/extended parquet) to a Hugging Face
-dataset repo, only when the user runs it. The token comes from the environment ($HF_TOKEN unless
---token-env names another variable) and is never printed; `--dry-run` checks everything and lists
-what would be uploaded without touching the network. No pipeline stage calls this.
+"""`distillery publish`: push a built dataset (card + default/extended parquet; the card's `all` config
+names both, so it needs no files of its own) to a Hugging Face dataset repo, only when the user runs
+it. The token comes from the environment ($HF_TOKEN unless --token-env names another variable) and
+is never printed; `--dry-run` checks everything and lists what would be uploaded without touching
+the network. No pipeline stage calls this.
 """
 
 from __future__ import annotations

@@ -245,6 +245,7 @@ CURATE_SELECTION = Table(
         "generations": I64,
         "score": F64,  # limo's quality score (null for s1k)
         "draw_order": I64,  # 1-based order of selection (null: not selected)
+        "phase": S,  # s1k: how the row's domain was drawn, uniform or weighted (null: not drawn; limo)
         **provenance("curate"),
     },
 )

@@ -8,6 +8,11 @@ Rules, each a deliberate choice (settings: config.VerifyConfig, documented in do
   several parts (a set, a tuple, a union, several values) the boxes are one answer, compared with
   the gold as a whole; where the gold is one value they are a hedge (`hedged`), never accepted,
   unless every box is the gold. `last` takes the last box; `all_agree` requires every box right.
+- A blank box (`\\boxed{}`, `\\boxed{\\phantom{2}}`, `\\boxed{\\quad}`: a problem's blank restated) is no
+  answer (`blank_boxes: skip`): it never makes a generation `hedged`.
+- Forms math-verify does not read, each decided without guessing (docs/verify.md): an angle in
+  degrees against radians written with pi (`degrees`), repeating decimals (`repeating_decimals`), an
+  option gold with its value (`choice_with_value`), and `i` as the imaginary unit (`imaginary_unit`).
 - A gold with unbalanced braces is `gold_malformed` (a broken source row, not a wrong answer); a
   gold written as `\\boxed{...}` is its box's contents.
 - The gold is wrapped in `$...$` before parsing (unwrapped golds miss many true matches) and parsed
@@ -35,6 +40,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from fractions import Fraction
 from multiprocessing.connection import Connection, wait
 
 from distillery.config import Extraction, VerifyConfig
@@ -82,8 +88,23 @@ def answer_region(text: str | None) -> str | None:
     return text
 
 
-def _boxes(text: str | None) -> list[tuple[int, str]]:
-    """(start, contents) of every complete \\boxed{...} / \\fbox{...} (braces matched), in order."""
+# What a blank to fill in is drawn with: \\phantom{2}, \\quad, \\hspace{1cm}, \\underline{\\qquad}, \\square,
+# "( )", "\\_\\_", spacing ("\\ " is a lone "\\" once the box is stripped). A box of nothing else is
+# the problem's blank restated, not an answer.
+_BLANK_FILLER = re.compile(
+    r"\\[hv]?phantom\s*\{[^{}]*\}|\\hspace\*?\s*\{[^{}]*\}|\\underline\s*\{|\\(?:qquad|quad|square|Box|_|,|;|:|!| |$)|[\s~{}()_.]"
+)
+BLANK_MAX_CHARS = 64  # a longer box is never only filler
+
+
+def is_blank(box: str) -> bool:
+    """A box with no answer in it: empty, or only spacing and blank-drawing commands (`\\boxed{\\phantom{2}}`)."""
+    return len(box) <= BLANK_MAX_CHARS and not _BLANK_FILLER.sub("", box)
+
+
+def _boxes(text: str | None, skip_blank: bool = True) -> list[tuple[int, str]]:
+    """(start, contents) of every complete \\boxed{...} / \\fbox{...} (braces matched), in order;
+    blank boxes (is_blank) left out unless `skip_blank` is false."""
     if not text:
         return []
     found = []
@@ -97,13 +118,16 @@ def _boxes(text: str | None) -> list[tuple[int, str]]:
                 depth -= 1
             i += 1
         if depth == 0:
-            found.append((m.start(), text[m.end() : i - 1].strip()))
+            box = text[m.end() : i - 1].strip()
+            if not (skip_blank and is_blank(box)):
+                found.append((m.start(), box))
     return found
 
 
-def boxed_contents(text: str | None) -> list[str]:
-    """Contents of every complete \\boxed{...} / \\fbox{...} (braces matched), in order."""
-    return [box for _, box in _boxes(text)]
+def boxed_contents(text: str | None, skip_blank: bool = True) -> list[str]:
+    """Contents of every complete \\boxed{...} / \\fbox{...} (braces matched), in order; blank
+    boxes left out unless `skip_blank` is false."""
+    return [box for _, box in _boxes(text, skip_blank)]
 
 
 def last_boxed(text: str | None) -> str | None:
@@ -119,26 +143,26 @@ def extract_answer(generation: str | None) -> str | None:
 _NAMED_BEFORE_BOX = re.compile(r"(?<![\w\\])([a-zA-Z](?:_\{?\w{1,3}\}?)?)\s*=\s*(?:\$|\\\(|\\\[)?\s*$")
 
 
-def named_boxes(text: str | None) -> list[str]:
+def named_boxes(text: str | None, skip_blank: bool = True) -> list[str]:
     """Every box, with the unknown it is assigned to where the text says so: `x=1` for `x = \\boxed{1}`.
     Several boxes lose their names otherwise, and a system's `x = 3, y = 2` would read as `3, 2`."""
     out = []
-    for start, box in _boxes(text):
+    for start, box in _boxes(text, skip_blank):
         named = _NAMED_BEFORE_BOX.search(text[max(0, start - 24) : start])
         out.append(f"{named.group(1)}={box}" if named and "=" not in box else box)
     return out
 
 
-def extract_answers(generation: str | None, multiple_boxes: str = "by_gold") -> list[str | tuple[str, ...]]:
+def extract_answers(generation: str | None, multiple_boxes: str = "by_gold", skip_blank: bool = True) -> list[str | tuple[str, ...]]:
     """The answers to check: one per box for all_agree; else one, which is a tuple of boxes where
-    by_gold finds several different ones."""
+    by_gold finds several different ones. Blank boxes are no answers unless `skip_blank` is false."""
     region = answer_region(generation)
-    boxes = boxed_contents(region)
+    boxes = boxed_contents(region, skip_blank)
     if multiple_boxes == "all_agree":
         return boxes
     if multiple_boxes == "last" or len({normalize_answer(b) for b in boxes}) <= 1:
         return boxes[-1:]
-    return [tuple(named_boxes(region))]
+    return [tuple(named_boxes(region, skip_blank))]
 
 
 def shown(answer: str | tuple[str, ...]) -> str:
@@ -193,12 +217,133 @@ def wrap_gold(gold: str) -> str:
 
 # Spellings latex2sympy does not know, rewritten to ones it does (both sides).
 _SPELLINGS = (("\\varnothing", "\\emptyset"), ("°", "^{\\circ}"))
+# A repeating decimal: 0.1\overline{6}, 0.\overline{142857}, 0.\dot{3} (one repeating digit).
+_REPEATING = re.compile(r"(?<![\d.])(\d*)\.(\d*)\s*(?:\\overline\s*\{\s*(\d+)\s*\}|\\dot\s*\{?\s*(\d)\s*\}?)(?![\d.])")
+# The imaginary unit written upright (\mathrm{i}, as Chinese sources do): math-verify drops \mathrm{...} as a unit.
+_UPRIGHT_I = re.compile(r"\\(?:mathrm|text|rm)\s*\{\s*i\s*\}|\{\\rm\s+i\}")
 
 
-def respell(text: str) -> str:
+def repeating_fraction(whole: str, fixed: str, repeat: str) -> Fraction:
+    """The exact value of whole.fixed(repeat repeating): 0.1(6) is 1/6, 0.(142857) is 1/7."""
+    return int(whole or 0) + Fraction(int(fixed or 0), 10 ** len(fixed)) + Fraction(int(repeat), 10 ** len(fixed) * (10 ** len(repeat) - 1))
+
+
+def _repeating_as_fraction(m: re.Match) -> str:
+    value = repeating_fraction(m.group(1), m.group(2), m.group(3) or m.group(4))
+    return f"{{\\frac{{{value.numerator}}}{{{value.denominator}}}}}"
+
+
+def respell(text: str, repeating_decimals: bool = False, imaginary_unit: bool = False) -> str:
+    """The text in spellings latex2sympy reads; with `repeating_decimals`, a repeating decimal as its
+    exact fraction; with `imaginary_unit`, an upright \\mathrm{i} as i."""
     for old, new in _SPELLINGS:
         text = text.replace(old, new)
+    if repeating_decimals and ("overline" in text or "dot" in text):
+        text = _REPEATING.sub(_repeating_as_fraction, text)
+    if imaginary_unit and "i" in text:
+        text = _UPRIGHT_I.sub("i", text)
     return text
+
+
+# An angle in degrees: a number (or \frac of two) with a degree sign, optionally named ("\angle B = 45^\circ").
+_DEGREE_SIGN = r"(?:\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\degree|\\text\s*\{\s*degrees?\s*\}|\\mathrm\s*\{\s*degrees?\s*\})"
+_HAS_DEGREE = re.compile(_DEGREE_SIGN + r"|°|\bdegrees?\b")
+_ANGLE_IN_DEGREES = re.compile(
+    r"\s*\$?\s*(?:(?:\\angle\s*)?[A-Za-z]{1,3}\s*=\s*)?"
+    r"([+-]?\s*(?:\d+(?:\.\d+)?|\.\d+|\\[dt]?frac\s*\{\s*\d+\s*\}\s*\{\s*\d+\s*\}))"
+    r"\s*" + _DEGREE_SIGN + r"\s*\$?\s*\.?\s*"
+)
+_PI = re.compile(r"\\pi\b|π")
+
+
+def degrees_as_radians(text: str) -> str | None:
+    """A lone angle in degrees (`60^\\circ`, `\\angle B = 45^\\circ`) written in radians, or None."""
+    m = _ANGLE_IN_DEGREES.fullmatch(respell(text))
+    if not m:
+        return None
+    number = m.group(1).replace(" ", "").replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    return f"{{{number}}}\\cdot\\frac{{\\pi}}{{180}}"
+
+
+def degree_pair(gold: str, answer: str) -> tuple[str, str] | None:
+    """(gold, answer) with the side in degrees rewritten in radians, where one side is a lone angle in
+    degrees and the other a radian measure (it has \\pi and no degree sign); else None. A number with
+    no degree sign is never taken for degrees: `45` is not `\\frac{\\pi}{4}`."""
+    if "circ" not in gold + answer and "°" not in gold + answer and "degree" not in gold + answer:
+        return None
+    gold_rad, answer_rad = degrees_as_radians(gold), degrees_as_radians(answer)
+    if gold_rad and not answer_rad and _PI.search(answer) and not _HAS_DEGREE.search(answer):
+        return gold_rad, answer
+    if answer_rad and not gold_rad and _PI.search(gold) and not _HAS_DEGREE.search(gold):
+        return gold, answer_rad
+    return None
+
+
+def _free_after(expr) -> set:
+    """Free symbols of a parsed value, less the unknown an equation names (`z = 1 - i`)."""
+    from sympy import Eq
+
+    free = set(expr.free_symbols)
+    if isinstance(expr, Eq) and expr.lhs.is_Symbol:
+        free.discard(expr.lhs)
+    return free
+
+
+def with_imaginary_unit(gold: list, pred: list) -> tuple[list, list]:
+    """Both parsed sides with the symbol `i` read as the imaginary unit, where a side has `i` and
+    neither has any other unknown once it is read so (a complex constant, possibly named: z = 1 - i);
+    else both unchanged. latex2sympy reads `i` as a plain symbol, so (1+i)^2 was never 2i."""
+    from sympy import Basic, Eq, I
+
+    def has_i(values: list) -> bool:
+        return any(isinstance(v, Basic) and any(s.name == "i" for s in v.free_symbols) for v in values)
+
+    if not (has_i(gold) or has_i(pred)):
+        return gold, pred
+
+    def sub(values: list) -> list:
+        out = []
+        for v in values:
+            if isinstance(v, Eq) and v.lhs.is_Symbol:  # "i = 5" names an unknown i; only the value is read
+                v = Eq(v.lhs, v.rhs.xreplace({s: I for s in v.rhs.free_symbols if s.name == "i"}), evaluate=False)
+            elif isinstance(v, Basic):
+                v = v.xreplace({s: I for s in v.free_symbols if s.name == "i"})
+            out.append(v)
+        return out
+
+    new_gold, new_pred = sub(gold), sub(pred)
+    if any(isinstance(v, Basic) and _free_after(v) for v in (*new_gold, *new_pred)):
+        return gold, pred  # another unknown beside i: i may be a variable too; never guess
+    return new_gold, new_pred
+
+
+# An option letter with its value: "\textbf{(C) } 7", "(C)~7", "\text{(B) } 12" (after unwrapping \text{}).
+# The value is set apart by spacing and does not start with an operator: "(C)+1" and "(C) - 1" are
+# expressions in a letter, not an option; "(A) -1" is option A, minus one.
+_CHOICE_AND_VALUE = re.compile(
+    r"\s*\$?\s*\(\s*([A-F])\s*\)\s*(?:(?:\\[,;:! ]|\\q?quad|~|:|\s)+(?![+*/^=<>!]|-\s|\\(?:cdot|times|div)\b)(.+?))?\s*\$?\s*\.?\s*", re.S
+)
+
+
+@dataclass(frozen=True)
+class Choice:
+    letter: str
+    value: str | None  # None: the letter alone
+
+
+def choice_with_value(text: str) -> Choice | None:
+    """The option letter and its value an answer or gold gives (`\\textbf{(C) } 7`: C and 7), or None
+    where it is not written that way. A bare letter ("C", "(C)") has value None."""
+    if "(" not in text:
+        letters = choice_letters(text)
+        return Choice(next(iter(letters)), None) if letters and len(letters) == 1 else None
+    m = _CHOICE_AND_VALUE.fullmatch(_CHOICE_WRAP.sub(r"\1", text))
+    if not m:
+        return None
+    value = (m.group(2) or "").strip()
+    if value and (choice_letters(value) or not braces_balanced(value)):
+        return None  # "(A)(B)": two letters; a stray brace: not a value
+    return Choice(m.group(1), value or None)
 
 
 # --- sympy comparison (worker processes) ----------------------------------------------------------
@@ -253,7 +398,7 @@ class Comparer:
         parsed_gold = None
         e = self.cfg.gold
         try:
-            text = respell(unbox_gold(gold))
+            text = self.respell(unbox_gold(gold))
             parsed = self._parse(
                 wrap_gold(text) if self.cfg.wrap_gold else text,
                 extraction_config=self.gold_cfg,
@@ -271,7 +416,42 @@ class Comparer:
             self._golds.popitem(last=False)
         return parsed_gold
 
+    def respell(self, text: str) -> str:
+        return respell(text, self.cfg.repeating_decimals, self.cfg.imaginary_unit)
+
+    def value_gold(self, gold: str) -> str:
+        """The gold compared by value: an option gold's value (`\\textbf{(C) } 7`: 7) under choice_with_value."""
+        if self.cfg.choice_with_value:
+            choice = choice_with_value(unbox_gold(gold))
+            if choice is not None and choice.value is not None:
+                return choice.value
+        return gold
+
     def compare(self, gold: str, answer: str) -> str:
+        """One answer against the gold: by option letter where either names one (choice_with_value),
+        else by value, an angle in degrees also against the same angle in radians (degrees)."""
+        c = self.cfg
+        if c.choice_with_value:
+            gold_choice = choice_with_value(unbox_gold(gold))
+            if gold_choice is not None:
+                answer_choice = choice_with_value(answer)
+                if answer_choice is not None:
+                    if answer_choice.letter != gold_choice.letter:
+                        return "mismatch"
+                    if answer_choice.value is None or gold_choice.value is None:
+                        return "ok"  # the right letter; a value beside a letter-only gold cannot be checked
+                    answer = answer_choice.value
+                if gold_choice.value is None:
+                    return "mismatch"  # a letter gold is answered by its letter only
+                gold = gold_choice.value
+        status = self.compare_values(gold, answer)
+        if status == "mismatch" and c.degrees == "convert":
+            pair = degree_pair(unbox_gold(gold), answer)
+            if pair is not None:
+                status = self.compare_values(*pair)
+        return status
+
+    def compare_values(self, gold: str, answer: str) -> str:
         from math_verify.errors import TimeoutException
 
         gold_parsed = self.parse_gold(gold)
@@ -281,13 +461,15 @@ class Comparer:
         try:
             # A sentence's full stop inside the box ("1,000.") is not part of the number.
             pred = self._parse(
-                "\\boxed{" + respell(answer).rstrip().rstrip(".") + "}",
+                "\\boxed{" + self.respell(answer).rstrip().rstrip(".") + "}",
                 extraction_config=self.pred_cfg,
                 extraction_mode=e.extraction_mode,
                 fallback_mode=e.fallback_mode,
                 parsing_timeout=c.timeout_s,
                 raise_on_error=True,
             )
+            if pred and c.imaginary_unit:
+                gold_parsed, pred = with_imaginary_unit(gold_parsed, pred)
             same = bool(pred) and self._verify(
                 gold_parsed,
                 pred,
@@ -308,7 +490,7 @@ class Comparer:
         """How several boxes join into one answer for this gold: None where the gold is one value."""
         from sympy import FiniteSet, Interval, Tuple, Union
 
-        parsed = self.parse_gold(gold)
+        parsed = self.parse_gold(self.value_gold(gold))
         value = parsed[0] if parsed else None
         if isinstance(value, Union):
             return " \\cup "
@@ -321,7 +503,7 @@ class Comparer:
     def compare_boxes(self, gold: str, boxes: tuple[str, ...]) -> str:
         """Several different boxes. A gold of several parts: the boxes joined are the answer (or a
         final box that states the whole of it). A gold of one value: a hedge unless all are the gold."""
-        if self.parse_gold(gold) is None:
+        if self.parse_gold(self.value_gold(gold)) is None:
             return "gold_unparseable"
         joiner = self.joiner(gold)
         if joiner is None:
@@ -574,12 +756,21 @@ def gold_choices(gold: str) -> frozenset[str] | None:
     return letters if letters and "".join(sorted(letters)) == _letters_written(gold) else None
 
 
-def known_status(answer: str | tuple[str, ...], gold_norm: str, gold_int: int | None, choices, cfg: VerifyConfig) -> str | None:
+def known_status(
+    answer: str | tuple[str, ...],
+    gold_norm: str,
+    gold_int: int | None,
+    choices,
+    cfg: VerifyConfig,
+    gold_has_value: bool = False,
+) -> str | None:
     """A status decided without sympy, or None.
 
     An answer too long to parse; equal normalized strings (ok); plain integers compared as integers
-    ("025" is 25), exactly what sympy would decide; option letters compared as sets of letters; an
-    answer too complex to evaluate (a power tower), which sympy would only time out on."""
+    ("025" is 25), exactly what sympy would decide; option letters compared as sets of letters (an
+    option letter with its value, under choice_with_value, by its letter where the gold gives no
+    value or the letter is wrong); an answer too complex to evaluate (a power tower), which sympy
+    would only time out on."""
     boxes = answer if isinstance(answer, tuple) else (answer,)
     if any(len(b) > cfg.max_answer_chars for b in boxes):
         return "answer_too_long"
@@ -598,6 +789,13 @@ def known_status(answer: str | tuple[str, ...], gold_norm: str, gold_int: int | 
             if union == choices:
                 return "ok"
             return "hedged" if several and len(choices) == 1 and choices <= union else "mismatch"
+        if cfg.choice_with_value and not several:
+            answer_choice = choice_with_value(boxes[0])
+            if answer_choice is not None and answer_choice.value is not None:
+                if frozenset(answer_choice.letter) != choices:
+                    return "mismatch"
+                if not gold_has_value:
+                    return "ok"
     if cfg.precheck_complexity and any(too_complex(b) for b in boxes):
         return "too_complex"
     return None
@@ -610,14 +808,20 @@ def plan_checks(
     already known without sympy (or None)."""
     answers_of, known_of = [], []
     gold = unbox_gold(gold)
-    gold_norm = normalize_answer(gold)
-    gold_int = as_integer(gold_norm) if cfg.exact_match_first else None
     choices = gold_choices(gold)
+    # An option gold with its value ("\\textbf{(C) } 7"): its letter decides letters, its value the rest.
+    gold_choice = choice_with_value(gold) if cfg.choice_with_value and choices is None and "(" in gold else None
+    value_gold = gold
+    if gold_choice is not None and gold_choice.value is not None:
+        choices, value_gold = frozenset(gold_choice.letter), gold_choice.value
+    gold_norm = normalize_answer(value_gold)
+    gold_int = as_integer(gold_norm) if cfg.exact_match_first else None
     broken = gold_problem(gold)  # the same for every answer: nothing is compared with a broken gold
+    has_value = value_gold is not gold
     for g in generations:
-        answers = extract_answers(g, cfg.multiple_boxes)
+        answers = extract_answers(g, cfg.multiple_boxes, cfg.blank_boxes == "skip")
         answers_of.append(answers)
-        known_of.append([broken or known_status(a, gold_norm, gold_int, choices, cfg) for a in answers])
+        known_of.append([broken or known_status(a, gold_norm, gold_int, choices, cfg, has_value) for a in answers])
     return answers_of, known_of
 
 

@@ -54,6 +54,10 @@ RESTATED = "restated"  # the parts boxed, then the whole answer boxed again: the
 HEDGE_NO_WAIT = "hedge_no_wait"  # "... so it is $\boxed{2}$; no wait, $\boxed{3}$."
 HEDGE_OR = "hedge_or"  # "The answer is $\boxed{A}$ or $\boxed{C}$, depending on how the question is read."
 SAME_VALUE = "same_value"  # "The answer is $\boxed{a}$, that is, $\boxed{b}$."
+# A problem's blank (\boxed{\phantom{2}}, \boxed{}) restated in the answer beside the real box.
+BLANK_BEFORE = "blank_before"  # "Filling in $\boxed{blank} + 8 = 12$, the missing number is $\boxed{4}$."
+BLANK_AFTER = "blank_after"  # "The answer is $\boxed{4}$: it goes in the blank of $\boxed{blank} + 8 = 12$."
+BLANK_ONLY = "blank_only"  # only the blank is boxed after </think>: no answer
 
 # --- the cases -------------------------------------------------------------------------------------
 
@@ -172,6 +176,23 @@ DEGREES = [
     ("30^\\circ", "150^\\circ", False, "supplementary angle"),
     ("180^\\circ", "\\pi", True, "pi radians is 180 degrees"),
     ("45^\\circ", "\\frac{\\pi}{3}", False, "pi/3 is 60 degrees"),
+    # Degrees against radians (verify.degrees: convert): an angle with a degree sign is the same angle in
+    # radians; a number without one is never read as degrees (policy: never guess the unit).
+    ("45^\\circ", "\\frac{\\pi}{4}", True, "45 degrees in radians"),
+    ("\\frac{\\pi}{4}", "45", False, "policy: no degree sign, so 45 is a number, not pi/4"),
+    ("45", "\\frac{\\pi}{4}", False, "policy: a gold without a degree sign is a number, not an angle in degrees"),
+    ("$30^{\\circ}$", "\\frac{\\pi}{6}", True, "gold in $...$ with ^{\\circ}"),
+    ("\\frac{\\pi}{6}", "30\u00b0", True, "Unicode degree sign against radians"),
+    ("\\frac{5\\pi}{6}", "150^{\\circ}", True, "150 degrees is 5pi/6"),
+    ("\\frac{5\\pi}{6}", "120^{\\circ}", False, "120 degrees is 2pi/3"),
+    ("135^\\circ", "\\frac{3\\pi}{4}", True, "135 degrees is 3pi/4"),
+    ("135^\\circ", "\\frac{\\pi}{4}", False, "pi/4 is 45 degrees"),
+    ("\\angle A=60^{\\circ}", "\\frac{\\pi}{3}", True, "gold names the angle; the answer is in radians"),
+    ("22.5^\\circ", "\\frac{\\pi}{8}", True, "decimal degrees"),
+    ("2\\pi", "360^\\circ", True, "a full turn"),
+    ("\\pi", "180", False, "policy: no degree sign, so 180 is not pi"),
+    ("\\frac{\\pi}{6}", "30 \\text{ degrees}", True, "degrees written out against radians"),
+    ("\\frac{\\pi}{3}", "60^\\circ \\text{ or } 120^\\circ", False, "two angles for one"),
 ]
 
 # Percent policy (applies to every case here): a gold "p\%" is answered correctly by p, by p\%, and by
@@ -355,6 +376,91 @@ COMPLEX = [
     ("2-3i", "-3i+2", True, "terms reordered"),
     ("2-3i", "2+3i", False, "conjugate"),
     ("\\pm i", "i", False, "one of the two roots missing"),
+    # i is the imaginary unit (verify.imaginary_unit), in NuminaMath's spellings (i, \\mathrm{i}).
+    ("-1+i", "i-1", True, "terms reordered"),
+    ("1+2i", "\\frac{5}{1-2i}", True, "5/(1-2i) = 1+2i"),
+    ("1+2i", "\\frac{5}{1+2i}", False, "5/(1+2i) = 1-2i"),
+    ("\\sqrt{5}", "|1+2i|", True, "modulus of 1+2i"),
+    ("\\sqrt{5}", "|1+i|", False, "|1+i| is sqrt(2)"),
+    ("2 \\mathrm{i}", "2i", True, "upright i, as Chinese sources write it"),
+    ("-\\mathrm{i}", "i", False, "sign"),
+    ("i", "i^{5}", True, "i^5 = i"),
+    ("-i", "i^{3}", True, "i^3 = -i"),
+    ("1", "i^{4}", True, "i^4 = 1"),
+    ("\\frac{3}{5}-\\frac{4}{5}i", "\\frac{3-4i}{5}", True, "one fraction"),
+    ("\\frac{3}{5}-\\frac{4}{5}i", "\\frac{3+4i}{5}", False, "conjugate"),
+    ("1-i", "z=1-i", True, "the number named"),
+    ("3+4i", "(2+i)^2", True, "(2+i)^2 = 3+4i"),
+    ("-4", "(1+i)^4", True, "(1+i)^4 = -4"),
+    ("4", "(1+i)^4", False, "(1+i)^4 = -4"),
+]
+
+# Repeating decimals (verify.repeating_decimals): the bar (or a dot) marks the repeating block; the
+# value is exact. A truncated decimal is an approximation, not the number.
+REPEATING = [
+    ("\\frac{1}{3}", "0.\\overline{3}", True, "one third"),
+    ("\\frac{1}{7}", "0.\\overline{142857}", True, "six-digit block"),
+    ("\\frac{5}{6}", "0.8\\overline{3}", True, "a digit before the block"),
+    ("\\frac{2}{3}", "0.\\overline{6}", True, "two thirds"),
+    ("\\frac{2}{3}", "0.\\overline{3}", False, "one third"),
+    ("\\frac{1}{3}", "0.3", False, "0.3 without the bar is 3/10"),
+    ("0.\\overline{3}", "\\frac{1}{3}", True, "gold written as the repeating decimal"),
+    ("\\frac{4}{33}", "0.\\overline{12}", True, "two-digit block"),
+    ("\\frac{4}{33}", "0.1\\overline{2}", False, "0.1222... is 11/90"),
+    ("\\frac{19}{11}", "1.\\overline{72}", True, "a whole part"),
+    ("\\frac{1}{9}", "0.\\dot{1}", True, "dot notation"),
+    ("\\frac{7}{12}", "0.58\\overline{3}", True, "two digits before the block"),
+    ("1", "0.\\overline{9}", True, "0.999... is exactly 1"),
+    ("\\frac{1}{7}", "0.\\overline{142856}", False, "one digit of the block wrong"),
+    ("\\frac{3}{11}", "0.27", False, "truncated: the bar is missing"),
+    ("0.\\overline{45}", "\\frac{5}{11}", True, "gold as the repeating decimal, answer as the fraction"),
+    ("-\\frac{1}{6}", "-0.1\\overline{6}", True, "negative"),
+]
+
+# An option gold that gives its letter and value, as NuminaMath's amc_aime rows do ("\\textbf{(C) } 7";
+# verify.choice_with_value): the letter, the value, or both are the answer; a wrong letter is wrong
+# whatever the value, and a right letter with a wrong value contradicts itself (policy: wrong).
+OPTION_WITH_VALUE = [
+    ("\\textbf{(C) } 7", "C", True, "the letter alone"),
+    ("\\textbf{(C) } 7", "7", True, "the value alone"),
+    ("\\textbf{(C) } 7", "\\textbf{(C) } 7", True, "identical"),
+    ("\\textbf{(C) } 7", "\\textbf{(B)}", False, "other letter"),
+    ("\\textbf{(C) } 7", "8", False, "other value"),
+    ("\\textbf{(C) } 7", "\\text{(B) } 7", False, "the value with the wrong letter"),
+    ("\\textbf{(C) } 7", "\\text{(C) } 8", False, "policy: the right letter with a wrong value contradicts itself"),
+    ("\\textbf{(B)}\\ 12", "(B)", True, "the letter in parentheses"),
+    ("\\textbf{(B)}\\ 12", "12", True, "the value alone"),
+    ("\\text{(D)}\\ \\frac{1}{2}", "0.5", True, "the value in another form"),
+    ("\\text{(D)}\\ \\frac{1}{2}", "\\textbf{(D)}\\ \\frac{1}{2}", True, "letter and value, other decoration"),
+    ("\\text{(D)}\\ \\frac{1}{2}", "\\frac{1}{3}", False, "other value"),
+    ("\\mathrm{(A)}\\ 3\\sqrt{2}", "\\sqrt{18}", True, "the value in another form"),
+    ("\\mathrm{(A)}\\ 3\\sqrt{2}", "\\mathrm{A}", True, "the letter in \\mathrm"),
+    ("\\mathrm{(A)}\\ 3\\sqrt{2}", "E", False, "other letter"),
+    ("$\\textbf{(E)}\\ 1000$", "1,000", True, "gold in $...$; the value with a separator"),
+    ("B", "\\textbf{(B)}\\ 12", True, "letter gold; the letter with its option's value"),
+    ("B", "\\textbf{(C)}\\ 12", False, "letter gold; another letter with a value"),
+    ("\\text{(C)}", "\\text{(C)}+1", False, "an expression in the letter, not an option with its value"),
+    ("\\textbf{(A)}\\ -1", "-1", True, "a negative option value"),
+]
+
+# A problem with a blank to fill in (\\boxed{\\phantom{2}}, \\boxed{}, \\boxed{\\quad}), restated in the answer
+# beside the real box (verify.blank_boxes: skip). A blank box is not an answer: it never makes a
+# generation hedged, and a generation with only blanks has no answer. [blank, answers...] or [answer, blank].
+BLANKS = [
+    ("4", ["\\phantom{2}", "4"], True, "the problem's blank, then the answer", BLANK_BEFORE),
+    ("4", ["", "4"], True, "an empty box restated, then the answer", BLANK_BEFORE),
+    ("4", ["4", "\\quad"], True, "the answer, then the blank it fills", BLANK_AFTER),
+    ("4", ["\\ ", "4"], True, "a box holding a space", BLANK_BEFORE),
+    ("4", ["\\qquad", "5"], False, "a wrong answer beside the blank", BLANK_BEFORE),
+    ("\\frac{1}{2}", ["\\frac{1}{2}", "\\underline{\\quad}"], True, "an underlined blank after the answer", BLANK_AFTER),
+    ("\\frac{1}{2}", ["\\phantom{0}", "\\frac{1}{3}"], False, "a wrong fraction beside the blank", BLANK_BEFORE),
+    ("4", ["\\hspace{1cm}"], False, "only the blank: no answer", BLANK_ONLY),
+    ("4", [""], False, "only an empty box: no answer", BLANK_ONLY),
+    ("4", ["\\phantom{2}", "4", "5"], False, "a blank and two different answers: still a hedge", BLANK_BEFORE),
+    ("0", ["\\quad", "0"], True, "the answer 0 is not a blank", BLANK_BEFORE),
+    ("C", ["(\\quad)", "C"], True, "an option blank '( )', then the letter", BLANK_BEFORE),
+    ("x=2", ["\\square", "x=2"], True, "a \\square placeholder", BLANK_BEFORE),
+    ("12", ["12", "\\_\\_\\_"], True, "an underscore blank after the answer", BLANK_AFTER),
 ]
 
 NUMBERS = [
@@ -416,7 +522,7 @@ TRAPS = [
     ("42", "42", False, "the final box is never closed (truncated)", UNCLOSED_BOX),
     ("42", "42", True, "\\fbox instead of \\boxed", FBOX),
     ("42", "42", False, "cut off after </think> before any box", CUT_AFTER_THINK),
-    ("42", ["42", ""], False, "the last box is empty: no final answer", BOXES),
+    ("42", ["42", ""], True, "policy: an empty box is not an answer (verify.blank_boxes); 42 is the one answer given", BOXES),
     ("\\frac{1}{2}", "\\frac{1}{2}", False, "reasoning never closed, right fraction in a box", TRUNCATED_BOX),
     ("2, 3", ["2", "3"], True, "two roots boxed separately in one final sentence: the answer is both", SAME_LINE_BOXES),
     ("5", ["5", "5"], True, "the same answer boxed twice", BOXES),
@@ -558,6 +664,9 @@ CATEGORIES = [
     ("multi", "multi_part_answers", MULTI),
     ("hedge", "hedges", HEDGES),
     ("gold", "malformed_golds", MALFORMED_GOLDS),
+    ("rep", "repeating_decimals", REPEATING),
+    ("optv", "option_letter_with_value", OPTION_WITH_VALUE),
+    ("blank", "blank_boxes", BLANKS),
 ]
 
 # --- R1-style wrapping -----------------------------------------------------------------------------
@@ -696,6 +805,8 @@ def generation(case_id: str, answer, shape: str) -> str:
         return f"<think>\n{think}\n</think>\n\n{summary}\n\nThe solutions are {boxed}."
     if shape in (NAMED_AND, NAMED_OR, COMMA_BOXES, PARTS, RESTATED, HEDGE_NO_WAIT, HEDGE_OR, SAME_VALUE):
         return f"<think>\n{think}\n</think>\n\n{summary}\n\n{several_boxes(answer, shape)}"
+    if shape in (BLANK_BEFORE, BLANK_AFTER, BLANK_ONLY):
+        return f"<think>\n{think}\n</think>\n\n{summary}\n\n{blank_beside(answer, shape)}"
     if shape == NESTED:
         return f"<think>\n{think}\n</think>\n\n{summary}\n\nThe answer is $\\boxed{{\\boxed{{{answer}}}}}$."
     raise ValueError(f"unknown shape {shape!r}")
@@ -729,6 +840,19 @@ def several_boxes(answer: list[str], shape: str) -> str:
     if shape == SAME_VALUE:
         return f"The answer is {boxed(answer[0])}, that is, " + ", ".join(boxed(a) for a in answer[1:]) + "."
     raise ValueError(f"unknown shape {shape!r}")
+
+
+def blank_beside(answer: list[str], shape: str) -> str:
+    if shape == BLANK_BEFORE:
+        blank, *rest = answer
+        return f"Filling in $\\boxed{{{blank}}} + 8 = 12$, the missing number is " + " or ".join(f"$\\boxed{{{a}}}$" for a in rest) + "."
+    if shape == BLANK_AFTER:
+        *rest, blank = answer
+        return (
+            "The answer is " + " or ".join(f"$\\boxed{{{a}}}$" for a in rest) + f": it goes in the blank of $\\boxed{{{blank}}} + 8 = 12$."
+        )
+    (blank,) = answer
+    return f"So the blank in $\\boxed{{{blank}}} + 8 = 12$ is where the answer goes."
 
 
 def cases() -> list[dict]:

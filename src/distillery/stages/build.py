@@ -1,5 +1,6 @@
-"""build: assemble the dataset in the OpenR1-Math-220k schema, with default/extended configs and a
-dataset card, from the judged generations of the problems that survived dedupe.
+"""build: assemble the dataset in the OpenR1-Math-220k schema, with its default, extended and all
+configs and a dataset card (YAML `configs` and `dataset_info`, as the Hub writes them), from the
+judged generations of the problems that survived dedupe.
 
 A problem is kept when at least one generation is correct under `selection` (math_verify, judge,
 or either — OpenR1's recommended union). `messages` pairs the problem with one correct generation
@@ -72,6 +73,9 @@ DATASET_SCHEMA = pa.schema(
     ]
 )
 SPLITS = ("default", "extended")
+# OpenR1-Math-220k's configs: default, extended, and all (both). `all` names the other two's files,
+# so no byte is stored twice and `datasets.load_dataset(dir, "all")` reads the union.
+CONFIGS: dict[str, tuple[str, ...]] = {"default": ("default",), "extended": ("extended",), "all": SPLITS}
 REJECTED_COLUMNS = {"uuid": pl.String, "reason": pl.String, "detail": pl.String}  # stamp() adds provenance
 
 
@@ -482,8 +486,58 @@ def _build(cfg: BuildConfig, seed: int, card_context: dict[str, Any], paths: Pat
             "mean_chosen_score": round(sum(best) / len(best), 6) if best else None,
         }
     write_metrics(paths.metrics, "build", **report)
-    (paths.dataset_dir / "README.md").write_text(dataset_card(report, cfg, card_context))
+    (paths.dataset_dir / "README.md").write_text(dataset_card(report, cfg, card_context, split_sizes(paths.dataset_dir)))
     return counts
+
+
+def split_sizes(dataset_dir: Path) -> dict[str, dict[str, int]]:
+    """Per split file, from its parquet footer (nothing read): rows, uncompressed bytes, bytes on disk."""
+    out = {}
+    for split in SPLITS:
+        path = split_file(dataset_dir, split)
+        meta = pq.read_metadata(path)
+        out[split] = {
+            "num_examples": meta.num_rows,
+            "num_bytes": sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups)),
+            "download_size": path.stat().st_size,
+        }
+    return out
+
+
+def card_metadata(sizes: dict[str, dict[str, int]]) -> str:
+    """The card's YAML header: `configs` (default, extended, all) and `dataset_info` (features, the
+    train split's rows and sizes per config), written by `datasets`/`huggingface_hub` as push_to_hub
+    writes them. num_bytes is the parquet data's uncompressed size (the Hub's is Arrow's); `datasets`
+    checks num_examples against the rows it reads."""
+    from datasets import DatasetInfo, Features, SplitDict, SplitInfo
+    from datasets.info import DatasetInfosDict
+    from huggingface_hub import DatasetCardData
+
+    features = Features.from_arrow_schema(DATASET_SCHEMA)
+    infos = {}
+    for name, splits in CONFIGS.items():
+        total = {k: sum(sizes[s][k] for s in splits) for k in ("num_examples", "num_bytes", "download_size")}
+        split_dict = SplitDict()
+        split_dict.add(SplitInfo(name="train", num_bytes=total["num_bytes"], num_examples=total["num_examples"]))
+        infos[name] = DatasetInfo(
+            config_name=name,
+            features=features,
+            splits=split_dict,
+            download_size=total["download_size"],
+            dataset_size=total["num_bytes"],
+        )
+    configs = [
+        {
+            "config_name": name,
+            "data_files": [
+                {"split": "train", "path": [f"{s}/train-*.parquet" for s in splits] if len(splits) > 1 else f"{splits[0]}/train-*.parquet"}
+            ],
+        }
+        for name, splits in CONFIGS.items()
+    ]
+    card_data = DatasetCardData(configs=configs)
+    DatasetInfosDict(infos).to_dataset_card_data(card_data)
+    return card_data.to_yaml()
 
 
 def _position(g: dict[str, list], sample_index: int) -> int:
@@ -608,26 +662,24 @@ def _sources(settings: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def dataset_card(report: dict, cfg: BuildConfig, context: dict[str, Any]) -> str:
-    configs = "\n".join(f"- config_name: {s}\n  data_files:\n  - split: train\n    path: {s}/train-*.parquet" for s in SPLITS)
+def dataset_card(report: dict, cfg: BuildConfig, context: dict[str, Any], sizes: dict[str, dict[str, int]]) -> str:
     stage_metrics = context.get("stage_metrics", {})
     stage_counts = json.dumps(stage_metrics, indent=2, sort_keys=True)
     settings = json.dumps(context.get("settings", {}), indent=2, sort_keys=True)
     made_by = json.dumps(context.get("revision", {}), indent=2, sort_keys=True)
     return f"""---
-configs:
-{configs}
+{card_metadata(sizes)}
 ---
 # Distilled math reasoning dataset
 
 Built by distillery from the sampled problems' teacher generations,
 verified with Math-Verify and re-checked by an LLM judge, in the OpenR1-Math-220k schema.
 
-Load it with:
+Load a config (default, extended or all) with:
 
 ```python
 from datasets import load_dataset
-ds = load_dataset("parquet", data_files="{{this directory}}/default/*.parquet", split="train")
+ds = load_dataset("{{this directory}}", "all", split="train")
 ```
 
 ## Rows
@@ -636,8 +688,10 @@ ds = load_dataset("parquet", data_files="{{this directory}}/default/*.parquet", 
 | --- | --- |
 | default | {report["rows_by_split"]["default"]} |
 | extended | {report["rows_by_split"]["extended"]} |
+| all | {report["rows_by_split"]["default"] + report["rows_by_split"]["extended"]} |
 
-`default` holds the sources {cfg.splits.default_sources}; `extended` every other source.
+`default` holds the sources {cfg.splits.default_sources}; `extended` every other source; `all`
+both (its files are theirs, as OpenR1-Math-220k's `all` is the union of the other two).
 A problem is kept when at least one complete generation is correct by `{cfg.selection}`;
 `messages` holds one correct generation chosen by `{cfg.choice}`.
 

@@ -61,7 +61,15 @@ def read_dataset(path: Path) -> pl.DataFrame:
 def method_settings(cfg: CurateConfig) -> curation.S1KSettings | curation.LimoSettings:
     if cfg.method == "s1k":
         s = cfg.s1k
-        return curation.S1KSettings(size=s.subset_rows, max_pass_rate=s.max_pass_rate, domain_field=s.domain_field, selection=cfg.selection)
+        return curation.S1KSettings(
+            size=s.subset_rows,
+            max_pass_rate=s.max_pass_rate,
+            domain_field=s.domain_field,
+            selection=cfg.selection,
+            uniform_share=s.uniform_share,
+            mix_sources=dict(s.mix_sources),
+            drop_bold_digit=s.drop_bold_digit,
+        )
     s = cfg.limo
     return curation.LimoSettings(
         size=s.subset_rows, min_correct=s.min_correct, max_correct=s.max_correct, selection=cfg.selection, weights=dict(s.weights)
@@ -91,9 +99,10 @@ def subset_card(cfg: CurateConfig, sizes: dict[str, Any], source_card: str, n: i
         source_card.split("## Sources and licences", 1)[1].split("\n## ", 1)[0].strip() if "## Sources and licences" in source_card else ""
     )
     method = {
-        "s1k": "s1K's (Muennighoff et al. 2025): quality filters, difficulty (the teacher's pass rate stands in for two weaker "
-        "models), then domains drawn uniformly and, within a domain, a problem drawn with probability proportional to "
-        "2^-(rank of its trace length), longest first",
+        "s1k": "s1K's (Muennighoff et al. 2025): quality filters (with s1's bold-digit filter), difficulty (the teacher's pass "
+        "rate stands in for two weaker models), then domains drawn uniformly for the first `uniform_share` of the rows and "
+        "by the domain mix of `mix_sources` after (s1's code: 700 of 1,000, then the AIME and GPQA mix) and, within a "
+        "domain, a problem drawn with probability proportional to 2^-(rank of its trace length), longest first",
         "limo": "LIMO's (Ye et al. 2025): problems solved by few of the teacher's generations, then the chains ranked by "
         "rule-based signs of quality (self-verification, exploration, elaboration, length; LIMO published the shares but "
         "not its keyword lists or scales, so the weights and scales are ours)",
@@ -166,6 +175,7 @@ def run(cfg: CurateConfig, seed: int, paths: Paths) -> FilterCounts:
         trace_words_median_selected=picked["trace_words"].median() if picked.height else None,
         pass_rate_before=by(selection, "pass_rate"),
         pass_rate_selected=by(picked, "pass_rate"),
+        draw_phases={p: int(n) for p, n in sorted(picked.drop_nulls("phase").group_by("phase").len().rows())},
     )
     asked = method_settings(cfg).size  # the subset size the settings of curate.method ask for
     if subset.height < asked:
