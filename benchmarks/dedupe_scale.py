@@ -39,6 +39,7 @@ so it leaves the committed results alone.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import json
 import os
@@ -68,7 +69,7 @@ from support.realistic_math_text import (  # noqa: E402
     sentences,
 )
 
-BENCH_DIR = REPO.parent / "shared" / "benchmarks"
+BENCH_DIR = REPO / "data" / "bundled" / "benchmarks"
 BENCHMARKS = {
     "math500": BenchmarkFile(path=str(BENCH_DIR / "math500.jsonl"), id_field="unique_id"),
     "aime2024": BenchmarkFile(path=str(BENCH_DIR / "aime2024.jsonl"), id_field="id"),
@@ -109,12 +110,62 @@ def near_copy(rng: random.Random, kind: str, text: str) -> str:
     return reword_sentence(rng, text)
 
 
-def make_corpus(n: int, work: Path, duplicate_share: float = DEFAULT_DUPLICATE_SHARE) -> tuple[Path, Path, Path]:
+# Names for templated problems: "the same sentences with other numbers and names".
+NAMES = (
+    "Alice Bob Carla Deepak Elena Farid Grace Hiro Ines Jamal Kofi Lena Mateo Nadia Omar Priya Quinn Rosa Sven Tariq "
+    "Uma Viktor Wen Ximena Yusuf Zara Anna Ben Chloe Dmitri Emma Felix Greta Hugo Ivy Jonas Kira Liam Mia Noah"
+).split()
+# Templated families' sizes: log-uniform between these (a family stays under boilerplate_share of the
+# rows, else its sentences would be boilerplate and the family no near-duplicate question at all).
+FAMILY_SIZES = (2, 150)
+SLOT, NAME = "\x01", "\x02"  # a number's and a name's place in a template
+
+
+def templated_problems(corpus: RealisticCorpus, n: int, seed: int) -> list[tuple[str, str, int]]:
+    """n problems in families that share their sentences and differ in their numbers and names, as
+    NuminaMath's synthetic subsets do: (text, gold answer, family). A template is a realistic problem
+    (MATH-500's word frequencies and lengths) whose numbers, and 1-3 added numbers and a name, are
+    slots; each member fills them with its own values, and its answer is a function of them, so two
+    members never share an answer (they are different problems)."""
+    rng = random.Random(seed)
+    lo, hi = np.log(FAMILY_SIZES[0]), np.log(FAMILY_SIZES[1] + 1)
+    sizes = []
+    while sum(sizes) < n:
+        sizes.append(min(int(np.exp(rng.uniform(lo, hi))), n - sum(sizes)))
+    bases = dataclasses.replace(corpus, seed=seed).clean_problems(len(sizes))
+    out = []
+    for family, (size, (base, _)) in enumerate(zip(sizes, bases)):
+        words = re.sub(r"\d+", SLOT, base).split(" ")
+        for _ in range(rng.randint(1, 3)):
+            words.insert(rng.randrange(len(words) + 1), SLOT)
+        words.insert(rng.randrange(len(words) + 1), NAME)
+        template = " ".join(words)
+        slots = template.count(SLOT)
+        seen: set[tuple[int, ...]] = set()
+        while len(seen) < size:
+            values = tuple(rng.randint(2, 999) for _ in range(slots))
+            if values in seen:
+                continue
+            seen.add(values)
+            filled = iter(values)
+            text = re.sub(SLOT, lambda m: str(next(filled)), template).replace(NAME, rng.choice(NAMES))
+            out.append((text, str(sum(v * 1000**i for i, v in enumerate(values))), family))
+    return out
+
+
+def make_corpus(
+    n: int, work: Path, duplicate_share: float = DEFAULT_DUPLICATE_SHARE, templated_share: float = 0.0
+) -> tuple[Path, Path, Path]:
     rng = random.Random(SEED)
     corpus = RealisticCorpus.from_benchmarks(BENCH_DIR, seed=SEED)
-    clean = [text for text, role in corpus.clean_problems(n) if role == "clean"]
+    n_templated = int(n * templated_share)
+    clean = [text for text, role in corpus.clean_problems(n - n_templated) if role == "clean"]
     uuids = [f"p{i:07d}" for i in range(len(clean))]
     rows, roles = list(zip(uuids, clean)), dict.fromkeys(uuids, "unique")
+    # Gold answers from their own generator, so the texts are the same whatever the answers: a copy
+    # has its original's answer, written with or without $...$ and spaces.
+    answer_rng = random.Random(SEED + 3)
+    answer = {u: str(answer_rng.randrange(10**6)) for u in uuids}
     order = list(range(len(clean)))
     rng.shuffle(order)
     used: set[int] = set()
@@ -142,10 +193,17 @@ def make_corpus(n: int, work: Path, duplicate_share: float = DEFAULT_DUPLICATE_S
         else:
             rows.append((uuid, near_copy(rng, kind, clean[i])))
             roles[uuid] = f"near_of:{kind}:{uuids[i]}"
+        answer[uuid] = answer_rng.choice(["{}", "${}$", " {} "]).format(answer[uuids[i]])
     for k, (text, role) in enumerate(corpus.planted(verbatim=200, edited=200)):
         uuid = f"b{k:07d}"
         rows.append((uuid, text))
         roles[uuid] = f"planted:{role}"
+        answer[uuid] = str(answer_rng.randrange(10**6))
+    for k, (text, gold, family) in enumerate(templated_problems(corpus, n_templated, SEED + 4)):
+        uuid = f"t{k:07d}"
+        rows.append((uuid, text))
+        roles[uuid] = f"templated:{family}"
+        answer[uuid] = gold
     order = list(range(len(rows)))
     rng.shuffle(order)  # duplicates are not next to their originals, as in a real merge of sources
     # Corpus labels from their own generator, so the texts are the same whatever the labels.
@@ -154,12 +212,13 @@ def make_corpus(n: int, work: Path, duplicate_share: float = DEFAULT_DUPLICATE_S
     for uuid, role in roles.items():
         if role.startswith(("exact_of:", "near_of:")):
             source[uuid] = (source[role.rsplit(":", 1)[1]] + source_rng.randrange(1, len(CORPORA))) % len(CORPORA)
-        elif role.startswith("planted:"):
+        elif role.startswith(("planted:", "templated:")):
             source[uuid] = source_rng.randrange(len(CORPORA))
     problems = pl.DataFrame(
         {
             "uuid": [rows[i][0] for i in order],
             "problem": [rows[i][1] for i in order],
+            "answer": [answer[rows[i][0]] for i in order],
             "source": [CORPORA[source[rows[i][0]]] for i in order],
         },
     )

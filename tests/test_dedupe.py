@@ -18,7 +18,7 @@ from distillery.stages.dedupe import near_duplicate_pairs, tokens
 
 from support.synthetic_problems import synthetic_problems
 
-BENCH_DIR = Path(__file__).resolve().parents[2] / "shared" / "benchmarks"
+BENCH_DIR = Path(__file__).resolve().parents[1] / "data" / "bundled" / "benchmarks"
 BENCHMARKS = {
     "math500": BenchmarkFile(path=str(BENCH_DIR / "math500.jsonl"), problem_field="problem", id_field="unique_id"),
     "aime2024": BenchmarkFile(path=str(BENCH_DIR / "aime2024.jsonl"), problem_field="problem", id_field="id"),
@@ -91,6 +91,8 @@ def build_judged(problems: pl.DataFrame, n_correct: dict[str, int]) -> pl.DataFr
 def run_dedupe(tmp_path: Path, problems: pl.DataFrame, judged: pl.DataFrame, benchmarks=BENCHMARKS, **cfg):
     cfg = DedupeConfig.model_validate({"benchmarks": list(benchmarks), **cfg})
     tmp_path.mkdir(parents=True, exist_ok=True)
+    if "answer" not in problems.columns:  # the sample stage's table has one; these problems give none
+        problems = problems.with_columns(pl.lit(None, pl.String).alias("answer"))
     problems.write_parquet(tmp_path / "problems.parquet")
     judged.write_parquet(tmp_path / "judged.parquet")
     out = {k: tmp_path / f"{k}.parquet" for k in ("kept", "rejected", "contamination", "near_duplicates")}
@@ -541,6 +543,8 @@ def test_batches_and_partitions_change_no_output(tmp_path, monkeypatch):
     monkeypatch.setattr(dedupe, "CONFIRM_PAIRS", 13)  # candidate pairs' signatures read 13 pairs at a time
     monkeypatch.setattr(dedupe, "PAIR_TEXT_ROWS", 11)  # the audit table's texts read back 11 pairs at a time
     monkeypatch.setattr(dedupe, "REJECTED_CHUNK_ROWS", 17)  # rejected rows written 17 at a time, their uuids read back for them
+    monkeypatch.setattr(dedupe, "IN_ORDER_SPOOLS", 3)  # the uuids and texts read back spooled in 3 files, several chunks each
+    monkeypatch.setattr(dedupe, "PAIR_RUN_BLOCK", 7)  # the bands' candidate pairs merged 7 ids a run at a time
     pieces = outputs("pieces")
     judged = judged.sort("uuid")  # as the judge stage writes it: counted as it streams, not from a sorted copy
     sorted_judged = outputs("sorted_judged")
