@@ -147,8 +147,9 @@ def templated_problems(corpus: RealisticCorpus, n: int, seed: int) -> list[tuple
             if values in seen:
                 continue
             seen.add(values)
-            filled = iter(values)
-            text = re.sub(SLOT, lambda m: str(next(filled)), template).replace(NAME, rng.choice(NAMES))
+            pieces = template.split(SLOT)
+            text = "".join(p + str(v) for p, v in zip(pieces, values)) + pieces[-1]
+            text = text.replace(NAME, rng.choice(NAMES))
             out.append((text, str(sum(v * 1000**i for i, v in enumerate(values))), family))
     return out
 
@@ -253,7 +254,13 @@ def _reset_vm_hwm() -> bool:
 
 
 def child_stage(work: Path, variant: str) -> dict:
-    near = BEFORE if variant == "before" else {}
+    """variant: now (this code), before (this code, the settings shipped before), baseline (the code
+    of --baseline-src, today's settings as far as it has them)."""
+    near = dict(BEFORE) if variant == "before" else {}
+    from distillery.config import NearDedupeConfig
+
+    if variant == "before" and "keep_different_answers" in NearDedupeConfig.model_fields:
+        near["keep_different_answers"] = False  # not a setting before
     cfg = DedupeConfig.model_validate({"benchmarks": list(BENCHMARKS), "near": near})
     out = work / variant
     out.mkdir(exist_ok=True)
@@ -289,7 +296,16 @@ def child_stage(work: Path, variant: str) -> dict:
             return out
 
         setattr(owner, attr, wrapper)
-    t = time.perf_counter()
+    # Candidate pairs: every pair whose signatures are compared (once each, in either code).
+    candidates = [0]
+    similarities = dedupe._similarities
+
+    def counted(signatures, num_perm, pairs, _f=similarities):
+        candidates[0] += len(pairs)
+        return _f(signatures, num_perm, pairs)
+
+    dedupe._similarities = counted
+    t, cpu = time.perf_counter(), _cpu_s()
     dedupe.run(
         cfg,
         BENCHMARKS,
@@ -304,10 +320,13 @@ def child_stage(work: Path, variant: str) -> dict:
         ),
         seed=SEED,
     )
-    wall = time.perf_counter() - t
+    wall, cpu = time.perf_counter() - t, _cpu_s() - cpu
     segment_peak("other")
     return {
         "wall_s": wall,
+        "cpu_s": cpu,
+        "candidate_pairs": candidates[0],
+        "settings": cfg.near.model_dump(mode="json"),
         "steps_s": steps,
         "steps_peak_rss_mb": steps_rss,
         "steps_peak_rss_own": _reset_vm_hwm(),
@@ -355,12 +374,42 @@ def child_datasketch(work: Path) -> dict:
     return {"wall_s": time.perf_counter() - t, "rows": len(rows), "pairs": pairs}
 
 
+def _cpu_s() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def run_datatrove(work: Path, python: str, config: str) -> dict:
+    """datatrove's MinHash on the same rows, in the Python that has it (benchmarks/dedupe_scale_datatrove.py)."""
+    where = work / f"datatrove-{config}"
+    out = subprocess.run(
+        [python, str(Path(__file__).with_name("dedupe_scale_datatrove.py")), str(work / "problems.parquet"), str(where), config, "2"],
+        capture_output=True,
+        text=True,
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"datatrove failed:\n{out.stderr[-3000:]}")
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    removed = Path(result.pop("removed")).read_text().split()
+    # As the stage's outputs, for recall(): what datatrove removed is a near duplicate.
+    (work / f"datatrove-{config}").mkdir(exist_ok=True)
+    everyone = pl.read_parquet(work / "problems.parquet", columns=["uuid"])["uuid"]
+    gone = set(removed)
+    pl.DataFrame({"uuid": [u for u in everyone.to_list() if u not in gone]}).write_parquet(where / "kept.parquet")
+    pl.DataFrame({"uuid": removed, "reason": ["near_duplicate"] * len(removed), "detail": [""] * len(removed)}).write_parquet(
+        where / "rejected.parquet"
+    )
+    return result
+
+
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _run_child(mode: str, work: Path) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", mode, "--work", str(work)], capture_output=True, text=True)
+def _run_child(mode: str, work: Path, src: Path | None = None) -> dict:
+    """One measurement in its own process; `src`: another checkout's src/ to import distillery from."""
+    env = {**os.environ, "PYTHONPATH": str(src)} if src else None
+    out = subprocess.run([sys.executable, __file__, "--child", mode, "--work", str(work)], capture_output=True, text=True, env=env)
     if out.returncode != 0:
         raise SystemExit(f"{mode} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -379,7 +428,12 @@ def recall(work: Path, variant: str) -> dict:
             pairs.setdefault(":".join(kind), []).append(len({uuid, original} & kept) == 1)
     planted = [u for u, r in roles.items() if r.startswith("planted:")]
     unrelated = [u for u, r in roles.items() if r == "unique" and u not in origins]
+    # Templated problems: each is its own problem (its own numbers, its own answer); any one removed is
+    # a false merge of two problems with different gold answers (a family's answers are all distinct).
+    templated = [u for u, r in roles.items() if r.startswith("templated:")]
     return {
+        "templated_rows": len(templated),
+        "templated_rows_removed": sum(u not in kept for u in templated),
         "pairs_left_with_one": {kind: round(sum(v) / len(v), 4) for kind, v in sorted(pairs.items())},
         "pairs": {kind: len(v) for kind, v in sorted(pairs.items())},
         "planted_verbatim_flagged": _share(rejected, [u for u in planted if ":verbatim:" in roles[u]]),
@@ -403,20 +457,38 @@ def main() -> None:
         default=DEFAULT_DUPLICATE_SHARE,
         help="share of the clean problems that get a copy from another corpus, half exact, half near (default 0.1)",
     )
+    ap.add_argument(
+        "--templated-share",
+        type=float,
+        default=0.0,
+        help="share of --problems that are templated: families of problems with the same sentences and other numbers "
+        "and names, each with its own gold answer (default 0)",
+    )
     ap.add_argument("--only", choices=["stage"], help="measure only the stage (no settings-before, rensa or datasketch runs)")
+    ap.add_argument("--baseline-src", type=Path, help="another checkout's src/ (e.g. main's): its stage run on the same rows, side by side")
+    ap.add_argument("--datatrove-python", help="a Python with datatrove installed: its MinHash run on the same rows, side by side")
+    ap.add_argument(
+        "--datatrove-config",
+        choices=["default", "ours"],
+        default="default",
+        help="datatrove's own MinhashConfig, or the stage's shingles and bands",
+    )
     ap.add_argument("--child")
     ap.add_argument("--work", type=Path)
     args = ap.parse_args()
     if not 0 <= args.duplicate_share <= 1:
         ap.error("--duplicate-share is a share of the clean problems, 0 to 1")
+    if not 0 <= args.templated_share < 1:
+        ap.error("--templated-share is a share of --problems, 0 to below 1")
     if args.child:
         if args.child == "corpus":
-            make_corpus(args.problems, args.work, args.duplicate_share)
+            make_corpus(args.problems, args.work, args.duplicate_share, args.templated_share)
             print(json.dumps({}))
             return
         children = {
             "stage": lambda work: child_stage(work, "now"),
             "stage_before": lambda work: child_stage(work, "before"),
+            "stage_baseline": lambda work: child_stage(work, "baseline"),
             "rensa": child_rensa,
             "datasketch": child_datasketch,
         }
@@ -440,6 +512,8 @@ def main() -> None:
                 str(args.problems),
                 "--duplicate-share",
                 repr(args.duplicate_share),
+                "--templated-share",
+                repr(args.templated_share),
                 "--work",
                 str(work),
             ],
@@ -452,6 +526,13 @@ def main() -> None:
         print(f"corpus: {args.problems:,} problems, {rows:,} rows written in {time.perf_counter() - t:.1f} s", flush=True)
         stage = _run_child("stage", work)
         rec = recall(work, "now")
+        baseline = rec_baseline = datatrove = rec_datatrove = None
+        if args.baseline_src:
+            baseline = _run_child("stage_baseline", work, args.baseline_src.resolve())
+            rec_baseline = recall(work, "baseline")
+        if args.datatrove_python:
+            datatrove = run_datatrove(work, args.datatrove_python, args.datatrove_config)
+            rec_datatrove = recall(work, f"datatrove-{args.datatrove_config}")
         if args.only != "stage":
             before = _run_child("stage_before", work)
             rec_before = recall(work, "before")
@@ -467,7 +548,12 @@ def main() -> None:
         "stage": stage,
         "stage_peak_rss_bytes_per_row": round(stage["peak_rss_mb"] * 2**20 / rows),
         "recall": rec,
+        "templated_share": args.templated_share,
     }
+    if baseline:
+        report |= {"stage_baseline": {**baseline, "src": str(args.baseline_src)}, "recall_baseline": rec_baseline}
+    if datatrove:
+        report |= {"datatrove": datatrove, "recall_datatrove": rec_datatrove}
     if args.only != "stage":
         report |= {
             "stage_with_settings_before": {**before, "near": BEFORE},
@@ -489,9 +575,17 @@ def main() -> None:
         + ", ".join(f"{step} {mb:.0f} MB" for step, mb in m.items())
     )
     runs = [("now", rec, stage)] + ([(f"before {BEFORE}", rec_before, before)] if args.only != "stage" else [])
+    runs += [("baseline code", rec_baseline, baseline)] if baseline else []
+    runs += [(f"datatrove {args.datatrove_config}", rec_datatrove, datatrove)] if datatrove else []
     for label, r, run in runs:
         left = ", ".join(f"{kind} {share:.4f}" for kind, share in r["pairs_left_with_one"].items())
-        print(f"[{label}] {run['wall_s']:.1f} s, peak {run['peak_rss_mb']:.0f} MB; duplicate pairs left with one row: {left}")
+        print(
+            f"[{label}] {run['wall_s']:.1f} s wall, {run.get('cpu_s', float('nan')):.1f} CPU-s, peak {run['peak_rss_mb']:.0f} MB, "
+            f"{run.get('candidate_pairs', 'n/a')} candidate pairs; duplicate pairs left with one row: {left}"
+        )
+        if r["templated_rows"]:
+            removed = f"{r['templated_rows_removed']:,} of {r['templated_rows']:,}"
+            print(f"[{label}] templated rows removed (false merges, different gold answers): {removed}")
         print(
             f"[{label}] planted benchmark copies flagged: verbatim {r['planted_verbatim_flagged']:.4f}, "
             f"edited {r['planted_edited_flagged']:.4f}; unrelated rows removed {r['unrelated_rows_removed']:,} of "
@@ -501,11 +595,12 @@ def main() -> None:
     print(f"pairs per kind: {rec['pairs']}")
     if args.only != "stage":
         _print_comparison(rensa, ds, report)
-    default = (args.problems, args.duplicate_share, args.only) == (DEFAULT_PROBLEMS, DEFAULT_DUPLICATE_SHARE, None)
+    default = (args.problems, args.duplicate_share, args.only, args.templated_share) == (DEFAULT_PROBLEMS, DEFAULT_DUPLICATE_SHARE, None, 0)
     name = "dedupe_scale" if default else f"dedupe_scale_{args.problems}"
     if not default:
         name += "_stage" if args.only == "stage" else ""
         name += f"_dup{args.duplicate_share:g}" if args.duplicate_share != DEFAULT_DUPLICATE_SHARE else ""
+        name += f"_tpl{args.templated_share:g}" if args.templated_share else ""
     out = REPO / "benchmarks" / "results" / f"{name}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")

@@ -42,7 +42,11 @@ def main() -> None:
     t, cpu0 = time.perf_counter(), _cpu()
     steps = [
         ([reader(), MinhashDedupSignature(output_folder=str(work / "signatures"), config=cfg)], 1, 1),
-        ([MinhashDedupBuckets(input_folder=str(work / "signatures"), output_folder=str(work / "buckets"), config=cfg)], cfg.num_buckets, workers),
+        (
+            [MinhashDedupBuckets(input_folder=str(work / "signatures"), output_folder=str(work / "buckets"), config=cfg)],
+            cfg.num_buckets,
+            workers,
+        ),
         ([MinhashDedupCluster(input_folder=str(work / "buckets"), output_folder=str(work / "remove_ids"), config=cfg)], 1, 1),
         (
             [
