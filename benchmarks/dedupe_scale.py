@@ -30,6 +30,22 @@ Each measurement runs in its own process, so its wall time and peak memory (ru_m
   hashes, with the same permutations, bands and threshold: MinHash signatures, LSH candidates, pairs
   confirmed by estimated Jaccard.
 
+Templated problems (`--templated-share S`, issue 30): a share S of --problems are families of 2-150
+problems (log-uniform) that share their sentences (a realistic problem, as above) and differ in their
+numbers and a name, as NuminaMath's synthetic subsets do; each member has its own numbers and its own
+gold answer, so each is its own problem and a removed one is a false merge. Every row has a gold
+answer (`answer`): a copy has its original's, written with or without `$...$`. At 400,000 problems,
+S = 0.25 gives ~1.8M candidate pairs.
+
+Side by side on the same rows, each in its own process: `--baseline-src DIR` runs the stage from
+another checkout's src/ (main's: `git archive main src | tar -x -C /tmp/main`), with today's
+settings as far as that code has them; `--datatrove-python PY` runs datatrove's MinHash (signatures,
+buckets, clusters, filter; benchmarks/dedupe_scale_datatrove.py) with a Python that has it, e.g.
+`python -m venv /tmp/dt && /tmp/dt/bin/pip install 'datatrove[processing]==0.10.1' orjson pyarrow spacy`
+(a venv of its own: its pins are not the pipeline's). Each run reports wall and CPU seconds (its
+workers' too), peak RSS, candidate pairs (the stage's: pairs whose signatures are compared) and the
+recall and false merges below.
+
 `--only stage` measures the stage alone (the settings-before, rensa and datasketch runs take long at
 millions of rows). The results go to benchmarks/results/dedupe_scale.json for the default run (400,000
 problems, share 0.1, everything); any other run writes dedupe_scale_<problems>[_stage][_dup<share>].json,
@@ -379,20 +395,23 @@ def _cpu_s() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def run_datatrove(work: Path, python: str, config: str) -> dict:
+def start_datatrove(work: Path, python: str, config: str) -> subprocess.Popen:
     """datatrove's MinHash on the same rows, in the Python that has it (benchmarks/dedupe_scale_datatrove.py)."""
+    script = str(Path(__file__).with_name("dedupe_scale_datatrove.py"))
     where = work / f"datatrove-{config}"
-    out = subprocess.run(
-        [python, str(Path(__file__).with_name("dedupe_scale_datatrove.py")), str(work / "problems.parquet"), str(where), config, "2"],
-        capture_output=True,
-        text=True,
+    return subprocess.Popen(
+        [python, script, str(work / "problems.parquet"), str(where), config, "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    if out.returncode != 0:
-        raise SystemExit(f"datatrove failed:\n{out.stderr[-3000:]}")
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def datatrove_result(proc: subprocess.Popen, work: Path, config: str) -> dict:
+    stdout, stderr = proc.communicate()
+    if proc.returncode != 0:
+        raise SystemExit(f"datatrove failed:\n{stderr[-3000:]}")
+    where = work / f"datatrove-{config}"
+    result = json.loads(stdout.strip().splitlines()[-1])
     removed = Path(result.pop("removed")).read_text().split()
     # As the stage's outputs, for recall(): what datatrove removed is a near duplicate.
-    (work / f"datatrove-{config}").mkdir(exist_ok=True)
     everyone = pl.read_parquet(work / "problems.parquet", columns=["uuid"])["uuid"]
     gone = set(removed)
     pl.DataFrame({"uuid": [u for u in everyone.to_list() if u not in gone]}).write_parquet(where / "kept.parquet")
@@ -406,13 +425,23 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _run_child(mode: str, work: Path, src: Path | None = None) -> dict:
+def _start_child(mode: str, work: Path, src: Path | None = None) -> subprocess.Popen:
     """One measurement in its own process; `src`: another checkout's src/ to import distillery from."""
     env = {**os.environ, "PYTHONPATH": str(src)} if src else None
-    out = subprocess.run([sys.executable, __file__, "--child", mode, "--work", str(work)], capture_output=True, text=True, env=env)
-    if out.returncode != 0:
-        raise SystemExit(f"{mode} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return subprocess.Popen(
+        [sys.executable, __file__, "--child", mode, "--work", str(work)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+
+
+def _child_result(proc: subprocess.Popen, mode: str) -> dict:
+    stdout, stderr = proc.communicate()
+    if proc.returncode != 0:
+        raise SystemExit(f"{mode} failed:\n{stderr[-3000:]}")
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def _run_child(mode: str, work: Path, src: Path | None = None) -> dict:
+    return _child_result(_start_child(mode, work, src), mode)
 
 
 def recall(work: Path, variant: str) -> dict:
@@ -468,6 +497,12 @@ def main() -> None:
     ap.add_argument("--baseline-src", type=Path, help="another checkout's src/ (e.g. main's): its stage run on the same rows, side by side")
     ap.add_argument("--datatrove-python", help="a Python with datatrove installed: its MinHash run on the same rows, side by side")
     ap.add_argument(
+        "--parallel",
+        action="store_true",
+        help="start the stage, --baseline-src and datatrove at once (on a shared machine: their CPU-s compare, wall times less)",
+    )
+    ap.add_argument("--corpus", type=Path, help="write the corpus to this folder and keep it; a folder holding one is reused")
+    ap.add_argument(
         "--datatrove-config",
         choices=["default", "ours"],
         default="default",
@@ -498,12 +533,16 @@ def main() -> None:
         return
 
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
+        work = args.corpus or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
         t = time.perf_counter()
         # In another process: Linux carries a process's peak RSS across fork and exec, so the
         # measured children must come from a parent that never held the corpus.
+        reuse = args.corpus is not None and (work / "roles.parquet").exists()
         out = subprocess.run(
-            [
+            ["true"]
+            if reuse
+            else [
                 sys.executable,
                 __file__,
                 "--child",
@@ -523,16 +562,28 @@ def main() -> None:
         if out.returncode:
             raise SystemExit(out.stderr[-3000:])
         rows = pl.scan_parquet(work / "problems.parquet").select(pl.len()).collect().item()
-        print(f"corpus: {args.problems:,} problems, {rows:,} rows written in {time.perf_counter() - t:.1f} s", flush=True)
-        stage = _run_child("stage", work)
-        rec = recall(work, "now")
-        baseline = rec_baseline = datatrove = rec_datatrove = None
+        made = f"written in {time.perf_counter() - t:.1f} s"
+        made = f"reused from {work} (an earlier run with the same arguments wrote it)" if reuse else made
+        print(f"corpus: {args.problems:,} problems, {rows:,} rows {made}", flush=True)
+        # The side-by-side runs: one after the other, or (--parallel) all at once, each in its own process.
+        starts = {"stage": lambda: _start_child("stage", work)}
         if args.baseline_src:
-            baseline = _run_child("stage_baseline", work, args.baseline_src.resolve())
-            rec_baseline = recall(work, "baseline")
+            starts["baseline"] = lambda: _start_child("stage_baseline", work, args.baseline_src.resolve())
         if args.datatrove_python:
-            datatrove = run_datatrove(work, args.datatrove_python, args.datatrove_config)
-            rec_datatrove = recall(work, f"datatrove-{args.datatrove_config}")
+            starts["datatrove"] = lambda: start_datatrove(work, args.datatrove_python, args.datatrove_config)
+        procs = {name: start() for name, start in starts.items()} if args.parallel else {}
+        results = {}
+        for name, start in starts.items():
+            proc = procs.get(name) or start()
+            if name == "datatrove":
+                results[name] = datatrove_result(proc, work, args.datatrove_config)
+            else:
+                results[name] = _child_result(proc, name)
+        stage, rec = results["stage"], recall(work, "now")
+        baseline = results.get("baseline")
+        rec_baseline = recall(work, "baseline") if baseline else None
+        datatrove = results.get("datatrove")
+        rec_datatrove = recall(work, f"datatrove-{args.datatrove_config}") if datatrove else None
         if args.only != "stage":
             before = _run_child("stage_before", work)
             rec_before = recall(work, "before")
@@ -549,6 +600,8 @@ def main() -> None:
         "stage_peak_rss_bytes_per_row": round(stage["peak_rss_mb"] * 2**20 / rows),
         "recall": rec,
         "templated_share": args.templated_share,
+        # Other work on the machine: the 1-minute load average at the end (wall times stretch with it; CPU-s do not).
+        "load_average_at_end": os.getloadavg()[0],
     }
     if baseline:
         report |= {"stage_baseline": {**baseline, "src": str(args.baseline_src)}, "recall_baseline": rec_baseline}
