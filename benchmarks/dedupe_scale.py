@@ -404,8 +404,13 @@ def start_datatrove(work: Path, python: str, config: str) -> subprocess.Popen:
     )
 
 
-def datatrove_result(proc: subprocess.Popen, work: Path, config: str) -> dict:
+def datatrove_result(proc: subprocess.Popen, work: Path, config: str) -> dict | None:
+    """Its figures, or None when it was stopped (a signal: on a shared machine the side-by-side run
+    may be cut short; the stage's figures are written all the same)."""
     stdout, stderr = proc.communicate()
+    if proc.returncode < 0:
+        print(f"datatrove was stopped (signal {-proc.returncode}) before it finished: its comparison is left out", flush=True)
+        return None
     if proc.returncode != 0:
         raise SystemExit(f"datatrove failed:\n{stderr[-3000:]}")
     where = work / f"datatrove-{config}"
@@ -575,6 +580,7 @@ def main() -> None:
         results = {}
         for name, start in starts.items():
             proc = procs.get(name) or start()
+            print(f"waiting for {name} (process {proc.pid})", flush=True)
             if name == "datatrove":
                 results[name] = datatrove_result(proc, work, args.datatrove_config)
             else:
@@ -607,6 +613,8 @@ def main() -> None:
         report |= {"stage_baseline": {**baseline, "src": str(args.baseline_src)}, "recall_baseline": rec_baseline}
     if datatrove:
         report |= {"datatrove": datatrove, "recall_datatrove": rec_datatrove}
+    elif args.datatrove_python:
+        report["datatrove"] = "stopped before it finished (the machine was shared: see load_average_at_end)"
     if args.only != "stage":
         report |= {
             "stage_with_settings_before": {**before, "near": BEFORE},
