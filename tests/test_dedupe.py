@@ -592,13 +592,6 @@ def test_exact_duplicates_grouped_in_partitions_as_whole(tmp_path, monkeypatch):
     assert len(dup) > 400 and not list(tmp_path.glob("exact-*")), "partitions removed"
 
 
-def test_gathered_strings_hold_no_other_text():
-    texts = pl.Series([f"problem {i} " + "x" * 400 for i in range(5000)])
-    gathered = dedupe._compact(texts.gather([3, 4000]))
-    held = sum(b.size for b in gathered.to_arrow(compat_level=pl.CompatLevel.newest()).buffers() if b is not None)
-    assert gathered.to_list() == [texts[3], texts[4000]] and held < 2000
-
-
 # --- gold answers: near duplicates with different answers are different problems ---------------------
 
 TEMPLATE = (

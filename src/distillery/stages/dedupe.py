@@ -36,7 +36,6 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 import polars as pl
@@ -779,16 +778,6 @@ def _return_freed_memory() -> None:
         pass
 
 
-T = TypeVar("T", pl.Series, pl.DataFrame)
-
-
-def _compact(strings: T) -> T:
-    """`strings` (a Series or a DataFrame) in buffers of their own. A gathered polars string column points into the buffers of
-    the column it came from, and so keeps all of that batch's text alive (measured: 40 MB for three of
-    100,000 texts); a round trip through Arrow's plain strings copies out the gathered ones alone."""
-    return pl.from_arrow(strings.to_arrow(compat_level=pl.CompatLevel.oldest()))
-
-
 # Spool files open at once in `_in_order` (one per group of chunks; its file handles and writers).
 IN_ORDER_SPOOLS = 256
 
@@ -821,6 +810,8 @@ def _in_order(path: Path, columns: list[str], rows: np.ndarray, chunk: int, spoo
                 bounds = np.flatnonzero(np.diff(places // per_spool)) + 1
                 for piece in np.split(np.arange(len(places)), bounds):
                     k = int(places[piece[0]] // per_spool)
+                    # Arrow's plain strings: a copy of these rows' text alone (polars' string views
+                    # would keep the whole batch's buffers alive).
                     table = found[piece].to_arrow(compat_level=pl.CompatLevel.oldest())
                     if k not in writers:
                         writers[k] = pa.ipc.new_stream(paths[k], table.schema)
