@@ -35,7 +35,7 @@ problems (log-uniform) that share their sentences (a realistic problem, as above
 numbers and a name, as NuminaMath's synthetic subsets do; each member has its own numbers and its own
 gold answer, so each is its own problem and a removed one is a false merge. Every row has a gold
 answer (`answer`): a copy has its original's, written with or without `$...$`. At 400,000 problems,
-S = 0.25 gives ~1.8M candidate pairs.
+S = 0.25 gives 1.67M candidate pairs.
 
 Side by side on the same rows, each in its own process: `--baseline-src DIR` runs the stage from
 another checkout's src/ (main's: `git archive main src | tar -x -C /tmp/main`), with today's
