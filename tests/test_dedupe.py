@@ -18,7 +18,7 @@ from distillery.stages.dedupe import near_duplicate_pairs, tokens
 
 from support.synthetic_problems import synthetic_problems
 
-BENCH_DIR = Path(__file__).resolve().parents[2] / "shared" / "benchmarks"
+BENCH_DIR = Path(__file__).resolve().parents[1] / "data" / "bundled" / "benchmarks"
 BENCHMARKS = {
     "math500": BenchmarkFile(path=str(BENCH_DIR / "math500.jsonl"), problem_field="problem", id_field="unique_id"),
     "aime2024": BenchmarkFile(path=str(BENCH_DIR / "aime2024.jsonl"), problem_field="problem", id_field="id"),
@@ -91,6 +91,8 @@ def build_judged(problems: pl.DataFrame, n_correct: dict[str, int]) -> pl.DataFr
 def run_dedupe(tmp_path: Path, problems: pl.DataFrame, judged: pl.DataFrame, benchmarks=BENCHMARKS, **cfg):
     cfg = DedupeConfig.model_validate({"benchmarks": list(benchmarks), **cfg})
     tmp_path.mkdir(parents=True, exist_ok=True)
+    if "answer" not in problems.columns:  # the sample stage's table has one; these problems give none
+        problems = problems.with_columns(pl.lit(None, pl.String).alias("answer"))
     problems.write_parquet(tmp_path / "problems.parquet")
     judged.write_parquet(tmp_path / "judged.parquet")
     out = {k: tmp_path / f"{k}.parquet" for k in ("kept", "rejected", "contamination", "near_duplicates")}
@@ -541,6 +543,8 @@ def test_batches_and_partitions_change_no_output(tmp_path, monkeypatch):
     monkeypatch.setattr(dedupe, "CONFIRM_PAIRS", 13)  # candidate pairs' signatures read 13 pairs at a time
     monkeypatch.setattr(dedupe, "PAIR_TEXT_ROWS", 11)  # the audit table's texts read back 11 pairs at a time
     monkeypatch.setattr(dedupe, "REJECTED_CHUNK_ROWS", 17)  # rejected rows written 17 at a time, their uuids read back for them
+    monkeypatch.setattr(dedupe, "IN_ORDER_SPOOLS", 3)  # the uuids and texts read back spooled in 3 files, several chunks each
+    monkeypatch.setattr(dedupe, "PAIR_RUN_BLOCK", 7)  # the bands' candidate pairs merged 7 ids a run at a time
     pieces = outputs("pieces")
     judged = judged.sort("uuid")  # as the judge stage writes it: counted as it streams, not from a sorted copy
     sorted_judged = outputs("sorted_judged")
@@ -588,8 +592,167 @@ def test_exact_duplicates_grouped_in_partitions_as_whole(tmp_path, monkeypatch):
     assert len(dup) > 400 and not list(tmp_path.glob("exact-*")), "partitions removed"
 
 
-def test_gathered_strings_hold_no_other_text():
-    texts = pl.Series([f"problem {i} " + "x" * 400 for i in range(5000)])
-    gathered = dedupe._compact(texts.gather([3, 4000]))
-    held = sum(b.size for b in gathered.to_arrow(compat_level=pl.CompatLevel.newest()).buffers() if b is not None)
-    assert gathered.to_list() == [texts[3], texts[4000]] and held < 2000
+# --- gold answers: near duplicates with different answers are different problems ---------------------
+
+TEMPLATE = (
+    "A farmer named {name} has {n} sheep grazing in the northern meadow beside the river, and every morning "
+    "the shepherd counts them before leading the flock across the old stone bridge toward the village market "
+    "where the wool merchants gather each week. How many legs do the sheep have in total?"
+)
+
+
+def templated(values: list[int], answers: list[str | None], names: list[str] | None = None) -> pl.DataFrame:
+    names = names or ["Ada"] * len(values)
+    texts = [TEMPLATE.format(name=name, n=n) for name, n in zip(names, values)]
+    return pl.DataFrame(
+        {"uuid": [f"u{i:03d}" for i in range(len(texts))], "problem": texts, "answer": answers, "source": ["synthetic_math"] * len(texts)},
+        schema={"uuid": pl.String, "problem": pl.String, "answer": pl.String, "source": pl.String},
+    )
+
+
+def test_templated_problems_with_different_answers_are_kept(tmp_path):
+    """48 problems from one template (under 50: in more rows, at this size, its shingles would be
+    boilerplate), each with other numbers and its own answer (4 legs a sheep): the texts are near
+    duplicates of each other (2 of ~50 shingles differ), so texts alone merge them into one; by
+    default their different gold answers keep all of them."""
+    values = list(range(11, 59))
+    problems = templated(values, [str(4 * n) for n in values])
+    counts, kept, rejected, _, metrics = run_dedupe(tmp_path / "default", problems, build_judged(problems, {}), decontaminate=False)
+    assert kept.height == 48 and rejected.height == 0
+    near = metrics["near_duplicates"]
+    assert near["keep_different_answers"] is True and near["pairs"] == 0 and near["pairs_with_different_answers"] > 0
+    assert pl.read_parquet(tmp_path / "default" / "near_duplicates.parquet").height == 0
+    # Texts alone: one left.
+    _, kept, rejected, _, metrics = run_dedupe(
+        tmp_path / "off", problems, build_judged(problems, {}), decontaminate=False, near={"keep_different_answers": False}
+    )
+    assert kept["uuid"].to_list() == ["u000"] and rejected["reason"].unique().to_list() == ["near_duplicate"]
+    assert "pairs_with_different_answers" not in metrics["near_duplicates"]
+
+
+def test_near_duplicates_with_the_same_answer_respelled_are_merged(tmp_path):
+    """The same problem from three corpora, a number written another way in one and the answer in
+    three spellings ($...$, spacing, \\dfrac): one answer, so one problem is kept."""
+    problems = templated([12, 12, 12], ["\\frac{48}{1}", " $\\dfrac{48}{1}$ ", "\\frac{48}{1}."], names=["Ada", "Ada", "Bea"])
+    problems = problems.with_columns(
+        pl.Series("problem", [problems["problem"][0], problems["problem"][1].replace("12", "twelve"), problems["problem"][2]])
+    )
+    _, kept, rejected, _, _ = run_dedupe(tmp_path, problems, build_judged(problems, {}), decontaminate=False)
+    assert kept["uuid"].to_list() == ["u000"]
+    assert sorted(rejected["uuid"].to_list()) == ["u001", "u002"] and set(rejected["reason"]) == {"near_duplicate"}
+
+
+def test_a_problem_without_an_answer_does_not_join_two_answers(tmp_path):
+    """u000 (answer 48) ~ u001 (no answer) ~ u002 (answer 52): the pair with two answers is kept
+    apart, and the chain through the answerless problem does not join them: u001 goes with u000,
+    the first in uuid order, and u002 stays."""
+    problems = templated([12, 12, 13], ["48", None, "52"], names=["Ada", "Bea", "Ada"])
+    _, kept, rejected, _, metrics = run_dedupe(tmp_path, problems, build_judged(problems, {}), decontaminate=False)
+    assert kept["uuid"].to_list() == ["u000", "u002"]
+    assert rejected.select("uuid", "reason").rows() == [("u001", "near_duplicate")]
+    assert rejected["detail"][0].startswith("near-duplicate of u000")
+    assert metrics["near_duplicates"]["pairs_with_different_answers"] == 1
+
+
+def test_answers_change_neither_exact_dedupe_nor_decontamination(tmp_path):
+    """An exact copy with another gold answer is the same problem (a wrong or respelled gold): still
+    an exact duplicate. A benchmark copy is contaminated whatever its answer."""
+    text = TEMPLATE.format(name="Ada", n=12)
+    rows = [("u000", text, "48"), ("u001", text.upper(), "50"), ("u002", MATH500[0]["problem"], "not the benchmark's")]
+    problems = pl.DataFrame(rows, schema={"uuid": pl.String, "problem": pl.String, "answer": pl.String}, orient="row")
+    problems = problems.with_columns(pl.lit("olympiads").alias("source"))
+    _, kept, rejected, _, _ = run_dedupe(tmp_path, problems, build_judged(problems, {}))
+    assert kept["uuid"].to_list() == ["u000"]
+    assert dict(rejected.select("uuid", "reason").iter_rows()) == {"u001": "exact_duplicate", "u002": "contaminated"}
+
+
+def test_answer_keys_equal_only_for_respellings():
+    keys = dedupe.answer_keys(
+        pl.Series(
+            [
+                "\\frac{1}{2}",
+                " $\\dfrac{1}{2}$ ",
+                "\\boxed{\\frac{1}{2}}",
+                "\\frac{1}{2}.",
+                "1/2",
+                "0.5",
+                None,
+                " ",
+                "$$",
+                "\\left(1,2\\right)",
+                "(1, 2)",
+            ]
+        )
+    )
+    assert len(set(keys[:4].tolist())) == 1  # the same answer, respelled
+    assert len({keys[0], keys[4], keys[5]}) == 3  # 1/2 and 0.5 are not compared as numbers: kept apart
+    assert keys[6:9].tolist() == [0, 0, 0]  # no answer given
+    assert keys[9] == keys[10] and keys[9] != 0
+
+
+def test_the_card_records_whether_answers_were_compared():
+    from distillery.stages.build import _decontamination
+
+    near = {"pairs": 3, "clusters": 2, "shingle_size": 2, "threshold": 0.6, "boilerplate_share": 0.005, "min_shingles": 5}
+    on = _decontamination({"dedupe": {"near_duplicates": {**near, "keep_different_answers": True, "pairs_with_different_answers": 7}}})
+    off = _decontamination({"dedupe": {"near_duplicates": {**near, "keep_different_answers": False}}})
+    assert "gold answers differ are never merged: 7 such pairs" in on
+    assert "Gold answers were not compared (keep_different_answers: false)" in off
+
+
+# --- the pieces of near dedupe at scale ------------------------------------------------------------------
+
+
+def test_bucket_pairs_pair_each_row_with_its_buckets_first_rows(monkeypatch):
+    keys = np.array([5, 3, 5, 5, 3, 9, 5])  # buckets: {1, 4}, {0, 2, 3, 6}, {5}
+    assert sorted(map(tuple, dedupe._bucket_pairs(keys).tolist())) == [(0, 2), (0, 3), (0, 6), (1, 4), (2, 3), (2, 6), (3, 6)]
+    monkeypatch.setattr(dedupe, "_MAX_BUCKET_PAIRS_WITH", 2)  # each row with the bucket's first two only
+    assert sorted(map(tuple, dedupe._bucket_pairs(keys).tolist())) == [(0, 2), (0, 3), (0, 6), (1, 4), (2, 3), (2, 6)]
+    assert dedupe._bucket_pairs(np.array([1, 2, 3])).shape == (0, 2)
+
+
+def test_runs_of_pair_ids_merged_a_block_at_a_time(tmp_path):
+    rng = np.random.default_rng(8)
+    runs = []
+    for k in range(5):
+        run = np.unique(rng.integers(0, 300, size=rng.integers(0, 120))).astype(np.uint64)
+        run.tofile(tmp_path / f"run-{k}")
+        runs.append(run)
+    pieces = list(dedupe._merged_unique([tmp_path / f"run-{k}" for k in range(5)], block=7))
+    merged = np.concatenate(pieces)
+    assert merged.tolist() == sorted(set(np.concatenate(runs).tolist())) and len(pieces) > 5
+
+
+def test_components_are_the_union_find_ones():
+    rng = np.random.default_rng(9)
+    n = 400
+    a = rng.integers(0, n, size=300)
+    b = rng.integers(0, n, size=300)
+    a, b = np.minimum(a, b), np.maximum(a, b)
+    parent = list(range(n))  # oracle: a plain union-find, lowest index as the root
+
+    def find(x):
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for x, y in zip(a.tolist(), b.tolist()):
+        rx, ry = find(x), find(y)
+        parent[max(rx, ry)] = min(rx, ry)
+    assert dedupe._components(n, a, b).tolist() == [find(x) for x in range(n)]
+
+
+def test_rows_read_in_any_order_from_one_pass(tmp_path, monkeypatch):
+    problems = pl.DataFrame({"uuid": [f"u{i:03d}" for i in range(100)], "problem": [f"text {i}" for i in range(100)]})
+    problems = problems.with_columns(
+        pl.lit(None, pl.String).alias(c) for c in ["solution", "answer", "problem_type", "question_type", "source"]
+    )
+    path = tmp_path / "problems.parquet"
+    problems.select("uuid", "problem").write_parquet(path)
+    monkeypatch.setattr(dedupe, "PROBLEM_BATCH_ROWS", 9)
+    monkeypatch.setattr(dedupe, "IN_ORDER_SPOOLS", 2)
+    rows = np.array([57, 3, 3, 99, 0, 42, 57, 11, 76, 5, 88])
+    frames = list(dedupe._in_order(path, ["uuid", "problem"], rows, 3, tmp_path))
+    assert [f.height for f in frames] == [3, 3, 3, 2]  # chunks of 3, in order
+    assert pl.concat(frames)["problem"].to_list() == [f"text {r}" for r in rows.tolist()]
+    assert not list(tmp_path.glob("in-order-*")), "spool files removed"

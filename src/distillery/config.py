@@ -588,6 +588,12 @@ class NearDedupeConfig(Section):
         description="A shingle found more often than this share of the rows (and than 50 rows) is boilerplate ('express your "
         "answer as a common fraction') and does not count; 1 counts every shingle.",
     )
+    keep_different_answers: bool = Field(
+        True,
+        description="Never merge two near duplicates whose gold answers (the problems' `answer`, compared as normalized "
+        "strings) are both given and differ: templated problems that differ only in their numbers are different problems. "
+        "false: the texts alone decide. Exact dedupe and decontamination do not look at answers.",
+    )
 
     @model_validator(mode="after")
     def _bands_divide_perms(self) -> NearDedupeConfig:

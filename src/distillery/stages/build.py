@@ -637,7 +637,15 @@ def _decontamination(stage_metrics: dict[str, Any]) -> str:
             f"{near.get('threshold')}; a shingle in more than {near.get('boilerplate_share')} of the rows (and 50) is "
             f"boilerplate and does not count; a text with fewer than {near.get('min_shingles')} other shingles is only "
             f"exact-deduped): {near.get('pairs')} pairs in {near.get('clusters')} clusters; pairs in "
-            "data/dedupe/near_duplicates.parquet.",
+            "data/dedupe/near_duplicates.parquet."
+            + (
+                f" Two problems whose gold answers differ are never merged: {near.get('pairs_with_different_answers', 0)} "
+                "such pairs were kept apart (templated problems with other numbers)."
+                if near.get("keep_different_answers")
+                else " Gold answers were not compared (keep_different_answers: false): the texts alone decided."
+                if "keep_different_answers" in near
+                else ""
+            ),
         ]
     return "\n".join(lines)
 

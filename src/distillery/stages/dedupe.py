@@ -36,7 +36,6 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 import polars as pl
@@ -324,6 +323,31 @@ def text_digests(texts: pl.Series) -> np.ndarray:
     return np.frombuffer(b"".join(hashlib.blake2b(t.encode(), digest_size=16).digest() for t in norm), dtype=np.uint64).reshape(-1, 2)
 
 
+# What a gold answer's spelling may change without changing the answer: $...$, \boxed{...}, spacing
+# (LaTeX's too), \dfrac and \tfrac, \left and \right, a closing period. Nothing else: "1/2" and
+# "\frac{1}{2}" stay two answers, so their problems are both kept (a kept duplicate costs a row; a
+# merged pair of different problems loses one).
+_ANSWER_RESPELLINGS = [
+    (r"\\[,;:!]|\\ |\s+|\$", ""),
+    (r"^\\boxed\{(.*)\}$", "$1"),
+    (r"\\[dt]frac\b", "\\frac"),
+    (r"\\(left|right)\b", ""),
+    (r"\.$", ""),
+]
+
+
+def answer_keys(answers: pl.Series) -> np.ndarray:
+    """A 64-bit key of each gold answer as its normalized string (_ANSWER_RESPELLINGS), 0 where none is
+    given (null, or empty once normalized): equal keys, equal answers (but for a 2**-64 collision)."""
+    texts = answers.cast(pl.String)
+    for pattern, replacement in _ANSWER_RESPELLINGS:
+        texts = texts.str.replace_all(pattern, replacement)
+    keys = texts.hash(seed=0).to_numpy().astype(np.uint64)
+    keys[keys == 0] = 1
+    keys[(texts.is_null() | (texts == "")).fill_null(True).to_numpy()] = 0
+    return keys
+
+
 def exact_duplicates(digests: np.ndarray) -> np.ndarray:
     """For rows in representative order, given their text digests: the position of each row's
     representative, the first row with its digest (itself when it is the first)."""
@@ -368,20 +392,21 @@ def _subset(flat: np.ndarray, offsets: np.ndarray, rows: np.ndarray) -> tuple[np
 
 
 def _bucket_pairs(keys: np.ndarray) -> np.ndarray:
-    """Pairs (i, j), i < j, of rows with equal band keys."""
-    order = np.argsort(keys, kind="stable")
+    """Pairs (i, j), i < j, of rows with equal band keys: in a bucket, every row with each of the
+    bucket's first _MAX_BUCKET_PAIRS_WITH rows before it. Made for all buckets at once (a bucket is a
+    run of the sorted keys; row t of its run pairs with the run's first min(t, cap) rows)."""
+    order = np.argsort(keys, kind="stable")  # stable: each bucket's rows ascending
     sorted_keys = keys[order]
-    bounds = np.flatnonzero(np.diff(sorted_keys)) + 1
-    pairs = []
-    for group in np.split(order, bounds):
-        if len(group) < 2:
-            continue
-        group = np.sort(group)
-        heads = group[:_MAX_BUCKET_PAIRS_WITH]
-        i, j = np.meshgrid(heads, group, indexing="ij")
-        keep = i < j
-        pairs.append(np.stack([i[keep], j[keep]], axis=1))
-    return np.concatenate(pairs) if pairs else np.zeros((0, 2), np.int64)
+    starts = np.ones(len(order), dtype=bool)
+    starts[1:] = sorted_keys[1:] != sorted_keys[:-1]
+    run_start = np.maximum.accumulate(np.where(starts, np.arange(len(order)), 0))
+    heads = np.minimum(np.arange(len(order)) - run_start, _MAX_BUCKET_PAIRS_WITH)  # pairs of each row with rows before it
+    total = int(heads.sum())
+    if not total:
+        return np.zeros((0, 2), np.int64)
+    second = np.repeat(np.arange(len(order)), heads)
+    first = np.repeat(run_start, heads) + (np.arange(total) - np.repeat(np.cumsum(heads) - heads, heads))
+    return np.stack([order[first], order[second]], axis=1).astype(np.int64)
 
 
 # A shingle found more often than boilerplate_share of the rows (and than this) is a closing such as
@@ -561,33 +586,65 @@ class NearDuplicates:
         m = len(spooled_positions)
         if m < 2:
             return pl.DataFrame(schema=EMPTY_PAIRS)
-        # Each pair (i, j) of spooled rows, i before j in representative order, as i * m + j: distinct
-        # pairs, merged band by band. What a band holds per row is its 32-bit hash and a sort of it.
-        candidates = np.zeros(0, np.int64)
+        # Each pair (i, j) of spooled rows, i before j in representative order, as one 64-bit id
+        # i * m + j: a band's pairs are sorted into a run of ids on disk, and the runs are merged a
+        # block at a time, so each candidate pair is confirmed once, whatever the bands it shares.
+        runs = []
         for band_path in bands:
             # First the rows whose band's 32-bit hash another row shares (a sort of integers: fast),
             # then the buckets of their exact bands (a sort of bytes: slow, so on those rows only).
             shared = _sharing_rows(_band_hashes(band_path, m, r))
             if len(shared) < 2:
+                band_path.unlink()
                 continue
             sub = _band_rows(band_path, m, r, shared)
+            band_path.unlink()
             in_order = np.argsort(spooled_positions[shared], kind="stable")  # representative order: the bucket's first rows keep
             shared, sub = shared[in_order], np.ascontiguousarray(sub[in_order])
             keys = np.unique(sub.view(np.dtype((np.void, sub.dtype.itemsize * r))).ravel(), return_inverse=True)[1]
-            found = shared[_bucket_pairs(keys.ravel())]
-            candidates = np.union1d(candidates, found[:, 0] * m + found[:, 1])
-        pairs = np.stack([candidates // m, candidates % m], axis=1)
-        if not len(pairs):
-            return pl.DataFrame(schema=EMPTY_PAIRS)
-        similarity = _similarities(signatures, cfg.num_perm, pairs)
-        confirmed = similarity >= cfg.threshold
-        return pl.DataFrame(
-            {
-                "a": spooled_positions[pairs[confirmed, 0]].astype(np.int64),
-                "b": spooled_positions[pairs[confirmed, 1]].astype(np.int64),
-                "similarity": similarity[confirmed].astype(np.float64),
-            }
-        ).sort("a", "b")
+            del sub
+            found = shared[_bucket_pairs(keys.ravel())].astype(np.uint64)
+            run = band_path.with_suffix(".pairs")
+            np.unique(found[:, 0] * np.uint64(m) + found[:, 1]).tofile(run)  # pairs in a bucket of a band: distinct already
+            runs.append(run)
+            del shared, keys, found
+        a, b, similarity = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0)]
+        for ids in _merged_unique(runs, PAIR_RUN_BLOCK):
+            pairs = np.stack([ids // np.uint64(m), ids % np.uint64(m)], axis=1).astype(np.int64)
+            estimated = _similarities(signatures, cfg.num_perm, pairs)
+            confirmed = estimated >= cfg.threshold
+            a.append(spooled_positions[pairs[confirmed, 0]].astype(np.int64))
+            b.append(spooled_positions[pairs[confirmed, 1]].astype(np.int64))
+            similarity.append(estimated[confirmed].astype(np.float64))
+        for run in runs:
+            run.unlink()
+        return pl.DataFrame({"a": np.concatenate(a), "b": np.concatenate(b), "similarity": np.concatenate(similarity)}).sort("a", "b")
+
+
+# Pair ids read at a time from each band's run when the runs are merged (32 bands: 16 MB at most).
+PAIR_RUN_BLOCK = 1 << 16
+
+
+def _merged_unique(runs: list[Path], block: int) -> Iterator[np.ndarray]:
+    """The distinct values of sorted runs of distinct uint64 (files), ascending, a piece at a time:
+    `block` values are read from each run, and every value up to the least of the runs' last values
+    read is complete (a run's later values are larger), so that much is merged and handed out."""
+    files = [path.open("rb") for path in runs]
+    try:
+        buffers = [np.fromfile(f, dtype=np.uint64, count=block) for f in files]
+        while any(len(buf) for buf in buffers):
+            cut = min(buf[-1] for buf in buffers if len(buf))
+            taken = []
+            for k, buf in enumerate(buffers):
+                if not len(buf):
+                    continue
+                upto = int(np.searchsorted(buf, cut, side="right"))
+                taken.append(buf[:upto])
+                buffers[k] = buf[upto:] if upto < len(buf) else np.fromfile(files[k], dtype=np.uint64, count=block)
+            yield np.unique(np.concatenate(taken))
+    finally:
+        for f in files:
+            f.close()
 
 
 def near_duplicate_pairs(texts: pl.Series, cfg: NearDedupeConfig, seed: int) -> pl.DataFrame:
@@ -598,9 +655,28 @@ def near_duplicate_pairs(texts: pl.Series, cfg: NearDedupeConfig, seed: int) -> 
         return finder.pairs(np.arange(texts.len()))
 
 
-def clusters(n: int, pairs: pl.DataFrame) -> np.ndarray:
-    """Connected components of the pair graph: each row's component root, the lowest row index."""
-    parent = np.arange(n)
+def clusters(n: int, pairs: pl.DataFrame, answers: np.ndarray | None = None) -> np.ndarray:
+    """Connected components of the pair graph: each row's component root, the lowest row index.
+
+    `answers`: each row's gold-answer key (0: none given). Two rows with different given answers are
+    never put in one component, not even through rows without an answer: a component whose rows
+    hold two answers is made again from its pairs one at a time (lowest pairs first), and a pair
+    that would join two answers is left out."""
+    a, b = pairs["a"].to_numpy(), pairs["b"].to_numpy()
+    root = _components(n, a, b)
+    if answers is None or not len(a):
+        return root
+    given = answers != 0
+    lowest, highest = np.full(n, np.iinfo(np.uint64).max, np.uint64), np.zeros(n, np.uint64)
+    np.minimum.at(lowest, root[given], answers[given])
+    np.maximum.at(highest, root[given], answers[given])
+    mixed = np.nonzero((highest > 0) & (lowest != highest))[0]  # roots of components with two answers
+    if not len(mixed):
+        return root
+    redo = np.isin(root[a], mixed)
+    rows = np.nonzero(np.isin(root, mixed))[0]
+    parent = {int(r): int(r) for r in rows}
+    answer = {int(r): int(answers[r]) for r in rows}  # a component's answer, at its root (0: none yet)
 
     def find(x: int) -> int:
         while parent[x] != x:
@@ -608,16 +684,34 @@ def clusters(n: int, pairs: pl.DataFrame) -> np.ndarray:
             x = parent[x]
         return x
 
-    for a, b in zip(pairs["a"].to_list(), pairs["b"].to_list()):
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    # Every row's parent is at or below it: follow the parents until each row points at its root.
+    for x, y in zip(a[redo].tolist(), b[redo].tolist()):
+        rx, ry = find(x), find(y)
+        if rx == ry or (answer[rx] and answer[ry] and answer[rx] != answer[ry]):
+            continue
+        low, high = min(rx, ry), max(rx, ry)
+        parent[high] = low
+        answer[low] = answer[low] or answer[high]
+    root = root.copy()
+    root[rows] = [find(int(r)) for r in rows]
+    return root
+
+
+def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Each row's lowest connected row, over edges (a, b): every edge hooks the higher of its two
+    roots to the lower, then the roots are followed to their ends, until no edge joins two roots
+    (a handful of rounds: each at least halves the roots an edge can still join)."""
+    parent = np.arange(n)
     while True:
-        grand = parent[parent]
-        if np.array_equal(grand, parent):
+        ra, rb = parent[a], parent[b]
+        joins = ra != rb
+        if not joins.any():
             return parent
-        parent = grand
+        np.minimum.at(parent, np.maximum(ra, rb)[joins], np.minimum(ra, rb)[joins])
+        while True:  # every row's parent is at or below it: follow the parents to their roots
+            grand = parent[parent]
+            if np.array_equal(grand, parent):
+                break
+            parent = grand
 
 
 # --- the stage ------------------------------------------------------------------------------------
@@ -684,32 +778,56 @@ def _return_freed_memory() -> None:
         pass
 
 
-T = TypeVar("T", pl.Series, pl.DataFrame)
+# Spool files open at once in `_in_order` (one per group of chunks; its file handles and writers).
+IN_ORDER_SPOOLS = 256
 
 
-def _compact(strings: T) -> T:
-    """`strings` (a Series or a DataFrame) in buffers of their own. A gathered polars string column points into the buffers of
-    the column it came from, and so keeps all of that batch's text alive (measured: 40 MB for three of
-    100,000 texts); a round trip through Arrow's plain strings copies out the gathered ones alone."""
-    return pl.from_arrow(strings.to_arrow(compat_level=pl.CompatLevel.oldest()))
+def _in_order(path: Path, columns: list[str], rows: np.ndarray, chunk: int, spool: Path) -> Iterator[pl.DataFrame]:
+    """The problems table's `columns` at file rows `rows` (any order, repeats allowed), `chunk` rows
+    at a time in that order, from one pass over the table: each batch's wanted rows go to the spool
+    file of the chunks they belong to (Arrow IPC; at most IN_ORDER_SPOOLS files, so a file holds
+    several chunks past IN_ORDER_SPOOLS chunks), and each file is read back and put in order alone.
+    Memory: a batch and a spool file's rows, not the rows' whole text."""
+    import pyarrow as pa
 
-
-class RowValues:
-    """Columns of the problems table at some of its file rows, read a batch at a time and held in
-    Arrow columns (a uuid is its 64 bytes, not a Python object): `at(rows)` looks them up."""
-
-    def __init__(self, path: Path, columns: list[str], rows: np.ndarray):
-        self.rows = np.unique(rows)
-        found, start = [pl.DataFrame(schema={c: PROBLEMS.schema[c] for c in columns})], 0
-        for batch in iter_table(path, PROBLEMS, columns, UUID_MERGE_ROWS):
-            lo, hi = np.searchsorted(self.rows, [start, start + batch.height])
+    if not len(rows):
+        return
+    chunks = -(-len(rows) // chunk)
+    per_spool = -(-chunks // IN_ORDER_SPOOLS) * chunk  # rows of `rows` per spool file
+    by_row = np.argsort(rows, kind="stable")
+    sorted_rows = rows[by_row]
+    paths = [spool / f"in-order-{k}.arrow" for k in range(-(-len(rows) // per_spool))]
+    writers: dict[int, pa.ipc.RecordBatchStreamWriter] = {}
+    try:
+        start = 0
+        for batch in iter_table(path, PROBLEMS, columns, PROBLEM_BATCH_ROWS):
+            lo, hi = np.searchsorted(sorted_rows, [start, start + batch.height])
             if lo < hi:
-                found.append(_compact(batch[self.rows[lo:hi] - start]))
+                places = by_row[lo:hi]  # where in `rows` these batch rows are wanted
+                grouped = np.argsort(places // per_spool, kind="stable")
+                places, at = places[grouped], sorted_rows[lo:hi][grouped] - start
+                found = batch[at].with_columns(pl.Series("_place", places))
+                bounds = np.flatnonzero(np.diff(places // per_spool)) + 1
+                for piece in np.split(np.arange(len(places)), bounds):
+                    k = int(places[piece[0]] // per_spool)
+                    # Arrow's plain strings: a copy of these rows' text alone (polars' string views
+                    # would keep the whole batch's buffers alive).
+                    table = found[piece].to_arrow(compat_level=pl.CompatLevel.oldest())
+                    if k not in writers:
+                        writers[k] = pa.ipc.new_stream(paths[k], table.schema)
+                    writers[k].write_table(table)
             start += batch.height
-        self.values = pl.concat(found)
-
-    def at(self, rows: np.ndarray) -> pl.DataFrame:
-        return self.values[np.searchsorted(self.rows, rows)]
+    finally:
+        for writer in writers.values():
+            writer.close()
+    for k, spooled in enumerate(paths):
+        with pa.ipc.open_stream(spooled) as reader:
+            found = pl.from_arrow(reader.read_all()).sort("_place").drop("_place")
+        spooled.unlink()
+        if found.height != min(per_spool, len(rows) - k * per_spool):
+            raise DistilleryError(f"bug: rows {rows[k * per_spool : (k + 1) * per_spool][:5].tolist()}... are not all in {path}")
+        for lo in range(0, found.height, chunk):
+            yield found.slice(lo, chunk)
 
 
 # Rejected rows written at a time: their uuids and those of the rows they refer to are read back for
@@ -729,12 +847,14 @@ class Rejection:
     prefix: str
     similarity: np.ndarray | None = None
 
-    def frames(self, problems: Path) -> Iterator[pl.DataFrame]:
-        """(uuid, detail) of the rows, REJECTED_CHUNK_ROWS at a time."""
-        for lo in range(0, len(self.rows), REJECTED_CHUNK_ROWS):
-            rows, referred = self.rows[lo : lo + REJECTED_CHUNK_ROWS], self.referred[lo : lo + REJECTED_CHUNK_ROWS]
-            uuids = RowValues(problems, ["uuid"], np.concatenate([rows, referred]))
-            detail = [pl.lit(self.prefix), uuids.at(referred)["uuid"]]
+    def frames(self, problems: Path, spool: Path) -> Iterator[pl.DataFrame]:
+        """(uuid, detail) of the rows, REJECTED_CHUNK_ROWS at a time; the uuids of each row and of the
+        row it refers to are read in one pass over the table (`_in_order`)."""
+        both = np.column_stack([self.rows, self.referred]).ravel()  # row, referred, row, referred, ...
+        for k, found in enumerate(_in_order(problems, ["uuid"], both, 2 * REJECTED_CHUNK_ROWS, spool)):
+            lo = k * REJECTED_CHUNK_ROWS
+            uuids = found["uuid"]
+            detail = [pl.lit(self.prefix), uuids.gather_every(2, offset=1)]
             if self.similarity is not None:
                 similarity = self.similarity[lo : lo + REJECTED_CHUNK_ROWS].tolist()
                 detail.append(
@@ -746,7 +866,7 @@ class Rejection:
                         dtype=pl.String,
                     )
                 )
-            yield uuids.at(rows).select("uuid", pl.concat_str(detail).alias("detail"))
+            yield pl.DataFrame({"uuid": uuids.gather_every(2)}).select("uuid", pl.concat_str(detail).alias("detail"))
 
 
 def _uuid_ranks(by_uuid: UuidOrder, rows: np.ndarray) -> np.ndarray:
@@ -807,24 +927,24 @@ def run(cfg: DedupeConfig, benchmarks: dict[str, BenchmarkFile], paths: Paths, s
 PAIR_TEXT_ROWS = 2048
 
 
-def _write_near_pairs(pairs: pl.DataFrame, by_uuid: UuidOrder, problems: Path, out: Path, settings: dict) -> None:
+def _write_near_pairs(pairs: pl.DataFrame, by_uuid: UuidOrder, problems: Path, out: Path, settings: dict, spool: Path) -> None:
     """The audit table of the near-duplicate pairs (file rows a and b, similarity): most similar
-    first, then by the two uuids, each pair with its uuids and texts read back a chunk of pairs at a
-    time. The uuid order is the rows' ranks in the merged uuid order: numbers, not the uuids."""
+    first, then by the two uuids, each pair with its uuids and texts, read in one pass over the
+    table and written PAIR_TEXT_ROWS pairs at a time (`_in_order`). The uuid order is the rows' ranks
+    in the merged uuid order: numbers, not the uuids."""
     a, b, similarity = pairs["a"].to_numpy(), pairs["b"].to_numpy(), pairs["similarity"].to_numpy()
     ranks = _uuid_ranks(by_uuid, np.concatenate([a, b]))
     order = np.lexsort((ranks[len(a) :], ranks[: len(a)], -similarity))
     a, b, similarity = a[order], b[order], similarity[order]
+    both = np.column_stack([a, b]).ravel()  # a, b, a, b, ...
     with TableWriter(out, NEAR_DUPLICATES) as writer:
-        for lo in range(0, len(a), PAIR_TEXT_ROWS):
-            chunk = slice(lo, lo + PAIR_TEXT_ROWS)
-            found = RowValues(problems, ["uuid", "problem"], np.concatenate([a[chunk], b[chunk]]))
-            first, second = found.at(a[chunk]), found.at(b[chunk])
+        for k, found in enumerate(_in_order(problems, ["uuid", "problem"], both, 2 * PAIR_TEXT_ROWS, spool)):
+            first, second = found.gather_every(2), found.gather_every(2, offset=1)
             frame = pl.DataFrame(
                 {
                     "uuid_a": first["uuid"],
                     "uuid_b": second["uuid"],
-                    "similarity": similarity[chunk],
+                    "similarity": similarity[k * PAIR_TEXT_ROWS : (k + 1) * PAIR_TEXT_ROWS],
                     "problem_a": first["problem"],
                     "problem_b": second["problem"],
                 }
@@ -840,10 +960,15 @@ def _dedupe(
     finder = NearDuplicates(cfg.near, seed, spool) if cfg.near.enabled else None
     by_uuid = UuidOrder(spool, UUID_MERGE_ROWS)
     digests = spool / "digests.u64"  # two uint64 per problem, in file-row order
+    # Gold answers: only near dedupe looks at them (exact duplicates are one problem whatever their
+    # golds say, and a benchmark copy is a copy whatever its gold).
+    by_answer = finder is not None and cfg.near.keep_different_answers
+    answers = spool / "answers.u64"  # a key of each problem's normalized gold answer (0: none), in file-row order
+    columns = ["uuid", "problem", "source"] + (["answer"] if by_answer else [])
     contaminated_rows, contaminated = [np.zeros(0, np.int64)], [pl.DataFrame(schema=CONTAMINATION_SCHEMA)]
     # One pass over the problems, a batch at a time: what each later step needs of them.
-    with digests.open("wb") as digest_file:
-        for batch in iter_table(paths.problems, PROBLEMS, ["uuid", "problem", "source"], PROBLEM_BATCH_ROWS):
+    with digests.open("wb") as digest_file, answers.open("wb") as answer_file:
+        for batch in iter_table(paths.problems, PROBLEMS, columns, PROBLEM_BATCH_ROWS):
             table = TokenTable.of(batch["problem"], keep_tokens=index is not None)
             if index is not None:
                 found = contamination(batch, index, cfg.min_matching_ngrams, cfg.min_item_coverage, table=table)
@@ -854,6 +979,8 @@ def _dedupe(
                 text_digests(batch["problem"]).tofile(digest_file)
             if finder is not None:
                 finder.add(table)
+            if by_answer:
+                answer_keys(batch["answer"]).tofile(answer_file)
             by_uuid.add(batch["uuid"])
     n = by_uuid.rows
     counts = FilterCounts(rows_in=n)
@@ -899,8 +1026,17 @@ def _dedupe(
     pair_rows = pl.DataFrame(schema={"a": pl.Int64, "b": pl.Int64, "similarity": pl.Float64})
     if finder is not None:
         pairs = finder.pairs(position)
+        answer_of = np.fromfile(answers, dtype=np.uint64)[ranked] if by_answer else None  # by position
+        kept_apart = {}
+        if answer_of is not None:
+            # A pair whose two problems both give a gold answer, and not the same one, is two problems.
+            a, b = answer_of[pairs["a"].to_numpy()], answer_of[pairs["b"].to_numpy()]
+            differ = (a != 0) & (b != 0) & (a != b)
+            kept_apart = {"pairs_with_different_answers": int(differ.sum())}
+            pairs = pairs.filter(pl.Series(~differ))
+            del a, b, differ
         # Rows are in representative order, so each component's root (lowest index) is its keeper.
-        root = clusters(len(ranked), pairs)
+        root = clusters(len(ranked), pairs, answer_of)
         members = np.nonzero(root != np.arange(len(ranked)))[0]
         # A member paired with its root directly has that pair's similarity (a < b, and a root is the
         # lowest of its component: only (root, member) pairs name one); NaN: through others.
@@ -909,7 +1045,7 @@ def _dedupe(
         to_root = np.full(len(members), np.nan)
         to_root[np.searchsorted(members, b[direct])] = similarity[direct]
         rejections.append(Rejection("near_duplicate", ranked[members], ranked[root[members]], "near-duplicate of ", to_root))
-        near = {"pairs": pairs.height, "clusters": len(np.unique(root[members]))}
+        near = {"pairs": pairs.height, "clusters": len(np.unique(root[members])), **kept_apart}
         pair_rows = pairs.with_columns(pl.Series("a", ranked[a]), pl.Series("b", ranked[b]))
         ranked = ranked[root == np.arange(len(ranked))]
         del pairs, root, members, a, b, similarity, direct
@@ -927,7 +1063,7 @@ def _dedupe(
         counts.exclusions = lambda frame: rejected.write(stamp(frame.select(list(REJECTED_COLUMNS)), "dedupe", settings))
         counts.reject_all("contaminated", contam.select("uuid", pl.format("{} item {}", "benchmark", "benchmark_item").alias("detail")))
         for rejection in rejections:
-            for frame in rejection.frames(paths.problems):
+            for frame in rejection.frames(paths.problems, spool):
                 counts.reject_all(rejection.reason, frame)
         counts.keep(len(ranked))
         counts.check("dedupe")
@@ -938,7 +1074,7 @@ def _dedupe(
         for block in by_uuid.blocks():
             writer.write(stamp(block.filter(pl.Series(kept[block["sample_index"].to_numpy()])).select("uuid"), "dedupe", settings))
     if paths.near_duplicates is not None:
-        _write_near_pairs(pair_rows, by_uuid, paths.problems, paths.near_duplicates, settings)
+        _write_near_pairs(pair_rows, by_uuid, paths.problems, paths.near_duplicates, settings, spool)
     write_table(stamp(contam, "dedupe", settings), paths.contamination, CONTAMINATION)
     per_bench = {name: int((contam["benchmark"] == name).sum()) for name in benchmarks} if cfg.decontaminate else {}
     write_metrics(
@@ -950,7 +1086,10 @@ def _dedupe(
         min_matching_ngrams=cfg.min_matching_ngrams,
         min_item_coverage=cfg.min_item_coverage,
         exact=exact,
-        near_duplicates={**near, **cfg.near.model_dump(include={"shingle_size", "threshold", "boilerplate_share", "min_shingles"})}
+        near_duplicates={
+            **near,
+            **cfg.near.model_dump(include={"shingle_size", "threshold", "boilerplate_share", "min_shingles", "keep_different_answers"}),
+        }
         if cfg.near.enabled
         else {},
     )
