@@ -36,10 +36,19 @@ CHANGED_ONLY_WITH_ANOTHER = {
     "base.benchmarks.*.kind": "multiple_choice needs the benchmark's incorrect_fields",
     "models.build_tiny": "false needs every model setting moved off data/models/",
     "*.llm.serve.engine": "a server the job starts needs llm.backend: openai",
+    "*.llm.backend": "a server the job starts (llm.serve) needs llm.backend: openai",
+    "ingest.corpora": "a corpus is a whole entry; params.yaml names two, whose keys are walked",
+    "mix.own": "mix applies only when ingest.corpora names a corpus (walked in params.yaml)",
+    "mix.caps": "mix applies only when ingest.corpora names a corpus (walked in params.yaml)",
 }
 # Values to try first, by the key's last part: a file an unset key may name, TRL's loss names (checked
 # against the installed TRL, so no pattern of ours finds them).
-VALUES_TO_TRY = {"accelerate_config": ["configs/accelerate/cpu.yaml"], "loss_type": ["hinge", "ipo", "grpo", "dr_grpo", "sigmoid"]}
+VALUES_TO_TRY = {
+    "accelerate_config": ["configs/accelerate/cpu.yaml"],
+    "loss_type": ["hinge", "ipo", "grpo", "dr_grpo", "sigmoid"],
+    "splits": [["default", "extended"], ["extended"], ["default"]],
+    "num_ignore_by_budget": [[1] * n for n in range(1, 9)],  # one count per budget
+}
 # The recipe's GPQA-diamond is a site's own file (its authors ask that it not be republished).
 SITE_FILES = {
     "data/inputs/gpqa_diamond.jsonl": {
@@ -220,7 +229,9 @@ def walk(params_file: Path, tmp_path: Path) -> tuple[list[str], dict[str, list[s
     reran: dict[str, list[str]] = {}
     for key, jobs, view in zip(keys, job_views[1:], views[1:]):
         stages = set(base_view) | set(view)
-        readers = {s for s in stages if base_jobs.get(s) != jobs.get(s)} | (WHOLE_FILE_STAGES & stages)
+        # A stage reads the key when its jobs change, or when the key decides whether it exists.
+        exists = {s for s in stages if (s in base_view) != (s in view)}
+        readers = {s for s in stages if base_jobs.get(s) != jobs.get(s)} | exists | (WHOLE_FILE_STAGES & stages)
         named = {s for s in stages if s not in base_view or s not in view or base_view[s]["params"] != view[s]["params"]}
         reran[key] = sorted(named)
         if named != readers:
