@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_BENCHMARKS = REPO.parent / "shared" / "benchmarks"
+# The benchmark files the project keeps (nothing outside the repository is read: a clone stands alone).
+BUNDLED_BENCHMARKS = REPO / "data" / "bundled" / "benchmarks"
 BIN = Path(sys.executable).parent  # the venv's bin: distillery, snakemake, dvc
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -6,7 +6,7 @@ import pytest
 from distillery.config import BenchmarkFile, EvaluateConfig
 from distillery.stages import evaluate
 
-from conftest import SHARED_BENCHMARKS
+from conftest import BUNDLED_BENCHMARKS
 
 
 def test_pass_at_1_and_standard_error():
@@ -21,8 +21,8 @@ def test_pass_at_1_and_standard_error():
 
 def test_evaluates_the_tiny_model_on_shared_benchmarks(tiny_models, tmp_path):
     benchmarks = {
-        "math500": BenchmarkFile(path=str(SHARED_BENCHMARKS / "math500.jsonl"), id_field="unique_id"),
-        "aime2024": BenchmarkFile(path=str(SHARED_BENCHMARKS / "aime2024.jsonl"), id_field="id"),
+        "math500": BenchmarkFile(path=str(BUNDLED_BENCHMARKS / "math500.jsonl"), id_field="unique_id"),
+        "aime2024": BenchmarkFile(path=str(BUNDLED_BENCHMARKS / "aime2024.jsonl"), id_field="id"),
     }
     cfg = EvaluateConfig.model_validate(
         {
@@ -87,7 +87,7 @@ def answer_key(tmp_path):
     gpqa = tmp_path / "gpqa.jsonl"
     gpqa.write_text("".join(json.dumps(r) + "\n" for r in GPQA_ROWS))
     benchmarks = {
-        "aime2024": BenchmarkFile(path=str(SHARED_BENCHMARKS / "aime2024.jsonl"), id_field="id"),
+        "aime2024": BenchmarkFile(path=str(BUNDLED_BENCHMARKS / "aime2024.jsonl"), id_field="id"),
         "gpqa_diamond": BenchmarkFile(
             path=str(gpqa),
             problem_field="Question",
@@ -108,7 +108,7 @@ def answer_key(tmp_path):
 
 def test_pass_at_1_from_a_known_answer_key(answer_key, tmp_path):
     cfg, benchmarks = answer_key
-    aime = {r["id"]: r["answer"] for r in map(json.loads, (SHARED_BENCHMARKS / "aime2024.jsonl").read_text().splitlines())}
+    aime = {r["id"]: r["answer"] for r in map(json.loads, (BUNDLED_BENCHMARKS / "aime2024.jsonl").read_text().splitlines())}
     items = list(aime)[:3]
     # AIME: item 0 right in 4 of 4 samples, item 1 (gold "025") right in 1 of 4, item 2 in 0 of 4;
     # greedy right on item 1 only.
