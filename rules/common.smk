@@ -29,9 +29,15 @@ for _warning in unpinned_hub_ids(PARAMS):
 
 # Files params name that no commit could bring back; said once per run (not by each job's own
 # Snakemake), and under `dvc repro` for the stage DVC is running only.
-if workflow.is_main_process:
-    for _warning in unversioned_inputs(PARAMS, [os.environ["DVC_STAGE"]] if os.environ.get("DVC_STAGE") else None):
-        print(f"distillery: warning: {_warning}", file=sys.stderr)
+def _warn_unversioned_inputs():
+    if not workflow.is_main_process:
+        return
+    dvc_stage = os.environ.get("DVC_STAGE")
+    for warning in unversioned_inputs(PARAMS, [dvc_stage] if dvc_stage else None):
+        print(f"distillery: warning: {warning}", file=sys.stderr)
+
+
+_warn_unversioned_inputs()
 
 
 # What verify and every later stage read: sample's and generate's tables, or mix's (distillery.workflow).
