@@ -45,9 +45,10 @@ def is_truncated(ids: Sequence[int], stop_ids: frozenset[int]) -> bool:
 _WORDS = re.compile(r"[A-Za-z]+(?:[\s,'-]+[A-Za-z]+)*[.!?]?")
 _WORD = re.compile(r"[A-Za-z]+")
 
-# The answer the verifier is asked about, with a gold, to learn whether that gold parses: an empty
-# box, which no gold that parses equals (an empty gold is unusable before it is asked).
-GOLD_PROBE = "\\boxed{}"
+# The answer the verifier is asked about, with a gold, to learn whether that gold parses: a box of
+# text that no gold equals (word golds are unusable before they are asked). Not an empty box: a
+# blank box is no answer (verify.blank_boxes), and the gold is then never parsed.
+GOLD_PROBE = "\\boxed{\\text{distillery gold probe}}"
 
 
 def word_gold(gold: str) -> bool:
