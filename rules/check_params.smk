@@ -1,3 +1,8 @@
+# A validation of params.yaml in a second: never worth a cluster job (Snakemake runs it on the host).
+localrules:
+    check_params,
+
+
 rule check_params:
     output:
         stamp="data/check_params/valid.txt",

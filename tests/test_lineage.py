@@ -58,7 +58,7 @@ def test_users_files_are_tracked_and_growing_the_sample_sends_only_new_requests(
     assert stale.returncode != 0 and "run `dvc repro` again" in stale.stdout + stale.stderr
     first = sh(["dvc", "repro", "dedupe"], repo_copy)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    assert sorted(ran_stages(first.stdout)) == sorted(["sample", "ingest", "models", "generate", "mix", "verify", "judge", "dedupe"])
+    assert sorted(ran_stages(first.stdout)) == sorted(["check_params", "sample", "ingest", "models", "generate", "mix", "verify", "judge", "dedupe"])
     assert requests_generated(repo_copy) == 40
 
     # The benchmark file: only dedupe reads it. (build and what follows were never run: stale before too.)
@@ -88,7 +88,7 @@ def test_users_files_are_tracked_and_growing_the_sample_sends_only_new_requests(
     set_params(repo_copy, lambda p: p["sample"].__setitem__("n", 26))
     grown = sh(["dvc", "repro", "generate"], repo_copy)
     assert grown.returncode == 0, grown.stdout[-2000:]
-    assert ran_stages(grown.stdout) == ["sample", "generate"]
+    assert ran_stages(grown.stdout) == ["check_params", "sample", "generate"]  # a params edit is validated first
     assert requests_generated(repo_copy) == 6 * 2  # 6 new problems x generate.num_generations
     assert pl.read_parquet(repo_copy / "data/generate/generations.parquet").height == 26 * 2
 

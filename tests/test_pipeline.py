@@ -117,6 +117,7 @@ def test_dvc_repro_builds_once_then_reruns_only_what_a_param_touches(repo_copy):
     first = sh(["dvc", "repro"], repo_copy)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     every = [
+        "check_params",
         "sample",
         "ingest",
         "mix",
@@ -187,7 +188,7 @@ def test_dvc_repro_builds_once_then_reruns_only_what_a_param_touches(repo_copy):
     third = sh(["dvc", "repro"], repo_copy)
     assert third.returncode == 0, third.stdout[-3000:]
     ran = ran_stages(third.stdout)
-    assert ran[0] == "judge"
+    assert ran[:2] == ["check_params", "judge"]  # any params edit is validated first
     assert not set(ran) & {"sample", "ingest", "models", "generate", "mix", "verify"}
     assert "dedupe" in ran  # the judged rows changed, so what follows re-ran
     commit(repo_copy, "version B")
