@@ -58,7 +58,9 @@ def test_users_files_are_tracked_and_growing_the_sample_sends_only_new_requests(
     assert stale.returncode != 0 and "run `dvc repro` again" in stale.stdout + stale.stderr
     first = sh(["dvc", "repro", "dedupe"], repo_copy)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    assert sorted(ran_stages(first.stdout)) == sorted(["check_params", "sample", "ingest", "models", "generate", "mix", "verify", "judge", "dedupe"])
+    assert sorted(ran_stages(first.stdout)) == sorted(
+        ["check_params", "sample", "ingest", "models", "generate", "mix", "verify", "judge", "dedupe"]
+    )
     assert requests_generated(repo_copy) == 40
 
     # The benchmark file: only dedupe reads it. (build and what follows were never run: stale before too.)
