@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections import Counter
 
@@ -133,12 +132,35 @@ def test_thinking_is_between_the_tags_or_the_whole_text():
 # --- difficulty ------------------------------------------------------------------------------------
 
 
-def test_correct_count_follows_builds_rule_for_every_verdict():
-    from distillery.stages.build import is_correct
+# build's rule, written out by hand: (math_verify, judge, complete) -> counted correct under
+# (math_verify, judge, either). An incomplete generation never counts; null is not a yes.
+CORRECT_BY_HAND = {
+    (True, True, True): (1, 1, 1),
+    (True, False, True): (1, 0, 1),
+    (True, None, True): (1, 0, 1),
+    (False, True, True): (0, 1, 1),
+    (False, False, True): (0, 0, 0),
+    (False, None, True): (0, 0, 0),
+    (None, True, True): (0, 1, 1),
+    (None, False, True): (0, 0, 0),
+    (None, None, True): (0, 0, 0),
+    **{(mv, ll, False): (0, 0, 0) for mv in (True, False, None) for ll in (True, False, None)},
+}
 
-    verdicts = [True, False, None]
-    for mv, ll, done, selection in itertools.product(verdicts, verdicts, [True, False], curation.SELECTIONS):
-        assert curation.correct_count([mv], [ll], [done], 1, selection) == int(is_correct(mv, ll, done, selection))
+
+def test_correct_count_follows_builds_rule_for_every_verdict():
+    assert curation.SELECTIONS == ("math_verify", "judge", "either")
+    for (mv, ll, done), expected in CORRECT_BY_HAND.items():
+        got = tuple(curation.correct_count([mv], [ll], [done], 1, s) for s in curation.SELECTIONS)
+        assert got == expected, (mv, ll, done)
+    # All 18 cases as one row's generations: 3, 3 and 5 correct.
+    mv, ll, done = zip(*CORRECT_BY_HAND)
+    assert [curation.correct_count(mv, ll, done, 18, s) for s in curation.SELECTIONS] == [3, 3, 5]
+    # A missing list is all null; a short one is null past its end (incomplete, for is_reasoning_complete).
+    assert curation.correct_count([True, True], None, [True, True], 2, "judge") == 0
+    assert curation.correct_count([True, True], None, [True, True], 2, "either") == 2
+    assert curation.correct_count([True, True, True], [True], [True, True], 3, "either") == 2
+    assert curation.correct_count([True], [False], None, 1, "math_verify") == 0
 
 
 def test_pass_rate_counts_by_selection():

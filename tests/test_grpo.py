@@ -13,7 +13,9 @@ from test_sft import row, write_dataset
 
 from distillery.config import GRPOConfig, GRPOGeneration, VerifyConfig
 from distillery.errors import DistilleryError
+from distillery.rewards import Verdicts, accuracy_reward, completion_text
 from distillery.stages import grpo
+from distillery.verification import check_problem
 
 from conftest import REPO, run_env
 from support.training import kill_at_first_checkpoint
@@ -50,7 +52,48 @@ def dataset_rows(n):
     return rows
 
 
-def test_grpo_steps_on_cpu_record_rewards_lengths_and_clipping(tiny_models, tmp_path):
+def record_batches(monkeypatch) -> list[tuple[list[str], list[str], list[list[int]]]]:
+    """Every batch of completions the rewards are handed during training: (texts, golds, token ids)."""
+    seen: list[tuple[list[str], list[str], list[list[int]]]] = []
+    real = Verdicts.__call__
+
+    def recording(self, completions, gold, completion_ids):
+        batch = ([completion_text(c) for c in completions], list(gold), [list(i) for i in completion_ids])
+        if not seen or seen[-1] != batch:  # accuracy and cosine are handed the same batch
+            seen.append(batch)
+        return real(self, completions, gold, completion_ids)
+
+    monkeypatch.setattr(Verdicts, "__call__", recording)
+    return seen
+
+
+def stop_ids(model_dir) -> set[int]:
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    return {tok.eos_token_id, tok.pad_token_id} - {None}
+
+
+def test_correct_share_is_the_share_of_correct_completions_among_the_checkable_ones():
+    """A hand-made step: 4 completions of gold 4 (2 right, 1 wrong, 1 right but cut off) and 2 of an
+    unparseable gold (no verdict). The real accuracy reward scores them, TRL logs the mean of the
+    scores that are not None, and the step record's correct_share is 2 of the 4 checkable ones."""
+    eos = 0
+    completions = ["<think>2+2</think> \\boxed{4}", "<think>x</think> $\\boxed{4.0}$", "<think>no</think> \\boxed{5}"]
+    completions += ["<think>2+2</think> \\boxed{4}", "<think>a</think> \\boxed{1}", "<think>b</think> \\boxed{2}"]
+    ids = [[5, 6, eos], [7, eos], [8, eos], [5, 6, 9], [1, eos], [2, eos]]  # the 4th never reached a stop token
+    golds = ["4"] * 4 + ["\\frac{1}{2"] * 2
+    verdicts = Verdicts(VerifyConfig(workers=1), 1, frozenset({eos}))
+    try:
+        scores = accuracy_reward(verdicts)(completions=completions, gold=golds, completion_ids=ids)
+    finally:
+        verdicts.close()
+    scored = [x for x in scores if x is not None]
+    history = [{"step": 1, "reward": -3.0, "rewards/accuracy/mean": sum(scored) / len(scored)}]
+    assert grpo.step_records(history, ["accuracy"])[0]["correct_share"] == 0.5
+
+
+def test_grpo_steps_on_cpu_record_rewards_lengths_and_clipping(tiny_models, tmp_path, monkeypatch):
     write_dataset(tmp_path / "ds", dataset_rows(10))
     cfg = GRPOConfig.model_validate(settings(tiny_models / "student_base"))
     paths = grpo.Paths(
@@ -61,6 +104,7 @@ def test_grpo_steps_on_cpu_record_rewards_lengths_and_clipping(tiny_models, tmp_
         checkpoints=tmp_path / "ckpt",
         run_figures=tmp_path / "run.json",
     )
+    batches = record_batches(monkeypatch)
     out = grpo.run(cfg, 7, VerifyConfig(workers=1), paths)
     metrics = json.loads((tmp_path / "m.json").read_text())
     assert metrics["steps"] == 2 and out["steps_per_s"] > 0
@@ -77,11 +121,19 @@ def test_grpo_steps_on_cpu_record_rewards_lengths_and_clipping(tiny_models, tmp_
         for name in ("accuracy", "cosine", "repetition", "overlong", "format"):
             assert isinstance(s[f"{name}_mean"], float), name
         assert 0 < s["completion_mean_length"] <= s["completion_max_length"] <= 24
-        assert 0.0 <= s["clipped_share"] <= 1.0 and s["correct_share"] == s["accuracy_mean"]
+        assert 0.0 <= s["clipped_share"] <= 1.0
         # An untrained student rambles to the limit: a clipped completion is never correct, and costs its
         # exceed-length reward and the full overlong punishment.
         if s["clipped_share"] == 1.0:
             assert s["accuracy_mean"] == 0.0 and s["cosine_mean"] == -10.0 and s["overlong_mean"] == -1.0
+    # The shares, against the completions the rewards were handed (one batch of 4 per step): cut off
+    # at 24 tokens without a stop token, and correct as the verifier finds it, asked here directly.
+    assert len(batches) == len(steps)
+    stops = stop_ids(tiny_models / "student_base")
+    for (texts, golds, ids), s in zip(batches, steps):
+        clipped = [len(i) == 24 and i[-1] not in stops for i in ids]
+        correct = [not c and check_problem(g, [t])[0].correct for t, g, c in zip(texts, golds, clipped)]
+        assert (s["clipped_share"], s["correct_share"]) == pytest.approx((sum(clipped) / 4, sum(correct) / 4)), s
     assert (tmp_path / "model" / "config.json").is_file() and (tmp_path / "model" / "tokenizer_config.json").is_file()
     assert "GRPOTrainer" in (tmp_path / "model" / "README.md").read_text()
     assert not (tmp_path / "ckpt").exists()  # the checkpoints go once the model is saved
