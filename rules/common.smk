@@ -43,8 +43,9 @@ _warn_unversioned_inputs()
 
 
 # Each stage's code record, the input that stands for the code it runs (distillery.code_identity):
-# rewritten only where what decides the stage's outputs changed, before the DAG is built.
-if workflow.is_main_process:
+# rewritten only where what decides the stage's outputs changed, before the DAG is built. Under
+# `dvc repro` by check_params' run alone: the records are its outputs, which DVC has recorded.
+if workflow.is_main_process and os.environ.get("DVC_STAGE", "check_params") == "check_params":
     write_code_records()
 
 
