@@ -5,6 +5,7 @@ rule build:
         problems=PROBLEMS_TABLE,  # sample's, or mix's when ingest names a corpus
         kept="data/dedupe/kept.parquet",
         stage_metrics=expand("metrics/{stage}.json", stage=["sample", "generate", "verify", "judge", "dedupe"]),
+        code=code_record("build"),  # what stands for its code (distillery.code_identity)
     output:
         card="data/build/dataset/README.md",
         default="data/build/dataset/default/train-00000-of-00001.parquet",

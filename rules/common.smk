@@ -7,8 +7,10 @@ from pathlib import Path
 
 from distillery.config import stage_config, validate_params_file
 from distillery.errors import ConfigError
+from distillery.stages.check_params import write_code_records
 from distillery.workflow import (
     card_settings as workflow_card_settings,
+    code_record_path as code_record,  # the rules' input `code`: the record of the stage's code
     generations_table,
     mixing,
     named_inputs,
@@ -38,6 +40,13 @@ def _warn_unversioned_inputs():
 
 
 _warn_unversioned_inputs()
+
+
+# Each stage's code record, the input that stands for the code it runs (distillery.code_identity):
+# rewritten only where what decides the stage's outputs changed, before the DAG is built. Under
+# `dvc repro` by check_params' run alone: the records are its outputs, which DVC has recorded.
+if workflow.is_main_process and os.environ.get("DVC_STAGE", "check_params") == "check_params":
+    write_code_records()
 
 
 # What verify and every later stage read: sample's and generate's tables, or mix's (distillery.workflow).

@@ -5,6 +5,7 @@ rule curate:
     input:
         dataset=f"data/build/dataset/{PARAMS.curate.split}/train-00000-of-00001.parquet",
         card="data/build/dataset/README.md",
+        code=code_record("curate"),  # what stands for its code (distillery.code_identity)
     output:
         subset=directory("data/curate/subset"),
         selection="data/curate/selection.parquet",

@@ -3,6 +3,7 @@ rule dedupe:
         unpack(inputs_named_by_params("dedupe")),  # benchmark_<name>: the benchmark files decontaminated against
         problems=PROBLEMS_TABLE,  # sample's, or mix's when ingest names a corpus
         judged="data/judge/judged.parquet",
+        code=code_record("dedupe"),  # what stands for its code (distillery.code_identity)
     output:
         kept="data/dedupe/kept.parquet",
         rejected="data/dedupe/rejected.parquet",

@@ -2,6 +2,7 @@ rule dpo:
     input:
         unpack(inputs_named_by_params("dpo")),  # model (the SFT student by default), accelerate_config
         pairs="data/preferences/pairs.parquet",
+        code=code_record("dpo"),  # what stands for its code (distillery.code_identity)
     output:
         model=directory("data/dpo/model"),
         metrics="metrics/dpo.json",

@@ -1,6 +1,7 @@
 rule evaluate:
     input:
         unpack(inputs_named_by_params("evaluate")),  # model (a local one), benchmark_<name> files
+        code=code_record("evaluate"),  # what stands for its code (distillery.code_identity)
     output:
         samples="data/evaluate/samples.parquet",
         results="data/evaluate/results.md",

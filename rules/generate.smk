@@ -6,6 +6,7 @@ rule generate_shard:
     input:
         unpack(inputs_named_by_params("generate")),
         problems="data/sample/problems.parquet",
+        code=code_record("generate"),  # what stands for its code (distillery.code_identity)
     output:
         generations="data/generate/shards/shard-{shard}.parquet",
     params:
@@ -31,6 +32,7 @@ rule generate_shard:
 rule generate_gather:
     input:
         shards=shard_files("data/generate/shards/shard-{shard}.parquet"),
+        code=code_record("generate"),  # what stands for its code (distillery.code_identity)
     output:
         generations="data/generate/generations.parquet",
         metrics="metrics/generate.json",

@@ -3,6 +3,7 @@ rule grpo:
         unpack(inputs_named_by_params("grpo")),  # model (the SFT student by default), accelerate_config
         default="data/build/dataset/default/train-00000-of-00001.parquet",
         extended="data/build/dataset/extended/train-00000-of-00001.parquet",
+        code=code_record("grpo"),  # what stands for its code (distillery.code_identity)
     output:
         model=directory("data/grpo/model"),
         metrics="metrics/grpo.json",

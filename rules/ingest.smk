@@ -1,6 +1,7 @@
 rule ingest:
     input:
         unpack(inputs_named_by_params("ingest")),  # corpus_<name>: each local corpus file ingest.corpora names
+        code=code_record("ingest"),  # what stands for its code (distillery.code_identity)
     output:
         problems="data/ingest/problems.parquet",
         generations="data/ingest/generations.parquet",

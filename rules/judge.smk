@@ -3,6 +3,7 @@ rule judge_shard:
         unpack(inputs_named_by_params("judge")),  # prompt_template; models when the judge is a tiny model
         verified="data/verify/shards/shard-{shard}.parquet",
         problems=PROBLEMS_TABLE,  # sample's, or mix's when ingest names a corpus
+        code=code_record("judge"),  # what stands for its code (distillery.code_identity)
     output:
         judged="data/judge/shards/shard-{shard}.parquet",
     params:
@@ -28,6 +29,7 @@ rule judge_gather:
     input:
         shards=shard_files("data/judge/shards/shard-{shard}.parquet"),
         problems=PROBLEMS_TABLE,
+        code=code_record("judge"),  # what stands for its code (distillery.code_identity)
     output:
         judged="data/judge/judged.parquet",
         disagreements="data/judge/disagreements.md",

@@ -3,6 +3,7 @@ rule mix:
         unpack(mix_inputs),  # own_problems, own_generations: sample's and generate's, when mix.own is true
         ingested_problems="data/ingest/problems.parquet",
         ingested_generations="data/ingest/generations.parquet",
+        code=code_record("mix"),  # what stands for its code (distillery.code_identity)
     output:
         mixed_problems="data/mix/problems.parquet",
         mixed_generations="data/mix/generations.parquet",

@@ -1,6 +1,7 @@
 rule models:
     input:
         unpack(inputs_named_by_params("models")),  # corpus (models.tiny.corpus), judge_template
+        code=code_record("models"),  # what stands for its code (distillery.code_identity)
     output:
         models=directory("data/models"),
         metrics="metrics/models.json",

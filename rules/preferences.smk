@@ -3,6 +3,7 @@ rule preferences:
         judged="data/judge/judged.parquet",
         problems=PROBLEMS_TABLE,  # sample's, or mix's when ingest names a corpus
         kept="data/dedupe/kept.parquet",
+        code=code_record("preferences"),  # what stands for its code (distillery.code_identity)
     output:
         pairs="data/preferences/pairs.parquet",
         unpaired="data/preferences/unpaired.parquet",

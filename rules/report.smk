@@ -9,6 +9,7 @@ rule report:
         problems=PROBLEMS_TABLE,  # sample's, or mix's when ingest names a corpus
         stage_metrics=report_stage_metrics(PARAMS),  # every stage's rows: the counts table
         evaluate="metrics/evaluate.json",
+        code=code_record("report"),  # what stands for its code (distillery.code_identity)
     output:
         plots=expand("plots/report/{plot}.json", plot=REPORT_PLOTS),
         generation_lengths=report("reports/figures/generation_lengths.svg", category="Generations", caption="../report/generation_lengths.rst", labels={"figure": "generation length histogram"}),

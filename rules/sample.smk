@@ -1,6 +1,7 @@
 rule sample:
     input:
         unpack(inputs_named_by_params("sample")),  # source: the file sample.source names (none for a hub id)
+        code=code_record("sample"),  # what stands for its code (distillery.code_identity)
     output:
         problems="data/sample/problems.parquet",
         rejected="data/sample/rejected.parquet",

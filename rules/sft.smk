@@ -3,6 +3,7 @@ rule sft:
         unpack(inputs_named_by_params("sft")),  # models (a tiny base model), accelerate_config
         default="data/build/dataset/default/train-00000-of-00001.parquet",
         extended="data/build/dataset/extended/train-00000-of-00001.parquet",
+        code=code_record("sft"),  # what stands for its code (distillery.code_identity)
     output:
         model=directory("data/sft/model"),
         metrics="metrics/sft.json",

@@ -2,6 +2,7 @@ rule verify_shard:
     input:
         generations=verify_shard_generations,  # generate's shard, or mix's whole table (the shard's problems are read)
         problems=PROBLEMS_TABLE,  # sample's, or mix's when ingest names a corpus
+        code=code_record("verify"),  # what stands for its code (distillery.code_identity)
     output:
         verified="data/verify/shards/shard-{shard}.parquet",
         figures="data/verify/shards/shard-{shard}.json",
@@ -26,6 +27,7 @@ rule verify_gather:
         shards=shard_files("data/verify/shards/shard-{shard}.parquet"),
         figures=shard_files("data/verify/shards/shard-{shard}.json"),
         problems=PROBLEMS_TABLE,
+        code=code_record("verify"),  # what stands for its code (distillery.code_identity)
     output:
         verified="data/verify/verified.parquet",
         metrics="metrics/verify.json",

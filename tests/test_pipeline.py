@@ -374,7 +374,12 @@ def test_dvc_stages_mirror_the_snakemake_rules():
             assert any(target == d or target.startswith(d + "/") for d in declared), (stage, target)
         # check_params tracks the whole file (it validates every key); each other stage its section
         assert (spec["params"] == [{"params.yaml": None}]) if stage == "check_params" else (stage in spec["params"]), stage
-        assert f"rules/{stage}.smk" in spec["deps"] and f"src/distillery/stages/{stage}.py" in spec["deps"], stage
+        # its code: the stage module itself for check_params, the record check_params writes of it for the others
+        code = f"src/distillery/stages/{stage}.py" if stage == "check_params" else f"data/check_params/code/{stage}.txt"
+        assert f"rules/{stage}.smk" in spec["deps"] and code in spec["deps"], stage
+        # Snakemake re-runs each of the stage's rules when that record changes, as DVC does
+        blocks = re.split(r"^rule ", (REPO / f"rules/{stage}.smk").read_text(), flags=re.M)[1:]
+        assert stage == "check_params" or all(f'code=code_record("{stage}")' in b.split("output:")[0] for b in blocks), stage
 
 
 def rule_files():
@@ -431,22 +436,23 @@ def distillery_imports(path):
 
 
 def test_dvc_stages_track_every_module_their_code_imports():
-    """A change to any module a stage runs makes DVC re-run that stage: its deps list the stage's
-    module and everything it imports, transitively (errors.py and __init__.py change no output)."""
+    """A change to any module a stage runs makes DVC re-run check_params, which rewrites that stage's
+    code record: check_params' deps list every stage's module and everything it imports, transitively
+    (errors.py and __init__.py change no output), and each other stage depends on its record."""
     exempt = {REPO / "src/distillery/errors.py", REPO / "src/distillery/__init__.py"}
-    for stage, spec in yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"].items():
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    checked = stages["check_params"]
+    for stage, spec in stages.items():
         seen, todo = set(), [REPO / f"src/distillery/stages/{stage}.py"]
         while todo:
             f = todo.pop()
             if f not in seen:
                 seen.add(f)
                 todo += distillery_imports(f)
-        untracked = sorted(
-            str(f.relative_to(REPO))
-            for f in seen - exempt
-            if not any(str(f.relative_to(REPO)) == d or str(f.relative_to(REPO)).startswith(d + "/") for d in spec["deps"])
-        )
-        assert not untracked, f"dvc.yaml stage {stage} runs {untracked} but does not list it in deps"
+        untracked = sorted(str(f.relative_to(REPO)) for f in seen - exempt if str(f.relative_to(REPO)) not in checked["deps"])
+        assert not untracked, f"dvc.yaml stage check_params does not list {untracked}, which stage {stage} runs, in deps"
+        outs = [next(iter(o)) for o in checked["outs"]]
+        assert stage == "check_params" or f"data/check_params/code/{stage}.txt" in set(outs) & set(spec["deps"]), stage
 
 
 def test_recipe_validates_and_sets_every_key():

@@ -179,6 +179,13 @@ def test_the_counts_table_reads_every_stage_that_makes_or_trains_on_rows():
     assert stages.index("sample") < stages.index("ingest") < stages.index("mix") < stages.index("build") < stages.index("grpo")
 
 
+def test_the_config_names_exactly_the_published_models():
+    from distillery.config import PUBLISHED_MODELS
+    from distillery.published import PUBLISHED
+
+    assert sorted(PUBLISHED_MODELS) == sorted(PUBLISHED)
+
+
 def test_config_rejects_bad_bins_and_unknown_models():
     with pytest.raises(ValueError, match="strictly increasing"):
         ReportConfig(length_bins=[0, 100, 100])

@@ -91,10 +91,19 @@ def test_without_tiny_models_no_stage_depends_on_them_and_naming_one_is_an_error
 
 
 def test_code_deps_are_what_the_code_hash_covers():
+    """check_params depends on every module file a stage runs, whole; each other stage on its own
+    code record (which check_params writes) and on no module file, so DVC re-runs a stage when its
+    code_hash changes and not for a comment."""
     stages = dvc_stages(load_params(REPO / "params.yaml"))
+    checked = stages.pop("check_params")
+    records = [next(iter(o)) for o in checked["outs"]][1:]
+    assert records == [f"data/check_params/code/{name}.txt" for name in stages]
     for name, spec in stages.items():
-        assert set(relative_code_files(name)) <= set(spec["deps"]), name
+        assert set(relative_code_files(name)) <= set(checked["deps"]), name
+        assert f"data/check_params/code/{name}.txt" in spec["deps"], name
+        assert not [d for d in spec["deps"] if d.startswith("src/")], name
     assert "src/distillery/stages/verify.py" not in relative_code_files("sample")
+    assert "src/distillery/sft_launch.py" in relative_code_files("dpo")  # the launcher the CLI runs it under
     assert code_hash("sample") != code_hash("verify") and len(code_hash("sample")) == 12
 
 

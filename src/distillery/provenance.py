@@ -5,8 +5,9 @@ Every stage output carries, for each stage that shaped its rows:
     <stage>_params   a 16-hex hash of the stage's settings that decide *what* it produces (those
                      that decide only *how* or *where*, such as shard counts, endpoints, worker
                      counts, are left out, so changing them changes no row)
-    <stage>_code     "distillery <version> code <hash>": a hash of the bytes of the modules the stage
-                     runs (distillery.code_identity), never a git commit, so a commit that does not
+    <stage>_code     "distillery <version> code <hash>": a hash of the code of the modules the stage
+                     runs, docstrings, comments and Field descriptions left out
+                     (distillery.code_identity), never a git commit, so a commit that does not
                      touch a stage's code changes none of its bytes
 
 For the LLM stages (generate, judge, evaluate) `<stage>_code` is the code that answered the

@@ -142,7 +142,6 @@ class DvcStage:
     reads: tuple[str, ...] = ()  # outputs of other stages, and repository files the rules read
     metrics: tuple[str, ...] = ()
     plots: tuple[tuple[str, dict[str, Any]], ...] = ()
-    extra_code: tuple[str, ...] = ()  # code the rules run besides the stage module's imports
     wanted: Any = field(default=None, compare=False)  # params -> bool: whether the stage exists
     whole_params_file: bool = False  # tracks every key of params.yaml (check_params), not sections
     persist: bool = False  # outs DVC neither deletes before a run nor restores from its run cache
@@ -311,6 +310,14 @@ def build_params(params: Params) -> tuple[str, ...]:
 # Every other stage depends on it, so DVC validates the whole params file before any stage runs or
 # is declared up to date (distillery.stages.check_params says why).
 CHECKED_PARAMS = "data/check_params/valid.txt"
+# Each stage's code by what decides its outputs (distillery.code_identity): written by check_params,
+# which depends on every module file, and read by the stage in place of those files.
+CODE_RECORDS = "data/check_params/code"
+
+
+def code_record_path(stage: str) -> str:
+    return f"{CODE_RECORDS}/{stage}.txt"
+
 
 STAGES: dict[str, DvcStage] = {
     "check_params": DvcStage(
@@ -420,7 +427,6 @@ STAGES: dict[str, DvcStage] = {
         metrics=("metrics/sft.json",),
         reads=("data/build/dataset",),
         params=("base.seed", "sft"),
-        extra_code=("src/distillery/sft_launch.py",),
     ),
     "preferences": DvcStage(
         rules=("preferences",),
@@ -437,7 +443,6 @@ STAGES: dict[str, DvcStage] = {
         metrics=("metrics/dpo.json",),
         reads=("data/preferences/pairs.parquet",),
         params=("base.seed", "dpo"),
-        extra_code=("src/distillery/sft_launch.py",),
     ),
     "grpo": DvcStage(
         rules=("grpo",),
@@ -459,7 +464,6 @@ STAGES: dict[str, DvcStage] = {
         ),
         reads=("data/build/dataset",),
         params=("base.seed", "grpo", "verify"),
-        extra_code=("src/distillery/sft_launch.py",),
     ),
     "evaluate": DvcStage(
         rules=("evaluate",),
@@ -498,16 +502,35 @@ HEADER = """\
 # One DVC stage per pipeline stage; each runs only its own Snakemake rules (--allowed-rules), so DVC
 # decides what is stale and Snakemake never re-runs another stage's outputs. Deps are the files the
 # stage reads (those params.yaml names included: a user's source or benchmark file is tracked), its
-# rule file and the code it runs (src/distillery/code_identity.py). A run whose params name other
-# files than this file tracks regenerates it and stops: run `dvc repro` again.
+# rule file and the record of the code it runs, which check_params writes from the module files
+# (src/distillery/code_identity.py). A run whose params name other files than this file tracks
+# regenerates it and stops: run `dvc repro` again.
 # Through Slurm: SNAKEMAKE_PROFILE=profiles/slurm dvc repro
 """
+
+
+def wanted_stages(params: Params) -> list[str]:
+    return [name for name, spec in STAGES.items() if spec.wanted is None or spec.wanted(params)]
+
+
+def code_deps(params: Params, name: str) -> list[str]:
+    """The stage's rule file and code record; check_params' are the module files of every stage,
+    whole (its record of each stage is what changes when that stage's code does)."""
+    if name != "check_params":
+        return [f"rules/{name}.smk", code_record_path(name)]
+    return ["rules/check_params.smk", *sorted({f for s in wanted_stages(params) for f in relative_code_files(s)})]
+
+
+def stage_outs(params: Params, name: str) -> list[Any]:
+    spec = STAGES[name]
+    outs = [*spec.outs, *(code_record_path(s) for s in wanted_stages(params) if s != name)] if name == "check_params" else spec.outs
+    return [{o: {"persist": True}} for o in outs] if spec.persist else list(outs)
 
 
 def stage_deps(params: Params, name: str) -> list[str]:
     spec = STAGES[name]
     named = list(named_inputs(params, name).values())
-    code = [f"rules/{name}.smk", *relative_code_files(name), *spec.extra_code]
+    code = code_deps(params, name)
     reads = list(spec.reads) if name == "check_params" else [CHECKED_PARAMS, *spec.reads]
     if name == "mix" and params.mix.own:
         reads += [OWN_PROBLEMS, OWN_GENERATIONS]
@@ -524,14 +547,13 @@ def stage_params(params: Params, spec: DvcStage) -> tuple[str, ...]:
 
 def dvc_stages(params: Params) -> dict[str, dict[str, Any]]:
     stages: dict[str, dict[str, Any]] = {}
-    for name, spec in STAGES.items():
-        if spec.wanted is not None and not spec.wanted(params):
-            continue
+    for name in wanted_stages(params):
+        spec = STAGES[name]
         entry: dict[str, Any] = {
             "cmd": f"{SNAKEMAKE} --allowed-rules {' '.join(spec.rules)} -- {' '.join(spec.targets)}",
             "deps": stage_deps(params, name),
             "params": [{"params.yaml": None}] if spec.whole_params_file else list(stage_params(params, spec)),
-            "outs": [{o: {"persist": True}} for o in spec.outs] if spec.persist else list(spec.outs),
+            "outs": stage_outs(params, name),
         }
         if spec.metrics:
             # DVC's metric is the headline file; the full counts are a git-tracked output beside it
