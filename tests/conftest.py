@@ -4,7 +4,6 @@ repository for end-to-end runs (real git, real DVC, real Snakemake)."""
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -87,38 +86,6 @@ def copy_repo(dest: Path) -> Path:
 @pytest.fixture
 def repo_copy(tmp_path) -> Path:
     return copy_repo(tmp_path / "repo")
-
-
-@pytest.fixture(scope="session")
-def models_run_cache(tmp_path_factory) -> Path:
-    """The DAG's `models` stage, run once by `dvc repro models` in a copy: that copy's DVC cache, run
-    cache included. Training the bundled tiny models is the longest stage of the bundled DAG, and
-    most end-to-end tests are about what follows it."""
-    repo = copy_repo(tmp_path_factory.mktemp("models_run") / "repo")
-    r = sh(["dvc", "repro", "models"], repo)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    assert ran_stages(r.stdout) == ["check_params", "models"], r.stdout[-3000:]
-    return repo / ".dvc" / "cache"
-
-
-@pytest.fixture
-def repo_copy_models_cached(tmp_path, models_run_cache) -> Path:
-    """A repo_copy whose DVC cache already holds the models stage's run: its `dvc repro` restores
-    the tiny models from DVC's run cache (DVC's own mechanism, keyed by the stage's command, deps
-    and params) and runs every other stage. Snakemake runs never see it."""
-    repo = copy_repo(tmp_path / "repo")
-    shutil.copytree(models_run_cache, repo / ".dvc" / "cache", dirs_exist_ok=True)
-    return repo
-
-
-def ran_stages(dvc_output: str) -> list[str]:
-    """The stages `dvc repro` ran, in its order."""
-    return re.findall(r"Running stage '([a-z_]+)'", dvc_output)
-
-
-def restored_stages(dvc_output: str) -> list[str]:
-    """The stages `dvc repro` answered from its run cache instead of running them."""
-    return re.findall(r"Stage '([a-z_]+)' is cached - skipping run", dvc_output)
 
 
 def sh(args: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
