@@ -1,7 +1,7 @@
 # make demo   set up (or reuse) the environments, then run the whole DAG on the bundled default
 # make test   set up (or reuse) the environments, then run the test suite
 # make lint   ruff (lint and format) and snakemake --lint; CI runs it before the tests
-# make params-docs   regenerate docs/params.md and schemas/params.schema.json from src/distillery/config.py
+# make params-docs   regenerate docs/params.md and schemas/params.schema.json from src/distillery/config/
 # make gpu-wheels   the wheels benchmarks/gpu_check.py needs on an air-gapped GPU node, in .gpu-wheels/
 #
 # Three virtual environments: .venv runs the pipeline; .venv-dvc holds DVC, whose dependencies pin

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from distillery.code_identity import code_hash, code_record, normalized_source
+from distillery.code_identity import code_hash, code_record, normalized_source, stage_code_files
 from distillery.stages.check_params import write_code_records
 from distillery.workflow import STAGES, code_record_path
 
@@ -42,7 +42,7 @@ def changed_stages(tmp_path: Path, file: str, old: str, new: str) -> set[str]:
 
 def test_a_field_description_changes_no_stage(tmp_path):
     old = 'description="How the subset is cut: s1k (quality, difficulty, diversity) or limo."'
-    assert changed_stages(tmp_path, "config.py", old, 'description="How the subset is chosen: s1k or limo."') == set()
+    assert changed_stages(tmp_path, "config/curate.py", old, 'description="How the subset is chosen: s1k or limo."') == set()
 
 
 def test_a_published_score_changes_only_the_stages_that_show_it(tmp_path):
@@ -59,7 +59,7 @@ def test_a_line_of_dedupe_changes_dedupe_and_nothing_upstream(tmp_path):
 @pytest.mark.parametrize(
     ("file", "old", "new"),
     [
-        ("config.py", "\nclass BaseConfig(Section):\n", "\n# A comment.\nclass BaseConfig(Section):\n"),
+        ("config/params.py", "\nclass BaseConfig(Section):\n", "\n# A comment.\nclass BaseConfig(Section):\n"),
         ("stages/dedupe.py", '"""dedupe: decontamination', '"""dedupe (edited): decontamination'),
         ("io.py", '"""Reading and writing stage files.', '"""Reading and writing (edited) stage files.'),
     ],
@@ -70,7 +70,37 @@ def test_a_comment_or_docstring_changes_no_stage(tmp_path, file, old, new):
 
 def test_a_fields_other_keywords_still_count(tmp_path):
     old = 'method: Literal["s1k", "limo"] = Field("s1k",'
-    assert "curate" in changed_stages(tmp_path, "config.py", old, 'method: Literal["s1k", "limo"] = Field("limo",')
+    assert "curate" in changed_stages(tmp_path, "config/curate.py", old, 'method: Literal["s1k", "limo"] = Field("limo",')
+
+
+def test_a_line_of_curates_config_changes_only_the_stages_that_import_it(tmp_path):
+    # curate's stage imports distillery.config.curate; check_params validates the whole params file
+    # (distillery.config.params imports every stage's config). No other stage imports it.
+    old = "if self.min_correct > self.max_correct:"
+    changed = changed_stages(tmp_path, "config/curate.py", old, "if self.min_correct >= self.max_correct:")
+    assert changed == {"curate", "check_params"}
+
+
+def test_a_line_of_the_shared_config_base_changes_every_stage(tmp_path):
+    changed = changed_stages(tmp_path, "config/base.py", 'PROBLEM_PLACEHOLDER = "{problem}"', 'PROBLEM_PLACEHOLDER = "{problem} "')
+    assert changed == set(ALL_STAGES)
+
+
+def test_a_stage_runs_only_its_own_config_and_the_shared_base():
+    config = PACKAGE / "config"
+    for stage in ALL_STAGES:
+        files = {p.name for p in stage_code_files(stage) if p.parent == config}
+        assert "__init__.py" not in files, f"{stage} imports the package distillery.config: import distillery.config.<module>"
+        assert {"base.py", f"{stage}.py"} <= files or stage == "check_params"
+    assert {p.name for p in stage_code_files("sample") if p.parent == config} == {"base.py", "sample.py"}
+
+
+def test_from_a_package_import_a_module_counts_the_module_not_the_package(tmp_path):
+    package = copy_package(tmp_path, "p")
+    stage = package / "stages" / "sample.py"
+    stage.write_text(stage.read_text().replace("from distillery.config.sample import SampleConfig", "from distillery.config import sample"))
+    files = {p.relative_to(package).as_posix() for p in stage_code_files("sample", package)}
+    assert "config/sample.py" in files and "config/__init__.py" not in files and "config/curate.py" not in files
 
 
 def test_normalized_source_drops_documentation_only(tmp_path):
@@ -115,8 +145,8 @@ def test_under_dvc_a_comment_reruns_check_params_alone_and_a_code_line_its_stage
     assert repro() == ["check_params", "sample"]
     record = (repo_copy / "data/check_params/code/sample.txt").read_bytes()
     package = repo_copy / "src/distillery"
-    edit(package, "config.py", "\nclass BaseConfig(Section):\n", "\n# A comment.\nclass BaseConfig(Section):\n")
-    edit(package, "config.py", 'description="The one seed every stage', 'description="The single seed every stage')
+    edit(package, "config/params.py", "\nclass BaseConfig(Section):\n", "\n# A comment.\nclass BaseConfig(Section):\n")
+    edit(package, "config/params.py", 'description="The one seed every stage', 'description="The single seed every stage')
     assert repro() == ["check_params"]  # seconds: the records' bytes are the same
     assert (repo_copy / "data/check_params/code/sample.txt").read_bytes() == record
     edit(package, "stages/sample.py", "\ndef run(", "\nUNUSED = 1\n\n\ndef run(")

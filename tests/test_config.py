@@ -414,3 +414,15 @@ def test_a_list_as_params_file_is_our_own_message(tmp_path):
     r = subprocess.run([sys.executable, "-m", "distillery", "check-params", str(path)], capture_output=True, text=True)
     assert r.returncode == 2
     assert r.stderr.strip() == f"distillery check-params: error: {path} must be a mapping of sections (base, sample, ...), got list"
+
+
+def test_each_stage_config_module_names_the_model_params_uses():
+    # provenance finds a stage's execution-only keys through distillery.config.<stage>.MODEL;
+    # params.STAGE_MODELS (the CLI's parse_stage_config) must mean the same model.
+    import importlib
+
+    from distillery.config import STAGE_MODELS
+
+    for stage, model in STAGE_MODELS.items():
+        assert importlib.import_module(f"distillery.config.{stage}").MODEL is model, stage
+    assert set(STAGE_MODELS) == set(Params.model_fields) - {"base"}

@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from distillery.config import BudgetForcing
+from distillery.config.evaluate import BudgetForcing
 from distillery.errors import DistilleryError
 from distillery.verification import boxed_contents, braces_balanced
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from distillery.config import load_params, parse_stage_config
+from distillery.config.params import load_params, parse_stage_config
 from distillery.errors import DistilleryError
 
 Handler = Callable[[argparse.Namespace], Any]

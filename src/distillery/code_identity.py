@@ -74,7 +74,11 @@ def imports_of(path: Path, package: Path = PACKAGE_DIR) -> frozenset[Path]:
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            subs = [f"{node.module}.{a.name}" for a in node.names]
+            # `from pkg import mod` imports the module; pkg/__init__.py counts only for a name it defines
+            # (so `from distillery.config import curate` is config/curate.py, not the whole package).
+            own = not all(_module_file(s, package) for s in subs)
+            names = [node.module] * own + subs
         found |= {_module_file(n, package) for n in names if n.split(".")[0] == "distillery"}
     return frozenset(p for p in found if p is not None)
 

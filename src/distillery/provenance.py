@@ -23,6 +23,8 @@ docs/measurements.md for the figure.
 from __future__ import annotations
 
 import copy
+import functools
+import importlib
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -30,7 +32,7 @@ from typing import Any
 import polars as pl
 
 from distillery.code_identity import code_hash
-from distillery.config import STAGE_MODELS, Section, is_execution
+from distillery.config.base import Section, is_execution
 from distillery.keys import stable_hash
 
 PARAMS_SUFFIX = "_params"
@@ -63,9 +65,20 @@ def execution_paths(model: type[Section], prefix: str = "") -> list[str]:
     return paths
 
 
-# Settings that decide how or where a stage runs, not what it produces (dotted paths), as the
-# config models mark them.
-EXECUTION_ONLY: dict[str, list[str]] = {stage: execution_paths(model) for stage, model in STAGE_MODELS.items()}
+@functools.cache
+def execution_only(stage: str) -> list[str]:
+    """The settings of `stage` that decide how or where it runs, not what it produces (dotted
+    paths), as its config model marks them; [] for a stage without one. The model is found by
+    name, not imported here: importing every stage's config would put all of them in each stage's
+    code identity (distillery.code_identity), and each stage imports its own config anyway."""
+    try:
+        module = importlib.import_module(f"distillery.config.{stage}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"distillery.config.{stage}":
+            raise
+        return []
+    model = getattr(module, "MODEL", None)  # distillery.config.base is no stage's
+    return execution_paths(model) if model is not None else []
 
 
 def _drop(settings: dict[str, Any], dotted: str) -> None:
@@ -80,7 +93,7 @@ def _drop(settings: dict[str, Any], dotted: str) -> None:
 def content_settings(stage: str, settings: dict[str, Any]) -> dict[str, Any]:
     """`settings` without the stage's execution-only keys (a deep copy)."""
     out = copy.deepcopy(settings)
-    for dotted in EXECUTION_ONLY.get(stage, []):
+    for dotted in execution_only(stage):
         _drop(out, dotted)
     return out
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from distillery.config import RewardModel
+from distillery.config.build import RewardModel
 from distillery.errors import DistilleryError
 from distillery.journal import ShardJournal, journal_dir
 from distillery.keys import model_fingerprint, stable_hash

@@ -24,7 +24,8 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from distillery.config import CosineReward, GRPOConfig, OverlongReward, RepetitionReward, VerifyConfig
+from distillery.config.grpo import CosineReward, GRPOConfig, OverlongReward, RepetitionReward
+from distillery.config.verify import VerifyConfig
 from distillery.verification import DeadlinePool, as_integer, check_many, gold_choices, gold_problem, normalize_answer, unbox_gold
 
 UNUSABLE_GOLD = ("gold_malformed", "gold_unparseable")

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from distillery.config import SFTLaunch
+from distillery.config.base import SFTLaunch
 from distillery.errors import DistilleryError
 from distillery.llm.serving import Allocation
 

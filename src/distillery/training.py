@@ -18,7 +18,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from distillery.config import Training
+from distillery.config.base import Training
 from distillery.errors import ConfigError
 from distillery.keys import stable_hash
 

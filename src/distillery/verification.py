@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from multiprocessing.connection import Connection, wait
 
-from distillery.config import Extraction, VerifyConfig
+from distillery.config.verify import Extraction, VerifyConfig
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from distillery.code_identity import relative_code_files
-from distillery.config import Params
+from distillery.config.params import Params
 from distillery.metrics import headline_path
 
 LOCAL_DATA_SUFFIXES = (".jsonl", ".json", ".parquet")

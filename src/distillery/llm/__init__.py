@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
 
-from distillery.config import LLM, Sampling
+from distillery.config.base import LLM, Sampling
 
 
 @dataclass(frozen=True)

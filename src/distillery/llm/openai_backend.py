@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 
-from distillery.config import LLM, Sampling
+from distillery.config.base import LLM, Sampling
 from distillery.errors import EndpointRefused
 from distillery.llm import Completion, Request
 from distillery.secrets import scrub, scrub_secrets, secret_values

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from distillery.config import LLM
+from distillery.config.base import LLM
 from distillery.errors import DistilleryError
 from distillery.secrets import scrub
 

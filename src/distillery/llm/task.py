@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
-from distillery.config import LLM, Sampling, Section
+from distillery.config.base import LLM, Sampling, Section
 from distillery.errors import DistilleryError, EndpointRefused
 from distillery.journal import ShardJournal, journal_dir
 from distillery.keys import derive_seed, model_fingerprint, request_key, stable_hash

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 
-from distillery.config import LLM, Sampling
+from distillery.config.base import LLM, Sampling
 from distillery.keys import derive_seed
 from distillery.llm import Completion, Request, request_problem
 from distillery.llm.loading import load_causal_lm, load_tokenizer

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 
-from distillery.config import LLM, Sampling
+from distillery.config.base import LLM, Sampling
 from distillery.errors import DistilleryError
 from distillery.llm import Completion, Request, request_problem
 from distillery.llm.openai_backend import group_by_prompt

@@ -29,7 +29,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from distillery.config import BuildConfig
+from distillery.config.build import BuildConfig
 from distillery.errors import DistilleryError
 from distillery.io import file_md5
 from distillery.keys import derive_seed

@@ -21,7 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from distillery.code_identity import code_record
-from distillery.config import load_params
+from distillery.config.params import load_params
 from distillery.workflow import STAGES, code_record_path, unpinned_hub_ids, unversioned_inputs
 
 STAMP = "data/check_params/valid.txt"

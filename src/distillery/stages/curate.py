@@ -20,7 +20,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from distillery import curation
-from distillery.config import CurateConfig
+from distillery.config.curate import CurateConfig
 from distillery.errors import DistilleryError
 from distillery.io import require, write_json
 from distillery.metrics import FilterCounts, write_metrics

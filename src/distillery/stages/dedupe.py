@@ -40,7 +40,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from distillery.config import BenchmarkFile, DedupeConfig, NearDedupeConfig
+from distillery.config.base import BenchmarkFile
+from distillery.config.dedupe import DedupeConfig, NearDedupeConfig
 from distillery.errors import DistilleryError
 from distillery.io import load_rows
 from distillery.metrics import FilterCounts, write_metrics

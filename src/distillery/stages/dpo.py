@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from distillery.config import DPOConfig
+from distillery.config.dpo import DPOConfig
 from distillery.errors import DistilleryError
 from distillery.io import file_md5, write_json
 from distillery.llm.loading import load_tokenizer

@@ -26,7 +26,9 @@ from pathlib import Path
 import polars as pl
 
 from distillery.budget_forcing import Reply, Round, Trace, force, ids_of
-from distillery.config import BenchmarkFile, EvaluateConfig, Sampling, VerifyConfig
+from distillery.config.base import BenchmarkFile, Sampling
+from distillery.config.evaluate import EvaluateConfig
+from distillery.config.verify import VerifyConfig
 from distillery.errors import DistilleryError
 from distillery.io import load_rows
 from distillery.keys import derive_seed

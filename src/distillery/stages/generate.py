@@ -17,7 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
-from distillery.config import GenerateConfig
+from distillery.config.generate import GenerateConfig
 from distillery.errors import DistilleryError
 from distillery.io import utf8_text, write_json
 from distillery.keys import shard_of

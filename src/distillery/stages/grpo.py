@@ -25,7 +25,8 @@ from typing import Any
 
 import polars as pl
 
-from distillery.config import GRPOConfig, GRPOGeneration, VerifyConfig
+from distillery.config.grpo import GRPOConfig, GRPOGeneration
+from distillery.config.verify import VerifyConfig
 from distillery.errors import DistilleryError
 from distillery.io import file_md5, require, write_json
 from distillery.llm.loading import load_tokenizer

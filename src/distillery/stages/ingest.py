@@ -22,7 +22,7 @@ from typing import Any
 
 import polars as pl
 
-from distillery.config import Corpus, IngestConfig
+from distillery.config.ingest import Corpus, IngestConfig
 from distillery.corpora import Mapped, Rejected, map_row
 from distillery.errors import DistilleryError
 from distillery.io import UNDECODABLE, iter_rows, utf8_text

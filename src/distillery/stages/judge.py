@@ -25,7 +25,7 @@ from typing import IO
 
 import polars as pl
 
-from distillery.config import JudgeConfig
+from distillery.config.judge import JudgeConfig
 from distillery.llm.task import LLMTask, TaskDirs
 from distillery.metrics import add_counts, write_metrics
 from distillery.prompts import load_judge_template, render_judge_prompt

@@ -18,7 +18,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from distillery.config import LightevalConfig
+from distillery.config.lighteval import LightevalConfig
 from distillery.errors import DistilleryError
 from distillery.metrics import write_metrics
 

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import polars as pl
 
-from distillery.config import RESERVED_SOURCE, MixConfig
+from distillery.config.base import RESERVED_SOURCE
+from distillery.config.mix import MixConfig
 from distillery.errors import DistilleryError
 from distillery.keys import derive_seed
 from distillery.metrics import FilterCounts, write_metrics

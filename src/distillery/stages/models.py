@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from distillery.config import PROBLEM_PLACEHOLDER, ModelsConfig, TinyModelsConfig
+from distillery.config.base import PROBLEM_PLACEHOLDER
+from distillery.config.models import ModelsConfig, TinyModelsConfig
 from distillery.errors import DistilleryError
 from distillery.io import read_records, write_json
 from distillery.metrics import write_metrics

@@ -22,7 +22,7 @@ from typing import Any
 
 import polars as pl
 
-from distillery.config import PreferencesConfig
+from distillery.config.preferences import PreferencesConfig
 from distillery.keys import derive_seed
 from distillery.metrics import FilterCounts, write_metrics
 from distillery.provenance import stamp

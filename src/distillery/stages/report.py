@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from distillery.config import ReportConfig
+from distillery.config.report import ReportConfig
 from distillery.io import require, write_json
 from distillery.published import PUBLISHED
 from distillery.tables import JUDGED, PROBLEMS, UuidCursor, UuidOrder, check_table, iter_groups, iter_table

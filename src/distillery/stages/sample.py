@@ -15,7 +15,7 @@ from typing import Any
 
 import polars as pl
 
-from distillery.config import SampleConfig
+from distillery.config.sample import SampleConfig
 from distillery.errors import DistilleryError
 from distillery.io import UNDECODABLE, load_rows
 from distillery.keys import derive_seed, problem_key

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from distillery.config import SFTConfig
+from distillery.config.sft import SFTConfig
 from distillery.errors import DistilleryError
 from distillery.io import file_md5, require, write_json
 from distillery.llm.loading import load_tokenizer

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import polars as pl
 
-from distillery.config import VerifyConfig
+from distillery.config.verify import VerifyConfig
 from distillery.io import write_json
 from distillery.keys import shard_of
 from distillery.metrics import add_counts, write_metrics
