@@ -302,7 +302,8 @@ def test_the_committed_demo_run_takes_every_branch_of_the_judge_and_what_follows
     overturns some (EQUIVALENT), confirms some (DIFFERENT) and runs past its token budget on others
     (unparseable: no verdict line). A problem whose every judged generation the judge refused has no
     correct generation (the judge only sees problems math-verify solved none of), so build rejects it
-    unless dedupe dropped it first; and preferences has wrong answers to pair against."""
+    unless dedupe dropped it first; and preferences pairs a judge-accepted generation against a wrong
+    one."""
     import json
 
     metrics = {name: json.loads((ROOT / "metrics" / f"{name}.json").read_text()) for name in ("judge", "dedupe", "build", "preferences")}
@@ -315,4 +316,6 @@ def test_the_committed_demo_run_takes_every_branch_of_the_judge_and_what_follows
     assert refused > 0, "the judge overturned at least one generation of every problem it saw: build rejects none because of it"
     rejected = metrics["build"]["counts"]["rejected_by_reason"].get("no_correct_generation", 0)
     assert rejected >= refused - metrics["dedupe"]["counts"]["rejected"] and rejected > 0
+    # A judge-accepted generation paired against a wrong one: the judge decided the pair.
+    assert metrics["preferences"]["pairs_by_chosen_correct_by"]["judge"] > 0
     assert metrics["preferences"]["pairs_by_rejected_kind"]["wrong"] > 0
