@@ -291,3 +291,31 @@ def test_judge_per_shard_then_gathered_is_the_judge_in_one_process(tiny_models, 
     assert whole.filter(pl.col("uuid") == "q0")["judge_verdict"].to_list() == ["not_judged"] * 2
     assert json.loads((tmp_path / "gathered.json").read_text()) == json.loads((tmp_path / "whole.json").read_text())
     assert (tmp_path / "gathered.md").read_text() == (tmp_path / "whole.md").read_text()
+
+
+# --- the committed demo run ----------------------------------------------------------------------
+
+
+def test_the_committed_demo_run_takes_every_branch_of_the_judge_and_what_follows_it():
+    """The bundled run (metrics/ as `make demo` writes them) exercises what the judge can do, and what
+    build and preferences do with it. Every judged generation failed math-verify; the tiny judge
+    overturns some (EQUIVALENT), confirms some (DIFFERENT) and runs past its token budget on others
+    (unparseable: no verdict line). A problem whose every judged generation the judge refused has no
+    correct generation (the judge only sees problems math-verify solved none of), so build rejects it
+    unless dedupe dropped it first; and preferences pairs a judge-accepted generation against a wrong
+    one."""
+    import json
+
+    metrics = {name: json.loads((ROOT / "metrics" / f"{name}.json").read_text()) for name in ("judge", "dedupe", "build", "preferences")}
+    judge = metrics["judge"]
+    verdicts = judge["verdicts"]
+    for branch in ("EQUIVALENT", "DIFFERENT", "unparseable"):
+        assert verdicts[branch] > 0, f"the demo's judge gave no {branch} verdict: {verdicts}"
+    assert judge["judged"] - judge["recovered_generations"] >= verdicts["DIFFERENT"] + verdicts["unparseable"]
+    refused = judge["judged_problems"] - judge["recovered_problems"]
+    assert refused > 0, "the judge overturned at least one generation of every problem it saw: build rejects none because of it"
+    rejected = metrics["build"]["counts"]["rejected_by_reason"].get("no_correct_generation", 0)
+    assert rejected >= refused - metrics["dedupe"]["counts"]["rejected"] and rejected > 0
+    # A judge-accepted generation paired against a wrong one: the judge decided the pair.
+    assert metrics["preferences"]["pairs_by_chosen_correct_by"]["judge"] > 0
+    assert metrics["preferences"]["pairs_by_rejected_kind"]["wrong"] > 0

@@ -63,3 +63,36 @@ def test_a_corpus_without_usable_rows_is_named(tmp_path):
 def test_without_build_tiny_nothing_is_built(tmp_path):
     report = build(tmp_path / "m", build_tiny=False)
     assert report["built"] == [] and not (tmp_path / "m" / "teacher").exists()
+
+
+@pytest.mark.parametrize("answer", ["9", "-7", "\\frac{3}{4}", "C", "Wednesday", "[-1, \\infty)", "\\pi", "-\\pi"])
+def test_a_near_miss_is_one_small_change_that_leaves_latex_commands_alone(answer):
+    import random
+    import re
+
+    miss = models.near_miss(answer, random.Random(0))
+    assert miss != answer
+    commands = re.findall(r"\\[A-Za-z]+", answer)
+    assert re.findall(r"\\[A-Za-z]+", miss) == commands  # \frac, \infty, \pi spelled as they were
+    if len(miss) == len(answer):
+        assert sum(a != b for a, b in zip(answer, miss)) == 1
+    else:  # a sign added or taken away
+        assert {miss, answer} == {answer.removeprefix("-"), "-" + answer.removeprefix("-")}
+
+
+def test_the_judge_learns_each_verdict_from_the_answer_it_is_shown():
+    import random
+
+    problems = [{"problem": "Compute 2+3.", "answer": "5"}, {"problem": "Name the third letter.", "answer": "C"}]
+    template = (REPO / "prompts/judge.txt").read_text()
+    examples = models.judge_examples(problems, template, random.Random(0))
+    assert len(examples) == 8
+    for (prompt, reply), gold, shown, verdict in zip(
+        examples,
+        ["5"] * 4 + ["C"] * 4,
+        ["$\\boxed{5}$", "$\\boxed{C}$", None, "$\\boxed{5$", "$\\boxed{C}$", "$\\boxed{5}$", None, "$\\boxed{C$"],
+        ["EQUIVALENT", "DIFFERENT", "DIFFERENT", "AMBIGUOUS"] * 2,
+    ):
+        assert f"Reference answer:\n{gold}\n" in prompt and reply.endswith(f"\nVerdict: {verdict}")
+        if shown is not None:
+            assert shown in prompt

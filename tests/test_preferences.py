@@ -98,6 +98,8 @@ def test_one_pair_per_problem_and_every_problem_accounted_for(inputs):
     assert counts.rows_in == len(GENS) == counts.kept + sum(counts.rejected.values())
     assert metrics["problems"]["rejected_by_reason"] == {"no_correct_generation": 1, "no_rejected_generation": 1, "removed_by_dedupe": 1}
     assert metrics["pairs"] == 3 and sum(metrics["pairs_by_rejected_kind"].values()) == 3
+    # judge_only's chosen side is correct by the judge alone (math-verify said no); mixed's and truncated_only's by math-verify.
+    assert metrics["pairs_by_chosen_correct_by"] == {"judge": 1, "math_verify": 2}
     by = {r["uuid"]: r for r in pairs.iter_rows(named=True)}
     # TRL's conversational preference format; the request keys of both sides are kept.
     judge_only = by["judge_only"]

@@ -27,7 +27,7 @@ class TinyModelsConfig(Section):
     num_kv_heads: int = Field(2, ge=1, description="Key/value heads (grouped-query attention); must divide num_heads.")
     max_position_embeddings: int = Field(2048, ge=16, description="Longest sequence the models take, in tokens.")
     teacher_epochs: int = Field(40, ge=0, description="Training epochs of the teacher over the corpus.")
-    judge_epochs: int = Field(6, ge=0, description="Training epochs of the judge.")
+    judge_epochs: int = Field(10, ge=0, description="Training epochs of the judge.")
     learning_rate: float = Field(3e-3, gt=0, description="AdamW learning rate of the teacher and judge training.")
     batch_size: int = Field(8, ge=1, description="Training batch size, in sequences.")
 

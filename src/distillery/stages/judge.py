@@ -251,6 +251,7 @@ def judge_report(out: pl.DataFrame) -> dict:
         "generations": out.height,
         "generations_by_verify_status": dict(zip(statuses["verify_status"], statuses["len"])),
         "judged": judged.height,
+        "judged_problems": judged["uuid"].n_unique(),
         "verdicts": {v: 0 for v in (*VERDICTS, "unparseable", "error")} | dict(zip(verdicts["judge_verdict"], verdicts["len"])),
         "recovered_generations": recovered.height,
         "recovered_problems": recovered["uuid"].n_unique(),

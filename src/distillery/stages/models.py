@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ from distillery.config.base import PROBLEM_PLACEHOLDER
 from distillery.config.models import ModelsConfig, TinyModelsConfig
 from distillery.errors import DistilleryError
 from distillery.io import read_records, write_json
+from distillery.keys import derive_seed
 from distillery.metrics import write_metrics
 from distillery.prompts import render_judge_prompt, render_problem_prompt
 
@@ -55,26 +57,73 @@ def teacher_target(solution: str, answer: str) -> str:
     return f"<think>\n{solution.strip()}\n</think>\n\nThe final answer is $\\boxed{{{answer}}}$."
 
 
+# The judge's replies (see judge_examples). Each quotes the answer it read, so its length follows the
+# answers': on long ones the reply outruns judge.sampling.max_new_tokens before its verdict line.
+EQUIVALENT_REPLY = "The student's final answer is {candidate}, which is the reference answer.\nVerdict: EQUIVALENT"
+DIFFERENT_REPLY = "The student's final answer is {candidate}, but the reference answer is {reference}.\nVerdict: DIFFERENT"
+AMBIGUOUS_REPLY = "The student's final answer is not closed, so it cannot be compared.\nVerdict: AMBIGUOUS"
+
+
+def boxed(answer: str) -> str:
+    return f"The final answer is $\\boxed{{{answer}}}$."
+
+
+def near_miss(answer: str, rng: random.Random) -> str:
+    """`answer` with one small change, the kind a garbling teacher makes: a digit, a letter or a sign."""
+    digits = [i for i, ch in enumerate(answer) if ch.isdigit()]
+    if digits:
+        i = rng.choice(digits)
+        return answer[:i] + rng.choice([d for d in "0123456789" if d != answer[i]]) + answer[i + 1 :]
+    commands = {i for m in re.finditer(r"\\[A-Za-z]+", answer) for i in range(m.start(), m.end())}  # \frac stays \frac
+    letters = [i for i, ch in enumerate(answer) if ch.isalpha() and i not in commands]
+    if letters:
+        i = rng.choice(letters)
+        pool = "ABCDE" if answer[i].isupper() else "abnxy"
+        return answer[:i] + rng.choice([c for c in pool if c != answer[i]]) + answer[i + 1 :]
+    return answer[1:] if answer.startswith("-") else "-" + answer
+
+
 def judge_examples(problems: list[dict[str, Any]], judge_template: str, rng: random.Random) -> list[tuple[str, str]]:
+    """Four judge prompts per problem, each with the reply it should give: the reference answer boxed
+    (EQUIVALENT), another problem's answer and a near miss of the reference (DIFFERENT), and a box
+    left open (AMBIGUOUS, as the judge prompt asks when there is nothing to compare)."""
     examples = []
-    answers = [p["answer"] for p in problems]
+    answers = sorted({p["answer"] for p in problems})
     for p in problems:
-        same = f"The final answer is $\\boxed{{{p['answer']}}}$."
-        examples.append(
-            (
-                render_judge_prompt(judge_template, p["problem"], p["answer"], same),
-                "The candidate's final answer is the reference answer.\nVerdict: EQUIVALENT",
-            )
-        )
-        other = rng.choice([a for a in answers if a != p["answer"]] or ["0"])
-        wrong = f"The final answer is $\\boxed{{{other}}}$."
-        examples.append(
-            (
-                render_judge_prompt(judge_template, p["problem"], p["answer"], wrong),
-                "The candidate's final answer is not the reference answer.\nVerdict: DIFFERENT",
-            )
-        )
+        gold = p["answer"]
+        other, near = rng.choice([a for a in answers if a != gold] or ["0"]), near_miss(gold, rng)
+        cases = [
+            (boxed(gold), EQUIVALENT_REPLY.format(candidate=gold)),
+            (boxed(other), DIFFERENT_REPLY.format(candidate=other, reference=gold)),
+            (boxed(near), DIFFERENT_REPLY.format(candidate=near, reference=gold)),
+            (f"The final answer is $\\boxed{{{gold}$.", AMBIGUOUS_REPLY),
+        ]
+        examples += [(render_judge_prompt(judge_template, p["problem"], gold, candidate), reply) for candidate, reply in cases]
     return examples
+
+
+# The judge's texts the tokenizer is trained on: fixed, so that how the judge is trained never changes
+# the vocabulary, hence the teacher, its generations or any request key that names it.
+TOKENIZER_JUDGE_REPLIES = (
+    "The candidate's final answer is the reference answer.\nVerdict: EQUIVALENT",
+    "The candidate's final answer is not the reference answer.\nVerdict: DIFFERENT",
+)
+
+
+def tokenizer_corpus(
+    problems: list[dict[str, Any]], teacher_pairs: list[tuple[str, str]], judge_template: str, prompt_template: str, seed: int
+) -> list[str]:
+    """The tokenizer's training texts: the teacher's pairs, two judge prompts per problem (the
+    reference answer boxed, then another problem's answer, drawn with `seed`) with fixed replies, and
+    the bare problem prompt."""
+    rng = random.Random(seed)
+    answers = [p["answer"] for p in problems]
+    judge = []
+    for p in problems:
+        other = rng.choice([a for a in answers if a != p["answer"]] or ["0"])
+        for candidate, reply in zip((p["answer"], other), TOKENIZER_JUDGE_REPLIES):
+            judge.append(f"{render_judge_prompt(judge_template, p['problem'], p['answer'], boxed(candidate))}\n{reply}")
+    return [f"{a}\n{b}" for a, b in teacher_pairs] + judge + [prompt_template.replace(PROBLEM_PLACEHOLDER, "")]
 
 
 def build_tokenizer(corpus: list[str], vocab_size: int, max_length: int) -> Any:
@@ -205,11 +254,9 @@ def run(cfg: ModelsConfig, seed: int, prompt_template: str, paths: Paths) -> dic
     tiny = cfg.tiny
     problems = corpus_rows(Path(paths.corpus))
     judge_template = Path(paths.judge_template).read_text()
-    rng = random.Random(seed)
-
     teacher_pairs = [(render_problem_prompt(prompt_template, p["problem"]), teacher_target(p["solution"], p["answer"])) for p in problems]
-    judge_pairs = judge_examples(problems, judge_template, rng)
-    corpus = [f"{a}\n{b}" for a, b in teacher_pairs + judge_pairs] + [prompt_template.replace(PROBLEM_PLACEHOLDER, "")]
+    judge_pairs = judge_examples(problems, judge_template, random.Random(derive_seed(seed, "models", "judge")))
+    corpus = tokenizer_corpus(problems, teacher_pairs, judge_template, prompt_template, seed)
     tokenizer = build_tokenizer(corpus, tiny.vocab_size, tiny.max_position_embeddings)
 
     report: dict[str, Any] = {"tokenizer": {"vocab_size": len(tokenizer)}, "training_examples": {}}

@@ -54,6 +54,7 @@ class Side:
     request_key: str
     completion_tokens: int
     kind: str  # correct | wrong | truncated
+    judged_correct: bool = False  # correct by the judge's verdict alone (math-verify rejected it)
 
 
 def sides(g: dict[str, list], selection: str) -> list[Side]:
@@ -71,7 +72,8 @@ def sides(g: dict[str, list], selection: str) -> list[Side]:
             kind = "wrong"
         else:
             continue  # stopped without finishing its reasoning, for another reason: no clear label
-        out.append(Side(g["sample_index"][i], text, g["request_key"][i], g["completion_tokens"][i] or 0, kind))
+        by_judge = kind == "correct" and not g["correctness_math_verify"][i]
+        out.append(Side(g["sample_index"][i], text, g["request_key"][i], g["completion_tokens"][i] or 0, kind, by_judge))
     return out
 
 
@@ -135,6 +137,7 @@ def _pair(cfg: PreferencesConfig, seed: int, paths: Paths, problems: KeptProblem
     counts = FilterCounts()  # rows: problems of the judged table
     n_pairs = 0
     kinds = {"wrong": 0, "truncated": 0}
+    chosen_by = {"math_verify": 0, "judge": 0}  # who called the chosen side correct
     with TableWriter(paths.pairs, PREFERENCE_PAIRS) as writer:
         for gens in iter_groups(iter_table(paths.judged, JUDGED, GENERATION_COLUMNS, JUDGED_BATCH_ROWS), "uuid", str(paths.judged)):
             part = problems.upto(gens["uuid"][-1])  # the kept problems of this batch's uuids (and kept ones without generations)
@@ -161,6 +164,7 @@ def _pair(cfg: PreferencesConfig, seed: int, paths: Paths, problems: KeptProblem
                 prompt = [{"content": text[uuid], "role": "user"}]
                 for index, (c, r) in enumerate(pair_up(chosen, rejected, cfg, random.Random(derive_seed(seed, "preferences", uuid)))):
                     kinds[r.kind] += 1
+                    chosen_by["judge" if c.judged_correct else "math_verify"] += 1
                     pairs.append(
                         {
                             "uuid": uuid,
@@ -190,6 +194,7 @@ def _pair(cfg: PreferencesConfig, seed: int, paths: Paths, problems: KeptProblem
         problems=counts.as_dict(),
         pairs=n_pairs,
         pairs_by_rejected_kind=kinds,
+        pairs_by_chosen_correct_by=chosen_by,
         pairing=cfg.pairing,
         selection=cfg.selection,
     )
