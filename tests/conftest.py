@@ -20,7 +20,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx2")  # as the CLI pins it (distillery.cli.CPU_KERNELS)
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the CLI sets it (distillery.cli.OMP_WAIT_POLICY)
 
 
 def run_env() -> dict[str, str]:

@@ -645,16 +645,10 @@ def parser() -> argparse.ArgumentParser:
 # pinning it makes the demo's outputs the same bytes on all of them. GPU work is unaffected; set
 # ATEN_CPU_CAPABILITY=default to lift the pin. Set before any stage imports torch.
 CPU_KERNELS = "avx2"
-# OpenMP's threads spin while they wait for work; when another process holds a core (a second
-# Snakemake job, a test's server, a laptop's browser) the spinners starve the thread that has the
-# work. Measured on 2 cores beside one busy process: 20 tiny-model training steps took 54 s
-# spinning and 5.5 s sleeping (docs/measurements.md). Waiting changes no result, only the time.
-OMP_WAIT_POLICY = "PASSIVE"
 
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("ATEN_CPU_CAPABILITY", CPU_KERNELS)
-    os.environ.setdefault("OMP_WAIT_POLICY", OMP_WAIT_POLICY)
     logging.basicConfig(
         level=os.environ.get("DISTILLERY_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
