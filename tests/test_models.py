@@ -96,3 +96,24 @@ def test_the_judge_learns_each_verdict_from_the_answer_it_is_shown():
         assert f"Reference answer:\n{gold}\n" in prompt and reply.endswith(f"\nVerdict: {verdict}")
         if shown is not None:
             assert shown in prompt
+
+
+def test_a_saved_tokenizer_is_the_same_bytes_whether_or_not_the_shell_is_offline(tiny_models, tmp_path):
+    """Training stages load the tokenizer and save it beside the model; HF_HUB_OFFLINE (which
+    `make demo` sets and a bare `dvc repro` may not) must not reach those bytes."""
+    import os
+    import subprocess
+    import sys
+
+    save = "import sys; from distillery.llm.loading import load_tokenizer; load_tokenizer(sys.argv[1]).save_pretrained(sys.argv[2])"
+    saved = {}
+    for offline in ("1", None):
+        env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"} | ({"HF_HUB_OFFLINE": offline} if offline else {})
+        out = tmp_path / f"offline-{offline}"
+        r = subprocess.run(
+            [sys.executable, "-c", save, str(tiny_models / "student_base"), str(out)], env=env, capture_output=True, text=True
+        )
+        assert r.returncode == 0, r.stderr[-2000:]
+        saved[offline] = (out / "tokenizer_config.json").read_bytes()
+    assert saved["1"] == saved[None]
+    assert b"local_files_only" not in saved["1"]

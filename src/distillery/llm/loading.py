@@ -12,14 +12,23 @@ def looks_local(model: str) -> bool:
     return model.startswith((".", "/")) or Path(model).exists() or model.startswith("data/")
 
 
+# What the shell told the loader, not part of the tokenizer: transformers keeps it among the
+# tokenizer's init kwargs (HF_HUB_OFFLINE=1 becomes local_files_only: true) and save_pretrained
+# writes it, so a trained model's bytes would depend on whether `make demo` or a bare `dvc repro` ran.
+LOADER_ONLY_KWARGS = ("local_files_only",)
+
+
 def load_tokenizer(model: str, revision: str | None = None) -> Any:
     from transformers import AutoTokenizer
 
     _require_local(model)
     try:
-        return AutoTokenizer.from_pretrained(model, revision=revision)
+        tokenizer = AutoTokenizer.from_pretrained(model, revision=revision)
     except OSError as exc:
         raise DistilleryError(f"could not load the tokenizer of {model!r} (revision {revision}): {exc}") from None
+    for key in LOADER_ONLY_KWARGS:
+        tokenizer.init_kwargs.pop(key, None)
+    return tokenizer
 
 
 def load_causal_lm(
