@@ -13,6 +13,7 @@ import yaml
 
 from conftest import REPO, copy_repo, run_env
 from support.slurm_cluster import SlurmCluster, slurm_available
+from test_pipeline import check_whole_dag_outputs
 
 pytestmark = pytest.mark.skipif(slurm_available() is not None, reason=f"no Slurm here: {slurm_available()}")
 
@@ -133,6 +134,9 @@ def test_the_bundled_dag_runs_as_slurm_jobs_with_the_profiles_resources(cluster,
     assert {r for r in by_rule if expected_resources(profile, r)["gres"]} == GPU_RULES
     assert int(by_rule["generate_shard"][0]["NumNodes"]) == 2  # DeepSeek-R1 is served across two nodes
     assert (repo / "data/build/dataset/README.md").exists() and (repo / "metrics/evaluate.json").exists()
+    check_whole_dag_outputs(repo)  # every stage's outputs, as a laptop run leaves them
+    again = snakemake(["--profile", str(profile_dir), "-n"], repo, env)
+    assert "Nothing to be done" in again.stdout + again.stderr, again.stdout[-2000:] + again.stderr[-2000:]
 
 
 def test_a_cancelled_shard_is_retried_and_resumes_from_its_journal(cluster, tmp_path):
