@@ -80,9 +80,11 @@ def main() -> None:
             if busy:
                 busy.kill()
                 busy.wait()
-    print(f"{os.cpu_count()} cores, {args.steps} training steps of the demo's tiny teacher, {args.rounds} rounds")
-    print("| condition | setting | seconds (median) | / unset's | same loss as unset |")
-    print("| --- | --- | --- | --- | --- |")
+    lines = [
+        f"{os.cpu_count()} cores, {args.steps} training steps of the demo's tiny teacher, {args.rounds} rounds",
+        "| condition | setting | seconds (median) | / unset's | same loss as unset |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for condition in ("alone", "beside one busy process"):
         base = results[(condition, "unset")]
         base_s = statistics.median(r["seconds"] for r in base)
@@ -90,7 +92,11 @@ def main() -> None:
             runs = results[(condition, setting)]
             sec = statistics.median(r["seconds"] for r in runs)
             same = {round(r["loss"], 6) for r in runs} == {round(r["loss"], 6) for r in base}
-            print(f"| {condition} | {setting} | {sec:.2f} | {sec / base_s:.2f} | {same} |")
+            lines.append(f"| {condition} | {setting} | {sec:.2f} | {sec / base_s:.2f} | {same} |")
+    print("\n".join(lines))
+    out = REPO / "benchmarks/results/omp_wait.txt"
+    out.write_text("\n".join(lines) + "\n")
+    print(f"written: {out.relative_to(REPO)}")
 
 
 if __name__ == "__main__":
