@@ -199,7 +199,7 @@ def test_dvc_repro_builds_once_then_reruns_only_what_a_param_touches(repo_copy):
     ran = ran_stages(third.stdout)
     assert ran == ["check_params", "judge", "dedupe", "build"]  # any params edit is validated first
     stale = sh(["dvc", "status"], repo_copy).stdout
-    assert "sft:" in stale and "evaluate:" in stale  # what follows the dataset is named, not skipped
+    assert "curate:" in stale and "sft:" in stale  # what reads the dataset is named, not skipped
     commit(repo_copy, "version B")
 
     # distillery diff A B reports exactly what a direct comparison of the two versions finds.
