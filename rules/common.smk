@@ -9,6 +9,7 @@ from distillery.config import stage_config, validate_params_file
 from distillery.errors import ConfigError
 from distillery.stages.check_params import write_code_records
 from distillery.workflow import (
+    DECLARED,
     card_settings as workflow_card_settings,
     code_record_path as code_record,  # the rules' input `code`: the record of the stage's code
     generations_table,
@@ -109,3 +110,19 @@ def mix_inputs(wildcards):
 def card_settings():
     """What build's dataset card records (distillery.workflow: the same fields DVC tracks for build)."""
     return workflow_card_settings(PARAMS)
+
+
+# A declared stage's inputs, outputs and command come from its declaration in
+# distillery/config/<stage>.py (distillery.declaration); its file under rules/ adds what only
+# Snakemake says (params it computes, logs, threads, its environment).
+def declared_inputs(stage):
+    """The stage's declared inputs, the files params.yaml names for it, and its code record."""
+    return {**DECLARED[stage].rule_inputs(PARAMS), **named_inputs(PARAMS, stage), "code": code_record(stage)}
+
+
+def declared_outputs(stage):
+    return {name: directory(path) if kind == "dir" else path for name, (path, kind) in DECLARED[stage].rule_outputs().items()}
+
+
+def declared_shell(stage, log="{log:q}"):
+    return DECLARED[stage].shell(log)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import errno
+import importlib
 import logging
 import os
 import shutil
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from distillery.config.params import load_params, parse_stage_config
+from distillery.declaration import Stage
 from distillery.errors import DistilleryError
 
 Handler = Callable[[argparse.Namespace], Any]
@@ -519,24 +521,6 @@ def _mix(ns):
 
 
 @command(
-    "curate",
-    "cut a small subset from the built dataset by a recorded method (s1k, limo)",
-    CONFIG,
-    P("--dataset"),
-    P("--card"),
-    P("--subset-dir"),
-    P("--selection"),
-    P("--metrics"),
-    P("--plots-dir"),
-)
-def _curate(ns):
-    from distillery.stages import curate
-
-    cfg, extra = _cfg("curate", ns)
-    curate.run(cfg, extra.seed, _paths(curate.Paths, ns))
-
-
-@command(
     "dpo",
     "train the student on the preference pairs with TRL",
     CONFIG,
@@ -626,6 +610,32 @@ def _plots_template(ns):
     ns.out.parent.mkdir(parents=True, exist_ok=True)
     ns.out.write_text(report.plots_template(), encoding="utf-8")
     print(f"{ns.out}: dvc plots diff --html-template {ns.out} ...")
+
+
+def _declared_command(decl: Stage) -> Handler:
+    """The handler of a declared stage (distillery.declaration): its section and extras from
+    --config, its Paths from the flags, then `distillery.stages.<name>.<entry>(cfg, *extras, paths)`."""
+
+    def handle(ns: argparse.Namespace) -> Any:
+        cfg, extra = _cfg(decl.name, ns)
+        if decl.launcher and _relaunched(decl.name, cfg, ns):
+            return None
+        module = importlib.import_module(f"distillery.stages.{decl.name}")
+        if decl.handles_sigterm:
+            _exit_on_sigterm()
+        return getattr(module, decl.entry)(cfg, *(getattr(extra, e) for e in decl.extras), _paths(module.Paths, ns))
+
+    return handle
+
+
+def _declare_commands() -> None:
+    from distillery.workflow import DECLARED
+
+    for decl in DECLARED.values():
+        COMMANDS.setdefault(decl.name, (decl.help, decl.cli_args(), _declared_command(decl)))
+
+
+_declare_commands()
 
 
 def parser() -> argparse.ArgumentParser:

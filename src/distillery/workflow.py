@@ -10,6 +10,7 @@ than templated.
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 from dataclasses import dataclass, field
@@ -20,6 +21,17 @@ import yaml
 
 from distillery.code_identity import relative_code_files
 from distillery.config.params import Params
+from distillery.declaration import (
+    MIXED_GENERATIONS,
+    MIXED_PROBLEMS,
+    OWN_GENERATIONS,
+    OWN_PROBLEMS,
+    Stage,
+    bars,
+    generations_table,
+    mixing,
+    problems_table,
+)
 from distillery.metrics import headline_path
 
 LOCAL_DATA_SUFFIXES = (".jsonl", ".json", ".parquet")
@@ -76,26 +88,10 @@ def named_inputs(params: Params, stage: str) -> dict[str, str]:
         return {**_model("models" if stage == "sft" else "model", train.model), **({"accelerate_config": accelerate} if accelerate else {})}
     if stage == "evaluate":
         return {**_model("model", p.evaluate.llm.model), **_benchmarks(p, p.evaluate.benchmarks)}
+    declared = DECLARED.get(stage)
+    if declared is not None and declared.models is not None:
+        return {name: path for name, (_, model) in declared.models(p).items() if (path := local_model(model))}
     return {}
-
-
-# What verify and every later stage read as "the problems" and "the generations": sample's and
-# generate's, or mix's when ingest names a corpus (Snakemake's conditional inputs, decided once here
-# for the rules and for dvc.yaml alike).
-OWN_PROBLEMS, OWN_GENERATIONS = "data/sample/problems.parquet", "data/generate/generations.parquet"
-MIXED_PROBLEMS, MIXED_GENERATIONS = "data/mix/problems.parquet", "data/mix/generations.parquet"
-
-
-def mixing(params: Params) -> bool:
-    return bool(params.ingest.corpora)
-
-
-def problems_table(params: Params) -> str:
-    return MIXED_PROBLEMS if mixing(params) else OWN_PROBLEMS
-
-
-def generations_table(params: Params) -> str:
-    return MIXED_GENERATIONS if mixing(params) else OWN_GENERATIONS
 
 
 def unpinned_hub_ids(params: Params) -> list[str]:
@@ -139,7 +135,7 @@ class DvcStage:
     targets: tuple[str, ...]  # what the command asks Snakemake for
     outs: tuple[str, ...]
     params: tuple[str, ...] | Any  # the params sections and keys the stage reads, or params -> them
-    reads: tuple[str, ...] = ()  # outputs of other stages, and repository files the rules read
+    reads: tuple[str, ...] | Any = ()  # outputs of other stages and repository files it reads, or params -> them
     metrics: tuple[str, ...] = ()
     plots: tuple[tuple[str, dict[str, Any]], ...] = ()
     wanted: Any = field(default=None, compare=False)  # params -> bool: whether the stage exists
@@ -147,8 +143,7 @@ class DvcStage:
     persist: bool = False  # outs DVC neither deletes before a run nor restores from its run cache
 
 
-def _bars(x: str, y: str, title: str, x_label: str, y_label: str) -> dict[str, Any]:
-    return {"cache": False, "template": "distillery_bars", "x": x, "y": y, "title": title, "x_label": x_label, "y_label": y_label}
+_bars = bars
 
 
 REPORT_PLOTS = (
@@ -217,23 +212,6 @@ def report_stage_metrics(params: Params) -> list[str]:
     """The metrics files the report's counts table reads (rules/report.smk and dvc.yaml alike)."""
     return [f"metrics/{s}.json" for s in COUNTED_STAGES if mixing(params) or s not in ("ingest", "mix")]
 
-
-CURATE_PLOTS = (
-    (
-        "plots/curate/domains.json",
-        _bars("problems", "domain", "Curate: problems per domain, before and after selection", "problems", "domain"),
-    ),
-    (
-        "plots/curate/trace_lengths.json",
-        _bars("problems", "bin", "Curate: chosen trace length (words, fixed bins), before and after selection", "problems", "words"),
-    ),
-    (
-        "plots/curate/difficulty.json",
-        _bars(
-            "problems", "pass_rate", "Curate: pass rate of the teacher's generations, before and after selection", "problems", "pass rate"
-        ),
-    ),
-)
 
 # Plots of several columns of one file (a stage's own plot entry takes one y): what users of GRPO
 # watch for reward hacking and length collapse, step by step. The rewards that are off are absent.
@@ -319,7 +297,7 @@ def code_record_path(stage: str) -> str:
     return f"{CODE_RECORDS}/{stage}.txt"
 
 
-STAGES: dict[str, DvcStage] = {
+_WRITTEN_OUT: dict[str, DvcStage] = {  # the stages not declared yet (distillery.declaration)
     "check_params": DvcStage(
         rules=("check_params",),
         targets=(CHECKED_PARAMS,),
@@ -411,15 +389,6 @@ STAGES: dict[str, DvcStage] = {
         reads=("data/judge/judged.parquet", "data/sample/problems.parquet", "data/dedupe/kept.parquet", *STAGE_METRICS),
         params=build_params,
     ),
-    "curate": DvcStage(
-        rules=("curate",),
-        targets=("data/curate/subset", "data/curate/selection.parquet", "metrics/curate.json", *(p for p, _ in CURATE_PLOTS)),
-        outs=("data/curate/subset", "data/curate/selection.parquet"),
-        metrics=("metrics/curate.json",),
-        plots=CURATE_PLOTS,
-        reads=("data/build/dataset",),
-        params=("base.seed", "curate"),
-    ),
     "sft": DvcStage(
         rules=("sft",),
         targets=("data/sft/model", "metrics/sft.json"),
@@ -488,6 +457,42 @@ STAGES: dict[str, DvcStage] = {
     ),
 }
 
+
+def _declared_stages() -> dict[str, Stage]:
+    """Each params section's declared stage (`STAGE` in distillery.config.<section>), in the order
+    of the sections in `Params`: the pipeline's."""
+    found = {}
+    for section in Params.model_fields:
+        stage = getattr(importlib.import_module(f"distillery.config.{section}"), "STAGE", None) if section != "base" else None
+        if stage is not None:
+            found[section] = stage
+    return found
+
+
+DECLARED: dict[str, Stage] = _declared_stages()
+
+
+def _dvc_stage(decl: Stage) -> DvcStage:
+    outs, metrics = decl.dvc_outs()
+    return DvcStage(
+        rules=decl.rules or (decl.name,),
+        targets=tuple(decl.targets()),
+        outs=tuple(outs),
+        metrics=tuple(metrics),
+        plots=decl.plots,
+        reads=decl.dvc_reads,
+        params=decl.params,
+        wanted=decl.wanted,
+    )
+
+
+# Every DVC stage, in pipeline order: check_params, then the params sections' order.
+STAGES: dict[str, DvcStage] = {
+    name: _dvc_stage(DECLARED[name]) if name in DECLARED else _WRITTEN_OUT[name]
+    for name in ("check_params", *Params.model_fields)
+    if name in _WRITTEN_OUT or (name in DECLARED and DECLARED[name].versioned)
+}
+
 # Flags of every stage's Snakemake run under DVC. --nolock: DVC already holds the repository's lock,
 # and Snakemake's own lock outlives a SIGKILL (every later run would stop at a LockException).
 # --rerun-incomplete: a job killed mid-write is re-run, never trusted. --show-failed-logs: the
@@ -531,7 +536,8 @@ def stage_deps(params: Params, name: str) -> list[str]:
     spec = STAGES[name]
     named = list(named_inputs(params, name).values())
     code = code_deps(params, name)
-    reads = list(spec.reads) if name == "check_params" else [CHECKED_PARAMS, *spec.reads]
+    own = spec.reads(params) if callable(spec.reads) else spec.reads
+    reads = list(own) if name == "check_params" else [CHECKED_PARAMS, *own]
     if name == "mix" and params.mix.own:
         reads += [OWN_PROBLEMS, OWN_GENERATIONS]
     elif name not in ("generate", "mix"):  # the stages after mix read its tables when there is one
@@ -589,8 +595,11 @@ def render(params: Params) -> str:
 GIT_ADD_MAX_BYTES = 10 * 1024 * 1024
 
 
-def setting_of(stage: str, input_name: str) -> str:
+def setting_of(stage: str, input_name: str, params: Params | None = None) -> str:
     """The params key behind one of `named_inputs(params, stage)`'s names."""
+    declared = DECLARED.get(stage)
+    if params is not None and declared is not None and declared.models is not None and input_name in declared.models(params):
+        return declared.models(params)[input_name][0]
     if input_name == "source":
         return "sample.source"
     if input_name.startswith("corpus_"):
@@ -671,7 +680,7 @@ def unversioned_inputs(params: Params, stages: list[str] | None = None, root: st
             norm = os.path.normpath(path)
             if any(norm == out or norm.startswith(out + "/") for out in made_by_stages):
                 continue  # a stage's output: DVC versions it as one
-            named.setdefault(path, setting_of(stage, input_name))
+            named.setdefault(path, setting_of(stage, input_name, params))
     warnings = []
     for path, setting in named.items():
         # The folder resolved, not the file: DVC may link a tracked file to its cache.

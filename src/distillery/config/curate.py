@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from distillery.config.base import Section
+from distillery.declaration import Stage, bars, computed, metrics, read, write, write_dir
 
 
 class S1KCuration(Section):
@@ -77,3 +78,39 @@ class CurateConfig(Section):
 
 # The stage's params model (distillery.provenance finds the stage's execution-only keys through it).
 MODEL = CurateConfig
+
+DATASET = "data/build/dataset"
+PLOTS = (
+    (
+        "plots/curate/domains.json",
+        bars("problems", "domain", "Curate: problems per domain, before and after selection", "problems", "domain"),
+    ),
+    (
+        "plots/curate/trace_lengths.json",
+        bars("problems", "bin", "Curate: chosen trace length (words, fixed bins), before and after selection", "problems", "words"),
+    ),
+    (
+        "plots/curate/difficulty.json",
+        bars(
+            "problems", "pass_rate", "Curate: pass rate of the teacher's generations, before and after selection", "problems", "pass rate"
+        ),
+    ),
+)
+
+STAGE = Stage(
+    "curate",
+    "cut a small subset from the built dataset by a recorded method (s1k, limo)",
+    model=CurateConfig,
+    paths={
+        "dataset": read(
+            lambda p: f"{DATASET}/{p.curate.split}/train-00000-of-00001.parquet", "one config of the built dataset", dvc=DATASET
+        ),
+        "card": read(f"{DATASET}/README.md", "the built dataset's card: its sources and licences carry over", dvc=DATASET),
+        "subset_dir": write_dir("data/curate/subset"),
+        "selection": write("data/curate/selection.parquet"),
+        "metrics": metrics("curate"),
+        "plots_dir": computed("the folder of its plot data (plots/curate/)"),
+    },
+    params=("base.seed", "curate"),
+    plots=PLOTS,
+)

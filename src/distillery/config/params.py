@@ -46,9 +46,9 @@ class Params(Section):
     base: BaseConfig = Field(description="Settings every stage shares.")
     sample: SampleConfig = Field(description="sample: the problems drawn from the source.")
     ingest: IngestConfig = Field(description="ingest: published reasoning corpora read into the generation schema.")
-    mix: MixConfig = Field(description="mix: the corpora and the project's own generations combined, with per-source caps.")
     models: ModelsConfig = Field(description="models: the smoke-test models built locally.")
     generate: GenerateConfig = Field(description="generate: the teacher's reasoning traces.")
+    mix: MixConfig = Field(description="mix: the corpora and the project's own generations combined, with per-source caps.")
     verify: VerifyConfig = Field(description="verify: math-verify's check of each generation against the gold.")
     judge: JudgeConfig = Field(description="judge: an LLM's check of the generations math-verify did not pass.")
     dedupe: DedupeConfig = Field(description="dedupe: exact and near duplicates and benchmark contamination dropped.")
@@ -102,25 +102,8 @@ class Params(Section):
         return self
 
 
-STAGE_MODELS: dict[str, type[Section]] = {
-    "lighteval": LightevalConfig,
-    "sample": SampleConfig,
-    "ingest": IngestConfig,
-    "mix": MixConfig,
-    "models": ModelsConfig,
-    "generate": GenerateConfig,
-    "verify": VerifyConfig,
-    "judge": JudgeConfig,
-    "dedupe": DedupeConfig,
-    "build": BuildConfig,
-    "curate": CurateConfig,
-    "sft": SFTConfig,
-    "preferences": PreferencesConfig,
-    "dpo": DPOConfig,
-    "grpo": GRPOConfig,
-    "evaluate": EvaluateConfig,
-    "report": ReportConfig,
-}
+# Each stage's section model, by section name (what `parse_stage_config` validates a stage's JSON with).
+STAGE_MODELS: dict[str, type[Section]] = {name: f.annotation for name, f in Params.model_fields.items() if name != "base"}  # type: ignore[misc]
 
 
 def _describe(err: dict[str, Any], prefix: str) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from distillery import curation
-from distillery.config.curate import CurateConfig
+from distillery.config.curate import STAGE, CurateConfig
 from distillery.errors import DistilleryError
 from distillery.io import require, write_json
 from distillery.metrics import FilterCounts, write_metrics
@@ -34,16 +33,7 @@ SELECTION_COLUMNS = {c: t for c, t in CURATE_SELECTION.schema.items() if c not i
 PANELS = ("all rows", "after quality and difficulty", "selected")
 
 
-@dataclass(frozen=True)
-class Paths:
-    """The curate stage's files, by the names rules/curate.smk gives them."""
-
-    dataset: Path  # one config of the built dataset (curate.split)
-    card: Path  # the built dataset's card: its sources and licences carry over
-    subset_dir: Path
-    selection: Path
-    metrics: Path
-    plots_dir: Path
+Paths = STAGE.paths_record()  # its files, by the names its declaration gives them
 
 
 def read_dataset(path: Path) -> pl.DataFrame:

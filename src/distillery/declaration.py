@@ -1,0 +1,199 @@
+"""One declaration per stage: its name, the files it reads and writes by name, the params keys it
+reads and what its `run()` takes besides them. Everything that used to repeat these is derived:
+
+- the rule's `input:` and `output:` (`rules/<stage>.smk` writes `**declared_inputs("<stage>")`) and
+  its shell command (`declared_shell`), flag for flag;
+- the CLI command, `distillery <stage> --config JSON --<name> PATH ...` (distillery.cli);
+- the stage's `Paths` record, field for field (`STAGE.paths_record()`), which its code receives;
+- its dvc.yaml stage: the outs, metrics, plots, what it reads and the params it tracks
+  (distillery.workflow).
+
+A declaration lives beside the stage's params model, in `distillery/config/<stage>.py`: light modules
+(pydantic only) that the Snakefile, the CLI and dvc.yaml's generator load on every start, which
+the stage code (polars, torch) is not. docs/design.md, "One declaration per stage", says why.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+# What verify and every later stage read as "the problems" and "the generations": sample's and
+# generate's, or mix's when ingest names a corpus (Snakemake's conditional inputs, decided once here
+# for the rules and for dvc.yaml alike).
+OWN_PROBLEMS, OWN_GENERATIONS = "data/sample/problems.parquet", "data/generate/generations.parquet"
+MIXED_PROBLEMS, MIXED_GENERATIONS = "data/mix/problems.parquet", "data/mix/generations.parquet"
+
+
+def mixing(params: Any) -> bool:
+    return bool(params.ingest.corpora)
+
+
+def problems_table(params: Any) -> str:
+    return MIXED_PROBLEMS if mixing(params) else OWN_PROBLEMS
+
+
+def generations_table(params: Any) -> str:
+    return MIXED_GENERATIONS if mixing(params) else OWN_GENERATIONS
+
+
+# A path, or a function of the validated params (distillery.config.params.Params) giving one.
+Where = str | Callable[[Any], Any]
+
+# Where the rule holds a name: Snakemake's `input`, `output`, `params` (a value the rule computes,
+# such as the folder around declared outputs) or `log` (a file no output hash may include).
+Role = Literal["input", "output", "params", "log"]
+
+
+@dataclass(frozen=True)
+class Io:
+    """One named path of a stage: the rule's name for it, its flag (`--name-with-dashes`) and its
+    field in the stage's Paths."""
+
+    role: Role
+    where: Where | None = None  # None: the rule gives it (params/log), or the stage has no such file
+    kind: Literal["file", "dir", "metrics", "files"] = "file"  # files: a list (nargs)
+    help: str = ""
+    optional: bool = False  # the flag may be left out (the field is then None)
+    dvc: str | None = None  # what dvc.yaml tracks when not `where` itself (a folder around the file)
+
+    def at(self, params: Any) -> Any:
+        return self.where(params) if callable(self.where) else self.where
+
+
+def read(where: Where, help: str = "", dvc: str | None = None) -> Io:
+    """A file the stage reads: another stage's output, or a repository file."""
+    return Io("input", where, help=help, dvc=dvc)
+
+
+def read_all(where: Where, help: str = "") -> Io:
+    """Several files the stage reads (one flag, many paths)."""
+    return Io("input", where, kind="files", help=help)
+
+
+def write(where: str, help: str = "", dvc: str | None = None) -> Io:
+    return Io("output", where, help=help, dvc=dvc)
+
+
+def write_dir(where: str, help: str = "") -> Io:
+    return Io("output", where, kind="dir", help=help)
+
+
+def metrics(stage: str) -> Io:
+    """metrics/<stage>.json: the full counts (git-tracked), with its headline file, DVC's metric."""
+    return Io("output", f"metrics/{stage}.json", kind="metrics", help="the stage's counts (JSON)")
+
+
+def computed(help: str, optional: bool = False) -> Io:
+    """A path the rule computes (`params:`): the folder around declared outputs, a checkpoint root."""
+    return Io("params", help=help, optional=optional)
+
+
+def logged(help: str) -> Io:
+    """A log the rule names (`log:`): what differs from run to run (timings), kept out of outputs."""
+    return Io("log", help=help, optional=True)
+
+
+def option(help: str) -> Io:
+    """A flag the rule may leave out (the stage then uses its default)."""
+    return Io("params", help=help, optional=True)
+
+
+def bars(x: str, y: str, title: str, x_label: str, y_label: str) -> dict[str, Any]:
+    """A dvc.yaml plot's options: horizontal bars (.dvc/plots/distillery_bars.json), not cached."""
+    return {"cache": False, "template": "distillery_bars", "x": x, "y": y, "title": title, "x_label": x_label, "y_label": y_label}
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A stage, declared once."""
+
+    name: str
+    help: str  # one line: the CLI's help
+    paths: Mapping[str, Io]
+    model: type | None = None  # its params section's model (the section is `params.yaml`'s `<name>:`)
+    params: tuple[str, ...] | Callable[[Any], tuple[str, ...]] = ()  # the params keys it reads (dvc.yaml)
+    extras: tuple[str, ...] = ("seed",)  # what `run()` takes before `paths`, from the JSON's extras
+    plots: tuple[tuple[str, dict[str, Any]], ...] = ()  # dvc.yaml plots: (path, options); outputs too
+    wanted: Callable[[Any], bool] | None = None  # whether the params call for the stage at all
+    rules: tuple[str, ...] = ()  # its Snakemake rules, when not the one named like the stage
+    # Models its params name, as input name -> (params key, value): a local one (a directory, or
+    # another stage's output) is an input of the rule and a DVC dep; a hub id is tracked by revision.
+    models: Callable[[Any], dict[str, tuple[str, str]]] | None = None
+    versioned: bool = True  # a DVC stage (lighteval, opt-in and in its own environment, is not)
+    launcher: bool = False  # a training stage: relaunched under `accelerate launch` when configured
+    handles_sigterm: bool = False  # turn Slurm's SIGTERM into an exit, so servers and journals close
+    entry: str = "run"  # the function of distillery.stages.<name> the CLI calls
+
+    # -- the stage's Paths record ------------------------------------------------------------------
+    def paths_record(self) -> type:
+        """A frozen dataclass with one Path field per declared name (a list for `files`), optional
+        ones defaulting to None: what the stage's code receives."""
+        required = [(n, list[Path] if io.kind == "files" else Path) for n, io in self.paths.items() if not io.optional]
+        optional = [(n, Path | None, field(default=None)) for n, io in self.paths.items() if io.optional]
+        record = dataclasses.make_dataclass("Paths", [*required, *optional], frozen=True)
+        record.__module__ = f"distillery.stages.{self.name}"
+        record.__doc__ = f"The {self.name} stage's files, by the names its declaration gives them."
+        return record
+
+    # -- the rule ----------------------------------------------------------------------------------
+    def named(self, role: Role) -> dict[str, Io]:
+        return {n: io for n, io in self.paths.items() if io.role == role}
+
+    def rule_inputs(self, params: Any) -> dict[str, Any]:
+        return {n: io.at(params) for n, io in self.named("input").items()}
+
+    def rule_outputs(self) -> dict[str, tuple[str, str]]:
+        """name -> (path, kind); a metrics file brings its headline file (distillery.metrics)."""
+        from distillery.metrics import headline_path
+
+        outs: dict[str, tuple[str, str]] = {}
+        for n, io in self.named("output").items():
+            outs[n] = (str(io.where), io.kind)
+            if io.kind == "metrics":
+                outs["headline"] = (headline_path(str(io.where)).as_posix(), "file")
+        for path, _ in self.plots:
+            outs[Path(path).stem] = (path, "file")
+        return outs
+
+    def shell(self, log: str = "{log:q}") -> str:
+        """`distillery <name> --config {params.config:q} --<flag> {<role>.<name>:q} ... > log 2>&1`."""
+        flags = " ".join(f"--{n.replace('_', '-')} {{{io.role}.{n}:q}}" for n, io in self.paths.items())
+        return f"distillery {self.name} --config {{params.config:q}} {flags} > {log} 2>&1"
+
+    # -- the CLI -----------------------------------------------------------------------------------
+    def cli_args(self) -> list[tuple[str, dict[str, Any]]]:
+        args: list[tuple[str, dict[str, Any]]] = [("--config", {"required": True, "help": "the stage's params section as JSON"})]
+        for n, io in self.paths.items():
+            kw: dict[str, Any] = {"type": Path, "help": io.help or None}
+            if io.kind == "files":
+                kw.update(nargs="*", default=[])
+            elif io.optional:
+                kw["default"] = None
+            else:
+                kw["required"] = True
+            args.append((f"--{n.replace('_', '-')}", kw))
+        return args
+
+    # -- dvc.yaml ----------------------------------------------------------------------------------
+    def dvc_reads(self, params: Any) -> list[str]:
+        """What the stage reads, as DVC tracks it: a file inside another stage's output folder
+        counts as that folder."""
+        reads: list[str] = []
+        for io in self.named("input").values():
+            at = io.dvc or io.at(params)
+            reads += [str(a) for a in at] if isinstance(at, list | tuple) else [str(at)]
+        return reads
+
+    def dvc_outs(self) -> tuple[list[str], list[str]]:
+        """(outs, metrics) as dvc.yaml declares them; a file kept inside a declared folder is the folder."""
+        outs = [io.dvc or str(io.where) for io in self.named("output").values() if io.kind in ("file", "dir")]
+        return list(dict.fromkeys(outs)), [str(io.where) for io in self.named("output").values() if io.kind == "metrics"]
+
+    def targets(self) -> list[str]:
+        """What `dvc repro` asks Snakemake for: every declared output and plot."""
+        outs = [str(io.where) for io in self.named("output").values()]
+        return [*outs, *(p for p, _ in self.plots)]
