@@ -173,6 +173,39 @@ def _first_paragraph(doc: str | None) -> str:
     return " ".join((doc or "").strip().split("\n\n")[0].split())
 
 
+def _shown_path(io: Any) -> str:
+    if isinstance(io.where, str):
+        return _code(io.where)
+    return f"set by params, in {_code(io.dvc)}" if io.dvc else "set by params"
+
+
+def stage_lines(name: str) -> list[str]:
+    """What the section's declared stage (distillery.declaration) runs, reads and writes."""
+    from distillery.workflow import DECLARED
+
+    decl = DECLARED.get(name)
+    if decl is None:
+        return []
+    roles = {"input": "reads", "output": "writes", "params": "the rule passes", "log": "logs"}
+    lines = [
+        f"Stage `{name}`: {decl.help}. Command: `distillery {name} --config JSON "
+        + " ".join(f"--{n.replace('_', '-')} PATH" + ("..." if io.kind == "files" else "") for n, io in decl.paths.items())
+        + "` (declared in `src/distillery/config/"
+        + name
+        + ".py`).",
+        "",
+    ]
+    for role, verb in roles.items():
+        named = [f"`{n}` ({_shown_path(io)})" if io.where is not None else f"`{n}`" for n, io in decl.named(role).items()]
+        if named:
+            lines.append(f"- {verb}: " + ", ".join(named))
+    if decl.plots:
+        lines.append("- plots: " + ", ".join(_code(p) for p, _ in decl.plots))
+    if not callable(decl.params) and decl.params:
+        lines.append("- DVC tracks the params " + ", ".join(f"`{k}`" for k in decl.params))
+    return [*lines, ""]
+
+
 def docs_text() -> str:
     from distillery.provenance import execution_only
 
@@ -202,6 +235,7 @@ def docs_text() -> str:
         intro = _first_paragraph(model.__doc__) or field.description or ""
         if intro:
             lines += [intro, ""]
+        lines += stage_lines(name)
         execution = execution_only(name)
         if execution:
             keys = ", ".join(f"`{p}`" for p in sorted(execution))
