@@ -116,12 +116,19 @@ def card_settings():
 # distillery/config/<stage>.py (distillery.declaration); its file under rules/ adds what only
 # Snakemake says (params it computes, logs, threads, its environment).
 def declared_inputs(stage):
-    """The stage's declared inputs, the files params.yaml names for it, and its code record."""
-    return {**DECLARED[stage].rule_inputs(PARAMS), **named_inputs(PARAMS, stage), "code": code_record(stage)}
+    """The stage's declared inputs, the files params.yaml names for it, and its code record (a DVC
+    stage's: check_params writes one for those alone)."""
+    code = {"code": code_record(stage)} if DECLARED[stage].versioned else {}
+    return {**DECLARED[stage].rule_inputs(PARAMS), **named_inputs(PARAMS, stage), **code}
 
 
-def declared_outputs(stage):
-    return {name: directory(path) if kind == "dir" else path for name, (path, kind) in DECLARED[stage].rule_outputs().items()}
+def declared_outputs(stage, reported=None):
+    """The stage's declared outputs; those named in `reported` (name -> Snakemake's `report()`
+    arguments: category, caption, labels) are filed in `snakemake --report`, which the declaration,
+    free of Snakemake, does not know of."""
+    reported = reported or {}
+    outs = {name: directory(path) if kind == "dir" else path for name, (path, kind) in DECLARED[stage].rule_outputs().items()}
+    return {name: report(path, **reported[name]) if name in reported else path for name, path in outs.items()}
 
 
 def declared_shell(stage, log="{log:q}"):

@@ -1,12 +1,8 @@
 rule dpo:
     input:
-        unpack(inputs_named_by_params("dpo")),  # model (the SFT student by default), accelerate_config
-        pairs="data/preferences/pairs.parquet",
-        code=code_record("dpo"),  # what stands for its code (distillery.code_identity)
+        **declared_inputs("dpo"),  # pairs (distillery/config/dpo.py), model (the SFT student by default), accelerate_config, code
     output:
-        model=directory("data/dpo/model"),
-        metrics="metrics/dpo.json",
-        headline="metrics/headline/dpo.json",  # its DVC metric (distillery.metrics.headline)
+        **declared_outputs("dpo"),  # model, metrics (+ headline)
     params:
         config=lambda wildcards: stage_json("dpo"),
         # Resumable checkpoints, outside the outputs (DVC and Snakemake delete those before a run).
@@ -20,5 +16,4 @@ rule dpo:
     conda:
         "../envs/train.yaml"
     shell:
-        "distillery dpo --config {params.config:q} --pairs {input.pairs:q} --model {output.model:q} "
-        "--metrics {output.metrics:q} --checkpoints {params.checkpoints:q} --run-figures {log.run_figures:q} > {log.log:q} 2>&1"
+        declared_shell("dpo", log="{log.log:q}")

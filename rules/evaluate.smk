@@ -1,13 +1,8 @@
 rule evaluate:
     input:
-        unpack(inputs_named_by_params("evaluate")),  # model (a local one), benchmark_<name> files
-        code=code_record("evaluate"),  # what stands for its code (distillery.code_identity)
+        **declared_inputs("evaluate"),  # model (a local one), benchmark_<name> files, code
     output:
-        samples="data/evaluate/samples.parquet",
-        results="data/evaluate/results.md",
-        model_card="data/evaluate/model_card.md",
-        metrics="metrics/evaluate.json",
-        headline="metrics/headline/evaluate.json",  # its DVC metric (distillery.metrics.headline)
+        **declared_outputs("evaluate"),  # samples, results, model_card, metrics (+ headline) (distillery/config/evaluate.py)
     params:
         config=lambda wildcards: stage_json("evaluate", benchmark_files=benchmarks_json(PARAMS.evaluate.benchmarks)),
         # A server started by the job (evaluate.llm.serve) writes its own logs here. The journal is
@@ -21,6 +16,4 @@ rule evaluate:
     conda:
         "../envs/generate.yaml"
     shell:
-        "distillery evaluate --config {params.config:q} --samples {output.samples:q} "
-        "--results {output.results:q} --model-card {output.model_card:q} --metrics {output.metrics:q} "
-        "--server-logs {params.server_logs:q} > {log:q} 2>&1"
+        declared_shell("evaluate")

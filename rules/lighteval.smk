@@ -1,10 +1,9 @@
 # Opt-in, not part of `all` nor of dvc.yaml: snakemake --use-conda data/lighteval/results.json
 rule lighteval:
     input:
-        model="data/sft/model",
+        **declared_inputs("lighteval"),  # model (distillery/config/lighteval.py); no code record: not a DVC stage
     output:
-        results="data/lighteval/results.json",
-        metrics="metrics/lighteval.json",
+        **declared_outputs("lighteval"),  # results, metrics
     params:
         config=lambda wildcards: stage_json("lighteval"),
         work_dir="data/lighteval/run",
@@ -16,5 +15,4 @@ rule lighteval:
     conda:
         "../envs/lighteval.yaml"
     shell:
-        "distillery lighteval --config {params.config:q} --work-dir {params.work_dir:q} "
-        "--results {output.results:q} --metrics {output.metrics:q} > {log:q} 2>&1"
+        declared_shell("lighteval")

@@ -1,13 +1,8 @@
 rule sft:
     input:
-        unpack(inputs_named_by_params("sft")),  # models (a tiny base model), accelerate_config
-        default="data/build/dataset/default/train-00000-of-00001.parquet",
-        extended="data/build/dataset/extended/train-00000-of-00001.parquet",
-        code=code_record("sft"),  # what stands for its code (distillery.code_identity)
+        **declared_inputs("sft"),  # the dataset's configs (distillery/config/sft.py), models (a tiny base model), accelerate_config, code
     output:
-        model=directory("data/sft/model"),
-        metrics="metrics/sft.json",
-        headline="metrics/headline/sft.json",  # its DVC metric (distillery.metrics.headline)
+        **declared_outputs("sft"),  # model, metrics (+ headline)
     params:
         config=lambda wildcards: stage_json("sft"),
         dataset_dir=lambda wildcards, input: Path(input.default).parent.parent,
@@ -23,6 +18,4 @@ rule sft:
     conda:
         "../envs/train.yaml"
     shell:
-        "distillery sft --config {params.config:q} --dataset-dir {params.dataset_dir:q} "
-        "--model {output.model:q} --metrics {output.metrics:q} --checkpoints {params.checkpoints:q} "
-        "--run-figures {log.run_figures:q} > {log.log:q} 2>&1"
+        declared_shell("sft", log="{log.log:q}")

@@ -168,3 +168,24 @@ def test_a_full_disk_names_the_disk_of_the_file_that_failed_not_the_workspace(mo
     assert err.startswith(f"distillery generate-gather: error: the disk is full writing {journal} (No space left on device); ")
     assert f"GB is free on the disk of {journal} (mounted at {mount_point_of(tmp_path)})" in err
     assert str(workspace) not in err
+
+
+def test_files_the_stage_finds_in_a_folder_are_rule_outputs_and_one_dvc_out_but_no_flags():
+    from distillery.workflow import DECLARED
+
+    build_decl = DECLARED["build"]
+    outs = {name: path for name, (path, _) in build_decl.rule_outputs().items()}
+    assert outs["card"] == "data/build/dataset/README.md"
+    assert outs["default"] == "data/build/dataset/default/train-00000-of-00001.parquet"
+    assert build_decl.dvc_outs()[0] == ["data/build/dataset", "data/build/rejected.parquet", "data/build/provenance.parquet"]
+    flags = {flag for flag, _ in cli.COMMANDS["build"][1]}
+    assert {"--dataset-dir", "--stage-metrics"} <= flags and not {"--card", "--default", "--extended"} & flags
+    assert "--card" not in build_decl.shell() and "--dataset-dir {params.dataset_dir:q}" in build_decl.shell()
+
+
+def test_a_command_only_flag_is_offered_but_never_passed_by_the_rule():
+    from distillery.workflow import DECLARED
+
+    assert "--journal" in {flag for flag, _ in cli.COMMANDS["evaluate"][1]}
+    assert "journal" not in DECLARED["evaluate"].shell()
+    assert evaluate.Paths(samples=Path("s"), metrics=Path("m")).journal is None

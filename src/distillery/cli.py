@@ -342,34 +342,6 @@ def _dedupe(ns):
 
 
 @command(
-    "build",
-    "assemble the dataset and its card",
-    CONFIG,
-    P("--judged"),
-    P("--problems"),
-    P("--kept"),
-    P("--dataset-dir"),
-    P("--rejected"),
-    P("--metrics"),
-    ("--stage-metrics", {"nargs": "*", "type": Path, "default": []}),
-    ("--provenance", {"type": Path, "default": None, "help": "per-row provenance of the dataset (parquet)"}),
-)
-def _build(ns):
-    import json
-
-    from distillery.stages import build
-
-    cfg, extra = _cfg("build", ns)
-    stage_metrics = {p.stem: json.loads(p.read_text()) for p in ns.stage_metrics}
-    context = {
-        "stage_metrics": stage_metrics,
-        "settings": extra.card_settings,
-        "revision": build.revision({"problems": ns.problems, "judged": ns.judged, "kept": ns.kept}),
-    }
-    build.run(cfg, extra.seed, context, _paths(build.Paths, ns))
-
-
-@command(
     "diff",
     "rows added, removed and changed in a stage output between two versions (git revisions or `workspace`)",
     ("rev_a", {"help": "a git revision, or `workspace`"}),
@@ -427,14 +399,6 @@ def _publish(ns):
     )
 
 
-@command("lighteval", "score the student with lighteval (its own environment)", CONFIG, P("--work-dir"), P("--results"), P("--metrics"))
-def _lighteval(ns):
-    from distillery.stages import lighteval
-
-    cfg, _ = _cfg("lighteval", ns)
-    lighteval.run(cfg, _paths(lighteval.Paths, ns))
-
-
 CHECKPOINTS = ("--checkpoints", {"type": Path, "default": None, "help": "checkpoint root (default: beside --model)"})
 RUN_FIGURES = ("--run-figures", {"type": Path, "default": None, "help": "wall time, steps/s and resume step (a log, JSON)"})
 
@@ -453,17 +417,6 @@ def _relaunched(stage: str, cfg: Any, ns: argparse.Namespace) -> bool:
             argv += [flag, str(value)]
     launch(cfg.launch, argv)
     return True
-
-
-@command("sft", "fine-tune the student with TRL", CONFIG, P("--dataset-dir"), P("--model"), P("--metrics"), CHECKPOINTS, RUN_FIGURES)
-def _sft(ns):
-    cfg, extra = _cfg("sft", ns)
-    if _relaunched("sft", cfg, ns):
-        return
-    from distillery.stages import sft
-
-    _exit_on_sigterm()
-    sft.run(cfg, extra.seed, _paths(sft.Paths, ns))
 
 
 @command(
@@ -521,26 +474,6 @@ def _mix(ns):
 
 
 @command(
-    "dpo",
-    "train the student on the preference pairs with TRL",
-    CONFIG,
-    P("--pairs"),
-    P("--model"),
-    P("--metrics"),
-    CHECKPOINTS,
-    RUN_FIGURES,
-)
-def _dpo(ns):
-    cfg, extra = _cfg("dpo", ns)
-    if _relaunched("dpo", cfg, ns):
-        return
-    from distillery.stages import dpo
-
-    _exit_on_sigterm()
-    dpo.run(cfg, extra.seed, _paths(dpo.Paths, ns))
-
-
-@command(
     "grpo",
     "train the student with verifiable rewards (TRL's GRPO)",
     CONFIG,
@@ -559,44 +492,6 @@ def _grpo(ns):
 
     _exit_on_sigterm()
     grpo.run(cfg, extra.seed, extra.verify, _paths(grpo.Paths, ns))
-
-
-@command(
-    "evaluate",
-    "score the student on benchmarks",
-    CONFIG,
-    P("--samples"),
-    P("--metrics"),
-    ("--results", {"type": Path, "default": None, "help": "the results table (markdown)"}),
-    ("--model-card", {"type": Path, "default": None, "help": "the model's card with these results"}),
-    JOURNAL,
-    SERVER_LOGS,
-)
-def _evaluate(ns):
-    from distillery.stages import evaluate
-
-    _exit_on_sigterm()
-    cfg, extra = _cfg("evaluate", ns)
-    evaluate.run(cfg, extra.seed, extra.benchmark_files, _paths(evaluate.Paths, ns))
-
-
-@command(
-    "report",
-    "plot data for dvc plots, figures and per-stage counts for snakemake --report",
-    CONFIG,
-    P("--judged"),
-    P("--problems"),
-    P("--evaluate"),
-    P("--plots-dir"),
-    P("--figures-dir"),
-    P("--stage-counts"),
-    ("--stage-metrics", {"nargs": "*", "type": Path, "default": [], "help": "metrics/<stage>.json of the stages to count, in order"}),
-)
-def _report(ns):
-    from distillery.stages import report
-
-    cfg, _ = _cfg("report", ns)
-    report.run(cfg, _paths(report.Paths, ns))
 
 
 @command(

@@ -44,8 +44,9 @@ def generations_table(params: Any) -> str:
 Where = str | Callable[[Any], Any]
 
 # Where the rule holds a name: Snakemake's `input`, `output`, `params` (a value the rule computes,
-# such as the folder around declared outputs) or `log` (a file no output hash may include).
-Role = Literal["input", "output", "params", "log"]
+# such as the folder around declared outputs) or `log` (a file no output hash may include); `cli`:
+# nowhere, a flag only the command offers (its default lies outside the DAG, such as a journal).
+Role = Literal["input", "output", "params", "log", "cli"]
 
 
 @dataclass(frozen=True)
@@ -59,23 +60,27 @@ class Io:
     help: str = ""
     optional: bool = False  # the flag may be left out (the field is then None)
     dvc: str | None = None  # what dvc.yaml tracks when not `where` itself (a folder around the file)
+    # False: the rule and dvc.yaml name the file, the command does not (no flag, no Paths field): the
+    # stage finds it inside a folder it is given, such as build's dataset files under its dataset_dir.
+    flag: bool = True
 
     def at(self, params: Any) -> Any:
         return self.where(params) if callable(self.where) else self.where
 
 
-def read(where: Where, help: str = "", dvc: str | None = None) -> Io:
+def read(where: Where, help: str = "", dvc: str | None = None, flag: bool = True) -> Io:
     """A file the stage reads: another stage's output, or a repository file."""
-    return Io("input", where, help=help, dvc=dvc)
+    return Io("input", where, help=help, dvc=dvc, flag=flag)
 
 
-def read_all(where: Where, help: str = "") -> Io:
-    """Several files the stage reads (one flag, many paths)."""
-    return Io("input", where, kind="files", help=help)
+def read_all(where: Where, help: str = "", optional: bool = False) -> Io:
+    """Several files the stage reads (one flag, many paths; optional: the field defaults to none)."""
+    return Io("input", where, kind="files", help=help, optional=optional)
 
 
-def write(where: str, help: str = "", dvc: str | None = None) -> Io:
-    return Io("output", where, help=help, dvc=dvc)
+def write(where: str, help: str = "", dvc: str | None = None, optional: bool = False, flag: bool = True) -> Io:
+    """A file the stage writes (optional: the command may be run without it, the field is then None)."""
+    return Io("output", where, help=help, dvc=dvc, optional=optional, flag=flag)
 
 
 def write_dir(where: str, help: str = "") -> Io:
@@ -100,6 +105,17 @@ def logged(help: str) -> Io:
 def option(help: str) -> Io:
     """A flag the rule may leave out (the stage then uses its default)."""
     return Io("params", help=help, optional=True)
+
+
+# The help of a training stage's flags besides its data (sft, dpo): resumable checkpoints, kept
+# outside the outputs (DVC and Snakemake delete those before a run), and its run's figures, a log.
+CHECKPOINTS = "checkpoint root (default: beside --model)"
+RUN_FIGURES = "wall time, steps/s and resume step (a log, JSON)"
+
+
+def cli_option(help: str) -> Io:
+    """A flag the rule leaves out: the command's, for runs by hand (the default is the stage's)."""
+    return Io("cli", help=help, optional=True)
 
 
 def bars(x: str, y: str, title: str, x_label: str, y_label: str) -> dict[str, Any]:
@@ -127,13 +143,21 @@ class Stage:
     launcher: bool = False  # a training stage: relaunched under `accelerate launch` when configured
     handles_sigterm: bool = False  # turn Slurm's SIGTERM into an exit, so servers and journals close
     entry: str = "run"  # the function of distillery.stages.<name> the CLI calls
+    # What dvc.yaml tracks besides the declared inputs: files Snakemake itself reads for the rule
+    # (report's captions), never the command.
+    also_reads: tuple[str, ...] = ()
 
     # -- the stage's Paths record ------------------------------------------------------------------
     def paths_record(self) -> type:
-        """A frozen dataclass with one Path field per declared name (a list for `files`), optional
-        ones defaulting to None: what the stage's code receives."""
-        required = [(n, list[Path] if io.kind == "files" else Path) for n, io in self.paths.items() if not io.optional]
-        optional = [(n, Path | None, field(default=None)) for n, io in self.paths.items() if io.optional]
+        """A frozen dataclass with one Path field per declared flag (a list for `files`), optional
+        ones defaulting to None (an empty list): what the stage's code receives."""
+        flagged = {n: io for n, io in self.paths.items() if io.flag}
+        required = [(n, list[Path] if io.kind == "files" else Path) for n, io in flagged.items() if not io.optional]
+        optional = [
+            (n, list[Path], field(default_factory=list)) if io.kind == "files" else (n, Path | None, field(default=None))
+            for n, io in flagged.items()
+            if io.optional
+        ]
         record = dataclasses.make_dataclass("Paths", [*required, *optional], frozen=True)
         record.__module__ = f"distillery.stages.{self.name}"
         record.__doc__ = f"The {self.name} stage's files, by the names its declaration gives them."
@@ -161,13 +185,15 @@ class Stage:
 
     def shell(self, log: str = "{log:q}") -> str:
         """`distillery <name> --config {params.config:q} --<flag> {<role>.<name>:q} ... > log 2>&1`."""
-        flags = " ".join(f"--{n.replace('_', '-')} {{{io.role}.{n}:q}}" for n, io in self.paths.items())
+        flags = " ".join(f"--{n.replace('_', '-')} {{{io.role}.{n}:q}}" for n, io in self.paths.items() if io.flag and io.role != "cli")
         return f"distillery {self.name} --config {{params.config:q}} {flags} > {log} 2>&1"
 
     # -- the CLI -----------------------------------------------------------------------------------
     def cli_args(self) -> list[tuple[str, dict[str, Any]]]:
         args: list[tuple[str, dict[str, Any]]] = [("--config", {"required": True, "help": "the stage's params section as JSON"})]
         for n, io in self.paths.items():
+            if not io.flag:
+                continue
             kw: dict[str, Any] = {"type": Path, "help": io.help or None}
             if io.kind == "files":
                 kw.update(nargs="*", default=[])
@@ -186,7 +212,7 @@ class Stage:
         for io in self.named("input").values():
             at = io.dvc or io.at(params)
             reads += [str(a) for a in at] if isinstance(at, list | tuple) else [str(at)]
-        return reads
+        return [*reads, *self.also_reads]
 
     def dvc_outs(self) -> tuple[list[str], list[str]]:
         """(outs, metrics) as dvc.yaml declares them; a file kept inside a declared folder is the folder."""
@@ -194,6 +220,9 @@ class Stage:
         return list(dict.fromkeys(outs)), [str(io.where) for io in self.named("output").values() if io.kind == "metrics"]
 
     def targets(self) -> list[str]:
-        """What `dvc repro` asks Snakemake for: every declared output and plot."""
-        outs = [str(io.where) for io in self.named("output").values()]
-        return [*outs, *(p for p, _ in self.plots)]
+        """What `dvc repro` asks Snakemake for: every plot and one declared output per DVC out (the
+        first file of a folder DVC tracks as one: the rule makes the others with it)."""
+        outs: dict[str, str] = {}
+        for io in self.named("output").values():
+            outs.setdefault(io.dvc or str(io.where), str(io.where))
+        return [*outs.values(), *(p for p, _ in self.plots)]

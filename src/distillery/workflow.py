@@ -20,7 +20,9 @@ from typing import Any
 import yaml
 
 from distillery.code_identity import relative_code_files
+from distillery.config.build import CARD_CORPUS_FIELDS, CARD_LLM_FIELDS, VERIFY_EXECUTION_FIELDS
 from distillery.config.params import Params
+from distillery.config.report import report_stage_metrics as report_stage_metrics  # tests' import
 from distillery.declaration import (
     MIXED_GENERATIONS,
     MIXED_PROBLEMS,
@@ -146,73 +148,6 @@ class DvcStage:
 _bars = bars
 
 
-REPORT_PLOTS = (
-    (
-        "plots/report/generation_lengths.json",
-        _bars(
-            "generations",
-            "bin",
-            "Generation length (completion tokens, fixed bins) by math-verify verdict",
-            "generations",
-            "completion tokens",
-        ),
-    ),
-    (
-        "plots/report/pass_rate_by_source.json",
-        _bars("pass_rate", "source", "Pass rate by source (%); the judge only re-checks math-verify failures", "% correct", "source"),
-    ),
-    (
-        "plots/report/verify_vs_judge.json",
-        {
-            "cache": False,
-            "template": "distillery_counts_heatmap",
-            "x": "judge",
-            "y": "math_verify",
-            "title": "Math-verify vs judge (generations)",
-            "x_label": "judge verdict",
-            "y_label": "math-verify status",
-        },
-    ),
-    ("plots/report/eval_scores.json", _bars("pass@1", "model", "Evaluation pass@1 (%) beside published scores", "pass@1 (%)", "model")),
-    (
-        "plots/report/scaling_curve.json",
-        {
-            "cache": False,
-            "template": "distillery_lines",
-            "x": "mean_thinking_tokens",
-            "y": "pass@1",
-            "title": "Test-time scaling: pass@1 (%) against mean thinking tokens (budget forcing), per benchmark",
-            "x_label": "mean thinking tokens",
-            "y_label": "pass@1 (%)",
-        },
-    ),
-)
-REPORT_FIGURES = tuple(f"reports/figures/{Path(p).stem}.svg" for p, _ in REPORT_PLOTS)
-STAGE_METRICS = tuple(f"metrics/{s}.json" for s in ("sample", "generate", "verify", "judge", "dedupe"))
-# The stages whose rows the report's counts table shows, in pipeline order (ingest and mix only when
-# ingest names a corpus); models and evaluate read no rows of the data flow, report makes none.
-COUNTED_STAGES = (
-    "sample",
-    "ingest",
-    "generate",
-    "mix",
-    "verify",
-    "judge",
-    "dedupe",
-    "build",
-    "curate",
-    "sft",
-    "preferences",
-    "dpo",
-    "grpo",
-)
-
-
-def report_stage_metrics(params: Params) -> list[str]:
-    """The metrics files the report's counts table reads (rules/report.smk and dvc.yaml alike)."""
-    return [f"metrics/{s}.json" for s in COUNTED_STAGES if mixing(params) or s not in ("ingest", "mix")]
-
-
 # Plots of several columns of one file (a stage's own plot entry takes one y): what users of GRPO
 # watch for reward hacking and length collapse, step by step. The rewards that are off are absent.
 GRPO_STEPS = "plots/grpo/steps.json"
@@ -243,11 +178,8 @@ TOP_PLOTS = {
     },
 }
 
-# --- what the dataset card records: build's card settings, and the params DVC tracks for them ----
-
-CARD_LLM_FIELDS = ("backend", "model", "revision")  # who answered: not how or where it ran
-CARD_CORPUS_FIELDS = ("layout", "path", "config", "split", "revision", "licence")
-VERIFY_EXECUTION_FIELDS = frozenset({"workers"})
+# --- what the dataset card records: build's card settings (its fields, and the params DVC tracks for
+# them, are distillery.config.build's) ----------------------------------------------------------------
 
 
 def card_settings(params: Params) -> dict[str, Any]:
@@ -265,24 +197,6 @@ def card_settings(params: Params) -> dict[str, Any]:
         "judge": {**j.llm.model_dump(include=set(CARD_LLM_FIELDS)), "policy": j.policy},
         "verifier": {"library": "math-verify", **v.model_dump(exclude=set(VERIFY_EXECUTION_FIELDS))},
     }
-
-
-def build_params(params: Params) -> tuple[str, ...]:
-    """Exactly the keys build reads: its section and what `card_settings` records (not the
-    teacher's batch size or endpoints, which would re-run build for nothing)."""
-    corpora = [f"ingest.corpora.{name}.{field}" for name in sorted(params.ingest.corpora) for field in CARD_CORPUS_FIELDS]
-    return (
-        "base.seed",
-        "build",
-        *(f"generate.llm.{f}" for f in CARD_LLM_FIELDS),
-        "generate.sampling",
-        "generate.num_generations",
-        "generate.prompt_template",
-        *(f"judge.llm.{f}" for f in CARD_LLM_FIELDS),
-        "judge.policy",
-        *(f"verify.{f}" for f in type(params.verify).model_fields if f not in VERIFY_EXECUTION_FIELDS),
-        *((*corpora, "mix") if corpora else ()),
-    )
 
 
 # Every other stage depends on it, so DVC validates the whole params file before any stage runs or
@@ -381,22 +295,6 @@ _WRITTEN_OUT: dict[str, DvcStage] = {  # the stages not declared yet (distillery
         reads=("data/sample/problems.parquet", "data/judge/judged.parquet"),
         params=("base.seed", "base.benchmarks", "dedupe"),
     ),
-    "build": DvcStage(
-        rules=("build",),
-        targets=("data/build/dataset/README.md", "data/build/rejected.parquet", "data/build/provenance.parquet", "metrics/build.json"),
-        outs=("data/build/dataset", "data/build/rejected.parquet", "data/build/provenance.parquet"),
-        metrics=("metrics/build.json",),
-        reads=("data/judge/judged.parquet", "data/sample/problems.parquet", "data/dedupe/kept.parquet", *STAGE_METRICS),
-        params=build_params,
-    ),
-    "sft": DvcStage(
-        rules=("sft",),
-        targets=("data/sft/model", "metrics/sft.json"),
-        outs=("data/sft/model",),
-        metrics=("metrics/sft.json",),
-        reads=("data/build/dataset",),
-        params=("base.seed", "sft"),
-    ),
     "preferences": DvcStage(
         rules=("preferences",),
         targets=("data/preferences/pairs.parquet", "data/preferences/unpaired.parquet", "metrics/preferences.json"),
@@ -404,14 +302,6 @@ _WRITTEN_OUT: dict[str, DvcStage] = {  # the stages not declared yet (distillery
         metrics=("metrics/preferences.json",),
         reads=("data/judge/judged.parquet", "data/sample/problems.parquet", "data/dedupe/kept.parquet"),
         params=("base.seed", "preferences"),
-    ),
-    "dpo": DvcStage(
-        rules=("dpo",),
-        targets=("data/dpo/model", "metrics/dpo.json"),
-        outs=("data/dpo/model",),
-        metrics=("metrics/dpo.json",),
-        reads=("data/preferences/pairs.parquet",),
-        params=("base.seed", "dpo"),
     ),
     "grpo": DvcStage(
         rules=("grpo",),
@@ -433,27 +323,6 @@ _WRITTEN_OUT: dict[str, DvcStage] = {  # the stages not declared yet (distillery
         ),
         reads=("data/build/dataset",),
         params=("base.seed", "grpo", "verify"),
-    ),
-    "evaluate": DvcStage(
-        rules=("evaluate",),
-        targets=("data/evaluate/samples.parquet", "data/evaluate/results.md", "data/evaluate/model_card.md", "metrics/evaluate.json"),
-        outs=("data/evaluate/samples.parquet", "data/evaluate/results.md", "data/evaluate/model_card.md"),
-        metrics=("metrics/evaluate.json",),
-        params=("base.seed", "base.benchmarks", "evaluate"),
-    ),
-    "report": DvcStage(
-        rules=("report",),
-        targets=(*(p for p, _ in REPORT_PLOTS), *REPORT_FIGURES, "reports/stage_counts.html"),
-        outs=("reports/figures", "reports/stage_counts.html"),
-        plots=REPORT_PLOTS,
-        reads=(
-            "data/judge/judged.parquet",
-            "data/sample/problems.parquet",
-            *(f"metrics/{s}.json" for s in COUNTED_STAGES),
-            "metrics/evaluate.json",
-            "report",
-        ),
-        params=("base.seed", "report"),
     ),
 }
 
@@ -542,8 +411,6 @@ def stage_deps(params: Params, name: str) -> list[str]:
         reads += [OWN_PROBLEMS, OWN_GENERATIONS]
     elif name not in ("generate", "mix"):  # the stages after mix read its tables when there is one
         reads = [{OWN_PROBLEMS: problems_table(params), OWN_GENERATIONS: generations_table(params)}.get(r, r) for r in reads]
-    if name == "report":  # the counts table reads ingest's and mix's metrics only when they run
-        reads = [r for r in reads if not r.startswith("metrics/") or r in report_stage_metrics(params) or r == "metrics/evaluate.json"]
     return list(dict.fromkeys([*reads, *named, *code]))
 
 

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from distillery.config.base import Section
+from distillery.declaration import Stage, computed, metrics, problems_table, read, read_all, write
 
 
 class SplitConfig(Section):
@@ -52,3 +53,53 @@ class BuildConfig(Section):
 
 # The stage's params model (distillery.provenance finds the stage's execution-only keys through it).
 MODEL = BuildConfig
+
+# What the dataset card records of the teacher, judge, verifier and corpora (distillery.workflow's
+# card_settings), and so the params DVC tracks for build.
+CARD_LLM_FIELDS = ("backend", "model", "revision")  # who answered: not how or where it ran
+CARD_CORPUS_FIELDS = ("layout", "path", "config", "split", "revision", "licence")
+VERIFY_EXECUTION_FIELDS = frozenset({"workers"})
+
+
+def build_params(params) -> tuple[str, ...]:
+    """Exactly the keys build reads: its section and what `card_settings` records (not the
+    teacher's batch size or endpoints, which would re-run build for nothing)."""
+    corpora = [f"ingest.corpora.{name}.{field}" for name in sorted(params.ingest.corpora) for field in CARD_CORPUS_FIELDS]
+    return (
+        "base.seed",
+        "build",
+        *(f"generate.llm.{f}" for f in CARD_LLM_FIELDS),
+        "generate.sampling",
+        "generate.num_generations",
+        "generate.prompt_template",
+        *(f"judge.llm.{f}" for f in CARD_LLM_FIELDS),
+        "judge.policy",
+        *(f"verify.{f}" for f in type(params.verify).model_fields if f not in VERIFY_EXECUTION_FIELDS),
+        *((*corpora, "mix") if corpora else ()),
+    )
+
+
+DATASET = "data/build/dataset"  # DVC tracks it as one out; the rule names its card and configs' files
+STAGE_METRICS = tuple(f"metrics/{s}.json" for s in ("sample", "generate", "verify", "judge", "dedupe"))
+
+STAGE = Stage(
+    "build",
+    "assemble the dataset and its card",
+    model=BuildConfig,
+    paths={
+        "judged": read("data/judge/judged.parquet", "judge's generations"),
+        "problems": read(problems_table, "sample's problems, or mix's when ingest names a corpus"),
+        "kept": read("data/dedupe/kept.parquet", "dedupe's kept problems"),
+        "stage_metrics": read_all(STAGE_METRICS, "metrics/<stage>.json of the stages before it: the card's counts", optional=True),
+        "card": write(f"{DATASET}/README.md", dvc=DATASET, flag=False),
+        "default": write(f"{DATASET}/default/train-00000-of-00001.parquet", dvc=DATASET, flag=False),
+        "extended": write(f"{DATASET}/extended/train-00000-of-00001.parquet", dvc=DATASET, flag=False),
+        "dataset_dir": computed("the dataset's folder: its card and one folder per config"),
+        "rejected": write("data/build/rejected.parquet"),
+        "provenance": write("data/build/provenance.parquet", "per-row provenance of the dataset (parquet)", optional=True),
+        "metrics": metrics("build"),
+    },
+    params=build_params,
+    extras=("seed", "card_settings"),
+    entry="main",  # the card's context (counts, settings, the inputs' revision) from the files, then run()
+)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from distillery.config.base import Sampling, Section
+from distillery.declaration import Stage, computed, read, write
 
 
 class LightevalConfig(Section):
@@ -26,3 +27,17 @@ class LightevalConfig(Section):
 
 # The stage's params model (distillery.provenance finds the stage's execution-only keys through it).
 MODEL = LightevalConfig
+
+STAGE = Stage(
+    "lighteval",
+    "score the student with lighteval (its own environment)",
+    model=LightevalConfig,
+    paths={
+        "model": read("data/sft/model", flag=False),  # lighteval.model names it to lighteval
+        "work_dir": computed("lighteval's own output folder (its raw results)"),
+        "results": write("data/lighteval/results.json"),
+        "metrics": write("metrics/lighteval.json"),  # no headline: not a DVC stage
+    },
+    extras=(),
+    versioned=False,  # opt-in, in its own environment: not part of `all` nor of dvc.yaml
+)

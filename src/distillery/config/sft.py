@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from distillery.config.base import Training, _named_splits
+from distillery.declaration import CHECKPOINTS, RUN_FIGURES, Stage, computed, logged, metrics, option, read, write_dir
 
 
 class SFTConfig(Training):
@@ -29,3 +30,23 @@ class SFTConfig(Training):
 
 # The stage's params model (distillery.provenance finds the stage's execution-only keys through it).
 MODEL = SFTConfig
+
+DATASET = "data/build/dataset"
+
+STAGE = Stage(
+    "sft",
+    "fine-tune the student with TRL",
+    model=SFTConfig,
+    paths={
+        "default": read(f"{DATASET}/default/train-00000-of-00001.parquet", dvc=DATASET, flag=False),
+        "extended": read(f"{DATASET}/extended/train-00000-of-00001.parquet", dvc=DATASET, flag=False),
+        "dataset_dir": computed("the built dataset's folder (sft.splits names its configs)"),
+        "model": write_dir("data/sft/model"),
+        "metrics": metrics("sft"),
+        "checkpoints": option(CHECKPOINTS),
+        "run_figures": logged(RUN_FIGURES),
+    },
+    params=("base.seed", "sft"),
+    launcher=True,
+    handles_sigterm=True,
+)

@@ -21,7 +21,6 @@ import os
 import random
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from distillery.config.build import BuildConfig
+from distillery.config.build import STAGE, BuildConfig
 from distillery.errors import DistilleryError
 from distillery.io import file_md5
 from distillery.keys import derive_seed
@@ -126,17 +125,7 @@ def reward_scores(cfg: BuildConfig, problems: pl.DataFrame, grouped: dict[str, d
     return out
 
 
-@dataclass(frozen=True)
-class Paths:
-    """The build stage's files, by the names rules/build.smk gives them."""
-
-    judged: Path
-    problems: Path
-    kept: Path
-    dataset_dir: Path
-    rejected: Path
-    metrics: Path
-    provenance: Path | None = None
+Paths = STAGE.paths_record()  # its files, by the names its declaration gives them
 
 
 # The judged columns each problem's row is made of (streamed), and the short ones its row provenance takes.
@@ -360,6 +349,17 @@ class _SplitWriters:
             w.close()
         for tmp in self.tmps.values():
             tmp.unlink(missing_ok=True)
+
+
+def main(cfg: BuildConfig, seed: int, card_settings: dict[str, Any], paths: Paths) -> FilterCounts:
+    """The command's entry (`distillery build`): the card's context from the files (the earlier
+    stages' counts, the inputs' revision) and the rule's settings, then `run`."""
+    context = {
+        "stage_metrics": {p.stem: json.loads(p.read_text()) for p in paths.stage_metrics},
+        "settings": card_settings,
+        "revision": revision({"problems": paths.problems, "judged": paths.judged, "kept": paths.kept}),
+    }
+    return run(cfg, seed, context, paths)
 
 
 def run(cfg: BuildConfig, seed: int, card_context: dict[str, Any], paths: Paths, *, batch_rows: int = 4096) -> FilterCounts:

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from distillery.config.dpo import DPOConfig
+from distillery.config.dpo import STAGE, DPOConfig
 from distillery.errors import DistilleryError
 from distillery.io import file_md5, write_json
 from distillery.llm.loading import load_tokenizer
@@ -26,15 +25,7 @@ def trl_args(cfg: DPOConfig, seed: int, output_dir: Path) -> Any:
     return trl_config(TRLConfig, wanted, "dpo", cfg.bf16)
 
 
-@dataclass(frozen=True)
-class Paths:
-    """The dpo stage's files, by the names rules/dpo.smk gives them."""
-
-    pairs: Path
-    model: Path
-    metrics: Path
-    checkpoints: Path | None = None
-    run_figures: Path | None = None
+Paths = STAGE.paths_record()  # its files, by the names its declaration gives them
 
 
 def run(cfg: DPOConfig, seed: int, paths: Paths) -> dict[str, Any]:

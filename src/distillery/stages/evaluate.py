@@ -27,7 +27,7 @@ import polars as pl
 
 from distillery.budget_forcing import Reply, Round, Trace, force, ids_of
 from distillery.config.base import BenchmarkFile, Sampling
-from distillery.config.evaluate import EvaluateConfig
+from distillery.config.evaluate import STAGE, EvaluateConfig
 from distillery.config.verify import VerifyConfig
 from distillery.errors import DistilleryError
 from distillery.io import load_rows
@@ -313,16 +313,7 @@ class EvaluateTask(LLMTask[Item]):
         return force(prompts, budget, bf, tokenizer, ask)
 
 
-@dataclass(frozen=True)
-class Paths:
-    """The evaluate stage's files, by the names rules/evaluate.smk gives them."""
-
-    samples: Path
-    metrics: Path
-    results: Path | None = None
-    model_card: Path | None = None
-    journal: Path | None = None  # None: $DISTILLERY_JOURNAL_DIR/evaluate
-    server_logs: Path | None = None  # None: logs/evaluate/servers
+Paths = STAGE.paths_record()  # its files, by the names its declaration gives them
 
 
 def score_answers(asked: list[Asked[Item]], cfg: EvaluateConfig, n_options: dict[str, int]) -> list[tuple[str | None, bool, str]]:

@@ -15,10 +15,9 @@ import logging
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
-from distillery.config.lighteval import LightevalConfig
+from distillery.config.lighteval import STAGE, LightevalConfig
 from distillery.errors import DistilleryError
 from distillery.metrics import write_metrics
 
@@ -53,13 +52,7 @@ def executable() -> str:
     return exe
 
 
-@dataclass(frozen=True)
-class Paths:
-    """The lighteval stage's files, by the names rules/lighteval.smk gives them."""
-
-    work_dir: Path
-    results: Path
-    metrics: Path
+Paths = STAGE.paths_record()  # its files, by the names its declaration gives them
 
 
 def run(cfg: LightevalConfig, paths: Paths) -> dict:

@@ -23,14 +23,13 @@ import json
 import logging
 import tempfile
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from distillery.config.report import ReportConfig
+from distillery.config.report import STAGE, ReportConfig
 from distillery.io import require, write_json
 from distillery.published import PUBLISHED
 from distillery.tables import JUDGED, PROBLEMS, UuidCursor, UuidOrder, check_table, iter_groups, iter_table
@@ -418,17 +417,7 @@ def read_metrics(paths: list[Path]) -> dict[str, dict[str, Any]]:
     return {p.stem: json.loads(require(p, "metrics file").read_text()) for p in paths}
 
 
-@dataclass(frozen=True)
-class Paths:
-    """The report stage's files, by the names rules/report.smk gives them."""
-
-    judged: Path
-    problems: Path
-    stage_metrics: list[Path]
-    evaluate: Path
-    plots_dir: Path
-    figures_dir: Path
-    stage_counts: Path
+Paths = STAGE.paths_record()  # its files, by the names its declaration gives them
 
 
 # Problems read at a time, and uuids per block of their merged uuid order (a uuid and a number each).

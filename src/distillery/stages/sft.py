@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from distillery.config.sft import SFTConfig
+from distillery.config.sft import STAGE, SFTConfig
 from distillery.errors import DistilleryError
 from distillery.io import file_md5, require, write_json
 from distillery.llm.loading import load_tokenizer
@@ -59,15 +58,7 @@ def model_config(cfg: SFTConfig) -> Any:
     return conf
 
 
-@dataclass(frozen=True)
-class Paths:
-    """The sft stage's files, by the names rules/sft.smk gives them."""
-
-    dataset_dir: Path
-    model: Path
-    metrics: Path
-    checkpoints: Path | None = None
-    run_figures: Path | None = None
+Paths = STAGE.paths_record()  # its files, by the names its declaration gives them
 
 
 def run(cfg: SFTConfig, seed: int, paths: Paths) -> dict[str, Any]:
