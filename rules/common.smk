@@ -1,7 +1,6 @@
 # Helpers shared by the rules: validated params, the JSON each stage receives, and the files that
 # params.yaml names for each stage (distillery.workflow: the same answer dvc.yaml is generated from).
 import os
-import shlex
 import sys
 from pathlib import Path
 
@@ -101,12 +100,6 @@ def verify_shard_generations(wildcards):
     return GENERATIONS_TABLE if mixing(PARAMS) else f"data/generate/shards/shard-{wildcards.shard}.parquet"
 
 
-def mix_inputs(wildcards):
-    """mix reads the ingested corpora, and sample's and generate's tables when mix.own is true."""
-    own = {"own_problems": "data/sample/problems.parquet", "own_generations": "data/generate/generations.parquet"}
-    return own if PARAMS.mix.own else {}
-
-
 def card_settings():
     """What build's dataset card records (distillery.workflow: the same fields DVC tracks for build)."""
     return workflow_card_settings(PARAMS)
@@ -132,4 +125,4 @@ def declared_outputs(stage, reported=None):
 
 
 def declared_shell(stage, log="{log:q}"):
-    return DECLARED[stage].shell(log)
+    return DECLARED[stage].shell(PARAMS, log)

@@ -1,13 +1,8 @@
 rule ingest:
     input:
-        unpack(inputs_named_by_params("ingest")),  # corpus_<name>: each local corpus file ingest.corpora names
-        code=code_record("ingest"),  # what stands for its code (distillery.code_identity)
+        **declared_inputs("ingest"),  # corpus_<name>: each local corpus file ingest.corpora names; code
     output:
-        problems="data/ingest/problems.parquet",
-        generations="data/ingest/generations.parquet",
-        rejected="data/ingest/rejected.parquet",
-        metrics="metrics/ingest.json",
-        headline="metrics/headline/ingest.json",  # its DVC metric (distillery.metrics.headline)
+        **declared_outputs("ingest"),  # problems, generations, rejected, metrics (+ headline)
     params:
         config=lambda wildcards: stage_json("ingest"),
     log:
@@ -17,5 +12,4 @@ rule ingest:
     conda:
         "../envs/cpu.yaml"
     shell:
-        "distillery ingest --config {params.config:q} --problems {output.problems:q} --generations {output.generations:q} "
-        "--rejected {output.rejected:q} --metrics {output.metrics:q} > {log:q} 2>&1"
+        declared_shell("ingest")

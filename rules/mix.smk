@@ -1,22 +1,12 @@
 rule mix:
     input:
-        unpack(mix_inputs),  # own_problems, own_generations: sample's and generate's, when mix.own is true
-        ingested_problems="data/ingest/problems.parquet",
-        ingested_generations="data/ingest/generations.parquet",
-        code=code_record("mix"),  # what stands for its code (distillery.code_identity)
+        # ingested_problems, ingested_generations; own_problems, own_generations (sample's and
+        # generate's) only when mix.own is true (distillery/config/mix.py), code
+        **declared_inputs("mix"),
     output:
-        mixed_problems="data/mix/problems.parquet",
-        mixed_generations="data/mix/generations.parquet",
-        left_out="data/mix/left_out.parquet",
-        metrics="metrics/mix.json",
-        headline="metrics/headline/mix.json",  # its DVC metric (distillery.metrics.headline)
+        **declared_outputs("mix"),  # mixed_problems, mixed_generations, left_out, metrics (+ headline)
     params:
         config=lambda wildcards: stage_json("mix"),
-        own=lambda wildcards, input: (
-            f"--own-problems {shlex.quote(input.own_problems)} --own-generations {shlex.quote(input.own_generations)}"
-            if PARAMS.mix.own
-            else ""
-        ),
     log:
         "logs/mix/mix.log",
     benchmark:
@@ -24,6 +14,4 @@ rule mix:
     conda:
         "../envs/cpu.yaml"
     shell:
-        "distillery mix --config {params.config:q} --ingested-problems {input.ingested_problems:q} "
-        "--ingested-generations {input.ingested_generations:q} {params.own} --mixed-problems {output.mixed_problems:q} "
-        "--mixed-generations {output.mixed_generations:q} --left-out {output.left_out:q} --metrics {output.metrics:q} > {log:q} 2>&1"
+        declared_shell("mix")  # without --own-problems/--own-generations when mix.own is false

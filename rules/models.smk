@@ -1,11 +1,8 @@
 rule models:
     input:
-        unpack(inputs_named_by_params("models")),  # corpus (models.tiny.corpus), judge_template
-        code=code_record("models"),  # what stands for its code (distillery.code_identity)
+        **declared_inputs("models"),  # corpus (models.tiny.corpus), judge_template, code
     output:
-        models=directory("data/models"),
-        metrics="metrics/models.json",
-        headline="metrics/headline/models.json",  # its DVC metric (distillery.metrics.headline)
+        **declared_outputs("models"),  # models, metrics (+ headline)
     params:
         config=lambda wildcards: stage_json("models", prompt_template=PARAMS.generate.prompt_template),
     log:
@@ -17,6 +14,4 @@ rule models:
     conda:
         "../envs/train.yaml"
     shell:
-        "distillery models --config {params.config:q} --corpus {input.corpus:q} "
-        "--judge-template {input.judge_template:q} --models {output.models:q} "
-        "--metrics {output.metrics:q} --run-figures {log.run_figures:q} > {log.log:q} 2>&1"
+        declared_shell("models", log="{log.log:q}")

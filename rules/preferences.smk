@@ -1,14 +1,8 @@
 rule preferences:
     input:
-        judged="data/judge/judged.parquet",
-        problems=PROBLEMS_TABLE,  # sample's, or mix's when ingest names a corpus
-        kept="data/dedupe/kept.parquet",
-        code=code_record("preferences"),  # what stands for its code (distillery.code_identity)
+        **declared_inputs("preferences"),  # judged, problems (sample's, or mix's), kept, code
     output:
-        pairs="data/preferences/pairs.parquet",
-        unpaired="data/preferences/unpaired.parquet",
-        metrics="metrics/preferences.json",
-        headline="metrics/headline/preferences.json",  # its DVC metric (distillery.metrics.headline)
+        **declared_outputs("preferences"),  # pairs, unpaired, metrics (+ headline)
     params:
         config=lambda wildcards: stage_json("preferences"),
     log:
@@ -18,5 +12,4 @@ rule preferences:
     conda:
         "../envs/cpu.yaml"
     shell:
-        "distillery preferences --config {params.config:q} --judged {input.judged:q} --problems {input.problems:q} "
-        "--kept {input.kept:q} --pairs {output.pairs:q} --unpaired {output.unpaired:q} --metrics {output.metrics:q} > {log:q} 2>&1"
+        declared_shell("preferences")

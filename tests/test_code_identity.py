@@ -98,7 +98,9 @@ def test_a_stage_runs_only_its_own_config_and_the_shared_base():
 def test_from_a_package_import_a_module_counts_the_module_not_the_package(tmp_path):
     package = copy_package(tmp_path, "p")
     stage = package / "stages" / "sample.py"
-    stage.write_text(stage.read_text().replace("from distillery.config.sample import SampleConfig", "from distillery.config import sample"))
+    stage.write_text(
+        stage.read_text().replace("from distillery.config.sample import STAGE, SampleConfig", "from distillery.config import sample")
+    )
     files = {p.relative_to(package).as_posix() for p in stage_code_files("sample", package)}
     assert "config/sample.py" in files and "config/__init__.py" not in files and "config/curate.py" not in files
 

@@ -99,31 +99,6 @@ def _dvc_yaml(ns):
         print(f"{ns.out}: written from {ns.params}")
 
 
-@command("sample", "filter, key and sample the problems", CONFIG, P("--problems"), P("--rejected"), P("--metrics"))
-def _sample(ns):
-    from distillery.stages import sample
-
-    cfg, extra = _cfg("sample", ns)
-    sample.run(cfg, extra.seed, _paths(sample.Paths, ns))
-
-
-@command(
-    "models",
-    "build the tiny smoke-test models",
-    CONFIG,
-    P("--corpus"),
-    P("--judge-template"),
-    P("--models"),
-    P("--metrics"),
-    ("--run-figures", {"type": Path, "default": None, "help": "training times (a log, JSON)"}),
-)
-def _models(ns):
-    from distillery.stages import models
-
-    cfg, extra = _cfg("models", ns)
-    models.run(cfg, extra.seed, extra.prompt_template, _paths(models.Paths, ns))
-
-
 def _exit_on_sigterm() -> None:
     """Slurm cancels and preempts with SIGTERM: turn it into a normal exit so a started server is
     stopped and the journal is closed on the way out (finished requests are on disk already)."""
@@ -322,26 +297,6 @@ def _judge_gather(ns):
 
 
 @command(
-    "dedupe",
-    "decontamination, exact and near-duplicate dedupe",
-    CONFIG,
-    P("--problems"),
-    P("--judged"),
-    P("--kept"),
-    P("--rejected"),
-    P("--contamination"),
-    P("--near-duplicates"),
-    P("--metrics"),
-)
-def _dedupe(ns):
-    from distillery.stages import dedupe
-
-    cfg, extra = _cfg("dedupe", ns)
-    benchmarks = {k: v for k, v in extra.benchmark_files.items() if k in cfg.benchmarks}
-    dedupe.run(cfg, benchmarks, _paths(dedupe.Paths, ns), seed=extra.seed)
-
-
-@command(
     "diff",
     "rows added, removed and changed in a stage output between two versions (git revisions or `workspace`)",
     ("rev_a", {"help": "a git revision, or `workspace`"}),
@@ -417,60 +372,6 @@ def _relaunched(stage: str, cfg: Any, ns: argparse.Namespace) -> bool:
             argv += [flag, str(value)]
     launch(cfg.launch, argv)
     return True
-
-
-@command(
-    "preferences",
-    "chosen/rejected pairs for DPO from the judged generations",
-    CONFIG,
-    P("--judged"),
-    P("--problems"),
-    P("--kept"),
-    P("--pairs"),
-    P("--unpaired"),
-    P("--metrics"),
-)
-def _preferences(ns):
-    from distillery.stages import preferences
-
-    cfg, extra = _cfg("preferences", ns)
-    preferences.run(cfg, extra.seed, _paths(preferences.Paths, ns))
-
-
-@command(
-    "ingest",
-    "read published reasoning corpora into the problems and generations tables",
-    CONFIG,
-    P("--problems"),
-    P("--generations"),
-    P("--rejected"),
-    P("--metrics"),
-)
-def _ingest(ns):
-    from distillery.stages import ingest
-
-    cfg, extra = _cfg("ingest", ns)
-    ingest.run(cfg, extra.seed, _paths(ingest.Paths, ns))
-
-
-@command(
-    "mix",
-    "combine the ingested corpora with the own problems and generations, with per-source caps",
-    CONFIG,
-    P("--ingested-problems"),
-    P("--ingested-generations"),
-    ("--own-problems", {"type": Path, "default": None, "help": "sample's problems (mix.own)"}),
-    ("--own-generations", {"type": Path, "default": None, "help": "generate's generations (mix.own)"}),
-    P("--mixed-problems"),
-    P("--mixed-generations"),
-    P("--left-out"),
-    P("--metrics"),
-)
-def _mix(ns):
-    from distillery.stages import mix
-
-    cfg, extra = _cfg("mix", ns)
-    mix.run(cfg, extra.seed, _paths(mix.Paths, ns))
 
 
 @command(

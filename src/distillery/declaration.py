@@ -55,7 +55,7 @@ class Io:
     field in the stage's Paths."""
 
     role: Role
-    where: Where | None = None  # None: the rule gives it (params/log), or the stage has no such file
+    where: Where | None = None  # None: the rule gives it (params/log, or an input params.yaml names: `named`)
     kind: Literal["file", "dir", "metrics", "files"] = "file"  # files: a list (nargs)
     help: str = ""
     optional: bool = False  # the flag may be left out (the field is then None)
@@ -71,6 +71,19 @@ class Io:
 def read(where: Where, help: str = "", dvc: str | None = None, flag: bool = True) -> Io:
     """A file the stage reads: another stage's output, or a repository file."""
     return Io("input", where, help=help, dvc=dvc, flag=flag)
+
+
+def read_if(where: Callable[[Any], Any], help: str = "") -> Io:
+    """A file the stage reads under some params only: `where` gives None where it reads none. The
+    input is then absent: no rule input, no DVC dep, its flag left out of the command (the Paths
+    field is None)."""
+    return Io("input", where, help=help, optional=True)
+
+
+def named(help: str = "") -> Io:
+    """A file params.yaml names that the stage takes by flag: the rule's input of that name and its
+    DVC dep come from `distillery.workflow.named_inputs` (with the files no flag names), not from here."""
+    return Io("input", None, help=help)
 
 
 def read_all(where: Where, help: str = "", optional: bool = False) -> Io:
@@ -168,7 +181,12 @@ class Stage:
         return {n: io for n, io in self.paths.items() if io.role == role}
 
     def rule_inputs(self, params: Any) -> dict[str, Any]:
-        return {n: io.at(params) for n, io in self.named("input").items()}
+        """name -> path, less the inputs params name (`named`) and those absent under `params` (`read_if`)."""
+        return {n: at for n, io in self.named("input").items() if (at := io.at(params)) is not None}
+
+    def absent(self, params: Any) -> set[str]:
+        """The inputs `params` call for none of (`read_if`)."""
+        return {n for n, io in self.named("input").items() if callable(io.where) and io.at(params) is None}
 
     def rule_outputs(self) -> dict[str, tuple[str, str]]:
         """name -> (path, kind); a metrics file brings its headline file (distillery.metrics)."""
@@ -183,9 +201,16 @@ class Stage:
             outs[Path(path).stem] = (path, "file")
         return outs
 
-    def shell(self, log: str = "{log:q}") -> str:
-        """`distillery <name> --config {params.config:q} --<flag> {<role>.<name>:q} ... > log 2>&1`."""
-        flags = " ".join(f"--{n.replace('_', '-')} {{{io.role}.{n}:q}}" for n, io in self.paths.items() if io.flag and io.role != "cli")
+    def shell(self, params: Any, log: str = "{log:q}") -> str:
+        """`distillery <name> --config {params.config:q} --<flag> {<role>.<name>:q} ... > log 2>&1`,
+        without the flags of the inputs absent under `params`, of files the command does not take
+        (`flag=False`) and of command-only options."""
+        absent = self.absent(params)
+        flags = " ".join(
+            f"--{n.replace('_', '-')} {{{io.role}.{n}:q}}"
+            for n, io in self.paths.items()
+            if io.flag and io.role != "cli" and n not in absent
+        )
         return f"distillery {self.name} --config {{params.config:q}} {flags} > {log} 2>&1"
 
     # -- the CLI -----------------------------------------------------------------------------------
@@ -211,6 +236,8 @@ class Stage:
         reads: list[str] = []
         for io in self.named("input").values():
             at = io.dvc or io.at(params)
+            if at is None:  # named by params (named_inputs), or absent under them
+                continue
             reads += [str(a) for a in at] if isinstance(at, list | tuple) else [str(at)]
         return [*reads, *self.also_reads]
 

@@ -24,14 +24,12 @@ from distillery.config.build import CARD_CORPUS_FIELDS, CARD_LLM_FIELDS, VERIFY_
 from distillery.config.params import Params
 from distillery.config.report import report_stage_metrics as report_stage_metrics  # tests' import
 from distillery.declaration import (
-    MIXED_GENERATIONS,
-    MIXED_PROBLEMS,
     OWN_GENERATIONS,
     OWN_PROBLEMS,
     Stage,
     bars,
     generations_table,
-    mixing,
+    mixing as mixing,  # re-exported: rules/common.smk reads it here
     problems_table,
 )
 from distillery.metrics import headline_path
@@ -220,29 +218,6 @@ _WRITTEN_OUT: dict[str, DvcStage] = {  # the stages not declared yet (distillery
         whole_params_file=True,
         persist=True,
     ),
-    "sample": DvcStage(
-        rules=("sample",),
-        targets=("data/sample/problems.parquet", "data/sample/rejected.parquet", "metrics/sample.json"),
-        outs=("data/sample/problems.parquet", "data/sample/rejected.parquet"),
-        metrics=("metrics/sample.json",),
-        params=("base.seed", "sample"),
-    ),
-    "ingest": DvcStage(
-        rules=("ingest",),
-        targets=("data/ingest/problems.parquet", "data/ingest/generations.parquet", "data/ingest/rejected.parquet", "metrics/ingest.json"),
-        outs=("data/ingest/problems.parquet", "data/ingest/generations.parquet", "data/ingest/rejected.parquet"),
-        metrics=("metrics/ingest.json",),
-        params=("base.seed", "ingest"),
-        wanted=mixing,
-    ),
-    "models": DvcStage(
-        rules=("models",),
-        targets=("data/models", "metrics/models.json"),
-        outs=("data/models",),
-        metrics=("metrics/models.json",),
-        params=("base.seed", "models", "generate.prompt_template", "judge.prompt_template"),
-        wanted=lambda p: p.models.build_tiny,
-    ),
     "generate": DvcStage(
         rules=("generate_shard", "generate_gather"),
         targets=("data/generate/generations.parquet", "metrics/generate.json"),
@@ -250,15 +225,6 @@ _WRITTEN_OUT: dict[str, DvcStage] = {  # the stages not declared yet (distillery
         metrics=("metrics/generate.json",),
         reads=("data/sample/problems.parquet",),
         params=("base.seed", "generate"),
-    ),
-    "mix": DvcStage(
-        rules=("mix",),
-        targets=(MIXED_PROBLEMS, MIXED_GENERATIONS, "data/mix/left_out.parquet", "metrics/mix.json"),
-        outs=(MIXED_PROBLEMS, MIXED_GENERATIONS, "data/mix/left_out.parquet"),
-        metrics=("metrics/mix.json",),
-        reads=("data/ingest/problems.parquet", "data/ingest/generations.parquet"),  # and the own tables: stage_deps
-        params=("base.seed", "mix"),
-        wanted=mixing,
     ),
     "verify": DvcStage(
         rules=("verify_shard", "verify_gather"),  # one job per generate shard, then one that merges them
@@ -275,33 +241,6 @@ _WRITTEN_OUT: dict[str, DvcStage] = {  # the stages not declared yet (distillery
         metrics=("metrics/judge.json",),
         reads=("data/verify/shards", "data/sample/problems.parquet"),
         params=("base.seed", "judge", "generate.num_shards"),
-    ),
-    "dedupe": DvcStage(
-        rules=("dedupe",),
-        targets=(
-            "data/dedupe/kept.parquet",
-            "data/dedupe/rejected.parquet",
-            "data/dedupe/contamination.parquet",
-            "data/dedupe/near_duplicates.parquet",
-            "metrics/dedupe.json",
-        ),
-        outs=(
-            "data/dedupe/kept.parquet",
-            "data/dedupe/rejected.parquet",
-            "data/dedupe/contamination.parquet",
-            "data/dedupe/near_duplicates.parquet",
-        ),
-        metrics=("metrics/dedupe.json",),
-        reads=("data/sample/problems.parquet", "data/judge/judged.parquet"),
-        params=("base.seed", "base.benchmarks", "dedupe"),
-    ),
-    "preferences": DvcStage(
-        rules=("preferences",),
-        targets=("data/preferences/pairs.parquet", "data/preferences/unpaired.parquet", "metrics/preferences.json"),
-        outs=("data/preferences/pairs.parquet", "data/preferences/unpaired.parquet"),
-        metrics=("metrics/preferences.json",),
-        reads=("data/judge/judged.parquet", "data/sample/problems.parquet", "data/dedupe/kept.parquet"),
-        params=("base.seed", "preferences"),
     ),
     "grpo": DvcStage(
         rules=("grpo",),
@@ -407,9 +346,7 @@ def stage_deps(params: Params, name: str) -> list[str]:
     code = code_deps(params, name)
     own = spec.reads(params) if callable(spec.reads) else spec.reads
     reads = list(own) if name == "check_params" else [CHECKED_PARAMS, *own]
-    if name == "mix" and params.mix.own:
-        reads += [OWN_PROBLEMS, OWN_GENERATIONS]
-    elif name not in ("generate", "mix"):  # the stages after mix read its tables when there is one
+    if name not in ("generate", "mix"):  # the stages after mix read its tables when there is one
         reads = [{OWN_PROBLEMS: problems_table(params), OWN_GENERATIONS: generations_table(params)}.get(r, r) for r in reads]
     return list(dict.fromkeys([*reads, *named, *code]))
 

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from distillery.config.base import Section
+from distillery.declaration import Stage, metrics, problems_table, read, write
 
 
 class NearDedupeConfig(Section):
@@ -84,3 +85,22 @@ class DedupeConfig(Section):
 
 # The stage's params model (distillery.provenance finds the stage's execution-only keys through it).
 MODEL = DedupeConfig
+
+# Its local benchmark files are inputs the files params.yaml names give it (distillery.workflow.named_inputs).
+STAGE = Stage(
+    "dedupe",
+    "decontamination, exact and near-duplicate dedupe",
+    model=DedupeConfig,
+    paths={
+        "problems": read(problems_table, "sample's problems, or mix's when ingest names a corpus"),
+        "judged": read("data/judge/judged.parquet"),
+        "kept": write("data/dedupe/kept.parquet"),
+        "rejected": write("data/dedupe/rejected.parquet"),
+        "contamination": write("data/dedupe/contamination.parquet"),
+        "near_duplicates": write("data/dedupe/near_duplicates.parquet"),
+        "metrics": metrics("dedupe"),
+    },
+    params=("base.seed", "base.benchmarks", "dedupe"),
+    extras=("seed", "benchmark_files"),
+    entry="main",  # run() takes the benchmarks before the paths and the seed after (its tests' call)
+)

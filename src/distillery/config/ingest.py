@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from distillery.config.base import RESERVED_SOURCE, Section, _data_source
+from distillery.declaration import Stage, metrics, mixing, write
 
 # The published corpora distillery.corpora maps (one adapter each); tests/test_corpora.py checks the lists agree.
 CorpusLayout = Literal["openr1_math", "openthoughts", "bespoke_stratos", "dolphin_r1", "limo", "s1k", "s1k_1_1"]
@@ -59,3 +60,18 @@ class IngestConfig(Section):
 
 # The stage's params model (distillery.provenance finds the stage's execution-only keys through it).
 MODEL = IngestConfig
+
+# Its local corpus files are inputs the files params.yaml names give it (distillery.workflow.named_inputs).
+STAGE = Stage(
+    "ingest",
+    "read published reasoning corpora into the problems and generations tables",
+    model=IngestConfig,
+    paths={
+        "problems": write("data/ingest/problems.parquet"),
+        "generations": write("data/ingest/generations.parquet"),
+        "rejected": write("data/ingest/rejected.parquet"),
+        "metrics": metrics("ingest"),
+    },
+    params=("base.seed", "ingest"),
+    wanted=mixing,  # only when ingest.corpora names a corpus
+)

@@ -5,6 +5,18 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 
 from distillery.config.base import Section
+from distillery.declaration import (
+    MIXED_GENERATIONS,
+    MIXED_PROBLEMS,
+    OWN_GENERATIONS,
+    OWN_PROBLEMS,
+    Stage,
+    metrics,
+    mixing,
+    read,
+    read_if,
+    write,
+)
 
 
 class MixConfig(Section):
@@ -29,3 +41,22 @@ class MixConfig(Section):
 
 # The stage's params model (distillery.provenance finds the stage's execution-only keys through it).
 MODEL = MixConfig
+
+STAGE = Stage(
+    "mix",
+    "combine the ingested corpora with the own problems and generations, with per-source caps",
+    model=MixConfig,
+    paths={
+        "ingested_problems": read("data/ingest/problems.parquet"),
+        "ingested_generations": read("data/ingest/generations.parquet"),
+        # sample's and generate's tables, read only when mix.own is true
+        "own_problems": read_if(lambda p: OWN_PROBLEMS if p.mix.own else None, "sample's problems (mix.own)"),
+        "own_generations": read_if(lambda p: OWN_GENERATIONS if p.mix.own else None, "generate's generations (mix.own)"),
+        "mixed_problems": write(MIXED_PROBLEMS),
+        "mixed_generations": write(MIXED_GENERATIONS),
+        "left_out": write("data/mix/left_out.parquet"),
+        "metrics": metrics("mix"),
+    },
+    params=("base.seed", "mix"),
+    wanted=mixing,  # only when ingest.corpora names a corpus
+)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from distillery.config.base import Section
+from distillery.declaration import Stage, logged, metrics, named, write_dir
 
 
 class TinyModelsConfig(Section):
@@ -53,3 +54,19 @@ class ModelsConfig(Section):
 
 # The stage's params model (distillery.provenance finds the stage's execution-only keys through it).
 MODEL = ModelsConfig
+
+STAGE = Stage(
+    "models",
+    "build the tiny smoke-test models",
+    model=ModelsConfig,
+    paths={
+        "corpus": named("models.tiny.corpus: what the tokenizer, teacher and judge learn from"),
+        "judge_template": named("judge.prompt_template: the judge learns to answer it"),
+        "models": write_dir("data/models"),
+        "metrics": metrics("models"),
+        "run_figures": logged("training times (a log, JSON)"),
+    },
+    params=("base.seed", "models", "generate.prompt_template", "judge.prompt_template"),
+    extras=("seed", "prompt_template"),
+    wanted=lambda p: p.models.build_tiny,
+)

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from distillery.config.base import Section
+from distillery.declaration import Stage, metrics, problems_table, read, write
 
 
 class PreferencesConfig(Section):
@@ -31,3 +32,18 @@ class PreferencesConfig(Section):
 
 # The stage's params model (distillery.provenance finds the stage's execution-only keys through it).
 MODEL = PreferencesConfig
+
+STAGE = Stage(
+    "preferences",
+    "chosen/rejected pairs for DPO from the judged generations",
+    model=PreferencesConfig,
+    paths={
+        "judged": read("data/judge/judged.parquet"),
+        "problems": read(problems_table, "sample's problems, or mix's when ingest names a corpus"),
+        "kept": read("data/dedupe/kept.parquet"),
+        "pairs": write("data/preferences/pairs.parquet"),
+        "unpaired": write("data/preferences/unpaired.parquet"),
+        "metrics": metrics("preferences"),
+    },
+    params=("base.seed", "preferences"),
+)

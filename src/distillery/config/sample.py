@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 
 from distillery.config.base import Section, _data_source
+from distillery.declaration import OWN_PROBLEMS, Stage, metrics, write
 
 
 class ColumnFilter(Section):
@@ -37,3 +38,16 @@ class SampleConfig(Section):
 
 # The stage's params model (distillery.provenance finds the stage's execution-only keys through it).
 MODEL = SampleConfig
+
+# Its source, when a local file, is an input the files params.yaml names give it (distillery.workflow.named_inputs).
+STAGE = Stage(
+    "sample",
+    "filter, key and sample the problems",
+    model=SampleConfig,
+    paths={
+        "problems": write(OWN_PROBLEMS),
+        "rejected": write("data/sample/rejected.parquet"),
+        "metrics": metrics("sample"),
+    },
+    params=("base.seed", "sample"),
+)

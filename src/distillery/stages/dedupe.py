@@ -41,7 +41,7 @@ import numpy as np
 import polars as pl
 
 from distillery.config.base import BenchmarkFile
-from distillery.config.dedupe import DedupeConfig, NearDedupeConfig
+from distillery.config.dedupe import STAGE, DedupeConfig, NearDedupeConfig
 from distillery.errors import DistilleryError
 from distillery.io import load_rows
 from distillery.metrics import FilterCounts, write_metrics
@@ -718,17 +718,7 @@ def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 # --- the stage ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Paths:
-    """The dedupe stage's files, by the names rules/dedupe.smk gives them."""
-
-    problems: Path
-    judged: Path
-    kept: Path
-    rejected: Path
-    contamination: Path
-    metrics: Path
-    near_duplicates: Path | None = None
+Paths = STAGE.paths_record()  # its files, by the names its declaration gives them
 
 
 # Rows of the merged uuid order per block (a uuid and a number each: under 1 MB; 65,536 grew the merge's
@@ -916,6 +906,12 @@ def _exact_duplicates_spooled(digests: Path, position: np.ndarray, spool: Path) 
     return duplicates[order], representatives[order]
 
 
+def main(cfg: DedupeConfig, seed: int, benchmark_files: dict[str, BenchmarkFile], paths: Paths) -> FilterCounts:
+    """The command's call (distillery.declaration: `extras`, then the paths): `run` with the
+    benchmarks the section names, of the files the rule passes."""
+    return run(cfg, {k: v for k, v in benchmark_files.items() if k in cfg.benchmarks}, paths, seed=seed)
+
+
 def run(cfg: DedupeConfig, benchmarks: dict[str, BenchmarkFile], paths: Paths, seed: int = 0) -> FilterCounts:
     index = BenchmarkIndex.build(benchmarks, cfg.ngram) if cfg.decontaminate and benchmarks else None
     paths.kept.parent.mkdir(parents=True, exist_ok=True)
@@ -1074,8 +1070,7 @@ def _dedupe(
     with TableWriter(paths.kept, KEPT) as writer:
         for block in by_uuid.blocks():
             writer.write(stamp(block.filter(pl.Series(kept[block["sample_index"].to_numpy()])).select("uuid"), "dedupe", settings))
-    if paths.near_duplicates is not None:
-        _write_near_pairs(pair_rows, by_uuid, paths.problems, paths.near_duplicates, settings, spool)
+    _write_near_pairs(pair_rows, by_uuid, paths.problems, paths.near_duplicates, settings, spool)
     write_table(stamp(contam, "dedupe", settings), paths.contamination, CONTAMINATION)
     per_bench = {name: int((contam["benchmark"] == name).sum()) for name in benchmarks} if cfg.decontaminate else {}
     write_metrics(

@@ -15,14 +15,12 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from itertools import islice
-from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from distillery.config.ingest import Corpus, IngestConfig
+from distillery.config.ingest import STAGE, Corpus, IngestConfig
 from distillery.corpora import Mapped, Rejected, map_row
 from distillery.errors import DistilleryError
 from distillery.io import UNDECODABLE, iter_rows, utf8_text
@@ -41,14 +39,7 @@ GENERATION_COLUMNS = {c: t for c, t in INGESTED_GENERATIONS.schema.items() if c 
 REJECTED_COLUMNS = {c: t for c, t in INGEST_REJECTED.schema.items() if c not in ("ingest_params", "ingest_code")}
 
 
-@dataclass(frozen=True)
-class Paths:
-    """The ingest stage's files, by the names rules/ingest.smk gives them."""
-
-    problems: Path
-    generations: Path
-    rejected: Path
-    metrics: Path
+Paths = STAGE.paths_record()  # its files, by the names its declaration gives them
 
 
 def generation_rows(name: str, corpus: Corpus, version: str, uuid: str, row: int, mapped: Mapped) -> list[dict[str, Any]]:

@@ -12,13 +12,11 @@ Problems in = problems kept + problems left out (over_cap), per source.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from pathlib import Path
 
 import polars as pl
 
 from distillery.config.base import RESERVED_SOURCE
-from distillery.config.mix import MixConfig
+from distillery.config.mix import STAGE, MixConfig
 from distillery.errors import DistilleryError
 from distillery.keys import derive_seed
 from distillery.metrics import FilterCounts, write_metrics
@@ -40,19 +38,7 @@ log = logging.getLogger(__name__)
 LEFT_OUT_COLUMNS = {c: t for c, t in MIX_LEFT_OUT.schema.items() if c not in ("mix_params", "mix_code")}
 
 
-@dataclass(frozen=True)
-class Paths:
-    """The mix stage's files, by the names rules/mix.smk gives them. The own tables are None when
-    mix.own is false."""
-
-    ingested_problems: Path
-    ingested_generations: Path
-    mixed_problems: Path
-    mixed_generations: Path
-    left_out: Path
-    metrics: Path
-    own_problems: Path | None = None
-    own_generations: Path | None = None
+Paths = STAGE.paths_record()  # its files, by the names its declaration gives them
 
 
 def own_tables(paths: Paths) -> tuple[pl.DataFrame, pl.DataFrame]:

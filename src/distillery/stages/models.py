@@ -22,12 +22,11 @@ import logging
 import random
 import re
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from distillery.config.base import PROBLEM_PLACEHOLDER
-from distillery.config.models import ModelsConfig, TinyModelsConfig
+from distillery.config.models import STAGE, ModelsConfig, TinyModelsConfig
 from distillery.errors import DistilleryError
 from distillery.io import read_records, write_json
 from distillery.keys import derive_seed
@@ -231,15 +230,7 @@ def corpus_rows(path: Path) -> list[dict[str, str]]:
     return rows
 
 
-@dataclass(frozen=True)
-class Paths:
-    """The models stage's files, by the names rules/models.smk gives them."""
-
-    corpus: Path
-    judge_template: Path
-    models: Path
-    metrics: Path
-    run_figures: Path | None = None
+Paths = STAGE.paths_record()  # its files, by the names its declaration gives them
 
 
 def run(cfg: ModelsConfig, seed: int, prompt_template: str, paths: Paths) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from typing import Any
 
 import polars as pl
 
-from distillery.config.preferences import PreferencesConfig
+from distillery.config.preferences import STAGE, PreferencesConfig
 from distillery.keys import derive_seed
 from distillery.metrics import FilterCounts, write_metrics
 from distillery.provenance import stamp
@@ -93,16 +93,7 @@ def pair_up(chosen: list[Side], rejected: list[Side], cfg: PreferencesConfig, rn
     return [(c, rng.choice(rejected))]
 
 
-@dataclass(frozen=True)
-class Paths:
-    """The preferences stage's files, by the names rules/preferences.smk gives them."""
-
-    judged: Path
-    problems: Path
-    kept: Path
-    pairs: Path
-    unpaired: Path
-    metrics: Path
+Paths = STAGE.paths_record()  # its files, by the names its declaration gives them
 
 
 # Judged rows per batch (~100 MB of R1-length traces), whatever the total.

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from distillery.config.sample import SampleConfig
+from distillery.config.sample import STAGE, SampleConfig
 from distillery.errors import DistilleryError
 from distillery.io import UNDECODABLE, load_rows
 from distillery.keys import derive_seed, problem_key
@@ -79,13 +77,7 @@ def _check_row(row: dict[str, Any], cfg: SampleConfig) -> tuple[str, str] | None
     return None
 
 
-@dataclass(frozen=True)
-class Paths:
-    """The sample stage's files, by the names rules/sample.smk gives them."""
-
-    problems: Path
-    rejected: Path
-    metrics: Path
+Paths = STAGE.paths_record()  # its files, by the names its declaration gives them
 
 
 def run(cfg: SampleConfig, seed: int, paths: Paths) -> FilterCounts:
