@@ -29,8 +29,10 @@ from distillery.declaration import (
     Stage,
     bars,
     generations_table,
-    mixing as mixing,  # re-exported: rules/common.smk reads it here
     problems_table,
+)
+from distillery.declaration import (
+    mixing as mixing,  # re-exported: rules/common.smk reads it here
 )
 from distillery.metrics import headline_path
 
