@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from distillery import cli
+from distillery.config import load_params
 from distillery.stages import (
     build,
     curate,
@@ -28,6 +29,8 @@ from distillery.stages import (
     sft,
     verify,
 )
+
+from conftest import REPO
 
 COMMAND_PATHS = {
     "sample": sample.Paths,
@@ -180,12 +183,13 @@ def test_files_the_stage_finds_in_a_folder_are_rule_outputs_and_one_dvc_out_but_
     assert build_decl.dvc_outs()[0] == ["data/build/dataset", "data/build/rejected.parquet", "data/build/provenance.parquet"]
     flags = {flag for flag, _ in cli.COMMANDS["build"][1]}
     assert {"--dataset-dir", "--stage-metrics"} <= flags and not {"--card", "--default", "--extended"} & flags
-    assert "--card" not in build_decl.shell() and "--dataset-dir {params.dataset_dir:q}" in build_decl.shell()
+    shell = build_decl.shell(load_params(REPO / "params.yaml"))
+    assert "--card" not in shell and "--dataset-dir {params.dataset_dir:q}" in shell
 
 
 def test_a_command_only_flag_is_offered_but_never_passed_by_the_rule():
     from distillery.workflow import DECLARED
 
     assert "--journal" in {flag for flag, _ in cli.COMMANDS["evaluate"][1]}
-    assert "journal" not in DECLARED["evaluate"].shell()
+    assert "journal" not in DECLARED["evaluate"].shell(load_params(REPO / "params.yaml"))
     assert evaluate.Paths(samples=Path("s"), metrics=Path("m")).journal is None
