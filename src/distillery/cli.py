@@ -541,27 +541,6 @@ def _dpo(ns):
 
 
 @command(
-    "grpo",
-    "train the student with verifiable rewards (TRL's GRPO)",
-    CONFIG,
-    P("--dataset-dir"),
-    P("--model"),
-    P("--metrics"),
-    P("--steps"),
-    CHECKPOINTS,
-    RUN_FIGURES,
-)
-def _grpo(ns):
-    cfg, extra = _cfg("grpo", ns)
-    if _relaunched("grpo", cfg, ns):
-        return
-    from distillery.stages import grpo
-
-    _exit_on_sigterm()
-    grpo.run(cfg, extra.seed, extra.verify, _paths(grpo.Paths, ns))
-
-
-@command(
     "evaluate",
     "score the student on benchmarks",
     CONFIG,

@@ -104,7 +104,12 @@ def unpinned_hub_ids(params: Params) -> list[str]:
     for name, corpus in sorted(p.ingest.corpora.items()):
         if not is_local_file(corpus.path) and not corpus.revision:
             found.append((f"ingest.corpora.{name}.path", corpus.path, f"ingest.corpora.{name}.revision"))
-    for where, llm in (("generate.llm", p.generate.llm), ("judge.llm", p.judge.llm), ("evaluate.llm", p.evaluate.llm)):
+    for where, llm in (
+        ("generate.llm", p.generate.llm),
+        ("judge.llm", p.judge.llm),
+        ("difficulty.llm", p.difficulty.llm),
+        ("evaluate.llm", p.evaluate.llm),
+    ):
         if local_model(llm.model) is None and not llm.revision:
             found.append((f"{where}.model", llm.model, f"{where}.revision"))
     for stage in ("sft", "dpo", "grpo"):
@@ -204,6 +209,7 @@ COUNTED_STAGES = (
     "sft",
     "preferences",
     "dpo",
+    "difficulty",
     "grpo",
 )
 
@@ -236,8 +242,8 @@ TOP_PLOTS = {
     "grpo_clipped_and_correct": {
         "template": "linear",
         "x": "step",
-        "y": {GRPO_STEPS: ["clipped_share", "correct_share"]},
-        "title": "GRPO: share of completions clipped at the limit, and correct",
+        "y": {GRPO_STEPS: ["clipped_share", "correct_share", "zero_std_share"]},
+        "title": "GRPO: share of completions clipped at the limit, and correct; share of groups with equal rewards",
         "x_label": "step",
         "y_label": "share",
     },
@@ -412,27 +418,6 @@ _WRITTEN_OUT: dict[str, DvcStage] = {  # the stages not declared yet (distillery
         metrics=("metrics/dpo.json",),
         reads=("data/preferences/pairs.parquet",),
         params=("base.seed", "dpo"),
-    ),
-    "grpo": DvcStage(
-        rules=("grpo",),
-        targets=("data/grpo/model", "metrics/grpo.json", "plots/grpo/steps.json"),
-        outs=("data/grpo/model",),
-        metrics=("metrics/grpo.json",),
-        plots=(
-            (
-                GRPO_STEPS,
-                {
-                    "cache": False,
-                    "x": "step",
-                    "y": "reward",
-                    "title": "GRPO: mean reward per step",
-                    "x_label": "step",
-                    "y_label": "mean reward",
-                },
-            ),
-        ),
-        reads=("data/build/dataset",),
-        params=("base.seed", "grpo", "verify"),
     ),
     "evaluate": DvcStage(
         rules=("evaluate",),
