@@ -28,7 +28,19 @@ def test_the_local_profile_plans_the_whole_dag(repo_copy):
     r = sh(["snakemake", "--profile", "profiles/local", "-n"], repo_copy)
     assert r.returncode == 0, r.stderr[-3000:]
     planned = set(re.findall(r"^rule (\w+):", r.stdout + r.stderr, re.M))
-    assert {"check_params", "models", "generate_shard", "judge_gather", "dedupe", "build", "sft", "grpo", "evaluate", "report"} <= planned
+    assert {
+        "check_params",
+        "models",
+        "generate_shard",
+        "judge_gather",
+        "dedupe",
+        "build",
+        "sft",
+        "difficulty",
+        "grpo",
+        "evaluate",
+        "report",
+    } <= planned
 
 
 def check_whole_dag_outputs(repo_copy) -> None:
@@ -138,6 +150,7 @@ def test_dvc_repro_builds_once_then_reruns_only_what_a_param_touches(repo_copy):
         "sft",
         "preferences",
         "dpo",
+        "difficulty",
         "grpo",
         "evaluate",
         "report",
@@ -387,9 +400,13 @@ def test_dvc_stages_mirror_the_snakemake_rules():
         # its code: the stage module itself for check_params, the record check_params writes of it for the others
         code = f"src/distillery/stages/{stage}.py" if stage == "check_params" else f"data/check_params/code/{stage}.txt"
         assert f"rules/{stage}.smk" in spec["deps"] and code in spec["deps"], stage
-        # Snakemake re-runs each of the stage's rules when that record changes, as DVC does
+        # Snakemake re-runs each of the stage's rules when that record changes, as DVC does (a declared
+        # stage's inputs hold it: rules/common.smk's declared_inputs)
         blocks = re.split(r"^rule ", (REPO / f"rules/{stage}.smk").read_text(), flags=re.M)[1:]
-        assert stage == "check_params" or all(f'code=code_record("{stage}")' in b.split("output:")[0] for b in blocks), stage
+        inputs = [b.split("output:")[0] for b in blocks]
+        assert stage == "check_params" or all(
+            f'code=code_record("{stage}")' in i or f'**declared_inputs("{stage}")' in i for i in inputs
+        ), stage
 
 
 def rule_files():

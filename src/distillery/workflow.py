@@ -242,8 +242,8 @@ TOP_PLOTS = {
     "grpo_clipped_and_correct": {
         "template": "linear",
         "x": "step",
-        "y": {GRPO_STEPS: ["clipped_share", "correct_share", "zero_std_share"]},
-        "title": "GRPO: share of completions clipped at the limit, and correct; share of groups with equal rewards",
+        "y": {GRPO_STEPS: ["clipped_share", "correct_share"]},
+        "title": "GRPO: share of completions clipped at the limit, and correct",
         "x_label": "step",
         "y_label": "share",
     },

@@ -94,6 +94,7 @@ class Params(Section):
             ("judge.llm.model", self.judge.llm.model),
             ("sft.model", self.sft.model),
             ("dpo.model", self.dpo.model),
+            ("difficulty.llm.model", self.difficulty.llm.model),
             ("grpo.model", self.grpo.model),
         ):
             if Path(model).parts[:2] == ("data", "models"):
