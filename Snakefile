@@ -32,6 +32,7 @@ include: "rules/curate.smk"
 include: "rules/sft.smk"
 include: "rules/preferences.smk"
 include: "rules/dpo.smk"
+include: "rules/difficulty.smk"  # the problems GRPO trains on, by pass rate
 include: "rules/grpo.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"

@@ -1,18 +1,12 @@
 rule grpo:
     input:
-        unpack(inputs_named_by_params("grpo")),  # model (the SFT student by default), accelerate_config
-        default="data/build/dataset/default/train-00000-of-00001.parquet",
-        extended="data/build/dataset/extended/train-00000-of-00001.parquet",
-        code=code_record("grpo"),  # what stands for its code (distillery.code_identity)
+        **declared_inputs("grpo"),  # problems (difficulty's kept), model, accelerate_config, code
     output:
-        model=directory("data/grpo/model"),
-        metrics="metrics/grpo.json",
-        headline="metrics/headline/grpo.json",  # its DVC metric (distillery.metrics.headline)
-        steps="plots/grpo/steps.json",
+        **declared_outputs("grpo"),  # model, metrics (+ headline), steps
     params:
         # The accuracy reward checks answers with verify's settings.
         config=lambda wildcards: stage_json("grpo", verify=PARAMS.verify.model_dump(mode="json")),
-        dataset_dir=lambda wildcards, input: Path(input.default).parent.parent,
+        steps=lambda wildcards, output: output.steps,
         checkpoints="data/grpo/checkpoints",
     log:
         log="logs/grpo/grpo.log",
@@ -23,6 +17,4 @@ rule grpo:
     conda:
         "../envs/train.yaml"
     shell:
-        "distillery grpo --config {params.config:q} --dataset-dir {params.dataset_dir:q} --model {output.model:q} "
-        "--metrics {output.metrics:q} --steps {output.steps:q} --checkpoints {params.checkpoints:q} "
-        "--run-figures {log.run_figures:q} > {log.log:q} 2>&1"
+        declared_shell("grpo", log="{log.log:q}")

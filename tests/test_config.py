@@ -366,7 +366,7 @@ def test_zero_and_null_reward_weights_are_rejected_and_one_nonzero_is_enough(raw
     assert load_params(write_modified(raw_params, tmp_path, one_on)).grpo.rewards.accuracy.weight == 0.5
 
 
-@pytest.mark.parametrize("stage", ["sft", "grpo"])
+@pytest.mark.parametrize("stage", ["sft", "difficulty"])
 def test_an_empty_splits_list_says_so(raw_params, tmp_path, stage):
     msg = load_error(write_modified(raw_params, tmp_path, lambda d: d[stage].__setitem__("splits", [])))
     assert f"{stage}.splits = []: is empty, so there is nothing to train on" in msg

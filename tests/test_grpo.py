@@ -9,7 +9,7 @@ import sys
 
 import pytest
 import yaml
-from test_sft import row, write_dataset
+from test_sft import row
 
 from distillery.config import GRPOConfig, GRPOGeneration, VerifyConfig
 from distillery.errors import DistilleryError
@@ -42,6 +42,14 @@ def settings(model, **over):
         "verify_workers": 1,
         **over,
     }
+
+
+def write_problems(path, rows):
+    """GRPO's problems as the difficulty stage keeps them (uuid, problem, answer, ...)."""
+    import polars as pl
+
+    pl.DataFrame([{k: r[k] for k in ("uuid", "problem", "answer")} for r in rows]).write_parquet(path)
+    return path
 
 
 def dataset_rows(n):
@@ -94,10 +102,9 @@ def test_correct_share_is_the_share_of_correct_completions_among_the_checkable_o
 
 
 def test_grpo_steps_on_cpu_record_rewards_lengths_and_clipping(tiny_models, tmp_path, monkeypatch):
-    write_dataset(tmp_path / "ds", dataset_rows(10))
     cfg = GRPOConfig.model_validate(settings(tiny_models / "student_base"))
     paths = grpo.Paths(
-        dataset_dir=tmp_path / "ds",
+        problems=write_problems(tmp_path / "kept.parquet", dataset_rows(10)),
         model=tmp_path / "model",
         metrics=tmp_path / "m.json",
         steps=tmp_path / "steps.json",
@@ -117,11 +124,15 @@ def test_grpo_steps_on_cpu_record_rewards_lengths_and_clipping(tiny_models, tmp_
     assert metrics["rewards"] == {"accuracy": 1.0, "cosine": 1.0, "repetition": 1.0, "overlong": 1.0, "format": 0.5}
     steps = json.loads((tmp_path / "steps.json").read_text())
     assert [s["step"] for s in steps] == [1, 2] and steps == metrics["per_step"]
+    assert metrics["mean_zero_std_share"] == pytest.approx(sum(s["zero_std_share"] for s in steps) / len(steps))
     for s in steps:
         for name in ("accuracy", "cosine", "repetition", "overlong", "format"):
             assert isinstance(s[f"{name}_mean"], float), name
         assert 0 < s["completion_mean_length"] <= s["completion_max_length"] <= 24
         assert 0.0 <= s["clipped_share"] <= 1.0
+        # One group a step (4 completions of one prompt): its rewards are all equal exactly when TRL's
+        # reward std, the group's, is 0.
+        assert s["zero_std_share"] in (0.0, 1.0) and (s["zero_std_share"] == 1.0) == (s["reward_std"] == 0.0), s
         # An untrained student rambles to the limit: a clipped completion is never correct, and costs its
         # exceed-length reward and the full overlong punishment.
         if s["clipped_share"] == 1.0:
@@ -140,9 +151,9 @@ def test_grpo_steps_on_cpu_record_rewards_lengths_and_clipping(tiny_models, tmp_
 
 
 def test_no_usable_problem_is_a_clear_error(tiny_models, tmp_path):
-    write_dataset(tmp_path / "ds", [{**row(i), "answer": ""} for i in range(3)])
+    problems = write_problems(tmp_path / "kept.parquet", [{**row(i), "answer": ""} for i in range(3)])
     cfg = GRPOConfig.model_validate(settings(tiny_models / "student_base"))
-    paths = grpo.Paths(dataset_dir=tmp_path / "ds", model=tmp_path / "model", metrics=tmp_path / "m.json", steps=tmp_path / "s.json")
+    paths = grpo.Paths(problems=problems, model=tmp_path / "model", metrics=tmp_path / "m.json", steps=tmp_path / "s.json")
     with pytest.raises(DistilleryError, match="no_gold"):
         grpo.run(cfg, 7, VerifyConfig(workers=1), paths)
 
@@ -193,8 +204,8 @@ def grpo_cmd(tiny_models, root, **over):
         "grpo",
         "--config",
         json.dumps(cfg),
-        "--dataset-dir",
-        str(root / "ds"),
+        "--problems",
+        str(root / "kept.parquet"),
         "--model",
         str(root / "model"),
         "--metrics",
@@ -209,7 +220,7 @@ def grpo_cmd(tiny_models, root, **over):
 
 
 def test_a_killed_grpo_run_resumes_from_its_last_checkpoint(tiny_models, tmp_path):
-    write_dataset(tmp_path / "ds", [row(i) for i in range(16)])
+    write_problems(tmp_path / "kept.parquet", [row(i) for i in range(16)])
     cmd = grpo_cmd(tiny_models, tmp_path)
     killed_at = kill_at_first_checkpoint(cmd, tmp_path / "ckpt", run_env())
     assert not (tmp_path / "m.json").exists()

@@ -118,6 +118,7 @@ def test_execution_only_is_derived_from_the_marks():
     expected = {
         "generate": sorted(["num_shards", *llm]),
         "judge": llm,
+        "difficulty": llm,
         "evaluate": sorted(["workers", *llm]),
         "verify": ["workers"],
         "grpo": ["verify_workers"],

@@ -28,7 +28,19 @@ def test_the_local_profile_plans_the_whole_dag(repo_copy):
     r = sh(["snakemake", "--profile", "profiles/local", "-n"], repo_copy)
     assert r.returncode == 0, r.stderr[-3000:]
     planned = set(re.findall(r"^rule (\w+):", r.stdout + r.stderr, re.M))
-    assert {"check_params", "models", "generate_shard", "judge_gather", "dedupe", "build", "sft", "grpo", "evaluate", "report"} <= planned
+    assert {
+        "check_params",
+        "models",
+        "generate_shard",
+        "judge_gather",
+        "dedupe",
+        "build",
+        "sft",
+        "difficulty",
+        "grpo",
+        "evaluate",
+        "report",
+    } <= planned
 
 
 def check_whole_dag_outputs(repo_copy) -> None:
@@ -138,6 +150,7 @@ def test_dvc_repro_builds_once_then_reruns_only_what_a_param_touches(repo_copy):
         "sft",
         "preferences",
         "dpo",
+        "difficulty",
         "grpo",
         "evaluate",
         "report",

@@ -375,27 +375,6 @@ def _relaunched(stage: str, cfg: Any, ns: argparse.Namespace) -> bool:
 
 
 @command(
-    "grpo",
-    "train the student with verifiable rewards (TRL's GRPO)",
-    CONFIG,
-    P("--dataset-dir"),
-    P("--model"),
-    P("--metrics"),
-    P("--steps"),
-    CHECKPOINTS,
-    RUN_FIGURES,
-)
-def _grpo(ns):
-    cfg, extra = _cfg("grpo", ns)
-    if _relaunched("grpo", cfg, ns):
-        return
-    from distillery.stages import grpo
-
-    _exit_on_sigterm()
-    grpo.run(cfg, extra.seed, extra.verify, _paths(grpo.Paths, ns))
-
-
-@command(
     "plots-template",
     "write an HTML template for `dvc plots show/diff --html-template` that renders offline (Vega inlined)",
     ("--out", {"type": Path, "default": Path(".dvc/plots_template.html")}),

@@ -29,6 +29,7 @@ MADE_BY = {
     "data/sft": "sft",
     "data/preferences": "preferences",
     "data/dpo": "dpo",
+    "data/difficulty": "difficulty",
     "data/grpo": "grpo",
     "data/evaluate": "evaluate",
 }

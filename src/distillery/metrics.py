@@ -82,6 +82,7 @@ STAGE_LIBRARIES: dict[str, tuple[str, ...]] = {
     "sft": ("torch", "transformers", "trl", "accelerate", "datasets", "liger-kernel", "deepspeed"),
     "preferences": ("polars",),
     "dpo": ("torch", "transformers", "trl", "accelerate", "datasets", "liger-kernel", "deepspeed"),
+    "difficulty": ("torch", "transformers", "vllm", "openai", "math-verify", "latex2sympy2_extended", "sympy"),
     "grpo": ("torch", "transformers", "trl", "accelerate", "datasets", "vllm", "math-verify", "latex2sympy2_extended", "sympy"),
     "evaluate": ("torch", "transformers", "vllm", "openai", "math-verify", "datasets"),
     "report": ("polars", "vl-convert-python"),
@@ -160,6 +161,7 @@ HEADLINES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "sft": lambda m: {"rows_in": m.get("rows"), "steps": m.get("steps"), "loss": m.get("train_loss")},
     "preferences": lambda m: _flow(m.get("problems")),
     "dpo": lambda m: {"rows_in": m.get("pairs"), "steps": m.get("steps"), "loss": m.get("train_loss")},
+    "difficulty": lambda m: {**_flow(m.get("counts")), "pass_rate": m.get("mean_pass_rate")},
     "grpo": lambda m: {**_flow(m.get("problems")), "steps": m.get("steps"), "reward": (m.get("last_step") or {}).get("reward")},
     "evaluate": _evaluate_headline,
 }

@@ -90,7 +90,13 @@ class Verdicts:
         key = (tuple(texts), tuple(gold), tuple(len(i) for i in completion_ids))
         if self._last is not None and self._last[0] == key:
             return self._last[1]
-        truncated = [is_truncated(ids, self.stop_ids) for ids in completion_ids]
+        verdict = self.judge(texts, gold, [is_truncated(ids, self.stop_ids) for ids in completion_ids])
+        self._last = (key, verdict)
+        return verdict
+
+    def judge(self, texts: list[str], gold: list[str | None], truncated: list[bool]) -> list[bool | None]:
+        """The verdicts of completions whose truncation is known (the difficulty stage's samples,
+        by their finish reason): the accuracy reward's, whoever asks."""
         by_gold: dict[str, list[int]] = {}
         for i, g in enumerate(gold):
             if not self.unusable_before_checking(g):
@@ -118,7 +124,6 @@ class Verdicts:
                     verdict[i] = False
                 else:
                     verdict[i] = next(answers).correct
-        self._last = (key, verdict)
         return verdict
 
     def close(self) -> None:

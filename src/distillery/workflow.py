@@ -27,7 +27,6 @@ from distillery.declaration import (
     OWN_GENERATIONS,
     OWN_PROBLEMS,
     Stage,
-    bars,
     generations_table,
     problems_table,
 )
@@ -106,7 +105,12 @@ def unpinned_hub_ids(params: Params) -> list[str]:
     for name, corpus in sorted(p.ingest.corpora.items()):
         if not is_local_file(corpus.path) and not corpus.revision:
             found.append((f"ingest.corpora.{name}.path", corpus.path, f"ingest.corpora.{name}.revision"))
-    for where, llm in (("generate.llm", p.generate.llm), ("judge.llm", p.judge.llm), ("evaluate.llm", p.evaluate.llm)):
+    for where, llm in (
+        ("generate.llm", p.generate.llm),
+        ("judge.llm", p.judge.llm),
+        ("difficulty.llm", p.difficulty.llm),
+        ("evaluate.llm", p.evaluate.llm),
+    ):
         if local_model(llm.model) is None and not llm.revision:
             found.append((f"{where}.model", llm.model, f"{where}.revision"))
     for stage in ("sft", "dpo", "grpo"):
@@ -143,9 +147,6 @@ class DvcStage:
     wanted: Any = field(default=None, compare=False)  # params -> bool: whether the stage exists
     whole_params_file: bool = False  # tracks every key of params.yaml (check_params), not sections
     persist: bool = False  # outs DVC neither deletes before a run nor restores from its run cache
-
-
-_bars = bars
 
 
 # Plots of several columns of one file (a stage's own plot entry takes one y): what users of GRPO
@@ -243,27 +244,6 @@ _WRITTEN_OUT: dict[str, DvcStage] = {  # the stages not declared yet (distillery
         metrics=("metrics/judge.json",),
         reads=("data/verify/shards", "data/sample/problems.parquet"),
         params=("base.seed", "judge", "generate.num_shards"),
-    ),
-    "grpo": DvcStage(
-        rules=("grpo",),
-        targets=("data/grpo/model", "metrics/grpo.json", "plots/grpo/steps.json"),
-        outs=("data/grpo/model",),
-        metrics=("metrics/grpo.json",),
-        plots=(
-            (
-                GRPO_STEPS,
-                {
-                    "cache": False,
-                    "x": "step",
-                    "y": "reward",
-                    "title": "GRPO: mean reward per step",
-                    "x_label": "step",
-                    "y_label": "mean reward",
-                },
-            ),
-        ),
-        reads=("data/build/dataset",),
-        params=("base.seed", "grpo", "verify"),
     ),
 }
 

@@ -6,7 +6,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from distillery.config.base import Section, Training, _named_splits
+from distillery.config.base import Section, Training
+from distillery.declaration import Stage, computed, logged, metrics, read, write_dir
 
 
 class GRPOGeneration(Section):
@@ -114,9 +115,6 @@ class Rewards(Section):
 
 
 class GRPOConfig(Training):
-    splits: list[Literal["default", "extended"]] = Field(
-        ["default"], description="The dataset configs whose problems (with a gold answer) are trained on."
-    )
     generation: GRPOGeneration = Field(GRPOGeneration(), description="How completions are sampled.")
     rewards: Rewards = Field(Rewards(), description="The reward functions, each with its weight.")
     beta: float = Field(0.0, ge=0, description="KL coefficient against the reference model (0: no reference model is loaded).")
@@ -142,11 +140,39 @@ class GRPOConfig(Training):
 
         return check_choice("grpo", "GRPOConfig", "loss_type", value)
 
-    @field_validator("splits")
-    @classmethod
-    def _some_split(cls, splits: list[str]) -> list[str]:
-        return _named_splits(splits)
-
 
 # The stage's params model (distillery.provenance finds the stage's execution-only keys through it).
 MODEL = GRPOConfig
+
+STEPS = "plots/grpo/steps.json"
+
+STAGE = Stage(
+    "grpo",
+    "train the student with verifiable rewards (TRL's GRPO)",
+    model=GRPOConfig,
+    paths={
+        "problems": read("data/difficulty/kept.parquet", "the problems difficulty kept (difficulty.splits, in its pass-rate range)"),
+        "model": write_dir("data/grpo/model"),
+        "metrics": metrics("grpo"),
+        "steps": computed("each logged step's rewards, lengths and shares (plots/grpo/steps.json)"),
+        "checkpoints": computed("resumable checkpoints, outside the outputs (default: beside the model)", optional=True),
+        "run_figures": logged("training times (a log, JSON)"),
+    },
+    params=("base.seed", "grpo", "verify"),  # the accuracy reward checks answers with verify's settings
+    extras=("seed", "verify"),
+    plots=(
+        (
+            STEPS,
+            {
+                "cache": False,
+                "x": "step",
+                "y": "reward",
+                "title": "GRPO: mean reward per step",
+                "x_label": "step",
+                "y_label": "mean reward",
+            },
+        ),
+    ),
+    launcher=True,
+    handles_sigterm=True,
+)

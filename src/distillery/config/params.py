@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
@@ -18,6 +18,7 @@ from distillery.config.base import RESERVED_SOURCE, BenchmarkFile, Section
 from distillery.config.build import BuildConfig
 from distillery.config.curate import CurateConfig
 from distillery.config.dedupe import DedupeConfig
+from distillery.config.difficulty import DifficultyConfig
 from distillery.config.dpo import DPOConfig
 from distillery.config.evaluate import EvaluateConfig
 from distillery.config.generate import GenerateConfig
@@ -57,6 +58,7 @@ class Params(Section):
     sft: SFTConfig = Field(description="sft: the student fine-tuned on the dataset.")
     preferences: PreferencesConfig = Field(description="preferences: chosen/rejected pairs from the judged generations, for DPO.")
     dpo: DPOConfig = Field(description="dpo: the student trained on the preference pairs (TRL's DPOTrainer).")
+    difficulty: DifficultyConfig = Field(description="difficulty: the problems whose pass rate under GRPO's start model is in range.")
     grpo: GRPOConfig = Field(description="grpo: the student trained with verifiable rewards (TRL's GRPOTrainer).")
     evaluate: EvaluateConfig = Field(description="evaluate: the student's scores on the benchmarks.")
     report: ReportConfig = Field(description="report: plot data and figures.")
@@ -92,6 +94,7 @@ class Params(Section):
             ("judge.llm.model", self.judge.llm.model),
             ("sft.model", self.sft.model),
             ("dpo.model", self.dpo.model),
+            ("difficulty.llm.model", self.difficulty.llm.model),
             ("grpo.model", self.grpo.model),
         ):
             if Path(model).parts[:2] == ("data", "models"):
@@ -273,7 +276,12 @@ class GRPOExtras(StageExtras):
     verify: VerifyConfig = Field(description="verify's section: the accuracy reward checks answers as verify does.")
 
 
+class DifficultyExtras(GRPOExtras):
+    word_golds: Literal["unusable", "compare"] = Field(description="grpo.rewards.accuracy.word_golds: a word gold as GRPO scores it.")
+
+
 STAGE_EXTRAS: dict[str, type[StageExtras]] = {
+    "difficulty": DifficultyExtras,
     "grpo": GRPOExtras,
     "models": ModelsExtras,
     "dedupe": BenchmarkExtras,

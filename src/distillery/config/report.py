@@ -108,6 +108,7 @@ COUNTED_STAGES = (
     "sft",
     "preferences",
     "dpo",
+    "difficulty",
     "grpo",
 )
 

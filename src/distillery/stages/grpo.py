@@ -19,13 +19,12 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from distillery.config.grpo import GRPOConfig, GRPOGeneration
+from distillery.config.grpo import STAGE, GRPOConfig, GRPOGeneration
 from distillery.config.verify import VerifyConfig
 from distillery.errors import DistilleryError
 from distillery.io import file_md5, require, write_json
@@ -42,6 +41,8 @@ STEP_FIELDS = {
     "completions/mean_length": "completion_mean_length",
     "completions/max_length": "completion_max_length",
     "completions/clipped_ratio": "clipped_share",
+    # The share of groups whose rewards are all equal: no advantage, so no gradient from them.
+    "frac_reward_zero_std": "zero_std_share",
     "loss": "loss",
     "kl": "kl",
 }
@@ -135,12 +136,13 @@ def vllm_server(cfg: GRPOConfig, log_path: Path) -> Iterator[None]:
 # --- the stage ---------------------------------------------------------------------------------
 
 
-def training_problems(dataset_dir: Path, splits: list[str], tokenizer: Any, max_prompt_tokens: int) -> tuple[pl.DataFrame, FilterCounts]:
-    """The problems with a usable gold and a prompt that fits: `prompt` (one user message) and `gold`."""
+def training_problems(problems: Path, tokenizer: Any, max_prompt_tokens: int) -> tuple[pl.DataFrame, FilterCounts]:
+    """The problems (difficulty's kept ones) with a usable gold and a prompt that fits: `prompt`
+    (one user message) and `gold`. difficulty has left out those without a usable gold already;
+    the check stays, so a table from elsewhere is counted honestly too."""
     from distillery.verification import gold_problem, unbox_gold
 
-    files = [require(dataset_dir / s / "train-00000-of-00001.parquet", "dataset split") for s in splits]
-    rows = pl.concat([pl.read_parquet(f, columns=["uuid", "problem", "answer"]) for f in files])
+    rows = pl.read_parquet(require(problems, "GRPO's problems"), columns=["uuid", "problem", "answer"])
     counts = FilterCounts(rows_in=rows.height)
     kept = []
     for r in rows.iter_rows(named=True):
@@ -179,36 +181,32 @@ def step_records(log_history: list[dict[str, Any]], reward_names: list[str]) -> 
     return steps
 
 
+def _mean(xs: Any) -> float | None:
+    got = [x for x in xs if x is not None]
+    return round(sum(got) / len(got), 6) if got else None
+
+
 def _round(x: Any) -> Any:
     return round(float(x), 6) if isinstance(x, (int, float)) else None
 
 
-@dataclass(frozen=True)
-class Paths:
-    """The grpo stage's files, by the names rules/grpo.smk gives them."""
-
-    dataset_dir: Path
-    model: Path
-    metrics: Path
-    steps: Path
-    checkpoints: Path | None = None
-    run_figures: Path | None = None
+Paths = STAGE.paths_record()  # its files, by the names its declaration gives them
 
 
-def run(cfg: GRPOConfig, seed: int, verify: VerifyConfig, paths: Paths) -> dict[str, Any]:
+def run(cfg: GRPOConfig, seed: int, verify: VerifyConfig, paths: Any) -> dict[str, Any]:
     import datasets
     from trl import GRPOTrainer
 
     from distillery.rewards import build_rewards
 
     tokenizer = load_tokenizer(cfg.model, cfg.revision)
-    problems, counts = training_problems(paths.dataset_dir, cfg.splits, tokenizer, cfg.generation.max_prompt_tokens)
+    problems, counts = training_problems(paths.problems, tokenizer, cfg.generation.max_prompt_tokens)
     if problems.height == 0:
         raise DistilleryError(
-            f"grpo: none of the {counts.rows_in} problems of the dataset splits {cfg.splits} has a usable gold answer and a prompt "
+            f"grpo: none of the {counts.rows_in} problems of {paths.problems} has a usable gold answer and a prompt "
             f"within grpo.generation.max_prompt_tokens ({dict(counts.rejected)}): nothing to train on"
         )
-    data_md5 = {s: file_md5(paths.dataset_dir / s / "train-00000-of-00001.parquet") for s in cfg.splits}
+    data_md5 = {paths.problems.name: file_md5(paths.problems)}
     checkpoint_root = paths.checkpoints or paths.model.parent / "checkpoints"
     run_dir = checkpoint_root / run_key(cfg, seed, data_md5, verify=verify.model_dump(mode="json", exclude={"workers"}))
     sweep_other_runs(checkpoint_root, keep=run_dir)
@@ -252,6 +250,7 @@ def run(cfg: GRPOConfig, seed: int, verify: VerifyConfig, paths: Paths) -> dict[
         "first_step": steps[0] if steps else None,
         "last_step": steps[-1] if steps else None,
         "per_step": steps,
+        "mean_zero_std_share": _mean(s["zero_std_share"] for s in steps),
         "world_size": trainer.args.world_size,
         "dataset_md5": data_md5,
     }
@@ -280,16 +279,17 @@ tags: [distillery, grpo, math, reasoning]
 # Student trained by distillery with GRPO
 
 `{cfg.model}`{f" at revision `{cfg.revision}`" if cfg.revision else ""} trained with TRL's GRPOTrainer for {report["steps"]} optimizer
-steps on {report["problems"]["kept"]} problems with a gold answer from the distillery dataset splits {cfg.splits},
+steps on {report["problems"]["kept"]} problems with a gold answer, those the difficulty stage kept by pass rate,
 {cfg.generation.num_generations} completions per problem, rewards (weights) {json.dumps(report["rewards"])}.
 
 Mean reward {first.get("reward")} (first logged step) to {last.get("reward")} (last); correct share
 {first.get("correct_share")} to {last.get("correct_share")}; mean completion length {first.get("completion_mean_length")}
-to {last.get("completion_mean_length")} tokens. Every step is in metrics/grpo.json.
+to {last.get("completion_mean_length")} tokens. Share of groups with equal rewards (no advantage, no gradient), mean
+over steps: {report["mean_zero_std_share"]}. Every step is in metrics/grpo.json.
 
 ## Training data
 
-The dataset splits, by md5:
+The problems, by md5:
 
 ```json
 {json.dumps(report["dataset_md5"], indent=2, sort_keys=True)}
