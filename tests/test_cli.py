@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import os
 from pathlib import Path
 
@@ -10,35 +11,15 @@ import pytest
 
 from distillery import cli
 from distillery.config import load_params
-from distillery.stages import (
-    build,
-    curate,
-    dedupe,
-    difficulty,
-    dpo,
-    evaluate,
-    generate,
-    grpo,
-    ingest,
-    judge,
-    lighteval,
-    mix,
-    models,
-    preferences,
-    report,
-    sample,
-    sft,
-    verify,
-)
+from distillery.stages import dedupe, evaluate, generate, judge, verify
+from distillery.workflow import DECLARED
 
 from conftest import REPO
 
+# A declared stage's command takes its Paths (both derived from its declaration); the sharded
+# stages' shard and gather commands are written out.
 COMMAND_PATHS = {
-    "sample": sample.Paths,
-    "ingest": ingest.Paths,
-    "mix": mix.Paths,
-    "curate": curate.Paths,
-    "models": models.Paths,
+    **{name: importlib.import_module(f"distillery.stages.{name}").Paths for name in DECLARED},
     "generate-shard": generate.ShardPaths,
     "generate-gather": generate.GatherPaths,
     "verify": verify.Paths,
@@ -47,16 +28,6 @@ COMMAND_PATHS = {
     "judge": judge.Paths,
     "judge-shard": judge.ShardPaths,
     "judge-gather": judge.GatherPaths,
-    "dedupe": dedupe.Paths,
-    "build": build.Paths,
-    "sft": sft.Paths,
-    "preferences": preferences.Paths,
-    "dpo": dpo.Paths,
-    "difficulty": difficulty.Paths,
-    "grpo": grpo.Paths,
-    "evaluate": evaluate.Paths,
-    "report": report.Paths,
-    "lighteval": lighteval.Paths,
 }
 
 

@@ -4,6 +4,7 @@ malformed input always gets the same clear message."""
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 from collections.abc import Iterator
@@ -14,33 +15,15 @@ import polars as pl
 
 from distillery.errors import DistilleryError, MissingInputError
 
-# Which stage makes each stage output, for "run that stage first" messages.
-MADE_BY = {
-    "data/sample": "sample",
-    "data/ingest": "ingest",
-    "data/mix": "mix",
-    "data/models": "models",
-    "data/generate": "generate",
-    "data/verify": "verify",
-    "data/judge": "judge",
-    "data/dedupe": "dedupe",
-    "data/build": "build",
-    "data/curate": "curate",
-    "data/sft": "sft",
-    "data/preferences": "preferences",
-    "data/dpo": "dpo",
-    "data/difficulty": "difficulty",
-    "data/grpo": "grpo",
-    "data/evaluate": "evaluate",
-}
-
 
 def require(path: str | Path, what: str = "input") -> Path:
     path = Path(path)
     if path.exists():
         return path
     norm = Path(os.path.normpath(path)).as_posix()
-    for prefix, stage in MADE_BY.items():
+    # Which stage makes it comes from the stage declarations (distillery.workflow), loaded only for
+    # this message: a message decides no output, so they stay out of every stage's code identity.
+    for prefix, stage in importlib.import_module("distillery.workflow").output_folders().items():
         if norm == prefix or norm.startswith(prefix + "/"):
             raise MissingInputError(
                 f"{what} {path} does not exist: it is made by the `{stage}` stage; run `dvc repro {stage}` "

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from distillery.code_identity import relative_code_files
+from distillery.config.base import model_settings
 from distillery.config.build import CARD_CORPUS_FIELDS, CARD_LLM_FIELDS, VERIFY_EXECUTION_FIELDS
 from distillery.config.params import Params
 from distillery.config.report import report_stage_metrics as report_stage_metrics  # tests' import
@@ -105,18 +106,11 @@ def unpinned_hub_ids(params: Params) -> list[str]:
     for name, corpus in sorted(p.ingest.corpora.items()):
         if not is_local_file(corpus.path) and not corpus.revision:
             found.append((f"ingest.corpora.{name}.path", corpus.path, f"ingest.corpora.{name}.revision"))
-    for where, llm in (
-        ("generate.llm", p.generate.llm),
-        ("judge.llm", p.judge.llm),
-        ("difficulty.llm", p.difficulty.llm),
-        ("evaluate.llm", p.evaluate.llm),
-    ):
-        if local_model(llm.model) is None and not llm.revision:
-            found.append((f"{where}.model", llm.model, f"{where}.revision"))
-    for stage in ("sft", "dpo", "grpo"):
-        train = getattr(p, stage)
-        if local_model(train.model) is None and not train.revision:
-            found.append((f"{stage}.model", train.model, f"{stage}.revision"))
+    for block, model, revision in model_settings(p):
+        if block == "build.reward_model" and p.build.choice != "reward_model":
+            continue  # read only when build chooses by reward model
+        if local_model(model) is None and not revision:
+            found.append((f"{block}.model", model, f"{block}.revision"))
     used = set(p.evaluate.benchmarks) | (set(p.dedupe.benchmarks) if p.dedupe.decontaminate else set())
     for name in sorted(used):
         b = p.base.benchmarks[name]
@@ -302,6 +296,17 @@ HEADER = """\
 # regenerates it and stops: run `dvc repro` again.
 # Through Slurm: SNAKEMAKE_PROFILE=profiles/slurm dvc repro
 """
+
+
+def output_folders() -> dict[str, str]:
+    """The folder of each stage's outputs under data/ (data/<stage>), by the stage that makes it."""
+    folders = {}
+    for name, spec in STAGES.items():
+        for out in spec.outs:
+            parts = Path(out).parts
+            if parts[0] == "data" and len(parts) > 1:
+                folders.setdefault(f"data/{parts[1]}", name)
+    return folders
 
 
 def wanted_stages(params: Params) -> list[str]:

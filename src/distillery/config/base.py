@@ -288,3 +288,17 @@ class Training(Section):
     save_steps: int = Field(500, ge=1, description="A checkpoint every save_steps optimizer steps; a killed run resumes from the last one.")
     save_total_limit: int = Field(2, ge=1, description="Checkpoints kept; older ones are deleted.")
     launch: SFTLaunch = Field(SFTLaunch(), description="How the training runs: in this process or under `accelerate launch`.")
+
+
+def model_settings(section: BaseModel, prefix: str = "") -> list[tuple[str, str, str | None]]:
+    """(dotted key of the block, model, revision) of every block of `section` that names a model
+    with a revision (an LLM, a training stage, a reward model), found by shape, so a new stage's
+    model is guarded and tracked without a list to extend. Blocks naming no model are left out."""
+    found: list[tuple[str, str, str | None]] = []
+    if isinstance(getattr(section, "model", None), str) and "revision" in type(section).model_fields:
+        found.append((prefix, section.model, section.revision))  # type: ignore[attr-defined]
+    for name in type(section).model_fields:
+        value = getattr(section, name)
+        if isinstance(value, BaseModel):
+            found += model_settings(value, f"{prefix}.{name}" if prefix else name)
+    return found

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from distillery.config.base import RESERVED_SOURCE, BenchmarkFile, Section
+from distillery.config.base import RESERVED_SOURCE, BenchmarkFile, Section, model_settings
 from distillery.config.build import BuildConfig
 from distillery.config.curate import CurateConfig
 from distillery.config.dedupe import DedupeConfig
@@ -89,14 +89,8 @@ class Params(Section):
     def _tiny_models_are_built(self) -> Params:
         if self.models.build_tiny:
             return self
-        for where, model in (
-            ("generate.llm.model", self.generate.llm.model),
-            ("judge.llm.model", self.judge.llm.model),
-            ("sft.model", self.sft.model),
-            ("dpo.model", self.dpo.model),
-            ("difficulty.llm.model", self.difficulty.llm.model),
-            ("grpo.model", self.grpo.model),
-        ):
+        for block, model, _ in model_settings(self):
+            where = f"{block}.model"
             if Path(model).parts[:2] == ("data", "models"):
                 raise ValueError(
                     f"{where} = {model!r} is made by the models stage, which models.build_tiny: false turns off; "
