@@ -162,7 +162,7 @@ def test_stage_counts_table_covers_the_corpora_curation_and_training_stages():
             {"no_rejected_generation": 68, "no_correct_generation": 2, "removed_by_dedupe": 3},
         ),
         ("dpo", "preference pairs trained on", 7, 7, {}),
-        ("grpo", "dataset problems (kept: trained on)", 75, 70, {"prompt_too_long": 5}),
+        ("grpo", "problems in difficulty's range (kept: trained on)", 75, 70, {"prompt_too_long": 5}),
     ]
 
 

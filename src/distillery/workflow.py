@@ -166,8 +166,8 @@ TOP_PLOTS = {
     "grpo_clipped_and_correct": {
         "template": "linear",
         "x": "step",
-        "y": {GRPO_STEPS: ["clipped_share", "correct_share"]},
-        "title": "GRPO: share of completions clipped at the limit, and correct",
+        "y": {GRPO_STEPS: ["clipped_share", "correct_share", "zero_std_share"]},
+        "title": "GRPO: share of completions clipped at the limit and correct, and of groups with one reward (zero variance)",
         "x_label": "step",
         "y_label": "share",
     },

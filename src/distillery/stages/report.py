@@ -204,7 +204,8 @@ COUNT_UNITS = {
     "sft": "dataset rows trained on",
     "preferences": "problems (kept: paired)",
     "dpo": "preference pairs trained on",
-    "grpo": "dataset problems (kept: trained on)",
+    "difficulty": "dataset problems (kept: pass rate in range)",
+    "grpo": "problems in difficulty's range (kept: trained on)",
 }
 
 
