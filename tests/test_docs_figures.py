@@ -165,6 +165,16 @@ def rows_per_stage() -> list[str]:
             "",
         ]
     )
+    m = metrics("difficulty")
+    rows.append(
+        [
+            "difficulty",
+            f"{m['counts']['rows_in']} dataset problems, {m['samples_per_problem']} samples each from {m['model']}",
+            f"{m['counts']['kept']} problems with a pass rate in {m['pass_rate_range']} "
+            f"(correct of samples: {listed(m['correct_of_samples'], skip_zero=True)}); {m['requests']} requests",
+            rejected(m["counts"]),
+        ]
+    )
     m = metrics("grpo")
     steps = m["per_step"]
     clipped = [s["clipped_share"] for s in steps]
@@ -174,7 +184,8 @@ def rows_per_stage() -> list[str]:
             f"{m['problems']['rows_in']} problems",
             f"{m['problems']['kept']} with a usable gold; {m['steps']} steps, {m['num_generations']} completions each; "
             f"mean reward {steps[0]['reward']:.2f} → {steps[-1]['reward']:.2f}, clipped share {min(clipped):.2f}-{max(clipped):.2f}, "
-            f"correct share at most {max(s['correct_share'] for s in steps):.2f}",
+            f"correct share at most {max(s['correct_share'] for s in steps):.2f}, "
+            f"groups with zero reward variance {m['mean_zero_std_share']:.2f} of each step's on average",
             rejected(m["problems"]),
         ]
     )
