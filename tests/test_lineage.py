@@ -65,7 +65,7 @@ def test_users_files_are_tracked_and_growing_the_sample_sends_only_new_requests(
 
     # The benchmark file: only dedupe reads it. (build and what follows were never run: stale before too.)
     never_run = status_stages(repo_copy)
-    assert set(never_run) == {"build", "curate", "sft", "preferences", "dpo", "grpo", "evaluate", "report"}
+    assert set(never_run) == {"build", "curate", "sft", "preferences", "dpo", "difficulty", "grpo", "evaluate", "report"}
     with (repo_copy / "data/my_bench.jsonl").open("a") as fh:
         fh.write(math500[20])
     changed = {k: v for k, v in status_stages(repo_copy).items() if k not in never_run}

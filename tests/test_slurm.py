@@ -17,7 +17,7 @@ from test_pipeline import check_whole_dag_outputs
 
 pytestmark = pytest.mark.skipif(slurm_available() is not None, reason=f"no Slurm here: {slurm_available()}")
 
-GPU_RULES = {"generate_shard", "judge_shard", "sft", "dpo", "grpo", "evaluate"}
+GPU_RULES = {"generate_shard", "judge_shard", "sft", "dpo", "difficulty", "grpo", "evaluate"}
 
 
 def merge(base: dict, overlay: dict) -> dict:
@@ -114,6 +114,7 @@ def test_the_bundled_dag_runs_as_slurm_jobs_with_the_profiles_resources(cluster,
         "sft": 1,
         "preferences": 1,
         "dpo": 1,
+        "difficulty": 1,
         "grpo": 1,
         "evaluate": 1,
         "report": 1,
