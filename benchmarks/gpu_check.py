@@ -651,6 +651,7 @@ def child_dpo(work: Path, sizes: Sizes, cuda: bool) -> dict:
 
 def child_grpo(work: Path, sizes: Sizes, cuda: bool) -> dict:
     from distillery.stages import grpo
+    from distillery.stages.build import split_file
 
     params = recipe()
     r = params.grpo
@@ -676,7 +677,9 @@ def child_grpo(work: Path, sizes: Sizes, cuda: bool) -> dict:
         cfg,
         SEED,
         params.verify,
-        grpo.Paths(dataset_dir=work / "dataset", model=out / "model", metrics=out / "m.json", steps=out / "steps.json"),
+        # GRPO trains on the difficulty stage's kept problems (uuid, problem, answer); the dataset's
+        # default split has those columns, so it stands in for them.
+        grpo.Paths(problems=split_file(work / "dataset", "default"), model=out / "model", metrics=out / "m.json", steps=out / "steps.json"),
     )
     if len(report["per_step"]) != report["steps"]:
         raise RuntimeError(f"{report['steps']} steps but {len(report['per_step'])} logged")

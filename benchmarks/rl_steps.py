@@ -152,10 +152,10 @@ def training_steps(root: Path) -> dict:
     d = params.dpo.model_copy(update={"model": str(student), "max_steps": 16})
     r = dpo.run(d, 42, dpo.Paths(pairs=root / "pairs.parquet", model=root / "dpo", metrics=root / "dpo.json"))
     out["dpo"] = {"steps": r["steps"], "pairs_per_step": d.per_device_train_batch_size, "steps_per_s": r["steps_per_s"]}
-    g = params.grpo.model_copy(update={"model": str(student), "max_steps": 16, "splits": ["default"]})
-    r = grpo.run(
-        g, 42, params.verify, grpo.Paths(dataset_dir=root / "ds", model=root / "grpo", metrics=root / "g.json", steps=root / "s.json")
-    )
+    g = params.grpo.model_copy(update={"model": str(student), "max_steps": 16})
+    # GRPO trains on the difficulty stage's kept problems; the dataset's default split has their columns.
+    problems = root / "ds/default/train-00000-of-00001.parquet"
+    r = grpo.run(g, 42, params.verify, grpo.Paths(problems=problems, model=root / "grpo", metrics=root / "g.json", steps=root / "s.json"))
     out["grpo"] = {
         "steps": r["steps"],
         "completions_per_step": g.per_device_train_batch_size,
