@@ -115,11 +115,6 @@ def logged(help: str) -> Io:
     return Io("log", help=help, optional=True)
 
 
-def option(help: str) -> Io:
-    """A flag the rule may leave out (the stage then uses its default)."""
-    return Io("params", help=help, optional=True)
-
-
 # The help of a training stage's flags besides its data (sft, dpo): resumable checkpoints, kept
 # outside the outputs (DVC and Snakemake delete those before a run), and its run's figures, a log.
 CHECKPOINTS = "checkpoint root (default: beside --model)"
@@ -143,12 +138,10 @@ class Stage:
     name: str
     help: str  # one line: the CLI's help
     paths: Mapping[str, Io]
-    model: type | None = None  # its params section's model (the section is `params.yaml`'s `<name>:`)
     params: tuple[str, ...] | Callable[[Any], tuple[str, ...]] = ()  # the params keys it reads (dvc.yaml)
     extras: tuple[str, ...] = ("seed",)  # what `run()` takes before `paths`, from the JSON's extras
     plots: tuple[tuple[str, dict[str, Any]], ...] = ()  # dvc.yaml plots: (path, options); outputs too
     wanted: Callable[[Any], bool] | None = None  # whether the params call for the stage at all
-    rules: tuple[str, ...] = ()  # its Snakemake rules, when not the one named like the stage
     # Models its params name, as input name -> (params key, value): a local one (a directory, or
     # another stage's output) is an input of the rule and a DVC dep; a hub id is tracked by revision.
     models: Callable[[Any], dict[str, tuple[str, str]]] | None = None

@@ -259,7 +259,7 @@ DECLARED: dict[str, Stage] = _declared_stages()
 def _dvc_stage(decl: Stage) -> DvcStage:
     outs, metrics = decl.dvc_outs()
     return DvcStage(
-        rules=decl.rules or (decl.name,),
+        rules=(decl.name,),
         targets=tuple(decl.targets()),
         outs=tuple(outs),
         metrics=tuple(metrics),

@@ -85,7 +85,6 @@ STAGE_METRICS = tuple(f"metrics/{s}.json" for s in ("sample", "generate", "verif
 STAGE = Stage(
     "build",
     "assemble the dataset and its card",
-    model=BuildConfig,
     paths={
         "judged": read("data/judge/judged.parquet", "judge's generations"),
         "problems": read(problems_table, "sample's problems, or mix's when ingest names a corpus"),

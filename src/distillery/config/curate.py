@@ -100,7 +100,6 @@ PLOTS = (
 STAGE = Stage(
     "curate",
     "cut a small subset from the built dataset by a recorded method (s1k, limo)",
-    model=CurateConfig,
     paths={
         "dataset": read(
             lambda p: f"{DATASET}/{p.curate.split}/train-00000-of-00001.parquet", "one config of the built dataset", dvc=DATASET

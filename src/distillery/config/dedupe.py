@@ -90,7 +90,6 @@ MODEL = DedupeConfig
 STAGE = Stage(
     "dedupe",
     "decontamination, exact and near-duplicate dedupe",
-    model=DedupeConfig,
     paths={
         "problems": read(problems_table, "sample's problems, or mix's when ingest names a corpus"),
         "judged": read("data/judge/judged.parquet"),

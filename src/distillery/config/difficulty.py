@@ -74,7 +74,6 @@ def dataset_splits(params) -> list[str]:
 STAGE = Stage(
     "difficulty",
     "keep the problems whose pass rate under the model GRPO starts from lies in a range",
-    model=DifficultyConfig,
     paths={
         "dataset": Io("input", dataset_splits, kind="files", help="the built dataset's splits named by difficulty.splits", dvc=DATASET),
         "kept": write("data/difficulty/kept.parquet", "the problems in range: GRPO's training problems"),

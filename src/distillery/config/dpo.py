@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 
 from distillery.config.base import Training
-from distillery.declaration import CHECKPOINTS, RUN_FIGURES, Stage, logged, metrics, option, read, write_dir
+from distillery.declaration import CHECKPOINTS, RUN_FIGURES, Stage, computed, logged, metrics, read, write_dir
 
 
 class DPOConfig(Training):
@@ -31,12 +31,11 @@ MODEL = DPOConfig
 STAGE = Stage(
     "dpo",
     "train the student on the preference pairs with TRL",
-    model=DPOConfig,
     paths={
         "pairs": read("data/preferences/pairs.parquet", "preferences' chosen/rejected pairs"),
         "model": write_dir("data/dpo/model"),
         "metrics": metrics("dpo"),
-        "checkpoints": option(CHECKPOINTS),
+        "checkpoints": computed(CHECKPOINTS, optional=True),
         "run_figures": logged(RUN_FIGURES),
     },
     params=("base.seed", "dpo"),

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from distillery.config.base import LLM, ProblemPrompt, Sampling, Section, unknown_placeholders
-from distillery.declaration import Stage, cli_option, metrics, option, write
+from distillery.declaration import Stage, cli_option, computed, metrics, write
 
 
 class EvalBenchmark(Section):
@@ -130,14 +130,13 @@ MODEL = EvaluateConfig
 STAGE = Stage(
     "evaluate",
     "score the student on benchmarks",
-    model=EvaluateConfig,
     paths={  # the model and the benchmark files are params.yaml's (distillery.workflow.named_inputs)
         "samples": write("data/evaluate/samples.parquet"),
         "results": write("data/evaluate/results.md", "the results table (markdown)", optional=True),
         "model_card": write("data/evaluate/model_card.md", "the model's card with these results", optional=True),
         "metrics": metrics("evaluate"),
         "journal": cli_option("the stage's request journal (default $DISTILLERY_JOURNAL_DIR/<stage>)"),
-        "server_logs": option("where a server the job starts logs (default logs/<stage>/servers)"),
+        "server_logs": computed("where a server the job starts logs (default logs/<stage>/servers)", optional=True),
     },
     params=("base.seed", "base.benchmarks", "evaluate"),
     extras=("seed", "benchmark_files"),

@@ -149,7 +149,6 @@ STEPS = "plots/grpo/steps.json"
 STAGE = Stage(
     "grpo",
     "train the student with verifiable rewards (TRL's GRPO)",
-    model=GRPOConfig,
     paths={
         "problems": read("data/difficulty/kept.parquet", "the problems difficulty kept (difficulty.splits, in its pass-rate range)"),
         "model": write_dir("data/grpo/model"),

@@ -65,7 +65,6 @@ MODEL = IngestConfig
 STAGE = Stage(
     "ingest",
     "read published reasoning corpora into the problems and generations tables",
-    model=IngestConfig,
     paths={
         "problems": write("data/ingest/problems.parquet"),
         "generations": write("data/ingest/generations.parquet"),

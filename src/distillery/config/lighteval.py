@@ -31,7 +31,6 @@ MODEL = LightevalConfig
 STAGE = Stage(
     "lighteval",
     "score the student with lighteval (its own environment)",
-    model=LightevalConfig,
     paths={
         "model": read("data/sft/model", flag=False),  # lighteval.model names it to lighteval
         "work_dir": computed("lighteval's own output folder (its raw results)"),

@@ -45,7 +45,6 @@ MODEL = MixConfig
 STAGE = Stage(
     "mix",
     "combine the ingested corpora with the own problems and generations, with per-source caps",
-    model=MixConfig,
     paths={
         "ingested_problems": read("data/ingest/problems.parquet"),
         "ingested_generations": read("data/ingest/generations.parquet"),

@@ -58,7 +58,6 @@ MODEL = ModelsConfig
 STAGE = Stage(
     "models",
     "build the tiny smoke-test models",
-    model=ModelsConfig,
     paths={
         "corpus": named("models.tiny.corpus: what the tokenizer, teacher and judge learn from"),
         "judge_template": named("judge.prompt_template: the judge learns to answer it"),

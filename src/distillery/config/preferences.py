@@ -36,7 +36,6 @@ MODEL = PreferencesConfig
 STAGE = Stage(
     "preferences",
     "chosen/rejected pairs for DPO from the judged generations",
-    model=PreferencesConfig,
     paths={
         "judged": read("data/judge/judged.parquet"),
         "problems": read(problems_table, "sample's problems, or mix's when ingest names a corpus"),

@@ -121,7 +121,6 @@ def report_stage_metrics(params: Any) -> list[str]:
 STAGE = Stage(
     "report",
     "plot data for dvc plots, figures and per-stage counts for snakemake --report",
-    model=ReportConfig,
     paths={
         "judged": read("data/judge/judged.parquet", "judge's generations"),
         "problems": read(problems_table, "sample's problems, or mix's when ingest names a corpus"),

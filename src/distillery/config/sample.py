@@ -43,7 +43,6 @@ MODEL = SampleConfig
 STAGE = Stage(
     "sample",
     "filter, key and sample the problems",
-    model=SampleConfig,
     paths={
         "problems": write(OWN_PROBLEMS),
         "rejected": write("data/sample/rejected.parquet"),

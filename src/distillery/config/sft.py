@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from distillery.config.base import Training, _named_splits
-from distillery.declaration import CHECKPOINTS, RUN_FIGURES, Stage, computed, logged, metrics, option, read, write_dir
+from distillery.declaration import CHECKPOINTS, RUN_FIGURES, Stage, computed, logged, metrics, read, write_dir
 
 
 class SFTConfig(Training):
@@ -36,14 +36,13 @@ DATASET = "data/build/dataset"
 STAGE = Stage(
     "sft",
     "fine-tune the student with TRL",
-    model=SFTConfig,
     paths={
         "default": read(f"{DATASET}/default/train-00000-of-00001.parquet", dvc=DATASET, flag=False),
         "extended": read(f"{DATASET}/extended/train-00000-of-00001.parquet", dvc=DATASET, flag=False),
         "dataset_dir": computed("the built dataset's folder (sft.splits names its configs)"),
         "model": write_dir("data/sft/model"),
         "metrics": metrics("sft"),
-        "checkpoints": option(CHECKPOINTS),
+        "checkpoints": computed(CHECKPOINTS, optional=True),
         "run_figures": logged(RUN_FIGURES),
     },
     params=("base.seed", "sft"),
