@@ -315,6 +315,26 @@ def _diff(ns):
 
 
 @command(
+    "ablate",
+    "run an ablation's arms as DVC experiments (`ablate FILE`), or compare them (`ablate report FILE`)",
+    ("what", {"nargs": "+", "metavar": "[report] FILE", "help": "an ablation file (ablations/*.yaml), after `report` to compare its arms"}),
+    ("--print", {"action": "store_true", "dest": "print_only", "help": "print `dvc exp run --queue` commands for DVC's queue instead"}),
+    ("--mode", {"default": "greedy", "help": "report: the evaluate mode compared (default greedy)"}),
+    ("--repo", {"type": Path, "default": Path("."), "help": "the repository (default: here)"}),
+)
+def _ablate(ns):
+    from distillery import ablation, ablation_report
+
+    if ns.what[0] == "report" and len(ns.what) == 2:
+        for kind, path in ablation_report.write(ns.what[1], ns.repo, ns.mode).items():
+            print(f"{kind}: {path}")
+    elif len(ns.what) == 1:
+        ablation.run(ns.what[0], ns.repo, print_only=ns.print_only)
+    else:
+        raise DistilleryError(f"expected `ablate FILE` or `ablate report FILE`, got `ablate {' '.join(ns.what)}`")
+
+
+@command(
     "checkout",
     "restore a version's outputs (git + DVC) and make Snakemake's records agree with them",
     ("rev", {"nargs": "?", "default": None, "help": "a git revision to check out first (default: stay on this commit)"}),

@@ -353,10 +353,11 @@ def dvc_stages(params: Params) -> dict[str, dict[str, Any]]:
             "outs": stage_outs(params, name),
         }
         if spec.metrics:
-            # DVC's metric is the headline file; the full counts are a git-tracked output beside it
-            # (distillery.metrics: `dvc metrics show` then fits a terminal).
-            entry["outs"] += [{m: {"cache": False}} for m in spec.metrics]
-            entry["metrics"] = [{headline_path(m).as_posix(): {"cache": False}} for m in spec.metrics]
+            # Both are git-tracked metrics (cache: false): DVC saves no run-cache entry for a stage with
+            # an uncached output that is neither a metric nor a plot (dvc/stage/__init__.py), and arms
+            # of an ablation are restored from the run cache. `dvc metrics show metrics/headline` is the
+            # table that fits a terminal (distillery.metrics).
+            entry["metrics"] = [{path: {"cache": False}} for m in spec.metrics for path in (m, headline_path(m).as_posix())]
         if spec.plots:
             entry["plots"] = [{path: dict(options)} for path, options in spec.plots]
         stages[name] = entry

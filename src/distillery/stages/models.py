@@ -11,6 +11,9 @@ assistant tokens) and three Qwen2-architecture models:
   problems' requests are sent.
 - judge: trained briefly on judge prompts to answer in the validator format ("Verdict: ...").
 - student_base: an untrained model of the same shape, the starting point of SFT.
+- reward_model: the judge's weights under a one-label score head drawn from the seed, for
+  `build.choice: reward_model` (ablations/selection.yaml). Untrained: its scores order generations
+  arbitrarily, but the same way on every run.
 
 With build_tiny false (the real recipe) nothing is built: the manifest says so and the other
 stages load hub ids or local paths from their own sections.
@@ -48,7 +51,7 @@ CHAT_TEMPLATE = (
     "{%- endfor %}"
     "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
 )
-ROLES = ("teacher", "judge", "student_base")
+ROLES = ("teacher", "judge", "student_base", "reward_model")
 
 
 def teacher_target(solution: str, answer: str) -> str:
@@ -215,6 +218,23 @@ def train_completions(
     return {"epochs": epochs, "steps": steps, "final_loss": None if loss_value is None else round(loss_value, 4)}
 
 
+def reward_model_from(judge: Any, tokenizer: Any, seed: int) -> Any:
+    """A sequence-classification model with one label: the judge's body, a seeded score head."""
+    import copy
+
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    config = copy.deepcopy(judge.config)
+    config.num_labels = 1
+    config.architectures = None
+    config.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    torch.manual_seed(derive_seed(seed, "models", "reward_model") % 2**32)
+    model = AutoModelForSequenceClassification.from_config(config)
+    model.model.load_state_dict(judge.model.state_dict())
+    return model
+
+
 def corpus_rows(path: Path) -> list[dict[str, str]]:
     """Rows of the training corpus with a problem, a worked solution and an answer (as strings)."""
     rows = []
@@ -267,6 +287,13 @@ def run(cfg: ModelsConfig, seed: int, prompt_template: str, paths: Paths) -> dic
         report[role] = stats
         report["training_examples"][role] = len(pairs)
         log.info("models: %s %s", role, stats)
+        if role == "judge":
+            started = time.monotonic()
+            reward = reward_model_from(model, tokenizer, seed)
+            seconds["reward_model"] = round(time.monotonic() - started, 1)
+            reward.save_pretrained(paths.models / "reward_model")
+            tokenizer.save_pretrained(paths.models / "reward_model")
+            report["reward_model"] = {"parameters": sum(p.numel() for p in reward.parameters()), "score_head": "seeded, untrained"}
     manifest = {"built": list(ROLES), "smoke_test_models": True, "architecture": "Qwen2ForCausalLM", "config": tiny.model_dump()}
     write_json(manifest, paths.models / "manifest.json")
     write_metrics(paths.metrics, "models", **report)
