@@ -1,5 +1,6 @@
 # make demo   set up (or reuse) the environments, then run the whole DAG on the bundled default
 # make test   set up (or reuse) the environments, then run the test suite
+# make ablate the two example ablations (ablations/*.yaml) on the bundled default, and their reports
 # make lint   ruff (lint and format) and snakemake --lint; CI runs it before the tests
 # make params-docs   regenerate docs/params.md and schemas/params.schema.json from src/distillery/config/
 # make gpu-wheels   the wheels benchmarks/gpu_check.py needs on an air-gapped GPU node, in .gpu-wheels/
@@ -22,7 +23,7 @@ export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 PIP := pip install --quiet --disable-pip-version-check
 
-.PHONY: demo test setup lock lint params-docs gpu-wheels clean
+.PHONY: demo test ablate setup lock lint params-docs gpu-wheels clean
 
 demo: $(STAMP)
 	dvc repro
@@ -30,6 +31,14 @@ demo: $(STAMP)
 
 test: $(STAMP) $(VLLM_STAMP)
 	pytest
+
+# Opt-in. Each arm is a DVC experiment of the last commit (the workspace stays as it is); arms that
+# ran on this commit are skipped, a killed one resumes from DVC's run cache.
+ablate: demo
+	distillery ablate ablations/selection.yaml
+	distillery ablate ablations/decontamination.yaml
+	distillery ablate report ablations/selection.yaml
+	distillery ablate report ablations/decontamination.yaml
 
 setup: $(STAMP) $(VLLM_STAMP)
 

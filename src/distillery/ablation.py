@@ -40,6 +40,7 @@ import yaml
 from distillery.config.params import _StrictLoader, read_params_yaml, require_every_key, validate_params
 from distillery.errors import ConfigError, DistilleryError
 from distillery.journal import JOURNAL_ENV, journal_root
+from distillery.workflow import render
 
 RUNS = Path(".distillery/ablations")  # per-arm costs, beside the journals: history, never versioned
 ARM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")  # a git ref component DVC accepts as an experiment name
@@ -255,7 +256,7 @@ class Attempt:
     requests_sent: dict[str, int] = field(default_factory=dict)
 
 
-def follow(lines, attempt: Attempt, clock=time.monotonic, echo=None) -> None:
+def follow(lines, attempt: Attempt, clock=time.monotonic, echo=None, progress=None) -> None:
     """Reads `dvc exp run`'s output as it comes: which stages ran, were restored or skipped, and
     how long each one ran (from its "Running stage" line to DVC's lock update after it)."""
     running: tuple[str, float] | None = None
@@ -274,6 +275,10 @@ def follow(lines, attempt: Attempt, clock=time.monotonic, echo=None) -> None:
             attempt.unchanged.append(m.group(1))
         elif m := _RESTORED.match(text):
             attempt.restored.append(m.group(1))
+        else:
+            continue
+        if progress:
+            progress()
 
 
 def run_log_path(repo: Path, ablation: Ablation, arm: Arm) -> Path:
@@ -314,12 +319,37 @@ def run_arm(repo: Path, ablation: Ablation, arm: Arm, baseline: str, *, force: b
         }
         log_path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
 
-    with subprocess.Popen(command, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1) as proc:
-        attempt.returncode = -1  # until it ends
-        save()
-        assert proc.stdout is not None
-        follow(proc.stdout, attempt, echo=lambda line: print(line, end="", flush=True))
-        attempt.returncode = proc.wait()
+    # An arm that names other files (a reward model, a corpus) has another dvc.yaml: DVC's `--temp`
+    # copy takes the workspace's uncommitted changes, so the arm's dvc.yaml is in place until the
+    # copy is made (DVC's first line), and the committed one back at once after.
+    dvc_yaml = repo / "dvc.yaml"
+    committed = dvc_yaml.read_text()
+    arm_yaml = render(validate_params(arm.params))
+    restored = False
+
+    def restore(_line: str = "") -> None:
+        nonlocal restored
+        if not restored:
+            restored = True
+            if arm_yaml != committed:
+                dvc_yaml.write_text(committed)
+
+    try:
+        if arm_yaml != committed:
+            dvc_yaml.write_text(arm_yaml)
+        with subprocess.Popen(command, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1) as proc:
+            attempt.returncode = -1  # until it ends
+            save()
+            assert proc.stdout is not None
+
+            def echo(line: str) -> None:
+                restore()
+                print(line, end="", flush=True)
+
+            follow(proc.stdout, attempt, echo=echo, progress=save)  # a killed attempt keeps what it did
+            attempt.returncode = proc.wait()
+    finally:
+        restore()
     save()
     return attempt
 

@@ -16,8 +16,8 @@ of one item), so the bootstrap needs no binary outcome. For the items' solved/un
 the flips alone and is the usual test for two classifiers on one test set. A difference whose
 interval holds 0 is reported as within noise.
 
-Writes reports/ablations/<name>.md, .json, .svg (pass@1 per arm with its interval, per benchmark)
-and <name>.scores.json, the same figures as rows for `dvc plots show`.
+Writes reports/ablations/<name>.md, .json, .svg (pass@1 per arm with its interval, per benchmark:
+Vega-Lite, as the report stage's figures) and <name>.scores.json, its rows, for `dvc plots show`.
 """
 
 from __future__ import annotations
@@ -34,10 +34,12 @@ import polars as pl
 from distillery import diff as dataset_diff
 from distillery.ablation import Ablation, experiments, head, load_ablation, read_run_log
 from distillery.errors import DistilleryError
+from distillery.stages.report import render_svg
 
 RESAMPLES = 10_000
 LEVEL = 0.95
 SAMPLES = "data/evaluate/samples.parquet"
+DATASET = "data/build/dataset"
 OUT = Path("reports/ablations")
 
 
@@ -135,6 +137,18 @@ def item_outcomes(samples: pl.DataFrame, mode: str) -> dict[str, dict[str, float
 # --- the report -------------------------------------------------------------------------------------
 
 
+def mean_trace_chars(dataset: pl.DataFrame) -> float | None:
+    """The mean length of the trace each row trains on (its assistant message: the chosen generation)."""
+    lengths = (
+        dataset.select(pl.col("messages").list.eval(pl.element().filter(pl.element().struct.field("role") == "assistant")))
+        .explode("messages")
+        .select(pl.col("messages").struct.field("content").str.len_chars())
+        .to_series()
+        .drop_nulls()
+    )
+    return round(float(lengths.mean()), 1) if lengths.len() else None
+
+
 def _seconds(log: dict[str, Any] | None) -> dict[str, Any] | None:
     if not log:
         return None
@@ -176,6 +190,7 @@ def build_report(ablation: Ablation, repo: Path, mode: str = "greedy", seed: int
         samples = pl.concat([pl.read_parquet(f) for f in dataset_diff.version_files(repo, sha, SAMPLES).values()])
         outcomes[arm.name] = item_outcomes(samples, mode)
         d = dataset_diff.diff(repo, base_sha, sha)
+        dataset = pl.concat([pl.read_parquet(f, columns=["messages"]) for f in dataset_diff.version_files(repo, sha, DATASET).values()])
         agg = {k: v["b"] for k, v in d.aggregates.items()}
         scores = {}
         for bench, items in outcomes[arm.name].items():
@@ -190,7 +205,7 @@ def build_report(ablation: Ablation, repo: Path, mode: str = "greedy", seed: int
             "dataset": {
                 "rows": d.rows_b,
                 "rows_by_source": agg.get("rows_by_source"),
-                "mean_generation_chars": (agg.get("generation_chars") or {}).get("mean"),
+                "mean_trace_chars": mean_trace_chars(dataset),
             },
             "scores": scores,
             "cost": _seconds(read_run_log(repo, ablation, arm)),
@@ -230,8 +245,8 @@ def _cost_line(cost: dict[str, Any] | None) -> str:
         f"{cost['wall_s']:.0f} s wall ({cost['attempts']} attempt(s)); ran {len(cost['ran'])} stage(s) "
         f"({', '.join(cost['ran']) or 'none'}), restored {len(cost['restored'])} from the run cache "
         f"({', '.join(cost['restored']) or 'none'}), {len(cost['unchanged'])} unchanged; "
-        f"requests sent {sent}{f' ({by_stage})' if by_stage else ''}; training s: "
-        + ", ".join(f"{s} {cost['stage_seconds'][s]:.0f}" for s in ("sft", "dpo", "grpo") if s in cost["stage_seconds"])
+        f"requests sent {sent}{f' ({by_stage})' if by_stage else ''}; training seconds: "
+        + (", ".join(f"{s} {cost['stage_seconds'][s]:.0f}" for s in ("sft", "dpo", "grpo") if s in cost["stage_seconds"]) or "none")
     )
 
 
@@ -243,15 +258,16 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"Experiments of commit `{report['baseline'][:7]}`; base arm `{report['base']}`; evaluate mode `{report['mode']}`; "
         f"{report['method']}. pass@1 in %.",
         "",
-        "| arm | overrides | commit | rows | mean chars | " + " | ".join(f"{b} pass@1 [95%]" for b in report["arms"][0]["scores"]) + " |",
+        "| arm | overrides | commit | rows | mean trace chars | "
+        + " | ".join(f"{b} pass@1 [95%]" for b in report["arms"][0]["scores"])
+        + " |",
         "|---|---|---|---|---|" + "---|" * len(report["arms"][0]["scores"]),
     ]
     for a in report["arms"]:
         overrides = ", ".join(f"`{k}: {json.dumps(v)}`" for k, v in a["overrides"].items()) or "(params.yaml)"
         scores = " | ".join(f"{_pct(s['pass@1'])} [{_pct(s['interval'][0])}, {_pct(s['interval'][1])}]" for s in a["scores"].values())
         lines.append(
-            f"| {a['arm']} | {overrides} | `{a['commit'][:7]}` | {a['dataset']['rows']} | "
-            f"{a['dataset']['mean_generation_chars']} | {scores} |"
+            f"| {a['arm']} | {overrides} | `{a['commit'][:7]}` | {a['dataset']['rows']} | {a['dataset']['mean_trace_chars']} | {scores} |"
         )
     lines += ["", f"## Against the base arm `{report['base']}`", ""]
     lines += [
@@ -297,29 +313,26 @@ def plot_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def write_figure(report: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.rcParams["svg.hashsalt"] = "distillery"
-    benches = list(report["arms"][0]["scores"])
-    fig, axes = plt.subplots(1, len(benches), figsize=(3.2 * len(benches), 3.0), sharey=True, squeeze=False)
-    names = [a["arm"] for a in report["arms"]]
-    for ax, bench in zip(axes[0], benches, strict=True):
-        mid = [100 * a["scores"][bench]["pass@1"] for a in report["arms"]]
-        low = [m - 100 * a["scores"][bench]["interval"][0] for m, a in zip(mid, report["arms"], strict=True)]
-        high = [100 * a["scores"][bench]["interval"][1] - m for m, a in zip(mid, report["arms"], strict=True)]
-        ax.errorbar(range(len(names)), mid, yerr=[low, high], fmt="o", capsize=4)
-        ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
-        ax.set_title(bench)
-        ax.set_ylim(-5, 105)
-    axes[0][0].set_ylabel(f"pass@1 (%), {report['mode']}, 95% interval")
-    fig.suptitle(f"ablation {report['ablation']}")
-    fig.tight_layout()
-    fig.savefig(path, metadata={"Date": None})
-    plt.close(fig)
+def figure_spec(report: dict[str, Any]) -> dict[str, Any]:
+    """Vega-Lite, as the report stage's figures: pass@1 per arm with its interval, a panel per benchmark."""
+    point = {"mark": {"type": "point", "filled": True, "size": 60}, "encoding": {"y": {"field": "pass@1", "type": "quantitative"}}}
+    rule = {"mark": "rule", "encoding": {"y": {"field": "low", "type": "quantitative"}, "y2": {"field": "high"}}}
+    return {
+        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+        "title": {"text": f"Ablation {report['ablation']}: pass@1 (%) per arm, {report['mode']}, 95% interval", "anchor": "start"},
+        "data": {"values": plot_rows(report)},
+        "facet": {"column": {"field": "benchmark", "type": "nominal", "title": None}},
+        "spec": {
+            "width": 160,
+            "height": 180,
+            "encoding": {
+                "x": {"field": "arm", "type": "nominal", "sort": [a["arm"] for a in report["arms"]], "title": None},
+                "y": {"type": "quantitative", "scale": {"domain": [0, 100]}, "title": "pass@1 (%)"},
+            },
+            "layer": [rule, point],
+        },
+        "config": {"font": "sans-serif"},
+    }
 
 
 def write(path: str | Path, repo: Path = Path("."), mode: str = "greedy", out: Path = OUT) -> dict[str, Path]:
@@ -337,5 +350,5 @@ def write(path: str | Path, repo: Path = Path("."), mode: str = "greedy", out: P
     files["markdown"].write_text(render_markdown(report))
     files["json"].write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     files["plot"].write_text(json.dumps(plot_rows(report), indent=2) + "\n")
-    write_figure(report, files["figure"])
+    files["figure"].write_text(render_svg(figure_spec(report)))
     return files

@@ -1,0 +1,253 @@
+"""distillery ablate: the statistics on fixed outcomes (hand-computed), the file's bad inputs, and
+one ablation end to end on the bundled default (real git, DVC experiments, Snakemake)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+
+import numpy as np
+import polars as pl
+import pytest
+import yaml
+
+from distillery.ablation import load_ablation, set_param
+from distillery.ablation_report import bootstrap_interval, item_outcomes, mcnemar_exact, paired
+from distillery.cli import main
+from distillery.errors import DistilleryError
+
+from conftest import REPO, run_env, sh
+
+# --- statistics, on outcomes whose answers are worked out by hand ------------------------------------
+
+
+def test_mcnemar_exact_p_values():
+    # Two-sided: 2 * P(X <= min(b, c)) for X ~ Binomial(b + c, 1/2), capped at 1.
+    assert mcnemar_exact(0, 0) == 1.0
+    assert mcnemar_exact(2, 1) == 1.0  # 2 * (1 + 3) / 8 = 1
+    assert mcnemar_exact(3, 1) == 0.625  # 2 * (1 + 4) / 16
+    assert mcnemar_exact(5, 0) == 0.0625  # 2 / 32
+    assert mcnemar_exact(0, 6) == 0.03125  # 2 / 64
+
+
+def test_paired_difference_flips_and_mcnemar_over_the_same_items():
+    base = {"a": 1.0, "b": 0.0, "c": 1.0, "d": 1.0, "e": 0.0}
+    arm = {"a": 1.0, "b": 1.0, "c": 0.0, "d": 1.0, "e": 1.0}
+    p = paired(base, arm, seed=0)
+    assert (p.items, p.base, p.arm) == (5, 0.6, 0.8)
+    assert p.difference == pytest.approx(0.2)  # (0 + 1 - 1 + 0 + 1) / 5
+    assert (p.gained, p.lost) == (["b", "e"], ["c"])
+    assert p.mcnemar_p == 1.0
+    # Per-item differences are -1, 0 or 1, so every resampled mean is a multiple of 1/5 in [-1, 1].
+    assert -1 <= p.low <= p.difference <= p.high <= 1
+    assert round(p.low * 5, 9) == round(p.low * 5) and round(p.high * 5, 9) == round(p.high * 5)
+    assert p.within_noise  # one item lost against two gained, of five
+
+
+def test_bootstrap_interval_of_known_distributions():
+    # Every item the same: every resample has that mean.
+    assert bootstrap_interval(np.array([0.25] * 7), seed=1) == (0.25, 0.25)
+    # Two items, 0 and 1: a resample's mean is 0, 1/2 or 1 with chances 1/4, 1/2, 1/4, so the
+    # 2.5th and 97.5th percentiles of 10,000 resamples are 0 and 1.
+    assert bootstrap_interval(np.array([0.0, 1.0]), seed=2) == (0.0, 1.0)
+    # A difference on every item is no noise: all gained.
+    p = paired({str(i): 0.0 for i in range(8)}, {str(i): 1.0 for i in range(8)}, seed=3)
+    assert (p.low, p.high, p.within_noise, p.mcnemar_p) == (1.0, 1.0, False, 2 / 2**8)
+
+
+def test_item_outcomes_average_a_modes_samples_and_flips_need_half_correct():
+    samples = pl.DataFrame(
+        {
+            "benchmark": ["m"] * 6 + ["m"] * 2,
+            "mode": ["sampled"] * 6 + ["greedy"] * 2,
+            "item": ["x", "x", "y", "y", "z", "z", "x", "y"],
+            "correct": [True, False, True, True, False, False, True, False],
+        }
+    )
+    assert item_outcomes(samples, "sampled") == {"m": {"x": 0.5, "y": 1.0, "z": 0.0}}
+    assert item_outcomes(samples, "greedy") == {"m": {"x": 1.0, "y": 0.0}}
+    with pytest.raises(DistilleryError, match="mode 'budget' is not in the arms' samples .*greedy, sampled"):
+        item_outcomes(samples, "budget")
+    p = paired({"x": 0.0, "y": 0.5, "z": 1.0}, {"x": 0.5, "y": 0.0, "z": 1.0}, seed=0)
+    assert (p.gained, p.lost, p.difference) == (["x"], ["y"], 0.0)
+    with pytest.raises(DistilleryError, match="evaluated on different items"):
+        paired({"x": 0.0}, {"y": 0.0}, seed=0)
+
+
+def test_overrides_reach_dvc_in_hydras_grammar():
+    assert set_param("build.choice", "shortest") == "++build.choice=shortest"
+    assert set_param("sft.max_steps", None) == "++sft.max_steps=null"
+    assert set_param("a.b", "true") == "++a.b='true'"  # the string, not the boolean
+    assert set_param("a.b", [1, "x y"]) == "++a.b=[1,'x y']"
+    assert set_param("a.b", "it's \\boxed{}") == "++a.b='it\\'s \\boxed{}'"
+
+
+def test_dvcs_lines_say_which_stages_ran_were_restored_or_unchanged_and_for_how_long():
+    from distillery.ablation import Attempt, follow
+
+    lines = [
+        "Reproducing experiment 'abl-x'",
+        "Stage 'sample' didn't change, skipping",
+        "Running stage 'build':",
+        "> snakemake --cores all ... build",
+        "Updating lock file 'dvc.lock'",
+        "Stage 'sft' is cached - skipping run, checking out outputs",
+        "Running stage 'evaluate':",
+        "Updating lock file 'dvc.lock'",
+    ]
+    attempt = Attempt()
+    follow(lines, attempt, clock=iter([0, 1, 2, 3, 7.5, 8, 10, 14]).__next__)  # one reading a line
+    assert (attempt.ran, attempt.unchanged, attempt.restored) == (["build", "evaluate"], ["sample"], ["sft"])
+    assert attempt.stage_seconds == {"build": 5.5, "evaluate": 4.0}
+
+
+# --- bad input: one clear message each ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("arms: {random: {}, typo: {build.choise: shortest}}\n", "arm 'typo' is invalid:\n  - build.choise: unknown key"),
+        ("arms: {random: {}, same: {build.choice: random}}\n", "arm 'same' gives the same params as the base arm 'random'"),
+        ("arms:\n  random: {}\n  random: {build.choice: shortest}\n", "key 'random' appears twice in one block (lines 2 and 3)"),
+        ("", "is empty: write `arms:`"),
+        ("arms: {random: {}, a: {build.choice: first}, b: {build.choice: first}}\n", "arm 'b' gives the same params as arm 'a'"),
+        ("arms: {random: {}, x: {build.choice: shortest}}\nbase: other\n", "base 'other' is not one of the arms"),
+        ("arms: {random: {}, x/y: {build.choice: shortest}}\n", "arm name 'x/y': use letters, digits"),
+    ],
+)
+def test_bad_ablation_files_stop_with_one_message(tmp_path, capsys, text, message):
+    path = tmp_path / "abl.yaml"
+    path.write_text(text)
+    assert main(["ablate", "--print", str(path), "--repo", str(REPO)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("distillery ablate: error: ") and message in err and "Traceback" not in err, err
+
+
+def test_a_dirty_workspace_is_refused_before_dvc_runs(tmp_path, capsys):
+    repo = tmp_path / "repo"
+    (repo / "ablations").mkdir(parents=True)
+    (repo / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    (repo / "ablations/abl.yaml").write_text("arms: {random: {}, x: {build.choice: shortest}}\n")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    subprocess.run(git + ["add", "-A"], cwd=repo, check=True)
+    subprocess.run(git + ["commit", "-qm", "c"], cwd=repo, check=True)
+    (repo / "params.yaml").write_text((REPO / "params.yaml").read_text().replace("seed: 42", "seed: 43"))
+    assert main(["ablate", str(repo / "ablations/abl.yaml"), "--repo", str(repo)]) == 2
+    err = capsys.readouterr().err
+    assert "the workspace has uncommitted changes (params.yaml)" in err and "commit them (or `git stash` them)" in err, err
+    assert subprocess.run(["git", "for-each-ref", "refs/exps"], cwd=repo, capture_output=True, text=True).stdout == ""
+
+
+def test_the_example_ablations_are_valid():
+    for name in ("selection", "decontamination"):
+        ablation = load_ablation(REPO / f"ablations/{name}.yaml", REPO / "params.yaml")
+        assert ablation.base.overrides == {} and len(ablation.arms) >= 2
+
+
+# --- end to end --------------------------------------------------------------------------------------
+
+# Smaller than the bundled default where only the time matters: the arms compare the same way.
+FAST = {
+    "models.tiny.teacher_epochs": 4,
+    "models.tiny.judge_epochs": 2,
+    "sft.max_steps": 2,
+    "dpo.max_steps": 1,
+    "difficulty.samples": 2,
+    "difficulty.max_problems": 2,
+    "grpo.max_steps": 1,
+    "evaluate.modes": ["greedy"],
+    "evaluate.benchmarks": {"math500": {"n": 1, "limit": 4}, "aime2024": {"n": 1, "limit": 2}, "aime2025": {"n": 1, "limit": 2}},
+}
+UPSTREAM_OF_BUILD = {"check_params", "sample", "ingest", "models", "generate", "mix", "verify", "judge", "dedupe"}
+
+
+def commit_all(repo, message):
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", message], cwd=repo, check=True)
+
+
+def run_log(repo, arm):
+    return json.loads((repo / f".distillery/ablations/abl/{arm}.json").read_text())
+
+
+def test_an_ablation_runs_its_arms_as_experiments_and_resumes_a_killed_one(repo_copy):
+    from distillery.ablation import _set
+
+    params = yaml.safe_load((repo_copy / "params.yaml").read_text())
+    for key, value in FAST.items():
+        _set(params, key, value)
+    (repo_copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False, width=200))
+    base = sh(["dvc", "repro"], repo_copy)
+    assert base.returncode == 0, base.stdout[-3000:] + base.stderr[-3000:]
+    commit_all(repo_copy, "base")
+    journal = os.environ["DISTILLERY_JOURNAL_DIR"]
+    ablation = repo_copy / "ablations/abl.yaml"
+    # Three arms: the base, a build setting, and an evaluate setting (only evaluate and report re-run).
+    ablation.write_text("arms:\n  random: {}\n  shortest: {build.choice: shortest}\n  short_eval: {evaluate.sampling.max_new_tokens: 64}\n")
+
+    three = sh(["distillery", "ablate", str(ablation)], repo_copy)
+    assert three.returncode == 0, three.stdout[-3000:] + three.stderr[-3000:]
+    for arm in ("random", "shortest", "short_eval"):
+        attempt = run_log(repo_copy, arm)["attempts"][-1]
+        assert attempt["returncode"] == 0
+        assert not {"generate", "judge", "verify"} & set(attempt["requests_sent"]), attempt  # nothing paid twice
+        assert UPSTREAM_OF_BUILD <= set(attempt["unchanged"]), attempt
+    assert run_log(repo_copy, "random")["attempts"][-1]["ran"] == []
+    assert {"build", "sft", "evaluate"} <= set(run_log(repo_copy, "shortest")["attempts"][-1]["ran"])
+    short_eval = run_log(repo_copy, "short_eval")["attempts"][-1]
+    assert set(short_eval["ran"]) == {"check_params", "evaluate", "report"} and {"build", "sft"} <= set(short_eval["unchanged"])
+    assert sh(["git", "status", "--porcelain", "--untracked-files=no"], repo_copy).stdout == ""
+    shown = sh(["dvc", "exp", "show", "--no-pager", "--json"], repo_copy)
+    listed = {e["name"]: e["revs"][0]["rev"] for row in json.loads(shown.stdout) for e in (row.get("experiments") or [])}
+    assert set(listed) == {"abl-random", "abl-shortest", "abl-short_eval"}, listed
+
+    # A 4th arm, killed mid-SFT, then resumed: the arms that ran are kept, and nothing before SFT is redone.
+    ablation.write_text(
+        ablation.read_text() + "  reward_model: {build.choice: reward_model, build.reward_model.model: data/models/reward_model}\n"
+    )
+    proc = subprocess.Popen(
+        ["distillery", "ablate", str(ablation)], cwd=repo_copy, env=run_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if line.startswith("Running stage 'sft'"):
+            os.killpg(proc.pid, signal.SIGKILL)
+            break
+    proc.wait()
+    assert any(line.startswith("Running stage 'sft'") for line in seen), "".join(seen)[-3000:]
+    killed = run_log(repo_copy, "reward_model")["attempts"][-1]
+    assert killed["returncode"] == -1 and "build" in killed["ran"]
+    resumed = sh(["distillery", "ablate", str(ablation)], repo_copy)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert resumed.stderr.count("ran on this commit already") == 3
+    log = run_log(repo_copy, "reward_model")
+    last = log["attempts"][-1]
+    assert len(log["attempts"]) == 2 and "build" in last["restored"] and "build" not in last["ran"] and "sft" in last["ran"], last
+    assert not {"generate", "judge", "verify"} & {s for a in log["attempts"] for s in a["requests_sent"]}
+    assert journal == os.environ["DISTILLERY_JOURNAL_DIR"]
+
+    # An arm re-run from its experiment's commit rebuilds its outputs byte for byte.
+    assert sh(["git", "checkout", "-q", "--detach", listed["abl-shortest"]], repo_copy).returncode == 0
+    assert sh(["dvc", "checkout", "-q"], repo_copy).returncode == 0
+    again = sh(["dvc", "repro", "-f", "-s", "build", "sft"], repo_copy)
+    assert again.returncode == 0, again.stdout[-2000:]
+    assert sh(["git", "status", "--porcelain", "--untracked-files=no"], repo_copy).stdout == ""
+    assert sh(["git", "checkout", "-q", "-"], repo_copy).returncode == 0
+
+    # The report: scores, paired differences and costs of all four arms.
+    report = sh(["distillery", "ablate", "report", str(ablation)], repo_copy)
+    assert report.returncode == 0, report.stderr[-3000:]
+    data = json.loads((repo_copy / "reports/ablations/abl.json").read_text())
+    assert [a["arm"] for a in data["arms"]] == ["random", "shortest", "short_eval", "reward_model"]
+    for arm in data["arms"][1:]:
+        assert set(arm["paired"]) == {"math500", "aime2024", "aime2025"}
+        assert arm["paired"]["math500"]["items"] == 4 and arm["cost"]["requests_sent"].get("generate", 0) == 0
+        rows = arm["dataset"]["against_base"]
+        assert rows["a"] == data["arms"][0]["dataset"]["rows"] and rows["b"] == arm["dataset"]["rows"]
+    markdown = (repo_copy / "reports/ablations/abl.md").read_text()
+    assert "| reward_model | math500 | 4 |" in markdown and (repo_copy / "reports/ablations/abl.svg").stat().st_size > 1000
