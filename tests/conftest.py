@@ -87,5 +87,26 @@ def repo_copy(tmp_path) -> Path:
     return copy_repo(tmp_path / "repo")
 
 
+@pytest.fixture(scope="session")
+def built_repo(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess, Path]:
+    """A copy of the repository built once by `dvc repro` on the bundled default (about 5 minutes),
+    for the tests that start from a built version: (the copy, the run, its request journal). Tests
+    change a copy of it (`copy_built`), never the copy itself."""
+    repo = copy_repo(tmp_path_factory.mktemp("built") / "repo")
+    journal = repo.parent / "journal"
+    env = {**run_env(), "DISTILLERY_JOURNAL_DIR": str(journal)}
+    first = subprocess.run(["dvc", "repro"], cwd=repo, env=env, capture_output=True, text=True, timeout=1800)
+    return repo, first, journal
+
+
+def copy_built(built: tuple[Path, subprocess.CompletedProcess, Path], tmp_path: Path) -> Path:
+    """A copy of the built repository (git, DVC cache, outputs) with its journal as this test's own
+    (the `_own_journal` directory), so what the build asked is answered from the journal here too."""
+    repo, _, journal = built
+    shutil.copytree(repo, tmp_path / "repo", symlinks=True)
+    shutil.copytree(journal, tmp_path / "journal", dirs_exist_ok=True)
+    return tmp_path / "repo"
+
+
 def sh(args: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
     return subprocess.run(args, cwd=cwd, env=run_env(), capture_output=True, text=True, timeout=timeout)

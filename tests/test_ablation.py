@@ -5,20 +5,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 
 import numpy as np
 import polars as pl
 import pytest
-import yaml
 
 from distillery.ablation import load_ablation, set_param
 from distillery.ablation_report import bootstrap_interval, item_outcomes, mcnemar_exact, paired
 from distillery.cli import main
 from distillery.errors import DistilleryError
 
-from conftest import REPO, run_env, sh
+from conftest import REPO, copy_built, run_env, sh
 
 # --- statistics, on outcomes whose answers are worked out by hand ------------------------------------
 
@@ -150,66 +150,43 @@ def test_the_example_ablations_are_valid():
 
 # --- end to end --------------------------------------------------------------------------------------
 
-# Smaller than the bundled default where only the time matters: the arms compare the same way.
-FAST = {
-    "models.tiny.teacher_epochs": 4,
-    "models.tiny.judge_epochs": 2,
-    "sft.max_steps": 2,
-    "dpo.max_steps": 1,
-    "difficulty.samples": 2,
-    "difficulty.max_problems": 2,
-    "grpo.max_steps": 1,
-    "evaluate.modes": ["greedy"],
-    "evaluate.benchmarks": {"math500": {"n": 1, "limit": 4}, "aime2024": {"n": 1, "limit": 2}, "aime2025": {"n": 1, "limit": 2}},
-}
-UPSTREAM_OF_BUILD = {"check_params", "sample", "ingest", "models", "generate", "mix", "verify", "judge", "dedupe"}
+UPSTREAM_OF_BUILD = {"sample", "ingest", "models", "generate", "mix", "verify", "judge", "dedupe"}
 
 
-def commit_all(repo, message):
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", message], cwd=repo, check=True)
+def ran_stages(dvc_output: str) -> list[str]:
+    return re.findall(r"Running stage '([a-z_]+)'", dvc_output)
 
 
 def run_log(repo, arm):
     return json.loads((repo / f".distillery/ablations/abl/{arm}.json").read_text())
 
 
-def test_an_ablation_runs_its_arms_as_experiments_and_resumes_a_killed_one(repo_copy):
-    from distillery.ablation import _set
+def test_an_ablation_runs_its_arms_as_experiments_and_resumes_a_killed_one(built_repo, tmp_path):
+    """On the bundled default, built once for the session: two arms (the base, and an evaluate
+    setting), then a third that changes only a build setting, killed mid-SFT and resumed."""
+    assert built_repo[1].returncode == 0, built_repo[1].stdout[-3000:]
+    repo = copy_built(built_repo, tmp_path)
+    ablation = repo / "ablations/abl.yaml"
+    ablation.write_text("arms:\n  random: {}\n  short_eval: {evaluate.sampling.max_new_tokens: 64}\n")
 
-    params = yaml.safe_load((repo_copy / "params.yaml").read_text())
-    for key, value in FAST.items():
-        _set(params, key, value)
-    (repo_copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False, width=200))
-    base = sh(["dvc", "repro"], repo_copy)
-    assert base.returncode == 0, base.stdout[-3000:] + base.stderr[-3000:]
-    commit_all(repo_copy, "base")
-    journal = os.environ["DISTILLERY_JOURNAL_DIR"]
-    ablation = repo_copy / "ablations/abl.yaml"
-    # Three arms: the base, a build setting, and an evaluate setting (only evaluate and report re-run).
-    ablation.write_text("arms:\n  random: {}\n  shortest: {build.choice: shortest}\n  short_eval: {evaluate.sampling.max_new_tokens: 64}\n")
-
-    three = sh(["distillery", "ablate", str(ablation)], repo_copy)
-    assert three.returncode == 0, three.stdout[-3000:] + three.stderr[-3000:]
-    for arm in ("random", "shortest", "short_eval"):
-        attempt = run_log(repo_copy, arm)["attempts"][-1]
-        assert attempt["returncode"] == 0
-        assert not {"generate", "judge", "verify"} & set(attempt["requests_sent"]), attempt  # nothing paid twice
-        assert UPSTREAM_OF_BUILD <= set(attempt["unchanged"]), attempt
-    assert run_log(repo_copy, "random")["attempts"][-1]["ran"] == []
-    assert {"build", "sft", "evaluate"} <= set(run_log(repo_copy, "shortest")["attempts"][-1]["ran"])
-    short_eval = run_log(repo_copy, "short_eval")["attempts"][-1]
-    assert set(short_eval["ran"]) == {"check_params", "evaluate", "report"} and {"build", "sft"} <= set(short_eval["unchanged"])
-    assert sh(["git", "status", "--porcelain", "--untracked-files=no"], repo_copy).stdout == ""
-    shown = sh(["dvc", "exp", "show", "--no-pager", "--json"], repo_copy)
+    two = sh(["distillery", "ablate", str(ablation)], repo)
+    assert two.returncode == 0, two.stdout[-3000:] + two.stderr[-3000:]
+    base, short_eval = run_log(repo, "random")["attempts"][-1], run_log(repo, "short_eval")["attempts"][-1]
+    assert base["returncode"] == short_eval["returncode"] == 0
+    assert base["ran"] == [] and base["requests_sent"] == {}  # the committed version: nothing to do
+    assert set(short_eval["ran"]) == {"check_params", "evaluate", "report"}  # params edits are validated first
+    assert UPSTREAM_OF_BUILD | {"build", "sft"} <= set(short_eval["unchanged"]) and set(short_eval["requests_sent"]) == {"evaluate"}
+    assert sh(["git", "status", "--porcelain", "--untracked-files=no"], repo).stdout == ""
+    shown = sh(["dvc", "exp", "show", "--no-pager", "--json"], repo)
     listed = {e["name"]: e["revs"][0]["rev"] for row in json.loads(shown.stdout) for e in (row.get("experiments") or [])}
-    assert set(listed) == {"abl-random", "abl-shortest", "abl-short_eval"}, listed
+    assert set(listed) == {"abl-random", "abl-short_eval"}, listed
 
-    # A 4th arm, killed mid-SFT, then resumed: the arms that ran are kept, and nothing before SFT is redone.
-    ablation.write_text(
-        ablation.read_text() + "  reward_model: {build.choice: reward_model, build.reward_model.model: data/models/reward_model}\n"
-    )
+    # A third arm (a build setting, and a file dvc.yaml must track), killed mid-SFT, then resumed:
+    # the arms that ran are kept, nothing before SFT is redone, and nothing is generated or judged.
+    with ablation.open("a") as f:
+        f.write("  reward_model: {build.choice: reward_model, build.reward_model.model: data/models/reward_model}\n")
     proc = subprocess.Popen(
-        ["distillery", "ablate", str(ablation)], cwd=repo_copy, env=run_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        ["distillery", "ablate", str(ablation)], cwd=repo, env=run_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True,
     )  # fmt: skip
     seen = []
@@ -220,34 +197,40 @@ def test_an_ablation_runs_its_arms_as_experiments_and_resumes_a_killed_one(repo_
             break
     proc.wait()
     assert any(line.startswith("Running stage 'sft'") for line in seen), "".join(seen)[-3000:]
-    killed = run_log(repo_copy, "reward_model")["attempts"][-1]
-    assert killed["returncode"] == -1 and "build" in killed["ran"]
-    resumed = sh(["distillery", "ablate", str(ablation)], repo_copy)
+    killed = run_log(repo, "reward_model")["attempts"][-1]
+    assert killed["returncode"] == -1 and "build" in killed["ran"] and "sft" in killed["ran"], killed
+    assert sh(["git", "status", "--porcelain", "--untracked-files=no"], repo).stdout == ""  # the arm's dvc.yaml is not left behind
+    resumed = sh(["distillery", "ablate", str(ablation)], repo)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
-    assert resumed.stderr.count("ran on this commit already") == 3
-    log = run_log(repo_copy, "reward_model")
+    assert resumed.stderr.count("ran on this commit already") == 2
+    log = run_log(repo, "reward_model")
     last = log["attempts"][-1]
-    assert len(log["attempts"]) == 2 and "build" in last["restored"] and "build" not in last["ran"] and "sft" in last["ran"], last
+    assert len(log["attempts"]) == 2 and {"build", "curate"} <= set(last["restored"]) and "build" not in last["ran"], last
+    assert "sft" in last["ran"] and UPSTREAM_OF_BUILD <= set(last["unchanged"])
     assert not {"generate", "judge", "verify"} & {s for a in log["attempts"] for s in a["requests_sent"]}
-    assert journal == os.environ["DISTILLERY_JOURNAL_DIR"]
 
     # An arm re-run from its experiment's commit rebuilds its outputs byte for byte.
-    assert sh(["git", "checkout", "-q", "--detach", listed["abl-shortest"]], repo_copy).returncode == 0
-    assert sh(["dvc", "checkout", "-q"], repo_copy).returncode == 0
-    again = sh(["dvc", "repro", "-f", "-s", "build", "sft"], repo_copy)
-    assert again.returncode == 0, again.stdout[-2000:]
-    assert sh(["git", "status", "--porcelain", "--untracked-files=no"], repo_copy).stdout == ""
-    assert sh(["git", "checkout", "-q", "-"], repo_copy).returncode == 0
+    shown = sh(["dvc", "exp", "show", "--no-pager", "--json"], repo)
+    listed = {e["name"]: e["revs"][0]["rev"] for row in json.loads(shown.stdout) for e in (row.get("experiments") or [])}
+    assert sh(["git", "checkout", "-q", "--detach", listed["abl-reward_model"]], repo).returncode == 0
+    assert sh(["dvc", "checkout", "-q"], repo).returncode == 0
+    again = sh(["dvc", "repro", "-f", "-s", "build", "sft"], repo)
+    assert again.returncode == 0 and ran_stages(again.stdout) == ["build", "sft"], again.stdout[-2000:]
+    assert sh(["git", "status", "--porcelain", "--untracked-files=no"], repo).stdout == ""  # dvc.lock: the same md5s
+    assert sh(["git", "checkout", "-q", "-"], repo).returncode == 0
 
-    # The report: scores, paired differences and costs of all four arms.
-    report = sh(["distillery", "ablate", "report", str(ablation)], repo_copy)
+    # The report: scores, paired differences and costs of the three arms.
+    report = sh(["distillery", "ablate", "report", str(ablation)], repo)
     assert report.returncode == 0, report.stderr[-3000:]
-    data = json.loads((repo_copy / "reports/ablations/abl.json").read_text())
-    assert [a["arm"] for a in data["arms"]] == ["random", "shortest", "short_eval", "reward_model"]
+    data = json.loads((repo / "reports/ablations/abl.json").read_text())
+    assert [a["arm"] for a in data["arms"]] == ["random", "short_eval", "reward_model"]
     for arm in data["arms"][1:]:
-        assert set(arm["paired"]) == {"math500", "aime2024", "aime2025"}
-        assert arm["paired"]["math500"]["items"] == 4 and arm["cost"]["requests_sent"].get("generate", 0) == 0
+        assert set(arm["paired"]) == {"math500", "aime2024", "aime2025"} and arm["paired"]["math500"]["items"] == 10
         rows = arm["dataset"]["against_base"]
         assert rows["a"] == data["arms"][0]["dataset"]["rows"] and rows["b"] == arm["dataset"]["rows"]
-    markdown = (repo_copy / "reports/ablations/abl.md").read_text()
-    assert "| reward_model | math500 | 4 |" in markdown and (repo_copy / "reports/ablations/abl.svg").stat().st_size > 1000
+    assert (
+        data["arms"][2]["cost"]["attempts"] == 2
+        and data["arms"][1]["dataset"]["against_base"]["unchanged"] == data["arms"][0]["dataset"]["rows"]
+    )
+    markdown = (repo / "reports/ablations/abl.md").read_text()
+    assert "| reward_model | math500 | 10 |" in markdown and (repo / "reports/ablations/abl.svg").read_text().startswith("<svg")

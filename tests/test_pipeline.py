@@ -12,7 +12,7 @@ import yaml
 from distillery.corpora import Mapped, map_row
 from distillery.workflow import SNAKEMAKE
 
-from conftest import REPO, sh
+from conftest import REPO, copy_built, sh
 
 pytestmark = pytest.mark.e2e
 
@@ -132,8 +132,9 @@ def check_row_provenance(repo):
     assert prov["source_version"][0].startswith("md5 ")
 
 
-def test_dvc_repro_builds_once_then_reruns_only_what_a_param_touches(repo_copy):
-    first = sh(["dvc", "repro"], repo_copy)
+def test_dvc_repro_builds_once_then_reruns_only_what_a_param_touches(built_repo, tmp_path):
+    first = built_repo[1]
+    repo_copy = copy_built(built_repo, tmp_path)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     every = [
         "check_params",
