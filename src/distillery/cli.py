@@ -326,8 +326,10 @@ def _ablate(ns):
     from distillery import ablation, ablation_report
 
     if ns.what[0] == "report" and len(ns.what) == 2:
-        for kind, path in ablation_report.write(ns.what[1], ns.repo, ns.mode).items():
+        files = ablation_report.write(ns.what[1], ns.repo, ns.mode)
+        for kind, path in files.items():
             print(f"{kind}: {path}")
+        print(f"as a DVC plot: dvc plots show {files['plot']} -x arm -y pass@1")
     elif len(ns.what) == 1:
         ablation.run(ns.what[0], ns.repo, print_only=ns.print_only)
     else:
