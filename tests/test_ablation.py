@@ -148,6 +148,18 @@ def test_the_example_ablations_are_valid():
         assert ablation.base.overrides == {} and len(ablation.arms) >= 2
 
 
+def test_print_gives_dvcs_queue_commands_and_names_the_arm_that_needs_its_own_dvc_yaml(capsys):
+    assert main(["ablate", "--print", str(REPO / "ablations/selection.yaml"), "--repo", str(REPO)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "dvc exp run --queue --name selection-random"
+    assert lines[1].startswith("# arm reward_model names files dvc.yaml does not track")
+    assert lines[2] == (
+        "dvc exp run --queue --name selection-reward_model -S ++build.choice=reward_model "
+        "-S ++build.reward_model.model=data/models/reward_model"
+    )
+    assert lines[3] == "dvc exp run --queue --name selection-shortest -S ++build.choice=shortest"
+
+
 # --- end to end --------------------------------------------------------------------------------------
 
 UPSTREAM_OF_BUILD = {"sample", "ingest", "models", "generate", "mix", "verify", "judge", "dedupe"}

@@ -359,7 +359,13 @@ def run(path: str | Path, repo: Path = Path("."), *, print_only: bool = False) -
     repo = Path(repo)
     ablation = load_ablation(path, repo / "params.yaml")
     if print_only:
+        committed = (repo / "dvc.yaml").read_text() if (repo / "dvc.yaml").is_file() else None
         for arm in ablation.arms:
+            if render(validate_params(arm.params)) != committed:
+                print(
+                    f"# arm {arm.name} names files dvc.yaml does not track: queue it with its dvc.yaml in the workspace, "
+                    "or run it with `distillery ablate`"
+                )
             print(shlex.join(exp_run_command(ablation, arm, queue=True)))
         print("dvc queue start  # then: dvc queue status; dvc exp show")
         return {}
