@@ -103,6 +103,22 @@ def test_dvcs_lines_say_which_stages_ran_were_restored_or_unchanged_and_for_how_
     assert attempt.stage_seconds == {"build": 5.5, "evaluate": 4.0}
 
 
+def test_requests_sent_are_the_journal_lines_appended_since_the_mark(tmp_path):
+    from distillery.ablation import journal_sizes, requests_since
+
+    (tmp_path / "generate").mkdir()
+    (tmp_path / "judge").mkdir()
+    (tmp_path / "generate/shard-0-of-2.jsonl").write_text('{"key":"a"}\n{"key":"b"}\n')
+    (tmp_path / "judge/shard-0-of-1.jsonl").write_text('{"key":"c"}\n' * 5)
+    marks = journal_sizes(tmp_path)
+    assert requests_since(tmp_path, marks) == {}
+    with open(tmp_path / "generate/shard-0-of-2.jsonl", "a") as f:
+        f.write('{"key":"d"}\n')
+    (tmp_path / "generate/shard-1-of-2.jsonl").write_text('{"key":"e"}\n{"key":"f"}\n')  # a new shard file
+    (tmp_path / "judge/shard-0-of-1.jsonl").write_text('{"key":"c"}\n' * 2)  # compacted: counted whole
+    assert requests_since(tmp_path, marks) == {"generate": 3, "judge": 2}
+
+
 # --- bad input: one clear message each ---------------------------------------------------------------
 
 

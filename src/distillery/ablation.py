@@ -231,13 +231,24 @@ def params_at(repo: Path, rev: str) -> dict[str, Any]:
     return yaml.safe_load(git(repo, "show", f"{rev}:params.yaml"))
 
 
-def journal_lines(root: Path) -> dict[str, int]:
-    """Finished requests journaled so far, per stage (one line each: distillery.journal)."""
-    counts: dict[str, int] = {}
-    if root.is_dir():
-        for stage_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-            counts[stage_dir.name] = sum(f.read_bytes().count(b"\n") for f in stage_dir.glob("*.jsonl"))
-    return counts
+def journal_sizes(root: Path) -> dict[Path, int]:
+    """Each journal file's size: the mark after which an arm's requests are appended."""
+    return {f: f.stat().st_size for f in sorted(root.glob("*/*.jsonl"))} if root.is_dir() else {}
+
+
+def requests_since(root: Path, sizes: dict[Path, int]) -> dict[str, int]:
+    """Finished requests journaled since `sizes` was taken, per stage (a line each, appended:
+    distillery.journal), read from the marks on, so a large journal costs only its new lines."""
+    sent: dict[str, int] = {}
+    for f, size in journal_sizes(root).items():
+        start = sizes.get(f, 0)
+        start = start if size >= start else 0  # compacted (`distillery journal prune`) since: all of it
+        with open(f, "rb") as fh:
+            fh.seek(start)
+            lines = fh.read().count(b"\n")
+        if lines:
+            sent[f.parent.name] = sent.get(f.parent.name, 0) + lines
+    return sent
 
 
 # --- running ----------------------------------------------------------------------------------------
@@ -296,7 +307,7 @@ def run_arm(repo: Path, ablation: Ablation, arm: Arm, baseline: str, *, force: b
     env = {**os.environ, JOURNAL_ENV: str(journals)}
     command = exp_run_command(ablation, arm, force=force)
     print(f"distillery ablate: arm {arm.name!r}: {shlex.join(command)}", file=sys.stderr, flush=True)
-    before = journal_lines(journals)
+    marks = journal_sizes(journals)
     attempt = Attempt()
     started = time.monotonic()
     log_path = run_log_path(repo, ablation, arm)
@@ -307,8 +318,7 @@ def run_arm(repo: Path, ablation: Ablation, arm: Arm, baseline: str, *, force: b
 
     def save() -> None:
         attempt.wall_s = round(time.monotonic() - started, 1)
-        after = journal_lines(journals)
-        attempt.requests_sent = {s: after[s] - before.get(s, 0) for s in after if after[s] != before.get(s, 0)}
+        attempt.requests_sent = requests_since(journals, marks)
         record = {
             "ablation": ablation.name,
             "arm": arm.name,
