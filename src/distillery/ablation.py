@@ -215,9 +215,10 @@ def require_clean(repo: Path) -> None:
     dirty = [line[3:] for line in git(repo, "status", "--porcelain", "--untracked-files=no").splitlines()]
     if dirty:
         shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
+        killed = " (a dvc.yaml left by an ablation killed as an arm started: `git checkout dvc.yaml`)" if "dvc.yaml" in dirty else ""
         raise DistilleryError(
             f"the workspace has uncommitted changes ({shown}): each arm is a DVC experiment on the last commit, so commit "
-            "them (or `git stash` them), then run the ablation again"
+            f"them (or `git stash` them){killed}, then run the ablation again"
         )
 
 
@@ -312,7 +313,7 @@ def run_arm(repo: Path, ablation: Ablation, arm: Arm, baseline: str, *, force: b
     started = time.monotonic()
     log_path = run_log_path(repo, ablation, arm)
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    # Recorded before the run too: a killed arm's attempt is still counted when it resumes.
+    # The attempts of this commit before this one (a killed arm's count when it resumes).
     previous = read_run_log(repo, ablation, arm)
     attempts = previous["attempts"] if previous and previous.get("baseline") == baseline else []
 
@@ -337,7 +338,7 @@ def run_arm(repo: Path, ablation: Ablation, arm: Arm, baseline: str, *, force: b
     arm_yaml = render(validate_params(arm.params))
     restored = False
 
-    def restore(_line: str = "") -> None:
+    def restore() -> None:
         nonlocal restored
         if not restored:
             restored = True
