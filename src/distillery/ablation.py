@@ -39,6 +39,7 @@ import yaml
 
 from distillery.config.params import _StrictLoader, read_params_yaml, require_every_key, validate_params
 from distillery.errors import ConfigError, DistilleryError
+from distillery.io import write_json
 from distillery.journal import JOURNAL_ENV, journal_root
 from distillery.workflow import render
 
@@ -328,7 +329,7 @@ def run_arm(repo: Path, ablation: Ablation, arm: Arm, baseline: str, *, force: b
             "overrides": arm.overrides,
             "attempts": [*attempts, attempt.__dict__],
         }
-        log_path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+        write_json(record, log_path)  # replaced whole: a kill mid-write leaves the last record
 
     # An arm that names other files (a reward model, a corpus) has another dvc.yaml: DVC's `--temp`
     # copy takes the workspace's uncommitted changes, so the arm's dvc.yaml is in place until the
