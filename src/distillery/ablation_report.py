@@ -149,7 +149,8 @@ def mean_trace_chars(dataset: pl.DataFrame) -> float | None:
     return round(float(lengths.mean()), 1) if lengths.len() else None
 
 
-def _seconds(log: dict[str, Any] | None) -> dict[str, Any] | None:
+def arm_cost(log: dict[str, Any] | None) -> dict[str, Any] | None:
+    """An arm's cost over all its attempts on this commit (a killed one included)."""
     if not log:
         return None
     attempts = log["attempts"]
@@ -208,7 +209,7 @@ def build_report(ablation: Ablation, repo: Path, mode: str = "greedy", seed: int
                 "mean_trace_chars": mean_trace_chars(dataset),
             },
             "scores": scores,
-            "cost": _seconds(read_run_log(repo, ablation, arm)),
+            "cost": arm_cost(read_run_log(repo, ablation, arm)),
         }
         if arm is not ablation.base:
             entry["dataset"]["against_base"] = {k: v for k, v in d.as_json(examples=0)["rows"].items()}
