@@ -5,6 +5,8 @@ import sys
 from pathlib import Path
 
 from distillery.config import stage_config, validate_params_file
+from distillery.config.generate import round_config
+from distillery.rounds import final_judged, judged_path, stage_dir
 from distillery.errors import ConfigError
 from distillery.stages.check_params import write_code_records
 from distillery.workflow import (
@@ -79,6 +81,23 @@ _check_dvc_yaml()
 def stage_json(stage, **extra):
     """The stage's params section plus the base seed, as the JSON its CLI validates."""
     return stage_config(stage, getattr(PARAMS, stage), seed=PARAMS.base.seed, **extra)
+
+
+def generate_json(round_number):
+    """generate's JSON for one round's jobs: the rounds up to it only, so a later round's settings never
+    change an earlier round's jobs (distillery.config.generate.round_config)."""
+    return stage_config("generate", round_config(PARAMS.generate, int(round_number)), seed=PARAMS.base.seed)
+
+
+def round_shard_files(pattern):
+    """An input function: a later round's `pattern` for every shard (what its gather reads)."""
+    return lambda wildcards: expand(pattern, shard=range(PARAMS.generate.num_shards), round=wildcards.round)
+
+
+def before(path_of_round):
+    """An input function: the file `path_of_round(r)` of the round before this one (what a later round
+    reads of the rounds so far, or merges into its own gathered table)."""
+    return lambda wildcards: path_of_round(int(wildcards.round) - 1)
 
 
 def benchmarks_json(names):

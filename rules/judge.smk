@@ -46,3 +46,55 @@ rule judge_gather:
     shell:
         "distillery judge-gather --config {params.config:q} --shards {input.shards:q} --problems {input.problems:q} "
         "--judged {output.judged:q} --disagreements {output.disagreements:q} --metrics {output.metrics:q} > {log:q} 2>&1"
+
+
+# A later round's verified generations (generate.rounds): judged as round 1's; its gather merges the
+# rounds before, so the last round's judged table holds every generation (distillery.rounds.final_judged).
+rule judge_round_shard:
+    input:
+        unpack(inputs_named_by_params("judge")),
+        verified="data/verify/round-{round}/shards/shard-{shard}.parquet",
+        problems=PROBLEMS_TABLE,
+        code=code_record("judge"),
+    output:
+        judged="data/judge/round-{round}/shards/shard-{shard}.parquet",
+    params:
+        config=lambda wildcards: stage_json("judge"),
+        num_shards=PARAMS.generate.num_shards,
+        server_logs=lambda wildcards: f"logs/judge/round-{wildcards.round}/servers/shard-{wildcards.shard}",
+    log:
+        "logs/judge/round-{round}/shard-{shard}.log",
+    benchmark:
+        "logs/judge/round-{round}/shard-{shard}.benchmark.tsv"
+    threads: 2
+    conda:
+        "../envs/generate.yaml"
+    shell:
+        "distillery judge-shard --config {params.config:q} --shard {wildcards.shard} --num-shards {params.num_shards} "
+        "--verified {input.verified:q} --problems {input.problems:q} --judged {output.judged:q} "
+        "--server-logs {params.server_logs:q} > {log:q} 2>&1"
+
+
+rule judge_round_gather:
+    input:
+        shards=round_shard_files("data/judge/round-{round}/shards/shard-{shard}.parquet"),
+        so_far=before(judged_path),
+        problems=PROBLEMS_TABLE,
+        code=code_record("judge"),
+    output:
+        judged="data/judge/round-{round}/judged.parquet",  # every round's up to this one
+        disagreements="data/judge/round-{round}/disagreements.md",
+        metrics="metrics/judge_round_{round}.json",
+        headline="metrics/headline/judge_round_{round}.json",
+    params:
+        config=lambda wildcards: stage_json("judge"),
+    log:
+        "logs/judge/round-{round}/gather.log",
+    benchmark:
+        "logs/judge/round-{round}/gather.benchmark.tsv"
+    conda:
+        "../envs/cpu.yaml"
+    shell:
+        "distillery judge-gather --config {params.config:q} --shards {input.shards:q} --so-far {input.so_far:q} "
+        "--problems {input.problems:q} --judged {output.judged:q} --disagreements {output.disagreements:q} "
+        "--metrics {output.metrics:q} > {log:q} 2>&1"

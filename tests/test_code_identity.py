@@ -127,7 +127,8 @@ def test_a_code_record_is_the_same_bytes_for_the_same_code_anywhere(tmp_path):
 
 def test_records_are_written_once_and_left_alone_while_the_code_is_the_same(tmp_path):
     written = write_code_records(tmp_path)
-    assert sorted(written) == sorted(set(STAGES) - {"check_params"})
+    # A later round's stages (generate_round_2, ...) run their stage's code: they share its record.
+    assert sorted(written) == sorted(s for s in STAGES if s != "check_params" and "_round_" not in s)
     dedupe = tmp_path / code_record_path("dedupe")
     mtime = dedupe.stat().st_mtime_ns
     assert write_code_records(tmp_path) == [] and dedupe.stat().st_mtime_ns == mtime

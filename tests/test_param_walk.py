@@ -180,6 +180,8 @@ class SnakemakeJobs:
                     stage = Path(job.rule.snakefile).stem
                     if stage == "Snakefile":
                         continue
+                    if "round" in job.wildcards.keys():  # a later round's rules: their own DVC stage (generate_round_2)
+                        stage = f"{stage}_round_{job.wildcards.round}"
                     params = json.dumps(dict(job.params.items()), sort_keys=True, default=str)
                     jobs.setdefault(stage, set()).add((job.rule.name, str(job.wildcards), params, tuple(sorted(map(str, job.input)))))
         except (Exception, SystemExit):

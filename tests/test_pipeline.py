@@ -77,6 +77,7 @@ def check_whole_dag_outputs(repo_copy) -> None:
     }
     assert (repo_copy / "data/dedupe/near_duplicates.parquet").exists()
     card = (repo_copy / "data/build/dataset/README.md").read_text()
+    assert "## Rounds of generation" in card and re.search(r"^\| 2 \| \d+ \| \d+ \| \d+ \| \d+ \|$", card, re.M)  # round 2's row
     assert "## Decontamination" in card and "| dedupe |" in card and '"code"' in card and not re.search(r"\bgit\b", card)
     assert (repo_copy / "data/sft/model/model.safetensors").exists()
     # Every filtering stage accounts for every row.
@@ -92,7 +93,7 @@ def check_row_provenance(repo):
     prov = pl.read_parquet(repo / "data/build/provenance.parquet")
     dataset = read_dataset(repo)
     assert sorted(prov.select("split", "uuid").rows()) == sorted(dataset.select("split", "uuid").rows())
-    judged = pl.read_parquet(repo / "data/judge/judged.parquet")
+    judged = pl.read_parquet(repo / "data/judge/round-2/judged.parquet")  # every round's (params.yaml runs two)
     # The bundled run mixes published corpora in (params.yaml ingest, mix): a row's source is the
     # file of its corpus, read through that corpus's adapter.
     mixed = pl.read_parquet(repo / "data/mix/problems.parquet")
@@ -109,6 +110,7 @@ def check_row_provenance(repo):
     for row in rows.iter_rows(named=True):
         gens = judged.filter(pl.col("uuid") == row["uuid"]).sort("sample_index")
         assert row["request_keys"] == gens["request_key"].to_list()
+        assert row["rounds"] == gens["round"].to_list()
         assert row["judge_request_keys"] == gens["judge_request_key"].to_list()
         chosen = gens.filter(pl.col("sample_index") == row["messages_sample_index"])["generation"][0]
         assert row["messages"][1]["content"] == chosen
@@ -146,6 +148,9 @@ def test_dvc_repro_builds_once_then_reruns_only_what_a_param_touches(built_repo,
         "generate",
         "verify",
         "judge",
+        "generate_round_2",
+        "verify_round_2",
+        "judge_round_2",
         "dedupe",
         "build",
         "sft",
@@ -211,7 +216,8 @@ def test_dvc_repro_builds_once_then_reruns_only_what_a_param_touches(built_repo,
     third = sh(["dvc", "repro", "build"], repo_copy)
     assert third.returncode == 0, third.stdout[-3000:]
     ran = ran_stages(third.stdout)
-    assert ran == ["check_params", "judge", "dedupe", "build"]  # any params edit is validated first
+    # Any params edit is validated first; round 2 samples the problems unsolved by the new verdicts.
+    assert ran == ["check_params", "judge", "generate_round_2", "verify_round_2", "judge_round_2", "dedupe", "build"]
     stale = sh(["dvc", "status"], repo_copy).stdout
     assert "curate:" in stale and "sft:" in stale  # what reads the dataset is named, not skipped
     commit(repo_copy, "version B")

@@ -35,7 +35,7 @@ def test_swapped_paths_name_the_file_the_stage_and_what_it_looks_like(tmp_path):
     with pytest.raises(DistilleryError) as info:
         verify.run(VerifyConfig(workers=1), paths)
     msg = str(info.value)
-    assert msg.startswith(f"{problems} has no column(s) ['sample_index', 'request_key'")
+    assert msg.startswith(f"{problems} has no column(s) ['sample_index', 'round', 'request_key'")
     assert "the generate stage writes them, as its generations (data/generate/generations.parquet)" in msg
     assert "It looks like the sample stage's sampled problems (data/sample/problems.parquet): check the path" in msg
     assert not (tmp_path / "v.parquet").exists()

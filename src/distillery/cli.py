@@ -60,6 +60,10 @@ SERVER_LOGS = (
     {"type": Path, "default": None, "help": "where a server the job starts logs (default logs/<stage>/servers)"},
 )
 
+# A later round of generation (generate.rounds): its gathers merge in the table of the rounds before it.
+SO_FAR = ("--so-far", {"type": Path, "default": None, "help": "a later round: the gathered table of the rounds before it"})
+ROUND = ("--round", {"type": int, "default": 1, "help": "the round of generation (1: every problem; later: generate.rounds)"})
+
 
 @command(
     "check-params",
@@ -114,6 +118,8 @@ def _exit_on_sigterm() -> None:
     P("--problems"),
     ("--shard", {"required": True, "type": int}),
     P("--generations"),
+    ROUND,
+    ("--judged-so-far", {"type": Path, "default": None, "help": "a later round: the judged table of the rounds before it"}),
     ("--run-figures", {"type": Path, "default": None, "help": "this run's reuse, requests and timings for the shard (a log, JSON)"}),
     JOURNAL,
     SERVER_LOGS,
@@ -123,7 +129,7 @@ def _generate_shard(ns):
 
     _exit_on_sigterm()
     cfg, extra = _cfg("generate", ns)
-    generate.run_shard(cfg, extra.seed, ns.shard, _paths(generate.ShardPaths, ns))
+    generate.run_shard(cfg, extra.seed, ns.shard, _paths(generate.ShardPaths, ns), ns.round)
 
 
 @command(
@@ -132,6 +138,7 @@ def _generate_shard(ns):
     ("--shards", {"required": True, "nargs": "+", "type": Path}),
     P("--generations"),
     P("--metrics"),
+    SO_FAR,
     ("--throughput", {"type": Path, "default": None, "help": "this run's reuse and throughput, summed over the shards (a log, JSON)"}),
     ("--shard-figures", {"nargs": "*", "type": Path, "default": [], "help": "the shards' --run-figures files"}),
 )
@@ -231,6 +238,7 @@ def _check_shard(ns) -> None:
     P("--problems"),
     P("--verified"),
     P("--metrics"),
+    SO_FAR,
 )
 def _verify_gather(ns):
     from distillery.stages import verify
@@ -288,6 +296,7 @@ def _judge_shard(ns):
     P("--judged"),
     P("--metrics"),
     ("--disagreements", {"type": Path, "default": None, "help": "a readable report of where the judge overturned math-verify"}),
+    SO_FAR,
 )
 def _judge_gather(ns):
     from distillery.stages import judge
@@ -302,6 +311,7 @@ def _judge_gather(ns):
     ("rev_a", {"help": "a git revision, or `workspace`"}),
     ("rev_b", {"nargs": "?", "default": "workspace", "help": "a git revision, or `workspace` (the default)"}),
     ("--path", {"default": "data/build/dataset", "help": "a DVC-tracked output or a file inside one (default: the dataset)"}),
+    ("--path-b", {"default": None, "help": "the path at B when it differs (a later round's table: data/judge/round-2/judged.parquet)"}),
     ("--key", {"default": None, "help": "comma-separated key columns (default: uuid[, sample_index])"}),
     ("--format", {"choices": ["text", "markdown", "json"], "default": "text"}),
     ("--examples", {"type": int, "default": 5, "help": "keys listed per kind of change"}),
@@ -310,7 +320,7 @@ def _judge_gather(ns):
 def _diff(ns):
     from distillery.diff import diff, render
 
-    d = diff(ns.repo, ns.rev_a, ns.rev_b, ns.path, ns.key.split(",") if ns.key else None)
+    d = diff(ns.repo, ns.rev_a, ns.rev_b, ns.path, ns.key.split(",") if ns.key else None, ns.path_b)
     print(render(d, ns.format, ns.examples), end="")
 
 

@@ -29,6 +29,7 @@ import yaml
 
 from distillery.errors import DistilleryError
 from distillery.provenance import is_provenance_column
+from distillery.rounds import by_round, count_by_round
 
 WORKSPACE = "workspace"
 DEFAULT_PATH = "data/build/dataset"
@@ -278,6 +279,9 @@ class Diff:
     remade: dict[tuple, list[str]] = field(default_factory=dict)  # key -> changed provenance columns, content the same
     inputs: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)  # input file -> (md5 at A, md5 at B)
     removed_by_reason: dict[str, int] = field(default_factory=dict)  # `<stage>: <reason>` -> removed rows
+    # A table of generations (verified or judged): its problems with a correct one at A and at B
+    # (None: not such a table). A second round of generation shows here as recovered problems.
+    solved: tuple[set[str], set[str]] | None = None
 
     def changed_by_column(self) -> dict[str, int]:
         return _column_counts(self.changed)
@@ -312,6 +316,18 @@ class Diff:
             "params": {k: {"a": a, "b": b} for k, (a, b) in self.params.items()},
             "inputs": {k: {"a": a, "b": b} for k, (a, b) in self.inputs.items()},
             "removed_by_reason": self.removed_by_reason,
+            **({"problems_solved": self.problems_solved(examples)} if self.solved is not None else {}),
+        }
+
+    def problems_solved(self, examples: int) -> dict[str, Any]:
+        a, b = self.solved or (set(), set())
+        recovered, lost = sorted(b - a), sorted(a - b)
+        return {
+            "a": len(a),
+            "b": len(b),
+            "recovered": len(recovered),
+            "lost": len(lost),
+            "examples": {"recovered": recovered[:examples], "lost": lost[:examples]},
         }
 
 
@@ -374,7 +390,8 @@ def aggregate_inputs(frame: pl.DataFrame | pl.LazyFrame) -> tuple[pl.DataFrame, 
     on 1M rows it was 4x slower and kept the texts alive.)"""
     df = frame.lazy().collect() if isinstance(frame, pl.LazyFrame) else frame
     small = df.select(
-        [c for c in ("source", "split", "correctness_math_verify", "correctness_llama") if c in df.columns] or [pl.lit(True).alias("_row")]
+        [c for c in ("source", "split", "round", "correctness_math_verify", "correctness_llama") if c in df.columns]
+        or [pl.lit(True).alias("_row")]
     )
     text_col = "generations" if "generations" in df.columns else "generation" if "generation" in df.columns else None
     if text_col is None:
@@ -391,6 +408,8 @@ def aggregates(df: pl.DataFrame, lengths: pl.Series | None = None, *, prepared: 
     for col in ("source", "split"):
         if col in df.columns:
             out[f"rows_by_{col}"] = dict(sorted((str(k), v) for k, v in df.group_by(col).len().iter_rows()))
+    if "round" in df.columns:  # a table of generations: rows per round of generation (distillery.rounds)
+        out["rows_by_round"] = by_round(count_by_round(df))
     if "correctness_math_verify" in df.columns:
         mv = df["correctness_math_verify"]
         mv = mv.explode() if mv.dtype == pl.List(pl.Boolean) else mv
@@ -412,10 +431,36 @@ def aggregates(df: pl.DataFrame, lengths: pl.Series | None = None, *, prepared: 
     return out
 
 
-def diff(repo: Path, rev_a: str, rev_b: str = WORKSPACE, path: str = DEFAULT_PATH, key: list[str] | None = None) -> Diff:
+SOLVED_BY = ["uuid", "is_reasoning_complete", "correctness_math_verify", "correctness_llama"]
+
+
+def solved_problems(files: dict[str, Path]) -> set[str] | None:
+    """The problems with a complete generation that math-verify or the judge called correct, in a
+    table of generations (one row each) or the dataset (whose rows are such problems); None for any
+    other table."""
+    if files and {"uuid", "messages", "correctness_count"} <= set(columns_of(files)):
+        return set(
+            pl.concat([pl.read_parquet(f, columns=["uuid"]) for f in files.values()])["uuid"].to_list()
+        )  # the dataset: solved ones only
+    if not files or not set(SOLVED_BY) <= set(columns_of(files)):
+        return None
+    df = pl.concat([pl.read_parquet(f, columns=SOLVED_BY) for f in files.values()])
+    if df.schema["correctness_math_verify"] != pl.Boolean:
+        return None
+    correct = pl.col("is_reasoning_complete") & (
+        pl.col("correctness_math_verify").fill_null(False) | pl.col("correctness_llama").fill_null(False)
+    )
+    return set(df.filter(correct)["uuid"].to_list())
+
+
+def diff(
+    repo: Path, rev_a: str, rev_b: str = WORKSPACE, path: str = DEFAULT_PATH, key: list[str] | None = None, path_b: str | None = None
+) -> Diff:
+    """`path` at A against `path_b` (default `path`) at B: e.g. a one-round version's judged table
+    against a two-round version's, which lives at data/judge/round-2/judged.parquet."""
     repo = Path(repo)
     ca, cb = resolve(repo, rev_a), resolve(repo, rev_b)
-    files_a, files_b = version_files(repo, ca, path), version_files(repo, cb, path)
+    files_a, files_b = version_files(repo, ca, path), version_files(repo, cb, path_b or path)
     cols_a, cols_b = columns_of(files_a), columns_of(files_b)
     key = key or default_key(cols_a)
     _check_key({"A": cols_a, "B": cols_b}, key)
@@ -444,6 +489,7 @@ def diff(repo: Path, rev_a: str, rev_b: str = WORKSPACE, path: str = DEFAULT_PAT
         remade,
         inputs_that_differ(repo, ca, cb),
         removed_reasons(repo, cb, path, removed, key),
+        solved if None not in (solved := (solved_problems(files_a), solved_problems(files_b))) else None,  # type: ignore[arg-type]
     )
 
 
@@ -492,6 +538,16 @@ def render(d: Diff, fmt: str = "text", examples: int = 5) -> str:
     if j["examples"]["changed"]:
         lines += ["", f"{'### ' if md else ''}changed (first {min(examples, r['changed'])})"]
         lines += [f"{'- ' if md else '  '}{', '.join(map(str, e['key']))}: {', '.join(e['columns'])}" for e in j["examples"]["changed"]]
+    if "problems_solved" in j:
+        s = j["problems_solved"]
+        lines += ["", f"{'### ' if md else ''}problems with a correct generation: {s['a']} -> {s['b']}"]
+        lines += [
+            f"{'- ' if md else '  '}recovered (none correct at A): {s['recovered']}",
+            f"{'- ' if md else '  '}lost (none correct at B): {s['lost']}",
+        ]
+        for what in ("recovered", "lost"):
+            if s["examples"][what]:
+                lines.append(f"{'- ' if md else '  '}{what}, first {len(s['examples'][what])}: {', '.join(s['examples'][what])}")
     lines += ["", f"{'### ' if md else ''}aggregates (A -> B)"]
     if md:
         lines += ["| | A | B |", "| --- | --- | --- |"]

@@ -77,6 +77,7 @@ GENERATIONS = Table(
     {
         "uuid": S,
         "sample_index": I64,
+        "round": I64,  # the round of generation that made it (distillery.rounds); null: a corpus's
         "request_key": S,
         "generation": S,
         "finish_reason": S,
@@ -183,6 +184,7 @@ ROW_PROVENANCE = Table(
         "source_version": S,
         **provenance("sample"),
         "request_keys": pl.List(S),
+        "rounds": pl.List(I64),  # the round of generation of each (distillery.rounds); null: a corpus's
         "judge_request_keys": pl.List(S),
         "generate_codes": pl.List(S),
         "judge_codes": pl.List(S),

@@ -22,6 +22,7 @@ import yaml
 from distillery.code_identity import relative_code_files
 from distillery.config.base import model_settings
 from distillery.config.build import CARD_CORPUS_FIELDS, CARD_LLM_FIELDS, VERIFY_EXECUTION_FIELDS
+from distillery.config.generate import GenerateConfig
 from distillery.config.params import Params
 from distillery.config.report import report_stage_metrics as report_stage_metrics  # tests' import
 from distillery.declaration import (
@@ -35,6 +36,7 @@ from distillery.declaration import (
     mixing as mixing,  # re-exported: rules/common.smk reads it here
 )
 from distillery.metrics import headline_path
+from distillery.rounds import later_rounds, metrics_name, stage_dir
 
 LOCAL_DATA_SUFFIXES = (".jsonl", ".json", ".parquet")
 # Outputs of stages that other stages name as models: a model under one of them depends on the stage.
@@ -141,6 +143,7 @@ class DvcStage:
     wanted: Any = field(default=None, compare=False)  # params -> bool: whether the stage exists
     whole_params_file: bool = False  # tracks every key of params.yaml (check_params), not sections
     persist: bool = False  # outs DVC neither deletes before a run nor restores from its run cache
+    code_of: str | None = None  # a later round's stage: the stage whose rule file and code record it shares
 
 
 # Plots of several columns of one file (a stage's own plot entry takes one y): what users of GRPO
@@ -188,6 +191,7 @@ def card_settings(params: Params) -> dict[str, Any]:
         **({"corpora": corpora, "own_generations": params.mix.own} if corpora else {}),
         "teacher": g.llm.model_dump(include=set(CARD_LLM_FIELDS)),
         "teacher_sampling": {**g.sampling.model_dump(), "n": g.num_generations},
+        **({"later_rounds": [r.model_dump(mode="json") for r in g.rounds]} if g.rounds else {}),
         "prompt_template": g.prompt_template,
         "judge": {**j.llm.model_dump(include=set(CARD_LLM_FIELDS)), "policy": j.policy},
         "verifier": {"library": "math-verify", **v.model_dump(exclude=set(VERIFY_EXECUTION_FIELDS))},
@@ -221,7 +225,8 @@ _WRITTEN_OUT: dict[str, DvcStage] = {  # the stages not declared yet (distillery
         outs=("data/generate/shards", "data/generate/generations.parquet"),
         metrics=("metrics/generate.json",),
         reads=("data/sample/problems.parquet",),
-        params=("base.seed", "generate"),
+        # Not generate.rounds: the later rounds are their own stages, and never change round 1.
+        params=("base.seed", *(f"generate.{key}" for key in GenerateConfig.model_fields if key != "rounds")),
     ),
     "verify": DvcStage(
         rules=("verify_shard", "verify_gather"),  # one job per generate shard, then one that merges them
@@ -240,6 +245,58 @@ _WRITTEN_OUT: dict[str, DvcStage] = {  # the stages not declared yet (distillery
         params=("base.seed", "judge", "generate.num_shards"),
     ),
 }
+
+
+# A later round of generation (generate.rounds) is three stages, each after the one before it and the
+# round before: generate_round_<r> -> verify_round_<r> -> judge_round_<r> (distillery.rounds).
+MAX_ROUNDS = 8
+
+
+def _round_stages(r: int) -> dict[str, DvcStage]:
+    def wanted(params: Params, r: int = r) -> bool:
+        return r in later_rounds(params)
+
+    def tables(stage: str, name: str) -> tuple[str, str]:
+        return f"{stage_dir(stage, r)}/{name}", f"{stage_dir(stage, r - 1)}/{name}"
+
+    generations, generations_before = tables("generate", "generations.parquet")
+    verified, verified_before = tables("verify", "verified.parquet")
+    judged, judged_before = tables("judge", "judged.parquet")
+    return {
+        metrics_name("generate", r): DvcStage(
+            rules=("generate_round_shard", "generate_round_gather"),
+            targets=(generations, f"metrics/{metrics_name('generate', r)}.json"),
+            outs=(f"{stage_dir('generate', r)}/shards", generations),
+            metrics=(f"metrics/{metrics_name('generate', r)}.json",),
+            reads=("data/sample/problems.parquet", judged_before, generations_before),
+            params=("base.seed", "generate"),
+            wanted=wanted,
+            code_of="generate",
+        ),
+        metrics_name("verify", r): DvcStage(
+            rules=("verify_round_shard", "verify_round_gather"),
+            targets=(verified, f"metrics/{metrics_name('verify', r)}.json"),
+            outs=(f"{stage_dir('verify', r)}/shards", verified),
+            metrics=(f"metrics/{metrics_name('verify', r)}.json",),
+            reads=(f"{stage_dir('generate', r)}/shards", verified_before, "data/sample/problems.parquet"),
+            params=("base.seed", "verify", "generate.num_shards"),
+            wanted=wanted,
+            code_of="verify",
+        ),
+        metrics_name("judge", r): DvcStage(
+            rules=("judge_round_shard", "judge_round_gather"),
+            targets=(judged, f"{stage_dir('judge', r)}/disagreements.md", f"metrics/{metrics_name('judge', r)}.json"),
+            outs=(f"{stage_dir('judge', r)}/shards", judged, f"{stage_dir('judge', r)}/disagreements.md"),
+            metrics=(f"metrics/{metrics_name('judge', r)}.json",),
+            reads=(f"{stage_dir('verify', r)}/shards", judged_before, "data/sample/problems.parquet"),
+            params=("base.seed", "judge", "generate.num_shards"),
+            wanted=wanted,
+            code_of="judge",
+        ),
+    }
+
+
+ROUND_STAGES: dict[str, DvcStage] = {name: spec for r in range(2, MAX_ROUNDS + 1) for name, spec in _round_stages(r).items()}
 
 
 def _declared_stages() -> dict[str, Stage]:
@@ -270,11 +327,15 @@ def _dvc_stage(decl: Stage) -> DvcStage:
     )
 
 
-# Every DVC stage, in pipeline order: check_params, then the params sections' order.
+# Every DVC stage, in pipeline order: check_params, then the params sections' order, the later rounds
+# of generation after judge.
 STAGES: dict[str, DvcStage] = {
-    name: _dvc_stage(DECLARED[name]) if name in DECLARED else _WRITTEN_OUT[name]
+    stage: spec
     for name in ("check_params", *Params.model_fields)
     if name in _WRITTEN_OUT or (name in DECLARED and DECLARED[name].versioned)
+    for stage, spec in (
+        {name: _dvc_stage(DECLARED[name]) if name in DECLARED else _WRITTEN_OUT[name]} | (ROUND_STAGES if name == "judge" else {})
+    ).items()
 }
 
 # Flags of every stage's Snakemake run under DVC. --nolock: DVC already holds the repository's lock,
@@ -317,13 +378,19 @@ def code_deps(params: Params, name: str) -> list[str]:
     """The stage's rule file and code record; check_params' are the module files of every stage,
     whole (its record of each stage is what changes when that stage's code does)."""
     if name != "check_params":
-        return [f"rules/{name}.smk", code_record_path(name)]
-    return ["rules/check_params.smk", *sorted({f for s in wanted_stages(params) for f in relative_code_files(s)})]
+        own = STAGES[name].code_of or name
+        return [f"rules/{own}.smk", code_record_path(own)]
+    return ["rules/check_params.smk", *sorted({f for s in coded_stages(params) for f in relative_code_files(s)})]
+
+
+def coded_stages(params: Params) -> list[str]:
+    """The wanted stages that have their own code record (a later round's stages share their stage's)."""
+    return [name for name in wanted_stages(params) if STAGES[name].code_of is None]
 
 
 def stage_outs(params: Params, name: str) -> list[Any]:
     spec = STAGES[name]
-    outs = [*spec.outs, *(code_record_path(s) for s in wanted_stages(params) if s != name)] if name == "check_params" else spec.outs
+    outs = [*spec.outs, *(code_record_path(s) for s in coded_stages(params) if s != name)] if name == "check_params" else spec.outs
     return [{o: {"persist": True}} for o in outs] if spec.persist else list(outs)
 
 
@@ -333,7 +400,7 @@ def stage_deps(params: Params, name: str) -> list[str]:
     code = code_deps(params, name)
     own = spec.reads(params) if callable(spec.reads) else spec.reads
     reads = list(own) if name == "check_params" else [CHECKED_PARAMS, *own]
-    if name not in ("generate", "mix"):  # the stages after mix read its tables when there is one
+    if (spec.code_of or name) not in ("generate", "mix"):  # the stages after mix read its tables when there is one
         reads = [{OWN_PROBLEMS: problems_table(params), OWN_GENERATIONS: generations_table(params)}.get(r, r) for r in reads]
     return list(dict.fromkeys([*reads, *named, *code]))
 

@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 
 from distillery.config.base import Section
 from distillery.declaration import Stage, computed, metrics, problems_table, read, read_all, write
+from distillery.rounds import final_judged, metrics_name
 
 
 class SplitConfig(Section):
@@ -71,6 +72,7 @@ def build_params(params) -> tuple[str, ...]:
         *(f"generate.llm.{f}" for f in CARD_LLM_FIELDS),
         "generate.sampling",
         "generate.num_generations",
+        "generate.rounds",  # the card's, and which judged table
         "generate.prompt_template",
         *(f"judge.llm.{f}" for f in CARD_LLM_FIELDS),
         "judge.policy",
@@ -80,16 +82,23 @@ def build_params(params) -> tuple[str, ...]:
 
 
 DATASET = "data/build/dataset"  # DVC tracks it as one out; the rule names its card and configs' files
-STAGE_METRICS = tuple(f"metrics/{s}.json" for s in ("sample", "generate", "verify", "judge", "dedupe"))
+
+
+def stage_metrics(params) -> list[str]:
+    """The metrics the card's counts come from: every round's generate, verify and judge."""
+    rounds = range(1, 2 + len(params.generate.rounds))
+    made = [f"metrics/{metrics_name(s, r)}.json" for r in rounds for s in ("generate", "verify", "judge")]
+    return ["metrics/sample.json", *made, "metrics/dedupe.json"]
+
 
 STAGE = Stage(
     "build",
     "assemble the dataset and its card",
     paths={
-        "judged": read("data/judge/judged.parquet", "judge's generations"),
+        "judged": read(final_judged, "judge's generations of every round"),
         "problems": read(problems_table, "sample's problems, or mix's when ingest names a corpus"),
         "kept": read("data/dedupe/kept.parquet", "dedupe's kept problems"),
-        "stage_metrics": read_all(STAGE_METRICS, "metrics/<stage>.json of the stages before it: the card's counts", optional=True),
+        "stage_metrics": read_all(stage_metrics, "metrics/<stage>.json of the stages before it: the card's counts", optional=True),
         "card": write(f"{DATASET}/README.md", dvc=DATASET, flag=False),
         "default": write(f"{DATASET}/default/train-00000-of-00001.parquet", dvc=DATASET, flag=False),
         "extended": write(f"{DATASET}/extended/train-00000-of-00001.parquet", dvc=DATASET, flag=False),

@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 
 from distillery.config.base import Section
 from distillery.declaration import Stage, metrics, problems_table, read, write
+from distillery.rounds import final_judged
 
 
 class NearDedupeConfig(Section):
@@ -92,14 +93,14 @@ STAGE = Stage(
     "decontamination, exact and near-duplicate dedupe",
     paths={
         "problems": read(problems_table, "sample's problems, or mix's when ingest names a corpus"),
-        "judged": read("data/judge/judged.parquet"),
+        "judged": read(final_judged, "judge's generations of every round"),
         "kept": write("data/dedupe/kept.parquet"),
         "rejected": write("data/dedupe/rejected.parquet"),
         "contamination": write("data/dedupe/contamination.parquet"),
         "near_duplicates": write("data/dedupe/near_duplicates.parquet"),
         "metrics": metrics("dedupe"),
     },
-    params=("base.seed", "base.benchmarks", "dedupe"),
+    params=("base.seed", "base.benchmarks", "dedupe", "generate.rounds"),  # rounds: which judged table
     extras=("seed", "benchmark_files"),
     entry="main",  # run() takes the benchmarks before the paths and the seed after (its tests' call)
 )

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from distillery.config.base import Section
 from distillery.declaration import Stage, metrics, problems_table, read, write
+from distillery.rounds import final_judged
 
 
 class PreferencesConfig(Section):
@@ -37,12 +38,12 @@ STAGE = Stage(
     "preferences",
     "chosen/rejected pairs for DPO from the judged generations",
     paths={
-        "judged": read("data/judge/judged.parquet"),
+        "judged": read(final_judged, "judge's generations of every round"),
         "problems": read(problems_table, "sample's problems, or mix's when ingest names a corpus"),
         "kept": read("data/dedupe/kept.parquet"),
         "pairs": write("data/preferences/pairs.parquet"),
         "unpaired": write("data/preferences/unpaired.parquet"),
         "metrics": metrics("preferences"),
     },
-    params=("base.seed", "preferences"),
+    params=("base.seed", "preferences", "generate.rounds"),  # rounds: which judged table
 )

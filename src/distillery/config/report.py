@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 
 from distillery.config.base import Section
 from distillery.declaration import Stage, bars, computed, mixing, problems_table, read, read_all, write
+from distillery.rounds import final_judged, metrics_name
 
 # The models distillery/published.py holds scores of (tests/test_report.py checks the lists agree). Their
 # names, not the scores: every stage imports this module, and only the stages that show the scores
@@ -115,14 +116,17 @@ COUNTED_STAGES = (
 
 def report_stage_metrics(params: Any) -> list[str]:
     """The metrics files the report's counts table reads (rules/report.smk and dvc.yaml alike)."""
-    return [f"metrics/{s}.json" for s in COUNTED_STAGES if mixing(params) or s not in ("ingest", "mix")]
+    stages = [s for s in COUNTED_STAGES if mixing(params) or s not in ("ingest", "mix")]
+    later = [metrics_name(s, r) for r in range(2, 2 + len(params.generate.rounds)) for s in ("generate", "verify", "judge")]
+    at = stages.index("judge") + 1  # a later round's stages follow the round before
+    return [f"metrics/{s}.json" for s in (*stages[:at], *later, *stages[at:])]
 
 
 STAGE = Stage(
     "report",
     "plot data for dvc plots, figures and per-stage counts for snakemake --report",
     paths={
-        "judged": read("data/judge/judged.parquet", "judge's generations"),
+        "judged": read(final_judged, "judge's generations of every round"),
         "problems": read(problems_table, "sample's problems, or mix's when ingest names a corpus"),
         "stage_metrics": read_all(report_stage_metrics, "metrics/<stage>.json of the stages to count, in order"),
         "evaluate": read("metrics/evaluate.json", "evaluate's scores"),
@@ -132,7 +136,7 @@ STAGE = Stage(
         "figures_dir": computed("the folder of its figures (reports/figures/)"),
         "stage_counts": write("reports/stage_counts.html", "the counts table (HTML)"),
     },
-    params=("base.seed", "report"),
+    params=("base.seed", "report", "generate.rounds"),  # rounds: which judged table and metrics
     extras=(),  # run(cfg, paths): no seed
     plots=REPORT_PLOTS,
     also_reads=("report",),  # the captions and workflow page `snakemake --report` reads

@@ -127,6 +127,10 @@ class LLMTask(ABC, Generic[Item]):
         """How many answers to ask for (each its own request key, through its sample index)."""
         return 1
 
+    def first_sample_index(self, item: Item) -> int:
+        """The sample index of the first answer (a later round of generation continues the indices)."""
+        return 0
+
     # --- the task ------------------------------------------------------------------------------
     def request(self, messages: Sequence[tuple[str, str]], sampling: Sampling, sample_index: int = 0) -> Request:
         chat = [{"role": r, "content": c} for r, c in messages]
@@ -155,7 +159,8 @@ class LLMTask(ABC, Generic[Item]):
         plan = []
         for item in items:
             messages = self.messages(item)
-            plan += [(item, i, self.request(messages, sampling, i)) for i in range(self.samples(item))]
+            first = self.first_sample_index(item)
+            plan += [(item, i, self.request(messages, sampling, i)) for i in range(first, first + self.samples(item))]
         answers = self.answer([req for _, _, req in plan], sampling)
         return [Asked(item, i, req, answers[req.key]) for item, i, req in plan]
 

@@ -34,6 +34,7 @@ from distillery.io import file_md5
 from distillery.keys import derive_seed
 from distillery.metrics import FilterCounts, write_metrics
 from distillery.provenance import code_version, library_version, stamp
+from distillery.rounds import by_round, round_label
 from distillery.tables import (
     BUILD_REJECTED,
     JUDGED,
@@ -132,6 +133,7 @@ Paths = STAGE.paths_record()  # its files, by the names its declaration gives th
 GENERATION_COLUMNS = [
     "uuid",
     "sample_index",
+    "round",
     "generation",
     "finish_reason",
     "error",
@@ -140,7 +142,7 @@ GENERATION_COLUMNS = [
     "correctness_llama",
     "judge_verdict",
 ]
-PROVENANCE_PER_ROW = ["request_key", "judge_request_key", "generate_code", "judge_code"]
+PROVENANCE_PER_ROW = ["request_key", "round", "judge_request_key", "generate_code", "judge_code"]
 PROVENANCE_CONSTANT = [
     "teacher_model",
     "teacher_revision",
@@ -383,6 +385,8 @@ def _build(cfg: BuildConfig, seed: int, card_context: dict[str, Any], paths: Pat
     counts = FilterCounts()
     rows_by_split = dict.fromkeys(SPLITS, 0)
     by_source: dict[str, int] = {}
+    rows_by_messages_round: dict[str, int] = {}
+    generations_by_round: dict[str, int] = {}
     scored_count = 0  # reward_model: generations scored
     best: list[float] = []  # reward_model: the chosen generation's score, per row, in uuid order
 
@@ -419,6 +423,10 @@ def _build(cfg: BuildConfig, seed: int, card_context: dict[str, Any], paths: Pat
             candidates = [(i, text) for i, (text, ok) in enumerate(zip(g["generation"], flags)) if ok]
             chosen_index, chosen_text = choose(candidates, cfg.choice, seed, p["uuid"], part_scored.get(p["uuid"]))
             chosen[p["uuid"]] = g["sample_index"][chosen_index]
+            messages_round = round_label(g["round"][chosen_index])
+            rows_by_messages_round[messages_round] = rows_by_messages_round.get(messages_round, 0) + 1
+            for r in g["round"]:
+                generations_by_round[round_label(r)] = generations_by_round.get(round_label(r), 0) + 1
             if part_scored:
                 best.append(part_scored[p["uuid"]][_position(g, chosen[p["uuid"]])])
             judged_any = any(v != "not_judged" for v in g["judge_verdict"])
@@ -475,6 +483,10 @@ def _build(cfg: BuildConfig, seed: int, card_context: dict[str, Any], paths: Pat
         "counts": counts.as_dict(),
         "rows_by_split": rows_by_split,
         "rows_by_source": dict(sorted(by_source.items())),
+        # Rounds of generation (generate.rounds): which round wrote each row's `messages`, and the
+        # rounds of the generations the rows hold.
+        "rows_by_messages_round": by_round(rows_by_messages_round),
+        "generations_by_round": by_round(generations_by_round),
         "selection": cfg.selection,
         "choice": cfg.choice,
     }
@@ -606,6 +618,37 @@ def _filters_table(stage_metrics: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _rounds_table(stage_metrics: dict[str, Any], report: dict) -> str:
+    """Per round of generation: the problems sampled and requests made (generate), the problems it
+    solved first (judge: a later round's are the problems it recovered), and the rows whose
+    `messages` it wrote. From the last round's metrics, which count every round."""
+
+    def last_round(stage: str) -> dict:  # its latest round's metrics, which count every round
+        found = [
+            (1 if k == stage else int(k.rpartition("_")[2]), k) for k in stage_metrics if k == stage or k.startswith(f"{stage}_round_")
+        ]
+        return stage_metrics[max(found)[1]] if found else {}
+
+    generated, judged = last_round("generate"), last_round("judge")
+    rounds = [r for r in generated.get("requests_by_round", {}) if r != "corpus"]
+    if not rounds:
+        return "Not recorded for this build."
+    lines = [
+        "Round 1 samples every problem; each later round (generate.rounds) only the problems its condition selected "
+        "from the verdicts of the rounds before.",
+        "",
+        "| round | problems sampled | requests | problems first solved | rows whose messages it wrote |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for r in rounds:
+        solved = judged.get("problems_first_solved_in_round", {}).get(r, 0)
+        lines.append(
+            f"| {r} | {generated['problems_by_round'].get(r, 0)} | {generated['requests_by_round'][r]} | {solved} | "
+            f"{report.get('rows_by_messages_round', {}).get(r, 0)} |"
+        )
+    return "\n".join(lines)
+
+
 def _decontamination(stage_metrics: dict[str, Any]) -> str:
     d = stage_metrics.get("dedupe")
     if not isinstance(d, dict):
@@ -704,6 +747,10 @@ A problem is kept when at least one complete generation is correct by `{cfg.sele
 `messages` holds one correct generation chosen by `{cfg.choice}`.
 
 Rows per source: {json.dumps(report["rows_by_source"], sort_keys=True)}
+
+## Rounds of generation
+
+{_rounds_table(stage_metrics, report)}
 
 ## Sources and licences
 

@@ -43,7 +43,7 @@ def write_code_records(root: Path = Path(".")) -> list[str]:
     """Write each stage's code record under `root` where its bytes differ (an unchanged record keeps
     its mtime, so Snakemake re-runs nothing for it). Returns the stages whose record was written."""
     written = []
-    for stage in (s for s in STAGES if s != "check_params"):
+    for stage in (s for s, spec in STAGES.items() if s != "check_params" and spec.code_of is None):
         path, text = root / code_record_path(stage), code_record(stage)
         if not (path.is_file() and path.read_text() == text):
             path.parent.mkdir(parents=True, exist_ok=True)

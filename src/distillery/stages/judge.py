@@ -29,6 +29,7 @@ from distillery.config.judge import JudgeConfig
 from distillery.llm.task import LLMTask, TaskDirs
 from distillery.metrics import add_counts, write_metrics
 from distillery.prompts import load_judge_template, render_judge_prompt
+from distillery.rounds import by_round, count_by_round, first_solved_round
 from distillery.tables import (
     GROUP_ROWS,
     JUDGED,
@@ -114,6 +115,7 @@ class GatherPaths:
     judged: Path
     metrics: Path
     disagreements: Path | None = None
+    so_far: Path | None = None  # a later round: the judged table of the rounds before it, merged in
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,7 @@ class Paths:
 
 # What select_for_judging and the counts need of every row: short columns only.
 SELECTED_BY = ["uuid", "sample_index", "is_reasoning_complete", "correctness_math_verify", "verify_status"]
-COUNTED = ["uuid", "verify_status", "judge_verdict", "correctness_llama"]
+COUNTED = ["uuid", "round", "verify_status", "judge_verdict", "correctness_llama"]
 
 
 def run_shard(cfg: JudgeConfig, seed: int, shard: int, num_shards: int, paths: ShardPaths) -> None:
@@ -198,7 +200,8 @@ def run_shard(cfg: JudgeConfig, seed: int, shard: int, num_shards: int, paths: S
 
 def gather(cfg: JudgeConfig, paths: GatherPaths) -> None:
     """The shards merged in key order; metrics and the disagreements report, a batch at a time."""
-    merged = iter_groups(gather_sorted(paths.shards, JUDGED, paths.judged), "uuid", "the merged judge shards")
+    shards = [*([paths.so_far] if paths.so_far else []), *paths.shards]
+    merged = iter_groups(gather_sorted(shards, JUDGED, paths.judged), "uuid", "the merged judge shards")
     report(merged, cfg, paths.problems, paths.metrics, paths.disagreements)
 
 
@@ -223,10 +226,12 @@ def report(batches: Iterable[pl.DataFrame], cfg: JudgeConfig, problems: Path, me
         for batch in batches:
             batch = batch.join(sources, on="uuid", how="left", maintain_order="left")
             counts = add_counts(counts, judge_report(batch.select(*COUNTED, "source")))
+            counts = add_counts(counts, {"problems_first_solved_in_round": first_solved_round(batch)})
             readable.add(batch)
-    write_metrics(
-        metrics, "judge", **(judge_report(pl.DataFrame(schema={**JUDGED.schema, "source": pl.String}).select(*COUNTED, "source")) | counts)
-    )
+    counts = judge_report(pl.DataFrame(schema={**JUDGED.schema, "source": pl.String}).select(*COUNTED, "source")) | counts
+    for key in ("generations_by_round", "judged_by_round", "problems_first_solved_in_round"):
+        counts[key] = by_round(counts.get(key, {}))
+    write_metrics(metrics, "judge", **counts)
 
 
 def judge_report(out: pl.DataFrame) -> dict:
@@ -249,6 +254,8 @@ def judge_report(out: pl.DataFrame) -> dict:
         }
     return {
         "generations": out.height,
+        "generations_by_round": count_by_round(out),
+        "judged_by_round": count_by_round(judged),
         "generations_by_verify_status": dict(zip(statuses["verify_status"], statuses["len"])),
         "judged": judged.height,
         "judged_problems": judged["uuid"].n_unique(),

@@ -26,6 +26,7 @@ from distillery.config.preferences import STAGE, PreferencesConfig
 from distillery.keys import derive_seed
 from distillery.metrics import FilterCounts, write_metrics
 from distillery.provenance import stamp
+from distillery.rounds import by_round, round_label
 from distillery.stages.build import is_correct
 from distillery.tables import (
     BATCH_ROWS,
@@ -55,6 +56,7 @@ class Side:
     completion_tokens: int
     kind: str  # correct | wrong | truncated
     judged_correct: bool = False  # correct by the judge's verdict alone (math-verify rejected it)
+    round: int | None = 1  # the round of generation that made it (None: a corpus's)
 
 
 def sides(g: dict[str, list], selection: str) -> list[Side]:
@@ -73,7 +75,8 @@ def sides(g: dict[str, list], selection: str) -> list[Side]:
         else:
             continue  # stopped without finishing its reasoning, for another reason: no clear label
         by_judge = kind == "correct" and not g["correctness_math_verify"][i]
-        out.append(Side(g["sample_index"][i], text, g["request_key"][i], g["completion_tokens"][i] or 0, kind, by_judge))
+        made_in = g["round"][i] if "round" in g else 1
+        out.append(Side(g["sample_index"][i], text, g["request_key"][i], g["completion_tokens"][i] or 0, kind, by_judge, made_in))
     return out
 
 
@@ -93,6 +96,16 @@ def pair_up(chosen: list[Side], rejected: list[Side], cfg: PreferencesConfig, rn
     return [(c, rng.choice(rejected))]
 
 
+def first_pairing_round(chosen: list[Side], rejected: list[Side]) -> str:
+    """The first round after which the problem had both a chosen and a rejected side (round_label)."""
+
+    def rank(side: Side) -> int:
+        return 0 if side.round is None else side.round  # a corpus's rows came before any round
+
+    needed = max(min(map(rank, chosen)), min(map(rank, rejected)))
+    return round_label(needed or None)
+
+
 Paths = STAGE.paths_record()  # its files, by the names its declaration gives them
 
 
@@ -102,6 +115,7 @@ JUDGED_BATCH_ROWS = BATCH_ROWS
 GENERATION_COLUMNS = [
     "uuid",
     "sample_index",
+    "round",
     "request_key",
     "generation",
     "finish_reason",
@@ -129,6 +143,7 @@ def _pair(cfg: PreferencesConfig, seed: int, paths: Paths, problems: KeptProblem
     n_pairs = 0
     kinds = {"wrong": 0, "truncated": 0}
     chosen_by = {"math_verify": 0, "judge": 0}  # who called the chosen side correct
+    paired_from_round: dict[str, int] = {}  # problems by the round whose generations first made a pair
     with TableWriter(paths.pairs, PREFERENCE_PAIRS) as writer:
         for gens in iter_groups(iter_table(paths.judged, JUDGED, GENERATION_COLUMNS, JUDGED_BATCH_ROWS), "uuid", str(paths.judged)):
             part = problems.upto(gens["uuid"][-1])  # the kept problems of this batch's uuids (and kept ones without generations)
@@ -152,6 +167,8 @@ def _pair(cfg: PreferencesConfig, seed: int, paths: Paths, problems: KeptProblem
                 if not rejected:
                     counts.reject("no_rejected_generation", uuid=uuid, detail=f"{detail}; rejected_kinds={cfg.rejected_kinds}")
                     continue
+                first = first_pairing_round(chosen, rejected)
+                paired_from_round[first] = paired_from_round.get(first, 0) + 1
                 prompt = [{"content": text[uuid], "role": "user"}]
                 for index, (c, r) in enumerate(pair_up(chosen, rejected, cfg, random.Random(derive_seed(seed, "preferences", uuid)))):
                     kinds[r.kind] += 1
@@ -186,6 +203,8 @@ def _pair(cfg: PreferencesConfig, seed: int, paths: Paths, problems: KeptProblem
         pairs=n_pairs,
         pairs_by_rejected_kind=kinds,
         pairs_by_chosen_correct_by=chosen_by,
+        # A later round's count: the problems paired only because it ran (generate.rounds).
+        problems_paired_from_round=by_round(paired_from_round),
         pairing=cfg.pairing,
         selection=cfg.selection,
     )

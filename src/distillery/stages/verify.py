@@ -25,6 +25,7 @@ from distillery.io import write_json
 from distillery.keys import shard_of
 from distillery.metrics import add_counts, write_metrics
 from distillery.provenance import library_version, stamp
+from distillery.rounds import by_round, count_by_round
 from distillery.tables import (
     GENERATIONS,
     GROUP_ROWS,
@@ -70,6 +71,7 @@ class GatherPaths:
     problems: Path
     verified: Path
     metrics: Path
+    so_far: Path | None = None  # a later round: the verified table of the rounds before it, merged in
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ class Paths:
 
 
 # What the counts need of every row: short columns only, never the texts.
-COUNTED = ["uuid", "verify_status", "correctness_math_verify", "is_reasoning_complete"]
+COUNTED = ["uuid", "round", "verify_status", "correctness_math_verify", "is_reasoning_complete"]
 
 
 def shard_batches(path: Path, shard: int, num_shards: int) -> Iterator[pl.DataFrame]:
@@ -161,7 +163,8 @@ def run_shard(cfg: VerifyConfig, shard: int, num_shards: int, paths: ShardPaths)
 
 def gather(paths: GatherPaths) -> None:
     counts: dict = {}
-    for batch in iter_groups(gather_sorted(paths.shards, VERIFIED, paths.verified), "uuid", "the merged verify shards"):
+    merged = [*([paths.so_far] if paths.so_far else []), *paths.shards]
+    for batch in iter_groups(gather_sorted(merged, VERIFIED, paths.verified), "uuid", "the merged verify shards"):
         counts = add_counts(counts, batch_counts(batch))
     write_report(counts, [json.loads(Path(f).read_text()) for f in paths.figures], paths.metrics)
 
@@ -188,6 +191,8 @@ def batch_counts(df: pl.DataFrame) -> dict:
     solved = pl.col("correctness_math_verify") & pl.col("is_reasoning_complete")
     return {
         "generations": df.height,
+        "generations_by_round": count_by_round(df),
+        "correct_by_round": count_by_round(df.filter(solved)),
         "generations_by_status": dict(zip(status["verify_status"], status["len"])),
         "problems_by_best_status": {STATUSES[r]: n for r, n in best.group_by("r").len().iter_rows()},
         "generations_correct": int(df["correctness_math_verify"].sum()),
@@ -206,6 +211,8 @@ def write_report(counts: dict, figures: list[dict], metrics: Path) -> None:
         metrics,
         "verify",
         generations=counts["generations"],
+        generations_by_round=by_round(counts.get("generations_by_round", {})),
+        correct_by_round=by_round(counts.get("correct_by_round", {})),
         generations_by_status=zeros | counts.get("generations_by_status", {}),
         problems_by_best_status=zeros | counts.get("problems_by_best_status", {}),
         generations_correct=counts.get("generations_correct", 0),
