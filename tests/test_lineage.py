@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from distillery import journal as request_journal
+from distillery.io import file_md5
 
 from conftest import REPO, run_env, sh
 from test_pipeline import ran_stages
@@ -59,7 +60,8 @@ def test_users_files_are_tracked_and_growing_the_sample_sends_only_new_requests(
     first = sh(["dvc", "repro", "dedupe"], repo_copy)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     assert sorted(ran_stages(first.stdout)) == sorted(
-        ["check_params", "sample", "ingest", "models", "generate", "mix", "verify", "judge", "dedupe"]
+        ["check_params", "sample", "ingest", "models", "generate", "mix", "verify", "judge"]
+        + ["generate_round_2", "verify_round_2", "judge_round_2", "dedupe"]
     )
     assert requests_generated(repo_copy) == 40
 
@@ -110,6 +112,9 @@ def run_until(repo: Path, ready, what: str, timeout: float = 600) -> None:
     assert not finished, f"dvc repro ended before it was {what}"
 
 
+ROUND_1_TABLES = ("data/generate/generations.parquet", "data/verify/verified.parquet", "data/judge/judged.parquet")
+
+
 def test_a_killed_dvc_repro_finishes_on_a_plain_rerun(repo_copy):
     journal = Path(os.environ["DISTILLERY_JOURNAL_DIR"]) / "generate"
 
@@ -121,18 +126,32 @@ def test_a_killed_dvc_repro_finishes_on_a_plain_rerun(repo_copy):
     assert 0 < answered_before_kill < 150
     run_until(repo_copy, lambda: (repo_copy / "logs/verify/shard-0.log").exists(), "mid-verify")
     assert not (repo_copy / "data/verify/verified.parquet").exists()
+    # Mid round 2 (generate.rounds): round 1's 150 requests answered, round 2's under way.
+    round_2 = repo_copy / "data/generate/round-2/generations.parquet"
+    run_until(repo_copy, lambda: answered() > 150 and not round_2.exists(), "mid-round-2")
+    round_1 = {f: file_md5(repo_copy / f) for f in ROUND_1_TABLES}
     checkpoints = repo_copy / "data/sft/checkpoints"
     run_until(repo_copy, lambda: any(checkpoints.glob("*/checkpoint-*/trainer_state.json")), "mid-sft")
 
     final = sh(["dvc", "repro"], repo_copy)
     assert final.returncode == 0, final.stdout[-3000:] + final.stderr[-3000:]
     assert "LockException" not in final.stdout + final.stderr
+    assert not {"generate", "verify", "judge"} & set(ran_stages(final.stdout))  # round 1 was done before the kill mid-round-2
     # Generation: 0 lost, 0 duplicated; every request answered exactly once across the four runs.
     stats = request_journal.stats(journal)
     generations = pl.read_parquet(repo_copy / "data/generate/generations.parquet")
     assert generations.height == generations["request_key"].n_unique() == 150
+    # Round 2: 2 new samples for each problem with no correct generation after round 1 (counted here
+    # from round 1's judged table), each asked once; round 1's tables untouched by the kill and the re-run.
+    judged = pl.read_parquet(repo_copy / "data/judge/judged.parquet").filter(pl.col("round") == 1)
+    correct = pl.col("is_reasoning_complete") & (pl.col("correctness_math_verify") | pl.col("correctness_llama").fill_null(False))
+    unsolved = set(judged["uuid"]) - set(judged.filter(correct)["uuid"])
+    both = pl.read_parquet(round_2)
+    assert both.filter(pl.col("round") == 2)["uuid"].unique().sort().to_list() == sorted(unsolved)
+    assert both.height == both["request_key"].n_unique() == 150 + 2 * len(unsolved)
+    assert {f: file_md5(repo_copy / f) for f in ROUND_1_TABLES} == round_1
     written = sum(f["lines"] - f["unreadable_lines"] for f in stats["files"].values())
-    assert stats["records"] == written == 150  # one answer line per request: none asked twice
+    assert stats["records"] == written == 150 + 2 * len(unsolved)  # one answer line per request: none asked twice
     # SFT resumed from its checkpoint, and nothing is left behind: no lock, checkpoint or partial file.
     assert json.loads((repo_copy / "logs/sft/run.json").read_text())["resumed_from_step"] >= 1
     assert not checkpoints.exists()
