@@ -17,7 +17,7 @@ from test_pipeline import check_whole_dag_outputs
 
 pytestmark = pytest.mark.skipif(slurm_available() is not None, reason=f"no Slurm here: {slurm_available()}")
 
-GPU_RULES = {"generate_shard", "judge_shard", "sft", "dpo", "difficulty", "grpo", "evaluate"}
+GPU_RULES = {"generate_shard", "generate_round_shard", "judge_shard", "judge_round_shard", "sft", "dpo", "difficulty", "grpo", "evaluate"}
 
 
 def merge(base: dict, overlay: dict) -> dict:
@@ -108,6 +108,13 @@ def test_the_bundled_dag_runs_as_slurm_jobs_with_the_profiles_resources(cluster,
         "verify_gather": 1,
         "judge_shard": shards,
         "judge_gather": 1,
+        # round 2 (params.yaml: generate.rounds), on the problems round 1 left unsolved
+        "generate_round_shard": shards,
+        "generate_round_gather": 1,
+        "verify_round_shard": shards,
+        "verify_round_gather": 1,
+        "judge_round_shard": shards,
+        "judge_round_gather": 1,
         "dedupe": 1,
         "build": 1,
         "curate": 1,
