@@ -128,6 +128,36 @@ def rows_per_stage() -> list[str]:
             "",
         ]
     )
+    # Round 2 (generate.rounds): its own rows, and its tables, which hold both rounds.
+    m = metrics("generate_round_2")
+    shards = " + ".join(str(n) for _, n in sorted(m["shards"].items()))
+    rows.append(
+        [
+            "generate_round_2",
+            f"{m['problems_by_round']['2']} problems sampled again",
+            f"{m['requests_by_round']['2']} requests ({len(m['shards'])} shards: {shards}); both rounds: {m['requests']} requests",
+            f"{m['rejected_requests']} requests",
+        ]
+    )
+    m = metrics("verify_round_2")
+    solved, problems = m["problems_with_correct_generation"], m["problems"]
+    rows.append(
+        [
+            "verify_round_2",
+            f"{m['generations_by_round']['2']} new generations ({m['generations']} in both rounds)",
+            f"correct generations by round: {listed(m['correct_by_round'])}",
+            f"{solved} / {problems} problems ({solved / problems:.1%}) have a correct complete generation",
+        ]
+    )
+    m = metrics("judge_round_2")
+    rows.append(
+        [
+            "judge_round_2",
+            f"{m['judged_by_round']['2']} new generations judged ({m['judged']} in both rounds)",
+            f"problems first solved in round {listed(m['problems_first_solved_in_round'])}",
+            "",
+        ]
+    )
     m = metrics("dedupe")
     rows.append(
         [
