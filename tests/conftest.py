@@ -3,6 +3,7 @@ repository for end-to-end runs (real git, real DVC, real Snakemake)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -10,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 # The benchmark files the project keeps (nothing outside the repository is read: a clone stands alone).
@@ -106,6 +108,34 @@ def copy_built(built: tuple[Path, subprocess.CompletedProcess, Path], tmp_path: 
     shutil.copytree(repo, tmp_path / "repo", symlinks=True)
     shutil.copytree(journal, tmp_path / "journal", dirs_exist_ok=True)
     return tmp_path / "repo"
+
+
+def seed_models(built: tuple[Path, subprocess.CompletedProcess, Path], repo: Path) -> None:
+    """Give `repo`'s DVC cache the built repository's models stage, and nothing of any other stage:
+    its run-cache entry and its outputs' objects. `dvc repro` then restores models ("Stage 'models'
+    is cached - skipping run") instead of training the tiny models again (about 2 minutes). The
+    whole cache would let DVC restore every stage whose deps match the build (the run cache, or the
+    outputs dvc.lock names), so the stages a test is about would not run."""
+    built_cache, cache = built[0] / ".dvc/cache", repo / ".dvc/cache"
+    entries = [
+        e for e in (built_cache / "runs").glob("*/*/*") if "data/models" in (o["path"] for o in yaml.safe_load(e.read_text())["outs"])
+    ]
+    assert len(entries) == 1, (
+        f"the built repository's run cache has {len(entries)} entries for models, not 1: see its `dvc repro` ({built[1].returncode})"
+    )
+
+    def copy(path: Path) -> None:
+        (cache / path.relative_to(built_cache)).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, cache / path.relative_to(built_cache))
+
+    def obj(md5: str) -> Path:
+        return built_cache / "files/md5" / md5[:2] / md5[2:]
+
+    copy(entries[0])
+    for out in yaml.safe_load(entries[0].read_text())["outs"]:  # data/models (a directory) and its metrics
+        copy(obj(out["md5"]))
+        for entry in json.loads(obj(out["md5"]).read_text()) if out["md5"].endswith(".dir") else []:
+            copy(obj(entry["md5"]))
 
 
 def sh(args: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:

@@ -19,7 +19,7 @@ import yaml
 from distillery import journal as request_journal
 from distillery.io import file_md5
 
-from conftest import REPO, run_env, sh
+from conftest import REPO, run_env, seed_models, sh
 from test_pipeline import ran_stages
 
 pytestmark = pytest.mark.e2e
@@ -29,6 +29,11 @@ def set_params(repo: Path, change) -> None:
     params = yaml.safe_load((repo / "params.yaml").read_text())
     change(params)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False, width=200))
+
+
+def restored_stages(dvc_output: str) -> list[str]:
+    """The stages DVC restored from its cache instead of running them."""
+    return re.findall(r"Stage '([a-z_]+)' is cached - skipping run", dvc_output)
 
 
 def status_stages(repo: Path) -> dict[str, str]:
@@ -41,7 +46,8 @@ def requests_generated(repo: Path) -> int:
     return json.loads((repo / "logs/generate/throughput.json").read_text())["generated"]
 
 
-def test_users_files_are_tracked_and_growing_the_sample_sends_only_new_requests(repo_copy):
+def test_users_files_are_tracked_and_growing_the_sample_sends_only_new_requests(repo_copy, built_repo):
+    seed_models(built_repo, repo_copy)  # the tiny models, as the build made them: not trained again here
     bundled = (REPO / "data/bundled/numina_sample.jsonl").read_text().splitlines(keepends=True)
     (repo_copy / "data/my_source.jsonl").write_text("".join(bundled))
     math500 = (REPO / "data/bundled/benchmarks/math500.jsonl").read_text().splitlines(keepends=True)
@@ -60,9 +66,10 @@ def test_users_files_are_tracked_and_growing_the_sample_sends_only_new_requests(
     first = sh(["dvc", "repro", "dedupe"], repo_copy)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     assert sorted(ran_stages(first.stdout)) == sorted(
-        ["check_params", "sample", "ingest", "models", "generate", "mix", "verify", "judge"]
+        ["check_params", "sample", "ingest", "generate", "mix", "verify", "judge"]
         + ["generate_round_2", "verify_round_2", "judge_round_2", "dedupe"]
     )
+    assert restored_stages(first.stdout) == ["models"]  # from the seeded cache (the teacher reads no file of the user's)
     assert requests_generated(repo_copy) == 40
 
     # The benchmark file: only dedupe reads it. (build and what follows were never run: stale before too.)
@@ -83,7 +90,7 @@ def test_users_files_are_tracked_and_growing_the_sample_sends_only_new_requests(
     rerun = sh(["dvc", "repro", "dedupe"], repo_copy)
     assert rerun.returncode == 0, rerun.stdout[-2000:]
     ran = ran_stages(rerun.stdout)
-    assert ran[0] == "sample" and "models" not in ran
+    assert ran[0] == "sample" and "models" not in ran + restored_stages(rerun.stdout)
     assert "generate" not in ran or requests_generated(repo_copy) == 0  # the same problems: all from the journal
     rejected = pl.read_parquet(repo_copy / "data/sample/rejected.parquet")
     assert rejected.filter(pl.col("source_row") == len(bundled))["reason"].to_list() == ["missing_answer"]
@@ -97,12 +104,12 @@ def test_users_files_are_tracked_and_growing_the_sample_sends_only_new_requests(
     assert pl.read_parquet(repo_copy / "data/generate/generations.parquet").height == 26 * 2
 
 
-def run_until(repo: Path, ready, what: str, timeout: float = 600) -> None:
+def run_until(repo: Path, ready, what: str, timeout: float = 600) -> str:
     """`dvc repro` in its own process group, SIGKILLed (all of it: DVC, Snakemake, the stage) once
-    `ready()` holds, as an OOM kill or a preemption would."""
-    proc = subprocess.Popen(
-        ["dvc", "repro"], cwd=repo, env=run_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
+    `ready()` holds, as an OOM kill or a preemption would. Returns what it printed (DVC flushes each line)."""
+    log = repo.parent / "killed_repro.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(["dvc", "repro"], cwd=repo, env=run_env(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + timeout
     while proc.poll() is None and time.monotonic() < deadline and not ready():
         time.sleep(0.02)
@@ -110,18 +117,21 @@ def run_until(repo: Path, ready, what: str, timeout: float = 600) -> None:
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not finished, f"dvc repro ended before it was {what}"
+    return log.read_text()
 
 
 ROUND_1_TABLES = ("data/generate/generations.parquet", "data/verify/verified.parquet", "data/judge/judged.parquet")
 
 
-def test_a_killed_dvc_repro_finishes_on_a_plain_rerun(repo_copy):
+def test_a_killed_dvc_repro_finishes_on_a_plain_rerun(repo_copy, built_repo):
+    seed_models(built_repo, repo_copy)  # the tiny models, as the build made them: only the stages killed below run
     journal = Path(os.environ["DISTILLERY_JOURNAL_DIR"]) / "generate"
 
     def answered() -> int:  # requests with a final answer, read as the stage reads them (torn lines skipped)
         return request_journal.stats(journal)["records"]
 
-    run_until(repo_copy, lambda: answered() > 0 and not (repo_copy / "data/generate/generations.parquet").exists(), "mid-generate")
+    first = run_until(repo_copy, lambda: answered() > 0 and not (repo_copy / "data/generate/generations.parquet").exists(), "mid-generate")
+    assert restored_stages(first) == ["models"] and "models" not in ran_stages(first), first[-2000:]
     answered_before_kill = answered()
     assert 0 < answered_before_kill < 150
     run_until(repo_copy, lambda: (repo_copy / "logs/verify/shard-0.log").exists(), "mid-verify")
@@ -137,7 +147,7 @@ def test_a_killed_dvc_repro_finishes_on_a_plain_rerun(repo_copy):
     assert final.returncode == 0, final.stdout[-3000:] + final.stderr[-3000:]
     assert "LockException" not in final.stdout + final.stderr
     assert not {"generate", "verify", "judge"} & set(ran_stages(final.stdout))  # round 1 was done before the kill mid-round-2
-    # Generation: 0 lost, 0 duplicated; every request answered exactly once across the four runs.
+    # Generation: 0 lost, 0 duplicated; every request answered exactly once across the five runs.
     stats = request_journal.stats(journal)
     generations = pl.read_parquet(repo_copy / "data/generate/generations.parquet")
     assert generations.height == generations["request_key"].n_unique() == 150
