@@ -172,17 +172,21 @@ UNSOLVED_ROUND = {
 }
 
 
-def test_round_two_asks_exactly_the_unsolved_problems_for_n_new_samples(tmp_path):
+def two_rounds(tmp_path: Path) -> tuple[dict[str, str], tuple[Path, list[dict]], tuple[Path, list[dict]]]:
+    """Round 1 as ROUND_1, then OpenR1's round 2 (2 more, every one right, for the unsolved problems):
+    (problem name by uuid, (judged table, generate figures) of each round)."""
     problems = problems_file(tmp_path)
-    names = names_by_uuid(problems)
     cfg = teacher_cfg([UNSOLVED_ROUND])
     answers = answers_for_two_rounds(2)
     journal_teacher(cfg, problems, answers, 1)
     journal_teacher(cfg, problems, answers, 2)
+    first = run_round(cfg, 1, problems, tmp_path, None)
+    return names_by_uuid(problems), first, run_round(cfg, 2, problems, tmp_path, first[0])
 
-    judged_1, figures_1 = run_round(cfg, 1, problems, tmp_path, None)
+
+def test_round_two_asks_exactly_the_unsolved_problems_for_n_new_samples(tmp_path):
+    names, (judged_1, figures_1), (judged_2, figures_2) = two_rounds(tmp_path)
     assert sum(f["requests"] for f in figures_1) == 6 * 2
-    judged_2, figures_2 = run_round(cfg, 2, problems, tmp_path, judged_1)
 
     # Requests: 2 for each of the 3 unsolved problems, all answered by the fixed teacher's journal.
     assert sum(f["problems"] for f in figures_2) == len(UNSOLVED) == 3
@@ -305,14 +309,7 @@ def test_the_demo_and_the_recipe_run_openr1s_rule():
 def test_diff_between_a_one_round_and_a_two_round_table_names_the_recovered_problems(tmp_path):
     from distillery.diff import diff, render
 
-    problems = problems_file(tmp_path)
-    names = names_by_uuid(problems)
-    cfg = teacher_cfg([UNSOLVED_ROUND])
-    answers = answers_for_two_rounds(2)
-    journal_teacher(cfg, problems, answers, 1)
-    journal_teacher(cfg, problems, answers, 2)
-    judged_1, _ = run_round(cfg, 1, problems, tmp_path, None)
-    run_round(cfg, 2, problems, tmp_path, judged_1)
+    names, _, _ = two_rounds(tmp_path)
 
     (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())  # the workspace's, as diff reads them
     d = diff(tmp_path, "workspace", "workspace", path="round-1/judged.parquet", path_b="round-2/judged.parquet")
