@@ -182,7 +182,7 @@ UPSTREAM_OF_BUILD = {"sample", "ingest", "models", "generate", "mix", "verify", 
 
 
 def ran_stages(dvc_output: str) -> list[str]:
-    return re.findall(r"Running stage '([a-z_]+)'", dvc_output)
+    return re.findall(r"Running stage '([a-z_0-9]+)'", dvc_output)
 
 
 def run_log(repo, arm):

@@ -143,7 +143,7 @@ def test_under_dvc_a_comment_reruns_check_params_alone_and_a_code_line_its_stage
     def repro() -> list[str]:
         r = sh(["dvc", "repro", "sample"], repo_copy)
         assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-        return re.findall(r"Running stage '([a-z_]+)'", r.stdout)
+        return re.findall(r"Running stage '([a-z_0-9]+)'", r.stdout)
 
     assert repro() == ["check_params", "sample"]
     record = (repo_copy / "data/check_params/code/sample.txt").read_bytes()

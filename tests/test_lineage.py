@@ -33,7 +33,7 @@ def set_params(repo: Path, change) -> None:
 
 def restored_stages(dvc_output: str) -> list[str]:
     """The stages DVC restored from its cache instead of running them."""
-    return re.findall(r"Stage '([a-z_]+)' is cached - skipping run", dvc_output)
+    return re.findall(r"Stage '([a-z_0-9]+)' is cached - skipping run", dvc_output)
 
 
 def status_stages(repo: Path) -> dict[str, str]:

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.e2e
 
 
 def ran_stages(dvc_output: str) -> list[str]:
-    return re.findall(r"Running stage '([a-z_]+)'", dvc_output)
+    return re.findall(r"Running stage '([a-z_0-9]+)'", dvc_output)
 
 
 def test_the_local_profile_plans_the_whole_dag(repo_copy):
