@@ -6,7 +6,7 @@ from pathlib import Path
 
 from distillery.config import stage_config, validate_params_file
 from distillery.config.generate import round_config
-from distillery.rounds import final_judged, judged_path, stage_dir
+from distillery.rounds import judged_path, stage_dir
 from distillery.errors import ConfigError
 from distillery.stages.check_params import write_code_records
 from distillery.workflow import (
